@@ -1,0 +1,42 @@
+# KV-FlexNet — the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Debian packages the test suite talks to (real servers and clients, never mocks).
+TEST_DEBIAN_PACKAGES := postgresql
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps run test lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(BIN)/.installed ## Create .venv and install flexnet with its test tools
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps: ## Install the Debian packages the test suite needs (idempotent)
+	scripts/ensure-debian-packages $(TEST_DEBIAN_PACKAGES)
+
+run: install ## Start flexnet on a local SQLite instance (creates it on first start)
+	$(BIN)/flexnet run
+
+lint: install ## ruff check + format check, mypy over flexnet/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: system-deps install lint ## Install everything and run the whole suite
+	$(BIN)/pytest
+
+clean: ## Remove the virtualenv and caches (keeps instance/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+from flexnet import create_app
+
+app = create_app()
