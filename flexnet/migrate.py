@@ -1,0 +1,45 @@
+"""Alembic, driven from code: the schema is only ever built by upgrading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", FILE_TEMPLATE)
+    config.set_main_option("timezone", "UTC")
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Autogenerate a new revision from the difference between models and database."""
+    command.revision(alembic_config(engine), message=message, autogenerate=True)
+
+
+def heads(engine: Engine) -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+def current(engine: Engine) -> tuple[str, ...]:
+    with engine.connect() as connection:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def is_up_to_date(engine: Engine) -> bool:
+    return set(current(engine)) == set(heads(engine))

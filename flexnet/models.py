@@ -1,0 +1,330 @@
+"""Typed SQLAlchemy models of the domain.
+
+Invariants live in the schema where the schema can hold them (a lock has a cause and a
+reason, a member has a LANR, an issued token belongs to a practice). Enumerations are
+stored as strings with CHECK constraints so that SQLite and PostgreSQL behave alike.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flexnet.db import Base, UTCDateTime, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class PracticeKind(enum.StrEnum):
+    MEMBER = "member"  # a member's practice (Betriebsstätte)
+    THIRD_PARTY = "third_party"  # "Dritte", § 1.1: access may be restricted
+
+
+class PracticeStatus(enum.StrEnum):
+    PENDING = "pending"  # terms not yet accepted (§ 1.3): nothing is activated
+    ACTIVE = "active"
+    LOCKED = "locked"
+
+
+class UserKind(enum.StrEnum):
+    MEMBER = "member"  # physician/psychotherapist with LANR
+    STAFF = "staff"  # practice staff (Praxispersonal), right derived from the member, § 1.2
+    THIRD_PARTY = "third_party"
+    PRACTICE_ACCESS = "practice_access"  # "Praxiszugang", once per practice, § 2.1
+
+
+class UserStatus(enum.StrEnum):
+    PENDING = "pending"  # waits for its credentials letter or first login
+    ACTIVE = "active"
+    LOCKED = "locked"
+    REVOKED = "revoked"  # access ended for good
+
+
+class LockCause(enum.StrEnum):
+    MANUAL = "manual"  # breach or other important reason, § 10.1
+    LOSS = "loss"  # loss report, § 7.2
+    MISUSE = "misuse"  # suspected misuse, § 7.2
+    SELF_SERVICE = "self_service"  # the user locked their own access, MD § 5(5)
+    LIFECYCLE = "lifecycle"  # four quarters after the end of activity, § 10.3
+    TERMINATION = "termination"  # § 10.2
+    OBJECTION = "objection"  # objection to changed terms, § 14.2
+    REPLACED = "replaced"  # superseded by a replacement, § 7.3
+    THROTTLE = "throttle"  # too many failed logins
+
+
+class TokenKind(enum.StrEnum):
+    YUBICO_OTP = "yubico_otp"
+    OATH_HOTP = "oath_hotp"
+    TOTP = "totp"
+
+
+class TokenStatus(enum.StrEnum):
+    STOCK = "stock"
+    ASSIGNED = "assigned"
+    SHIPPED = "shipped"
+    ACTIVE = "active"
+    LOCKED = "locked"
+    LOST = "lost"
+    RETURNED = "returned"
+    RETIRED = "retired"
+
+
+class StaffRole(enum.StrEnum):
+    ADMIN = "admin"
+    HELPDESK = "helpdesk"
+    AUDITOR = "auditor"
+
+
+class TermsChannel(enum.StrEnum):
+    PAPER = "paper"  # signed Teilnahmeerklärung
+    PORTAL = "portal"  # checkbox in KVSAonline
+
+
+def _lock_fields_consistent(status_column: str) -> CheckConstraint:
+    """A locked row has a cause, a reason and a time; any other row has none."""
+    return CheckConstraint(
+        f"({status_column} = 'locked' AND lock_cause IS NOT NULL AND lock_reason IS NOT NULL"
+        " AND locked_at IS NOT NULL)"
+        f" OR ({status_column} <> 'locked' AND lock_cause IS NULL AND lock_reason IS NULL"
+        " AND locked_at IS NULL)",
+        name="lock_has_reason",
+    )
+
+
+class Practice(Base):
+    """A Betriebsstätte (BSNR) or a third party's institution."""
+
+    __tablename__ = "practices"
+    __table_args__ = (
+        CheckConstraint("length(bsnr) = 9", name="bsnr_length"),
+        CheckConstraint("length(zip_code) = 5", name="zip_length"),
+        _lock_fields_consistent("status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bsnr: Mapped[str] = mapped_column(String(9), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address_extra: Mapped[str | None] = mapped_column(String(200))
+    street: Mapped[str] = mapped_column(String(200))
+    zip_code: Mapped[str] = mapped_column(String(5))
+    city: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[PracticeKind] = mapped_column(_enum(PracticeKind, "practice_kind"))
+    access_profile: Mapped[str] = mapped_column(String(64))
+    activity_ended_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[PracticeStatus] = mapped_column(
+        _enum(PracticeStatus, "practice_status"), default=PracticeStatus.PENDING
+    )
+    lock_cause: Mapped[LockCause | None] = mapped_column(_enum(LockCause, "lock_cause"))
+    lock_reason: Mapped[str | None] = mapped_column(Text)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="practice", order_by="User.username")
+    tokens: Mapped[list[Token]] = relationship(back_populates="practice", order_by="Token.serial")
+    terms_acceptances: Mapped[list[TermsAcceptance]] = relationship(
+        back_populates="practice", order_by="TermsAcceptance.id"
+    )
+    lock_exception: Mapped[LockException | None] = relationship(back_populates="practice")
+
+    @property
+    def terms_acceptance(self) -> TermsAcceptance | None:
+        """The latest acceptance; the earlier ones stay for the record."""
+        return self.terms_acceptances[-1] if self.terms_acceptances else None
+
+
+class TermsAcceptance(Base):
+    """Which terms version was accepted, when and how (§ 1.3, MD § 2(4))."""
+
+    __tablename__ = "terms_acceptances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    accepted_on: Mapped[date] = mapped_column(Date)
+    channel: Mapped[TermsChannel] = mapped_column(_enum(TermsChannel, "terms_channel"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    practice: Mapped[Practice] = relationship(back_populates="terms_acceptances")
+
+
+class LockException(Base):
+    """§ 10.3 sentence 2: access continues past the automatic lock until a date."""
+
+    __tablename__ = "lock_exceptions"
+    __table_args__ = (
+        CheckConstraint("(practice_id IS NULL) <> (user_id IS NULL)", name="exactly_one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id"), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    until: Mapped[date] = mapped_column(Date)  # last day with access, inclusive
+    reason: Mapped[str] = mapped_column(Text)
+    decision_ref: Mapped[str] = mapped_column(String(100))
+    decided_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    practice: Mapped[Practice | None] = relationship(back_populates="lock_exception")
+    user: Mapped[User | None] = relationship(back_populates="lock_exception")
+
+
+class User(Base):
+    """A person (or the practice access) that logs in to the VPN."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'member' AND lanr IS NOT NULL) OR (kind <> 'member' AND lanr IS NULL)",
+            name="member_has_lanr",
+        ),
+        CheckConstraint("username = lower(username)", name="username_lowercase"),
+        CheckConstraint("failed_logins >= 0", name="failed_logins_nonnegative"),
+        _lock_fields_consistent("status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    kind: Mapped[UserKind] = mapped_column(_enum(UserKind, "user_kind"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    lanr: Mapped[str | None] = mapped_column(String(9), index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[UserStatus] = mapped_column(
+        _enum(UserStatus, "user_status"), default=UserStatus.PENDING
+    )
+    lock_cause: Mapped[LockCause | None] = mapped_column(_enum(LockCause, "lock_cause"))
+    lock_reason: Mapped[str | None] = mapped_column(Text)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activity_ended_on: Mapped[date | None] = mapped_column(Date)
+    first_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    practice: Mapped[Practice] = relationship(back_populates="users")
+    password_history: Mapped[list[PasswordHistory]] = relationship(
+        back_populates="user", order_by="PasswordHistory.id", cascade="all, delete-orphan"
+    )
+    lock_exception: Mapped[LockException | None] = relationship(back_populates="user")
+
+
+class PasswordHistory(Base):
+    """Hashes of earlier passwords, so that the last ones cannot be reused (§ 5.4)."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="password_history")
+
+
+class Token(Base):
+    """A Yubikey (one per practice, shared by its users) or another OTP token.
+
+    ``secret`` holds the AES key and private id, or the OATH seed, encrypted under the
+    master key; it never leaves ``flexnet.otp`` in clear.
+    """
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "status NOT IN ('assigned', 'shipped', 'active') OR practice_id IS NOT NULL",
+            name="issued_token_has_practice",
+        ),
+        CheckConstraint("kind <> 'yubico_otp' OR length(public_id) = 12", name="yubico_public_id"),
+        _lock_fields_consistent("status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[TokenKind] = mapped_column(_enum(TokenKind, "token_kind"))
+    public_id: Mapped[str | None] = mapped_column(String(16), unique=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    digits: Mapped[int | None] = mapped_column(Integer)
+    practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id"), index=True)
+    status: Mapped[TokenStatus] = mapped_column(
+        _enum(TokenStatus, "token_status"), default=TokenStatus.STOCK
+    )
+    # Replay state. Yubico OTP: accept only a strictly greater (usage, session) pair.
+    otp_usage_counter: Mapped[int] = mapped_column(Integer, default=0)
+    otp_session_counter: Mapped[int] = mapped_column(Integer, default=-1)
+    hotp_counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_cause: Mapped[LockCause | None] = mapped_column(_enum(LockCause, "lock_cause"))
+    lock_reason: Mapped[str | None] = mapped_column(Text)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    practice: Mapped[Practice | None] = relationship(back_populates="tokens")
+
+    def __repr__(self) -> str:  # never the secret
+        return f"<Token {self.serial} {self.kind.value} {self.status.value}>"
+
+
+class StaffAccount(Base):
+    """An IT staff member of the association who uses the admin UI."""
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (CheckConstraint("username = lower(username)", name="username_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One link of the audit hash chain; never holds a secret."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_subject", "subject_kind", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    tag: Mapped[str] = mapped_column(String(64), index=True)
+    subject_kind: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)  # canonical JSON, hashed byte for byte
+    source_ip: Mapped[str | None] = mapped_column(String(45))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,29 @@
+"""Alembic environment: the engine comes from flexnet.migrate.alembic_config()."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import flexnet.models  # noqa: F401  (registers every table on Base.metadata)
+from flexnet.db import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = context.config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("flexnet migrations run online only: use 'flexnet db upgrade'")
+run_migrations_online()
