@@ -1,0 +1,126 @@
+"""Effective status of a practice or user at a given instant.
+
+The stored status says what staff or a job decided; the dates say what the terms
+decide by themselves (§ 10.3). Both are combined here, at request time, so that an
+automatic lock takes effect on the minute even if no nightly job has run.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flexnet.lifecycle.rules import (
+    BERLIN,
+    DEFAULT_LOCK_AFTER_QUARTERS,
+    automatic_lock_instant,
+    exception_end_instant,
+)
+from flexnet.models import (
+    LockCause,
+    LockException,
+    Practice,
+    PracticeStatus,
+    User,
+    UserKind,
+    UserStatus,
+)
+
+
+class State(enum.StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    LOCKED = "locked"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class EffectiveStatus:
+    state: State
+    reason: str | None = None  # German, for staff; never sent to a VPN client
+    cause: LockCause | None = None
+    lock_at: datetime | None = None  # automatic lock instant (past or future), if any
+
+    @property
+    def may_log_in(self) -> bool:
+        return self.state is State.ACTIVE
+
+
+def _berlin_date(instant: datetime) -> str:
+    return instant.astimezone(BERLIN).strftime("%d.%m.%Y")
+
+
+def _extended(instant: datetime, exception: LockException | None) -> datetime:
+    if exception is None:
+        return instant
+    return max(instant, exception_end_instant(exception.until))
+
+
+def practice_lock_instant(
+    practice: Practice, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
+) -> datetime | None:
+    """When the practice's access ends by § 10.3, exceptions included."""
+    if practice.activity_ended_on is None:
+        return None
+    rule = automatic_lock_instant(practice.activity_ended_on, quarters)
+    return _extended(rule, practice.lock_exception)
+
+
+def user_lock_instant(user: User, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS) -> datetime | None:
+    """The earlier of the practice's end and a member's own end, then the user's exception.
+
+    Practice staff and the practice access follow the practice; a member's own end
+    date locks that member only (§ 10.3).
+    """
+    candidates = [practice_lock_instant(user.practice, quarters)]
+    if user.kind is UserKind.MEMBER and user.activity_ended_on is not None:
+        candidates.append(automatic_lock_instant(user.activity_ended_on, quarters))
+    dated = [c for c in candidates if c is not None]
+    if not dated:
+        return None
+    return _extended(min(dated), user.lock_exception)
+
+
+def _automatic_lock_reason(ended_on: date | None, lock_at: datetime) -> str:
+    ended = f" (Ende der Tätigkeit am {ended_on:%d.%m.%Y})" if ended_on else ""
+    return f"automatisch gesperrt ab {_berlin_date(lock_at)}, § 10.3{ended}"
+
+
+def practice_status(
+    practice: Practice, now: datetime, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
+) -> EffectiveStatus:
+    lock_at = practice_lock_instant(practice, quarters)
+    if practice.status is PracticeStatus.LOCKED:
+        return EffectiveStatus(State.LOCKED, practice.lock_reason, practice.lock_cause, lock_at)
+    if lock_at is not None and now >= lock_at:
+        reason = _automatic_lock_reason(practice.activity_ended_on, lock_at)
+        return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
+    if practice.status is PracticeStatus.PENDING:
+        reason = "Nutzungsbedingungen nicht angenommen (§ 1.3)"
+        return EffectiveStatus(State.PENDING, reason, None, lock_at)
+    return EffectiveStatus(State.ACTIVE, None, None, lock_at)
+
+
+def user_status(
+    user: User, now: datetime, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
+) -> EffectiveStatus:
+    lock_at = user_lock_instant(user, quarters)
+    if user.status is UserStatus.REVOKED:
+        return EffectiveStatus(State.REVOKED, "Zugang beendet", None, lock_at)
+    if user.status is UserStatus.LOCKED:
+        return EffectiveStatus(State.LOCKED, user.lock_reason, user.lock_cause, lock_at)
+    practice = practice_status(user.practice, now, quarters)
+    if practice.state is State.LOCKED and practice.cause is not LockCause.LIFECYCLE:
+        reason = f"Betriebsstätte gesperrt: {practice.reason}"
+        return EffectiveStatus(State.LOCKED, reason, practice.cause, lock_at)
+    if lock_at is not None and now >= lock_at:
+        ended_on = user.activity_ended_on or user.practice.activity_ended_on
+        reason = _automatic_lock_reason(ended_on, lock_at)
+        return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
+    if practice.state is State.PENDING:
+        return EffectiveStatus(State.PENDING, practice.reason, None, lock_at)
+    if user.status is UserStatus.PENDING:
+        reason = "wartet auf Zugangsdaten-Brief bzw. erste Anmeldung"
+        return EffectiveStatus(State.PENDING, reason, None, lock_at)
+    return EffectiveStatus(State.ACTIVE, None, None, lock_at)

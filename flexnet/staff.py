@@ -1,0 +1,90 @@
+"""Staff accounts of the association's IT service (admin, helpdesk, auditor)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from flexnet import audit, passwords
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.errors import ConflictError, ValidationError
+from flexnet.identifiers import normalize_username, require_text
+from flexnet.models import StaffAccount, StaffRole, User
+
+MIN_STAFF_PASSWORD_LENGTH = 12
+
+
+def active_admin_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(StaffAccount)
+            .where(StaffAccount.role == StaffRole.ADMIN, StaffAccount.active.is_(True))
+        )
+        or 0
+    )
+
+
+def add_staff(
+    session: Session,
+    *,
+    username: str,
+    role: StaffRole,
+    password: str,
+    actor: Actor,
+    now: datetime,
+    name: str | None = None,
+) -> StaffAccount:
+    username = normalize_username(username)
+    if session.scalar(select(StaffAccount.id).where(StaffAccount.username == username)):
+        raise ConflictError(f"Der Mitarbeiter {username!r} ist bereits angelegt")
+    if session.scalar(select(User.id).where(User.username == username)):
+        raise ConflictError(f"Der Benutzername {username!r} gehört einem Praxis-Benutzer")
+    password = passwords.check_transportable(password)
+    if len(password) < MIN_STAFF_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"Das Kennwort muss mindestens {MIN_STAFF_PASSWORD_LENGTH} Zeichen lang sein"
+        )
+    account = StaffAccount(
+        username=username,
+        name=require_text(name, "Name", max_length=200) if name else None,
+        role=role,
+        password_hash=passwords.hash_password(password),
+        active=True,
+        created_at=now,
+    )
+    session.add(account)
+    audit.record(
+        session,
+        AuditTag.STAFF_ACCOUNT_CREATE,
+        actor=actor,
+        subject=Subject("staff", username),
+        data={"role": role.value},
+        now=now,
+    )
+    return account
+
+
+def ensure_first_admin(
+    session: Session, *, username: str = "admin", now: datetime
+) -> tuple[StaffAccount, str] | None:
+    """Create an admin with a random password if there is no active admin.
+
+    Returns the account and the password, which the caller shows exactly once.
+    """
+    if active_admin_count(session) > 0:
+        return None
+    password = secrets.token_urlsafe(18)
+    account = add_staff(
+        session,
+        username=username,
+        role=StaffRole.ADMIN,
+        password=password,
+        name="Erster Administrator",
+        actor=Actor.system("setup"),
+        now=now,
+    )
+    return account, password

@@ -1,0 +1,139 @@
+"""VPN user accounts of a practice: members, practice staff, third parties, practice access."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexnet import audit, passwords
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
+from flexnet.identifiers import normalize_username, require_text, validate_lanr
+from flexnet.models import (
+    PasswordHistory,
+    Practice,
+    PracticeKind,
+    StaffAccount,
+    User,
+    UserKind,
+    UserStatus,
+)
+from flexnet.practices import get_practice, require_terms_accepted
+
+# Which kinds of user a practice of each kind may have (§ 1.1, § 1.2, § 2.1).
+_ALLOWED_KINDS = {
+    PracticeKind.MEMBER: {UserKind.MEMBER, UserKind.STAFF, UserKind.PRACTICE_ACCESS},
+    PracticeKind.THIRD_PARTY: {UserKind.THIRD_PARTY, UserKind.PRACTICE_ACCESS},
+}
+_KIND_LABEL = {
+    UserKind.MEMBER: "Mitglied",
+    UserKind.STAFF: "Praxispersonal",
+    UserKind.THIRD_PARTY: "Dritter",
+    UserKind.PRACTICE_ACCESS: "Praxiszugang",
+}
+
+
+def kind_label(kind: UserKind) -> str:
+    return _KIND_LABEL[kind]
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFoundError(f"Kein Benutzer {username.strip()!r}")
+    return user
+
+
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    bsnr: str,
+    kind: UserKind,
+    actor: Actor,
+    now: datetime,
+    name: str | None = None,
+    lanr: str | None = None,
+    migrated_password: str | None = None,
+) -> User:
+    """Create a user of a practice.
+
+    Without ``migrated_password`` the user is pending until a credentials letter is
+    printed. With it, the password from the previous system is taken over and the
+    account is active at once, which needs accepted terms (§ 1.3, § 3.3).
+    """
+    username = normalize_username(username)
+    practice = get_practice(session, bsnr)
+    _check_kind(practice, kind)
+    lanr = _checked_lanr(kind, lanr)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ConflictError(f"Der Benutzername {username!r} ist bereits vergeben")
+    if session.scalar(select(StaffAccount.id).where(StaffAccount.username == username)):
+        raise ConflictError(f"Der Benutzername {username!r} gehört einem KVSA-Mitarbeiter")
+    if migrated_password is not None:
+        require_terms_accepted(practice)
+        normalized = passwords.check_transportable(migrated_password)
+    user = User(
+        username=username,
+        practice=practice,
+        kind=kind,
+        name=require_text(name, "Name", max_length=200) if name else None,
+        lanr=lanr,
+        status=UserStatus.PENDING,
+        created_at=now,
+    )
+    session.add(user)
+    audit.record(
+        session,
+        AuditTag.USER_CREATE,
+        actor=actor,
+        subject=Subject("user", username),
+        data={"bsnr": practice.bsnr, "kind": kind.value, "lanr": lanr},
+        now=now,
+    )
+    if migrated_password is not None:
+        _take_over_password(session, user, normalized, actor=actor, now=now)
+    return user
+
+
+def _check_kind(practice: Practice, kind: UserKind) -> None:
+    if kind not in _ALLOWED_KINDS[practice.kind]:
+        where = "Drittanbieter" if practice.kind is PracticeKind.THIRD_PARTY else "Mitgliedspraxis"
+        raise ValidationError(
+            f"Ein Benutzer der Art {kind_label(kind)!r} ist bei einer {where} nicht vorgesehen"
+        )
+    if kind is UserKind.PRACTICE_ACCESS and any(
+        u.kind is UserKind.PRACTICE_ACCESS for u in practice.users
+    ):
+        raise ConflictError(f"BSNR {practice.bsnr} hat bereits einen Praxiszugang (§ 2.1)")
+
+
+def _checked_lanr(kind: UserKind, lanr: str | None) -> str | None:
+    if kind is UserKind.MEMBER:
+        if not lanr:
+            raise ValidationError("Für ein Mitglied ist die LANR anzugeben")
+        return validate_lanr(lanr)
+    if lanr:
+        raise ValidationError("Eine LANR gibt es nur für Mitglieder (Ärzte/Psychotherapeuten)")
+    return None
+
+
+def _take_over_password(
+    session: Session, user: User, password: str, *, actor: Actor, now: datetime
+) -> None:
+    """Set a password migrated from the previous system; the policy's expiry still applies."""
+    password_hash = passwords.hash_password(password)
+    user.password_hash = password_hash
+    user.password_set_at = now
+    user.password_must_change = False
+    user.status = UserStatus.ACTIVE
+    user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
+    audit.record(
+        session,
+        AuditTag.USER_PASSWORD_MIGRATE,
+        actor=actor,
+        subject=Subject("user", user.username),
+        now=now,
+    )
