@@ -1,0 +1,114 @@
+"""``flexnet`` operations CLI. Each command is one unit of work calling the services.
+
+These commands are a contract that operations scripts rely on. Errors are one line on
+stderr (``flexnet: …``) and a non-zero exit code; nothing is changed then.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from flexnet.audit import Actor
+from flexnet.config import Settings, load_settings
+from flexnet.db import Database, utcnow
+from flexnet.errors import FlexnetError, ValidationError
+
+
+class FlexnetGroup(click.Group):
+    """Reports every error as one line instead of a traceback or a usage dump."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        extra["standalone_mode"] = False
+        try:
+            result = super().main(args, prog_name or "flexnet", **extra)
+        except click.exceptions.Abort:
+            click.echo("flexnet: abgebrochen", err=True)
+            sys.exit(1)
+        except click.ClickException as error:
+            click.echo(f"flexnet: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except FlexnetError as error:
+            click.echo(f"flexnet: {error}", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+class CliContext:
+    """Settings and database, loaded on first use so that ``keygen`` needs neither."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def database(self) -> Database:
+        database = Database.from_url(self.settings.database_url)
+        click.get_current_context().find_root().call_on_close(database.dispose)
+        return database
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        with self.database.session() as session:
+            yield session
+
+    @cached_property
+    def actor(self) -> Actor:
+        return Actor.system(f"cli:{getpass.getuser()}")
+
+    def now(self) -> datetime:
+        return utcnow()
+
+
+pass_context = click.make_pass_decorator(CliContext, ensure=True)
+
+
+class DateType(click.ParamType[date, Any]):
+    name = "JJJJ-MM-TT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} ist kein gültiges Datum (JJJJ-MM-TT)", param, ctx)
+
+
+DATE = DateType()
+
+
+def read_password_stdin() -> str:
+    """One line from standard input, without its line break; never echoed or logged."""
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise ValidationError("Auf der Standardeingabe wurde kein Kennwort übergeben")
+    return line
+
+
+@click.group(cls=FlexnetGroup)
+@click.version_option(package_name="flexnet", prog_name="flexnet")
+def cli() -> None:
+    """KV-FlexNet: Verwaltung und RADIUS-Authentifizierung für den VPN-Zugang der Praxen.
+
+    Konfiguration über FLEXNET_*-Umgebungsvariablen oder flexnet.env im Instanzordner
+    (siehe README).
+    """
+
+
+def main() -> None:
+    cli.main()
+
+
+# Subcommands register themselves on ``cli`` when imported.
+from flexnet.cli import audit_cmds, records, setup  # noqa: E402, F401

@@ -1,0 +1,29 @@
+"""The audit trail from the command line."""
+
+from __future__ import annotations
+
+import click
+
+from flexnet import audit
+from flexnet.cli import CliContext, cli, pass_context
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Revisionsprotokoll (Hash-Kette)."""
+
+
+@audit_group.command("verify")
+@pass_context
+def audit_verify(ctx: CliContext) -> None:
+    """Hash-Kette prüfen; Exit-Code 1 bei einem Bruch."""
+    with ctx.unit_of_work() as session:
+        report = audit.verify_chain(session)
+    if report.ok:
+        click.echo(f"Revisionsprotokoll intakt: {report.entries} Einträge geprüft")
+        return
+    click.echo(
+        f"Revisionsprotokoll GEBROCHEN bei Eintrag {report.first_broken_id}: {report.problem}",
+        err=True,
+    )
+    raise SystemExit(1)

@@ -1,0 +1,208 @@
+"""Records staff keep: practices, terms acceptance, users, staff accounts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from flexnet import practices, staff, users
+from flexnet.cli import DATE, CliContext, cli, pass_context, read_password_stdin
+from flexnet.cli.show import show_practice, show_user
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.lifecycle.status import practice_lock_instant
+from flexnet.models import PracticeKind, StaffRole, TermsChannel, UserKind
+
+_USER_KINDS = {
+    "member": UserKind.MEMBER,
+    "staff": UserKind.STAFF,
+    "third": UserKind.THIRD_PARTY,
+    "practice": UserKind.PRACTICE_ACCESS,
+}
+
+
+@cli.group()
+def practice() -> None:
+    """Betriebsstätten (BSNR)."""
+
+
+@practice.command("add")
+@click.option("--bsnr", required=True, help="Betriebsstättennummer, 9 Ziffern")
+@click.option("--name", required=True, help="Name der Praxis wie im Anschriftenfeld")
+@click.option("--street", required=True, help="Straße und Hausnummer oder Postfach")
+@click.option("--zip", "zip_code", required=True, help="Postleitzahl, 5 Ziffern")
+@click.option("--city", required=True, help="Ort")
+@click.option("--address-extra", default=None, help="Zusatzzeile, z. B. 'z. Hd. Frau Muster'")
+@click.option("--third-party", is_flag=True, help="Dritter nach § 1.1 (eingeschränkter Zugang)")
+@pass_context
+def practice_add(
+    ctx: CliContext,
+    bsnr: str,
+    name: str,
+    street: str,
+    zip_code: str,
+    city: str,
+    address_extra: str | None,
+    third_party: bool,
+) -> None:
+    """Betriebsstätte anlegen; sie wartet auf die Annahme der Nutzungsbedingungen."""
+    kind = PracticeKind.THIRD_PARTY if third_party else PracticeKind.MEMBER
+    with ctx.unit_of_work() as session:
+        created = practices.add_practice(
+            session,
+            bsnr=bsnr,
+            name=name,
+            street=street,
+            zip_code=zip_code,
+            city=city,
+            address_extra=address_extra,
+            kind=kind,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        click.echo(f"Betriebsstätte {created.bsnr} angelegt (wartet auf Nutzungsbedingungen)")
+
+
+@practice.command("end")
+@click.argument("bsnr")
+@click.option("--date", "ended_on", required=True, type=DATE, help="Ende der Tätigkeit")
+@pass_context
+def practice_end(ctx: CliContext, bsnr: str, ended_on: date) -> None:
+    """Ende der vertragsärztlichen Tätigkeit erfassen (§ 10.3: Sperre 4 Quartale später)."""
+    with ctx.unit_of_work() as session:
+        ended = practices.end_activity(
+            session, bsnr=bsnr, ended_on=ended_on, actor=ctx.actor, now=ctx.now()
+        )
+        lock_at = practice_lock_instant(ended, ctx.settings.lock_after_quarters)
+        lock_text = f"{lock_at.astimezone(BERLIN):%d.%m.%Y %H:%M}" if lock_at else "–"
+        click.echo(
+            f"Ende der Tätigkeit für {ended.bsnr}: {ended_on:%d.%m.%Y}; "
+            f"automatische Sperre ab {lock_text}"
+        )
+
+
+@practice.command("show")
+@click.argument("bsnr")
+@pass_context
+def practice_show(ctx: CliContext, bsnr: str) -> None:
+    """Betriebsstätte mit Status, Sperrdatum, Yubikey und Benutzern anzeigen."""
+    with ctx.unit_of_work() as session:
+        found = practices.get_practice(session, bsnr)
+        for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters):
+            click.echo(line)
+
+
+@cli.group()
+def terms() -> None:
+    """Nutzungsbedingungen (§ 1.3)."""
+
+
+@terms.command("accept")
+@click.argument("bsnr")
+@click.option("--version", "version", required=True, help="Version der Nutzungsbedingungen")
+@click.option("--channel", required=True, type=click.Choice([c.value for c in TermsChannel]))
+@click.option("--date", "accepted_on", type=DATE, help="Datum der Annahme (Standard: heute)")
+@pass_context
+def terms_accept(
+    ctx: CliContext, bsnr: str, version: str, channel: str, accepted_on: date | None
+) -> None:
+    """Annahme der Nutzungsbedingungen erfassen (Teilnahmeerklärung oder KVSAonline)."""
+    now = ctx.now()
+    with ctx.unit_of_work() as session:
+        acceptance = practices.accept_terms(
+            session,
+            bsnr=bsnr,
+            version=version,
+            channel=TermsChannel(channel),
+            accepted_on=accepted_on or now.astimezone(BERLIN).date(),
+            actor=ctx.actor,
+            now=now,
+        )
+        click.echo(
+            f"Nutzungsbedingungen {acceptance.version} für {bsnr.strip()} angenommen am "
+            f"{acceptance.accepted_on:%d.%m.%Y}"
+        )
+
+
+@cli.group()
+def user() -> None:
+    """Benutzer der Praxen (Mitglieder, Praxispersonal, Dritte, Praxiszugang)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--practice", "bsnr", required=True, help="BSNR der Betriebsstätte")
+@click.option("--kind", required=True, type=click.Choice(list(_USER_KINDS)))
+@click.option("--lanr", default=None, help="Lebenslange Arztnummer (nur Mitglieder)")
+@click.option("--name", default=None, help="Vor- und Nachname")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Kennwort aus dem Altsystem von der Standardeingabe übernehmen (sonst: Brief)",
+)
+@pass_context
+def user_add(
+    ctx: CliContext,
+    username: str,
+    bsnr: str,
+    kind: str,
+    lanr: str | None,
+    name: str | None,
+    password_stdin: bool,
+) -> None:
+    """Benutzer anlegen; ohne --password-stdin wartet er auf den Zugangsdaten-Brief."""
+    migrated = read_password_stdin() if password_stdin else None
+    with ctx.unit_of_work() as session:
+        created = users.add_user(
+            session,
+            username=username,
+            bsnr=bsnr,
+            kind=_USER_KINDS[kind],
+            lanr=lanr,
+            name=name,
+            migrated_password=migrated,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        state = "aktiv (Kennwort übernommen)" if migrated else "wartet auf Zugangsdaten-Brief"
+        click.echo(f"Benutzer {created.username} angelegt: {state}")
+
+
+@user.command("show")
+@click.argument("username")
+@pass_context
+def user_show(ctx: CliContext, username: str) -> None:
+    """Benutzer mit Status, Grund, Sperrdatum und Yubikey anzeigen."""
+    with ctx.unit_of_work() as session:
+        found = users.get_user(session, username)
+        for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters):
+            click.echo(line)
+
+
+@cli.group("staff")
+def staff_group() -> None:
+    """KVSA-Mitarbeiter der Verwaltungsoberfläche."""
+
+
+@staff_group.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in StaffRole]))
+@click.option("--name", default=None, help="Vor- und Nachname")
+@click.option("--password-stdin", is_flag=True, required=True, help="Kennwort von stdin lesen")
+@pass_context
+def staff_add(
+    ctx: CliContext, username: str, role: str, name: str | None, password_stdin: bool
+) -> None:
+    """Mitarbeiterkonto anlegen (admin, helpdesk oder auditor)."""
+    password = read_password_stdin()
+    with ctx.unit_of_work() as session:
+        account = staff.add_staff(
+            session,
+            username=username,
+            role=StaffRole(role),
+            password=password,
+            name=name,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        click.echo(f"Mitarbeiter {account.username} ({account.role.value}) angelegt")

@@ -1,0 +1,105 @@
+"""Set-up and serving: keygen, init, db, serve, run."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from flexnet import migrate
+from flexnet.cli import CliContext, cli, pass_context
+from flexnet.config import generate_master_key, instance_path_from
+from flexnet.instance import ensure_instance
+from flexnet.staff import ensure_first_admin
+
+
+@cli.command()
+def keygen() -> None:
+    """Einen neuen Master-Schlüssel (FLEXNET_MASTER_KEY) ausgeben."""
+    click.echo(generate_master_key())
+
+
+@cli.command()
+def init() -> None:
+    """Instanzordner mit Konfiguration und neuen Schlüsseln anlegen (falls nicht vorhanden)."""
+    for line in ensure_instance(instance_path_from(os.environ), os.environ):
+        click.echo(line)
+
+
+@cli.group()
+def db() -> None:
+    """Datenbankschema (Alembic-Migrationen)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Zielrevision")
+@pass_context
+def db_upgrade(ctx: CliContext, revision: str) -> None:
+    """Datenbank auf den neuesten Stand bringen."""
+    migrate.upgrade(ctx.database.engine, revision)
+    click.echo(f"Datenbankschema auf Stand {', '.join(migrate.current(ctx.database.engine))}")
+
+
+@db.command("current")
+@pass_context
+def db_current(ctx: CliContext) -> None:
+    """Aktuelle Revision anzeigen; Exit-Code 1, wenn Migrationen ausstehen."""
+    engine = ctx.database.engine
+    click.echo(", ".join(migrate.current(engine)) or "(leer)")
+    if not migrate.is_up_to_date(engine):
+        click.echo("Migrationen ausstehen: 'flexnet db upgrade' ausführen", err=True)
+        raise SystemExit(1)
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="Kurzbeschreibung der Änderung")
+@pass_context
+def db_revision(ctx: CliContext, message: str) -> None:
+    """(Entwicklung) Neue Migration aus dem Unterschied Modelle ↔ Datenbank erzeugen."""
+    migrate.revision(ctx.database.engine, message)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@pass_context
+def serve(ctx: CliContext, host: str, port: int) -> None:
+    """Web-Anwendung für die Entwicklung starten (Produktion: gunicorn wsgi:app)."""
+    _serve_web(ctx, host, port)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@pass_context
+def run(ctx: CliContext, host: str, port: int) -> None:
+    """Alles für einen lokalen Start: Instanz, Datenbank, erster Admin, Server."""
+    for line in ensure_instance(instance_path_from(os.environ), os.environ):
+        click.echo(line)
+    engine = ctx.database.engine
+    migrate.upgrade(engine)
+    click.echo(f"Datenbank: {ctx.settings.database_url.render_as_string(hide_password=True)}")
+    with ctx.unit_of_work() as session:
+        created = ensure_first_admin(session, now=ctx.now())
+    if created:
+        account, password = created
+        click.echo("")
+        click.echo("Erster Administrator angelegt. Das Kennwort wird nur jetzt angezeigt:")
+        click.echo(f"  Benutzername: {account.username}")
+        click.echo(f"  Kennwort:     {password}")
+        click.echo("")
+    click.echo("Nächste Schritte (in einem zweiten Terminal, mit 'source .venv/bin/activate'):")
+    click.echo("  flexnet practice add --bsnr 881234500 --name 'Praxis Dr. Muster' \\")
+    click.echo("      --street 'Doctor-Eisenbart-Ring 2' --zip 39120 --city Magdeburg")
+    click.echo("  flexnet terms accept 881234500 --version 1.0 --channel paper")
+    click.echo("  flexnet --help   (alle Befehle)")
+    click.echo(f"Web: http://{host}:{port}/healthz  — beenden mit Strg+C")
+    _serve_web(ctx, host, port)
+
+
+def _serve_web(ctx: CliContext, host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from flexnet import create_app
+
+    run_simple(host, port, create_app(ctx.settings), threaded=True, use_reloader=False)
