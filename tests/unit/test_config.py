@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from flexnet.config import generate_master_key, load_settings, parse_master_key
+from flexnet.errors import ConfigError
+from flexnet.instance import ensure_instance
+
+
+def test_complete_environment_loads(env: dict[str, str]) -> None:
+    settings = load_settings()
+
+    assert settings.instance_path == Path(env["FLEXNET_INSTANCE"]).resolve()
+    assert settings.database_url.get_backend_name() == "sqlite"
+    assert settings.database_url.database == str(settings.instance_path / "flexnet.sqlite3")
+    assert len(settings.master_key) == 32
+    assert settings.lock_after_quarters == 4
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLEXNET_SECRET_KEY", ""),
+        ("FLEXNET_SECRET_KEY", "too-short"),
+        ("FLEXNET_MASTER_KEY", ""),
+        ("FLEXNET_MASTER_KEY", "not base64 at all!"),
+        ("FLEXNET_MASTER_KEY", base64.urlsafe_b64encode(b"16 bytes only...").decode()),
+        ("FLEXNET_DATABASE_URL", "no url"),
+        ("FLEXNET_DATABASE_URL", "mysql://u@h/db"),
+        ("FLEXNET_LOCK_AFTER_QUARTERS", "0"),
+        ("FLEXNET_LOCK_AFTER_QUARTERS", "vier"),
+    ],
+)
+def test_bad_value_is_refused_naming_the_variable(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(variable)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_secret_is_refused(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLEXNET_MASTER_KEY")
+
+    with pytest.raises(ConfigError, match="FLEXNET_MASTER_KEY ist nicht gesetzt"):
+        load_settings()
+
+
+def test_instance_file_fills_in_and_environment_wins(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLEXNET_SECRET_KEY")
+    monkeypatch.delenv("FLEXNET_MASTER_KEY")
+    instance = Path(env["FLEXNET_INSTANCE"])
+    ensure_instance(instance, {})
+    from_file = load_settings()
+    other_key = generate_master_key()
+    monkeypatch.setenv("FLEXNET_MASTER_KEY", other_key)
+
+    overridden = load_settings()
+
+    assert len(from_file.secret_key) >= 32
+    assert overridden.secret_key == from_file.secret_key
+    assert overridden.master_key == parse_master_key(other_key) != from_file.master_key
+
+
+def test_ensure_instance_writes_private_file_once(tmp_path: Path) -> None:
+    instance = tmp_path / "new-instance"
+
+    first = ensure_instance(instance, {})
+    content = (instance / "flexnet.env").read_text()
+    second = ensure_instance(instance, {})
+
+    assert len(first) == 2
+    assert second == []
+    assert (instance / "flexnet.env").stat().st_mode & 0o777 == 0o600
+    assert "FLEXNET_MASTER_KEY=" in content and "FLEXNET_SECRET_KEY=" in content
+    assert (instance / "flexnet.env").read_text() == content
+
+
+def test_ensure_instance_does_not_copy_secrets_given_by_environment(tmp_path: Path) -> None:
+    ensure_instance(tmp_path / "i", {"FLEXNET_MASTER_KEY": "x", "FLEXNET_SECRET_KEY": "y"})
+
+    assert "FLEXNET_MASTER_KEY=" not in (tmp_path / "i" / "flexnet.env").read_text()
+
+
+def test_repr_hides_secrets(env: dict[str, str]) -> None:
+    text = repr(load_settings())
+
+    assert env["FLEXNET_SECRET_KEY"] not in text
+    assert "master_key" not in text
+
+
+def test_generated_master_keys_parse_and_differ() -> None:
+    first, second = generate_master_key(), generate_master_key()
+
+    assert len(parse_master_key(first)) == 32
+    assert first != second
