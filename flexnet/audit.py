@@ -43,7 +43,14 @@ class AuditTag(enum.StrEnum):
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"
     PRACTICE_ACTIVATE = "practice:record:activate"
     USER_CREATE = "account:user:create"
-    USER_PASSWORD_MIGRATE = "account:password:migrate"  # noqa: S105 (a tag, not a password)
+    USER_PASSWORD_MIGRATE = "account:password:migrate"
+    TOKEN_IMPORT = "token:stock:import"
+    TOKEN_ASSIGN = "token:yubikey:assign"
+    TOKEN_ACTIVATE = "token:yubikey:activate"
+    TOKEN_RESYNC = "token:counter:resync"
+    TOKEN_COUNTER_WARNING = "token:counter:warn"
+    MASTER_KEY_ROTATE = "keys:master:rotate"
+    WSAPI_CLIENT_CREATE = "wsapi:client:create"
 
 
 class ActorKind(enum.StrEnum):

@@ -27,6 +27,19 @@ MIN_SECRET_KEY_LENGTH = 32
 
 
 @dataclass(frozen=True)
+class OtpSettings:
+    """Possession factor: checks, windows and the optional external validation service."""
+
+    delay_check: bool = False  # yubikey-val's phishing check within one key session
+    hotp_window: int = 10
+    remote_urls: tuple[str, ...] = ()
+    remote_client_id: str | None = None
+    remote_api_key: str | None = field(default=None, repr=False)
+    remote_timeout: float = 5.0
+    wsapi_rate_limit: int = 600  # validation-protocol requests per client and minute
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated settings; ``repr`` never shows a secret."""
 
@@ -35,6 +48,7 @@ class Settings:
     secret_key: str = field(repr=False)
     master_key: bytes = field(repr=False)
     lock_after_quarters: int = 4
+    otp: OtpSettings = field(default_factory=OtpSettings)
 
 
 def generate_master_key() -> str:
@@ -64,7 +78,49 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret_key=_secret_key(env),
         master_key=parse_master_key(_required(env, "FLEXNET_MASTER_KEY")),
         lock_after_quarters=_positive_int(env, "FLEXNET_LOCK_AFTER_QUARTERS", default=4),
+        otp=_otp_settings(env),
     )
+
+
+def _otp_settings(env: Mapping[str, str]) -> OtpSettings:
+    urls = tuple(u.strip() for u in env.get("FLEXNET_YUBICO_API_URLS", "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError("FLEXNET_YUBICO_API_URLS", f"enthält keine URL: {url!r}")
+    client_id = env.get("FLEXNET_YUBICO_CLIENT_ID", "").strip() or None
+    api_key = env.get("FLEXNET_YUBICO_API_KEY", "").strip() or None
+    if urls and not (client_id and client_id.isdigit()):
+        raise ConfigError("FLEXNET_YUBICO_CLIENT_ID", "muss bei externer Prüfung eine Zahl sein")
+    if urls and not _is_base64(api_key):
+        raise ConfigError("FLEXNET_YUBICO_API_KEY", "muss bei externer Prüfung Base64 sein")
+    return OtpSettings(
+        delay_check=_flag(env, "FLEXNET_OTP_DELAY_CHECK"),
+        hotp_window=_positive_int(env, "FLEXNET_HOTP_WINDOW", default=10),
+        remote_urls=urls,
+        remote_client_id=client_id,
+        remote_api_key=api_key,
+        remote_timeout=_positive_int(env, "FLEXNET_YUBICO_TIMEOUT", default=5),
+        wsapi_rate_limit=_positive_int(env, "FLEXNET_WSAPI_RATE_LIMIT", default=600),
+    )
+
+
+def _is_base64(value: str | None) -> bool:
+    if not value:
+        return False
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(name, "muss 0 oder 1 sein")
 
 
 def parse_master_key(value: str) -> bytes:

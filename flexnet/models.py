@@ -265,6 +265,10 @@ class Token(Base):
             name="issued_token_has_practice",
         ),
         CheckConstraint("kind <> 'yubico_otp' OR length(public_id) = 12", name="yubico_public_id"),
+        CheckConstraint(
+            "(remote_validation AND kind = 'yubico_otp') OR secret IS NOT NULL",
+            name="secret_unless_remote",
+        ),
         _lock_fields_consistent("status"),
     )
 
@@ -272,7 +276,9 @@ class Token(Base):
     serial: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[TokenKind] = mapped_column(_enum(TokenKind, "token_kind"))
     public_id: Mapped[str | None] = mapped_column(String(16), unique=True)
-    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    # None only for keys checked by an external Yubico validation service.
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    remote_validation: Mapped[bool] = mapped_column(Boolean, default=False)
     digits: Mapped[int | None] = mapped_column(Integer)
     practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id"), index=True)
     status: Mapped[TokenStatus] = mapped_column(
@@ -281,6 +287,9 @@ class Token(Base):
     # Replay state. Yubico OTP: accept only a strictly greater (usage, session) pair.
     otp_usage_counter: Mapped[int] = mapped_column(Integer, default=0)
     otp_session_counter: Mapped[int] = mapped_column(Integer, default=-1)
+    otp_timestamp: Mapped[int | None] = mapped_column(Integer)  # key clock, 8 Hz ticks
+    wsapi_last_nonce: Mapped[str | None] = mapped_column(String(40))
+    counter_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hotp_counter: Mapped[int] = mapped_column(BigInteger, default=0)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -328,3 +337,33 @@ class AuditEntry(Base):
     source_ip: Mapped[str | None] = mapped_column(String(45))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class WsapiClient(Base):
+    """A client of the Yubico validation protocol (KVSAonline, BD-Online, § 5.4)."""
+
+    __tablename__ = "wsapi_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The shared HMAC key must be recoverable to sign answers: encrypted, not hashed.
+    api_key: Mapped[bytes] = mapped_column(LargeBinary)
+    require_signature: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<WsapiClient {self.id} {self.name}>"
+
+
+class RateLimitCounter(Base):
+    """Hits of one key (client, source address, user) in one fixed time window.
+
+    Kept in the database so that limits hold across processes and nodes.
+    """
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -26,14 +26,28 @@ from sqlalchemy.orm import Session
 
 from flexnet import migrate, practices, users
 from flexnet.audit import Actor
+from flexnet.config import parse_master_key
 from flexnet.db import make_engine
-from flexnet.models import Practice, PracticeKind, TermsChannel, User, UserKind
+from flexnet.models import (
+    LockCause,
+    Practice,
+    PracticeKind,
+    TermsChannel,
+    Token,
+    TokenKind,
+    TokenStatus,
+    User,
+    UserKind,
+)
+from flexnet.otp.secrets import SecretBox, YubicoSecret, token_context
+from tests.support.yubikeys import SimulatedKey
 
 SUPPORT = Path(__file__).parent / "support"
 TEST_SECRET_KEY = "test-secret-key-for-flexnet-tests-only-0123456789"
 TEST_MASTER_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 STAFF = Actor.staff("helpdesk-test")
+BOX = SecretBox(parse_master_key(TEST_MASTER_KEY))
 
 
 # --- settings -----------------------------------------------------------------------
@@ -248,5 +262,45 @@ def make_user(session: Session, make_practice: Callable[..., Practice]) -> Calla
         return users.add_user(
             session, bsnr=practice.bsnr, kind=kind, actor=STAFF, now=NOW, **values
         )
+
+    return create
+
+
+@pytest.fixture
+def make_yubikey(
+    session: Session, make_practice: Callable[..., Practice]
+) -> Callable[..., tuple[Token, SimulatedKey]]:
+    """A Yubico OTP token in the database and the simulated key that belongs to it."""
+    counter = iter(range(1, 10_000))
+
+    def create(
+        *,
+        status: TokenStatus = TokenStatus.ACTIVE,
+        practice: Practice | None = None,
+        key: SimulatedKey | None = None,
+    ) -> tuple[Token, SimulatedKey]:
+        key = key or SimulatedKey.random()
+        serial = f"{9_000_000 + next(counter)}"
+        secret = YubicoSecret(key.private_id, key.aes_key).to_bytes()
+        token = Token(
+            serial=serial,
+            kind=TokenKind.YUBICO_OTP,
+            public_id=key.public_id,
+            secret=BOX.seal(secret, context=token_context(serial)),
+            status=status,
+            practice=None
+            if status in (TokenStatus.STOCK, TokenStatus.RETIRED)
+            else (practice or make_practice()),
+            created_at=NOW,
+        )
+        if status is TokenStatus.LOCKED:
+            token.lock_cause, token.lock_reason, token.locked_at = (
+                LockCause.MANUAL,
+                "gesperrt im Test",
+                NOW,
+            )
+        session.add(token)
+        session.flush()
+        return token, key
 
     return create

@@ -21,6 +21,7 @@ from flexnet.audit import Actor
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database, utcnow
 from flexnet.errors import FlexnetError, ValidationError
+from flexnet.otp.secrets import SecretBox
 
 
 class FlexnetGroup(click.Group):
@@ -61,6 +62,10 @@ class CliContext:
     def unit_of_work(self) -> Iterator[Session]:
         with self.database.session() as session:
             yield session
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        return SecretBox(self.settings.master_key)
 
     @cached_property
     def actor(self) -> Actor:
@@ -111,4 +116,4 @@ def main() -> None:
 
 
 # Subcommands register themselves on ``cli`` when imported.
-from flexnet.cli import audit_cmds, records, setup  # noqa: E402, F401
+from flexnet.cli import audit_cmds, keys, records, setup  # noqa: E402, F401

@@ -108,3 +108,25 @@ def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
     yield _row("Fehlversuche", str(user.failed_logins))
     tokens = ", ".join(_token_text(t) for t in user.practice.tokens) or "keiner"
     yield _row("Yubikey der Praxis", tokens)
+
+
+def token_lines(token: Token) -> Iterator[str]:
+    yield f"Yubikey {token.serial} ({token.kind.value})"
+    yield _row(
+        "Status",
+        _TOKEN_STATUS_LABEL[token.status.value]
+        + (f" – {token.lock_reason}" if token.lock_reason else ""),
+    )
+    yield _row("Öffentliche ID", token.public_id or "–")
+    practice = token.practice
+    yield _row("Betriebsstätte", f"{practice.bsnr} – {practice.name}" if practice else "–")
+    if token.remote_validation:
+        yield _row("Prüfung", "externer Yubico-Prüfdienst")
+    elif token.kind.value == "yubico_otp":
+        yield _row("Zähler", f"{token.otp_usage_counter} / Sitzung {token.otp_session_counter}")
+    else:
+        yield _row("Zähler", str(token.hotp_counter))
+    used = token.last_used_at
+    yield _row("Zuletzt benutzt", f"{used.astimezone(BERLIN):%d.%m.%Y %H:%M}" if used else "nie")
+    if token.counter_warned_at:
+        yield _row("Warnung", "Zähler fast erschöpft: Yubikey bald ersetzen")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import Flask, current_app
 
 from flexnet.config import Settings
 from flexnet.db import Database
+from flexnet.otp.secrets import SecretBox
 
 
 @dataclass(frozen=True)
@@ -15,13 +17,19 @@ class FlexnetState:
     settings: Settings
     database: Database
 
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        return SecretBox(self.settings.master_key)
 
-def state() -> FlexnetState:
-    result: FlexnetState = current_app.extensions["flexnet"]
+
+def state(app: Flask | None = None) -> FlexnetState:
+    """flexnet's part of an app: of ``app``, or of the app handling the current request."""
+    result: FlexnetState = (app or current_app).extensions["flexnet"]
     return result
 
 
 def register_blueprints(app: Flask) -> None:
-    from flexnet.web import health
+    from flexnet.web import health, wsapi
 
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(wsapi.blueprint)

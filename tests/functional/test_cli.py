@@ -2,100 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
-from click.testing import CliRunner, Result
-from sqlalchemy import MetaData, func, select
-from sqlalchemy.engine import URL
+from click.testing import CliRunner
+from sqlalchemy import select
 
 from flexnet import passwords
 from flexnet.cli import cli
-from flexnet.db import Base, Database
+from flexnet.db import Database
 from flexnet.models import StaffAccount, User
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> URL:
-    url: URL = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
-    return url
-
-
-@pytest.fixture
-def invoke(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    monkeypatch.setenv("FLEXNET_DATABASE_URL", database_url.render_as_string(hide_password=False))
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
-
-    return run
-
-
-@pytest.fixture
-def database(database_url: URL) -> Iterator[Database]:
-    database = Database.from_url(database_url)
-    yield database
-    database.dispose()
-
-
-def snapshot(database: Database) -> dict[str, int]:
-    """Row counts of every table: equal before and after a refused command."""
-    metadata: MetaData = Base.metadata
-    with database.session() as session:
-        return {
-            table.name: session.scalar(select(func.count()).select_from(table)) or 0
-            for table in metadata.sorted_tables
-        }
-
-
-@pytest.fixture
-def practice_with_terms(invoke: Invoke) -> str:
-    ok(
-        invoke(
-            "practice",
-            "add",
-            "--bsnr",
-            "881234500",
-            "--name",
-            "Praxis Dr. Müller",
-            "--street",
-            "Hauptstraße 1",
-            "--zip",
-            "39104",
-            "--city",
-            "Magdeburg",
-        )
-    )
-    ok(
-        invoke(
-            "terms",
-            "accept",
-            "881234500",
-            "--version",
-            "1.0",
-            "--channel",
-            "paper",
-            "--date",
-            "2026-11-01",
-        )
-    )
-    return "881234500"
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output + result.stderr
-    return result
-
-
-def refused(result: Result, message: str) -> None:
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("flexnet: ")
-    assert message in lines[0]
+from tests.support.cli import Invoke, ok, refused, snapshot
 
 
 def test_keygen_needs_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

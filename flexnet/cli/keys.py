@@ -1,0 +1,164 @@
+"""Yubikeys and secrets: import, assign, show, resync; master key rotation; wsapi clients."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from flexnet.cli import CliContext, cli, pass_context, read_password_stdin
+from flexnet.cli.show import token_lines
+from flexnet.config import parse_master_key
+from flexnet.errors import ValidationError
+from flexnet.otp import importer, stock, wsapi
+from flexnet.otp.secrets import SecretBox, SecretError
+from flexnet.otp.verify import OtpReason
+
+
+@cli.group()
+def yubikey() -> None:
+    """Yubikeys: Import in den Bestand, Zuweisung, Anzeige, Resynchronisierung."""
+
+
+@yubikey.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in importer.Format]),
+    default="auto",
+    show_default=True,
+    help="ykman-CSV, Personalisierungs-Tool-Log oder PSKC",
+)
+@click.option(
+    "--pskc-passphrase-stdin", is_flag=True, help="Passphrase einer verschlüsselten PSKC-Datei"
+)
+@pass_context
+def yubikey_import(ctx: CliContext, file: Path, fmt: str, pskc_passphrase_stdin: bool) -> None:
+    """Programmierte Yubikeys in den Bestand übernehmen: alles oder nichts."""
+    passphrase = read_password_stdin() if pskc_passphrase_stdin else None
+    try:
+        keys = importer.parse(file.read_bytes(), importer.Format(fmt), passphrase=passphrase)
+        with (
+            ctx.unit_of_work() as session,
+            click.progressbar(length=len(keys), label="Import", file=sys.stderr) as bar,
+        ):
+            summary = importer.import_keys(
+                session,
+                keys,
+                box=ctx.secret_box,
+                actor=ctx.actor,
+                now=ctx.now(),
+                progress=bar.update,
+            )
+    except importer.ImportFailed as failed:
+        for error in failed.errors:
+            click.echo(error, err=True)
+        raise ValidationError(
+            f"Import abgebrochen, nichts übernommen ({len(failed.errors)} Fehler)"
+        ) from None
+    click.echo(
+        f"{summary.total} Yubikeys importiert (Yubico OTP: {summary.yubico_otp}, "
+        f"OATH-HOTP: {summary.oath_hotp})"
+    )
+
+
+@yubikey.command("assign")
+@click.argument("serial")
+@click.option("--practice", "bsnr", required=True, help="BSNR der Betriebsstätte")
+@pass_context
+def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
+    """Yubikey aus dem Lager einer Betriebsstätte zuweisen (einer je BSNR)."""
+    with ctx.unit_of_work() as session:
+        token = stock.assign(session, serial=serial, bsnr=bsnr, actor=ctx.actor, now=ctx.now())
+        click.echo(f"Yubikey {token.serial} der BSNR {bsnr.strip()} zugewiesen")
+
+
+@yubikey.command("show")
+@click.argument("serial")
+@pass_context
+def yubikey_show(ctx: CliContext, serial: str) -> None:
+    """Yubikey mit Status, Betriebsstätte und Zählerständen anzeigen."""
+    with ctx.unit_of_work() as session:
+        for line in token_lines(stock.get_token(session, serial)):
+            click.echo(line)
+
+
+@yubikey.command("resync")
+@click.argument("serial")
+@click.argument("otp1")
+@click.argument("otp2")
+@pass_context
+def yubikey_resync(ctx: CliContext, serial: str, otp1: str, otp2: str) -> None:
+    """Zählerstand aus zwei aufeinanderfolgenden Einmalkennwörtern neu setzen (§ 6.1)."""
+    with ctx.unit_of_work() as session:
+        reason = stock.resync(
+            session,
+            serial=serial,
+            first=otp1,
+            second=otp2,
+            box=ctx.secret_box,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+    if reason is not OtpReason.OK:
+        raise ValidationError(
+            f"Resynchronisierung fehlgeschlagen ({reason.value}): zwei direkt nacheinander "
+            "erzeugte Einmalkennwörter dieses Yubikeys angeben"
+        )
+    click.echo(f"Yubikey {serial.strip()} resynchronisiert")
+
+
+@cli.group()
+def keys() -> None:
+    """Master-Schlüssel für die Geheimnisse der Yubikeys und Clients."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--new-key-stdin", is_flag=True, required=True, help="Neuen Schlüssel von stdin lesen"
+)
+@pass_context
+def keys_rotate(ctx: CliContext, new_key_stdin: bool) -> None:
+    """Alle Geheimnisse in einer Transaktion mit einem neuen Master-Schlüssel verschlüsseln."""
+    new_box = SecretBox(parse_master_key(read_password_stdin().strip()))
+    try:
+        with ctx.unit_of_work() as session:
+            counts = stock.rotate_master_key(
+                session, old=ctx.secret_box, new=new_box, actor=ctx.actor, now=ctx.now()
+            )
+    except SecretError:
+        raise ValidationError(
+            "Ein Geheimnis lässt sich mit dem bisherigen Master-Schlüssel nicht öffnen; "
+            "nichts geändert"
+        ) from None
+    click.echo(
+        f"{counts['tokens']} Token- und {counts['wsapi_clients']} Client-Geheimnisse neu "
+        "verschlüsselt. Jetzt FLEXNET_MASTER_KEY auf allen Knoten ersetzen und neu starten."
+    )
+
+
+@cli.group("wsapi-client")
+def wsapi_client() -> None:
+    """Clients des Yubico-Prüfprotokolls (/wsapi/2.0/verify)."""
+
+
+@wsapi_client.command("add")
+@click.argument("name")
+@click.option("--unsigned-allowed", is_flag=True, help="Auch unsignierte Anfragen annehmen")
+@pass_context
+def wsapi_client_add(ctx: CliContext, name: str, unsigned_allowed: bool) -> None:
+    """Client anlegen; gibt einmalig 'id=N' und 'key=BASE64' aus."""
+    with ctx.unit_of_work() as session:
+        client, api_key = wsapi.add_client(
+            session,
+            name=name,
+            box=ctx.secret_box,
+            actor=ctx.actor,
+            now=ctx.now(),
+            require_signature=not unsigned_allowed,
+        )
+        client_id = client.id
+    click.echo(f"id={client_id}")
+    click.echo(f"key={api_key}")

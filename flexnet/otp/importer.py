@@ -1,0 +1,321 @@
+"""Import of programmed keys into stock: all or nothing, every error with its line.
+
+Formats (the research notes behind them are in docs/IMPORT_FORMATS.md):
+
+- ``ykman``: ``serial,public_id,private_id,aes_key,access_code,timestamp,`` as ykman's
+  ``--config-output`` and the Personalization Tool's "Yubico" log write it. The tool's
+  OATH-HOTP lines carry the moving factor in the third column and a 20-byte seed.
+- ``ykpers``: the Personalization Tool's default ("traditional") log, 18 columns,
+  ``Yubico OTP,<date>,<slot>,<public id>,<private id>,<aes key>,…`` and ``OATH-HOTP,…``.
+  It carries no serial number: such keys are filed under their public id / token id.
+- ``pskc``: RFC 6030 files (python-pskc, parsed with defusedxml). Yubico OTP keys carry
+  ``CN=<public id>, UID=<private id>`` in their UserId.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pskc
+import pskc.exceptions
+import pskc.key
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexnet import audit
+from flexnet.audit import Actor, AuditTag
+from flexnet.errors import ValidationError
+from flexnet.models import Token, TokenKind, TokenStatus
+from flexnet.otp import modhex
+from flexnet.otp.secrets import SecretBox, YubicoSecret, token_context
+
+_HEX = re.compile(r"[0-9a-f]+")
+_SERIAL = re.compile(r"[0-9]{1,12}")
+_PSKC_YUBICO = "http://www.yubico.com/#yubikey-aes"
+_PSKC_HOTP = "urn:ietf:params:xml:ns:keyprov:pskc:hotp"
+_USERID = re.compile(r"CN=(?P<public>[a-z]+),\s*UID=(?P<private>[0-9a-fA-F]+)")
+
+
+class Format(enum.StrEnum):
+    AUTO = "auto"
+    YKMAN = "ykman"
+    YKPERS = "ykpers"
+    PSKC = "pskc"
+
+
+@dataclass(frozen=True)
+class ImportedKey:
+    line: int
+    serial: str
+    kind: TokenKind
+    public_id: str | None
+    secret: bytes = field(repr=False)  # YubicoSecret bytes, or the OATH seed
+    digits: int | None = None
+    counter: int = 0
+
+
+class ImportFailed(ValidationError):
+    """Nothing was imported; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        shown = "; ".join(errors[:5]) + (f"; … ({len(errors)} Fehler)" if len(errors) > 5 else "")
+        super().__init__(f"Import abgebrochen, nichts übernommen: {shown}")
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    yubico_otp: int
+    oath_hotp: int
+
+    @property
+    def total(self) -> int:
+        return self.yubico_otp + self.oath_hotp
+
+
+class _LineError(Exception):
+    pass
+
+
+def _hex(value: str, what: str, length: int) -> bytes:
+    text = value.strip().lower()
+    if len(text) != length or not _HEX.fullmatch(text):
+        raise _LineError(f"{what} muss {length} Hex-Zeichen haben")
+    return bytes.fromhex(text)
+
+
+def _public_id(value: str, *, required: bool) -> str | None:
+    text = value.strip().lower()
+    if not text and not required:
+        return None
+    if len(text) != 12 or not modhex.is_modhex(text):
+        raise _LineError("öffentliche ID muss 12 Modhex-Zeichen haben")
+    return text
+
+
+def _serial(value: str) -> str:
+    text = value.strip()
+    if not _SERIAL.fullmatch(text):
+        raise _LineError(f"Seriennummer {text!r} ist keine Zahl")
+    return text
+
+
+def _yubico(line: int, serial: str, public: str, private: str, aes: str) -> ImportedKey:
+    public_id = _public_id(public, required=True)
+    secret = YubicoSecret(_hex(private, "private ID", 12), _hex(aes, "AES-Schlüssel", 32))
+    return ImportedKey(line, serial, TokenKind.YUBICO_OTP, public_id, secret.to_bytes())
+
+
+def _hotp(line: int, serial: str, public: str, seed: str, digits: int, counter: str) -> ImportedKey:
+    if digits not in (6, 8):
+        raise _LineError("OATH-HOTP braucht 6 oder 8 Stellen")
+    if not counter.strip().isdigit():
+        raise _LineError("Zählerstand (moving factor) ist keine Zahl")
+    public_id = _public_id(public, required=False)
+    return ImportedKey(
+        line,
+        serial,
+        TokenKind.OATH_HOTP,
+        public_id,
+        _hex(seed, "OATH-Schlüssel", 40),
+        digits,
+        int(counter),
+    )
+
+
+def _ykman_row(line: int, row: list[str]) -> ImportedKey:
+    if len(row) not in (6, 7) or (len(row) == 7 and row[6].strip()):
+        raise _LineError(f"erwartet 6 Felder und ein Komma am Ende, gefunden {len(row)}")
+    serial, public, third, key = (_serial(row[0]), row[1], row[2].strip(), row[3].strip())
+    if len(key) == 40 and third.isdigit():  # Personalization Tool, OATH-HOTP
+        return _hotp(line, serial, public, key, 6, third)
+    return _yubico(line, serial, public, third, key)
+
+
+def _ykpers_row(line: int, row: list[str]) -> ImportedKey | None:
+    event = row[0].strip()
+    if event == "LOGGING START":
+        return None
+    if len(row) != 18:
+        raise _LineError(f"erwartet 18 Felder, gefunden {len(row)}")
+    if event == "Yubico OTP":
+        public = _public_id(row[3], required=True)
+        return _yubico(line, public or "", row[3], row[4], row[5])
+    if event == "OATH-HOTP":
+        token_id = _public_id(row[3], required=True)
+        digits = int(row[11]) if row[11].strip().isdigit() else 0
+        return _hotp(line, token_id or "", row[3], row[5], digits, row[12])
+    raise _LineError(f"Ereignis {event!r} enthält keinen importierbaren Schlüssel")
+
+
+def _parse_csv(
+    text: str, parse_row: Callable[[int, list[str]], ImportedKey | None]
+) -> tuple[list[ImportedKey], list[str]]:
+    keys: list[ImportedKey] = []
+    errors: list[str] = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            key = parse_row(number, row)
+        except _LineError as error:
+            errors.append(f"Zeile {number}: {error}")
+            continue
+        if key is not None:
+            keys.append(key)
+    return keys, errors
+
+
+def _pskc_key(number: int, key: pskc.key.Key) -> ImportedKey:
+    serial = _serial(key.serial or "")
+    secret = key.secret
+    if secret is None:
+        raise _LineError("ohne Schlüssel")
+    if key.algorithm == _PSKC_YUBICO:
+        match = _USERID.fullmatch((key.key_userid or "").strip())
+        if match is None:
+            raise _LineError("UserId muss 'CN=<öffentliche ID>, UID=<private ID>' sein")
+        return _yubico(number, serial, match["public"], match["private"], secret.hex())
+    if key.algorithm == _PSKC_HOTP:
+        token_id = key.id if key.id and ":" not in key.id else ""
+        length = key.response_length or 6
+        # The Personalization Tool counts the token id into the response length.
+        digits = length - len(token_id) if length > 8 else length
+        public = token_id if len(token_id) == 12 and modhex.is_modhex(token_id) else ""
+        return _hotp(number, serial, public, secret.hex(), digits, str(key.counter or 0))
+    raise _LineError(f"Algorithmus {key.algorithm!r} wird nicht unterstützt")
+
+
+def _parse_pskc(data: bytes, passphrase: str | None) -> tuple[list[ImportedKey], list[str]]:
+    try:
+        container = pskc.PSKC(io.BytesIO(data))
+        if passphrase is not None:
+            container.encryption.derive_key(passphrase)
+    except pskc.exceptions.PSKCError as error:
+        return [], [f"PSKC-Datei nicht lesbar: {error}"]
+    keys: list[ImportedKey] = []
+    errors: list[str] = []
+    for number, key in enumerate(container.keys, start=1):
+        try:
+            keys.append(_pskc_key(number, key))
+        except _LineError as error:
+            errors.append(f"Schlüssel {number}: {error}")
+        except pskc.exceptions.DecryptionError:
+            errors.append(f"Schlüssel {number}: verschlüsselt, Passphrase fehlt oder ist falsch")
+    return keys, errors
+
+
+def detect_format(data: bytes) -> Format:
+    head = data.lstrip()[:200]
+    if head.startswith(b"<"):
+        return Format.PSKC
+    first = head.split(b"\n", 1)[0]
+    if first.startswith((b"LOGGING START", b"Yubico OTP,", b"OATH-HOTP,")):
+        return Format.YKPERS
+    return Format.YKMAN
+
+
+def parse(
+    data: bytes, fmt: Format = Format.AUTO, *, passphrase: str | None = None
+) -> list[ImportedKey]:
+    """Every key in the file, or ImportFailed listing every problem (with line numbers)."""
+    if fmt is Format.AUTO:
+        fmt = detect_format(data)
+    if fmt is Format.PSKC:
+        keys, errors = _parse_pskc(data, passphrase)
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ImportFailed(["Datei ist kein UTF-8-Text"]) from None
+        row_parser = _ykman_row if fmt is Format.YKMAN else _ykpers_row
+        keys, errors = _parse_csv(text, row_parser)
+    errors.extend(_duplicates_within(keys))
+    if not keys and not errors:
+        errors.append("die Datei enthält keinen Schlüssel")
+    if errors:
+        raise ImportFailed(errors)
+    return keys
+
+
+def _duplicates_within(keys: Iterable[ImportedKey]) -> list[str]:
+    errors: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for key in keys:
+        for label, value in (("Seriennummer", key.serial), ("öffentliche ID", key.public_id)):
+            if value is None:
+                continue
+            first = seen.setdefault((label, value), key.line)
+            if first != key.line:
+                errors.append(f"Zeile {key.line}: {label} {value} steht schon in Zeile {first}")
+    return errors
+
+
+def _duplicates_in_stock(session: Session, keys: Sequence[ImportedKey]) -> list[str]:
+    serials = {k.serial for k in keys}
+    public_ids = {k.public_id for k in keys if k.public_id}
+    known_serials = set(session.scalars(select(Token.serial).where(Token.serial.in_(serials))))
+    known_public = set(
+        session.scalars(select(Token.public_id).where(Token.public_id.in_(public_ids)))
+    )
+    errors = []
+    for key in keys:
+        if key.serial in known_serials:
+            errors.append(f"Zeile {key.line}: Seriennummer {key.serial} ist bereits im Bestand")
+        if key.public_id in known_public:
+            errors.append(
+                f"Zeile {key.line}: öffentliche ID {key.public_id} ist bereits im Bestand"
+            )
+    return errors
+
+
+def import_keys(
+    session: Session,
+    keys: Sequence[ImportedKey],
+    *,
+    box: SecretBox,
+    actor: Actor,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Add the keys to stock with encrypted secrets; the caller's commit makes it final."""
+    errors = _duplicates_in_stock(session, keys)
+    if errors:
+        raise ImportFailed(errors)
+    for key in keys:
+        session.add(
+            Token(
+                serial=key.serial,
+                kind=key.kind,
+                public_id=key.public_id,
+                secret=box.seal(key.secret, context=token_context(key.serial)),
+                digits=key.digits,
+                hotp_counter=key.counter,
+                status=TokenStatus.STOCK,
+                created_at=now,
+            )
+        )
+        if progress:
+            progress(1)
+    summary = ImportSummary(
+        yubico_otp=sum(k.kind is TokenKind.YUBICO_OTP for k in keys),
+        oath_hotp=sum(k.kind is TokenKind.OATH_HOTP for k in keys),
+    )
+    audit.record(
+        session,
+        AuditTag.TOKEN_IMPORT,
+        actor=actor,
+        data={
+            "yubico_otp": summary.yubico_otp,
+            "oath_hotp": summary.oath_hotp,
+            "serials": [k.serial for k in keys][:50],
+        },
+        now=now,
+    )
+    return summary

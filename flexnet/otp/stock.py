@@ -1,0 +1,145 @@
+"""Keys in stock and at practices: look-up, assignment, resynchronisation, key rotation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from flexnet import audit
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
+from flexnet.models import Token, TokenKind, TokenStatus, WsapiClient
+from flexnet.otp import oath, yubico
+from flexnet.otp.secrets import SecretBox, token_context, wsapi_client_context
+from flexnet.otp.verify import USABLE_STATUSES, OtpReason, decode_for
+from flexnet.practices import get_practice
+
+_HARDWARE = (TokenKind.YUBICO_OTP, TokenKind.OATH_HOTP)
+
+
+def get_token(session: Session, serial: str) -> Token:
+    token = session.scalar(select(Token).where(Token.serial == serial.strip()))
+    if token is None:
+        raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")
+    return token
+
+
+def assign(session: Session, *, serial: str, bsnr: str, actor: Actor, now: datetime) -> Token:
+    """Hand a key from stock to a practice: one Yubikey per practice (§ 2.1)."""
+    token = get_token(session, serial)
+    practice = get_practice(session, bsnr)
+    if token.kind not in _HARDWARE:
+        raise ValidationError(f"{token.serial} ist kein Yubikey")
+    if token.status is not TokenStatus.STOCK:
+        raise ConflictError(
+            f"Yubikey {token.serial} ist nicht im Lager (Status {token.status.value})"
+        )
+    issued = [t.serial for t in practice.tokens if t.status in USABLE_STATUSES]
+    if issued:
+        raise ConflictError(
+            f"BSNR {practice.bsnr} hat bereits den Yubikey {', '.join(issued)} (§ 2.1: einer je "
+            "Betriebsstätte); für einen Ersatz den Verlust bzw. Defekt erfassen"
+        )
+    token.practice = practice
+    token.status = TokenStatus.ASSIGNED
+    audit.record(
+        session,
+        AuditTag.TOKEN_ASSIGN,
+        actor=actor,
+        subject=Subject("token", token.serial),
+        data={"bsnr": practice.bsnr},
+        now=now,
+    )
+    return token
+
+
+def resync(
+    session: Session,
+    *,
+    serial: str,
+    first: str,
+    second: str,
+    box: SecretBox,
+    actor: Actor,
+    now: datetime,
+) -> OtpReason:
+    """§ 6.1 Resynchronisierung from two consecutive OTPs typed by the key's holder."""
+    token = get_token(session, serial)
+    before = _counters(token)
+    if token.kind is TokenKind.OATH_HOTP:
+        reason = oath.resync_hotp(
+            session, token, first.strip(), second.strip(), box=box, now=now
+        ).reason
+    elif token.kind is TokenKind.YUBICO_OTP:
+        reason = _resync_yubico(session, token, first, second, box=box, now=now)
+    else:
+        raise ValidationError(f"{token.serial} lässt sich nicht resynchronisieren")
+    if reason is OtpReason.OK:
+        audit.record(
+            session,
+            AuditTag.TOKEN_RESYNC,
+            actor=actor,
+            subject=Subject("token", token.serial),
+            data={"before": before, "after": _counters(token)},
+            now=now,
+        )
+    return reason
+
+
+def _counters(token: Token) -> dict[str, int]:
+    if token.kind is TokenKind.OATH_HOTP:
+        return {"hotp_counter": token.hotp_counter}
+    return {"usage": token.otp_usage_counter, "session": token.otp_session_counter}
+
+
+def _resync_yubico(
+    session: Session, token: Token, first: str, second: str, *, box: SecretBox, now: datetime
+) -> OtpReason:
+    decoded = []
+    for typed in (first, second):
+        parsed = yubico.parse(typed)
+        if parsed is None or parsed.public_id != token.public_id:
+            return OtpReason.MALFORMED
+        result = decode_for(token, parsed, box)
+        if isinstance(result, OtpReason):
+            return result
+        decoded.append(result)
+    (u1, s1), (u2, s2) = decoded[0].counters(), decoded[1].counters()
+    if (u2, s2) not in ((u1, s1 + 1), (u1 + 1, 0)):
+        return OtpReason.BAD_OTP  # not two consecutive OTPs of this key
+    values = {
+        "otp_usage_counter": u2,
+        "otp_session_counter": s2,
+        "otp_timestamp": decoded[1].timestamp,
+        "last_used_at": now,
+    }
+    # Deliberately unconditional: resync exists for a stored state ahead of the key.
+    session.execute(
+        update(Token).where(Token.id == token.id).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    for name, value in values.items():
+        set_committed_value(token, name, value)
+    return OtpReason.OK
+
+
+def rotate_master_key(
+    session: Session, *, old: SecretBox, new: SecretBox, actor: Actor, now: datetime
+) -> dict[str, int]:
+    """Re-encrypt every secret under a new master key, in the caller's one transaction."""
+    tokens = 0
+    for token in session.scalars(select(Token).where(Token.secret.is_not(None))):
+        context = token_context(token.serial)
+        token.secret = new.seal(old.open(token.secret or b"", context=context), context=context)
+        tokens += 1
+    clients = 0
+    for client in session.scalars(select(WsapiClient)):
+        context = wsapi_client_context(client.id)
+        client.api_key = new.seal(old.open(client.api_key, context=context), context=context)
+        clients += 1
+    counts = {"tokens": tokens, "wsapi_clients": clients}
+    audit.record(session, AuditTag.MASTER_KEY_ROTATE, actor=actor, data=counts, now=now)
+    return counts

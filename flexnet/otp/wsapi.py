@@ -1,0 +1,195 @@
+"""Yubico validation protocol 2.0 (``/wsapi/2.0/verify``), without HTTP.
+
+The association's other portals (KVSAonline, BD-Online, § 5.4) check key OTPs here.
+Requests may be signed (``h``), answers always are: HMAC-SHA1 over the alphabetically
+sorted ``key=value`` pairs with the client's base64-decoded API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexnet import audit, ratelimit
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.config import OtpSettings
+from flexnet.errors import ConflictError
+from flexnet.identifiers import require_text
+from flexnet.models import WsapiClient
+from flexnet.otp.secrets import SecretBox, SecretError, wsapi_client_context
+from flexnet.otp.verify import OtpReason, verify_yubico_otp
+
+log = logging.getLogger(__name__)
+
+_NONCE = re.compile(r"[A-Za-z0-9]{16,40}")
+API_KEY_BYTES = 20
+RATE_WINDOW_SECONDS = 60
+
+
+class Status(enum.StrEnum):
+    OK = "OK"
+    BAD_OTP = "BAD_OTP"
+    REPLAYED_OTP = "REPLAYED_OTP"
+    REPLAYED_REQUEST = "REPLAYED_REQUEST"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    MISSING_PARAMETER = "MISSING_PARAMETER"
+    NO_SUCH_CLIENT = "NO_SUCH_CLIENT"
+    OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+    BACKEND_ERROR = "BACKEND_ERROR"
+
+
+_STATUS_OF = {
+    OtpReason.OK: Status.OK,
+    OtpReason.REPLAYED: Status.REPLAYED_OTP,
+    OtpReason.REPLAYED_REQUEST: Status.REPLAYED_REQUEST,
+    OtpReason.BACKEND_ERROR: Status.BACKEND_ERROR,
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    fields: dict[str, str]  # already signed: includes "h" when a key was known
+    rate_limited: bool = False
+
+    @property
+    def status(self) -> Status:
+        return Status(self.fields["status"])
+
+    def body(self) -> str:
+        return "".join(f"{key}={value}\r\n" for key, value in self.fields.items())
+
+
+def signature(fields: Mapping[str, str], key: bytes) -> str:
+    message = "&".join(f"{k}={v}" for k, v in sorted(fields.items()) if k != "h")
+    return base64.b64encode(hmac.new(key, message.encode(), hashlib.sha1).digest()).decode()
+
+
+def timestamp_field(now: datetime) -> str:
+    """The protocol's ``t``: UTC, e.g. ``2026-11-23T09:30:00Z0123`` (milliseconds after Z0)."""
+    utc = now.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}Z0{utc.microsecond // 1000:03d}"
+
+
+def unsigned_error(now: datetime) -> Answer:
+    """What to answer when the backend itself fails (no key to sign with)."""
+    return _answer(Status.BACKEND_ERROR, now=now, key=None)
+
+
+def _answer(
+    status: Status,
+    *,
+    now: datetime,
+    key: bytes | None,
+    echo: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+    rate_limited: bool = False,
+) -> Answer:
+    fields: dict[str, str] = {}
+    for name in ("otp", "nonce"):
+        if echo and echo.get(name):
+            fields[name] = echo[name]
+    fields["t"] = timestamp_field(now)
+    fields["status"] = status.value
+    fields.update(extra or {})
+    signed = {"h": signature(fields, key)} if key is not None else {}
+    return Answer({**signed, **fields}, rate_limited)
+
+
+def _client_key(client: WsapiClient, box: SecretBox) -> bytes | None:
+    try:
+        return box.open(client.api_key, context=wsapi_client_context(client.id))
+    except SecretError:
+        log.error("API key of validation client %s cannot be opened", client.id)
+        return None
+
+
+def verify_request(
+    session: Session,
+    params: Mapping[str, str],
+    *,
+    box: SecretBox,
+    settings: OtpSettings,
+    now: datetime,
+) -> Answer:
+    """Answer one verify request; the caller commits before sending the answer."""
+    client_id = params.get("id", "")
+    if not client_id.isdigit():
+        return _answer(Status.MISSING_PARAMETER, now=now, key=None, echo=params)
+    client = session.get(WsapiClient, int(client_id))
+    if client is None or not client.active:
+        return _answer(Status.NO_SUCH_CLIENT, now=now, key=None, echo=params)
+    key = _client_key(client, box)
+    if key is None:
+        return _answer(Status.BACKEND_ERROR, now=now, key=None, echo=params)
+    if not params.get("otp") or not _NONCE.fullmatch(params.get("nonce", "")):
+        return _answer(Status.MISSING_PARAMETER, now=now, key=key, echo=params)
+    given = params.get("h", "").replace(" ", "+")  # a '+' may arrive decoded as a space
+    if (given or client.require_signature) and not hmac.compare_digest(
+        given, signature(params, key)
+    ):
+        return _answer(Status.BAD_SIGNATURE, now=now, key=key, echo=params)
+    limit_key = f"wsapi:{client.id}"
+    if not ratelimit.hit(
+        session,
+        limit_key,
+        limit=settings.wsapi_rate_limit,
+        window_seconds=RATE_WINDOW_SECONDS,
+        now=now,
+    ):
+        return _answer(Status.BACKEND_ERROR, now=now, key=key, echo=params, rate_limited=True)
+    result = verify_yubico_otp(
+        session, params["otp"], box=box, settings=settings, now=now, nonce=params["nonce"]
+    )
+    status = _STATUS_OF.get(result.reason, Status.BAD_OTP)
+    extra: dict[str, str] = {}
+    if status is Status.OK:
+        extra["sl"] = "100"  # one shared database: always fully in sync
+        if params.get("timestamp") == "1" and result.decoded is not None:
+            extra["timestamp"] = str(result.decoded.timestamp)
+            extra["sessioncounter"] = str(result.decoded.usage_counter)
+            extra["sessionuse"] = str(result.decoded.session_counter)
+    log.info("wsapi client %s: %s (%s)", client.id, status.value, result.reason.value)
+    return _answer(status, now=now, key=key, echo=params, extra=extra)
+
+
+def add_client(
+    session: Session,
+    *,
+    name: str,
+    box: SecretBox,
+    actor: Actor,
+    now: datetime,
+    require_signature: bool = True,
+) -> tuple[WsapiClient, str]:
+    """Create a validation client; returns it and its API key (base64), shown once."""
+    name = require_text(name, "Name", max_length=100)
+    if session.scalar(select(WsapiClient.id).where(WsapiClient.name == name)) is not None:
+        raise ConflictError(f"Ein Prüfdienst-Client namens {name!r} existiert bereits")
+    raw_key = secrets.token_bytes(API_KEY_BYTES)
+    client = WsapiClient(
+        name=name, api_key=b"", require_signature=require_signature, active=True, created_at=now
+    )
+    session.add(client)
+    # The ciphertext is bound to the row id, which exists only after the flush.
+    session.flush()
+    client.api_key = box.seal(raw_key, context=wsapi_client_context(client.id))
+    audit.record(
+        session,
+        AuditTag.WSAPI_CLIENT_CREATE,
+        actor=actor,
+        subject=Subject("wsapi_client", str(client.id)),
+        data={"name": name, "require_signature": require_signature},
+        now=now,
+    )
+    return client, base64.b64encode(raw_key).decode()

@@ -1,0 +1,251 @@
+"""Yubico validation protocol 2.0 at /wsapi/2.0/verify, checked with the real yubico-client."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import port_for
+import pytest
+from flask import Flask
+from sqlalchemy.engine import URL
+from werkzeug.serving import make_server
+from yubico_client import Yubico
+from yubico_client.yubico_exceptions import (
+    InvalidClientIdError,
+    SignatureVerificationError,
+    StatusCodeError,
+)
+
+from flexnet import create_app, practices
+from flexnet.models import TermsChannel, Token, TokenKind, TokenStatus
+from flexnet.otp import wsapi
+from flexnet.otp.secrets import YubicoSecret, token_context
+from flexnet.web import state
+from tests.conftest import BOX, NOW, STAFF
+from tests.support.yubikeys import SimulatedKey
+
+
+@dataclass
+class Server:
+    app: Flask
+    url: str
+    client_id: str
+    api_key: str
+    key: SimulatedKey
+
+
+def seed(app: Flask, *, require_signature: bool = True) -> tuple[str, str, SimulatedKey]:
+    key = SimulatedKey.random()
+    with state(app).database.session() as session:
+        practice = practices.add_practice(
+            session,
+            bsnr="881234500",
+            name="Praxis",
+            street="Weg 1",
+            zip_code="39104",
+            city="Magdeburg",
+            actor=STAFF,
+            now=NOW,
+        )
+        practices.accept_terms(
+            session,
+            bsnr="881234500",
+            version="1.0",
+            channel=TermsChannel.PAPER,
+            accepted_on=date(2026, 11, 1),
+            actor=STAFF,
+            now=NOW,
+        )
+        secret = YubicoSecret(key.private_id, key.aes_key).to_bytes()
+        session.add(
+            Token(
+                serial="4711",
+                kind=TokenKind.YUBICO_OTP,
+                public_id=key.public_id,
+                secret=BOX.seal(secret, context=token_context("4711")),
+                status=TokenStatus.ACTIVE,
+                practice=practice,
+                created_at=NOW,
+            )
+        )
+        client, api_key = wsapi.add_client(
+            session,
+            name="KVSAonline",
+            box=BOX,
+            actor=STAFF,
+            now=NOW,
+            require_signature=require_signature,
+        )
+        client_id = str(client.id)
+    return client_id, api_key, key
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_WSAPI_RATE_LIMIT", "5")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    application = create_app()
+    yield application
+    state(application).database.dispose()
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[Server]:
+    client_id, api_key, key = seed(app)
+    port = port_for.select_random()
+    http = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Server(app, f"http://127.0.0.1:{port}/wsapi/2.0/verify", client_id, api_key, key)
+    finally:
+        http.shutdown()
+        thread.join()
+
+
+def client(server: Server, api_key: str | None = None) -> Yubico:
+    return Yubico(
+        server.client_id,
+        api_key if api_key is not None else server.api_key,
+        api_urls=(server.url,),
+        max_retries=1,
+    )
+
+
+def test_yubico_client_accepts_a_fresh_otp(server: Server) -> None:
+    assert client(server).verify(server.key.otp(), timeout=5) is True
+
+
+def test_yubico_client_sees_a_replayed_otp(server: Server) -> None:
+    otp = server.key.otp()
+    assert client(server).verify(otp, timeout=5) is True
+
+    with pytest.raises(StatusCodeError) as raised:
+        client(server).verify(otp, timeout=5)
+
+    assert raised.value.status_code == "REPLAYED_OTP"
+
+
+def test_yubico_client_with_a_wrong_key_gets_no_accept(server: Server) -> None:
+    wrong = base64.b64encode(b"w" * 20).decode()
+
+    with pytest.raises(SignatureVerificationError):
+        client(server, wrong).verify(server.key.otp(), timeout=5)
+
+
+def test_yubico_client_of_an_unknown_client(server: Server) -> None:
+    unknown = Yubico("999", None, api_urls=(server.url,), max_retries=1)
+
+    with pytest.raises(InvalidClientIdError):
+        unknown.verify(server.key.otp(), timeout=5)
+
+
+# --- the protocol in detail, through Flask's test client ------------------------------
+
+
+def parse(body: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+
+
+def signed(params: dict[str, str], api_key: str) -> dict[str, str]:
+    return {**params, "h": wsapi.signature(params, base64.b64decode(api_key))}
+
+
+def call(app: Flask, params: dict[str, str], method: str = "GET") -> tuple[int, dict[str, str]]:
+    test_client = app.test_client()
+    if method == "GET":
+        response = test_client.get("/wsapi/2.0/verify", query_string=params)
+    else:
+        response = test_client.post("/wsapi/2.0/verify", data=params)
+    return response.status_code, parse(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def seeded(app: Flask) -> tuple[Flask, str, str, SimulatedKey]:
+    return (app, *seed(app))
+
+
+def test_answer_is_signed_and_echoes_otp_and_nonce(
+    seeded: tuple[Flask, str, str, SimulatedKey],
+) -> None:
+    app, client_id, api_key, key = seeded
+    otp = key.otp()
+    params = signed({"id": client_id, "otp": otp, "nonce": "n" * 20, "timestamp": "1"}, api_key)
+
+    code, answer = call(app, params, method="POST")
+
+    assert code == 200
+    assert answer["status"] == "OK"
+    assert (answer["otp"], answer["nonce"]) == (otp, "n" * 20)
+    assert answer["h"] == wsapi.signature(answer, base64.b64decode(api_key))
+    assert answer["t"].endswith(answer["t"][-4:]) and "Z0" in answer["t"]
+    assert (answer["sessioncounter"], answer["sessionuse"]) == ("1", "0")
+    assert answer["timestamp"].isdigit() and answer["sl"] == "100"
+
+
+def test_same_otp_and_nonce_is_a_replayed_request(
+    seeded: tuple[Flask, str, str, SimulatedKey],
+) -> None:
+    app, client_id, api_key, key = seeded
+    params = signed({"id": client_id, "otp": key.otp(), "nonce": "a" * 16}, api_key)
+
+    statuses = [call(app, params)[1]["status"] for _ in range(2)]
+    other_nonce = call(app, signed({**params, "nonce": "b" * 16, "h": ""}, api_key))[1]
+
+    assert statuses == ["OK", "REPLAYED_REQUEST"]
+    assert other_nonce["status"] == "REPLAYED_OTP"
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"otp": "x", "nonce": "a" * 16}, "MISSING_PARAMETER"),
+        ({"id": "{id}", "nonce": "a" * 16}, "MISSING_PARAMETER"),
+        ({"id": "{id}", "otp": "{otp}", "nonce": "short"}, "MISSING_PARAMETER"),
+        ({"id": "{id}", "otp": "{otp}", "nonce": "a" * 16}, "BAD_SIGNATURE"),  # unsigned
+        ({"id": "{id}", "otp": "{otp}", "nonce": "a" * 16, "h": "AAAA"}, "BAD_SIGNATURE"),
+        ({"id": "424242", "otp": "{otp}", "nonce": "a" * 16}, "NO_SUCH_CLIENT"),
+    ],
+)
+def test_refused_requests(
+    seeded: tuple[Flask, str, str, SimulatedKey], params: dict[str, str], status: str
+) -> None:
+    app, client_id, _, key = seeded
+    filled = {k: v.format(id=client_id, otp=key.otp()) for k, v in params.items()}
+
+    assert call(app, filled)[1]["status"] == status
+
+
+def test_garbage_otp_is_bad_otp(seeded: tuple[Flask, str, str, SimulatedKey]) -> None:
+    app, client_id, api_key, _ = seeded
+
+    answer = call(
+        app, signed({"id": client_id, "otp": "'; DROP TABLE", "nonce": "c" * 16}, api_key)
+    )[1]
+
+    assert answer["status"] == "BAD_OTP"
+
+
+def test_unsigned_requests_when_the_client_allows_them(app: Flask) -> None:
+    client_id, _, key = seed(app, require_signature=False)
+
+    assert call(app, {"id": client_id, "otp": key.otp(), "nonce": "d" * 16})[1]["status"] == "OK"
+
+
+def test_rate_limit_per_client(seeded: tuple[Flask, str, str, SimulatedKey]) -> None:
+    app, client_id, api_key, key = seeded
+    # 11 requests span at most two one-minute windows, so one window sees more than 5.
+    results = [
+        call(app, signed({"id": client_id, "otp": key.otp(), "nonce": f"{i:016d}"}, api_key))
+        for i in range(11)
+    ]
+
+    limited = [answer for code, answer in results if code == 429]
+    assert limited
+    assert all(answer["status"] == "BACKEND_ERROR" for answer in limited)
+    assert [code for code, _ in results[:5]] == [200] * 5
