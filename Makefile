@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TEST_DEBIAN_PACKAGES := postgresql
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test lint format clean
+.PHONY: help install system-deps run test lint format clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,3 +40,6 @@ test: system-deps install lint ## Install everything and run the whole suite
 
 clean: ## Remove the virtualenv and caches (keeps instance/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench: system-deps install ## Run the benchmarks and write docs/BENCHMARKS.md (not part of make test)
+	$(BIN)/pytest benchmarks -p no:randomly -q

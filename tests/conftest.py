@@ -99,8 +99,10 @@ def postgresql_server() -> Iterator[PostgreSQLExecutor]:
         startparams="-w",
         dbname="flexnet",
         user="postgres",
-        # Durability is irrelevant for a throw-away test cluster; speed is not.
-        postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        # Durability is irrelevant for a throw-away test cluster, but benchmarks keep it.
+        postgres_options=""
+        if os.environ.get("FLEXNET_BENCH_DURABLE_PG")
+        else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
     )
     executor.start()
     try:

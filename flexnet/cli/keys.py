@@ -64,6 +64,21 @@ def yubikey_import(ctx: CliContext, file: Path, fmt: str, pskc_passphrase_stdin:
     )
 
 
+@yubikey.command("register-remote")
+@click.argument("serial")
+@click.argument("public_id")
+@pass_context
+def yubikey_register_remote(ctx: CliContext, serial: str, public_id: str) -> None:
+    """Yubikey erfassen, dessen Schlüssel bei einem externen Yubico-Prüfdienst liegt."""
+    if not ctx.settings.otp.remote_urls:
+        raise ValidationError("FLEXNET_YUBICO_API_URLS ist nicht gesetzt: kein Prüfdienst")
+    with ctx.unit_of_work() as session:
+        token = stock.register_remote(
+            session, serial=serial, public_id=public_id, actor=ctx.actor, now=ctx.now()
+        )
+        click.echo(f"Yubikey {token.serial} erfasst (Prüfung über externen Dienst)")
+
+
 @yubikey.command("assign")
 @click.argument("serial")
 @click.option("--practice", "bsnr", required=True, help="BSNR der Betriebsstätte")

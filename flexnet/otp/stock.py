@@ -12,7 +12,7 @@ from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.models import Token, TokenKind, TokenStatus, WsapiClient
-from flexnet.otp import oath, yubico
+from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox, token_context, wsapi_client_context
 from flexnet.otp.verify import USABLE_STATUSES, OtpReason, decode_for
 from flexnet.practices import get_practice
@@ -24,6 +24,42 @@ def get_token(session: Session, serial: str) -> Token:
     token = session.scalar(select(Token).where(Token.serial == serial.strip()))
     if token is None:
         raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")
+    return token
+
+
+def register_remote(
+    session: Session, *, serial: str, public_id: str, actor: Actor, now: datetime
+) -> Token:
+    """Add a key whose AES secret stays with the external validation service."""
+    serial = serial.strip()
+    public_id = public_id.strip().lower()
+    if not serial.isdigit():
+        raise ValidationError(f"Seriennummer {serial!r} ist keine Zahl")
+    if len(public_id) != yubico.PUBLIC_ID_CHARS or not modhex.is_modhex(public_id):
+        raise ValidationError("Die öffentliche ID muss 12 Modhex-Zeichen haben")
+    taken = session.scalar(
+        select(Token.serial).where((Token.serial == serial) | (Token.public_id == public_id))
+    )
+    if taken is not None:
+        raise ConflictError(f"Seriennummer oder öffentliche ID ist bereits im Bestand ({taken})")
+    token = Token(
+        serial=serial,
+        kind=TokenKind.YUBICO_OTP,
+        public_id=public_id,
+        secret=None,
+        remote_validation=True,
+        status=TokenStatus.STOCK,
+        created_at=now,
+    )
+    session.add(token)
+    audit.record(
+        session,
+        AuditTag.TOKEN_IMPORT,
+        actor=actor,
+        subject=Subject("token", serial),
+        data={"remote_validation": True, "public_id": public_id},
+        now=now,
+    )
     return token
 
 

@@ -117,7 +117,10 @@ def check_remote(token: Token, otp: str, remote: RemoteCheck | None) -> OtpResul
         log.error("key %s needs external validation, which is not configured", token.serial)
         return OtpResult(OtpReason.BACKEND_ERROR, token)
     reason = remote.check(otp)
-    return OtpResult(status_reason(token) or reason if reason is OtpReason.OK else reason, token)
+    if reason is OtpReason.OK:
+        # Asked first all the same, so that the service consumes the OTP.
+        reason = status_reason(token) or OtpReason.OK
+    return OtpResult(reason, token)
 
 
 def check_yubico_otp(

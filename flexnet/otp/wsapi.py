@@ -28,7 +28,7 @@ from flexnet.errors import ConflictError
 from flexnet.identifiers import require_text
 from flexnet.models import WsapiClient
 from flexnet.otp.secrets import SecretBox, SecretError, wsapi_client_context
-from flexnet.otp.verify import OtpReason, verify_yubico_otp
+from flexnet.otp.verify import OtpReason, RemoteCheck, verify_yubico_otp
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def verify_request(
     box: SecretBox,
     settings: OtpSettings,
     now: datetime,
+    remote: RemoteCheck | None = None,
 ) -> Answer:
     """Answer one verify request; the caller commits before sending the answer."""
     client_id = params.get("id", "")
@@ -149,7 +150,13 @@ def verify_request(
     ):
         return _answer(Status.BACKEND_ERROR, now=now, key=key, echo=params, rate_limited=True)
     result = verify_yubico_otp(
-        session, params["otp"], box=box, settings=settings, now=now, nonce=params["nonce"]
+        session,
+        params["otp"],
+        box=box,
+        settings=settings,
+        now=now,
+        nonce=params["nonce"],
+        remote=remote,
     )
     status = _STATUS_OF.get(result.reason, Status.BAD_OTP)
     extra: dict[str, str] = {}

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 
 from flexnet.config import Settings
 from flexnet.db import Database
+from flexnet.otp.remote import RemoteValidator
 from flexnet.otp.secrets import SecretBox
 
 
@@ -20,6 +21,10 @@ class FlexnetState:
     @cached_property
     def secret_box(self) -> SecretBox:
         return SecretBox(self.settings.master_key)
+
+    @cached_property
+    def remote_validator(self) -> RemoteValidator | None:
+        return RemoteValidator.from_settings(self.settings.otp)
 
 
 def state(app: Flask | None = None) -> FlexnetState:

@@ -23,7 +23,12 @@ def verify() -> Response:
     try:
         with flexnet.database.session() as session:
             answer = wsapi.verify_request(
-                session, params, box=flexnet.secret_box, settings=flexnet.settings.otp, now=now
+                session,
+                params,
+                box=flexnet.secret_box,
+                settings=flexnet.settings.otp,
+                now=now,
+                remote=flexnet.remote_validator,
             )
     except SQLAlchemyError:
         log.exception("wsapi: database error, answering BACKEND_ERROR")

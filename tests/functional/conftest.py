@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 
+import port_for
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
 from sqlalchemy.engine import URL
+from werkzeug.serving import make_server
 
+from flexnet import create_app, practices
 from flexnet.cli import cli
 from flexnet.db import Database
+from flexnet.models import TermsChannel, Token, TokenKind, TokenStatus
+from flexnet.otp import wsapi
+from flexnet.otp.secrets import YubicoSecret, token_context
+from flexnet.web import state
+from tests.conftest import BOX, NOW, STAFF
 from tests.support.cli import Invoke, ok
+from tests.support.yubikeys import SimulatedKey
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -69,3 +82,85 @@ def practice_with_terms(invoke: Invoke) -> str:
         )
     )
     return "881234500"
+
+
+# --- a live flexnet web server with a key and a validation-protocol client ----------
+
+
+@dataclass
+class Server:
+    app: Flask
+    url: str
+    client_id: str
+    api_key: str
+    key: SimulatedKey
+
+
+def seed(app: Flask, *, require_signature: bool = True) -> tuple[str, str, SimulatedKey]:
+    key = SimulatedKey.random()
+    with state(app).database.session() as session:
+        practice = practices.add_practice(
+            session,
+            bsnr="881234500",
+            name="Praxis",
+            street="Weg 1",
+            zip_code="39104",
+            city="Magdeburg",
+            actor=STAFF,
+            now=NOW,
+        )
+        practices.accept_terms(
+            session,
+            bsnr="881234500",
+            version="1.0",
+            channel=TermsChannel.PAPER,
+            accepted_on=date(2026, 11, 1),
+            actor=STAFF,
+            now=NOW,
+        )
+        secret = YubicoSecret(key.private_id, key.aes_key).to_bytes()
+        session.add(
+            Token(
+                serial="4711",
+                kind=TokenKind.YUBICO_OTP,
+                public_id=key.public_id,
+                secret=BOX.seal(secret, context=token_context("4711")),
+                status=TokenStatus.ACTIVE,
+                practice=practice,
+                created_at=NOW,
+            )
+        )
+        client, api_key = wsapi.add_client(
+            session,
+            name="KVSAonline",
+            box=BOX,
+            actor=STAFF,
+            now=NOW,
+            require_signature=require_signature,
+        )
+        client_id = str(client.id)
+    return client_id, api_key, key
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_WSAPI_RATE_LIMIT", "5")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    application = create_app()
+    yield application
+    state(application).database.dispose()
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[Server]:
+    client_id, api_key, key = seed(app)
+    port = port_for.select_random()
+    http = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Server(app, f"http://127.0.0.1:{port}/wsapi/2.0/verify", client_id, api_key, key)
+    finally:
+        http.shutdown()
+        thread.join()

@@ -8,47 +8,13 @@ from collections import Counter
 import pytest
 from sqlalchemy.engine import URL
 
-from flexnet import practices
-from flexnet.db import Database
-from flexnet.models import Token, TokenKind, TokenStatus
-from flexnet.otp.secrets import YubicoSecret, token_context
-from tests.conftest import BOX, NOW, STAFF
+from tests.conftest import BOX
 from tests.support.otp_race import race
-from tests.support.yubikeys import SimulatedKey
+from tests.support.seed import seed_key
 
 ROUNDS = 200
 PROCESSES = 2
 THREADS = 3
-
-
-def seed_key(url: URL) -> SimulatedKey:
-    key = SimulatedKey.random()
-    database = Database.from_url(url)
-    with database.session() as session:
-        practice = practices.add_practice(
-            session,
-            bsnr="881234500",
-            name="Praxis",
-            street="Weg 1",
-            zip_code="39104",
-            city="Halle",
-            actor=STAFF,
-            now=NOW,
-        )
-        secret = YubicoSecret(key.private_id, key.aes_key).to_bytes()
-        session.add(
-            Token(
-                serial="1",
-                kind=TokenKind.YUBICO_OTP,
-                public_id=key.public_id,
-                secret=BOX.seal(secret, context=token_context("1")),
-                status=TokenStatus.ACTIVE,
-                practice=practice,
-                created_at=NOW,
-            )
-        )
-    database.dispose()
-    return key
 
 
 @pytest.mark.parametrize(
@@ -58,7 +24,7 @@ def test_same_otp_raced_by_two_processes_succeeds_exactly_once(
     request: pytest.FixtureRequest, backend: str
 ) -> None:
     url: URL = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
-    key = seed_key(url)
+    key = seed_key(url, BOX)
     otps = [key.otp() for _ in range(ROUNDS)]
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES * THREADS)
