@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import os
 import secrets
 from collections.abc import Mapping
@@ -39,6 +40,30 @@ class OtpSettings:
     wsapi_rate_limit: int = 600  # validation-protocol requests per client and minute
 
 
+class ExpiredPasswordMode(enum.StrEnum):
+    REJECT = "reject"  # Access-Reject with a Reply-Message pointing to self-service
+    RESTRICTED = "restricted"  # accept into the password-change access profile
+    CHALLENGE = "challenge"  # ask for a new password in-band (Access-Challenge)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Throttling, lockout and password-state handling of the authentication pipeline."""
+
+    lockout_threshold: int = 5  # consecutive failures before a temporary lock
+    lockout_delay_seconds: int = 60  # first temporary lock; doubles per further failure
+    lockout_max_delay_seconds: int = 3600
+    hard_lock_after: int = 10  # consecutive failures; only staff can lift this lock
+    source_failure_limit: int = 50  # failures per source address and 5 minutes
+    key_failure_limit: int = 20  # failures per Yubikey and 5 minutes
+    failure_window_seconds: int = 300
+    expired_password_mode: ExpiredPasswordMode = ExpiredPasswordMode.REJECT
+    self_service_url: str = ""
+    password_max_age_days: int = 180
+    password_warning_days: int = 14
+    initial_password_days: int = 60
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated settings; ``repr`` never shows a secret."""
@@ -49,6 +74,9 @@ class Settings:
     master_key: bytes = field(repr=False)
     lock_after_quarters: int = 4
     otp: OtpSettings = field(default_factory=OtpSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
+    demo: bool = False
 
 
 def generate_master_key() -> str:
@@ -79,6 +107,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         master_key=parse_master_key(_required(env, "FLEXNET_MASTER_KEY")),
         lock_after_quarters=_positive_int(env, "FLEXNET_LOCK_AFTER_QUARTERS", default=4),
         otp=_otp_settings(env),
+        auth=_auth_settings(env),
+        radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
+        demo=_flag(env, "FLEXNET_DEMO"),
+    )
+
+
+def _auth_settings(env: Mapping[str, str]) -> AuthSettings:
+    mode = env.get("FLEXNET_EXPIRED_PASSWORD_MODE", "").strip() or "reject"
+    if mode not in {m.value for m in ExpiredPasswordMode}:
+        raise ConfigError(
+            "FLEXNET_EXPIRED_PASSWORD_MODE", "muss reject, restricted oder challenge sein"
+        )
+    defaults = AuthSettings()
+    return AuthSettings(
+        lockout_threshold=_positive_int(
+            env, "FLEXNET_LOCKOUT_THRESHOLD", default=defaults.lockout_threshold
+        ),
+        lockout_delay_seconds=_positive_int(
+            env, "FLEXNET_LOCKOUT_DELAY_SECONDS", default=defaults.lockout_delay_seconds
+        ),
+        hard_lock_after=_positive_int(
+            env, "FLEXNET_HARD_LOCK_AFTER", default=defaults.hard_lock_after
+        ),
+        source_failure_limit=_positive_int(
+            env, "FLEXNET_SOURCE_FAILURE_LIMIT", default=defaults.source_failure_limit
+        ),
+        key_failure_limit=_positive_int(
+            env, "FLEXNET_KEY_FAILURE_LIMIT", default=defaults.key_failure_limit
+        ),
+        expired_password_mode=ExpiredPasswordMode(mode),
+        self_service_url=env.get("FLEXNET_SELF_SERVICE_URL", "").strip(),
+        password_max_age_days=_positive_int(
+            env, "FLEXNET_PASSWORD_MAX_AGE_DAYS", default=defaults.password_max_age_days
+        ),
     )
 
 

@@ -11,6 +11,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -221,6 +222,9 @@ class User(Base):
     password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Temporary lock after repeated failures; lifts itself (the hard lock is status).
+    throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[UserStatus] = mapped_column(
         _enum(UserStatus, "user_status"), default=UserStatus.PENDING
     )
@@ -367,3 +371,95 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NasClient(Base):
+    """A VPN concentrator (or other NAS) allowed to ask over RADIUS; never a catch-all."""
+
+    __tablename__ = "nas_clients"
+    __table_args__ = (
+        CheckConstraint("address <> '0.0.0.0/0' AND address <> '::/0'", name="no_catch_all"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)  # IP or CIDR network
+    secret: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted shared secret
+    allow_missing_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=False)
+    coa_port: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<NasClient {self.name} {self.address}>"
+
+
+class AccessProfile(Base):
+    """RADIUS reply attributes for a group of users, e.g. Filter-Id or Class."""
+
+    __tablename__ = "access_profiles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    # [[attribute, value], ...] with attribute names from flexnet's RADIUS dictionary.
+    reply_attributes: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+
+
+class AuthEvent(Base):
+    """One authentication decision, for staff and for misuse analysis (kept 31 days)."""
+
+    __tablename__ = "auth_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # radius, api, self_service
+    username: Mapped[str] = mapped_column(String(64), index=True)  # as given, truncated
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    bsnr: Mapped[str | None] = mapped_column(String(9))
+    token_serial: Mapped[str | None] = mapped_column(String(32))
+    client: Mapped[str | None] = mapped_column(String(100))  # NAS or API client name
+    source_ip: Mapped[str | None] = mapped_column(String(45))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+
+
+class VpnSession(Base):
+    """A VPN session as reported by RADIUS accounting (kept 31 days)."""
+
+    __tablename__ = "vpn_sessions"
+    __table_args__ = (Index("ix_vpn_sessions_live", "nas_id", "acct_session_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    nas_id: Mapped[int] = mapped_column(ForeignKey("nas_clients.id"))
+    acct_session_id: Mapped[str] = mapped_column(String(128))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    token_serial: Mapped[str | None] = mapped_column(String(32))
+    framed_ip: Mapped[str | None] = mapped_column(String(45))
+    calling_station: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    input_octets: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_octets: Mapped[int] = mapped_column(BigInteger, default=0)
+    terminate_cause: Mapped[str | None] = mapped_column(String(32))
+    disconnect_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disconnect_result: Mapped[str | None] = mapped_column(String(16))  # ack, nak, timeout
+
+    nas: Mapped[NasClient] = relationship()
+
+
+class ApiClient(Base):
+    """A system that calls the HTTP API (e.g. a portal sharing the password, § 5.4)."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)  # finds the row
+    key_hash: Mapped[str] = mapped_column(String(128))  # SHA-256 of the random key
+    require_otp: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

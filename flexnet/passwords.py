@@ -8,8 +8,11 @@ argon2id on the next successful login (``verify`` returns the new hash).
 
 from __future__ import annotations
 
+import enum
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from passlib.context import CryptContext
 
@@ -68,3 +71,105 @@ def verify(password: str, stored_hash: str | None) -> Verification:
         return Verification(ok=False)
     ok, new_hash = _context.verify_and_update(normalize(password), stored_hash)
     return Verification(ok=ok, new_hash=new_hash if ok else None)
+
+
+class PasswordState(enum.StrEnum):
+    OK = "ok"
+    EXPIRING = "expiring"  # within the warning period
+    MUST_CHANGE = "must_change"  # initial password from a letter, or reset
+    EXPIRED = "expired"
+    INITIAL_EXPIRED = "initial_expired"  # letter password unused for too long
+
+
+@dataclass(frozen=True)
+class PasswordStatus:
+    state: PasswordState
+    days_left: int | None = None
+
+
+def password_status(
+    *,
+    set_at: datetime | None,
+    must_change: bool,
+    now: datetime,
+    max_age_days: int,
+    warning_days: int,
+    initial_days: int,
+) -> PasswordStatus:
+    """Where a password stands in its validity period (§ 5.4)."""
+    if set_at is None:
+        return PasswordStatus(PasswordState.EXPIRED, 0)
+    age = now - set_at
+    if must_change:
+        if age >= timedelta(days=initial_days):
+            return PasswordStatus(PasswordState.INITIAL_EXPIRED, 0)
+        return PasswordStatus(PasswordState.MUST_CHANGE)
+    left = timedelta(days=max_age_days) - age
+    if left <= timedelta(0):
+        return PasswordStatus(PasswordState.EXPIRED, 0)
+    days_left = left.days
+    if days_left < warning_days:
+        return PasswordStatus(PasswordState.EXPIRING, days_left)
+    return PasswordStatus(PasswordState.OK, days_left)
+
+
+MIN_LENGTH = 12
+MAX_LENGTH = 64
+HISTORY_SIZE = 10
+_CLASSES = (str.islower, str.isupper, str.isdigit)
+
+
+def _character_classes(password: str) -> int:
+    found = sum(any(test(ch) for ch in password) for test in _CLASSES)
+    return found + any(not ch.isalnum() for ch in password)
+
+
+def policy_violations(
+    password: str,
+    *,
+    personal: Sequence[str] = (),
+    history: Sequence[str] = (),
+) -> list[str]:
+    """Every rule a new password breaks, as German sentences; empty when it is good.
+
+    ``personal``: username, the person's name, BSNR, practice name; none may appear in
+    the password. ``history``: hashes of the last passwords, which may not come back.
+    """
+    normalized = normalize(password)
+    problems = []
+    if len(normalized) < MIN_LENGTH:
+        problems.append(f"Das Kennwort muss mindestens {MIN_LENGTH} Zeichen lang sein.")
+    if len(normalized) > MAX_LENGTH or len(normalized.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        problems.append(
+            f"Das Kennwort darf höchstens {MAX_LENGTH} Zeichen und {MAX_PASSWORD_BYTES} Bytes "
+            "lang sein."
+        )
+    if _character_classes(normalized) < 3:
+        problems.append(
+            "Das Kennwort muss drei der vier Zeichenarten enthalten: Kleinbuchstaben, "
+            "Großbuchstaben, Ziffern, Sonderzeichen."
+        )
+    lowered = normalized.casefold()
+    for word in _personal_words(personal):
+        if word in lowered:
+            problems.append(
+                "Das Kennwort darf Benutzername, Namen, BSNR oder Praxisnamen nicht enthalten."
+            )
+            break
+    if any(_context.verify(normalized, old) for old in history[-HISTORY_SIZE:]):
+        problems.append(
+            f"Das Kennwort darf keinem der letzten {HISTORY_SIZE} Kennwörter entsprechen."
+        )
+    return problems
+
+
+def _personal_words(personal: Sequence[str]) -> set[str]:
+    words = set()
+    for text in personal:
+        for part in normalize(text).casefold().replace("-", " ").replace(".", " ").split():
+            if len(part) >= 4:
+                words.add(part)
+        folded = normalize(text).casefold()
+        if len(folded) >= 4:
+            words.add(folded)
+    return words

@@ -7,16 +7,36 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from flexnet.models import RateLimitCounter
 
 
+def _window(now: datetime, window_seconds: int) -> int:
+    return int(now.timestamp()) // window_seconds * window_seconds
+
+
 def hit(session: Session, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
     """Count one hit for ``key``; True while the window's hits stay within ``limit``."""
-    window_start = int(now.timestamp()) // window_seconds * window_seconds
+    return record(session, key, window_seconds=window_seconds, now=now) <= limit
+
+
+def exceeded(session: Session, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
+    """True when ``key`` has already reached ``limit`` hits in the current window."""
+    hits = session.scalar(
+        select(RateLimitCounter.hits).where(
+            RateLimitCounter.key == key,
+            RateLimitCounter.window_start == _window(now, window_seconds),
+        )
+    )
+    return (hits or 0) >= limit
+
+
+def record(session: Session, key: str, *, window_seconds: int, now: datetime) -> int:
+    """Count one hit for ``key`` atomically; returns the window's hits so far."""
+    window_start = _window(now, window_seconds)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(RateLimitCounter)
@@ -27,8 +47,8 @@ def hit(session: Session, key: str, *, limit: int, window_seconds: int, now: dat
         )
         .returning(RateLimitCounter.hits)
     )
-    hits = session.execute(statement).scalar_one()
-    return hits <= limit
+    hits: int = session.execute(statement).scalar_one()
+    return hits
 
 
 def purge(session: Session, *, older_than: timedelta, now: datetime) -> int:

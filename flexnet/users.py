@@ -120,16 +120,24 @@ def _checked_lanr(kind: UserKind, lanr: str | None) -> str | None:
     return None
 
 
+def set_password(
+    session: Session, user: User, password: str, *, now: datetime, must_change: bool = False
+) -> None:
+    """Store a new password's hash and keep the last ones for the history rule (§ 5.4)."""
+    password_hash = passwords.hash_password(password)
+    user.password_hash = password_hash
+    user.password_set_at = now
+    user.password_must_change = must_change
+    user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
+    del user.password_history[: -passwords.HISTORY_SIZE]
+
+
 def _take_over_password(
     session: Session, user: User, password: str, *, actor: Actor, now: datetime
 ) -> None:
     """Set a password migrated from the previous system; the policy's expiry still applies."""
-    password_hash = passwords.hash_password(password)
-    user.password_hash = password_hash
-    user.password_set_at = now
-    user.password_must_change = False
+    set_password(session, user, password, now=now)
     user.status = UserStatus.ACTIVE
-    user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
     audit.record(
         session,
         AuditTag.USER_PASSWORD_MIGRATE,

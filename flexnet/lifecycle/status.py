@@ -120,7 +120,8 @@ def user_status(
         return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
     if practice.state is State.PENDING:
         return EffectiveStatus(State.PENDING, practice.reason, None, lock_at)
-    if user.status is UserStatus.PENDING:
-        reason = "wartet auf Zugangsdaten-Brief bzw. erste Anmeldung"
+    if user.status is UserStatus.PENDING and user.password_hash is None:
+        # With a password (letter printed) the first login is what activates the user.
+        reason = "wartet auf Zugangsdaten-Brief"
         return EffectiveStatus(State.PENDING, reason, None, lock_at)
     return EffectiveStatus(State.ACTIVE, None, None, lock_at)

@@ -1,0 +1,432 @@
+"""The one place that decides a login: knowledge (password) and possession (Yubikey).
+
+RADIUS, the HTTP API and self-service all call :func:`authenticate`. It reads as the
+sequence the terms ask for, with two rules on top:
+
+- the OTP is checked before the password, so garbage never reaches argon2, and a
+  cryptographically valid OTP is used up whatever else then fails;
+- once the OTP is valid, the password hash is computed even for a missing or locked
+  user, so the response time does not tell whether a username exists.
+
+The reason of a failure goes to the auth log; the client only learns accept or reject.
+Expected failures are results; an internal error raises :class:`BackendError`, which
+the caller turns into no answer (RADIUS) or an error response, never an accept.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from flexnet import audit, passwords, ratelimit, users, vpn
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings
+from flexnet.lifecycle.status import EffectiveStatus, user_status
+from flexnet.models import AuthEvent, LockCause, Token, TokenKind, User, UserStatus
+from flexnet.otp import oath, yubico
+from flexnet.otp.secrets import SecretBox
+from flexnet.otp.verify import OtpReason, OtpResult, RemoteCheck, verify_yubico_otp
+
+log = logging.getLogger(__name__)
+
+MAX_USERNAME_CHARS = 64
+
+
+class Outcome(enum.StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CHALLENGE = "challenge"  # the password must be changed in-band first
+
+
+class Channel(enum.StrEnum):
+    RADIUS = "radius"
+    API = "api"
+    SELF_SERVICE = "self_service"
+
+
+class BackendError(Exception):
+    """Something inside failed (database, secret, external service): never an accept."""
+
+
+@dataclass(frozen=True)
+class Client:
+    channel: Channel
+    name: str | None = None  # NAS or API client
+    source_ip: str | None = None  # the user's address as far as it is known
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str  # internal: auth log and audit only
+    profile: str | None = None
+    reply_message: str | None = None  # German, safe to show the user
+    user_id: int | None = None
+    token_serial: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ACCEPT
+
+
+GENERIC_REJECT = "Anmeldung fehlgeschlagen."
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    username: str
+    password: str
+    otp: str
+
+
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    otp: str,
+    client: Client,
+    now: datetime,
+    settings: Settings,
+    box: SecretBox,
+    remote: RemoteCheck | None = None,
+) -> Decision:
+    """Decide one login attempt. The caller commits (the OTP is consumed either way)."""
+    attempt = _syntax(username, password, otp)
+    if attempt is None:
+        return _record(session, username, client, now, _reject("syntax"))
+    user = session.scalar(select(User).where(User.username == attempt.username))
+    status = user_status(user, now, settings.lock_after_quarters) if user else None
+    early = _account_problem(session, user, status, attempt, client, now, settings.auth)
+    possession = _check_possession(session, user, attempt.otp, now, settings, box, remote)
+    token = possession.token
+    if not possession.ok:
+        decision = _reject(early or possession.reason.value, token=token)
+        _count_failure(session, attempt, client, user=None, now=now, auth=settings.auth)
+        return _record(session, attempt.username, client, now, decision, user)
+    verification = passwords.verify(attempt.password, user.password_hash if user else None)
+    reason = early or _key_problem(user, token) or (None if verification.ok else "password_wrong")
+    if reason is not None or user is None:
+        decision = _reject(reason or "user_unknown", token=token)
+        counted = user if reason in _USER_FAILURES else None
+        _count_failure(session, attempt, client, user=counted, now=now, auth=settings.auth)
+        return _record(session, attempt.username, client, now, decision, user)
+    _succeeded(session, user, verification.new_hash, now)
+    decision = _password_state_decision(user, token, now, settings.auth)
+    return _record(session, attempt.username, client, now, decision, user)
+
+
+# Failures that show someone holding the practice's key is guessing this user's password.
+_USER_FAILURES = frozenset({"password_wrong", "key_of_other_practice"})
+
+
+def _syntax(username: str, password: str, otp: str) -> _Attempt | None:
+    name = username.strip().lower()
+    if not name or len(name) > MAX_USERNAME_CHARS or not name.isprintable():
+        return None
+    if not password or len(passwords.normalize(password).encode()) > passwords.MAX_PASSWORD_BYTES:
+        return None
+    if not (yubico.looks_like_otp(otp) or (otp.isascii() and otp.isdigit() and len(otp) in (6, 8))):
+        return None
+    return _Attempt(name, password, otp.strip())
+
+
+def _account_problem(
+    session: Session,
+    user: User | None,
+    status: EffectiveStatus | None,
+    attempt: _Attempt,
+    client: Client,
+    now: datetime,
+    auth: AuthSettings,
+) -> str | None:
+    """Why this account may not log in now, in the order the terms give; None if it may."""
+    if client.source_ip and ratelimit.exceeded(
+        session,
+        f"auth-src:{client.source_ip}",
+        limit=auth.source_failure_limit,
+        window_seconds=auth.failure_window_seconds,
+        now=now,
+    ):
+        return "source_throttled"
+    parsed = yubico.parse(attempt.otp)
+    if parsed and ratelimit.exceeded(
+        session,
+        f"auth-key:{parsed.public_id}",
+        limit=auth.key_failure_limit,
+        window_seconds=auth.failure_window_seconds,
+        now=now,
+    ):
+        return "key_throttled"
+    if user is None or status is None:
+        return "user_unknown"
+    if not status.may_log_in:
+        return f"user_{status.state.value}" + (f"_{status.cause.value}" if status.cause else "")
+    if user.throttled_until is not None and user.throttled_until > now:
+        return "user_throttled"
+    return None
+
+
+def _check_possession(
+    session: Session,
+    user: User | None,
+    otp: str,
+    now: datetime,
+    settings: Settings,
+    box: SecretBox,
+    remote: RemoteCheck | None,
+) -> OtpResult:
+    """Verify (and so consume) the OTP; a backend failure raises instead of rejecting."""
+    if yubico.looks_like_otp(otp):
+        result = verify_yubico_otp(
+            session, otp, box=box, settings=settings.otp, now=now, remote=remote
+        )
+    else:
+        token = _practice_token(session, user, TokenKind.OATH_HOTP)
+        if token is None:
+            return OtpResult(OtpReason.UNKNOWN_KEY)
+        result = oath.verify_hotp(
+            session, token, otp, box=box, window=settings.otp.hotp_window, now=now
+        )
+    if result.reason is OtpReason.BACKEND_ERROR:
+        raise BackendError("OTP backend error")
+    return result
+
+
+def _practice_token(session: Session, user: User | None, kind: TokenKind) -> Token | None:
+    if user is None:
+        return None
+    return session.scalar(
+        select(Token).where(Token.practice_id == user.practice_id, Token.kind == kind).limit(1)
+    )
+
+
+def _key_problem(user: User | None, token: Token | None) -> str | None:
+    """§ 2.1: the key of the user's own practice, none other."""
+    if user is None or token is None:
+        return None
+    return None if token.practice_id == user.practice_id else "key_of_other_practice"
+
+
+def _reject(reason: str, *, token: Token | None = None, message: str = GENERIC_REJECT) -> Decision:
+    return Decision(
+        Outcome.REJECT,
+        reason,
+        reply_message=message,
+        token_serial=token.serial if token else None,
+    )
+
+
+def _count_failure(
+    session: Session,
+    attempt: _Attempt,
+    client: Client,
+    *,
+    user: User | None,
+    now: datetime,
+    auth: AuthSettings,
+) -> None:
+    """Count a failure atomically for the source, the key and (if proven) the user."""
+    window = auth.failure_window_seconds
+    if client.source_ip:
+        ratelimit.record(session, f"auth-src:{client.source_ip}", window_seconds=window, now=now)
+    parsed = yubico.parse(attempt.otp)
+    if parsed:
+        ratelimit.record(session, f"auth-key:{parsed.public_id}", window_seconds=window, now=now)
+    if user is not None:
+        _count_user_failure(session, user, now, auth)
+
+
+def _count_user_failure(session: Session, user: User, now: datetime, auth: AuthSettings) -> None:
+    failures = session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=User.failed_logins + 1, last_failed_at=now)
+        .returning(User.failed_logins),
+        execution_options={"synchronize_session": False},
+    ).scalar_one()
+    session.refresh(user, ["failed_logins", "last_failed_at"])
+    if failures >= auth.hard_lock_after:
+        _hard_lock(session, user, failures, now)
+    elif failures >= auth.lockout_threshold:
+        delay = min(
+            auth.lockout_delay_seconds * 2 ** (failures - auth.lockout_threshold),
+            auth.lockout_max_delay_seconds,
+        )
+        user.throttled_until = now + timedelta(seconds=delay)
+        audit.record(
+            session,
+            AuditTag.USER_THROTTLE,
+            actor=Actor.system("authn"),
+            subject=Subject("user", user.username),
+            data={"failures": failures, "seconds": delay},
+            now=now,
+        )
+
+
+def _hard_lock(session: Session, user: User, failures: int, now: datetime) -> None:
+    """After N consecutive failures only staff can unlock (conditional: locks once)."""
+    locked = session.execute(
+        update(User)
+        .where(User.id == user.id, User.status.in_((UserStatus.ACTIVE, UserStatus.PENDING)))
+        .values(
+            status=UserStatus.LOCKED,
+            lock_cause=LockCause.THROTTLE,
+            lock_reason=f"{failures} Fehlversuche in Folge",
+            locked_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(user)
+    if locked:
+        vpn.request_disconnect(session, user_ids=[user.id], now=now)
+        log.warning("user %s locked after %d consecutive failures", user.username, failures)
+        audit.record(
+            session,
+            AuditTag.USER_LOCK,
+            actor=Actor.system("authn"),
+            subject=Subject("user", user.username),
+            data={"cause": LockCause.THROTTLE.value, "failures": failures},
+            now=now,
+        )
+
+
+def _succeeded(session: Session, user: User, new_hash: str | None, now: datetime) -> None:
+    """Reset counters, upgrade an outdated hash, activate on first login."""
+    user.failed_logins = 0
+    user.throttled_until = None
+    user.last_login_at = now
+    if new_hash is not None:
+        user.password_hash = new_hash
+        audit.record(
+            session,
+            AuditTag.USER_PASSWORD_REHASH,
+            actor=Actor.system("authn"),
+            subject=Subject("user", user.username),
+            now=now,
+        )
+    if user.status is UserStatus.PENDING:
+        user.status = UserStatus.ACTIVE
+        user.first_login_at = now
+        audit.record(
+            session,
+            AuditTag.USER_ACTIVATE,
+            actor=Actor.user(user.username),
+            subject=Subject("user", user.username),
+            now=now,
+        )
+
+
+def _self_service_hint(auth: AuthSettings) -> str:
+    where = f" unter {auth.self_service_url}" if auth.self_service_url else ""
+    return f"im Selbstbedienungsportal{where}"
+
+
+def _password_state_decision(
+    user: User, token: Token | None, now: datetime, auth: AuthSettings
+) -> Decision:
+    state = passwords.password_status(
+        set_at=user.password_set_at,
+        must_change=user.password_must_change,
+        now=now,
+        max_age_days=auth.password_max_age_days,
+        warning_days=auth.password_warning_days,
+        initial_days=auth.initial_password_days,
+    )
+    serial = token.serial if token else None
+    profile = user.practice.access_profile
+    if state.state is passwords.PasswordState.INITIAL_EXPIRED:
+        message = "Ihr Erstkennwort ist abgelaufen. Bitte fordern Sie neue Zugangsdaten an."
+        return Decision(Outcome.REJECT, "initial_password_expired", None, message, user.id, serial)
+    if state.state in (passwords.PasswordState.EXPIRED, passwords.PasswordState.MUST_CHANGE):
+        reason = "password_" + state.state.value
+        mode = auth.expired_password_mode
+        if mode is ExpiredPasswordMode.CHALLENGE:
+            message = "Ihr Kennwort muss geändert werden. Bitte geben Sie ein neues Kennwort ein."
+            return Decision(Outcome.CHALLENGE, reason, None, message, user.id, serial)
+        if mode is ExpiredPasswordMode.RESTRICTED:
+            message = f"Bitte ändern Sie Ihr Kennwort {_self_service_hint(auth)}."
+            return Decision(Outcome.ACCEPT, reason, "password-change", message, user.id, serial)
+        message = f"Ihr Kennwort muss geändert werden, bitte {_self_service_hint(auth)}."
+        return Decision(Outcome.REJECT, reason, None, message, user.id, serial)
+    warning: str | None = None
+    if state.state is passwords.PasswordState.EXPIRING:
+        warning = (
+            f"Ihr Kennwort läuft in {state.days_left} Tagen ab. Bitte ändern Sie es "
+            f"{_self_service_hint(auth)}."
+        )
+    return Decision(Outcome.ACCEPT, "ok", profile, warning, user.id, serial)
+
+
+def change_password_inband(
+    session: Session, *, user_id: int, new_password: str, now: datetime
+) -> list[str]:
+    """Set a new password asked for in a challenge; returns the policy's objections."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise BackendError("user vanished during password change")
+    personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
+    history = [h.password_hash for h in user.password_history]
+    problems = passwords.policy_violations(new_password, personal=personal, history=history)
+    if problems:
+        return problems
+    users.set_password(session, user, new_password, now=now)
+    audit.record(
+        session,
+        AuditTag.USER_PASSWORD_CHANGE,
+        actor=Actor.user(user.username),
+        subject=Subject("user", user.username),
+        data={"channel": "radius_challenge"},
+        now=now,
+    )
+    return []
+
+
+def _record(
+    session: Session,
+    username: str,
+    client: Client,
+    now: datetime,
+    decision: Decision,
+    user: User | None = None,
+) -> Decision:
+    """Write the auth log entry and a log line: who, where, what, why; never a secret."""
+    if user is not None and decision.user_id is None:
+        decision = Decision(
+            decision.outcome,
+            decision.reason,
+            decision.profile,
+            decision.reply_message,
+            user.id,
+            decision.token_serial,
+        )
+    shown_name = "".join(ch if ch.isprintable() else "?" for ch in username)[:MAX_USERNAME_CHARS]
+    session.add(
+        AuthEvent(
+            at=now,
+            channel=client.channel.value,
+            username=shown_name,
+            user_id=user.id if user else None,
+            bsnr=user.practice.bsnr if user else None,
+            token_serial=decision.token_serial,
+            client=client.name,
+            source_ip=client.source_ip,
+            outcome=decision.outcome.value,
+            reason=decision.reason,
+        )
+    )
+    log.info(
+        "auth %s: user=%r client=%s source=%s outcome=%s reason=%s",
+        client.channel.value,
+        shown_name,
+        client.name,
+        client.source_ip,
+        decision.outcome.value,
+        decision.reason,
+    )
+    return decision

@@ -1,0 +1,426 @@
+"""The one authentication pipeline: order of checks, consumption, timing, lockout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from passlib.hash import bcrypt
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from flexnet import authn, nas, passwords
+from flexnet.audit import Actor
+from flexnet.authn import BackendError, Channel, Client, Outcome
+from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import (
+    AuditEntry,
+    AuthEvent,
+    LockCause,
+    Practice,
+    PracticeKind,
+    Token,
+    User,
+    UserKind,
+    UserStatus,
+    VpnSession,
+)
+from flexnet.otp.secrets import SecretBox
+from tests.conftest import BOX, NOW, TEST_MASTER_KEY
+from tests.support.yubikeys import SimulatedKey
+
+PASSWORD = "Sommer-Regen-2026!"
+NAS = Client(Channel.RADIUS, name="vpn-1", source_ip="198.51.100.7")
+SETTINGS = Settings(
+    instance_path=Path("/nonexistent"),
+    database_url=URL.create("sqlite"),
+    secret_key="s" * 32,
+    master_key=parse_master_key(TEST_MASTER_KEY),
+)
+
+
+@pytest.fixture
+def login(
+    session: Session,
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> tuple[User, SimulatedKey]:
+    user = make_user(username="emuster", migrated_password=PASSWORD)
+    _, key = make_yubikey(practice=user.practice)
+    return user, key
+
+
+def auth(
+    session: Session,
+    username: str,
+    otp: str,
+    password: str = PASSWORD,
+    *,
+    settings: Settings = SETTINGS,
+    now: datetime = NOW,
+    client: Client = NAS,
+    box: SecretBox = BOX,
+) -> authn.Decision:
+    return authn.authenticate(
+        session,
+        username=username,
+        password=password,
+        otp=otp,
+        client=client,
+        now=now,
+        settings=settings,
+        box=box,
+    )
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Records every password verification (the expensive step)."""
+    calls: list[str | None] = []
+    original = passwords.verify
+
+    def counting(password: str, stored: str | None) -> passwords.Verification:
+        calls.append(stored)
+        return original(password, stored)
+
+    monkeypatch.setattr(passwords, "verify", counting)
+    return calls
+
+
+def test_accept_with_password_and_fresh_otp(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+
+    decision = auth(session, "EMuster", key.otp())
+
+    assert decision.outcome is Outcome.ACCEPT
+    assert (decision.reason, decision.profile, decision.user_id) == ("ok", "full", user.id)
+    event = session.scalars(select(AuthEvent)).one()
+    assert (event.username, event.bsnr, event.client, event.outcome) == (
+        "emuster",
+        user.practice.bsnr,
+        "vpn-1",
+        "accept",
+    )
+
+
+def test_wrong_password_consumes_the_otp(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    _, key = login
+    otp = key.otp()
+
+    wrong = auth(session, "emuster", otp, "Falsches-Kennwort-1")
+    replay = auth(session, "emuster", otp)
+
+    assert (wrong.outcome, wrong.reason) == (Outcome.REJECT, "password_wrong")
+    assert wrong.reply_message == authn.GENERIC_REJECT
+    assert replay.reason == "otp_replayed"
+
+
+def test_invalid_otp_never_reaches_the_hash(
+    session: Session, login: tuple[User, SimulatedKey], hashes: list[str | None]
+) -> None:
+    decision = auth(session, "emuster", SimulatedKey.random().otp())
+
+    assert decision.reason == "key_unknown"
+    assert hashes == []
+
+
+def test_unknown_user_costs_a_hash_once_the_otp_is_valid(
+    session: Session, login: tuple[User, SimulatedKey], hashes: list[str | None]
+) -> None:
+    _, key = login
+
+    with_valid_otp = auth(session, "niemand", key.otp())
+    with_bad_otp = auth(session, "niemand", SimulatedKey.random().otp())
+
+    assert with_valid_otp.reason == with_bad_otp.reason == "user_unknown"
+    assert hashes == [None]  # one dummy verification, as for a real user
+
+
+def test_key_of_another_practice(
+    session: Session,
+    login: tuple[User, SimulatedKey],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    _, other = make_yubikey()
+    otp = other.otp()
+
+    decision = auth(session, "emuster", otp)
+
+    assert decision.reason == "key_of_other_practice"
+    assert auth(session, "emuster", otp).reason == "otp_replayed"
+
+
+def test_locked_user_is_rejected_and_the_otp_used_up(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+    user.status, user.lock_cause, user.lock_reason, user.locked_at = (
+        UserStatus.LOCKED,
+        LockCause.LOSS,
+        "Verlust gemeldet",
+        NOW,
+    )
+    session.flush()
+    otp = key.otp()
+
+    assert auth(session, "emuster", otp).reason == "user_locked_loss"
+    user.status, user.lock_cause, user.lock_reason, user.locked_at = (
+        UserStatus.ACTIVE,
+        None,
+        None,
+        None,
+    )
+    session.flush()
+    assert auth(session, "emuster", otp).reason == "otp_replayed"
+
+
+def test_lifecycle_lock_applies_at_request_time(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+    user.practice.activity_ended_on = date(2025, 5, 15)  # locked from 2026-07-01
+    session.flush()
+
+    before = auth(session, "emuster", key.otp(), now=datetime(2026, 6, 30, 21, 59, tzinfo=BERLIN))
+    after = auth(session, "emuster", key.otp(), now=datetime(2026, 7, 1, 0, 0, tzinfo=BERLIN))
+
+    assert before.outcome is Outcome.ACCEPT
+    assert after.reason == "user_locked_lifecycle"
+
+
+def test_third_party_gets_the_restricted_profile(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    practice = make_practice(kind=PracticeKind.THIRD_PARTY)
+    make_user(
+        practice=practice, kind=UserKind.THIRD_PARTY, username="dritter", migrated_password=PASSWORD
+    )
+    _, key = make_yubikey(practice=practice)
+
+    assert auth(session, "dritter", key.otp()).profile == "restricted"
+
+
+def test_first_login_with_letter_password_activates(
+    session: Session,
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    from flexnet import users
+
+    user = make_user(username="neu")
+    users.set_password(session, user, PASSWORD, now=NOW - timedelta(days=2))
+    _, key = make_yubikey(practice=user.practice)
+    settings = replace(
+        SETTINGS, auth=AuthSettings(expired_password_mode=ExpiredPasswordMode.RESTRICTED)
+    )
+
+    decision = auth(session, "neu", key.otp(), settings=settings)
+
+    assert user.status is UserStatus.ACTIVE and user.first_login_at == NOW
+    assert decision.outcome is Outcome.ACCEPT  # letter passwords are not "must change" here
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome", "profile"),
+    [
+        (ExpiredPasswordMode.REJECT, Outcome.REJECT, None),
+        (ExpiredPasswordMode.RESTRICTED, Outcome.ACCEPT, "password-change"),
+        (ExpiredPasswordMode.CHALLENGE, Outcome.CHALLENGE, None),
+    ],
+)
+def test_expired_password_by_configuration(
+    session: Session,
+    login: tuple[User, SimulatedKey],
+    mode: ExpiredPasswordMode,
+    outcome: Outcome,
+    profile: str | None,
+) -> None:
+    _, key = login
+    settings = replace(
+        SETTINGS,
+        auth=AuthSettings(
+            expired_password_mode=mode, self_service_url="https://flexnet.example/self-service"
+        ),
+    )
+
+    decision = auth(session, "emuster", key.otp(), settings=settings, now=NOW + timedelta(days=181))
+
+    assert (decision.outcome, decision.profile) == (outcome, profile)
+    assert decision.reason == "password_expired"
+    assert decision.reply_message is not None and "Kennwort" in decision.reply_message
+    if mode is not ExpiredPasswordMode.CHALLENGE:
+        assert "https://flexnet.example/self-service" in decision.reply_message
+
+
+def test_warning_before_expiry(session: Session, login: tuple[User, SimulatedKey]) -> None:
+    _, key = login
+
+    decision = auth(session, "emuster", key.otp(), now=NOW + timedelta(days=170))
+
+    assert decision.outcome is Outcome.ACCEPT
+    assert decision.reply_message is not None and "in 10 Tagen ab" in decision.reply_message
+
+
+def test_unused_initial_password_expires(
+    session: Session,
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    from flexnet import users
+
+    user = make_user(username="brief")
+    users.set_password(session, user, PASSWORD, now=NOW, must_change=True)
+    _, key = make_yubikey(practice=user.practice)
+
+    decision = auth(session, "brief", key.otp(), now=NOW + timedelta(days=60))
+
+    assert decision.reason == "initial_password_expired"
+
+
+def test_legacy_hash_is_upgraded_on_success(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+    user.password_hash = bcrypt.hash(PASSWORD)
+    session.flush()
+
+    assert auth(session, "emuster", key.otp()).outcome is Outcome.ACCEPT
+    assert user.password_hash.startswith("$argon2id$")
+
+
+def test_temporary_lock_then_hard_lock(session: Session, login: tuple[User, SimulatedKey]) -> None:
+    user, key = login
+    vpn_1 = nas.add_nas(
+        session,
+        name="vpn-1",
+        address="192.0.2.1",
+        secret="s" * 16,
+        box=BOX,
+        actor=Actor.staff("admin"),
+        now=NOW,
+    )
+    live = VpnSession(
+        nas_id=vpn_1.id,
+        acct_session_id="s1",
+        username="emuster",
+        user_id=user.id,
+        started_at=NOW,
+        updated_at=NOW,
+    )
+    session.add(live)
+    for _ in range(5):
+        auth(session, "emuster", key.otp(), "Falsch-Falsch-1")
+
+    throttled = auth(session, "emuster", key.otp())
+    assert user.failed_logins == 5
+    assert user.throttled_until == NOW + timedelta(seconds=60)
+    assert throttled.reason == "user_throttled"
+
+    # Attempts during a temporary lock are refused uncounted; wait each delay out.
+    later = NOW
+    for _ in range(5):
+        later += timedelta(hours=2)
+        assert auth(session, "emuster", key.otp(), "Falsch-Falsch-1", now=later).reason == (
+            "password_wrong"
+        )
+    assert user.status is UserStatus.LOCKED and user.lock_cause is LockCause.THROTTLE
+    assert auth(session, "emuster", key.otp(), now=later).reason == "user_locked_throttle"
+    session.refresh(live)
+    assert live.disconnect_requested_at == later
+    tags = list(session.scalars(select(AuditEntry.tag)))
+    assert tags.count("account:user:lock") == 1
+    assert "account:throttle:temporary" in tags
+
+
+def test_success_resets_the_failure_counter(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+    auth(session, "emuster", key.otp(), "Falsch-Falsch-1")
+
+    auth(session, "emuster", key.otp())
+
+    assert user.failed_logins == 0
+
+
+def test_bad_otps_do_not_lock_the_user_but_the_source(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+    settings = replace(SETTINGS, auth=AuthSettings(source_failure_limit=3))
+    for _ in range(3):
+        auth(session, "emuster", SimulatedKey.random().otp(), settings=settings)
+
+    blocked = auth(session, "emuster", key.otp(), settings=settings)
+    elsewhere = auth(
+        session,
+        "emuster",
+        key.otp(),
+        settings=settings,
+        client=Client(Channel.RADIUS, "vpn-1", "203.0.113.9"),
+    )
+
+    assert user.failed_logins == 0
+    assert blocked.reason == "source_throttled"
+    assert elsewhere.outcome is Outcome.ACCEPT
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "otp"),
+    [
+        ("", PASSWORD, "c" * 44),
+        ("x" * 65, PASSWORD, "c" * 44),
+        ("emuster", "", "c" * 44),
+        ("emuster", "ä" * 43, "c" * 44),
+        ("emuster", PASSWORD, "not-an-otp"),
+        ("emu\x00ster", PASSWORD, "c" * 44),
+    ],
+)
+def test_syntax_errors_are_rejected_before_any_lookup(
+    session: Session, hashes: list[str | None], username: str, password: str, otp: str
+) -> None:
+    decision = auth(session, username, otp, password)
+
+    assert decision.reason == "syntax"
+    assert hashes == []
+    assert session.scalar(select(func.count()).select_from(AuthEvent)) == 1
+
+
+def test_backend_error_raises_and_counts_nothing(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+
+    with pytest.raises(BackendError):
+        auth(session, "emuster", key.otp(), box=SecretBox(b"\x01" * 32))
+
+    assert user.failed_logins == 0
+
+
+def test_in_band_password_change_checks_the_policy(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, _ = login
+
+    refused = authn.change_password_inband(session, user_id=user.id, new_password="kurz", now=NOW)
+    reused = authn.change_password_inband(session, user_id=user.id, new_password=PASSWORD, now=NOW)
+    changed = authn.change_password_inband(
+        session, user_id=user.id, new_password="Neues-Herbst-Laub-7", now=NOW
+    )
+
+    assert any("12 Zeichen" in p for p in refused)
+    assert any("letzten 10" in p for p in reused)
+    assert changed == []
+    assert passwords.verify("Neues-Herbst-Laub-7", user.password_hash).ok
