@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -111,7 +111,8 @@ def record(
     _lock_chain(session)
     prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
     entry = AuditEntry(
-        at=now or utcnow(),
+        # UTC, as it comes back from the database: the hash must see the same value.
+        at=(now or utcnow()).astimezone(UTC),
         actor_kind=actor.kind.value,
         actor=actor.name,
         tag=tag.value,
@@ -149,6 +150,9 @@ class ChainReport:
     entries: int
     first_broken_id: int | None = None
     problem: str | None = None
+    # The newest hash: operations record it outside the database (e.g. daily in their
+    # log), because a chain alone cannot show that its newest entries were cut off.
+    head: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
@@ -173,7 +177,7 @@ def _walk(entries: Iterable[AuditEntry]) -> ChainReport:
         if entry_hash(entry) != entry.hash:
             return ChainReport(count, entry.id, "Inhalt verändert")
         expected_prev = entry.hash
-    return ChainReport(count)
+    return ChainReport(count, head=expected_prev)
 
 
 def _lock_chain(session: Session) -> None:

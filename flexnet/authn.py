@@ -28,7 +28,7 @@ from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings
 from flexnet.lifecycle.status import EffectiveStatus, user_status
 from flexnet.models import AuthEvent, LockCause, Token, TokenKind, User, UserStatus
-from flexnet.otp import oath, yubico
+from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import OtpReason, OtpResult, RemoteCheck, verify_yubico_otp
 
@@ -131,9 +131,15 @@ def _syntax(username: str, password: str, otp: str) -> _Attempt | None:
         return None
     if not password or len(passwords.normalize(password).encode()) > passwords.MAX_PASSWORD_BYTES:
         return None
-    if not (yubico.looks_like_otp(otp) or (otp.isascii() and otp.isdigit() and len(otp) in (6, 8))):
+    if not (yubico.looks_like_otp(otp) or _looks_like_hotp(otp)):
         return None
     return _Attempt(name, password, otp.strip())
+
+
+def _looks_like_hotp(otp: str) -> bool:
+    """6 or 8 digits, optionally after a 12-character modhex token id."""
+    digits = otp[12:] if len(otp) > 12 and modhex.is_modhex(otp[:12].lower()) else otp
+    return digits.isascii() and digits.isdigit() and len(digits) in (6, 8)
 
 
 def _account_problem(

@@ -11,10 +11,12 @@ import base64
 import binascii
 import enum
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
@@ -147,8 +149,11 @@ def _auth_settings(env: Mapping[str, str]) -> AuthSettings:
 def _otp_settings(env: Mapping[str, str]) -> OtpSettings:
     urls = tuple(u.strip() for u in env.get("FLEXNET_YUBICO_API_URLS", "").split(",") if u.strip())
     for url in urls:
-        if not url.startswith(("https://", "http://")):
-            raise ConfigError("FLEXNET_YUBICO_API_URLS", f"enthält keine URL: {url!r}")
+        if not (url.startswith("https://") or _is_loopback_http(url)):
+            raise ConfigError(
+                "FLEXNET_YUBICO_API_URLS",
+                f"{url!r}: nur https:// (http:// nur auf dieser Maschine, 127.0.0.1/localhost)",
+            )
     client_id = env.get("FLEXNET_YUBICO_CLIENT_ID", "").strip() or None
     api_key = env.get("FLEXNET_YUBICO_API_KEY", "").strip() or None
     if urls and not (client_id and client_id.isdigit()):
@@ -164,6 +169,11 @@ def _otp_settings(env: Mapping[str, str]) -> OtpSettings:
         remote_timeout=_positive_int(env, "FLEXNET_YUBICO_TIMEOUT", default=5),
         wsapi_rate_limit=_positive_int(env, "FLEXNET_WSAPI_RATE_LIMIT", default=600),
     )
+
+
+def _is_loopback_http(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return url.startswith("http://") and host in ("127.0.0.1", "localhost", "::1")
 
 
 def _is_base64(value: str | None) -> bool:
@@ -234,6 +244,6 @@ def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or int(raw) < 1:
         raise ConfigError(name, "muss eine positive ganze Zahl sein")
     return int(raw)

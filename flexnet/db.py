@@ -86,7 +86,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = connection.get_execution_options().get("flexnet_readonly", False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -95,6 +96,10 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+        # Reads (shows, reports, verification) must not hold SQLite's write lock.
+        self._reader_factory = sessionmaker(
+            bind=engine.execution_options(flexnet_readonly=True), expire_on_commit=False
+        )
 
     @classmethod
     def from_url(cls, url: URL | str) -> Database:
@@ -110,6 +115,15 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for reading only; it is rolled back, never committed."""
+        with self._reader_factory() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

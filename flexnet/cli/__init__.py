@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flexnet.audit import Actor
@@ -42,6 +43,14 @@ class FlexnetGroup(click.Group):
         except FlexnetError as error:
             click.echo(f"flexnet: {error}", err=True)
             sys.exit(1)
+        except SQLAlchemyError as error:
+            # The statement and its parameters stay out of the message: they may hold data.
+            detail = str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
+            click.echo(
+                f"flexnet: Datenbankfehler ({detail}); ist 'flexnet db upgrade' gelaufen?",
+                err=True,
+            )
+            sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -61,6 +70,11 @@ class CliContext:
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         with self.database.session() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.database.reader() as session:
             yield session
 
     @cached_property

@@ -17,10 +17,11 @@ def audit_group() -> None:
 @pass_context
 def audit_verify(ctx: CliContext) -> None:
     """Hash-Kette prüfen; Exit-Code 1 bei einem Bruch."""
-    with ctx.unit_of_work() as session:
+    with ctx.reading() as session:
         report = audit.verify_chain(session)
     if report.ok:
         click.echo(f"Revisionsprotokoll intakt: {report.entries} Einträge geprüft")
+        click.echo(f"Letzter Hash (extern festhalten): {report.head}")
         return
     click.echo(
         f"Revisionsprotokoll GEBROCHEN bei Eintrag {report.first_broken_id}: {report.problem}",

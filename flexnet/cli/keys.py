@@ -10,7 +10,7 @@ import click
 from flexnet.cli import CliContext, cli, pass_context, read_password_stdin
 from flexnet.cli.show import token_lines
 from flexnet.config import parse_master_key
-from flexnet.errors import ValidationError
+from flexnet.errors import ConfigError, ValidationError
 from flexnet.otp import importer, stock, wsapi
 from flexnet.otp.secrets import SecretBox, SecretError
 from flexnet.otp.verify import OtpReason
@@ -76,7 +76,7 @@ def yubikey_register_remote(ctx: CliContext, serial: str, public_id: str) -> Non
         token = stock.register_remote(
             session, serial=serial, public_id=public_id, actor=ctx.actor, now=ctx.now()
         )
-        click.echo(f"Yubikey {token.serial} erfasst (Prüfung über externen Dienst)")
+    click.echo(f"Yubikey {token.serial} erfasst (Prüfung über externen Dienst)")
 
 
 @yubikey.command("assign")
@@ -87,7 +87,7 @@ def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
     """Yubikey aus dem Lager einer Betriebsstätte zuweisen (einer je BSNR)."""
     with ctx.unit_of_work() as session:
         token = stock.assign(session, serial=serial, bsnr=bsnr, actor=ctx.actor, now=ctx.now())
-        click.echo(f"Yubikey {token.serial} der BSNR {bsnr.strip()} zugewiesen")
+    click.echo(f"Yubikey {token.serial} der BSNR {bsnr.strip()} zugewiesen")
 
 
 @yubikey.command("show")
@@ -95,7 +95,7 @@ def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
 @pass_context
 def yubikey_show(ctx: CliContext, serial: str) -> None:
     """Yubikey mit Status, Betriebsstätte und Zählerständen anzeigen."""
-    with ctx.unit_of_work() as session:
+    with ctx.reading() as session:
         for line in token_lines(stock.get_token(session, serial)):
             click.echo(line)
 
@@ -137,7 +137,13 @@ def keys() -> None:
 @pass_context
 def keys_rotate(ctx: CliContext, new_key_stdin: bool) -> None:
     """Alle Geheimnisse in einer Transaktion mit einem neuen Master-Schlüssel verschlüsseln."""
-    new_box = SecretBox(parse_master_key(read_password_stdin().strip()))
+    try:
+        new_box = SecretBox(parse_master_key(read_password_stdin().strip()))
+    except ConfigError:
+        raise ValidationError(
+            "Der neue Schlüssel muss 32 Zufallsbytes in URL-sicherem Base64 enthalten "
+            "(erzeugen mit 'flexnet keygen'); nichts geändert"
+        ) from None
     try:
         with ctx.unit_of_work() as session:
             counts = stock.rotate_master_key(

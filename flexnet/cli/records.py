@@ -60,7 +60,7 @@ def practice_add(
             actor=ctx.actor,
             now=ctx.now(),
         )
-        click.echo(f"Betriebsstätte {created.bsnr} angelegt (wartet auf Nutzungsbedingungen)")
+    click.echo(f"Betriebsstätte {created.bsnr} angelegt (wartet auf Nutzungsbedingungen)")
 
 
 @practice.command("end")
@@ -75,10 +75,10 @@ def practice_end(ctx: CliContext, bsnr: str, ended_on: date) -> None:
         )
         lock_at = practice_lock_instant(ended, ctx.settings.lock_after_quarters)
         lock_text = f"{lock_at.astimezone(BERLIN):%d.%m.%Y %H:%M}" if lock_at else "–"
-        click.echo(
-            f"Ende der Tätigkeit für {ended.bsnr}: {ended_on:%d.%m.%Y}; "
-            f"automatische Sperre ab {lock_text}"
-        )
+    click.echo(
+        f"Ende der Tätigkeit für {ended.bsnr}: {ended_on:%d.%m.%Y}; "
+        f"automatische Sperre ab {lock_text}"
+    )
 
 
 @practice.command("show")
@@ -86,7 +86,7 @@ def practice_end(ctx: CliContext, bsnr: str, ended_on: date) -> None:
 @pass_context
 def practice_show(ctx: CliContext, bsnr: str) -> None:
     """Betriebsstätte mit Status, Sperrdatum, Yubikey und Benutzern anzeigen."""
-    with ctx.unit_of_work() as session:
+    with ctx.reading() as session:
         found = practices.get_practice(session, bsnr)
         for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters):
             click.echo(line)
@@ -118,10 +118,10 @@ def terms_accept(
             actor=ctx.actor,
             now=now,
         )
-        click.echo(
-            f"Nutzungsbedingungen {acceptance.version} für {bsnr.strip()} angenommen am "
-            f"{acceptance.accepted_on:%d.%m.%Y}"
-        )
+    click.echo(
+        f"Nutzungsbedingungen {acceptance.version} für {bsnr.strip()} angenommen am "
+        f"{acceptance.accepted_on:%d.%m.%Y}"
+    )
 
 
 @cli.group()
@@ -165,7 +165,7 @@ def user_add(
             now=ctx.now(),
         )
         state = "aktiv (Kennwort übernommen)" if migrated else "wartet auf Zugangsdaten-Brief"
-        click.echo(f"Benutzer {created.username} angelegt: {state}")
+    click.echo(f"Benutzer {created.username} angelegt: {state}")
 
 
 @user.command("show")
@@ -173,7 +173,7 @@ def user_add(
 @pass_context
 def user_show(ctx: CliContext, username: str) -> None:
     """Benutzer mit Status, Grund, Sperrdatum und Yubikey anzeigen."""
-    with ctx.unit_of_work() as session:
+    with ctx.reading() as session:
         found = users.get_user(session, username)
         for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters):
             click.echo(line)
@@ -205,4 +205,4 @@ def staff_add(
             actor=ctx.actor,
             now=ctx.now(),
         )
-        click.echo(f"Mitarbeiter {account.username} ({account.role.value}) angelegt")
+    click.echo(f"Mitarbeiter {account.username} ({account.role.value}) angelegt")

@@ -159,7 +159,17 @@ def _parse_csv(
 ) -> tuple[list[ImportedKey], list[str]]:
     keys: list[ImportedKey] = []
     errors: list[str] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    rows = csv.reader(io.StringIO(text))
+    number = 0
+    while True:
+        number += 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            errors.append(f"Zeile {number}: kein gültiges CSV ({error})")
+            break
         if not row or not "".join(row).strip():
             continue
         try:
@@ -193,21 +203,28 @@ def _pskc_key(number: int, key: pskc.key.Key) -> ImportedKey:
 
 
 def _parse_pskc(data: bytes, passphrase: str | None) -> tuple[list[ImportedKey], list[str]]:
+    # PSKC needs no DTD; refusing one keeps entity tricks away whatever XML parser
+    # python-pskc picks (it prefers lxml when installed, which expands entities).
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return [], ["PSKC-Datei nicht lesbar: DTD/Entitäten sind nicht erlaubt"]
     try:
         container = pskc.PSKC(io.BytesIO(data))
         if passphrase is not None:
             container.encryption.derive_key(passphrase)
-    except pskc.exceptions.PSKCError as error:
+        listed = list(container.keys)
+    except (pskc.exceptions.PSKCError, ValueError) as error:
         return [], [f"PSKC-Datei nicht lesbar: {error}"]
     keys: list[ImportedKey] = []
     errors: list[str] = []
-    for number, key in enumerate(container.keys, start=1):
+    for number, key in enumerate(listed, start=1):
         try:
             keys.append(_pskc_key(number, key))
         except _LineError as error:
             errors.append(f"Schlüssel {number}: {error}")
         except pskc.exceptions.DecryptionError:
             errors.append(f"Schlüssel {number}: verschlüsselt, Passphrase fehlt oder ist falsch")
+        except (pskc.exceptions.PSKCError, ValueError) as error:
+            errors.append(f"Schlüssel {number}: nicht lesbar ({error})")
     return keys, errors
 
 

@@ -39,6 +39,14 @@ def _well_formed(code: str, digits: int) -> bool:
     return len(code) == digits and code.isascii() and code.isdigit()
 
 
+def _without_token_id(token: Token, code: str) -> str:
+    """A Yubikey slot in OATH-HOTP mode may type its token id (modhex) before the digits."""
+    token_id = token.public_id or ""
+    if token_id and code.lower().startswith(token_id):
+        return code[len(token_id) :]
+    return code
+
+
 def _find_hotp(hotp: pyotp.HOTP, code: str, start: int, window: int) -> int | None:
     for counter in range(start, start + window):
         if hmac.compare_digest(hotp.at(counter), code):
@@ -65,6 +73,7 @@ def verify_hotp(
 ) -> OtpResult:
     """Accept the code for one of the next ``window`` counter values, once."""
     digits = token.digits or 6
+    code = _without_token_id(token, code)
     if token.kind is not TokenKind.OATH_HOTP or not _well_formed(code, digits):
         return OtpResult(OtpReason.MALFORMED, token)
     seed = _seed_b32(token, box)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
@@ -14,7 +13,13 @@ from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.models import Token, TokenKind, TokenStatus, WsapiClient
 from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox, token_context, wsapi_client_context
-from flexnet.otp.verify import USABLE_STATUSES, OtpReason, decode_for
+from flexnet.otp.verify import (
+    USABLE_STATUSES,
+    OtpReason,
+    advance_counters,
+    decode_for,
+    status_reason,
+)
 from flexnet.practices import get_practice
 
 _HARDWARE = (TokenKind.YUBICO_OTP, TokenKind.OATH_HOTP)
@@ -104,6 +109,9 @@ def resync(
 ) -> OtpReason:
     """§ 6.1 Resynchronisierung from two consecutive OTPs typed by the key's holder."""
     token = get_token(session, serial)
+    refused = status_reason(token)
+    if refused is not None:
+        return refused  # a locked, lost or returned key is replaced, not resynchronised
     before = _counters(token)
     if token.kind is TokenKind.OATH_HOTP:
         reason = oath.resync_hotp(
@@ -146,19 +154,10 @@ def _resync_yubico(
     (u1, s1), (u2, s2) = decoded[0].counters(), decoded[1].counters()
     if (u2, s2) not in ((u1, s1 + 1), (u1 + 1, 0)):
         return OtpReason.BAD_OTP  # not two consecutive OTPs of this key
-    values = {
-        "otp_usage_counter": u2,
-        "otp_session_counter": s2,
-        "otp_timestamp": decoded[1].timestamp,
-        "last_used_at": now,
-    }
-    # Deliberately unconditional: resync exists for a stored state ahead of the key.
-    session.execute(
-        update(Token).where(Token.id == token.id).values(**values),
-        execution_options={"synchronize_session": False},
-    )
-    for name, value in values.items():
-        set_committed_value(token, name, value)
+    # Forward only: a key's counters never fall behind what was stored, and moving
+    # them back would revive OTPs that were already used.
+    if advance_counters(session, token, decoded[1], now=now, nonce=None) is None:
+        return OtpReason.REPLAYED
     return OtpReason.OK
 
 

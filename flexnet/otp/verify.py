@@ -42,6 +42,7 @@ class OtpReason(enum.StrEnum):
     MALFORMED = "otp_malformed"
     UNKNOWN_KEY = "key_unknown"
     KEY_NOT_ASSIGNED = "key_not_assigned"
+    KEY_RETURNED = "key_returned"
     KEY_RETIRED = "key_retired"
     KEY_LOCKED = "key_locked"
     KEY_LOST = "key_lost"
@@ -54,7 +55,7 @@ class OtpReason(enum.StrEnum):
 
 _STATUS_REASON = {
     TokenStatus.STOCK: OtpReason.KEY_NOT_ASSIGNED,
-    TokenStatus.RETURNED: OtpReason.KEY_NOT_ASSIGNED,
+    TokenStatus.RETURNED: OtpReason.KEY_RETURNED,
     TokenStatus.RETIRED: OtpReason.KEY_RETIRED,
     TokenStatus.LOCKED: OtpReason.KEY_LOCKED,
     TokenStatus.LOST: OtpReason.KEY_LOST,
@@ -133,21 +134,25 @@ def check_yubico_otp(
     now: datetime,
     nonce: str | None = None,
 ) -> OtpResult:
-    """Check one parsed OTP of ``token`` and, if good, consume it."""
+    """Check one parsed OTP of ``token`` and, if good, consume it.
+
+    A cryptographically valid OTP is consumed whatever else fails (locked key, delay);
+    the key's status is decided by the row as the counter advance left it, so a lock
+    that lands between our read and the update still wins.
+    """
     decoded = decode_for(token, parsed, box)
     if isinstance(decoded, OtpReason):
         return OtpResult(decoded, token)
-    refused = status_reason(token)
-    if refused is not None:
-        # Still consume it: a valid OTP of a locked key must not work once unlocked.
-        _advance(session, token, decoded, now=now, nonce=nonce)
-        return OtpResult(refused, token, decoded)
-    if settings.delay_check and _delayed(token, decoded, now):
-        return OtpResult(OtpReason.DELAYED, token, decoded)
-    was = token.status
-    if not _advance(session, token, decoded, now=now, nonce=nonce):
+    delayed = settings.delay_check and _delayed(token, decoded, now)
+    status_at_update = advance_counters(session, token, decoded, now=now, nonce=nonce)
+    if status_at_update is None:
         return OtpResult(_replay_reason(session, token, decoded, nonce), token, decoded)
-    if was is not TokenStatus.ACTIVE:
+    refused = _STATUS_REASON.get(status_at_update)
+    if refused is not None:
+        return OtpResult(refused, token, decoded)
+    if delayed:
+        return OtpResult(OtpReason.DELAYED, token, decoded)
+    if status_at_update is not TokenStatus.ACTIVE:
         _activate(session, token, now=now)
     if decoded.usage_counter >= COUNTER_WARNING_AT and token.counter_warned_at is None:
         _warn_counter(session, token, decoded, now=now)
@@ -173,10 +178,14 @@ def decode_for(
     return decoded
 
 
-def _advance(
+def advance_counters(
     session: Session, token: Token, decoded: yubico.OtpToken, *, now: datetime, nonce: str | None
-) -> bool:
-    """Store the OTP's counters if they are newer; True if this call stored them."""
+) -> TokenStatus | None:
+    """Store the OTP's counters if they are newer.
+
+    Returns the key's status as the update saw it, or None if the counters were not
+    newer (a replay). One statement: the row lock of the update orders racing requests.
+    """
     usage, session_counter = decoded.counters()
     newer = or_(
         Token.otp_usage_counter < usage,
@@ -189,16 +198,16 @@ def _advance(
         "last_used_at": now,
         "wsapi_last_nonce": nonce,
     }
-    result = session.execute(
-        update(Token).where(Token.id == token.id, newer).values(**values),
+    status = session.execute(
+        update(Token).where(Token.id == token.id, newer).values(**values).returning(Token.status),
         execution_options={"synchronize_session": False},
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
+    ).scalar_one_or_none()
+    if status is None:
+        return None
     # The row is written; mirror it in the identity map without another SELECT.
-    for name, value in values.items():
+    for name, value in {**values, "status": status}.items():
         set_committed_value(token, name, value)
-    return True
+    return TokenStatus(status)
 
 
 def _replay_reason(
@@ -238,8 +247,8 @@ def _activate(session: Session, token: Token, *, now: datetime) -> None:
         .values(status=TokenStatus.ACTIVE),
         execution_options={"synchronize_session": False},
     )
-    set_committed_value(token, "status", TokenStatus.ACTIVE)
     if result.rowcount == 1:  # type: ignore[attr-defined]
+        set_committed_value(token, "status", TokenStatus.ACTIVE)
         audit.record(
             session,
             AuditTag.TOKEN_ACTIVATE,

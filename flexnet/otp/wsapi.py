@@ -15,13 +15,13 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, ratelimit
+from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import OtpSettings
 from flexnet.errors import ConflictError
@@ -33,6 +33,10 @@ from flexnet.otp.verify import OtpReason, RemoteCheck, verify_yubico_otp
 log = logging.getLogger(__name__)
 
 _NONCE = re.compile(r"[A-Za-z0-9]{16,40}")
+_CLIENT_ID = re.compile(r"[0-9]{1,9}")
+# What a key can type (modhex, upper case, Dvorak); only such values are echoed back,
+# so no request can smuggle a line such as "status=OK" into a signed answer.
+_TYPED_OTP = re.compile(r"[A-Za-z.]{32,48}")
 API_KEY_BYTES = 20
 RATE_WINDOW_SECONDS = 60
 
@@ -96,14 +100,22 @@ def _answer(
     rate_limited: bool = False,
 ) -> Answer:
     fields: dict[str, str] = {}
-    for name in ("otp", "nonce"):
-        if echo and echo.get(name):
-            fields[name] = echo[name]
+    if echo is not None:
+        fields.update(_safe_echo(echo))
     fields["t"] = timestamp_field(now)
     fields["status"] = status.value
     fields.update(extra or {})
     signed = {"h": signature(fields, key)} if key is not None else {}
     return Answer({**signed, **fields}, rate_limited)
+
+
+def _safe_echo(params: Mapping[str, str]) -> dict[str, str]:
+    echo = {}
+    if _TYPED_OTP.fullmatch(params.get("otp", "")):
+        echo["otp"] = params["otp"]
+    if _NONCE.fullmatch(params.get("nonce", "")):
+        echo["nonce"] = params["nonce"]
+    return echo
 
 
 def _client_key(client: WsapiClient, box: SecretBox) -> bytes | None:
@@ -114,18 +126,20 @@ def _client_key(client: WsapiClient, box: SecretBox) -> bytes | None:
         return None
 
 
-def verify_request(
-    session: Session,
-    params: Mapping[str, str],
-    *,
-    box: SecretBox,
-    settings: OtpSettings,
-    now: datetime,
-    remote: RemoteCheck | None = None,
-) -> Answer:
-    """Answer one verify request; the caller commits before sending the answer."""
+@dataclass(frozen=True)
+class Caller:
+    """A validation client whose request passed the checks, with its opened key."""
+
+    client_id: int
+    key: bytes = field(repr=False)
+
+
+def check_request(
+    session: Session, params: Mapping[str, str], *, box: SecretBox, now: datetime
+) -> Caller | Answer:
+    """First phase: parameters, client and signature; an Answer when the request fails."""
     client_id = params.get("id", "")
-    if not client_id.isdigit():
+    if not _CLIENT_ID.fullmatch(client_id):
         return _answer(Status.MISSING_PARAMETER, now=now, key=None, echo=params)
     client = session.get(WsapiClient, int(client_id))
     if client is None or not client.active:
@@ -137,18 +151,31 @@ def verify_request(
         return _answer(Status.MISSING_PARAMETER, now=now, key=key, echo=params)
     given = params.get("h", "").replace(" ", "+")  # a '+' may arrive decoded as a space
     if (given or client.require_signature) and not hmac.compare_digest(
-        given, signature(params, key)
+        given.encode(), signature(params, key).encode()
     ):
         return _answer(Status.BAD_SIGNATURE, now=now, key=key, echo=params)
-    limit_key = f"wsapi:{client.id}"
-    if not ratelimit.hit(
-        session,
-        limit_key,
-        limit=settings.wsapi_rate_limit,
-        window_seconds=RATE_WINDOW_SECONDS,
-        now=now,
-    ):
-        return _answer(Status.BACKEND_ERROR, now=now, key=key, echo=params, rate_limited=True)
+    return Caller(client.id, key)
+
+
+def rate_limit_key(caller: Caller) -> str:
+    return f"wsapi:{caller.client_id}"
+
+
+def rate_limited(caller: Caller, params: Mapping[str, str], *, now: datetime) -> Answer:
+    return _answer(Status.BACKEND_ERROR, now=now, key=caller.key, echo=params, rate_limited=True)
+
+
+def verify_otp(
+    session: Session,
+    caller: Caller,
+    params: Mapping[str, str],
+    *,
+    box: SecretBox,
+    settings: OtpSettings,
+    now: datetime,
+    remote: RemoteCheck | None = None,
+) -> Answer:
+    """Last phase: check and consume the OTP; the caller commits before answering."""
     result = verify_yubico_otp(
         session,
         params["otp"],
@@ -166,8 +193,8 @@ def verify_request(
             extra["timestamp"] = str(result.decoded.timestamp)
             extra["sessioncounter"] = str(result.decoded.usage_counter)
             extra["sessionuse"] = str(result.decoded.session_counter)
-    log.info("wsapi client %s: %s (%s)", client.id, status.value, result.reason.value)
-    return _answer(status, now=now, key=key, echo=params, extra=extra)
+    log.info("wsapi client %s: %s (%s)", caller.client_id, status.value, result.reason.value)
+    return _answer(status, now=now, key=caller.key, echo=params, extra=extra)
 
 
 def add_client(

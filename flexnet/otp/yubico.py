@@ -8,7 +8,7 @@ bytes leaves the residue 0xf0b8 when the token is intact.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -35,7 +35,7 @@ class ParsedOtp:
 
 @dataclass(frozen=True)
 class OtpToken:
-    private_id: bytes
+    private_id: bytes = field(repr=False)
     usage_counter: int
     timestamp: int  # 8 Hz ticks since the key was powered up
     session_counter: int

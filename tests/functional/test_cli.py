@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -281,3 +283,14 @@ def test_audit_verify_passes_then_detects_tampering(
 
 def test_db_current_reports_head(invoke: Invoke) -> None:
     assert ok(invoke("db", "current")).output.strip()
+
+
+def test_database_without_schema_is_one_clear_line(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+
+    result = CliRunner().invoke(cli, ["practice", "show", "881234500"])
+
+    refused(result, "Datenbankfehler")
+    assert "flexnet db upgrade" in result.stderr

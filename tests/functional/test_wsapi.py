@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from flask import Flask
@@ -93,7 +94,7 @@ def test_answer_is_signed_and_echoes_otp_and_nonce(
     assert answer["status"] == "OK"
     assert (answer["otp"], answer["nonce"]) == (otp, "n" * 20)
     assert answer["h"] == wsapi.signature(answer, base64.b64decode(api_key))
-    assert answer["t"].endswith(answer["t"][-4:]) and "Z0" in answer["t"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ0\d{3}", answer["t"])
     assert (answer["sessioncounter"], answer["sessionuse"]) == ("1", "0")
     assert answer["timestamp"].isdigit() and answer["sl"] == "100"
 
@@ -159,3 +160,45 @@ def test_rate_limit_per_client(seeded: tuple[Flask, str, str, SimulatedKey]) -> 
     assert limited
     assert all(answer["status"] == "BACKEND_ERROR" for answer in limited)
     assert [code for code, _ in results[:5]] == [200] * 5
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"id": "{id}", "otp": "vvvvvvvvvvvv\r\nstatus=OK", "nonce": "a" * 16},
+        {"id": "{id}", "otp": "{otp}", "nonce": "aaaaaaaaaaaaaaaa\r\nstatus=OK"},
+        {"id": "{id}", "otp": "{otp}\r\nstatus=OK", "nonce": "a" * 16},
+    ],
+)
+def test_no_line_can_be_smuggled_into_an_answer(
+    seeded: tuple[Flask, str, str, SimulatedKey], params: dict[str, str]
+) -> None:
+    app, client_id, api_key, key = seeded
+    filled = signed({k: v.format(id=client_id, otp=key.otp()) for k, v in params.items()}, api_key)
+
+    response = app.test_client().get("/wsapi/2.0/verify", query_string=filled)
+    lines = response.get_data(as_text=True).splitlines()
+
+    assert [line for line in lines if line.startswith("status=")] != ["status=OK"]
+    assert len([line for line in lines if line.startswith("status=")]) == 1
+    assert all(line.split("=", 1)[0] in {"h", "t", "otp", "nonce", "status"} for line in lines)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"id": "\u00b2", "otp": "x", "nonce": "a" * 16},
+        {"id": "9" * 30, "otp": "x", "nonce": "a" * 16},
+        {"id": "{id}", "otp": "{otp}", "nonce": "a" * 16, "h": "\u00e4\u00f6\u00fc"},
+    ],
+)
+def test_odd_input_gets_a_protocol_answer_not_a_crash(
+    seeded: tuple[Flask, str, str, SimulatedKey], params: dict[str, str]
+) -> None:
+    app, client_id, _, key = seeded
+    filled = {k: v.format(id=client_id, otp=key.otp()) for k, v in params.items()}
+
+    code, answer = call(app, filled)
+
+    assert code == 200
+    assert answer["status"] in {"MISSING_PARAMETER", "BAD_SIGNATURE"}

@@ -38,7 +38,7 @@ def test_entries_chain_onto_each_other(session: Session) -> None:
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash
     assert third.prev_hash == second.hash
-    assert audit.verify_chain(session) == audit.ChainReport(entries=3)
+    assert audit.verify_chain(session) == audit.ChainReport(entries=3, head=third.hash)
 
 
 def test_entry_fields_round_trip(session: Session) -> None:
@@ -128,7 +128,8 @@ def _append_concurrently(url: URL) -> None:
     database.dispose()
 
     assert errors == []
-    assert report == audit.ChainReport(entries=40)
+    assert report.ok
+    assert report.entries == 40
 
 
 @pytest.mark.postgres
@@ -138,3 +139,25 @@ def test_concurrent_appends_do_not_fork_the_chain_on_postgresql(pg_url: URL) -> 
 
 def test_concurrent_appends_do_not_fork_the_chain_on_sqlite(sqlite_url: URL) -> None:
     _append_concurrently(sqlite_url)
+
+
+def test_entries_are_hashed_in_utc_whatever_zone_now_has(session: Session) -> None:
+    from flexnet.lifecycle.rules import BERLIN
+
+    audit.record(session, AuditTag.USER_CREATE, actor=ACTOR, now=NOW.astimezone(BERLIN))
+    session.expire_all()
+
+    assert audit.verify_chain(session).ok
+
+
+def test_report_names_the_head_so_a_cut_tail_can_be_noticed(session: Session) -> None:
+    entries = append(session, 3)
+    before = audit.verify_chain(session)
+    session.execute(delete(AuditEntry).where(AuditEntry.id == entries[2].id))
+    session.expire_all()
+
+    after = audit.verify_chain(session)
+
+    assert before.head == entries[2].hash
+    assert after.ok  # a chain alone cannot see its end cut off ...
+    assert after.head != before.head  # ... but the recorded head shows it

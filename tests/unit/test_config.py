@@ -104,3 +104,36 @@ def test_generated_master_keys_parse_and_differ() -> None:
 
     assert len(parse_master_key(first)) == 32
     assert first != second
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "4.0", "-1", "99999999999"])
+def test_odd_numbers_are_refused_cleanly(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("FLEXNET_LOCK_AFTER_QUARTERS", value)
+
+    with pytest.raises(ConfigError, match="FLEXNET_LOCK_AFTER_QUARTERS"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://api.example.org/wsapi/2.0/verify", True),
+        ("http://127.0.0.1:8080/wsapi/2.0/verify", True),
+        ("http://api.example.org/wsapi/2.0/verify", False),
+        ("ftp://x", False),
+    ],
+)
+def test_remote_validation_needs_https_off_this_machine(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, url: str, accepted: bool
+) -> None:
+    monkeypatch.setenv("FLEXNET_YUBICO_API_URLS", url)
+    monkeypatch.setenv("FLEXNET_YUBICO_CLIENT_ID", "1")
+    monkeypatch.setenv("FLEXNET_YUBICO_API_KEY", "c2VjcmV0")
+
+    if accepted:
+        assert load_settings().otp.remote_urls == (url,)
+    else:
+        with pytest.raises(ConfigError, match="FLEXNET_YUBICO_API_URLS"):
+            load_settings()

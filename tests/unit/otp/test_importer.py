@@ -181,3 +181,17 @@ def test_import_is_audited_without_secrets(session: Session) -> None:
     entry = session.scalars(select(AuditEntry).where(AuditEntry.tag == "token:stock:import")).one()
     assert '"yubico_otp":2' in entry.data
     assert "00112233" not in entry.data and "0a1b2c3d4e5f" not in entry.data
+
+
+def test_oversized_csv_field_is_a_line_error() -> None:
+    data = b"1234567," + b"c" * 200_000 + b"\n"
+
+    with pytest.raises(ImportFailed, match="Zeile 1"):
+        importer.parse(data, Format.YKMAN)
+
+
+def test_pskc_with_a_bad_number_is_an_error_not_a_crash() -> None:
+    data = (DATA / "yubikeys.pskcxml").read_bytes().replace(b'Length="44"', b'Length="abc"')
+
+    with pytest.raises(ImportFailed):
+        importer.parse(data, Format.PSKC)

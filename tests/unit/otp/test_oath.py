@@ -124,3 +124,17 @@ def test_totp_accepts_neighbouring_steps_and_never_a_step_twice(
         ).reason
         is OtpReason.BAD_OTP
     )
+
+
+def test_hotp_with_the_token_id_typed_first(
+    session: Session, make_practice: Callable[..., Practice]
+) -> None:
+    token = make_token(session, make_practice(), TokenKind.OATH_HOTP)
+    token.public_id = "ubnucbdefghi"
+    session.flush()
+
+    result = oath.verify_hotp(
+        session, token, "ubnucbdefghi" + reference_hotp().at(0), box=BOX, window=5, now=NOW
+    )
+
+    assert result.ok

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flexnet.config import OtpSettings
-from flexnet.models import AuditEntry, Token, TokenStatus
+from flexnet.models import AuditEntry, Practice, Token, TokenStatus
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import COUNTER_WARNING_AT, OtpReason, OtpResult, verify_yubico_otp
 from tests.conftest import BOX, NOW
@@ -101,25 +101,31 @@ def test_private_id_must_match_the_imported_one(session: Session, make_yubikey: 
     ("status", "reason"),
     [
         (TokenStatus.STOCK, OtpReason.KEY_NOT_ASSIGNED),
+        (TokenStatus.RETURNED, OtpReason.KEY_RETURNED),
         (TokenStatus.RETIRED, OtpReason.KEY_RETIRED),
         (TokenStatus.LOCKED, OtpReason.KEY_LOCKED),
         (TokenStatus.LOST, OtpReason.KEY_LOST),
     ],
 )
 def test_keys_that_may_not_authenticate_have_distinct_reasons(
-    session: Session, make_yubikey: MakeKey, status: TokenStatus, reason: OtpReason
+    session: Session,
+    make_yubikey: MakeKey,
+    make_practice: Callable[..., Practice],
+    status: TokenStatus,
+    reason: OtpReason,
 ) -> None:
     token, key = make_yubikey(status=status)
     otp = key.otp()
 
     assert check(session, otp).reason is reason
     # The valid OTP was used up all the same: unlocking the key does not revive it.
+    practice = token.practice or make_practice()
+    token.practice = practice
     token.status = TokenStatus.ACTIVE
     token.lock_cause = token.lock_reason = token.locked_at = None
-    if token.practice is None:
-        token.status = TokenStatus.STOCK
     session.flush()
-    assert check(session, otp).reason in (OtpReason.REPLAYED, OtpReason.KEY_NOT_ASSIGNED)
+    assert check(session, otp).reason is OtpReason.REPLAYED
+    assert check(session, key.otp()).ok
 
 
 def test_wrong_master_key_is_a_backend_error(session: Session, make_yubikey: MakeKey) -> None:
@@ -175,22 +181,23 @@ def test_delay_check_rejects_an_otp_typed_long_before_it_arrived(
     settings = OtpSettings(delay_check=True)
     _, key = make_yubikey()
     assert check(session, key.craft(2, 0, timestamp=1000), settings=settings).ok
-
-    late = check(
-        session, key.craft(2, 1, timestamp=1008), settings=settings, now=NOW + timedelta(hours=1)
-    )
     on_time = check(
         session,
-        key.craft(2, 2, timestamp=1000 + 8 * 60),
+        key.craft(2, 1, timestamp=1000 + 8 * 60),
         settings=settings,
         now=NOW + timedelta(seconds=61),
     )
+    late_otp = key.craft(2, 2, timestamp=1000 + 8 * 61)
+
+    late = check(session, late_otp, settings=settings, now=NOW + timedelta(hours=1))
+    again = check(session, late_otp, settings=settings, now=NOW + timedelta(hours=1))
     next_session = check(
         session, key.craft(3, 0, timestamp=5), settings=settings, now=NOW + timedelta(days=1)
     )
 
-    assert late.reason is OtpReason.DELAYED
     assert on_time.ok
+    assert late.reason is OtpReason.DELAYED
+    assert again.reason is OtpReason.REPLAYED  # a delayed OTP is used up as well
     assert next_session.ok  # a new key session has a new clock
 
 
@@ -203,3 +210,17 @@ def test_same_otp_and_nonce_again_is_a_replayed_request(
     assert check(session, otp, nonce="abcdefghijklmnop").ok
     assert check(session, otp, nonce="abcdefghijklmnop").reason is OtpReason.REPLAYED_REQUEST
     assert check(session, otp, nonce="bbcdefghijklmnop").reason is OtpReason.REPLAYED
+
+
+def test_a_lock_landing_after_the_read_still_wins(session: Session, make_yubikey: MakeKey) -> None:
+    from sqlalchemy import update
+
+    token, key = make_yubikey()
+    otp = key.otp()
+    # Another transaction locks the key after this request loaded it.
+    session.execute(
+        update(Token).where(Token.id == token.id).values(status=TokenStatus.LOST),
+        execution_options={"synchronize_session": False},
+    )
+
+    assert check(session, otp).reason is OtpReason.KEY_LOST
