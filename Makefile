@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite talks to (real servers and clients, never mocks).
-TEST_DEBIAN_PACKAGES := postgresql
+TEST_DEBIAN_PACKAGES := postgresql freeradius-utils
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps run test lint format clean bench
@@ -23,8 +23,8 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 system-deps: ## Install the Debian packages the test suite needs (idempotent)
 	scripts/ensure-debian-packages $(TEST_DEBIAN_PACKAGES)
 
-run: install ## Start flexnet on a local SQLite instance (creates it on first start)
-	$(BIN)/flexnet run
+run: install ## Start web + RADIUS on a local SQLite demo instance (created on first start)
+	FLEXNET_DEMO=1 $(BIN)/flexnet run
 
 lint: install ## ruff check + format check, mypy over flexnet/
 	$(BIN)/ruff check .

@@ -369,28 +369,42 @@ def _password_state_decision(
     return Decision(Outcome.ACCEPT, "ok", profile, warning, user.id, serial)
 
 
-def change_password_inband(
-    session: Session, *, user_id: int, new_password: str, now: datetime
-) -> list[str]:
-    """Set a new password asked for in a challenge; returns the policy's objections."""
+def new_password_problems(session: Session, *, user_id: int, password: str) -> list[str]:
+    """The policy's objections to a new password for this user (German sentences)."""
     user = session.get(User, user_id)
     if user is None:
         raise BackendError("user vanished during password change")
     personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
     history = [h.password_hash for h in user.password_history]
-    problems = passwords.policy_violations(new_password, personal=personal, history=history)
+    return passwords.policy_violations(password, personal=personal, history=history)
+
+
+def finish_password_change(
+    session: Session, *, user_id: int, new_password: str, client: Client, now: datetime
+) -> Decision:
+    """Set the password asked for in-band after a full login; accept into the profile."""
+    problems = new_password_problems(session, user_id=user_id, password=new_password)
+    user = session.get_one(User, user_id)
     if problems:
-        return problems
+        return _record(session, user.username, client, now, _reject("new_password_refused"), user)
     users.set_password(session, user, new_password, now=now)
     audit.record(
         session,
         AuditTag.USER_PASSWORD_CHANGE,
         actor=Actor.user(user.username),
         subject=Subject("user", user.username),
-        data={"channel": "radius_challenge"},
+        data={"channel": client.channel.value},
         now=now,
     )
-    return []
+    decision = Decision(Outcome.ACCEPT, "password_changed", user.practice.access_profile)
+    return _record(session, user.username, client, now, decision, user)
+
+
+def record_rejection(
+    session: Session, username: str, client: Client, now: datetime, reason: str
+) -> Decision:
+    """A reject decided before the pipeline could run (unreadable request, stale state)."""
+    return _record(session, username, client, now, _reject(reason))
 
 
 def _record(

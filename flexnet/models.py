@@ -438,6 +438,7 @@ class VpnSession(Base):
     )
     token_serial: Mapped[str | None] = mapped_column(String(32))
     framed_ip: Mapped[str | None] = mapped_column(String(45))
+    nas_address: Mapped[str | None] = mapped_column(String(45))  # where to send a Disconnect
     calling_station: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

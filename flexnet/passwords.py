@@ -173,3 +173,24 @@ def _personal_words(personal: Sequence[str]) -> set[str]:
         if len(folded) >= 4:
             words.add(folded)
     return words
+
+
+# Letters and digits that cannot be confused on paper (no l/1/I, O/0).
+_UNAMBIGUOUS = {
+    "lower": "abcdefghijkmnpqrstuvwxyz",
+    "upper": "ABCDEFGHJKLMNPQRSTUVWXYZ",
+    "digit": "23456789",
+    # No "!" (shell history expansion) and no quotes: letters get typed into terminals too.
+    "symbol": "-+#?%=",
+}
+
+
+def generate(length: int = 16) -> str:
+    """A random password that meets the policy and reads unambiguously on a letter."""
+    import secrets
+
+    alphabet = "".join(_UNAMBIGUOUS.values())
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
+        if all(any(ch in chars for ch in candidate) for chars in _UNAMBIGUOUS.values()):
+            return candidate

@@ -10,12 +10,13 @@ is lost when a process restarts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet.models import Token, User, VpnSession
+from flexnet.models import Token, TokenStatus, User, VpnSession
 
 
 def live_sessions(session: Session, *, user_ids: Sequence[int]) -> list[VpnSession]:
@@ -51,3 +52,84 @@ def request_disconnect_for_token(session: Session, *, token: Token, now: datetim
         return 0
     user_ids = list(session.scalars(select(User.id).where(User.practice_id == token.practice_id)))
     return request_disconnect(session, user_ids=user_ids, now=now)
+
+
+@dataclass(frozen=True)
+class AccountingRecord:
+    status: str  # Start, Interim-Update, Stop, Accounting-On, Accounting-Off (or numbers)
+    session_id: str
+    username: str
+    framed_ip: str | None
+    calling_station: str | None
+    input_octets: int
+    output_octets: int
+    terminate_cause: str | None
+    nas_address: str
+
+
+_STATUS_NAMES = {
+    "1": "Start",
+    "2": "Stop",
+    "3": "Interim-Update",
+    "7": "Accounting-On",
+    "8": "Accounting-Off",
+}
+
+
+def record_accounting(
+    session: Session, *, nas_id: int, record: AccountingRecord, now: datetime
+) -> None:
+    """Store one accounting message; a NAS reboot (On/Off) closes its open sessions."""
+    status = _STATUS_NAMES.get(record.status, record.status)
+    if status in ("Accounting-On", "Accounting-Off"):
+        session.execute(
+            update(VpnSession)
+            .where(VpnSession.nas_id == nas_id, VpnSession.stopped_at.is_(None))
+            .values(stopped_at=now, updated_at=now, terminate_cause="NAS-Reboot"),
+            execution_options={"synchronize_session": False},
+        )
+        return
+    if not record.session_id:
+        return
+    vpn_session = session.scalar(
+        select(VpnSession).where(
+            VpnSession.nas_id == nas_id, VpnSession.acct_session_id == record.session_id
+        )
+    )
+    if vpn_session is None:
+        vpn_session = _new_session(session, nas_id, record, now)
+    vpn_session.updated_at = now
+    vpn_session.input_octets = max(vpn_session.input_octets, record.input_octets)
+    vpn_session.output_octets = max(vpn_session.output_octets, record.output_octets)
+    vpn_session.framed_ip = record.framed_ip or vpn_session.framed_ip
+    if status == "Stop":
+        vpn_session.stopped_at = now
+        vpn_session.terminate_cause = record.terminate_cause
+
+
+def _new_session(
+    session: Session, nas_id: int, record: AccountingRecord, now: datetime
+) -> VpnSession:
+    username = record.username.strip().lower()[:64]
+    user = session.scalar(select(User).where(User.username == username))
+    token_serial = None
+    if user is not None:
+        token_serial = session.scalar(
+            select(Token.serial)
+            .where(Token.practice_id == user.practice_id, Token.status == TokenStatus.ACTIVE)
+            .limit(1)
+        )
+    vpn_session = VpnSession(
+        nas_id=nas_id,
+        acct_session_id=record.session_id[:128],
+        username=username,
+        user_id=user.id if user else None,
+        token_serial=token_serial,
+        framed_ip=record.framed_ip,
+        calling_station=(record.calling_station or "")[:64] or None,
+        nas_address=record.nas_address,
+        started_at=now,
+        updated_at=now,
+    )
+    session.add(vpn_session)
+    return vpn_session

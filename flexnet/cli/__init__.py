@@ -7,6 +7,8 @@ stderr (``flexnet: …``) and a non-zero exit code; nothing is changed then.
 from __future__ import annotations
 
 import getpass
+import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -107,6 +109,17 @@ class DateType(click.ParamType[date, Any]):
 DATE = DateType()
 
 
+def configure_logging() -> None:
+    """Log lines for servers: time, level, source, message (never a secret: see authn)."""
+    level = os.environ.get("FLEXNET_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # pyrad logs whole packets, hidden passwords included, at DEBUG: never let it.
+    logging.getLogger("pyrad").setLevel(logging.INFO)
+
+
 def read_password_stdin() -> str:
     """One line from standard input, without its line break; never echoed or logged."""
     line = sys.stdin.readline().rstrip("\r\n")
@@ -130,4 +143,4 @@ def main() -> None:
 
 
 # Subcommands register themselves on ``cli`` when imported.
-from flexnet.cli import audit_cmds, keys, records, setup  # noqa: E402, F401
+from flexnet.cli import audit_cmds, keys, radius_cmds, records, setup  # noqa: E402, F401

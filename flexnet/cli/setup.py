@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import click
+from werkzeug.serving import BaseWSGIServer
 
-from flexnet import migrate
-from flexnet.cli import CliContext, cli, pass_context
+from flexnet import demo, migrate
+from flexnet.cli import CliContext, cli, configure_logging, pass_context
+from flexnet.cli.radius_cmds import build_radius, print_radclient_hint
 from flexnet.config import generate_master_key, instance_path_from
 from flexnet.instance import ensure_instance
+from flexnet.radius.server import Listen
 from flexnet.staff import ensure_first_admin
 
 
@@ -71,30 +75,53 @@ def serve(ctx: CliContext, host: str, port: int) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--auth-port", default=1812, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--acct-port", default=1813, show_default=True, type=click.IntRange(0, 65535))
 @pass_context
-def run(ctx: CliContext, host: str, port: int) -> None:
-    """Alles für einen lokalen Start: Instanz, Datenbank, erster Admin, Server."""
+def run(ctx: CliContext, host: str, port: int, auth_port: int, acct_port: int) -> None:
+    """Alles für einen lokalen Start: Instanz, Datenbank, erster Admin, Web und RADIUS."""
+    configure_logging()
     for line in ensure_instance(instance_path_from(os.environ), os.environ):
         click.echo(line)
-    engine = ctx.database.engine
-    migrate.upgrade(engine)
+    migrate.upgrade(ctx.database.engine)
     click.echo(f"Datenbank: {ctx.settings.database_url.render_as_string(hide_password=True)}")
     with ctx.unit_of_work() as session:
         created = ensure_first_admin(session, now=ctx.now())
+        demo_created = ctx.settings.demo and demo.ensure_demo(
+            session, box=ctx.secret_box, instance=ctx.settings.instance_path, now=ctx.now()
+        )
     if created:
         account, password = created
         click.echo("")
         click.echo("Erster Administrator angelegt. Das Kennwort wird nur jetzt angezeigt:")
         click.echo(f"  Benutzername: {account.username}")
         click.echo(f"  Kennwort:     {password}")
-        click.echo("")
-    click.echo("Nächste Schritte (in einem zweiten Terminal, mit 'source .venv/bin/activate'):")
+    if demo_created:
+        click.echo("Demo-Praxis, Benutzer 'demo' und ein Demo-Yubikey angelegt (FLEXNET_DEMO=1).")
+    click.echo("")
+    if ctx.settings.demo:
+        print_radclient_hint(ctx, auth_port)
+    click.echo("Weitere Befehle (in einem zweiten Terminal, mit 'source .venv/bin/activate'):")
     click.echo("  flexnet practice add --bsnr 881234500 --name 'Praxis Dr. Muster' \\")
     click.echo("      --street 'Doctor-Eisenbart-Ring 2' --zip 39120 --city Magdeburg")
-    click.echo("  flexnet terms accept 881234500 --version 1.0 --channel paper")
     click.echo("  flexnet --help   (alle Befehle)")
-    click.echo(f"Web: http://{host}:{port}/healthz  — beenden mit Strg+C")
-    _serve_web(ctx, host, port)
+    click.echo(f"Web: http://{host}:{port}/healthz   RADIUS: {host}:{auth_port}/{acct_port}")
+    click.echo("Beenden mit Strg+C (beendet Web und RADIUS).")
+    web = _web_thread(ctx, host, port)
+    try:
+        build_radius(ctx, Listen(host, auth_port, acct_port)).run()
+    finally:
+        web.shutdown()
+
+
+def _web_thread(ctx: CliContext, host: str, port: int) -> BaseWSGIServer:
+    from werkzeug.serving import make_server
+
+    from flexnet import create_app
+
+    server = make_server(host, port, create_app(ctx.settings), threaded=True)
+    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    return server
 
 
 def _serve_web(ctx: CliContext, host: str, port: int) -> None:

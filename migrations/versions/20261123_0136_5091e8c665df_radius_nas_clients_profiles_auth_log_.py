@@ -115,6 +115,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("token_serial", sa.String(length=32), nullable=True),
         sa.Column("framed_ip", sa.String(length=45), nullable=True),
+        sa.Column("nas_address", sa.String(length=45), nullable=True),
         sa.Column("calling_station", sa.String(length=64), nullable=True),
         sa.Column("started_at", flexnet.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", flexnet.db.UTCDateTime(timezone=True), nullable=False),

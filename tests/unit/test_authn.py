@@ -414,13 +414,18 @@ def test_in_band_password_change_checks_the_policy(
 ) -> None:
     user, _ = login
 
-    refused = authn.change_password_inband(session, user_id=user.id, new_password="kurz", now=NOW)
-    reused = authn.change_password_inband(session, user_id=user.id, new_password=PASSWORD, now=NOW)
-    changed = authn.change_password_inband(
-        session, user_id=user.id, new_password="Neues-Herbst-Laub-7", now=NOW
+    refused = authn.new_password_problems(session, user_id=user.id, password="kurz")
+    reused = authn.new_password_problems(session, user_id=user.id, password=PASSWORD)
+    changed = authn.finish_password_change(
+        session, user_id=user.id, new_password="Neues-Herbst-Laub-7", client=NAS, now=NOW
     )
 
     assert any("12 Zeichen" in p for p in refused)
     assert any("letzten 10" in p for p in reused)
-    assert changed == []
+    assert (changed.outcome, changed.reason, changed.profile) == (
+        Outcome.ACCEPT,
+        "password_changed",
+        "full",
+    )
     assert passwords.verify("Neues-Herbst-Laub-7", user.password_hash).ok
+    assert user.password_set_at == NOW and not user.password_must_change

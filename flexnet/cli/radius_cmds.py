@@ -1,0 +1,110 @@
+"""The RADIUS server, its NAS clients, and the demo helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from flexnet import demo, nas
+from flexnet.cli import CliContext, cli, configure_logging, pass_context, read_password_stdin
+from flexnet.otp.remote import RemoteValidator
+from flexnet.radius.disconnect import DisconnectDispatcher
+from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.server import Listen, RadiusServer
+
+
+def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
+    handler = RadiusHandler(
+        ctx.database, ctx.settings, remote=RemoteValidator.from_settings(ctx.settings.otp)
+    )
+    dispatcher = DisconnectDispatcher(ctx.database, ctx.secret_box, handler.dictionary)
+    return RadiusServer(handler, listen, dispatcher)
+
+
+@cli.command()
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Adresse, z. B. 0.0.0.0")
+@click.option("--auth-port", default=1812, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--acct-port", default=1813, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=Listen.workers, show_default=True, type=click.IntRange(1, 256))
+@pass_context
+def radius(ctx: CliContext, bind: str, auth_port: int, acct_port: int, workers: int) -> None:
+    """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet)."""
+    configure_logging()
+    build_radius(ctx, Listen(bind, auth_port, acct_port, workers)).run()
+
+
+@cli.group("nas")
+def nas_group() -> None:
+    """NAS-Clients (VPN-Konzentratoren) mit eigenem Geheimnis."""
+
+
+@nas_group.command("add")
+@click.argument("name")
+@click.option("--address", required=True, help="IP-Adresse oder Netz (CIDR), nie 0.0.0.0/0")
+@click.option("--secret-stdin", is_flag=True, required=True, help="Geheimnis von stdin lesen")
+@click.option(
+    "--allow-missing-message-authenticator",
+    is_flag=True,
+    help="Nur für alte NAS: Anfragen ohne Message-Authenticator annehmen (unsicher)",
+)
+@click.option(
+    "--coa-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port für Disconnect-Requests (RFC 5176), meist 3799",
+)
+@pass_context
+def nas_add(
+    ctx: CliContext,
+    name: str,
+    address: str,
+    secret_stdin: bool,
+    allow_missing_message_authenticator: bool,
+    coa_port: int | None,
+) -> None:
+    """NAS-Client anlegen."""
+    secret = read_password_stdin()
+    with ctx.unit_of_work() as session:
+        created = nas.add_nas(
+            session,
+            name=name,
+            address=address,
+            secret=secret,
+            box=ctx.secret_box,
+            actor=ctx.actor,
+            now=ctx.now(),
+            allow_missing_message_authenticator=allow_missing_message_authenticator,
+            coa_port=coa_port,
+        )
+    click.echo(f"NAS {created.name} ({created.address}) angelegt")
+
+
+@cli.group("demo")
+def demo_group() -> None:
+    """Demo-Instanz (nur mit FLEXNET_DEMO=1)."""
+
+
+@demo_group.command("otp")
+@pass_context
+def demo_otp(ctx: CliContext) -> None:
+    """Das nächste Einmalkennwort des Demo-Yubikeys ausgeben."""
+    with ctx.reading() as session:
+        click.echo(demo.next_otp(session, box=ctx.secret_box))
+
+
+def print_radclient_hint(ctx: CliContext, auth_port: int) -> None:
+    creds = demo.credentials(ctx.settings.instance_path)
+    if creds is None:
+        return
+    with ctx.reading() as session:
+        otp = demo.next_otp(session, box=ctx.secret_box)
+    flexnet = os.path.join(os.path.dirname(sys.argv[0]), "flexnet")
+    click.echo("Demo-Anmeldung über RADIUS (Kennwort + Einmalkennwort in einem Feld):")
+    click.echo(
+        f"  echo \"User-Name={creds.username},User-Password='{creds.password}{otp}',"
+        f'Message-Authenticator=0x00" | radclient -x 127.0.0.1:{auth_port} auth '
+        f"'{creds.nas_secret}'"
+    )
+    click.echo(f"  Nächstes Einmalkennwort: {flexnet} demo otp")

@@ -1,0 +1,141 @@
+"""Sends the Disconnect-Requests (RFC 5176) that locks queued in vpn_sessions.
+
+Runs as a thread of the RADIUS process. Each queued session is claimed with a
+conditional UPDATE, so several processes never send the same request twice; the
+result (ack, nak, timeout, no_coa_port) is stored and audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from pyrad import packet as rp
+from pyrad.client import Client as RadClient
+from pyrad.client import Timeout
+from pyrad.dictionary import Dictionary
+from sqlalchemy import select, update
+
+from flexnet import audit, nas
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.db import Database, utcnow
+from flexnet.models import NasClient, VpnSession
+from flexnet.otp.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+class DisconnectDispatcher:
+    def __init__(
+        self,
+        database: Database,
+        box: SecretBox,
+        dictionary: Dictionary,
+        *,
+        interval: float = 1.0,
+        timeout: float = 2.0,
+        retries: int = 2,
+    ) -> None:
+        self.database = database
+        self.box = box
+        self.dictionary = dictionary
+        self.interval = interval
+        self.timeout = timeout
+        self.retries = retries
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="disconnect", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval + self.timeout * (self.retries + 1))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("disconnect dispatcher: round failed, retrying")
+
+    def run_once(self) -> int:
+        """Send every queued disconnect; returns how many were handled."""
+        handled = 0
+        for session_id in self._queued():
+            if self._claim(session_id):
+                self._send(session_id)
+                handled += 1
+        return handled
+
+    def _queued(self) -> list[int]:
+        with self.database.reader() as session:
+            return list(
+                session.scalars(
+                    select(VpnSession.id)
+                    .where(
+                        VpnSession.disconnect_requested_at.is_not(None),
+                        VpnSession.disconnect_result.is_(None),
+                    )
+                    .limit(50)
+                )
+            )
+
+    def _claim(self, session_id: int) -> bool:
+        with self.database.session() as session:
+            claimed = session.execute(
+                update(VpnSession)
+                .where(VpnSession.id == session_id, VpnSession.disconnect_result.is_(None))
+                .values(disconnect_result="sending"),
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(claimed)
+
+    def _send(self, session_id: int) -> None:
+        with self.database.reader() as session:
+            vpn_session = session.get_one(VpnSession, session_id)
+            client = session.get_one(NasClient, vpn_session.nas_id)
+            secret = self.box.open(client.secret, context=nas.nas_context(client.id))
+            target = vpn_session.nas_address or client.address.split("/")[0]
+            port, name = client.coa_port, client.name
+            attributes = {
+                "User-Name": vpn_session.username,
+                "Acct-Session-Id": vpn_session.acct_session_id,
+            }
+        result = "no_coa_port" if port is None else self._request(target, port, secret, attributes)
+        self._finish(session_id, result, name, utcnow())
+
+    def _request(self, address: str, port: int, secret: bytes, attributes: dict[str, str]) -> str:
+        client = RadClient(server=address, secret=secret, dict=self.dictionary, coaport=port)
+        client.timeout = self.timeout
+        client.retries = self.retries
+        request = client.CreateCoAPacket(
+            code=rp.DisconnectRequest, **{k.replace("-", "_"): v for k, v in attributes.items()}
+        )
+        request.add_message_authenticator()
+        try:
+            reply = client.SendPacket(request)
+        except Timeout:
+            return "timeout"
+        except OSError as error:
+            log.warning("disconnect to %s:%d failed: %s", address, port, error)
+            return "timeout"
+        return "ack" if reply.code == rp.DisconnectACK else "nak"
+
+    def _finish(self, session_id: int, result: str, nas_name: str, now: datetime) -> None:
+        with self.database.session() as session:
+            vpn_session = session.get_one(VpnSession, session_id)
+            vpn_session.disconnect_result = result
+            if result == "ack":
+                vpn_session.stopped_at = vpn_session.stopped_at or now
+                vpn_session.terminate_cause = vpn_session.terminate_cause or "Admin-Reset"
+            audit.record(
+                session,
+                AuditTag.VPN_DISCONNECT,
+                actor=Actor.system("radius"),
+                subject=Subject("user", vpn_session.username),
+                data={"nas": nas_name, "session": vpn_session.acct_session_id, "result": result},
+                now=now,
+            )
+        log.info("disconnect of %s on %s: %s", vpn_session.username, nas_name, result)

@@ -1,0 +1,377 @@
+"""One RADIUS datagram in, one answer (or silence) out. No sockets here.
+
+Silence is an answer too: a dropped packet (malformed, unknown NAS, missing
+Message-Authenticator) and, by default, any internal error are not answered, so the
+concentrator fails over to its second server. Nothing here ever turns an error into
+an Access-Accept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from pyrad import packet as rp
+from pyrad.dictionary import Dictionary
+from sqlalchemy import select
+
+from flexnet import authn, nas, vpn
+from flexnet.authn import Channel, Client, Decision, Outcome
+from flexnet.config import Settings
+from flexnet.db import Database, utcnow
+from flexnet.models import AccessProfile
+from flexnet.otp.secrets import SecretBox
+from flexnet.otp.verify import RemoteCheck
+from flexnet.radius import packets
+from flexnet.radius.packets import Port
+from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
+
+log = logging.getLogger(__name__)
+
+ASK_FOR_OTP = "Bitte geben Sie das Einmalkennwort Ihres Yubikeys ein."
+ASK_AGAIN = "Bitte geben Sie das neue Kennwort noch einmal ein."
+MISMATCH = "Die Kennwörter stimmen nicht überein. Bitte geben Sie ein neues Kennwort ein."
+MAX_NEW_PASSWORD_TRIES = 3
+USER_NAME = 1
+STATE = 24
+CALLING_STATION = 31
+
+
+class _Drop(Exception):
+    """The packet is dropped without an answer; the message is logged."""
+
+
+class RadiusHandler:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        dictionary: Dictionary | None = None,
+        remote: RemoteCheck | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        refresh_seconds: float = 30.0,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.box = SecretBox(settings.master_key)
+        self.dictionary = dictionary or packets.load_dictionary()
+        self.remote = remote
+        self.clock = clock
+        self.duplicates = DuplicateCache()
+        self.challenges = ChallengeStore()
+        self._refresh_seconds = refresh_seconds
+        self._loaded_at = float("-inf")
+        self._nas: list[nas.NasEntry] = []
+        self._profiles: dict[str, list[list[str]]] = {}
+        self._lock = threading.Lock()
+
+    # --- entry point -----------------------------------------------------------------
+
+    def handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
+        problem = packets.check_raw(data, port)
+        if problem is not None:
+            log.warning("dropped packet from %s: %s", source[0], problem)
+            return None
+        try:
+            client = self._nas_for(source[0])
+        except Exception:
+            log.exception("NAS list unavailable, dropping packet from %s", source[0])
+            return None
+        if client is None:
+            log.warning("dropped packet from unknown client %s", source[0])
+            return None
+        key = (source, data[0], data[1], data[4:20])
+        cached = self.duplicates.claim(key)
+        if cached is IN_FLIGHT:
+            log.info("duplicate of a request in progress from %s dropped", source[0])
+            return None
+        if isinstance(cached, bytes):
+            log.info("duplicate request from %s answered from cache", source[0])
+            return cached
+        try:
+            if port is Port.AUTH:
+                reply = self._access(data, client)
+            else:
+                reply = self._accounting(data, source[0], client)
+        except _Drop as dropped:
+            log.warning("dropped packet from %s (%s): %s", source[0], client.name, dropped)
+            reply = None
+        if reply is None:
+            self.duplicates.forget(key)
+        else:
+            self.duplicates.store(key, reply)
+        return reply
+
+    # --- NAS clients and profiles ------------------------------------------------------
+
+    def _nas_for(self, address: str) -> nas.NasEntry | None:
+        self._refresh()
+        return nas.match(self._nas, address)
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._loaded_at < self._refresh_seconds:
+            return
+        with self._lock, self.database.reader() as session:
+            self._nas = nas.load_active(session, self.box)
+            self._profiles = {
+                p.name: p.reply_attributes for p in session.scalars(select(AccessProfile))
+            }
+            self._loaded_at = time.monotonic()
+
+    # --- Access-Request ------------------------------------------------------------------
+
+    def _access(self, data: bytes, client: nas.NasEntry) -> bytes | None:
+        try:
+            request = rp.AuthPacket(packet=data, secret=client.secret, dict=self.dictionary)
+        except rp.PacketError as error:
+            raise _Drop(f"undecodable: {error}") from None
+        self._check_message_authenticator(request, data, client)
+        try:
+            return self._decide(request, data, client)
+        except Exception:
+            log.exception("internal error on Access-Request from %s", client.name)
+            if self.settings.radius_reject_on_error:
+                return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+            return None
+
+    def _check_message_authenticator(
+        self, request: rp.AuthPacket, data: bytes, client: nas.NasEntry
+    ) -> None:
+        """BlastRADIUS (CVE-2024-3596): no Message-Authenticator, no answer."""
+        if request.message_authenticator:
+            if not request.verify_message_authenticator():
+                raise _Drop("invalid Message-Authenticator")
+            return
+        if packets.raw_attributes(data, packets.PROXY_STATE):
+            raise _Drop("Proxy-State without Message-Authenticator")
+        if not client.allow_missing_message_authenticator:
+            raise _Drop("Access-Request without Message-Authenticator")
+
+    def _decide(self, request: rp.AuthPacket, data: bytes, client: nas.NasEntry) -> bytes:
+        username = _text(packets.raw_attributes(data, USER_NAME))
+        hidden = packets.raw_attributes(data, packets.USER_PASSWORD)
+        typed = (
+            packets.decode_password(hidden[0], client.secret, request.authenticator)
+            if len(hidden) == 1
+            else None
+        )
+        origin = Client(
+            Channel.RADIUS, client.name, _text(packets.raw_attributes(data, CALLING_STATION))
+        )
+        now = self.clock()
+        if username is None or typed is None:
+            with self.database.session() as session:
+                authn.record_rejection(session, username or "?", origin, now, "radius_attributes")
+            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+        states = packets.raw_attributes(data, STATE)
+        if states:
+            return self._continue(request, states[0], username, typed, client, origin, now)
+        parts = packets.split_pap(typed)
+        if parts.otp is None:
+            return self._challenge(
+                request,
+                Challenge("otp", username.lower(), client.id, password=parts.password),
+                ASK_FOR_OTP,
+            )
+        return self._login(request, username, parts.password, parts.otp, client, origin, now)
+
+    def _login(
+        self,
+        request: rp.AuthPacket,
+        username: str,
+        password: str,
+        otp: str,
+        client: nas.NasEntry,
+        origin: Client,
+        now: datetime,
+    ) -> bytes:
+        with self.database.session() as session:
+            decision = authn.authenticate(
+                session,
+                username=username,
+                password=password,
+                otp=otp,
+                client=origin,
+                now=now,
+                settings=self.settings,
+                box=self.box,
+                remote=self.remote,
+            )
+        if decision.outcome is Outcome.CHALLENGE:
+            pending = Challenge(
+                "new_password", username.lower(), client.id, user_id=decision.user_id
+            )
+            return self._challenge(request, pending, decision.reply_message or "")
+        return self._answer(request, decision)
+
+    def _continue(
+        self,
+        request: rp.AuthPacket,
+        state: bytes,
+        username: str,
+        typed: str,
+        client: nas.NasEntry,
+        origin: Client,
+        now: datetime,
+    ) -> bytes:
+        pending = self.challenges.take(state, username=username.lower(), nas_id=client.id)
+        if pending is None:
+            with self.database.session() as session:
+                authn.record_rejection(session, username, origin, now, "challenge_state_unknown")
+            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+        if pending.kind == "otp":
+            return self._login(
+                request, username, pending.password, typed.strip(), client, origin, now
+            )
+        return self._new_password(request, pending, typed, origin, now)
+
+    def _new_password(
+        self, request: rp.AuthPacket, pending: Challenge, typed: str, origin: Client, now: datetime
+    ) -> bytes:
+        """RSA's New-PIN mode for an expired or initial password, checked by the policy."""
+        if pending.user_id is None:  # set when the challenge was issued; never missing
+            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+        if pending.kind == "new_password":
+            with self.database.reader() as session:
+                problems = authn.new_password_problems(
+                    session, user_id=pending.user_id, password=typed
+                )
+            if problems:
+                return self._retry_new_password(request, pending, " ".join(problems))
+            confirm = Challenge(
+                "confirm",
+                pending.username,
+                pending.nas_id,
+                password=typed,
+                user_id=pending.user_id,
+                tries=pending.tries,
+            )
+            return self._challenge(request, confirm, ASK_AGAIN)
+        if typed != pending.password:
+            return self._retry_new_password(request, pending, MISMATCH)
+        with self.database.session() as session:
+            decision = authn.finish_password_change(
+                session,
+                user_id=pending.user_id,
+                new_password=typed,
+                client=origin,
+                now=now,
+            )
+        return self._answer(request, decision)
+
+    def _retry_new_password(
+        self, request: rp.AuthPacket, pending: Challenge, message: str
+    ) -> bytes:
+        if pending.tries + 1 >= MAX_NEW_PASSWORD_TRIES:
+            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+        again = Challenge(
+            "new_password",
+            pending.username,
+            pending.nas_id,
+            user_id=pending.user_id,
+            tries=pending.tries + 1,
+        )
+        return self._challenge(request, again, message)
+
+    # --- replies -----------------------------------------------------------------------
+
+    def _challenge(self, request: rp.AuthPacket, pending: Challenge, message: str) -> bytes:
+        state = self.challenges.issue(pending)
+        reply = request.CreateReply()
+        reply.code = rp.AccessChallenge
+        reply.AddAttribute("State", state)
+        _add_message(reply, message)
+        return bytes(reply.ReplyPacket())
+
+    def _answer(self, request: rp.AuthPacket, decision: Decision) -> bytes:
+        if not decision.accepted:
+            return self._reply(
+                request, rp.AccessReject, decision.reply_message or authn.GENERIC_REJECT
+            )
+        reply = request.CreateReply()
+        reply.code = rp.AccessAccept
+        for name, value in self._profiles.get(decision.profile or "", []):
+            kind = self.dictionary.attributes[name].type
+            reply.AddAttribute(name, int(value) if kind == "integer" else value)
+        if decision.reply_message:
+            _add_message(reply, decision.reply_message)
+        return bytes(reply.ReplyPacket())
+
+    @staticmethod
+    def _reply(request: rp.AuthPacket, code: int, message: str) -> bytes:
+        reply = request.CreateReply()
+        reply.code = code
+        _add_message(reply, message)
+        return bytes(reply.ReplyPacket())
+
+    # --- Accounting-Request ------------------------------------------------------------
+
+    def _accounting(self, data: bytes, address: str, client: nas.NasEntry) -> bytes | None:
+        try:
+            request = rp.AcctPacket(packet=data, secret=client.secret, dict=self.dictionary)
+        except rp.PacketError as error:
+            raise _Drop(f"undecodable: {error}") from None
+        if not request.VerifyAcctRequest():
+            raise _Drop("invalid accounting Request Authenticator")
+        record = vpn.AccountingRecord(
+            status=str(_first(request, "Acct-Status-Type") or ""),
+            session_id=str(_first(request, "Acct-Session-Id") or ""),
+            username=str(_first(request, "User-Name") or ""),
+            framed_ip=_str_or_none(_first(request, "Framed-IP-Address")),
+            calling_station=_str_or_none(_first(request, "Calling-Station-Id")),
+            input_octets=_octets(request, "Acct-Input-Octets", "Acct-Input-Gigawords"),
+            output_octets=_octets(request, "Acct-Output-Octets", "Acct-Output-Gigawords"),
+            terminate_cause=_str_or_none(_first(request, "Acct-Terminate-Cause")),
+            nas_address=address,
+        )
+        try:
+            with self.database.session() as session:
+                vpn.record_accounting(session, nas_id=client.id, record=record, now=self.clock())
+        except Exception:
+            log.exception(
+                "accounting from %s not stored; no answer, the NAS will retry", client.name
+            )
+            return None
+        return bytes(request.CreateReply().ReplyPacket())
+
+
+def _add_message(reply: rp.Packet, message: str) -> None:
+    # Reply-Message values are at most 253 octets; longer German text is split.
+    encoded = message.encode("utf-8")
+    while encoded:
+        cut = min(len(encoded), 253)
+        while cut < len(encoded) and (encoded[cut] & 0xC0) == 0x80:
+            cut -= 1  # never split a UTF-8 sequence
+        reply.AddAttribute("Reply-Message", encoded[:cut].decode("utf-8"))
+        encoded = encoded[cut:]
+
+
+def _text(values: list[bytes]) -> str | None:
+    if len(values) != 1:
+        return None
+    try:
+        text = values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() else None
+
+
+def _first(request: rp.Packet, name: str) -> object | None:
+    values = request.get(name)
+    return values[0] if values else None
+
+
+def _str_or_none(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _octets(request: rp.Packet, octets: str, gigawords: str) -> int:
+    low = _first(request, octets)
+    high = _first(request, gigawords)
+    return (int(high) if isinstance(high, int) else 0) * 2**32 + (
+        int(low) if isinstance(low, int) else 0
+    )

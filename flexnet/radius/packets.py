@@ -1,0 +1,136 @@
+"""RADIUS packet handling without I/O: strict checks, password decoding, replies.
+
+pyrad encodes and decodes; what it lacks is done here: the checks FreeRADIUS makes in
+``rad_packet_ok()`` before anything is decoded, and a strict User-Password decoding
+(pyrad drops invalid UTF-8 silently, which would turn garbage into a valid-looking
+password).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyrad import packet as rp
+from pyrad.dictionary import Dictionary
+
+from flexnet.otp import yubico
+
+DICTIONARY_PATH = Path(__file__).with_name("dictionary")
+MAX_PACKET = 4096
+MAX_ATTRIBUTES = 200
+MAX_PASSWORD_OCTETS = 128
+HEADER = 20
+MESSAGE_AUTHENTICATOR = 80
+USER_PASSWORD = 2
+PROXY_STATE = 33
+
+
+class Port(enum.Enum):
+    AUTH = "auth"
+    ACCT = "acct"
+
+
+_CODES = {Port.AUTH: {rp.AccessRequest}, Port.ACCT: {rp.AccountingRequest}}
+
+
+def load_dictionary() -> Dictionary:
+    return Dictionary(str(DICTIONARY_PATH))
+
+
+def check_raw(data: bytes, port: Port) -> str | None:
+    """Why a datagram must be dropped before decoding, or None if it is well formed."""
+    if len(data) < HEADER:
+        return "shorter than a RADIUS header"
+    if len(data) > MAX_PACKET:
+        return "longer than 4096 octets"
+    code, _identifier, length = struct.unpack("!BBH", data[:4])
+    if code not in _CODES[port]:
+        return f"code {code} is not served on the {port.value} port"
+    if length < HEADER or length > MAX_PACKET:
+        return f"length field {length} out of range"
+    if length > len(data):
+        return f"length field {length} exceeds the datagram ({len(data)})"
+    return _check_attributes(data[HEADER:length])
+
+
+def _check_attributes(attributes: bytes) -> str | None:
+    offset = 0
+    count = 0
+    while offset < len(attributes):
+        if len(attributes) - offset < 2:
+            return "attribute header does not fit"
+        kind, size = attributes[offset], attributes[offset + 1]
+        if kind == 0:
+            return "attribute type 0"
+        if size < 2:
+            return f"attribute {kind} with length {size}"
+        if offset + size > len(attributes):
+            return f"attribute {kind} overflows the packet"
+        if kind == MESSAGE_AUTHENTICATOR and size != 18:
+            return f"Message-Authenticator of length {size}"
+        count += 1
+        if count > MAX_ATTRIBUTES:
+            return "more than 200 attributes"
+        offset += size
+    return None
+
+
+def raw_attributes(data: bytes, kind: int) -> list[bytes]:
+    """Values of one attribute type straight from a checked packet (no pyrad decoding)."""
+    values = []
+    length = struct.unpack("!H", data[2:4])[0]
+    offset = HEADER
+    while offset < length:
+        attr_kind, size = data[offset], data[offset + 1]
+        if attr_kind == kind:
+            values.append(data[offset + 2 : offset + size])
+        offset += size
+    return values
+
+
+def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
+    """RFC 2865 5.2, strictly: None when the length is not 16..128 in steps of 16."""
+    if not hidden or len(hidden) % 16 or len(hidden) > MAX_PASSWORD_OCTETS:
+        return None
+    plain = bytearray()
+    previous = authenticator
+    for start in range(0, len(hidden), 16):
+        block = hidden[start : start + 16]
+        pad = hashlib.md5(secret + previous, usedforsecurity=False).digest()
+        plain.extend(a ^ b for a, b in zip(block, pad, strict=True))
+        previous = block
+    return bytes(plain).rstrip(b"\x00")
+
+
+def decode_password(hidden: bytes, secret: bytes, authenticator: bytes) -> str | None:
+    """The typed password as text, or None if it is not valid UTF-8 (a reject)."""
+    plain = decrypt_password(hidden, secret, authenticator)
+    if plain is None or b"\x00" in plain:
+        return None
+    try:
+        return plain.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@dataclass(frozen=True)
+class PapParts:
+    password: str
+    otp: str | None  # None: no OTP at the end, the challenge flow asks for it
+
+
+def split_pap(typed: str) -> PapParts:
+    """Password immediately followed by a 44-character Yubikey OTP, or the password alone."""
+    otp_length = yubico.PUBLIC_ID_CHARS + yubico.CIPHERTEXT_CHARS
+    if len(typed) > otp_length and yubico.looks_like_otp(typed[-otp_length:]):
+        return PapParts(typed[:-otp_length], typed[-otp_length:])
+    return PapParts(typed, None)
+
+
+def message_authenticator_first(reply: bytes) -> bool:
+    """BlastRADIUS: every response of ours carries Message-Authenticator first."""
+    return len(reply) > HEADER + 1 and reply[HEADER] == MESSAGE_AUTHENTICATOR

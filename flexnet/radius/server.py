@@ -1,0 +1,153 @@
+"""The thin UDP loop around :class:`RadiusHandler`.
+
+asyncio receives datagrams; a bounded thread pool runs the handler, because argon2
+releases the GIL while it hashes and database calls block. When too many requests
+are waiting, new ones are dropped (the NAS retries or fails over) instead of queueing
+without bound. SIGINT/SIGTERM stop receiving, finish what is in flight, then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import cast
+
+from flexnet.radius.disconnect import DisconnectDispatcher
+from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.packets import Port
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Listen:
+    bind: str = "127.0.0.1"
+    auth_port: int = 1812
+    acct_port: int = 1813
+    workers: int = 2 * (os.cpu_count() or 1) + 2
+    max_pending: int = 512
+    grace_seconds: float = 10.0
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, server: RadiusServer, port: Port) -> None:
+        self.server = server
+        self.port = port
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a UDP endpoint
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self.server.submit(self, data, (str(addr[0]), int(str(addr[1]))), addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("socket error on the %s port: %s", self.port.value, exc)
+
+
+class RadiusServer:
+    def __init__(
+        self, handler: RadiusHandler, listen: Listen, dispatcher: DisconnectDispatcher | None = None
+    ) -> None:
+        self.handler = handler
+        self.listen = listen
+        self.dispatcher = dispatcher
+        self._pool = ThreadPoolExecutor(listen.workers, thread_name_prefix="radius")
+        self._pending = 0
+        self._stopping = False
+        self._pending_lock = threading.Lock()
+        self._in_flight: set[Future[bytes | None]] = set()
+        self.ready = threading.Event()
+        self.bound: dict[Port, int] = {}
+
+    def submit(
+        self,
+        endpoint: _Endpoint,
+        data: bytes,
+        source: tuple[str, int],
+        addr: tuple[str | object, ...],
+    ) -> None:
+        with self._pending_lock:
+            if self._stopping:
+                return
+            if self._pending >= self.listen.max_pending:
+                log.warning("overloaded: dropping a packet from %s", source[0])
+                return
+            self._pending += 1
+        future = self._pool.submit(self.handler.handle, data, source, endpoint.port)
+        self._in_flight.add(future)
+        loop = asyncio.get_running_loop()
+
+        def done(finished: Future[bytes | None]) -> None:
+            loop.call_soon_threadsafe(self._send, endpoint, finished, addr)
+
+        future.add_done_callback(done)
+
+    def _send(
+        self, endpoint: _Endpoint, finished: Future[bytes | None], addr: tuple[str | object, ...]
+    ) -> None:
+        with self._pending_lock:
+            self._pending -= 1
+        self._in_flight.discard(finished)
+        try:
+            reply = finished.result()
+        except Exception:
+            log.exception("handler failed; no answer sent")
+            return
+        if reply is not None and endpoint.transport is not None:
+            endpoint.transport.sendto(reply, addr)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        endpoints = []
+        for port, number in (
+            (Port.AUTH, self.listen.auth_port),
+            (Port.ACCT, self.listen.acct_port),
+        ):
+            family = socket.AF_INET6 if ":" in self.listen.bind else socket.AF_INET
+            transport, endpoint = await loop.create_datagram_endpoint(
+                lambda port=port: _Endpoint(self, port),  # type: ignore[misc]
+                local_addr=(self.listen.bind, number),
+                family=family,
+            )
+            self.bound[port] = transport.get_extra_info("sockname")[1]
+            endpoints.append((transport, endpoint))
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        log.info(
+            "RADIUS listening on %s, auth %d, acct %d",
+            self.listen.bind,
+            self.bound[Port.AUTH],
+            self.bound[Port.ACCT],
+        )
+        self.ready.set()
+        await stop.wait()
+        log.info("stopping: no new requests, finishing %d in flight", len(self._in_flight))
+        with self._pending_lock:
+            self._stopping = True  # answers still go out; new requests are ignored
+        deadline = loop.time() + self.listen.grace_seconds
+        while self._in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for transport, _ in endpoints:
+            transport.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self) -> None:
+        """Serve until SIGINT or SIGTERM (main thread only)."""
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await self.serve(stop)
+
+        asyncio.run(main())

@@ -1,0 +1,96 @@
+"""In-memory state of one RADIUS process: duplicate answers and pending challenges.
+
+Both are bounded and expire; neither is needed after a restart (a NAS retransmits or
+starts a new login). Challenge state stays in the process that issued it, as RADIUS
+clients send the next request of a challenge to the same server.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+IN_FLIGHT = object()
+
+
+class DuplicateCache:
+    """RFC 5080: a retransmitted request gets the cached answer, never a new evaluation."""
+
+    def __init__(self, *, ttl: float = 30.0, size: int = 50_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, key: Hashable) -> object | None:
+        """None if the request is new (now marked in flight), else IN_FLIGHT or the reply."""
+        now = time.monotonic()
+        with self._lock:
+            self._expire(now)
+            entry = self._entries.get(key)
+            if entry is not None:
+                return entry[1]
+            self._entries[key] = (now + self._ttl, IN_FLIGHT)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+            return None
+
+    def store(self, key: Hashable, reply: bytes) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self._ttl, reply)
+
+    def forget(self, key: Hashable) -> None:
+        """Nothing was answered (internal error): a retransmit may be evaluated again."""
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def _expire(self, now: float) -> None:
+        while self._entries:
+            first_key, (expires, _) = next(iter(self._entries.items()))
+            if expires > now:
+                break
+            del self._entries[first_key]
+
+
+@dataclass
+class Challenge:
+    kind: str  # "otp": the password came, the OTP is asked for; "new_password", "confirm"
+    username: str
+    nas_id: int
+    password: str = field(default="", repr=False)
+    user_id: int | None = None
+    tries: int = 0
+    expires: float = 0.0
+
+
+class ChallengeStore:
+    """Single-use challenge states (128 random bits), bound to user and NAS, 60 s."""
+
+    def __init__(self, *, ttl: float = 60.0, size: int = 10_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: OrderedDict[bytes, Challenge] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def issue(self, challenge: Challenge) -> bytes:
+        state = secrets.token_bytes(16)
+        challenge.expires = time.monotonic() + self._ttl
+        with self._lock:
+            self._entries[state] = challenge
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return state
+
+    def take(self, state: bytes, *, username: str, nas_id: int) -> Challenge | None:
+        """The challenge of ``state`` if it is valid for this user and NAS; used up either way."""
+        with self._lock:
+            challenge = self._entries.pop(state, None)
+        if challenge is None or challenge.expires < time.monotonic():
+            return None
+        if challenge.username != username or challenge.nas_id != nas_id:
+            return None
+        return challenge
