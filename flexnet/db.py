@@ -118,12 +118,10 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        """A session for reading only; it is rolled back, never committed."""
+        """A session for reading only: never committed; closing ends its transaction
+        (and, unlike an explicit rollback, leaves what was read usable)."""
         with self._reader_factory() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -130,6 +130,8 @@ def _new_session(
         nas_address=record.nas_address,
         started_at=now,
         updated_at=now,
+        input_octets=0,
+        output_octets=0,
     )
     session.add(vpn_session)
     return vpn_session

@@ -121,6 +121,8 @@ class DisconnectDispatcher:
         except OSError as error:
             log.warning("disconnect to %s:%d failed: %s", address, port, error)
             return "timeout"
+        finally:
+            client._CloseSocket()  # pyrad has no public close; its socket would leak
         return "ack" if reply.code == rp.DisconnectACK else "nak"
 
     def _finish(self, session_id: int, result: str, nas_name: str, now: datetime) -> None:

@@ -1,0 +1,439 @@
+"""The RADIUS server against the real radclient (freeradius-utils) and pyrad as clients."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pyrad import packet as rp
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from flexnet import nas, practices, users, vpn
+from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
+from flexnet.db import Database
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import (
+    AuthEvent,
+    PracticeKind,
+    TermsChannel,
+    Token,
+    TokenKind,
+    TokenStatus,
+    User,
+    UserKind,
+    VpnSession,
+)
+from flexnet.otp.secrets import YubicoSecret, token_context
+from flexnet.radius.disconnect import DisconnectDispatcher
+from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.packets import MESSAGE_AUTHENTICATOR
+from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
+from tests.support.radius import SECRET, FakeNas, RunningRadius, running
+from tests.support.yubikeys import SimulatedKey
+
+PASSWORD = "Sommer-Regen-2026!"
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    radius: RunningRadius
+    database: Database
+    key: SimulatedKey
+    third_key: SimulatedKey
+    clock: Clock
+    nas: FakeNas
+
+
+def seed(database: Database, coa_port: int) -> tuple[SimulatedKey, SimulatedKey]:
+    keys = (SimulatedKey.random(), SimulatedKey.random())
+    with database.session() as session:
+        for bsnr, kind, username, user_kind, key in (
+            ("881234500", PracticeKind.MEMBER, "emuster", UserKind.STAFF, keys[0]),
+            ("881234600", PracticeKind.THIRD_PARTY, "dritter", UserKind.THIRD_PARTY, keys[1]),
+        ):
+            practice = practices.add_practice(
+                session,
+                bsnr=bsnr,
+                name="Praxis",
+                street="Weg 1",
+                zip_code="39104",
+                city="Halle",
+                kind=kind,
+                actor=STAFF,
+                now=NOW,
+            )
+            practices.accept_terms(
+                session,
+                bsnr=bsnr,
+                version="1.0",
+                channel=TermsChannel.PAPER,
+                accepted_on=date(2026, 11, 1),
+                actor=STAFF,
+                now=NOW,
+            )
+            users.add_user(
+                session,
+                username=username,
+                bsnr=bsnr,
+                kind=user_kind,
+                migrated_password=PASSWORD,
+                actor=STAFF,
+                now=NOW,
+            )
+            serial = f"key-{bsnr}"
+            session.add(
+                Token(
+                    serial=serial,
+                    kind=TokenKind.YUBICO_OTP,
+                    public_id=key.public_id,
+                    secret=BOX.seal(
+                        YubicoSecret(key.private_id, key.aes_key).to_bytes(),
+                        context=token_context(serial),
+                    ),
+                    status=TokenStatus.ACTIVE,
+                    practice=practice,
+                    created_at=NOW,
+                )
+            )
+        nas.add_nas(
+            session,
+            name="vpn-test",
+            address="127.0.0.1",
+            secret=SECRET.decode(),
+            box=BOX,
+            actor=STAFF,
+            now=NOW,
+            coa_port=coa_port,
+        )
+    return keys
+
+
+def settings_for(url: URL, **auth: object) -> Settings:
+    return Settings(
+        instance_path=Path("/nonexistent"),
+        database_url=url,
+        secret_key="s" * 32,
+        master_key=parse_master_key(TEST_MASTER_KEY),
+        auth=AuthSettings(**auth),
+    )
+
+
+@pytest.fixture
+def world_factory(sqlite_url: URL) -> Iterator[object]:
+    started: list[tuple[object, FakeNas, Database]] = []
+
+    def start(**auth: object) -> World:
+        database = Database.from_url(sqlite_url)
+        test_nas = FakeNas(None)
+        keys = seed(database, test_nas.port) if not started else (None, None)
+        clock = Clock(NOW + timedelta(days=1))
+        handler = RadiusHandler(
+            database, settings_for(sqlite_url, **auth), clock=clock, refresh_seconds=0.0
+        )
+        test_nas.dictionary = handler.dictionary
+        context = running(handler)
+        radius = context.__enter__()
+        started.append((context, test_nas, database))
+        return World(radius, database, keys[0], keys[1], clock, test_nas)  # type: ignore[arg-type]
+
+    yield start
+    for context, test_nas, database in started:
+        context.__exit__(None, None, None)  # type: ignore[attr-defined]
+        test_nas.close()
+        database.dispose()
+
+
+@pytest.fixture
+def world(world_factory: object) -> World:
+    return world_factory()  # type: ignore[operator]
+
+
+def code_of(reply: rp.Packet | None) -> int | None:
+    return None if reply is None else reply.code
+
+
+def events(world: World) -> list[tuple[str, str]]:
+    with world.database.reader() as session:
+        return [
+            (e.outcome, e.reason) for e in session.scalars(select(AuthEvent).order_by(AuthEvent.id))
+        ]
+
+
+# --- radclient ---------------------------------------------------------------------------
+
+
+def test_radclient_accept_with_password_and_otp(world: World) -> None:
+    out = world.radius.radclient(
+        f"User-Name=emuster,User-Password='{PASSWORD}{world.key.otp()}',"
+        "Message-Authenticator=0x00\n"
+    )
+
+    assert "Received Access-Accept" in out
+    assert 'Filter-Id = "flexnet-full"' in out
+
+
+def test_radclient_wrong_password_and_replay_are_rejected(world: World) -> None:
+    otp = world.key.otp()
+    wrong = world.radius.radclient(
+        f"User-Name=emuster,User-Password='Falsch-Falsch-1{otp}',Message-Authenticator=0x00\n"
+    )
+    replay = world.radius.radclient(
+        f"User-Name=emuster,User-Password='{PASSWORD}{otp}',Message-Authenticator=0x00\n"
+    )
+
+    assert "Received Access-Reject" in wrong and "Received Access-Reject" in replay
+    assert 'Reply-Message = "Anmeldung fehlgeschlagen."' in wrong
+    assert [r for _, r in events(world)] == ["password_wrong", "otp_replayed"]
+
+
+def test_radclient_without_message_authenticator_gets_no_answer(world: World) -> None:
+    out = world.radius.radclient(f"User-Name=emuster,User-Password='{PASSWORD}{world.key.otp()}'\n")
+
+    assert "No reply from server" in out
+    assert events(world) == []
+
+
+def test_radclient_accounting_start_interim_stop(world: World) -> None:
+    base = "User-Name=emuster,Acct-Session-Id=sess-1,Framed-IP-Address=10.9.8.7"
+    for status, octets in (("Start", 0), ("Interim-Update", 1000), ("Stop", 5000)):
+        out = world.radius.radclient(
+            f"{base},Acct-Status-Type={status},Acct-Input-Octets={octets},"
+            f"Acct-Output-Octets={octets * 2},Acct-Terminate-Cause=User-Request\n",
+            command="acct",
+        )
+        assert "Received Accounting-Response" in out
+
+    with world.database.reader() as session:
+        stored = session.scalars(select(VpnSession)).one()
+    assert (stored.username, stored.framed_ip, stored.input_octets, stored.output_octets) == (
+        "emuster",
+        "10.9.8.7",
+        5000,
+        10000,
+    )
+    assert stored.user_id is not None and stored.token_serial == "key-881234500"
+    assert stored.stopped_at is not None and stored.nas_address == "127.0.0.1"
+
+
+# --- pyrad -------------------------------------------------------------------------------
+
+
+def test_pyrad_accept_reply_has_message_authenticator_first(world: World) -> None:
+    reply = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert code_of(reply) == rp.AccessAccept
+    assert reply is not None and reply.raw_packet[20] == MESSAGE_AUTHENTICATOR
+
+
+def test_reject_also_carries_message_authenticator_first(world: World) -> None:
+    reply = world.radius.send(
+        world.radius.access_request("emuster", PASSWORD + world.key.otp().replace("c", "b", 3))
+    )
+
+    assert code_of(reply) == rp.AccessReject
+    assert reply is not None and reply.raw_packet[20] == MESSAGE_AUTHENTICATOR
+
+
+def test_challenge_flow(world: World) -> None:
+    first = world.radius.send(world.radius.access_request("emuster", PASSWORD))
+    assert code_of(first) == rp.AccessChallenge and first is not None
+    state = first["State"][0]
+    assert len(state) >= 16 and "Einmalkennwort" in first["Reply-Message"][0]
+
+    second = world.radius.send(world.radius.access_request("emuster", world.key.otp(), state=state))
+    reused = world.radius.send(world.radius.access_request("emuster", world.key.otp(), state=state))
+
+    assert code_of(second) == rp.AccessAccept
+    assert code_of(reused) == rp.AccessReject  # a State is single-use
+
+
+def test_challenge_tells_nothing_about_user_or_password(world: World) -> None:
+    replies = [
+        world.radius.send(world.radius.access_request(name, password))
+        for name, password in (("emuster", "falsch"), ("niemand", PASSWORD))
+    ]
+
+    assert [code_of(r) for r in replies] == [rp.AccessChallenge] * 2
+    state = replies[0]["State"][0]  # type: ignore[index]
+    assert (
+        code_of(
+            world.radius.send(world.radius.access_request("emuster", world.key.otp(), state=state))
+        )
+        == rp.AccessReject
+    )
+
+
+def test_challenge_state_is_bound_to_the_user(world: World) -> None:
+    first = world.radius.send(world.radius.access_request("emuster", PASSWORD))
+    assert first is not None
+
+    other = world.radius.send(
+        world.radius.access_request("dritter", world.third_key.otp(), state=first["State"][0])
+    )
+
+    assert code_of(other) == rp.AccessReject
+
+
+def test_third_party_gets_the_restricted_profile(world: World) -> None:
+    reply = world.radius.send(
+        world.radius.access_request("dritter", PASSWORD + world.third_key.otp())
+    )
+
+    assert code_of(reply) == rp.AccessAccept
+    assert reply is not None and reply["Filter-Id"] == ["flexnet-restricted"]
+
+
+def test_locked_user_and_lifecycle_lock(world: World) -> None:
+    with world.database.session() as session:
+        practice = practices.get_practice(session, "881234500")
+        practice.activity_ended_on = date(2026, 5, 15)  # locked from 2027-07-01
+        user = session.scalars(select(User).where(User.username == "emuster")).one()
+        user.password_set_at = datetime(2027, 6, 1, tzinfo=BERLIN)  # not expired by then
+    world.clock.now = datetime(2027, 6, 30, 23, 59, tzinfo=BERLIN)
+    before = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+    world.clock.now = datetime(2027, 7, 1, 0, 0, tzinfo=BERLIN)
+    after = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert (code_of(before), code_of(after)) == (rp.AccessAccept, rp.AccessReject)
+    assert events(world)[-1] == ("reject", "user_locked_lifecycle")
+
+
+def test_expired_password_restricted_profile(world_factory: object) -> None:
+    world = world_factory(expired_password_mode=ExpiredPasswordMode.RESTRICTED)  # type: ignore[operator]
+    world.clock.now = NOW + timedelta(days=200)
+
+    reply = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert code_of(reply) == rp.AccessAccept
+    assert reply is not None and reply["Filter-Id"] == ["flexnet-password-change"]
+    assert reply["Session-Timeout"] == [900]
+
+
+def test_expired_password_changed_in_band(world_factory: object) -> None:
+    world = world_factory(expired_password_mode=ExpiredPasswordMode.CHALLENGE)  # type: ignore[operator]
+    world.clock.now = NOW + timedelta(days=200)
+    radius = world.radius
+
+    ask = radius.send(radius.access_request("emuster", PASSWORD + world.key.otp()))
+    assert code_of(ask) == rp.AccessChallenge and ask is not None
+    weak = radius.send(radius.access_request("emuster", "kurz", state=ask["State"][0]))
+    assert code_of(weak) == rp.AccessChallenge and weak is not None
+    assert "12 Zeichen" in "".join(weak["Reply-Message"])
+    repeat = radius.send(
+        radius.access_request("emuster", "Neues-Herbst-Laub-7", state=weak["State"][0])
+    )
+    assert code_of(repeat) == rp.AccessChallenge and repeat is not None
+    done = radius.send(
+        radius.access_request("emuster", "Neues-Herbst-Laub-7", state=repeat["State"][0])
+    )
+
+    assert code_of(done) == rp.AccessAccept
+    fresh = radius.send(radius.access_request("emuster", "Neues-Herbst-Laub-7" + world.key.otp()))
+    assert code_of(fresh) == rp.AccessAccept
+
+
+# --- BlastRADIUS, unknown sources, duplicates, malformed packets --------------------------
+
+
+def test_invalid_message_authenticator_is_dropped(world: World) -> None:
+    request = world.radius.access_request("emuster", PASSWORD + world.key.otp())
+    raw = bytearray(request.RequestPacket())
+    raw[-1] ^= 0xFF  # Message-Authenticator is the last attribute pyrad wrote
+
+    assert world.radius.send_raw(bytes(raw)) is None
+
+
+def test_proxy_state_without_message_authenticator_is_dropped(world: World) -> None:
+    request = world.radius.access_request(
+        "emuster", PASSWORD + world.key.otp(), message_authenticator=False, Proxy_State=b"abc"
+    )
+
+    assert world.radius.send(request, timeout=1) is None
+
+
+def test_unknown_source_is_dropped(world: World) -> None:
+    raw = world.radius.access_request("emuster", PASSWORD + world.key.otp()).RequestPacket()
+
+    assert world.radius.send_raw(raw, source="127.0.0.2") is None
+    assert events(world) == []
+
+
+def test_retransmission_gets_the_cached_answer_and_consumes_nothing(world: World) -> None:
+    raw = world.radius.access_request("emuster", PASSWORD + world.key.otp()).RequestPacket()
+
+    first, second = world.radius.retransmit(raw)
+    from_elsewhere = world.radius.send_raw(raw)  # another source port: a new request
+
+    assert first is not None and first == second
+    assert first[0] == rp.AccessAccept
+    assert from_elsewhere is not None and from_elsewhere[0] == rp.AccessReject
+    assert [r for _, r in events(world)] == ["ok", "otp_replayed"]
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda raw: raw[:10],  # truncated header
+        lambda raw: raw[:2] + struct.pack("!H", 4000) + raw[4:],  # length beyond datagram
+        lambda raw: raw[:2] + struct.pack("!H", 19) + raw[4:],  # length below header
+        lambda raw: raw[:20] + bytes([1, 250]) + raw[22:],  # attribute overflows
+        lambda raw: raw[:20] + bytes([0, 4, 0, 0]) + raw[20:],  # attribute type 0
+        lambda raw: raw[:20] + bytes([80, 10]) + bytes(8),  # short Message-Authenticator
+        lambda raw: bytes([4]) + raw[1:],  # Accounting-Request on the auth port
+        lambda raw: raw + bytes(5000),  # oversized datagram
+        lambda raw: bytes(range(256)) * 2,  # garbage
+        lambda raw: raw[:20] + bytes([18, 2]) * 210,  # more than 200 attributes
+    ],
+)
+def test_malformed_packets_are_dropped_and_the_server_keeps_serving(world: World, mangle) -> None:
+    raw = world.radius.access_request("emuster", PASSWORD + world.key.otp()).RequestPacket()
+
+    assert world.radius.send_raw(mangle(raw)) is None
+    reply = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+    assert code_of(reply) == rp.AccessAccept
+
+
+def test_invalid_utf8_password_is_rejected(world: World) -> None:
+    request = world.radius.access_request("emuster", None)
+    request["User-Password"] = request.PwCrypt(b"\xff\xfe kaputt")
+
+    reply = world.radius.send(request)
+
+    assert code_of(reply) == rp.AccessReject
+    assert events(world)[-1] == ("reject", "radius_attributes")
+
+
+# --- Disconnect on lock ----------------------------------------------------------------
+
+
+def test_lock_disconnects_the_live_session_at_the_nas(world: World) -> None:
+    world.radius.radclient(
+        "User-Name=emuster,Acct-Session-Id=live-1,Acct-Status-Type=Start\n", command="acct"
+    )
+    with world.database.session() as session:
+        user = session.scalars(select(User).where(User.username == "emuster")).one()
+        assert vpn.request_disconnect(session, user_ids=[user.id], now=NOW) == 1
+    dispatcher = DisconnectDispatcher(
+        world.database, BOX, world.radius.server.handler.dictionary, timeout=1.0, retries=1
+    )
+
+    assert dispatcher.run_once() == 1
+    assert dispatcher.run_once() == 0  # never twice
+    with world.database.reader() as session:
+        stored = session.scalars(select(VpnSession)).one()
+    assert stored.disconnect_result == "ack"
+    assert len(world.nas.received) == 1
+    assert world.nas.received[0]["Acct-Session-Id"] == ["live-1"]
