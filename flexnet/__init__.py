@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         JSON_AS_ASCII=False,
     )
-    app.extensions["flexnet"] = FlexnetState(settings, Database.from_url(settings.database_url))
+    database = Database.from_url(settings.database_url, timeout_ms=settings.db_timeout_ms)
+    app.extensions["flexnet"] = FlexnetState(settings, database)
     register_blueprints(app)
     return app

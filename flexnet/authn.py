@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -80,8 +80,8 @@ GENERIC_REJECT = "Anmeldung fehlgeschlagen."
 @dataclass(frozen=True)
 class _Attempt:
     username: str
-    password: str
-    otp: str
+    password: str = field(repr=False)
+    otp: str | None
 
 
 def authenticate(
@@ -89,21 +89,29 @@ def authenticate(
     *,
     username: str,
     password: str,
-    otp: str,
+    otp: str | None,
     client: Client,
     now: datetime,
     settings: Settings,
     box: SecretBox,
     remote: RemoteCheck | None = None,
 ) -> Decision:
-    """Decide one login attempt. The caller commits (the OTP is consumed either way)."""
+    """Decide one login attempt. The caller commits (the OTP is consumed either way).
+
+    ``otp=None`` checks the password alone; only callers whose client is configured for
+    it (portals that share the password, § 5.4) may pass it.
+    """
     attempt = _syntax(username, password, otp)
     if attempt is None:
         return _record(session, username, client, now, _reject("syntax"))
     user = session.scalar(select(User).where(User.username == attempt.username))
     status = user_status(user, now, settings.lock_after_quarters) if user else None
     early = _account_problem(session, user, status, attempt, client, now, settings.auth)
-    possession = _check_possession(session, user, attempt.otp, now, settings, box, remote)
+    possession = (
+        _check_possession(session, user, attempt.otp, now, settings, box, remote)
+        if attempt.otp is not None
+        else OtpResult(OtpReason.OK)
+    )
     token = possession.token
     if not possession.ok:
         decision = _reject(early or possession.reason.value, token=token)
@@ -121,16 +129,19 @@ def authenticate(
     return _record(session, attempt.username, client, now, decision, user)
 
 
-# Failures that show someone holding the practice's key is guessing this user's password.
+# Failures that show someone is guessing this user's password (with a valid OTP, or on a
+# password-only channel).
 _USER_FAILURES = frozenset({"password_wrong", "key_of_other_practice"})
 
 
-def _syntax(username: str, password: str, otp: str) -> _Attempt | None:
+def _syntax(username: str, password: str, otp: str | None) -> _Attempt | None:
     name = username.strip().lower()
     if not name or len(name) > MAX_USERNAME_CHARS or not name.isprintable():
         return None
     if not password or len(passwords.normalize(password).encode()) > passwords.MAX_PASSWORD_BYTES:
         return None
+    if otp is None:
+        return _Attempt(name, password, None)
     if not (yubico.looks_like_otp(otp) or _looks_like_hotp(otp)):
         return None
     return _Attempt(name, password, otp.strip())
@@ -160,7 +171,7 @@ def _account_problem(
         now=now,
     ):
         return "source_throttled"
-    parsed = yubico.parse(attempt.otp)
+    parsed = yubico.parse(attempt.otp) if attempt.otp else None
     if parsed and ratelimit.exceeded(
         session,
         f"auth-key:{parsed.public_id}",
@@ -241,7 +252,7 @@ def _count_failure(
     window = auth.failure_window_seconds
     if client.source_ip:
         ratelimit.record(session, f"auth-src:{client.source_ip}", window_seconds=window, now=now)
-    parsed = yubico.parse(attempt.otp)
+    parsed = yubico.parse(attempt.otp) if attempt.otp else None
     if parsed:
         ratelimit.record(session, f"auth-key:{parsed.public_id}", window_seconds=window, now=now)
     if user is not None:

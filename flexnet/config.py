@@ -77,6 +77,7 @@ class Settings:
     lock_after_quarters: int = 4
     otp: OtpSettings = field(default_factory=OtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    db_timeout_ms: int = 5000  # PostgreSQL connect/statement/lock timeout
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
     demo: bool = False
 
@@ -110,6 +111,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         lock_after_quarters=_positive_int(env, "FLEXNET_LOCK_AFTER_QUARTERS", default=4),
         otp=_otp_settings(env),
         auth=_auth_settings(env),
+        db_timeout_ms=_positive_int(env, "FLEXNET_DB_TIMEOUT_MS", default=5000),
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
         demo=_flag(env, "FLEXNET_DEMO"),
     )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, create_engine, event
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -56,8 +56,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: URL | str, **options: Any) -> Engine:
-    """An engine with the per-backend settings flexnet relies on."""
+def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> Engine:
+    """An engine with the per-backend settings flexnet relies on.
+
+    ``timeout_ms`` bounds connecting, each statement and each lock wait on PostgreSQL,
+    so a slow or hung database turns into an error (never an accept) instead of a
+    request that waits forever. Migrations lift it for their own transaction.
+    """
+    if make_url(url).get_backend_name() == "postgresql":
+        options.setdefault("connect_args", {}).update(
+            connect_timeout=max(1, timeout_ms // 1000),
+            options=f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+        )
     engine = create_engine(url, pool_pre_ping=True, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -102,8 +112,8 @@ class Database:
         )
 
     @classmethod
-    def from_url(cls, url: URL | str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: URL | str, *, timeout_ms: int = 5000) -> Database:
+        return cls(make_engine(url, timeout_ms=timeout_ms))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -13,6 +13,12 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     engine = context.config.attributes["engine"]
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Rebuilding a large table may take longer than a request may.
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.exec_driver_sql("SET lock_timeout = 0")
+            # Session settings outlive this commit; alembic then begins its own transaction.
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

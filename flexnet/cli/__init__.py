@@ -65,7 +65,9 @@ class CliContext:
 
     @cached_property
     def database(self) -> Database:
-        database = Database.from_url(self.settings.database_url)
+        database = Database.from_url(
+            self.settings.database_url, timeout_ms=self.settings.db_timeout_ms
+        )
         click.get_current_context().find_root().call_on_close(database.dispose)
         return database
 

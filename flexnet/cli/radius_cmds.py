@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from flexnet import demo, nas
+from flexnet import apiclients, demo, nas
 from flexnet.cli import CliContext, cli, configure_logging, pass_context, read_password_stdin
 from flexnet.otp.remote import RemoteValidator
 from flexnet.radius.disconnect import DisconnectDispatcher
@@ -79,6 +79,24 @@ def nas_add(
             coa_port=coa_port,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
+
+
+@cli.group("api-client")
+def api_client_group() -> None:
+    """Clients der HTTP-API (/api/v1), z. B. Portale mit gemeinsamem Kennwort (§ 5.4)."""
+
+
+@api_client_group.command("add")
+@click.argument("name")
+@click.option("--require-otp", is_flag=True, help="Anfragen müssen ein Yubikey-OTP enthalten")
+@pass_context
+def api_client_add(ctx: CliContext, name: str, require_otp: bool) -> None:
+    """API-Client anlegen; gibt den Schlüssel einmalig aus ('key=...')."""
+    with ctx.unit_of_work() as session:
+        _, key = apiclients.add_client(
+            session, name=name, require_otp=require_otp, actor=ctx.actor, now=ctx.now()
+        )
+    click.echo(f"key={key}")
 
 
 @cli.group("demo")

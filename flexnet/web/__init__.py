@@ -34,7 +34,8 @@ def state(app: Flask | None = None) -> FlexnetState:
 
 
 def register_blueprints(app: Flask) -> None:
-    from flexnet.web import health, wsapi
+    from flexnet.web import api, health, wsapi
 
+    app.register_blueprint(api.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(wsapi.blueprint)

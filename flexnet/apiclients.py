@@ -1,0 +1,67 @@
+"""Clients of the HTTP API: other systems of the association, each with its own key.
+
+Keys are random, shown once, and stored as SHA-256 (a 256-bit random key needs no slow
+hash); a short public prefix finds the row without scanning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexnet import audit
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.errors import ConflictError
+from flexnet.identifiers import require_text
+from flexnet.models import ApiClient
+
+_PREFIX = "fx"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def add_client(
+    session: Session, *, name: str, require_otp: bool, actor: Actor, now: datetime
+) -> tuple[ApiClient, str]:
+    """Create a client; returns it and its key, which is shown exactly once."""
+    name = require_text(name, "Name", max_length=100)
+    if session.scalar(select(ApiClient.id).where(ApiClient.name == name)) is not None:
+        raise ConflictError(f"Ein API-Client namens {name!r} existiert bereits")
+    prefix = secrets.token_hex(6)
+    key = f"{_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    client = ApiClient(
+        name=name,
+        key_prefix=prefix,
+        key_hash=_digest(key),
+        require_otp=require_otp,
+        active=True,
+        created_at=now,
+    )
+    session.add(client)
+    audit.record(
+        session,
+        AuditTag.API_CLIENT_CREATE,
+        actor=actor,
+        subject=Subject("api_client", name),
+        data={"require_otp": require_otp},
+        now=now,
+    )
+    return client, key
+
+
+def authenticate_client(session: Session, key: str) -> ApiClient | None:
+    """The active client this key belongs to, or None."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != _PREFIX:
+        return None
+    client = session.scalar(select(ApiClient).where(ApiClient.key_prefix == parts[1]))
+    if client is None or not client.active:
+        return None
+    return client if hmac.compare_digest(client.key_hash, _digest(key)) else None

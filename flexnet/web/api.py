@@ -1,0 +1,71 @@
+"""``/api/v1``: JSON for the association's other systems. Errors are RFC 9457 problems."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from flexnet import apiclients, authn
+from flexnet.authn import Channel, Client, Outcome
+from flexnet.db import utcnow
+from flexnet.web import state
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, title: str, detail: str | None = None) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _api_key() -> str:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip()
+    return request.headers.get("X-API-Key", "").strip()
+
+
+@blueprint.post("/auth")
+def auth() -> Response:
+    """Check username + password (+ OTP if the client requires it) through the pipeline."""
+    flexnet = state()
+    body = request.get_json(silent=True)
+    fields = ("username", "password", "otp")
+    if not isinstance(body, dict) or not all(isinstance(body.get(f, ""), str) for f in fields):
+        return problem(400, "Ungültige Anfrage", "JSON mit username, password und ggf. otp")
+    now = utcnow()
+    try:
+        with flexnet.database.session() as session:
+            client = apiclients.authenticate_client(session, _api_key())
+            if client is None:
+                return problem(401, "API-Schlüssel fehlt oder ist ungültig")
+            otp = body.get("otp") or None
+            if client.require_otp and otp is None:
+                return problem(400, "Ungültige Anfrage", "Dieser Client muss ein otp mitsenden")
+            decision = authn.authenticate(
+                session,
+                username=body.get("username", ""),
+                password=body.get("password", ""),
+                otp=otp if client.require_otp or otp else None,
+                client=Client(Channel.API, client.name, request.remote_addr),
+                now=now,
+                settings=flexnet.settings,
+                box=flexnet.secret_box,
+                remote=flexnet.remote_validator,
+            )
+    except Exception:
+        # Fail closed: an internal error is never an accept.
+        log.exception("api auth: internal error")
+        return problem(503, "Dienst vorübergehend nicht verfügbar")
+    if decision.outcome is Outcome.ACCEPT:
+        return jsonify(result="accept", profile=decision.profile, message=decision.reply_message)
+    # The caller learns reject only; which factor failed stays in the auth log.
+    return jsonify(result="reject", message=decision.reply_message or authn.GENERIC_REJECT)

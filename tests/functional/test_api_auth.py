@@ -1,0 +1,145 @@
+"""POST /api/v1/auth: the same pipeline for portals that share the password (§ 5.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from flexnet import apiclients, create_app, practices, users
+from flexnet.models import AuthEvent, TermsChannel, Token, TokenKind, TokenStatus, UserKind
+from flexnet.otp.secrets import YubicoSecret, token_context
+from flexnet.web import state
+from tests.conftest import BOX, NOW, STAFF
+from tests.support.yubikeys import SimulatedKey
+
+PASSWORD = "Sommer-Regen-2026!"
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    application = create_app()
+    yield application
+    state(application).database.dispose()
+
+
+@pytest.fixture
+def seeded(app: Flask) -> tuple[FlaskClient, dict[str, str], SimulatedKey]:
+    key = SimulatedKey.random()
+    now = NOW.replace(year=2026, month=11, day=22)
+    with state(app).database.session() as session:
+        practice = practices.add_practice(
+            session,
+            bsnr="881234500",
+            name="Praxis",
+            street="Weg 1",
+            zip_code="39104",
+            city="Halle",
+            actor=STAFF,
+            now=now,
+        )
+        practices.accept_terms(
+            session,
+            bsnr="881234500",
+            version="1.0",
+            channel=TermsChannel.PORTAL,
+            accepted_on=date(2026, 11, 1),
+            actor=STAFF,
+            now=now,
+        )
+        users.add_user(
+            session,
+            username="emuster",
+            bsnr="881234500",
+            kind=UserKind.STAFF,
+            migrated_password=PASSWORD,
+            actor=STAFF,
+            now=now,
+        )
+        session.add(
+            Token(
+                serial="k1",
+                kind=TokenKind.YUBICO_OTP,
+                public_id=key.public_id,
+                secret=BOX.seal(
+                    YubicoSecret(key.private_id, key.aes_key).to_bytes(),
+                    context=token_context("k1"),
+                ),
+                status=TokenStatus.ACTIVE,
+                practice=practice,
+                created_at=now,
+            )
+        )
+        _, with_otp = apiclients.add_client(
+            session, name="BD-Online", require_otp=True, actor=STAFF, now=now
+        )
+        _, password_only = apiclients.add_client(
+            session, name="KVSAonline", require_otp=False, actor=STAFF, now=now
+        )
+    return app.test_client(), {"otp": with_otp, "password": password_only}, key
+
+
+def post(client: FlaskClient, key: str | None, body: object) -> tuple[int, dict[str, object]]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    response = client.post("/api/v1/auth", json=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+def test_client_requiring_otp(seeded: tuple[FlaskClient, dict[str, str], SimulatedKey]) -> None:
+    client, keys, key = seeded
+
+    accepted = post(
+        client, keys["otp"], {"username": "emuster", "password": PASSWORD, "otp": key.otp()}
+    )
+    missing = post(client, keys["otp"], {"username": "emuster", "password": PASSWORD})
+
+    assert accepted == (200, {"result": "accept", "profile": "full", "message": None})
+    assert missing[0] == 400
+    assert missing[1]["title"] == "Ungültige Anfrage"
+
+
+def test_password_only_client_and_generic_reject(
+    app: Flask, seeded: tuple[FlaskClient, dict[str, str], SimulatedKey]
+) -> None:
+    client, keys, _ = seeded
+
+    good = post(client, keys["password"], {"username": "emuster", "password": PASSWORD})
+    wrong = post(client, keys["password"], {"username": "emuster", "password": "Falsch-Falsch-1"})
+    unknown = post(client, keys["password"], {"username": "niemand", "password": PASSWORD})
+
+    assert good[1]["result"] == "accept"
+    assert wrong == unknown == (200, {"result": "reject", "message": "Anmeldung fehlgeschlagen."})
+    with state(app).database.reader() as session:
+        logged = [(e.channel, e.client, e.reason) for e in session.scalars(select(AuthEvent))]
+    assert logged == [
+        ("api", "KVSAonline", "ok"),
+        ("api", "KVSAonline", "password_wrong"),
+        ("api", "KVSAonline", "user_unknown"),
+    ]
+
+
+@pytest.mark.parametrize("key", [None, "fx_000000000000_nope", "garbage"])
+def test_missing_or_wrong_api_key(
+    seeded: tuple[FlaskClient, dict[str, str], SimulatedKey], key: str | None
+) -> None:
+    client, _, _ = seeded
+
+    status, body = post(client, key, {"username": "emuster", "password": PASSWORD})
+
+    assert status == 401
+    assert body["status"] == 401
+
+
+@pytest.mark.parametrize("body", [None, [], {"username": 5, "password": PASSWORD}])
+def test_malformed_body(
+    seeded: tuple[FlaskClient, dict[str, str], SimulatedKey], body: object
+) -> None:
+    client, keys, _ = seeded
+
+    assert post(client, keys["password"], body)[0] == 400
