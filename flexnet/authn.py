@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session, joinedload
 
 from flexnet import audit, passwords, ratelimit, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings
 from flexnet.lifecycle.status import EffectiveStatus, user_status
-from flexnet.models import AuthEvent, LockCause, Token, TokenKind, User, UserStatus
+from flexnet.models import AuthEvent, LockCause, Practice, Token, TokenKind, User, UserStatus
 from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import OtpReason, OtpResult, RemoteCheck, verify_yubico_otp
@@ -68,6 +68,8 @@ class Decision:
     reply_message: str | None = None  # German, safe to show the user
     user_id: int | None = None
     token_serial: str | None = None
+    # False when the transaction only logs and counts: nothing a crash could replay.
+    durable: bool = True
 
     @property
     def accepted(self) -> bool:
@@ -103,8 +105,16 @@ def authenticate(
     """
     attempt = _syntax(username, password, otp)
     if attempt is None:
-        return _record(session, username, client, now, _reject("syntax"))
-    user = session.scalar(select(User).where(User.username == attempt.username))
+        return _record(session, username, client, now, replace(_reject("syntax"), durable=False))
+    user = session.scalar(
+        select(User)
+        .where(User.username == attempt.username)
+        # Everything the status rules read, in one round trip instead of four.
+        .options(
+            joinedload(User.practice).joinedload(Practice.lock_exception),
+            joinedload(User.lock_exception),
+        )
+    )
     status = user_status(user, now, settings.lock_after_quarters) if user else None
     early = _account_problem(session, user, status, attempt, client, now, settings.auth)
     possession = (
@@ -114,7 +124,8 @@ def authenticate(
     )
     token = possession.token
     if not possession.ok:
-        decision = _reject(early or possession.reason.value, token=token)
+        consumed = possession.decoded is not None  # a valid OTP was used up (locked key...)
+        decision = replace(_reject(early or possession.reason.value, token=token), durable=consumed)
         _count_failure(session, attempt, client, user=None, now=now, auth=settings.auth)
         return _record(session, attempt.username, client, now, decision, user)
     verification = passwords.verify(attempt.password, user.password_hash if user else None)
@@ -411,11 +422,21 @@ def finish_password_change(
     return _record(session, user.username, client, now, decision, user)
 
 
+def relax_durability(session: Session) -> None:
+    """Commit this transaction without waiting for the disk (PostgreSQL only).
+
+    Only for transactions that change no replay state: a crash may lose their auth-log
+    line and failure counts, never let an OTP or password through twice.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 def record_rejection(
     session: Session, username: str, client: Client, now: datetime, reason: str
 ) -> Decision:
     """A reject decided before the pipeline could run (unreadable request, stale state)."""
-    return _record(session, username, client, now, _reject(reason))
+    return _record(session, username, client, now, replace(_reject(reason), durable=False))
 
 
 def _record(
@@ -428,15 +449,10 @@ def _record(
 ) -> Decision:
     """Write the auth log entry and a log line: who, where, what, why; never a secret."""
     if user is not None and decision.user_id is None:
-        decision = Decision(
-            decision.outcome,
-            decision.reason,
-            decision.profile,
-            decision.reply_message,
-            user.id,
-            decision.token_serial,
-        )
+        decision = replace(decision, user_id=user.id)
     shown_name = "".join(ch if ch.isprintable() else "?" for ch in username)[:MAX_USERNAME_CHARS]
+    if not decision.durable:
+        relax_durability(session)
     session.add(
         AuthEvent(
             at=now,

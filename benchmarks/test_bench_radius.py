@@ -1,0 +1,257 @@
+"""RADIUS throughput and latency (issue 4), with the hash-bound limit in the same run.
+
+The server is a real ``flexnet radius`` process on PostgreSQL (fsync on); the load
+generator sends pre-built Access-Requests over UDP from this process, with a bounded
+number in flight, and times each answer.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import port_for
+import pytest
+from pyrad import packet as rp
+from sqlalchemy.engine import URL
+
+from benchmarks.report import percentile, write_section
+from flexnet import nas, passwords, practices, users
+from flexnet.db import Database
+from flexnet.models import TermsChannel, Token, TokenKind, TokenStatus, UserKind
+from flexnet.otp.secrets import YubicoSecret, token_context
+from flexnet.radius.packets import load_dictionary
+from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.support.yubikeys import SimulatedKey
+
+SECRET = b"bench-nas-secret-0123456789"
+PASSWORD = "Sommer-Regen-2026!"  # noqa: S105 - a benchmark user's password
+USERS = 24
+ACCEPTS = 600
+REJECTS = 9000
+DICTIONARY = load_dictionary()
+
+
+def seed(url: URL) -> list[SimulatedKey]:
+    keys = []
+    database = Database.from_url(url)
+    with database.session() as session:
+        for n in range(USERS):
+            bsnr = f"88{n:07d}"
+            practice = practices.add_practice(
+                session,
+                bsnr=bsnr,
+                name="Praxis",
+                street="Weg 1",
+                zip_code="39104",
+                city="Halle",
+                actor=STAFF,
+                now=NOW,
+            )
+            practices.accept_terms(
+                session,
+                bsnr=bsnr,
+                version="1.0",
+                channel=TermsChannel.PAPER,
+                accepted_on=date(2026, 11, 1),
+                actor=STAFF,
+                now=NOW,
+            )
+            users.add_user(
+                session,
+                username=f"user{n}",
+                bsnr=bsnr,
+                kind=UserKind.STAFF,
+                migrated_password=PASSWORD,
+                actor=STAFF,
+                now=NOW,
+            )
+            key = SimulatedKey.random()
+            serial = f"bench{n}"
+            session.add(
+                Token(
+                    serial=serial,
+                    kind=TokenKind.YUBICO_OTP,
+                    public_id=key.public_id,
+                    secret=BOX.seal(
+                        YubicoSecret(key.private_id, key.aes_key).to_bytes(),
+                        context=token_context(serial),
+                    ),
+                    status=TokenStatus.ACTIVE,
+                    practice=practice,
+                    created_at=NOW,
+                )
+            )
+            keys.append(key)
+        nas.add_nas(
+            session,
+            name="bench",
+            address="127.0.0.1",
+            secret=SECRET.decode(),
+            box=BOX,
+            actor=STAFF,
+            now=NOW,
+        )
+    database.dispose()
+    return keys
+
+
+def packet(identifier: int, username: str, typed: str) -> bytes:
+    request = rp.AuthPacket(
+        code=rp.AccessRequest, id=identifier, secret=SECRET, dict=DICTIONARY, User_Name=username
+    )
+    request["User-Password"] = request.PwCrypt(typed)
+    request.add_message_authenticator()
+    return bytes(request.RequestPacket())
+
+
+def accepts(keys: list[SimulatedKey], count: int) -> list[bytes]:
+    return [
+        packet(i % 256, f"user{i % USERS}", PASSWORD + keys[i % USERS].otp()) for i in range(count)
+    ]
+
+
+def invalid_otps(keys: list[SimulatedKey], count: int) -> list[bytes]:
+    """Well-formed OTPs of known keys whose ciphertext does not decrypt."""
+    return [
+        packet(i % 256, f"user{i % USERS}", PASSWORD + keys[i % USERS].public_id + "c" * 32)
+        for i in range(count)
+    ]
+
+
+def drive(
+    port: int, packets: list[bytes], *, window: int, interval: float = 0.0
+) -> dict[str, float]:
+    """Send with at most ``window`` in flight (and at most one per ``interval``)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(window)]
+    for sock in sockets:
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    pending = list(reversed(packets))
+    in_flight: dict[socket.socket, float] = {}
+    started = time.perf_counter()
+    next_send = started
+    timeouts = 0
+
+    while pending or in_flight:
+        now = time.perf_counter()
+        for sock in sockets:
+            if pending and sock not in in_flight and now >= next_send:
+                sock.send(pending.pop())
+                in_flight[sock] = now
+                next_send = max(next_send + interval, now) if interval else now
+        can_send = bool(pending) and len(in_flight) < window
+        wait = max(0.0, next_send - now) if can_send else 0.05
+        readable, _, _ = select.select(list(in_flight), [], [], wait)
+        now = time.perf_counter()
+        for sock in readable:
+            reply = sock.recv(4096)
+            latencies.append(now - in_flight.pop(sock))
+            codes[reply[0]] = codes.get(reply[0], 0) + 1
+        for sock, sent in list(in_flight.items()):
+            if now - sent > 5:
+                del in_flight[sock]
+                timeouts += 1
+    elapsed = time.perf_counter() - started
+    for sock in sockets:
+        sock.close()
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "accepted": codes.get(rp.AccessAccept, 0),
+        "rejected": codes.get(rp.AccessReject, 0),
+        "timeouts": timeouts,
+    }
+
+
+def _fmt(run: dict[str, float]) -> str:
+    return f"{run['rate']:.0f}/s, p50 {run['p50']:.1f} ms, p99 {run['p99']:.1f} ms"
+
+
+def argon2_verify_seconds() -> float:
+    stored = passwords.hash_password(PASSWORD)
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        passwords.verify(PASSWORD, stored)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+@pytest.mark.postgres
+def test_radius_accept_and_reject_rates(pg_url: URL, tmp_path: Path) -> None:
+    keys = seed(pg_url)
+    auth_port, acct_port = port_for.select_random(), port_for.select_random()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXNET_")}
+    env.update(
+        FLEXNET_DATABASE_URL=pg_url.render_as_string(hide_password=False),
+        FLEXNET_SECRET_KEY=TEST_SECRET_KEY,
+        FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
+        FLEXNET_INSTANCE=str(tmp_path),
+        FLEXNET_LOG_LEVEL="WARNING",
+        FLEXNET_KEY_FAILURE_LIMIT="1000000",
+        FLEXNET_SOURCE_FAILURE_LIMIT="1000000",
+    )
+    flexnet = Path(sys.executable).parent / "flexnet"
+    server = subprocess.Popen(
+        [str(flexnet), "radius", "--auth-port", str(auth_port), "--acct-port", str(acct_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(3)
+        hash_seconds = argon2_verify_seconds()
+        cores = os.cpu_count() or 1
+        limit = cores / hash_seconds
+        drive(auth_port, accepts(keys, 48), window=8)  # warm-up
+        full = drive(auth_port, accepts(keys, ACCEPTS), window=16)
+        rejects = drive(auth_port, invalid_otps(keys, REJECTS), window=32)
+        half = drive(auth_port, accepts(keys, ACCEPTS // 2), window=16, interval=2.0 / full["rate"])
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+
+    assert full["accepted"] == ACCEPTS, errors.decode()[-2000:]
+    assert rejects["rejected"] == REJECTS
+    verdicts = {
+        "accepts ≥ 80 % of the hash-bound limit": full["rate"] >= 0.8 * limit,
+        "invalid-OTP rejects ≥ 20 x accepts": rejects["rate"] >= 20 * full["rate"],
+        "invalid-OTP rejects ≥ 3,000/s": rejects["rate"] >= 3000,
+        "p99 at half load ≤ 3 x one argon2id verify": half["p99"] <= 3 * hash_seconds * 1000,
+    }
+    rows = "\n".join(f"| {name} | {'met' if ok else 'NOT met'} |" for name, ok in verdicts.items())
+    write_section(
+        "radius",
+        f"""## RADIUS Access-Requests (issue 4)
+
+A `flexnet radius` process (PostgreSQL with fsync on, {cores} cores, thread pool of
+{2 * cores + 2}) answers Access-Requests from pre-built packets (PAP: password + Yubikey
+OTP, Message-Authenticator) sent by the benchmark process over loopback.
+Command: `make bench` (`benchmarks/test_bench_radius.py`).
+
+| measurement | result |
+| --- | --- |
+| one argon2id verify (m=19 MiB, t=2, p=1) | {hash_seconds * 1000:.1f} ms |
+| hash-bound limit (cores ÷ verify) | {limit:.0f} accepts/s |
+| accept path, {ACCEPTS} requests, 16 in flight | {_fmt(full)} |
+| invalid-OTP rejects, {REJECTS} requests, 32 in flight | {_fmt(rejects)} |
+| accept path at half the measured maximum | {_fmt(half)} |
+
+| target | this run |
+| --- | --- |
+{rows}
+
+The load generator shares the 2 cores with the server, so these figures are a floor.
+""",
+    )

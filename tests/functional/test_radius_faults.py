@@ -1,0 +1,94 @@
+"""Internal errors on the authentication path are never an accept (issue 4)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pyrad import packet as rp
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from flexnet import nas
+from flexnet.config import Settings, parse_master_key
+from flexnet.db import Database
+from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.packets import Port, load_dictionary
+from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
+from tests.support.radius import SECRET
+from tests.support.seed import seed_key
+
+SOURCE = ("127.0.0.1", 40000)
+
+
+def settings(url: URL, **changes: object) -> Settings:
+    base = Settings(
+        instance_path=Path("/nonexistent"),
+        database_url=url,
+        secret_key="s" * 32,
+        master_key=parse_master_key(TEST_MASTER_KEY),
+    )
+    return replace(base, **changes)
+
+
+def access_request(password: str) -> bytes:
+    request = rp.AuthPacket(
+        code=rp.AccessRequest, secret=SECRET, dict=load_dictionary(), User_Name="nobody-needed"
+    )
+    request["User-Password"] = request.PwCrypt(password)
+    request.add_message_authenticator()
+    return bytes(request.RequestPacket())
+
+
+@pytest.fixture
+def url(pg_url: URL) -> URL:
+    database = Database.from_url(pg_url)
+    with database.session() as session:
+        nas.add_nas(
+            session,
+            name="vpn",
+            address="127.0.0.1",
+            secret=SECRET.decode(),
+            box=BOX,
+            actor=STAFF,
+            now=NOW,
+        )
+    database.dispose()
+    return pg_url
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("reject_on_error", "expected"), [(False, None), (True, rp.AccessReject)])
+def test_a_hanging_database_is_silence_or_reject_never_accept(
+    url: URL, reject_on_error: bool, expected: int | None
+) -> None:
+    key = seed_key(url, BOX)
+    blocker = Database.from_url(url)
+    database = Database.from_url(url, timeout_ms=300)
+    handler = RadiusHandler(database, settings(url, radius_reject_on_error=reject_on_error))
+    try:
+        with blocker.session() as session:
+            # Another transaction holds the key's row: the OTP update must wait, and time out.
+            session.execute(text("SELECT * FROM tokens FOR UPDATE"))
+            reply = handler.handle(
+                access_request("Sommer-Regen-2026!" + key.otp()), SOURCE, Port.AUTH
+            )
+    finally:
+        database.dispose()
+        blocker.dispose()
+
+    assert (reply[0] if reply else None) == expected
+
+
+def test_an_unreachable_database_is_silence(sqlite_url: URL) -> None:
+    unreachable = URL.create(
+        "postgresql+psycopg", username="x", host="127.0.0.1", port=9, database="x"
+    )
+    database = Database.from_url(unreachable, timeout_ms=1000)
+    handler = RadiusHandler(database, settings(unreachable))
+
+    assert (
+        handler.handle(access_request("Sommer-Regen-2026!" + "c" * 44), SOURCE, Port.AUTH) is None
+    )
+    database.dispose()
