@@ -77,6 +77,8 @@ class Decision:
 
 
 GENERIC_REJECT = "Anmeldung fehlgeschlagen."
+# Correct credentials, but the password must be changed first (whatever the mode).
+PASSWORD_CHANGE_REASONS = frozenset({"password_expired", "password_must_change"})
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,10 @@ def authenticate(
     """
     attempt = _syntax(username, password, otp)
     if attempt is None:
-        return _record(session, username, client, now, replace(_reject("syntax"), durable=False))
+        # Even a request refused for its form uses up a valid OTP it carries.
+        consumed = _consume(session, otp, now, settings, box, remote)
+        decision = replace(_reject("syntax"), durable=consumed)
+        return _record(session, username, client, now, decision)
     user = session.scalar(
         select(User)
         .where(User.username == attempt.username)
@@ -126,23 +131,42 @@ def authenticate(
     if not possession.ok:
         consumed = possession.decoded is not None  # a valid OTP was used up (locked key...)
         decision = replace(_reject(early or possession.reason.value, token=token), durable=consumed)
-        _count_failure(session, attempt, client, user=None, now=now, auth=settings.auth)
+        # Only the source is charged: a key's public id is no secret, and garbage under it
+        # must not block the practice; nor may it lock a user out.
+        _count_failure(session, attempt, client, user=None, key=False, now=now, auth=settings.auth)
         return _record(session, attempt.username, client, now, decision, user)
     verification = passwords.verify(attempt.password, user.password_hash if user else None)
     reason = early or _key_problem(user, token) or (None if verification.ok else "password_wrong")
     if reason is not None or user is None:
         decision = _reject(reason or "user_unknown", token=token)
-        counted = user if reason in _USER_FAILURES else None
-        _count_failure(session, attempt, client, user=counted, now=now, auth=settings.auth)
+        # A wrong password with the practice's own valid key is someone guessing this
+        # user's password; anything else (a foreign key) is charged to key and source only.
+        counted = user if reason == "password_wrong" else None
+        _count_failure(
+            session, attempt, client, user=counted, key=True, now=now, auth=settings.auth
+        )
         return _record(session, attempt.username, client, now, decision, user)
-    _succeeded(session, user, verification.new_hash, now)
     decision = _password_state_decision(user, token, now, settings.auth)
+    if decision.outcome is not Outcome.REJECT:
+        _succeeded(session, user, verification.new_hash, now)
     return _record(session, attempt.username, client, now, decision, user)
 
 
-# Failures that show someone is guessing this user's password (with a valid OTP, or on a
-# password-only channel).
-_USER_FAILURES = frozenset({"password_wrong", "key_of_other_practice"})
+def _consume(
+    session: Session,
+    otp: str | None,
+    now: datetime,
+    settings: Settings,
+    box: SecretBox,
+    remote: RemoteCheck | None,
+) -> bool:
+    """Verify a well-formed Yubico OTP only to use it up; True if it was valid."""
+    if otp is None or not yubico.looks_like_otp(otp):
+        return False
+    result = verify_yubico_otp(session, otp, box=box, settings=settings.otp, now=now, remote=remote)
+    if result.reason is OtpReason.BACKEND_ERROR:
+        raise BackendError("OTP backend error")
+    return result.decoded is not None
 
 
 def _syntax(username: str, password: str, otp: str | None) -> _Attempt | None:
@@ -215,6 +239,7 @@ def _check_possession(
             session, otp, box=box, settings=settings.otp, now=now, remote=remote
         )
     else:
+        # The look-up runs for unknown users too, so the time taken does not tell them apart.
         token = _practice_token(session, user, TokenKind.OATH_HOTP)
         if token is None:
             return OtpResult(OtpReason.UNKNOWN_KEY)
@@ -227,10 +252,10 @@ def _check_possession(
 
 
 def _practice_token(session: Session, user: User | None, kind: TokenKind) -> Token | None:
-    if user is None:
-        return None
+    # For an unknown user, an id no row has (None would match stock tokens: IS NULL).
+    practice_id = user.practice_id if user is not None else -1
     return session.scalar(
-        select(Token).where(Token.practice_id == user.practice_id, Token.kind == kind).limit(1)
+        select(Token).where(Token.practice_id == practice_id, Token.kind == kind).limit(1)
     )
 
 
@@ -256,14 +281,15 @@ def _count_failure(
     client: Client,
     *,
     user: User | None,
+    key: bool,
     now: datetime,
     auth: AuthSettings,
 ) -> None:
-    """Count a failure atomically for the source, the key and (if proven) the user."""
+    """Count a failure atomically for the source, the key (if its OTP was valid) and the user."""
     window = auth.failure_window_seconds
     if client.source_ip:
         ratelimit.record(session, f"auth-src:{client.source_ip}", window_seconds=window, now=now)
-    parsed = yubico.parse(attempt.otp) if attempt.otp else None
+    parsed = yubico.parse(attempt.otp) if key and attempt.otp else None
     if parsed:
         ratelimit.record(session, f"auth-key:{parsed.public_id}", window_seconds=window, now=now)
     if user is not None:
@@ -402,11 +428,24 @@ def new_password_problems(session: Session, *, user_id: int, password: str) -> l
 
 
 def finish_password_change(
-    session: Session, *, user_id: int, new_password: str, client: Client, now: datetime
+    session: Session,
+    *,
+    user_id: int,
+    new_password: str,
+    client: Client,
+    now: datetime,
+    settings: Settings,
 ) -> Decision:
-    """Set the password asked for in-band after a full login; accept into the profile."""
-    problems = new_password_problems(session, user_id=user_id, password=new_password)
+    """Set the password asked for in-band after a full login; accept into the profile.
+
+    The user's status is checked again: a lock that landed during the exchange wins.
+    """
     user = session.get_one(User, user_id)
+    status = user_status(user, now, settings.lock_after_quarters)
+    if not status.may_log_in or (user.throttled_until is not None and user.throttled_until > now):
+        reason = f"user_{status.state.value}" if not status.may_log_in else "user_throttled"
+        return _record(session, user.username, client, now, _reject(reason), user)
+    problems = new_password_problems(session, user_id=user_id, password=new_password)
     if problems:
         return _record(session, user.username, client, now, _reject("new_password_refused"), user)
     users.set_password(session, user, new_password, now=now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -36,8 +36,8 @@ CREDENTIALS_FILE = "demo-credentials.json"
 @dataclass(frozen=True)
 class DemoCredentials:
     username: str
-    password: str
-    nas_secret: str
+    password: str = field(repr=False)
+    nas_secret: str = field(repr=False)
 
 
 def ensure_demo(session: Session, *, box: SecretBox, instance: Path, now: datetime) -> bool:

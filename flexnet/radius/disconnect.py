@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pyrad import packet as rp
 from pyrad.client import Client as RadClient
 from pyrad.client import Timeout
 from pyrad.dictionary import Dictionary
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from flexnet import audit, nas
 from flexnet.audit import Actor, AuditTag, Subject
@@ -24,6 +24,7 @@ from flexnet.models import NasClient, VpnSession
 from flexnet.otp.secrets import SecretBox
 
 log = logging.getLogger(__name__)
+STALE_CLAIM_SECONDS = 300
 
 
 class DisconnectDispatcher:
@@ -66,29 +67,42 @@ class DisconnectDispatcher:
         handled = 0
         for session_id in self._queued():
             if self._claim(session_id):
-                self._send(session_id)
+                try:
+                    self._send(session_id)
+                except Exception:
+                    log.exception("disconnect of session %d failed", session_id)
+                    self._finish(session_id, "error", "?", utcnow())
                 handled += 1
         return handled
 
+    def _claimable(self, now: datetime) -> ColumnElement[bool]:
+        """Queued, or claimed by a process that died before it finished (stale)."""
+        stale = now - timedelta(seconds=STALE_CLAIM_SECONDS)
+        return or_(
+            VpnSession.disconnect_result.is_(None),
+            and_(
+                VpnSession.disconnect_result == "sending",
+                VpnSession.disconnect_requested_at < stale,
+            ),
+        )
+
     def _queued(self) -> list[int]:
         with self.database.reader() as session:
-            return list(
-                session.scalars(
-                    select(VpnSession.id)
-                    .where(
-                        VpnSession.disconnect_requested_at.is_not(None),
-                        VpnSession.disconnect_result.is_(None),
-                    )
-                    .limit(50)
-                )
+            query = (
+                select(VpnSession.id)
+                .where(VpnSession.disconnect_requested_at.is_not(None), self._claimable(utcnow()))
+                .limit(50)
             )
+            return list(session.scalars(query))
 
     def _claim(self, session_id: int) -> bool:
+        now = utcnow()
         with self.database.session() as session:
+            # The claim time goes into requested_at, so a stale claim is taken by one only.
             claimed = session.execute(
                 update(VpnSession)
-                .where(VpnSession.id == session_id, VpnSession.disconnect_result.is_(None))
-                .values(disconnect_result="sending"),
+                .where(VpnSession.id == session_id, self._claimable(now))
+                .values(disconnect_result="sending", disconnect_requested_at=now),
             ).rowcount  # type: ignore[attr-defined]
         return bool(claimed)
 

@@ -92,6 +92,7 @@ class RadiusHandler:
         if isinstance(cached, bytes):
             log.info("duplicate request from %s answered from cache", source[0])
             return cached
+        reply = None
         try:
             if port is Port.AUTH:
                 reply = self._access(data, client)
@@ -99,11 +100,13 @@ class RadiusHandler:
                 reply = self._accounting(data, source[0], client)
         except _Drop as dropped:
             log.warning("dropped packet from %s (%s): %s", source[0], client.name, dropped)
-            reply = None
-        if reply is None:
-            self.duplicates.forget(key)
-        else:
-            self.duplicates.store(key, reply)
+        except Exception:
+            log.exception("unexpected error on a packet from %s; no answer", client.name)
+        finally:
+            if reply is None:
+                self.duplicates.forget(key)  # a retransmission may then be evaluated
+            else:
+                self.duplicates.store(key, reply)
         return reply
 
     # --- NAS clients and profiles ------------------------------------------------------
@@ -260,6 +263,7 @@ class RadiusHandler:
                 new_password=typed,
                 client=origin,
                 now=now,
+                settings=self.settings,
             )
         return self._answer(request, decision)
 
@@ -292,9 +296,13 @@ class RadiusHandler:
             return self._reply(
                 request, rp.AccessReject, decision.reply_message or authn.GENERIC_REJECT
             )
+        attributes = self._profiles.get(decision.profile or "")
+        if attributes is None:
+            # Never a bare Accept: the NAS would apply its own, possibly full, default.
+            raise LookupError(f"access profile {decision.profile!r} does not exist")
         reply = request.CreateReply()
         reply.code = rp.AccessAccept
-        for name, value in self._profiles.get(decision.profile or "", []):
+        for name, value in attributes:
             kind = self.dictionary.attributes[name].type
             reply.AddAttribute(name, int(value) if kind == "integer" else value)
         if decision.reply_message:

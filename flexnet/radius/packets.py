@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyrad import packet as rp
@@ -119,14 +119,16 @@ def decode_password(hidden: bytes, secret: bytes, authenticator: bytes) -> str |
 
 @dataclass(frozen=True)
 class PapParts:
-    password: str
-    otp: str | None  # None: no OTP at the end, the challenge flow asks for it
+    password: str = field(repr=False)
+    otp: str | None = field(repr=False)  # None: no OTP at the end, the challenge asks for it
 
 
 def split_pap(typed: str) -> PapParts:
     """Password immediately followed by a 44-character Yubikey OTP, or the password alone."""
     otp_length = yubico.PUBLIC_ID_CHARS + yubico.CIPHERTEXT_CHARS
-    if len(typed) > otp_length and yubico.looks_like_otp(typed[-otp_length:]):
+    if len(typed) >= otp_length and yubico.looks_like_otp(typed[-otp_length:]):
+        # A bare OTP is an OTP with an empty password: it is used up and rejected, never
+        # kept as a "password" in a challenge.
         return PapParts(typed[:-otp_length], typed[-otp_length:])
     return PapParts(typed, None)
 

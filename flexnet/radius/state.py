@@ -20,7 +20,7 @@ IN_FLIGHT = object()
 class DuplicateCache:
     """RFC 5080: a retransmitted request gets the cached answer, never a new evaluation."""
 
-    def __init__(self, *, ttl: float = 30.0, size: int = 50_000) -> None:
+    def __init__(self, *, ttl: float = 30.0, size: int = 200_000) -> None:
         self._ttl = ttl
         self._size = size
         self._entries: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
@@ -36,7 +36,13 @@ class DuplicateCache:
                 return entry[1]
             self._entries[key] = (now + self._ttl, IN_FLIGHT)
             while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+                oldest, (_, value) = next(iter(self._entries.items()))
+                if value is IN_FLIGHT:
+                    # Its answer is still coming; evicting it would let a retransmission
+                    # be evaluated again. In-flight entries are few (bounded by the server).
+                    self._entries.move_to_end(oldest)
+                else:
+                    del self._entries[oldest]
             return None
 
     def store(self, key: Hashable, reply: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any
 
@@ -38,9 +39,17 @@ def auth() -> Response:
     """Check username + password (+ OTP if the client requires it) through the pipeline."""
     flexnet = state()
     body = request.get_json(silent=True)
-    fields = ("username", "password", "otp")
+    fields = ("username", "password", "otp", "client_ip")
     if not isinstance(body, dict) or not all(isinstance(body.get(f, ""), str) for f in fields):
         return problem(400, "Ungültige Anfrage", "JSON mit username, password und ggf. otp")
+    # The end user's address as the portal saw it; the portal's own address would put
+    # all of its users under one per-source limit.
+    client_ip = body.get("client_ip") or None
+    if client_ip is not None:
+        try:
+            client_ip = str(ipaddress.ip_address(client_ip))
+        except ValueError:
+            return problem(400, "Ungültige Anfrage", "client_ip ist keine IP-Adresse")
     now = utcnow()
     try:
         with flexnet.database.session() as session:
@@ -55,7 +64,7 @@ def auth() -> Response:
                 username=body.get("username", ""),
                 password=body.get("password", ""),
                 otp=otp if client.require_otp or otp else None,
-                client=Client(Channel.API, client.name, request.remote_addr),
+                client=Client(Channel.API, client.name, client_ip),
                 now=now,
                 settings=flexnet.settings,
                 box=flexnet.secret_box,
@@ -65,6 +74,11 @@ def auth() -> Response:
         # Fail closed: an internal error is never an accept.
         log.exception("api auth: internal error")
         return problem(503, "Dienst vorübergehend nicht verfügbar")
+    if decision.reason in authn.PASSWORD_CHANGE_REASONS:
+        # Never "accept" for a password that must be changed: a portal might not look at
+        # the profile. The user changes it in self-service.
+        message = "Ihr Kennwort muss geändert werden. Bitte nutzen Sie das Selbstbedienungsportal."
+        return jsonify(result="password_change_required", message=message)
     if decision.outcome is Outcome.ACCEPT:
         return jsonify(result="accept", profile=decision.profile, message=decision.reply_message)
     # The caller learns reject only; which factor failed stays in the auth log.

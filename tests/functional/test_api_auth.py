@@ -143,3 +143,41 @@ def test_malformed_body(
     client, keys, _ = seeded
 
     assert post(client, keys["password"], body)[0] == 400
+
+
+def test_password_change_is_not_an_accept(
+    app: Flask,
+    seeded: tuple[FlaskClient, dict[str, str], SimulatedKey],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, keys, _ = seeded
+    with state(app).database.session() as session:
+        user = users.get_user(session, "emuster")
+        user.password_must_change = True
+
+    status, body = post(client, keys["password"], {"username": "emuster", "password": PASSWORD})
+
+    assert status == 200
+    assert body["result"] == "password_change_required"
+
+
+def test_end_user_address_is_taken_from_the_body(
+    app: Flask, seeded: tuple[FlaskClient, dict[str, str], SimulatedKey]
+) -> None:
+    client, keys, _ = seeded
+
+    post(
+        client,
+        keys["password"],
+        {"username": "emuster", "password": "Falsch-Falsch-1", "client_ip": "198.51.100.23"},
+    )
+    bad = post(
+        client,
+        keys["password"],
+        {"username": "emuster", "password": PASSWORD, "client_ip": "nicht-ip"},
+    )
+
+    with state(app).database.reader() as session:
+        addresses = [e.source_ip for e in session.scalars(select(AuthEvent))]
+    assert addresses == ["198.51.100.23"]
+    assert bad[0] == 400

@@ -437,3 +437,25 @@ def test_lock_disconnects_the_live_session_at_the_nas(world: World) -> None:
     assert stored.disconnect_result == "ack"
     assert len(world.nas.received) == 1
     assert world.nas.received[0]["Acct-Session-Id"] == ["live-1"]
+
+
+def test_missing_access_profile_is_never_a_bare_accept(world: World) -> None:
+    with world.database.session() as session:
+        practices.get_practice(session, "881234600").access_profile = "restriced"  # a typo
+
+    reply = world.radius.send(
+        world.radius.access_request("dritter", PASSWORD + world.third_key.otp())
+    )
+
+    assert reply is None  # silence: the NAS asks its second server
+
+
+def test_a_bare_otp_is_used_up_not_kept_as_a_password(world: World) -> None:
+    otp = world.key.otp()
+
+    bare = world.radius.send(world.radius.access_request("emuster", otp))
+    later = world.radius.send(world.radius.access_request("emuster", PASSWORD + otp))
+
+    assert code_of(bare) == rp.AccessReject
+    assert code_of(later) == rp.AccessReject
+    assert events(world)[-1] == ("reject", "otp_replayed")

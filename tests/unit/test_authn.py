@@ -417,7 +417,12 @@ def test_in_band_password_change_checks_the_policy(
     refused = authn.new_password_problems(session, user_id=user.id, password="kurz")
     reused = authn.new_password_problems(session, user_id=user.id, password=PASSWORD)
     changed = authn.finish_password_change(
-        session, user_id=user.id, new_password="Neues-Herbst-Laub-7", client=NAS, now=NOW
+        session,
+        user_id=user.id,
+        new_password="Neues-Herbst-Laub-7",
+        client=NAS,
+        now=NOW,
+        settings=SETTINGS,
     )
 
     assert any("12 Zeichen" in p for p in refused)
@@ -429,3 +434,81 @@ def test_in_band_password_change_checks_the_policy(
     )
     assert passwords.verify("Neues-Herbst-Laub-7", user.password_hash).ok
     assert user.password_set_at == NOW and not user.password_must_change
+
+
+def test_in_band_change_refuses_a_user_locked_meanwhile(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, _ = login
+    user.status, user.lock_cause, user.lock_reason, user.locked_at = (
+        UserStatus.LOCKED,
+        LockCause.LOSS,
+        "Verlust gemeldet",
+        NOW,
+    )
+    session.flush()
+
+    decision = authn.finish_password_change(
+        session,
+        user_id=user.id,
+        new_password="Neues-Herbst-Laub-7",
+        client=NAS,
+        now=NOW,
+        settings=SETTINGS,
+    )
+
+    assert (decision.outcome, decision.reason) == (Outcome.REJECT, "user_locked")
+    assert passwords.verify(PASSWORD, user.password_hash).ok  # unchanged
+
+
+def test_a_foreign_key_never_locks_the_user(
+    session: Session,
+    login: tuple[User, SimulatedKey],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    user, _ = login
+    _, foreign = make_yubikey()
+    later = NOW
+    for _ in range(12):
+        later += timedelta(hours=3)
+        assert auth(session, "emuster", foreign.otp(), now=later).reason == "key_of_other_practice"
+
+    assert user.failed_logins == 0
+    assert user.status is UserStatus.ACTIVE
+
+
+def test_garbage_under_a_public_id_does_not_block_the_key(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    _, key = login
+    settings = replace(SETTINGS, auth=AuthSettings(key_failure_limit=3))
+    for _ in range(10):
+        auth(session, "emuster", key.public_id + "c" * 32, settings=settings)
+
+    assert auth(session, "emuster", key.otp(), settings=settings).outcome is Outcome.ACCEPT
+
+
+def test_valid_otp_in_a_malformed_request_is_used_up(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    _, key = login
+    otp = key.otp()
+
+    assert auth(session, "x" * 80, otp).reason == "syntax"
+    assert auth(session, "emuster", otp).reason == "otp_replayed"
+
+
+def test_expired_initial_password_does_not_activate(
+    session: Session,
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    from flexnet import users
+
+    user = make_user(username="brief2")
+    users.set_password(session, user, PASSWORD, now=NOW, must_change=True)
+    _, key = make_yubikey(practice=user.practice)
+
+    auth(session, "brief2", key.otp(), now=NOW + timedelta(days=61))
+
+    assert user.status is UserStatus.PENDING and user.first_login_at is None
