@@ -50,6 +50,7 @@ class AuditTag(enum.StrEnum):
     USER_PASSWORD_CHANGE = "account:password:change"
     USER_PASSWORD_REHASH = "account:password:rehash"
     NAS_CLIENT_CREATE = "radius:nas:create"
+    PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
     VPN_DISCONNECT = "vpn:session:disconnect"
     TOKEN_IMPORT = "token:stock:import"

@@ -14,9 +14,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from flexnet.models import Token, TokenStatus, User, VpnSession
+
+
+def recent_sessions(user: User, limit: int = 5) -> list[VpnSession]:
+    """The user's latest sessions, live ones first (for staff views)."""
+    session = object_session(user)
+    if session is None:
+        return []
+    return list(
+        session.scalars(
+            select(VpnSession)
+            .where(VpnSession.user_id == user.id)
+            .order_by(VpnSession.stopped_at.is_not(None), VpnSession.started_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def live_sessions(session: Session, *, user_ids: Sequence[int]) -> list[VpnSession]:

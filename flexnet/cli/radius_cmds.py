@@ -10,8 +10,10 @@ import click
 from flexnet import apiclients, demo, nas
 from flexnet.cli import CliContext, cli, configure_logging, pass_context, read_password_stdin
 from flexnet.otp.remote import RemoteValidator
+from flexnet.radius import profiles
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.packets import load_dictionary
 from flexnet.radius.server import Listen, RadiusServer
 
 
@@ -79,6 +81,43 @@ def nas_add(
             coa_port=coa_port,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
+
+
+@cli.group("profile")
+def profile_group() -> None:
+    """Zugangsprofile: RADIUS-Antwortattribute (z. B. Filter-Id, Class, Session-Timeout)."""
+
+
+@profile_group.command("list")
+@pass_context
+def profile_list(ctx: CliContext) -> None:
+    """Alle Profile mit ihren Attributen anzeigen."""
+    with ctx.reading() as session:
+        for profile in profiles.list_profiles(session):
+            pairs = ", ".join(f"{n}={v}" for n, v in profile.reply_attributes) or "(keine)"
+            click.echo(f"{profile.name:<18}{pairs}   {profile.description}")
+
+
+@profile_group.command("set")
+@click.argument("name")
+@click.option("--attr", "attrs", multiple=True, help="Attribut=Wert, mehrfach angebbar")
+@click.option("--description", default=None)
+@pass_context
+def profile_set(
+    ctx: CliContext, name: str, attrs: tuple[str, ...], description: str | None
+) -> None:
+    """Profil anlegen oder seine Attribute ersetzen (RADIUS-Server übernimmt binnen 30 s)."""
+    attributes = profiles.parse_attributes(attrs, load_dictionary())
+    with ctx.unit_of_work() as session:
+        profile = profiles.set_profile(
+            session,
+            name=name,
+            attributes=attributes,
+            description=description,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+    click.echo(f"Profil {profile.name} gespeichert: {len(attributes)} Attribut(e)")
 
 
 @cli.group("api-client")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
+from flexnet import vpn
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import EffectiveStatus, State, practice_status, user_status
-from flexnet.models import LockException, Practice, PracticeKind, Token, User
+from flexnet.models import LockException, Practice, PracticeKind, Token, User, VpnSession
 from flexnet.users import kind_label
 
 _STATE_LABEL = {
@@ -108,6 +109,19 @@ def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
     yield _row("Fehlversuche", str(user.failed_logins))
     tokens = ", ".join(_token_text(t) for t in user.practice.tokens) or "keiner"
     yield _row("Yubikey der Praxis", tokens)
+    sessions = vpn.recent_sessions(user)
+    yield _row("VPN-Sitzungen", str(len(sessions)) if sessions else "keine")
+    for vpn_session in sessions:
+        yield f"    {_session_text(vpn_session)}"
+
+
+def _session_text(vpn_session: VpnSession) -> str:
+    started = vpn_session.started_at.astimezone(BERLIN)
+    state = "aktiv" if vpn_session.stopped_at is None else "beendet"
+    text = f"{started:%d.%m.%Y %H:%M} {vpn_session.nas.name} {vpn_session.framed_ip or '-'} {state}"
+    if vpn_session.disconnect_requested_at is not None:
+        text += f", Trennung: {vpn_session.disconnect_result or 'angefordert'}"
+    return text
 
 
 def token_lines(token: Token) -> Iterator[str]:

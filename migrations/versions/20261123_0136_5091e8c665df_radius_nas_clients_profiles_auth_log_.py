@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_access_profiles")),
     )
     # Defaults of § 1.1 (third parties restricted) and the password-change grace profile.
-    # Staff adapt the attributes to their concentrator (flexnet profile set).
+    # Staff adapt the attributes to their concentrator: flexnet profile set.
     op.bulk_insert(
         profiles,
         [

@@ -1,0 +1,135 @@
+"""CLI for NAS clients, access profiles, API clients and the VPN sessions shown per user."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from flexnet import vpn
+from flexnet.db import Database
+from flexnet.models import NasClient, User, VpnSession
+from tests.conftest import NOW
+from tests.support.cli import Invoke, ok, refused, snapshot
+
+
+def test_nas_add_and_its_refusals(invoke: Invoke, database: Database) -> None:
+    ok(
+        invoke(
+            "nas",
+            "add",
+            "vpn-1",
+            "--address",
+            "192.0.2.0/28",
+            "--secret-stdin",
+            "--coa-port",
+            "3799",
+            input="ein-langes-gemeinsames-geheimnis\n",
+        )
+    )
+    before = snapshot(database)
+
+    refused(
+        invoke(
+            "nas",
+            "add",
+            "alle",
+            "--address",
+            "0.0.0.0/0",
+            "--secret-stdin",
+            input="ein-langes-gemeinsames-geheimnis\n",
+        ),
+        "nicht erlaubt",
+    )
+    refused(
+        invoke("nas", "add", "kurz", "--address", "192.0.2.99", "--secret-stdin", input="kurz\n"),
+        "mindestens 16 Zeichen",
+    )
+    refused(
+        invoke(
+            "nas",
+            "add",
+            "vpn-2",
+            "--address",
+            "192.0.2.0/28",
+            "--secret-stdin",
+            input="ein-langes-gemeinsames-geheimnis\n",
+        ),
+        "schon",
+    )
+
+    assert snapshot(database) == before
+    with database.reader() as session:
+        stored = session.scalars(select(NasClient)).one()
+    assert stored.address == "192.0.2.0/28" and stored.coa_port == 3799
+    assert b"geheimnis" not in stored.secret
+
+
+def test_profiles_are_staff_configurable(invoke: Invoke, database: Database) -> None:
+    ok(
+        invoke(
+            "profile",
+            "set",
+            "full",
+            "--attr",
+            "Filter-Id=kv-full",
+            "--attr",
+            "Session-Timeout=28800",
+        )
+    )
+    listed = ok(invoke("profile", "list")).output
+
+    assert "Filter-Id=kv-full, Session-Timeout=28800" in listed
+    assert "restricted" in listed and "password-change" in listed
+    before = snapshot(database)
+    refused(
+        invoke("profile", "set", "full", "--attr", "Session-Timeout=lang"), "erwartet eine Zahl"
+    )
+    refused(invoke("profile", "set", "full", "--attr", "User-Password=x"), "kein erlaubtes")
+    refused(invoke("profile", "set", "full", "--attr", "Gibt-Es-Nicht=1"), "kein erlaubtes")
+    assert snapshot(database) == before
+
+
+def test_api_client_key_is_printed_once(invoke: Invoke) -> None:
+    out = ok(invoke("api-client", "add", "KVSAonline")).output.strip()
+
+    assert out.startswith("key=fx_")
+    refused(invoke("api-client", "add", "KVSAonline"), "existiert bereits")
+
+
+def test_user_show_lists_sessions_and_disconnects(
+    invoke: Invoke, practice_with_terms: str, database: Database
+) -> None:
+    ok(invoke("user", "add", "emuster", "--practice", practice_with_terms, "--kind", "staff"))
+    ok(
+        invoke(
+            "nas",
+            "add",
+            "vpn-1",
+            "--address",
+            "127.0.0.1",
+            "--secret-stdin",
+            input="ein-langes-gemeinsames-geheimnis\n",
+        )
+    )
+    with database.session() as session:
+        user = session.scalars(select(User)).one()
+        nas_id = session.scalars(select(NasClient.id)).one()
+        session.add(
+            VpnSession(
+                nas_id=nas_id,
+                acct_session_id="s1",
+                username="emuster",
+                user_id=user.id,
+                framed_ip="10.1.2.3",
+                started_at=NOW,
+                updated_at=NOW,
+                input_octets=0,
+                output_octets=0,
+            )
+        )
+        session.flush()
+        vpn.request_disconnect(session, user_ids=[user.id], now=NOW)
+
+    shown = ok(invoke("user", "show", "emuster")).output
+
+    assert "VPN-Sitzungen:        1" in shown
+    assert "vpn-1 10.1.2.3 aktiv, Trennung: angefordert" in shown
