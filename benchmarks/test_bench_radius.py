@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import port_for
@@ -23,12 +22,11 @@ from pyrad import packet as rp
 from sqlalchemy.engine import URL
 
 from benchmarks.report import percentile, write_section
-from flexnet import nas, passwords, practices, users
+from flexnet import nas, passwords
 from flexnet.db import Database
-from flexnet.models import TermsChannel, Token, TokenKind, TokenStatus, UserKind
-from flexnet.otp.secrets import YubicoSecret, token_context
 from flexnet.radius.packets import load_dictionary
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
 SECRET = b"bench-nas-secret-0123456789"
@@ -40,56 +38,20 @@ DICTIONARY = load_dictionary()
 
 
 def seed(url: URL) -> list[SimulatedKey]:
-    keys = []
     database = Database.from_url(url)
     with database.session() as session:
-        for n in range(USERS):
-            bsnr = f"88{n:07d}"
-            practice = practices.add_practice(
+        keys = [
+            add_login(
                 session,
-                bsnr=bsnr,
-                name="Praxis",
-                street="Weg 1",
-                zip_code="39104",
-                city="Halle",
-                actor=STAFF,
-                now=NOW,
-            )
-            practices.accept_terms(
-                session,
-                bsnr=bsnr,
-                version="1.0",
-                channel=TermsChannel.PAPER,
-                accepted_on=date(2026, 11, 1),
-                actor=STAFF,
-                now=NOW,
-            )
-            users.add_user(
-                session,
+                BOX,
+                bsnr=f"88{n:07d}",
                 username=f"user{n}",
-                bsnr=bsnr,
-                kind=UserKind.STAFF,
-                migrated_password=PASSWORD,
-                actor=STAFF,
+                password=PASSWORD,
+                serial=f"bench{n}",
                 now=NOW,
             )
-            key = SimulatedKey.random()
-            serial = f"bench{n}"
-            session.add(
-                Token(
-                    serial=serial,
-                    kind=TokenKind.YUBICO_OTP,
-                    public_id=key.public_id,
-                    secret=BOX.seal(
-                        YubicoSecret(key.private_id, key.aes_key).to_bytes(),
-                        context=token_context(serial),
-                    ),
-                    status=TokenStatus.ACTIVE,
-                    practice=practice,
-                    created_at=NOW,
-                )
-            )
-            keys.append(key)
+            for n in range(USERS)
+        ]
         nas.add_nas(
             session,
             name="bench",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 
 import port_for
 import pytest
@@ -14,15 +13,14 @@ from flask import Flask
 from sqlalchemy.engine import URL
 from werkzeug.serving import make_server
 
-from flexnet import create_app, practices
+from flexnet import create_app
 from flexnet.cli import cli
 from flexnet.db import Database
-from flexnet.models import TermsChannel, Token, TokenKind, TokenStatus
 from flexnet.otp import wsapi
-from flexnet.otp.secrets import YubicoSecret, token_context
 from flexnet.web import state
 from tests.conftest import BOX, NOW, STAFF
 from tests.support.cli import Invoke, ok
+from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
 
@@ -97,39 +95,8 @@ class Server:
 
 
 def seed(app: Flask, *, require_signature: bool = True) -> tuple[str, str, SimulatedKey]:
-    key = SimulatedKey.random()
     with state(app).database.session() as session:
-        practice = practices.add_practice(
-            session,
-            bsnr="881234500",
-            name="Praxis",
-            street="Weg 1",
-            zip_code="39104",
-            city="Magdeburg",
-            actor=STAFF,
-            now=NOW,
-        )
-        practices.accept_terms(
-            session,
-            bsnr="881234500",
-            version="1.0",
-            channel=TermsChannel.PAPER,
-            accepted_on=date(2026, 11, 1),
-            actor=STAFF,
-            now=NOW,
-        )
-        secret = YubicoSecret(key.private_id, key.aes_key).to_bytes()
-        session.add(
-            Token(
-                serial="4711",
-                kind=TokenKind.YUBICO_OTP,
-                public_id=key.public_id,
-                secret=BOX.seal(secret, context=token_context("4711")),
-                status=TokenStatus.ACTIVE,
-                practice=practice,
-                created_at=NOW,
-            )
-        )
+        key = add_login(session, BOX, serial="4711", now=NOW)
         client, api_key = wsapi.add_client(
             session,
             name="KVSAonline",

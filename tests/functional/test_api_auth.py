@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 from flask import Flask
@@ -11,11 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app, practices, users
-from flexnet.models import AuthEvent, TermsChannel, Token, TokenKind, TokenStatus, UserKind
-from flexnet.otp.secrets import YubicoSecret, token_context
+from flexnet import apiclients, create_app, users
+from flexnet.models import AuthEvent
 from flexnet.web import state
 from tests.conftest import BOX, NOW, STAFF
+from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
 PASSWORD = "Sommer-Regen-2026!"
@@ -31,51 +30,9 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def seeded(app: Flask) -> tuple[FlaskClient, dict[str, str], SimulatedKey]:
-    key = SimulatedKey.random()
-    now = NOW.replace(year=2026, month=11, day=22)
+    now = NOW.replace(day=22)
     with state(app).database.session() as session:
-        practice = practices.add_practice(
-            session,
-            bsnr="881234500",
-            name="Praxis",
-            street="Weg 1",
-            zip_code="39104",
-            city="Halle",
-            actor=STAFF,
-            now=now,
-        )
-        practices.accept_terms(
-            session,
-            bsnr="881234500",
-            version="1.0",
-            channel=TermsChannel.PORTAL,
-            accepted_on=date(2026, 11, 1),
-            actor=STAFF,
-            now=now,
-        )
-        users.add_user(
-            session,
-            username="emuster",
-            bsnr="881234500",
-            kind=UserKind.STAFF,
-            migrated_password=PASSWORD,
-            actor=STAFF,
-            now=now,
-        )
-        session.add(
-            Token(
-                serial="k1",
-                kind=TokenKind.YUBICO_OTP,
-                public_id=key.public_id,
-                secret=BOX.seal(
-                    YubicoSecret(key.private_id, key.aes_key).to_bytes(),
-                    context=token_context("k1"),
-                ),
-                status=TokenStatus.ACTIVE,
-                practice=practice,
-                created_at=now,
-            )
-        )
+        key = add_login(session, BOX, username="emuster", password=PASSWORD, now=now)
         _, with_otp = apiclients.add_client(
             session, name="BD-Online", require_otp=True, actor=STAFF, now=now
         )

@@ -13,27 +13,23 @@ from pyrad import packet as rp
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import nas, practices, users, vpn
+from flexnet import nas, practices, vpn
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
 from flexnet.db import Database
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     AuthEvent,
     PracticeKind,
-    TermsChannel,
-    Token,
-    TokenKind,
-    TokenStatus,
     User,
     UserKind,
     VpnSession,
 )
-from flexnet.otp.secrets import YubicoSecret, token_context
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import MESSAGE_AUTHENTICATOR
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.radius import SECRET, FakeNas, RunningRadius, running
+from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
 PASSWORD = "Sommer-Regen-2026!"
@@ -58,56 +54,27 @@ class World:
 
 
 def seed(database: Database, coa_port: int) -> tuple[SimulatedKey, SimulatedKey]:
-    keys = (SimulatedKey.random(), SimulatedKey.random())
     with database.session() as session:
-        for bsnr, kind, username, user_kind, key in (
-            ("881234500", PracticeKind.MEMBER, "emuster", UserKind.STAFF, keys[0]),
-            ("881234600", PracticeKind.THIRD_PARTY, "dritter", UserKind.THIRD_PARTY, keys[1]),
-        ):
-            practice = practices.add_practice(
-                session,
-                bsnr=bsnr,
-                name="Praxis",
-                street="Weg 1",
-                zip_code="39104",
-                city="Halle",
-                kind=kind,
-                actor=STAFF,
-                now=NOW,
-            )
-            practices.accept_terms(
-                session,
-                bsnr=bsnr,
-                version="1.0",
-                channel=TermsChannel.PAPER,
-                accepted_on=date(2026, 11, 1),
-                actor=STAFF,
-                now=NOW,
-            )
-            users.add_user(
-                session,
-                username=username,
-                bsnr=bsnr,
-                kind=user_kind,
-                migrated_password=PASSWORD,
-                actor=STAFF,
-                now=NOW,
-            )
-            serial = f"key-{bsnr}"
-            session.add(
-                Token(
-                    serial=serial,
-                    kind=TokenKind.YUBICO_OTP,
-                    public_id=key.public_id,
-                    secret=BOX.seal(
-                        YubicoSecret(key.private_id, key.aes_key).to_bytes(),
-                        context=token_context(serial),
-                    ),
-                    status=TokenStatus.ACTIVE,
-                    practice=practice,
-                    created_at=NOW,
-                )
-            )
+        member = add_login(
+            session,
+            BOX,
+            bsnr="881234500",
+            username="emuster",
+            password=PASSWORD,
+            serial="key-881234500",
+            now=NOW,
+        )
+        third = add_login(
+            session,
+            BOX,
+            bsnr="881234600",
+            username="dritter",
+            password=PASSWORD,
+            practice_kind=PracticeKind.THIRD_PARTY,
+            user_kind=UserKind.THIRD_PARTY,
+            serial="key-881234600",
+            now=NOW,
+        )
         nas.add_nas(
             session,
             name="vpn-test",
@@ -118,7 +85,7 @@ def seed(database: Database, coa_port: int) -> tuple[SimulatedKey, SimulatedKey]
             now=NOW,
             coa_port=coa_port,
         )
-    return keys
+    return member, third
 
 
 def settings_for(url: URL, **auth: object) -> Settings:
