@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -140,6 +141,26 @@ def _fmt(run: dict[str, float]) -> str:
     return f"{run['rate']:.0f}/s, p50 {run['p50']:.1f} ms, p99 {run['p99']:.1f} ms"
 
 
+def argon2_parallel_rate(threads: int, seconds: float = 3.0) -> float:
+    """Verifies per second with ``threads`` threads hashing at once (no RADIUS at all)."""
+    stored = passwords.hash_password(PASSWORD)
+    done = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def work(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            passwords.verify(PASSWORD, stored)
+            done[slot] += 1
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(done) / (time.perf_counter() - started)
+
+
 def argon2_verify_seconds() -> float:
     stored = passwords.hash_password(PASSWORD)
     times = []
@@ -176,6 +197,7 @@ def test_radius_accept_and_reject_rates(pg_url: URL, tmp_path: Path) -> None:
         hash_seconds = argon2_verify_seconds()
         cores = os.cpu_count() or 1
         limit = cores / hash_seconds
+        parallel = argon2_parallel_rate(2 * cores + 2)
         drive(auth_port, accepts(keys, 48), window=8)  # warm-up
         full = drive(auth_port, accepts(keys, ACCEPTS), window=16)
         rejects = drive(auth_port, invalid_otps(keys, REJECTS), window=32)
@@ -206,6 +228,7 @@ Command: `make bench` (`benchmarks/test_bench_radius.py`).
 | --- | --- |
 | one argon2id verify (m=19 MiB, t=2, p=1) | {hash_seconds * 1000:.1f} ms |
 | hash-bound limit (cores ÷ verify) | {limit:.0f} accepts/s |
+| argon2id alone, {2 * cores + 2} threads at once (the real ceiling) | {parallel:.0f} verifies/s |
 | accept path, {ACCEPTS} requests, 16 in flight | {_fmt(full)} |
 | invalid-OTP rejects, {REJECTS} requests, 32 in flight | {_fmt(rejects)} |
 | accept path at half the measured maximum | {_fmt(half)} |
@@ -214,6 +237,10 @@ Command: `make bench` (`benchmarks/test_bench_radius.py`).
 | --- | --- |
 {rows}
 
-The load generator shares the 2 cores with the server, so these figures are a floor.
+The load generator and PostgreSQL share the 2 cores with the server, so these figures
+are a floor. argon2id does not scale linearly on this machine (two threads hash about
+1.4 times as fast as one), so the formula's limit is above what the hardware can hash;
+the accept rate is compared with both. Invalid OTPs are rejected by the RADIUS
+process's fast path without a database transaction (`flexnet/radius/fastpath.py`).
 """,
     )

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from flexnet import audit, passwords, ratelimit, users, vpn
@@ -478,6 +478,11 @@ def record_rejection(
     return _record(session, username, client, now, replace(_reject(reason), durable=False))
 
 
+def shown_username(username: str) -> str:
+    """The username as logged: printable, at most 64 characters."""
+    return "".join(ch if ch.isprintable() else "?" for ch in username)[:MAX_USERNAME_CHARS]
+
+
 def _record(
     session: Session,
     username: str,
@@ -489,11 +494,12 @@ def _record(
     """Write the auth log entry and a log line: who, where, what, why; never a secret."""
     if user is not None and decision.user_id is None:
         decision = replace(decision, user_id=user.id)
-    shown_name = "".join(ch if ch.isprintable() else "?" for ch in username)[:MAX_USERNAME_CHARS]
+    shown_name = shown_username(username)
     if not decision.durable:
         relax_durability(session)
-    session.add(
-        AuthEvent(
+    # A Core insert: the log line needs none of the unit of work's bookkeeping.
+    session.execute(
+        insert(AuthEvent).values(
             at=now,
             channel=client.channel.value,
             username=shown_name,

@@ -68,7 +68,10 @@ def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> En
             connect_timeout=max(1, timeout_ms // 1000),
             options=f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
         )
-    engine = create_engine(url, pool_pre_ping=True, **options)
+    # No pre-ping: it costs a round trip per request. After a database restart the first
+    # use of a stale connection fails (an error, never an accept) and SQLAlchemy then
+    # drops the whole pool, so the next request connects afresh.
+    engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine

@@ -34,16 +34,18 @@ def exceeded(session: Session, key: str, *, limit: int, window_seconds: int, now
     return (hits or 0) >= limit
 
 
-def record(session: Session, key: str, *, window_seconds: int, now: datetime) -> int:
-    """Count one hit for ``key`` atomically; returns the window's hits so far."""
+def record(
+    session: Session, key: str, *, window_seconds: int, now: datetime, count: int = 1
+) -> int:
+    """Count ``count`` hits for ``key`` atomically; returns the window's hits so far."""
     window_start = _window(now, window_seconds)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(RateLimitCounter)
-        .values(key=key, window_start=window_start, hits=1)
+        .values(key=key, window_start=window_start, hits=count)
         .on_conflict_do_update(
             index_elements=["key", "window_start"],
-            set_={"hits": RateLimitCounter.hits + 1},
+            set_={"hits": RateLimitCounter.hits + count},
         )
         .returning(RateLimitCounter.hits)
     )

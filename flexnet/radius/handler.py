@@ -26,6 +26,7 @@ from flexnet.models import AccessProfile
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import RemoteCheck
 from flexnet.radius import packets
+from flexnet.radius.fastpath import KeySnapshot, LoggedReject, RejectLog
 from flexnet.radius.packets import Port
 from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
 
@@ -67,7 +68,13 @@ class RadiusHandler:
         self._loaded_at = float("-inf")
         self._nas: list[nas.NasEntry] = []
         self._profiles: dict[str, list[list[str]]] = {}
+        self._keys = KeySnapshot({})
         self._lock = threading.Lock()
+        self.reject_log = RejectLog(database, settings.auth)
+
+    def close(self) -> None:
+        """Write what the reject log still holds (called when the server stops)."""
+        self.reject_log.close()
 
     # --- entry point -----------------------------------------------------------------
 
@@ -123,6 +130,7 @@ class RadiusHandler:
             self._profiles = {
                 p.name: p.reply_attributes for p in session.scalars(select(AccessProfile))
             }
+            self._keys = KeySnapshot.load(session, self.box)
             self._loaded_at = time.monotonic()
 
     # --- Access-Request ------------------------------------------------------------------
@@ -192,6 +200,19 @@ class RadiusHandler:
         origin: Client,
         now: datetime,
     ) -> bytes:
+        certainly_invalid = self._keys.rejects(otp)
+        if certainly_invalid is not None:
+            # Garbage costs microseconds: no transaction, a batched auth-log line.
+            self.reject_log.add(
+                LoggedReject(
+                    now,
+                    authn.shown_username(username),
+                    origin.name,
+                    origin.source_ip,
+                    certainly_invalid,
+                )
+            )
+            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
         with self.database.session() as session:
             decision = authn.authenticate(
                 session,

@@ -139,6 +139,7 @@ class RadiusServer:
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.handler.close()
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM (main thread only)."""

@@ -133,6 +133,7 @@ def code_of(reply: rp.Packet | None) -> int | None:
 
 
 def events(world: World) -> list[tuple[str, str]]:
+    world.radius.server.handler.reject_log.flush()  # fast rejects are logged in batches
     with world.database.reader() as session:
         return [
             (e.outcome, e.reason) for e in session.scalars(select(AuthEvent).order_by(AuthEvent.id))

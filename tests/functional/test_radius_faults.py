@@ -75,6 +75,7 @@ def test_a_hanging_database_is_silence_or_reject_never_accept(
                 access_request("Sommer-Regen-2026!" + key.otp()), SOURCE, Port.AUTH
             )
     finally:
+        handler.close()
         database.dispose()
         blocker.dispose()
 
