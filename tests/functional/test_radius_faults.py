@@ -17,9 +17,10 @@ from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import Port, load_dictionary
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.radius import SECRET
-from tests.support.seed import seed_key
+from tests.support.seed import add_login, seed_key
 
 SOURCE = ("127.0.0.1", 40000)
+PASSWORD = "Sommer-Regen-2026!"
 
 
 def settings(url: URL, **changes: object) -> Settings:
@@ -33,8 +34,12 @@ def settings(url: URL, **changes: object) -> Settings:
 
 
 def access_request(password: str) -> bytes:
+    return access_request_for("nobody-needed", password)
+
+
+def access_request_for(username: str, password: str) -> bytes:
     request = rp.AuthPacket(
-        code=rp.AccessRequest, secret=SECRET, dict=load_dictionary(), User_Name="nobody-needed"
+        code=rp.AccessRequest, secret=SECRET, dict=load_dictionary(), User_Name=username
     )
     request["User-Password"] = request.PwCrypt(password)
     request.add_message_authenticator()
@@ -93,3 +98,35 @@ def test_an_unreachable_database_is_silence(sqlite_url: URL) -> None:
         handler.handle(access_request("Sommer-Regen-2026!" + "c" * 44), SOURCE, Port.AUTH) is None
     )
     database.dispose()
+
+
+@pytest.mark.postgres
+def test_recovers_by_itself_when_the_database_comes_back(url: URL) -> None:
+    database = Database.from_url(url)
+    with database.session() as session:
+        key = add_login(session, BOX, username="emuster", password=PASSWORD, now=NOW)
+    handler = RadiusHandler(database, settings(url))
+    admin = Database.from_url(url)
+    try:
+        first = handler.handle(
+            access_request_for("emuster", PASSWORD + key.otp()), SOURCE, Port.AUTH
+        )
+        with admin.session() as session:  # what a database restart does to our connections
+            session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        replies = [
+            handler.handle(access_request_for("emuster", PASSWORD + key.otp()), SOURCE, Port.AUTH)
+            for _ in range(3)
+        ]
+    finally:
+        handler.close()
+        admin.dispose()
+        database.dispose()
+
+    assert first is not None and first[0] == rp.AccessAccept
+    assert all(r is None or r[0] in (rp.AccessAccept, rp.AccessReject) for r in replies)
+    assert replies[-1] is not None and replies[-1][0] == rp.AccessAccept
