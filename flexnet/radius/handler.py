@@ -185,7 +185,13 @@ class RadiusHandler:
         if parts.otp is None:
             return self._challenge(
                 request,
-                Challenge("otp", username.lower(), client.id, password=parts.password),
+                Challenge(
+                    "otp",
+                    username.lower(),
+                    client.id,
+                    source=origin.source_ip or "",
+                    password=parts.password,
+                ),
                 ASK_FOR_OTP,
             )
         return self._login(request, username, parts.password, parts.otp, client, origin, now)

@@ -67,6 +67,7 @@ class Challenge:
     kind: str  # "otp": the password came, the OTP is asked for; "new_password", "confirm"
     username: str
     nas_id: int
+    source: str = ""  # Calling-Station-Id, or the username when the NAS sends none
     password: str = field(default="", repr=False)
     user_id: int | None = None
     tries: int = 0
@@ -76,25 +77,46 @@ class Challenge:
 class ChallengeStore:
     """Single-use challenge states (128 random bits), bound to user and NAS, 60 s."""
 
-    def __init__(self, *, ttl: float = 60.0, size: int = 10_000) -> None:
+    def __init__(self, *, ttl: float = 60.0, size: int = 10_000, per_source: int = 5) -> None:
         self._ttl = ttl
         self._size = size
+        self._per_source = per_source
         self._entries: OrderedDict[bytes, Challenge] = OrderedDict()
+        self._by_source: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
 
     def issue(self, challenge: Challenge) -> bytes:
+        """Store a challenge; one source keeps at most a few, so a flood from one place
+        replaces its own states instead of everyone else's."""
         state = secrets.token_bytes(16)
         challenge.expires = time.monotonic() + self._ttl
+        source = challenge.source or challenge.username
         with self._lock:
+            own = [s for s in self._by_source.get(source, []) if s in self._entries]
+            while len(own) >= self._per_source:
+                self._entries.pop(own.pop(0), None)
+            own.append(state)
+            self._by_source[source] = own
             self._entries[state] = challenge
             while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+                oldest, evicted = self._entries.popitem(last=False)
+                self._forget_source(evicted, oldest)
         return state
+
+    def _forget_source(self, challenge: Challenge, state: bytes) -> None:
+        source = challenge.source or challenge.username
+        states = self._by_source.get(source)
+        if states is not None and state in states:
+            states.remove(state)
+            if not states:
+                del self._by_source[source]
 
     def take(self, state: bytes, *, username: str, nas_id: int) -> Challenge | None:
         """The challenge of ``state`` if it is valid for this user and NAS; used up either way."""
         with self._lock:
             challenge = self._entries.pop(state, None)
+            if challenge is not None:
+                self._forget_source(challenge, state)
         if challenge is None or challenge.expires < time.monotonic():
             return None
         if challenge.username != username or challenge.nas_id != nas_id:

@@ -427,3 +427,42 @@ def test_a_bare_otp_is_used_up_not_kept_as_a_password(world: World) -> None:
     assert code_of(bare) == rp.AccessReject
     assert code_of(later) == rp.AccessReject
     assert events(world)[-1] == ("reject", "otp_replayed")
+
+
+def test_accounting_on_closes_the_nas_sessions(world: World) -> None:
+    world.radius.radclient(
+        "User-Name=emuster,Acct-Session-Id=a1,Acct-Status-Type=Start\n", command="acct"
+    )
+    out = world.radius.radclient(
+        "Acct-Status-Type=Accounting-On,NAS-Identifier=vpn\n", command="acct"
+    )
+
+    assert "Received Accounting-Response" in out
+    with world.database.reader() as session:
+        stored = session.scalars(select(VpnSession)).one()
+    assert stored.stopped_at is not None and stored.terminate_cause == "NAS-Reboot"
+
+
+@pytest.mark.parametrize(("coa_port", "result"), [(None, "no_coa_port"), ("closed", "timeout")])
+def test_disconnect_results_are_recorded(world: World, coa_port: object, result: str) -> None:
+    import port_for
+
+    from flexnet.models import NasClient
+
+    world.radius.radclient(
+        "User-Name=emuster,Acct-Session-Id=d1,Acct-Status-Type=Start\n", command="acct"
+    )
+    with world.database.session() as session:
+        client = session.scalars(select(NasClient)).one()
+        client.coa_port = port_for.select_random() if coa_port == "closed" else None
+        user = session.scalars(select(User).where(User.username == "emuster")).one()
+        vpn.request_disconnect(session, user_ids=[user.id], now=NOW)
+    dispatcher = DisconnectDispatcher(
+        world.database, BOX, world.radius.server.handler.dictionary, timeout=0.3, retries=1
+    )
+
+    assert dispatcher.run_once() == 1
+    with world.database.reader() as session:
+        stored = session.scalars(select(VpnSession)).one()
+    assert stored.disconnect_result == result
+    assert stored.stopped_at is None  # only an ACK ends the session
