@@ -352,6 +352,8 @@ class RadiusHandler:
             raise _Drop(f"undecodable: {error}") from None
         if not request.VerifyAcctRequest():
             raise _Drop("invalid accounting Request Authenticator")
+        if request.message_authenticator and not request.verify_message_authenticator():
+            raise _Drop("invalid Message-Authenticator on accounting")
         record = vpn.AccountingRecord(
             status=str(_first(request, "Acct-Status-Type") or ""),
             session_id=str(_first(request, "Acct-Session-Id") or ""),

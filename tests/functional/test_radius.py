@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -466,3 +467,22 @@ def test_disconnect_results_are_recorded(world: World, coa_port: object, result:
         stored = session.scalars(select(VpnSession)).one()
     assert stored.disconnect_result == result
     assert stored.stopped_at is None  # only an ACK ends the session
+
+
+def test_accounting_with_a_bad_message_authenticator_is_dropped(world: World) -> None:
+    client = world.radius.client()
+    request = client.CreateAcctPacket(
+        User_Name="emuster", Acct_Session_Id="m1", Acct_Status_Type="Start"
+    )
+    request.add_message_authenticator()
+    raw = bytearray(request.RequestPacket())
+    client._CloseSocket()
+    offset = 20
+    while raw[offset] != MESSAGE_AUTHENTICATOR:  # find it, flip a bit of its value
+        offset += raw[offset + 1]
+    raw[offset + 2] ^= 0x01
+    # The Request Authenticator covers the packet: recompute it so only the MA is wrong.
+    raw[4:20] = bytes(16)
+    raw[4:20] = hashlib.md5(bytes(raw) + SECRET, usedforsecurity=False).digest()
+
+    assert world.radius.send_raw(bytes(raw), port="acct") is None
