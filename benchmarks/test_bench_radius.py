@@ -25,8 +25,8 @@ from sqlalchemy.engine import URL
 from benchmarks.report import percentile, write_section
 from flexnet import nas, passwords
 from flexnet.db import Database
-from flexnet.radius.packets import load_dictionary
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.support.radius import encoded_access_request
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
@@ -35,7 +35,6 @@ PASSWORD = "Sommer-Regen-2026!"  # noqa: S105 - a benchmark user's password
 USERS = 24
 ACCEPTS = 600
 REJECTS = 9000
-DICTIONARY = load_dictionary()
 
 
 def seed(url: URL) -> list[SimulatedKey]:
@@ -67,12 +66,7 @@ def seed(url: URL) -> list[SimulatedKey]:
 
 
 def packet(identifier: int, username: str, typed: str) -> bytes:
-    request = rp.AuthPacket(
-        code=rp.AccessRequest, id=identifier, secret=SECRET, dict=DICTIONARY, User_Name=username
-    )
-    request["User-Password"] = request.PwCrypt(typed)
-    request.add_message_authenticator()
-    return bytes(request.RequestPacket())
+    return encoded_access_request(username, typed, secret=SECRET, identifier=identifier)
 
 
 def accepts(keys: list[SimulatedKey], count: int) -> list[bytes]:

@@ -14,9 +14,9 @@ from flexnet import nas
 from flexnet.config import Settings, parse_master_key
 from flexnet.db import Database
 from flexnet.radius.handler import RadiusHandler
-from flexnet.radius.packets import Port, load_dictionary
+from flexnet.radius.packets import Port
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
-from tests.support.radius import SECRET
+from tests.support.radius import SECRET, encoded_access_request
 from tests.support.seed import add_login, seed_key
 
 SOURCE = ("127.0.0.1", 40000)
@@ -38,12 +38,7 @@ def access_request(password: str) -> bytes:
 
 
 def access_request_for(username: str, password: str) -> bytes:
-    request = rp.AuthPacket(
-        code=rp.AccessRequest, secret=SECRET, dict=load_dictionary(), User_Name=username
-    )
-    request["User-Password"] = request.PwCrypt(password)
-    request.add_message_authenticator()
-    return bytes(request.RequestPacket())
+    return encoded_access_request(username, password)
 
 
 @pytest.fixture

@@ -15,10 +15,26 @@ from pyrad.client import Client as RadClient
 from pyrad.client import Timeout
 
 from flexnet.radius.handler import RadiusHandler
-from flexnet.radius.packets import Port
+from flexnet.radius.packets import Port, load_dictionary
 from flexnet.radius.server import Listen, RadiusServer
 
 SECRET = b"test-nas-secret-0123456789"
+
+
+def encoded_access_request(
+    username: str, password: str, *, secret: bytes = SECRET, identifier: int | None = None
+) -> bytes:
+    """A PAP Access-Request with Message-Authenticator, ready to send."""
+    request = rp.AuthPacket(
+        code=rp.AccessRequest,
+        id=identifier,
+        secret=secret,
+        dict=load_dictionary(),
+        User_Name=username,
+    )
+    request["User-Password"] = request.PwCrypt(password)
+    request.add_message_authenticator()
+    return bytes(request.RequestPacket())
 
 
 @dataclass
