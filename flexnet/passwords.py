@@ -9,10 +9,13 @@ argon2id on the next successful login (``verify`` returns the new hash).
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 
 from passlib.context import CryptContext
 
@@ -113,9 +116,40 @@ def password_status(
     return PasswordStatus(PasswordState.OK, days_left)
 
 
+# Defaults and their sources: docs/PASSWORD_POLICY.md.
 MIN_LENGTH = 12
 MAX_LENGTH = 64
 HISTORY_SIZE = 10
+MIN_STRENGTH = 3  # zxcvbn score 0..4
+MIN_AGE = timedelta(days=1)
+_BLOCKLIST_FILE = Path(__file__).resolve().parent / "data" / "password-blocklist-de.txt"
+
+
+@lru_cache(maxsize=1)
+def _german_words() -> tuple[str, ...]:
+    lines = _BLOCKLIST_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"]) | frozenset(_german_words())
+
+
+def _base_word(password: str) -> str:
+    """The password without leading and trailing digits and symbols, case-folded."""
+    return re.sub(r"^[\W\d_]+|[\W\d_]+$", "", password.casefold())
+
+
+def min_age_problem(*, set_at: datetime | None, must_change: bool, now: datetime) -> str | None:
+    """A voluntary change within a day of the last one is refused (history rule bypass)."""
+    if set_at is None or must_change or now - set_at >= MIN_AGE:
+        return None
+    return "Das Kennwort kann erst einen Tag nach der letzten Änderung wieder geändert werden."
+
+
 _CLASSES = (str.islower, str.isupper, str.isdigit)
 
 
@@ -156,11 +190,28 @@ def policy_violations(
                 "Das Kennwort darf Benutzername, Namen, BSNR oder Praxisnamen nicht enthalten."
             )
             break
+    folded = normalized.casefold()
+    if folded in _common_passwords() or _base_word(normalized) in _common_passwords():
+        problems.append("Das Kennwort steht auf einer Liste häufig verwendeter Kennwörter.")
+    elif normalized and _strength(normalized, personal) < MIN_STRENGTH:
+        problems.append(
+            "Das Kennwort ist zu leicht zu erraten. Sicherer sind längere Kennwörter aus "
+            "mehreren nicht zusammenhängenden Wörtern, Ziffern und Zeichen."
+        )
     if any(_context.verify(normalized, old) for old in history[-HISTORY_SIZE:]):
         problems.append(
             f"Das Kennwort darf keinem der letzten {HISTORY_SIZE} Kennwörter entsprechen."
         )
     return problems
+
+
+def _strength(password: str, personal: Sequence[str]) -> int:
+    """zxcvbn's score (0..4), knowing German words and this person's data."""
+    from zxcvbn import zxcvbn
+
+    hints = [*_personal_words(personal), *_german_words()]
+    score: int = zxcvbn(password[:MAX_LENGTH], user_inputs=hints)["score"]
+    return score
 
 
 def _personal_words(personal: Sequence[str]) -> set[str]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from passlib.hash import bcrypt, sha512_crypt
 
@@ -49,3 +51,75 @@ def test_transport_limit_is_84_utf8_bytes() -> None:
         passwords.check_transportable("ä" * 43)  # 86 bytes
     with pytest.raises(ValidationError, match="leer"):
         passwords.check_transportable("")
+
+
+PERSONAL = ["emuster", "Erika Muster", "881234500", "Praxis Dr. Müller"]
+
+
+@pytest.mark.parametrize(
+    "weak", ["Passwort12345!", "!!Kennwort2026", "Sommer2026!!", "Qwertz123456!", "Password123!"]
+)
+def test_common_passwords_and_german_words_are_refused(weak: str) -> None:
+    assert "Das Kennwort steht auf einer Liste häufig verwendeter Kennwörter." in (
+        passwords.policy_violations(weak, personal=PERSONAL)
+    )
+
+
+@pytest.mark.parametrize("guessable", ["Sommer-Sommer-1", "Abc-Abc-Abc-1", "123456789aB!"])
+def test_easily_guessed_passwords_are_refused(guessable: str) -> None:
+    problems = passwords.policy_violations(guessable, personal=PERSONAL)
+
+    assert any("zu leicht zu erraten" in p or "Liste" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("Kurz-1a", "mindestens 12 Zeichen"),
+        ("nur-kleinbuchstaben-und-so", "drei der vier"),
+        ("Muster-Erika-2026!", "nicht enthalten"),
+        ("Xy-881234500-Zq", "nicht enthalten"),
+        ("ä" * 43, "höchstens 64 Zeichen und 84 Bytes"),
+    ],
+)
+def test_each_rule_has_a_clear_german_message(password: str, rule: str) -> None:
+    assert any(rule in p for p in passwords.policy_violations(password, personal=PERSONAL))
+
+
+def test_all_violations_are_reported_at_once() -> None:
+    problems = passwords.policy_violations("emuster", personal=PERSONAL)
+
+    assert len(problems) >= 3
+
+
+def test_good_passwords_pass() -> None:
+    for good in ("Mauer-Tinte-Kolibri-9", "Neues-Herbst-Laub-7", "q7#Xm2pL9vRt4wZk"):
+        assert passwords.policy_violations(good, personal=PERSONAL) == []
+
+
+def test_generated_passwords_meet_the_policy_and_read_unambiguously() -> None:
+    for _ in range(50):
+        generated = passwords.generate()
+        assert passwords.policy_violations(generated, personal=PERSONAL) == []
+        assert not set(generated) & set("lI1O0'\"!")
+
+
+def test_minimum_age_for_voluntary_changes() -> None:
+    set_at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+    assert (
+        passwords.min_age_problem(
+            set_at=set_at, must_change=False, now=set_at + timedelta(hours=23)
+        )
+        is not None
+    )
+    assert (
+        passwords.min_age_problem(set_at=set_at, must_change=False, now=set_at + timedelta(days=1))
+        is None
+    )
+    assert (
+        passwords.min_age_problem(
+            set_at=set_at, must_change=True, now=set_at + timedelta(minutes=5)
+        )
+        is None
+    )
