@@ -24,7 +24,7 @@ system-deps: ## Install the Debian packages the test suite needs (idempotent)
 	scripts/ensure-debian-packages $(TEST_DEBIAN_PACKAGES)
 
 run: install ## Start web + RADIUS on a local SQLite demo instance (created on first start)
-	FLEXNET_DEMO=1 $(BIN)/flexnet run
+	FLEXNET_DEMO=1 FLEXNET_COOKIE_SECURE=0 $(BIN)/flexnet run
 
 lint: install ## ruff check + format check, mypy over flexnet/
 	$(BIN)/ruff check .

@@ -12,17 +12,27 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Wire config, database and blueprints; no work beyond that."""
-    from flexnet.web import FlexnetState, register_blueprints
+    from flask_wtf.csrf import CSRFProtect
+
+    from flexnet.web import FlexnetState, add_security_headers, register_blueprints
 
     settings = settings or load_settings()
-    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
         JSON_AS_ASCII=False,
+        WTF_CSRF_TIME_LIMIT=3600,
     )
     database = Database.from_url(settings.database_url, timeout_ms=settings.db_timeout_ms)
     app.extensions["flexnet"] = FlexnetState(settings, database)
-    register_blueprints(app)
+    register_blueprints(app, CSRFProtect(app))
+    app.after_request(add_security_headers)
     return app

@@ -53,6 +53,7 @@ class AuditTag(enum.StrEnum):
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
     VPN_DISCONNECT = "vpn:session:disconnect"
+    REQUEST_FILE = "request:service:file"
     TOKEN_IMPORT = "token:stock:import"
     TOKEN_ASSIGN = "token:yubikey:assign"
     TOKEN_ACTIVATE = "token:yubikey:activate"

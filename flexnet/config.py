@@ -78,6 +78,7 @@ class Settings:
     otp: OtpSettings = field(default_factory=OtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     db_timeout_ms: int = 5000  # PostgreSQL connect/statement/lock timeout
+    cookie_secure: bool = True  # only over HTTPS; make run turns it off for http://127.0.0.1
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
     demo: bool = False
 
@@ -112,6 +113,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         otp=_otp_settings(env),
         auth=_auth_settings(env),
         db_timeout_ms=_positive_int(env, "FLEXNET_DB_TIMEOUT_MS", default=5000),
+        cookie_secure=not env.get("FLEXNET_COOKIE_SECURE", "").strip()
+        or _flag(env, "FLEXNET_COOKIE_SECURE"),
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
         demo=_flag(env, "FLEXNET_DEMO"),
     )

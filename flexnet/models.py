@@ -49,6 +49,23 @@ class PracticeKind(enum.StrEnum):
     THIRD_PARTY = "third_party"  # "Dritte", § 1.1: access may be restricted
 
 
+class RequestKind(enum.StrEnum):
+    NEW_PASSWORD = "new_password"  # noqa: S105 - a request kind, not a password
+    KEY_LOST = "key_lost"
+    KEY_DEFECTIVE = "key_defective"
+    RESYNC = "resync"
+    UNLOCK = "unlock"
+    NEW_USER = "new_user"
+    END_OF_ACCESS = "end_of_access"
+
+
+class RequestStatus(enum.StrEnum):
+    OPEN = "open"
+    VERIFIED = "verified"  # e.g. by a call back to the practice's known number
+    FULFILLED = "fulfilled"
+    REJECTED = "rejected"
+
+
 class PracticeStatus(enum.StrEnum):
     PENDING = "pending"  # terms not yet accepted (§ 1.3): nothing is activated
     ACTIVE = "active"
@@ -464,3 +481,27 @@ class ApiClient(Base):
     require_otp: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceRequest(Base):
+    """A practice's request (reset, lost key, unlock, ...): filed publicly, handled by staff.
+
+    Filing changes nothing else: the BSNR is kept as typed, and linked to the practice
+    only for staff's view, so the form's answer never tells whether it exists.
+    """
+
+    __tablename__ = "service_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    bsnr: Mapped[str] = mapped_column(String(9), index=True)
+    practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id"))
+    usernames: Mapped[str] = mapped_column(String(500), default="")
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"))
+    contact_person: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")
+    source_ip: Mapped[str | None] = mapped_column(String(45))
+    status: Mapped[RequestStatus] = mapped_column(
+        _enum(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
+    )

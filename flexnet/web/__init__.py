@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
+from flask_wtf.csrf import CSRFProtect
 
 from flexnet.config import Settings
 from flexnet.db import Database
@@ -33,9 +34,34 @@ def state(app: Flask | None = None) -> FlexnetState:
     return result
 
 
-def register_blueprints(app: Flask) -> None:
-    from flexnet.web import api, health, wsapi
+SECURITY_HEADERS = {
+    # Pages use their own stylesheet only: no inline script or style, no framing.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if state().settings.cookie_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
+    from flexnet.web import api, health, service_requests, wsapi
+
+    # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
+    csrf.exempt(api.blueprint)
+    csrf.exempt(wsapi.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(service_requests.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(wsapi.blueprint)
