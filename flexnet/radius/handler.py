@@ -125,7 +125,13 @@ class RadiusHandler:
     def _refresh(self) -> None:
         if time.monotonic() - self._loaded_at < self._refresh_seconds:
             return
-        with self._lock, self.database.reader() as session:
+        with self._lock:
+            if time.monotonic() - self._loaded_at < self._refresh_seconds:
+                return  # another worker reloaded while this one waited
+            self._reload()
+
+    def _reload(self) -> None:
+        with self.database.reader() as session:
             self._nas = nas.load_active(session, self.box)
             self._profiles = {
                 p.name: p.reply_attributes for p in session.scalars(select(AccessProfile))
