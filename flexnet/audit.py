@@ -54,6 +54,7 @@ class AuditTag(enum.StrEnum):
     API_CLIENT_CREATE = "api:client:create"
     VPN_DISCONNECT = "vpn:session:disconnect"
     REQUEST_FILE = "request:service:file"
+    TOKEN_LOCK = "token:yubikey:lock"
     TOKEN_IMPORT = "token:stock:import"
     TOKEN_ASSIGN = "token:yubikey:assign"
     TOKEN_ACTIVATE = "token:yubikey:activate"

@@ -56,12 +56,13 @@ def add_security_headers(response: Response) -> Response:
 
 
 def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
-    from flexnet.web import api, health, service_requests, wsapi
+    from flexnet.web import api, health, selfservice, service_requests, wsapi
 
     # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
     csrf.exempt(api.blueprint)
     csrf.exempt(wsapi.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(service_requests.blueprint)
+    app.register_blueprint(selfservice.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(wsapi.blueprint)

@@ -1,0 +1,154 @@
+"""'Zugang sofort sperren' (MD § 5(5), terms § 7): a user locks their access at once.
+
+Only username and password are needed: the key may be exactly what was lost. The user
+locks their own account, or the practice's Yubikey; live VPN sessions are disconnected,
+and a report is filed for staff, who decide on replacement (§ 7.2, § 7.3).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexnet import audit, authn, vpn
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.authn import Client, Outcome
+from flexnet.config import Settings
+from flexnet.models import (
+    LockCause,
+    RequestKind,
+    RequestStatus,
+    ServiceRequest,
+    Token,
+    TokenStatus,
+    User,
+    UserStatus,
+)
+from flexnet.otp.secrets import SecretBox
+from flexnet.otp.verify import USABLE_STATUSES
+
+
+class Target(enum.StrEnum):
+    ACCOUNT = "account"  # my own login
+    KEY = "key"  # the practice's Yubikey (lost or in wrong hands)
+
+
+@dataclass(frozen=True)
+class SelfLockResult:
+    locked: bool
+    what: str = ""  # German, for the confirmation page
+    disconnected: int = 0
+
+
+def lock_own_access(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    target: Target,
+    client: Client,
+    now: datetime,
+    settings: Settings,
+    box: SecretBox,
+) -> SelfLockResult:
+    """Check the password through the pipeline (no OTP) and lock; nothing if it is wrong."""
+    decision = authn.authenticate(
+        session,
+        username=username,
+        password=password,
+        otp=None,
+        client=client,
+        now=now,
+        settings=settings,
+        box=box,
+    )
+    # A password that must be changed still proves who it is; a lock must never wait.
+    proven = decision.outcome is not Outcome.REJECT or decision.reason in (
+        authn.PASSWORD_CHANGE_REASONS | {"initial_password_expired"}
+    )
+    if not proven or decision.user_id is None:
+        return SelfLockResult(locked=False)
+    user = session.get_one(User, decision.user_id)
+    reason = "vom Benutzer selbst gesperrt (Verlust oder Missbrauchsverdacht)"
+    if target is Target.ACCOUNT:
+        what = _lock_user(session, user, reason, now)
+    else:
+        what = _lock_keys(session, user, reason, now)
+    disconnected = vpn.request_disconnect(
+        session, user_ids=_affected_user_ids(session, user, target), now=now
+    )
+    _file_report(session, user, target, client, now)
+    return SelfLockResult(locked=True, what=what, disconnected=disconnected)
+
+
+def _lock_user(session: Session, user: User, reason: str, now: datetime) -> str:
+    if user.status is not UserStatus.LOCKED:
+        user.status = UserStatus.LOCKED
+        user.lock_cause = LockCause.SELF_SERVICE
+        user.lock_reason = reason
+        user.locked_at = now
+        audit.record(
+            session,
+            AuditTag.USER_LOCK,
+            actor=Actor.user(user.username),
+            subject=Subject("user", user.username),
+            data={"cause": LockCause.SELF_SERVICE.value},
+            now=now,
+        )
+    return f"Ihr Zugang {user.username} ist gesperrt."
+
+
+def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> str:
+    keys = list(
+        session.scalars(
+            select(Token).where(
+                Token.practice_id == user.practice_id, Token.status.in_(USABLE_STATUSES)
+            )
+        )
+    )
+    for token in keys:
+        token.status = TokenStatus.LOCKED
+        token.lock_cause = LockCause.SELF_SERVICE
+        token.lock_reason = reason
+        token.locked_at = now
+        audit.record(
+            session,
+            AuditTag.TOKEN_LOCK,
+            actor=Actor.user(user.username),
+            subject=Subject("token", token.serial),
+            data={"cause": LockCause.SELF_SERVICE.value},
+            now=now,
+        )
+    if not keys:
+        return "Der Yubikey Ihrer Praxis war bereits gesperrt."
+    return "Der Yubikey Ihrer Praxis ist gesperrt; er gilt für alle Benutzer der Praxis."
+
+
+def _affected_user_ids(session: Session, user: User, target: Target) -> list[int]:
+    if target is Target.ACCOUNT:
+        return [user.id]
+    return list(session.scalars(select(User.id).where(User.practice_id == user.practice_id)))
+
+
+def _file_report(
+    session: Session, user: User, target: Target, client: Client, now: datetime
+) -> None:
+    kind = RequestKind.KEY_LOST if target is Target.KEY else RequestKind.UNLOCK
+    session.add(
+        ServiceRequest(
+            created_at=now,
+            bsnr=user.practice.bsnr,
+            practice_id=user.practice_id,
+            usernames=user.username,
+            kind=kind,
+            contact_person=user.name or user.username,
+            phone="",
+            message=f"Selbstsperre ({target.value}) über das Selbstbedienungsportal",
+            source_ip=client.source_ip,
+            status=RequestStatus.OPEN,
+        )
+    )

@@ -1,0 +1,174 @@
+"""'Zugang sofort sperren': username + password lock the account or the practice's key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from flexnet import authn, create_app, nas, users
+from flexnet.authn import Channel, Client, Outcome
+from flexnet.db import utcnow
+from flexnet.models import (
+    LockCause,
+    ServiceRequest,
+    Token,
+    TokenStatus,
+    User,
+    UserStatus,
+    VpnSession,
+)
+from flexnet.web import state
+from tests.conftest import BOX, STAFF
+from tests.support.seed import add_login
+
+PASSWORD = "Sommer-Regen-2026!"
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
+    application = create_app()
+    now = utcnow()
+    with state(application).database.session() as session:
+        application.config["TEST_KEY"] = add_login(
+            session, BOX, username="emuster", password=PASSWORD, now=now
+        )
+        users.add_user(
+            session,
+            username="kollege",
+            bsnr="881234500",
+            kind=users.UserKind.STAFF,
+            migrated_password=PASSWORD,
+            actor=STAFF,
+            now=now,
+        )
+        vpn_nas = nas.add_nas(
+            session,
+            name="vpn-1",
+            address="127.0.0.1",
+            secret="s" * 20,
+            box=BOX,
+            actor=STAFF,
+            now=now,
+        )
+        for name in ("emuster", "kollege"):
+            user = session.scalars(select(User).where(User.username == name)).one()
+            session.add(
+                VpnSession(
+                    nas_id=vpn_nas.id,
+                    acct_session_id=f"s-{name}",
+                    username=name,
+                    user_id=user.id,
+                    started_at=now,
+                    updated_at=now,
+                    input_octets=0,
+                    output_octets=0,
+                )
+            )
+    yield application
+    state(application).database.dispose()
+
+
+def submit(client: FlaskClient, **fields: str) -> tuple[int, str]:
+    page = client.get("/self-service/lock").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token, page
+    response = client.post("/self-service/lock", data={"csrf_token": token.group(1), **fields})
+    return response.status_code, response.get_data(as_text=True)
+
+
+def reload(app: Flask) -> tuple[dict[str, User], Token, list[VpnSession], list[ServiceRequest]]:
+    with state(app).database.reader() as session:
+        found = {u.username: u for u in session.scalars(select(User))}
+        token = session.scalars(select(Token)).one()
+        sessions = list(session.scalars(select(VpnSession).order_by(VpnSession.username)))
+        reports = list(session.scalars(select(ServiceRequest)))
+    return found, token, sessions, reports
+
+
+def test_lock_my_account(app: Flask) -> None:
+    status, page = submit(
+        app.test_client(), username="emuster", password=PASSWORD, target="account"
+    )
+
+    found, token, sessions, reports = reload(app)
+    assert status == 200 and "Ihr Zugang emuster ist gesperrt." in page
+    assert "0391 627 7000" in page
+    assert found["emuster"].status is UserStatus.LOCKED
+    assert found["emuster"].lock_cause is LockCause.SELF_SERVICE
+    assert found["kollege"].status is UserStatus.ACTIVE
+    assert token.status is TokenStatus.ACTIVE
+    assert [s.disconnect_requested_at is not None for s in sessions] == [True, False]
+    assert [r.kind.value for r in reports] == ["unlock"]
+
+
+def test_lock_the_practice_key_without_having_it(app: Flask) -> None:
+    status, page = submit(app.test_client(), username="emuster", password=PASSWORD, target="key")
+
+    found, token, sessions, reports = reload(app)
+    assert status == 200 and "Der Yubikey Ihrer Praxis ist gesperrt" in page
+    assert token.status is TokenStatus.LOCKED and token.lock_cause is LockCause.SELF_SERVICE
+    assert found["emuster"].status is UserStatus.ACTIVE
+    assert all(s.disconnect_requested_at is not None for s in sessions)
+    assert [r.kind.value for r in reports] == ["key_lost"]
+
+
+def test_wrong_password_locks_nothing_and_is_not_echoed(app: Flask) -> None:
+    status, page = submit(
+        app.test_client(), username="emuster", password="Falsch-Falsch-1", target="key"
+    )
+
+    found, token, _, reports = reload(app)
+    assert status == 400 and "stimmen nicht" in page
+    assert "Falsch-Falsch-1" not in page
+    assert token.status is TokenStatus.ACTIVE and reports == []
+    assert found["emuster"].failed_logins == 1  # counted like any wrong password
+
+
+def test_an_expired_password_still_locks(app: Flask) -> None:
+    with state(app).database.session() as session:
+        user = users.get_user(session, "emuster")
+        user.password_set_at = utcnow() - timedelta(days=400)
+
+    status, _ = submit(app.test_client(), username="emuster", password=PASSWORD, target="account")
+
+    assert status == 200
+    assert reload(app)[0]["emuster"].status is UserStatus.LOCKED
+
+
+def test_without_csrf_token_nothing_happens(app: Flask) -> None:
+    response = app.test_client().post(
+        "/self-service/lock",
+        data={"username": "emuster", "password": PASSWORD, "target": "account"},
+    )
+
+    assert response.status_code == 400
+    assert reload(app)[0]["emuster"].status is UserStatus.ACTIVE
+
+
+def test_after_the_key_lock_its_otps_are_refused(app: Flask) -> None:
+    submit(app.test_client(), username="emuster", password=PASSWORD, target="key")
+    flexnet = state(app)
+
+    with flexnet.database.session() as session:
+        decision = authn.authenticate(
+            session,
+            username="kollege",
+            password=PASSWORD,
+            otp=app.config["TEST_KEY"].otp(),
+            client=Client(Channel.RADIUS, "vpn-1"),
+            now=utcnow(),
+            settings=flexnet.settings,
+            box=flexnet.secret_box,
+        )
+
+    assert decision.outcome is Outcome.REJECT
+    assert decision.reason == "key_locked"
