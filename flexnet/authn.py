@@ -422,9 +422,7 @@ def new_password_problems(session: Session, *, user_id: int, password: str) -> l
     user = session.get(User, user_id)
     if user is None:
         raise BackendError("user vanished during password change")
-    personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
-    history = [h.password_hash for h in user.password_history]
-    return passwords.policy_violations(password, personal=personal, history=history)
+    return users.password_problems(user, password)
 
 
 def finish_password_change(

@@ -241,6 +241,8 @@ class User(Base):
     last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Temporary lock after repeated failures; lifts itself (the hard lock is status).
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Self-service sessions carry this number; raising it ends all of them at once.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[UserStatus] = mapped_column(
         _enum(UserStatus, "user_status"), default=UserStatus.PENDING

@@ -130,6 +130,8 @@ def set_password(
     user.password_must_change = must_change
     user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
     del user.password_history[: -passwords.HISTORY_SIZE]
+    # A new password ends every self-service session of the user.
+    user.session_epoch = (user.session_epoch or 0) + 1
 
 
 def _take_over_password(
@@ -145,3 +147,44 @@ def _take_over_password(
         subject=Subject("user", user.username),
         now=now,
     )
+
+
+def password_problems(user: User, new_password: str) -> list[str]:
+    """The policy's objections to ``new_password`` for this user (German sentences)."""
+    personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
+    history = [h.password_hash for h in user.password_history]
+    return passwords.policy_violations(new_password, personal=personal, history=history)
+
+
+def change_own_password(
+    session: Session,
+    *,
+    user: User,
+    old_password: str,
+    new_password: str,
+    channel: str,
+    now: datetime,
+) -> list[str]:
+    """A user changes their password: old one, minimum age, policy. Empty list = done.
+
+    All of the user's sessions end (the session epoch rises); the caller keeps its own
+    by taking the new epoch.
+    """
+    if not passwords.verify(old_password, user.password_hash).ok:
+        return ["Das bisherige Kennwort stimmt nicht."]
+    too_soon = passwords.min_age_problem(
+        set_at=user.password_set_at, must_change=user.password_must_change, now=now
+    )
+    problems = ([too_soon] if too_soon else []) + password_problems(user, new_password)
+    if problems:
+        return problems
+    set_password(session, user, new_password, now=now)
+    audit.record(
+        session,
+        AuditTag.USER_PASSWORD_CHANGE,
+        actor=Actor.user(user.username),
+        subject=Subject("user", user.username),
+        data={"channel": channel},
+        now=now,
+    )
+    return []

@@ -1,22 +1,188 @@
-"""``/self-service``: what practice users do themselves. Today: lock their access at once."""
+"""``/self-service``: what practice users do themselves.
+
+Login with username, password and Yubikey OTP through the same pipeline as RADIUS;
+change the password (forced when it expired or came by letter); lock the access at once.
+Sessions end after 15 minutes without activity and whenever the user's password changes
+(the session epoch), not when the browser closes.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import time
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
-from flexnet import selflock
-from flexnet.authn import Channel, Client
+from flexnet import authn, passwords, selflock, users
+from flexnet.authn import Channel, Client, Outcome
 from flexnet.db import utcnow
+from flexnet.models import User
 from flexnet.selflock import Target
 from flexnet.web import state
 
 blueprint = Blueprint("selfservice", __name__, url_prefix="/self-service")
 REQUIRED = "Bitte ausfüllen."
+IDLE_SECONDS = 15 * 60
+_KEYS = ("ss_user", "ss_epoch", "ss_seen", "ss_change_only")
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    otp = PasswordField("Einmalkennwort (Yubikey antippen)", validators=[DataRequired(REQUIRED)])
+
+
+class PasswordForm(FlaskForm):  # type: ignore[misc]
+    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED)])
+    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED)])
+    repeat = PasswordField("Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED)])
+
+
+def _end_session() -> None:
+    for key in _KEYS:
+        session.pop(key, None)
+
+
+def _current_user() -> User | None:
+    """The logged-in user, or None after logout, idle time or a password change."""
+    user_id = session.get("ss_user")
+    if user_id is None:
+        return None
+    if time.time() - float(session.get("ss_seen", 0)) > IDLE_SECONDS:
+        _end_session()
+        return None
+    with state().database.reader() as db:
+        user = db.get(User, user_id, options=[joinedload(User.practice)])
+        if user is None or user.session_epoch != session.get("ss_epoch"):
+            _end_session()
+            return None
+        db.expunge(user)
+    session["ss_seen"] = time.time()
+    return user
+
+
+def login_required(
+    view: Callable[[User], ResponseReturnValue],
+) -> Callable[[], ResponseReturnValue]:
+    @wraps(view)
+    def wrapped() -> ResponseReturnValue:
+        user = _current_user()
+        if user is None:
+            flash("Bitte melden Sie sich an.")
+            return redirect(url_for("selfservice.login"))
+        if session.get("ss_change_only") and view.__name__ != "password":
+            return redirect(url_for("selfservice.password"))
+        return view(user)
+
+    return wrapped
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("selfservice/login.html", form=form), (
+            400 if request.method == "POST" else 200
+        )
+    flexnet = state()
+    with flexnet.database.session() as db:
+        decision = authn.authenticate(
+            db,
+            username=form.username.data or "",
+            password=form.password.data or "",
+            otp=(form.otp.data or "").strip(),
+            client=Client(Channel.SELF_SERVICE, "self-service", request.remote_addr),
+            now=utcnow(),
+            settings=flexnet.settings,
+            box=flexnet.secret_box,
+            remote=flexnet.remote_validator,
+        )
+        user = db.get(User, decision.user_id) if decision.user_id else None
+        epoch = user.session_epoch if user else None
+    change_only = decision.reason in authn.PASSWORD_CHANGE_REASONS or (
+        decision.outcome is Outcome.CHALLENGE or decision.profile == "password-change"
+    )
+    if user is None or not (decision.outcome is Outcome.ACCEPT or change_only):
+        form.password.data = form.otp.data = ""
+        flash(authn.GENERIC_REJECT)
+        return render_template("selfservice/login.html", form=form), 401
+    session.clear()  # a fresh session: no fixation
+    session.update(ss_user=user.id, ss_epoch=epoch, ss_seen=time.time(), ss_change_only=change_only)
+    return redirect(url_for("selfservice.password" if change_only else "selfservice.home"))
+
+
+@blueprint.get("/")
+@login_required
+def home(user: User) -> ResponseReturnValue:
+    settings = state().settings.auth
+    status = passwords.password_status(
+        set_at=user.password_set_at,
+        must_change=user.password_must_change,
+        now=utcnow(),
+        max_age_days=settings.password_max_age_days,
+        warning_days=settings.password_warning_days,
+        initial_days=settings.initial_password_days,
+    )
+    return render_template("selfservice/home.html", user=user, status=status)
+
+
+@blueprint.route("/password", methods=["GET", "POST"])
+@login_required
+def password(user: User) -> ResponseReturnValue:
+    form = PasswordForm()
+    problems: list[str] = []
+    if form.validate_on_submit():
+        if form.new.data != form.repeat.data:
+            problems = ["Die beiden neuen Kennwörter stimmen nicht überein."]
+        else:
+            with state().database.session() as db:
+                fresh = db.get_one(User, user.id)
+                problems = users.change_own_password(
+                    db,
+                    user=fresh,
+                    old_password=form.old.data or "",
+                    new_password=form.new.data or "",
+                    channel=Channel.SELF_SERVICE.value,
+                    now=utcnow(),
+                )
+                epoch = fresh.session_epoch
+            if not problems:
+                session.update(ss_epoch=epoch, ss_change_only=False)  # keep this session only
+                flash("Ihr Kennwort ist geändert. Andere Sitzungen wurden beendet.")
+                return redirect(url_for("selfservice.home"))
+    rules = [
+        f"mindestens {passwords.MIN_LENGTH}, höchstens {passwords.MAX_LENGTH} Zeichen",
+        "drei der vier Zeichenarten: Kleinbuchstaben, Großbuchstaben, Ziffern, Sonderzeichen",
+        "nicht Ihr Benutzername, Name, die BSNR oder der Praxisname",
+        "kein häufig verwendetes Kennwort, keines der letzten 10",
+    ]
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "selfservice/password.html",
+        form=form,
+        problems=problems,
+        rules=rules,
+        forced=session.get("ss_change_only"),
+    ), status
+
+
+@blueprint.post("/logout")
+def logout() -> ResponseReturnValue:
+    user = _current_user()
+    if user is not None:
+        # Revokes this cookie on the server: a copy replayed later is refused.
+        with state().database.session() as db:
+            db.get_one(User, user.id).session_epoch += 1
+    _end_session()
+    flash("Sie sind abgemeldet.")
+    return redirect(url_for("selfservice.login"))
 
 
 class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
