@@ -157,11 +157,16 @@ def password(user: User) -> ResponseReturnValue:
                 session.update(ss_epoch=epoch, ss_change_only=False)  # keep this session only
                 flash("Ihr Kennwort ist geändert. Andere Sitzungen wurden beendet.")
                 return redirect(url_for("selfservice.home"))
+    # (rule id for the page's script, text); the server checks all of them regardless.
     rules = [
-        f"mindestens {passwords.MIN_LENGTH}, höchstens {passwords.MAX_LENGTH} Zeichen",
-        "drei der vier Zeichenarten: Kleinbuchstaben, Großbuchstaben, Ziffern, Sonderzeichen",
-        "nicht Ihr Benutzername, Name, die BSNR oder der Praxisname",
-        "kein häufig verwendetes Kennwort, keines der letzten 10",
+        ("length", f"mindestens {passwords.MIN_LENGTH}, höchstens {passwords.MAX_LENGTH} Zeichen"),
+        (
+            "classes",
+            "drei der vier Zeichenarten: Kleinbuchstaben, Großbuchstaben, Ziffern, Sonderzeichen",
+        ),
+        ("personal", "nicht Ihr Benutzername, Name, die BSNR oder der Praxisname"),
+        ("common", "kein häufig verwendetes Kennwort, keines der letzten 10"),
+        ("match", "beide Eingaben des neuen Kennworts gleich"),
     ]
     status = 400 if request.method == "POST" else 200
     return render_template(
@@ -170,6 +175,8 @@ def password(user: User) -> ResponseReturnValue:
         problems=problems,
         rules=rules,
         forced=session.get("ss_change_only"),
+        min_length=passwords.MIN_LENGTH,
+        max_length=passwords.MAX_LENGTH,
     ), status
 
 

@@ -1,0 +1,136 @@
+"""A practice user's journey in a real headless Chromium (Debian's, driven by Playwright).
+
+Screenshots land in test-artifacts/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import port_for
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+from werkzeug.serving import make_server
+
+from flexnet import create_app, users
+from flexnet.db import utcnow
+from flexnet.models import Token, TokenStatus, UserStatus
+from flexnet.web import state
+from tests.conftest import BOX
+from tests.support.seed import add_login
+
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+LETTER_PASSWORD = "Brief-Kennwort-Start-4"
+NEW_PASSWORD = "Mauer-Tinte-Kolibri-9"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def site(
+    env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Flask]]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
+    app = create_app()
+    with state(app).database.session() as session:
+        key = add_login(session, BOX, username="emuster", now=utcnow() - timedelta(days=3))
+        user = users.get_user(session, "emuster")
+        # As if the credentials letter was printed: an initial password to be changed.
+        users.set_password(
+            session, user, LETTER_PASSWORD, now=utcnow() - timedelta(days=3), must_change=True
+        )
+    app.config["TEST_KEY"] = key
+    port = port_for.select_random()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", app
+    server.shutdown()
+    thread.join()
+    state(app).database.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_first_login_forced_change_and_self_lock(site: tuple[str, Flask], browser: Browser) -> None:
+    base, app = site
+    page = browser.new_page()
+    blocked: list[str] = []
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
+
+    page.goto(f"{base}/self-service/login")
+    page.fill("#username", "emuster")
+    page.fill("#password", LETTER_PASSWORD)
+    page.fill("#otp", app.config["TEST_KEY"].otp())
+    shot(page, "selfservice-1-login")
+    page.click("button[type=submit]")
+
+    page.wait_for_url(f"{base}/self-service/password")
+    assert "muss geändert werden" in page.inner_text("main")
+    # The stylesheet loads under the strict CSP: the header has its colour.
+    assert page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor") == (
+        "rgb(0, 60, 113)"
+    )
+    page.fill("#old", LETTER_PASSWORD)
+    page.type("#new", "kurz")
+    # What is still missing shows while typing (the server checks everything again).
+    assert page.get_attribute("[data-rule=length]", "class") == "missing"
+    assert page.get_attribute("[data-rule=classes]", "class") == "missing"
+    page.fill("#new", NEW_PASSWORD)
+    page.dispatch_event("#new", "input")
+    page.fill("#repeat", NEW_PASSWORD)
+    page.dispatch_event("#repeat", "input")
+    assert page.get_attribute("[data-rule=length]", "class") == "met"
+    assert page.get_attribute("[data-rule=classes]", "class") == "met"
+    assert page.get_attribute("[data-rule=match]", "class") == "met"
+    shot(page, "selfservice-2-forced-change")
+    page.click("button[type=submit]")
+
+    page.wait_for_url(f"{base}/self-service/")
+    assert "Ihr Kennwort ist geändert" in page.inner_text("main")
+    shot(page, "selfservice-3-home")
+
+    page.click("text=Zugang sofort sperren")
+    page.fill("#username", "emuster")
+    page.fill("#password", NEW_PASSWORD)
+    page.check("input[value=key]")
+    shot(page, "selfservice-4-lock")
+    page.click("button[type=submit]")
+
+    assert "Der Yubikey Ihrer Praxis ist gesperrt" in page.inner_text("main")
+    assert "0391 627 7000" in page.inner_text("main")
+    shot(page, "selfservice-5-locked")
+    assert blocked == []
+    with state(app).database.reader() as session:
+        user = users.get_user(session, "emuster")
+        token = session.scalars(select(Token)).one()
+        assert user.status is UserStatus.ACTIVE and not user.password_must_change
+        assert token.status is TokenStatus.LOCKED
