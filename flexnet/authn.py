@@ -417,12 +417,18 @@ def _password_state_decision(
     return Decision(Outcome.ACCEPT, "ok", profile, warning, user.id, serial)
 
 
-def new_password_problems(session: Session, *, user_id: int, password: str) -> list[str]:
+def new_password_problems(
+    session: Session,
+    *,
+    user_id: int,
+    password: str,
+    policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
+) -> list[str]:
     """The policy's objections to a new password for this user (German sentences)."""
     user = session.get(User, user_id)
     if user is None:
         raise BackendError("user vanished during password change")
-    return users.password_problems(user, password)
+    return users.password_problems(user, password, policy)
 
 
 def finish_password_change(
@@ -443,7 +449,9 @@ def finish_password_change(
     if not status.may_log_in or (user.throttled_until is not None and user.throttled_until > now):
         reason = f"user_{status.state.value}" if not status.may_log_in else "user_throttled"
         return _record(session, user.username, client, now, _reject(reason), user)
-    problems = new_password_problems(session, user_id=user_id, password=new_password)
+    problems = new_password_problems(
+        session, user_id=user_id, password=new_password, policy=settings.password_policy
+    )
     if problems:
         return _record(session, user.username, client, now, _reject("new_password_refused"), user)
     users.set_password(session, user, new_password, now=now)

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from flexnet.errors import ConfigError
+from flexnet.passwords import HISTORY_KEPT, MAX_LENGTH, PasswordPolicy
 
 ENV_FILE_NAME = "flexnet.env"
 MASTER_KEY_BYTES = 32
@@ -79,6 +81,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     db_timeout_ms: int = 5000  # PostgreSQL connect/statement/lock timeout
     cookie_secure: bool = True  # only over HTTPS; make run turns it off for http://127.0.0.1
+    password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
     demo: bool = False
 
@@ -113,11 +116,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         otp=_otp_settings(env),
         auth=_auth_settings(env),
         db_timeout_ms=_positive_int(env, "FLEXNET_DB_TIMEOUT_MS", default=5000),
+        password_policy=_password_policy(env),
         cookie_secure=not env.get("FLEXNET_COOKIE_SECURE", "").strip()
         or _flag(env, "FLEXNET_COOKIE_SECURE"),
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
+
+
+def _password_policy(env: Mapping[str, str]) -> PasswordPolicy:
+    defaults = PasswordPolicy()
+    policy = PasswordPolicy(
+        min_length=_positive_int(env, "FLEXNET_PASSWORD_MIN_LENGTH", default=defaults.min_length),
+        history=_positive_int(env, "FLEXNET_PASSWORD_HISTORY", default=defaults.history),
+        min_strength=_positive_int(
+            env, "FLEXNET_PASSWORD_MIN_STRENGTH", default=defaults.min_strength
+        ),
+        min_age=timedelta(hours=_positive_int(env, "FLEXNET_PASSWORD_MIN_AGE_HOURS", default=24)),
+    )
+    if not 8 <= policy.min_length <= MAX_LENGTH:
+        raise ConfigError("FLEXNET_PASSWORD_MIN_LENGTH", f"muss zwischen 8 und {MAX_LENGTH} liegen")
+    if policy.history > HISTORY_KEPT:
+        raise ConfigError("FLEXNET_PASSWORD_HISTORY", f"höchstens {HISTORY_KEPT}")
+    if policy.min_strength > 4:
+        raise ConfigError("FLEXNET_PASSWORD_MIN_STRENGTH", "muss zwischen 1 und 4 liegen")
+    return policy
 
 
 def _auth_settings(env: Mapping[str, str]) -> AuthSettings:

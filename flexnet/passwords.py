@@ -117,11 +117,21 @@ def password_status(
 
 
 # Defaults and their sources: docs/PASSWORD_POLICY.md.
-MIN_LENGTH = 12
-MAX_LENGTH = 64
-HISTORY_SIZE = 10
-MIN_STRENGTH = 3  # zxcvbn score 0..4
-MIN_AGE = timedelta(days=1)
+MAX_LENGTH = 64  # technical (PAP), not a policy choice
+HISTORY_KEPT = 24  # hashes stored per user: the upper bound of a configurable history
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The association's rules (§ 5.4); set through FLEXNET_PASSWORD_* settings."""
+
+    min_length: int = 12
+    history: int = 10
+    min_strength: int = 3  # zxcvbn score 0..4
+    min_age: timedelta = timedelta(days=1)
+
+
+DEFAULT_POLICY = PasswordPolicy()
 _BLOCKLIST_FILE = Path(__file__).resolve().parent / "data" / "password-blocklist-de.txt"
 
 
@@ -143,9 +153,15 @@ def _base_word(password: str) -> str:
     return re.sub(r"^[\W\d_]+|[\W\d_]+$", "", password.casefold())
 
 
-def min_age_problem(*, set_at: datetime | None, must_change: bool, now: datetime) -> str | None:
+def min_age_problem(
+    *,
+    set_at: datetime | None,
+    must_change: bool,
+    now: datetime,
+    policy: PasswordPolicy = DEFAULT_POLICY,
+) -> str | None:
     """A voluntary change within a day of the last one is refused (history rule bypass)."""
-    if set_at is None or must_change or now - set_at >= MIN_AGE:
+    if set_at is None or must_change or now - set_at >= policy.min_age:
         return None
     return "Das Kennwort kann erst einen Tag nach der letzten Änderung wieder geändert werden."
 
@@ -163,6 +179,7 @@ def policy_violations(
     *,
     personal: Sequence[str] = (),
     history: Sequence[str] = (),
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> list[str]:
     """Every rule a new password breaks, as German sentences; empty when it is good.
 
@@ -171,8 +188,8 @@ def policy_violations(
     """
     normalized = normalize(password)
     problems = []
-    if len(normalized) < MIN_LENGTH:
-        problems.append(f"Das Kennwort muss mindestens {MIN_LENGTH} Zeichen lang sein.")
+    if len(normalized) < policy.min_length:
+        problems.append(f"Das Kennwort muss mindestens {policy.min_length} Zeichen lang sein.")
     if len(normalized) > MAX_LENGTH or len(normalized.encode("utf-8")) > MAX_PASSWORD_BYTES:
         problems.append(
             f"Das Kennwort darf höchstens {MAX_LENGTH} Zeichen und {MAX_PASSWORD_BYTES} Bytes "
@@ -193,14 +210,15 @@ def policy_violations(
     folded = normalized.casefold()
     if folded in _common_passwords() or _base_word(normalized) in _common_passwords():
         problems.append("Das Kennwort steht auf einer Liste häufig verwendeter Kennwörter.")
-    elif normalized and _strength(normalized, personal) < MIN_STRENGTH:
+    elif normalized and _strength(normalized, personal) < policy.min_strength:
         problems.append(
             "Das Kennwort ist zu leicht zu erraten. Sicherer sind längere Kennwörter aus "
             "mehreren nicht zusammenhängenden Wörtern, Ziffern und Zeichen."
         )
-    if any(_context.verify(normalized, old) for old in history[-HISTORY_SIZE:]):
+    recent = history[-policy.history :] if policy.history else []
+    if any(_context.verify(normalized, old) for old in recent):
         problems.append(
-            f"Das Kennwort darf keinem der letzten {HISTORY_SIZE} Kennwörter entsprechen."
+            f"Das Kennwort darf keinem der letzten {policy.history} Kennwörter entsprechen."
         )
     return problems
 

@@ -129,7 +129,7 @@ def set_password(
     user.password_set_at = now
     user.password_must_change = must_change
     user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
-    del user.password_history[: -passwords.HISTORY_SIZE]
+    del user.password_history[: -passwords.HISTORY_KEPT]
     # A new password ends every self-service session of the user.
     user.session_epoch = (user.session_epoch or 0) + 1
 
@@ -149,11 +149,15 @@ def _take_over_password(
     )
 
 
-def password_problems(user: User, new_password: str) -> list[str]:
+def password_problems(
+    user: User, new_password: str, policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY
+) -> list[str]:
     """The policy's objections to ``new_password`` for this user (German sentences)."""
     personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
     history = [h.password_hash for h in user.password_history]
-    return passwords.policy_violations(new_password, personal=personal, history=history)
+    return passwords.policy_violations(
+        new_password, personal=personal, history=history, policy=policy
+    )
 
 
 def change_own_password(
@@ -164,6 +168,7 @@ def change_own_password(
     new_password: str,
     channel: str,
     now: datetime,
+    policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
 ) -> list[str]:
     """A user changes their password: old one, minimum age, policy. Empty list = done.
 
@@ -173,9 +178,12 @@ def change_own_password(
     if not passwords.verify(old_password, user.password_hash).ok:
         return ["Das bisherige Kennwort stimmt nicht."]
     too_soon = passwords.min_age_problem(
-        set_at=user.password_set_at, must_change=user.password_must_change, now=now
+        set_at=user.password_set_at,
+        must_change=user.password_must_change,
+        now=now,
+        policy=policy,
     )
-    problems = ([too_soon] if too_soon else []) + password_problems(user, new_password)
+    problems = ([too_soon] if too_soon else []) + password_problems(user, new_password, policy)
     if problems:
         return problems
     set_password(session, user, new_password, now=now)

@@ -274,7 +274,10 @@ class RadiusHandler:
         if pending.kind == "new_password":
             with self.database.reader() as session:
                 problems = authn.new_password_problems(
-                    session, user_id=pending.user_id, password=typed
+                    session,
+                    user_id=pending.user_id,
+                    password=typed,
+                    policy=self.settings.password_policy,
                 )
             if problems:
                 return self._retry_new_password(request, pending, " ".join(problems))

@@ -137,6 +137,7 @@ def home(user: User) -> ResponseReturnValue:
 @login_required
 def password(user: User) -> ResponseReturnValue:
     form = PasswordForm()
+    policy = state().settings.password_policy
     problems: list[str] = []
     if form.validate_on_submit():
         if form.new.data != form.repeat.data:
@@ -151,6 +152,7 @@ def password(user: User) -> ResponseReturnValue:
                     new_password=form.new.data or "",
                     channel=Channel.SELF_SERVICE.value,
                     now=utcnow(),
+                    policy=policy,
                 )
                 epoch = fresh.session_epoch
             if not problems:
@@ -159,13 +161,13 @@ def password(user: User) -> ResponseReturnValue:
                 return redirect(url_for("selfservice.home"))
     # (rule id for the page's script, text); the server checks all of them regardless.
     rules = [
-        ("length", f"mindestens {passwords.MIN_LENGTH}, höchstens {passwords.MAX_LENGTH} Zeichen"),
+        ("length", f"mindestens {policy.min_length}, höchstens {passwords.MAX_LENGTH} Zeichen"),
         (
             "classes",
             "drei der vier Zeichenarten: Kleinbuchstaben, Großbuchstaben, Ziffern, Sonderzeichen",
         ),
         ("personal", "nicht Ihr Benutzername, Name, die BSNR oder der Praxisname"),
-        ("common", "kein häufig verwendetes Kennwort, keines der letzten 10"),
+        ("common", f"kein häufig verwendetes Kennwort, keines der letzten {policy.history}"),
         ("match", "beide Eingaben des neuen Kennworts gleich"),
     ]
     status = 400 if request.method == "POST" else 200
@@ -175,7 +177,7 @@ def password(user: User) -> ResponseReturnValue:
         problems=problems,
         rules=rules,
         forced=session.get("ss_change_only"),
-        min_length=passwords.MIN_LENGTH,
+        min_length=policy.min_length,
         max_length=passwords.MAX_LENGTH,
     ), status
 

@@ -137,3 +137,33 @@ def test_remote_validation_needs_https_off_this_machine(
     else:
         with pytest.raises(ConfigError, match="FLEXNET_YUBICO_API_URLS"):
             load_settings()
+
+
+def test_password_policy_from_settings(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEXNET_PASSWORD_MIN_LENGTH", "16")
+    monkeypatch.setenv("FLEXNET_PASSWORD_HISTORY", "12")
+    monkeypatch.setenv("FLEXNET_PASSWORD_MIN_AGE_HOURS", "48")
+
+    policy = load_settings().password_policy
+
+    assert (policy.min_length, policy.history, policy.min_strength) == (16, 12, 3)
+    assert policy.min_age.total_seconds() == 48 * 3600
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLEXNET_PASSWORD_MIN_LENGTH", "6"),
+        ("FLEXNET_PASSWORD_HISTORY", "99"),
+        ("FLEXNET_PASSWORD_MIN_STRENGTH", "5"),
+    ],
+)
+def test_password_policy_limits(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigError, match=variable):
+        load_settings()

@@ -123,3 +123,11 @@ def test_minimum_age_for_voluntary_changes() -> None:
         )
         is None
     )
+
+
+def test_a_stricter_policy_is_applied() -> None:
+    strict = passwords.PasswordPolicy(min_length=24)
+
+    assert passwords.policy_violations("Mauer-Tinte-Kolibri-9", policy=strict) == [
+        "Das Kennwort muss mindestens 24 Zeichen lang sein."
+    ]
