@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
-from flexnet import audit, passwords, ratelimit, users, vpn
+from flexnet import audit, passwords, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings
 from flexnet.lifecycle.status import EffectiveStatus, user_status
@@ -324,29 +324,22 @@ def _count_user_failure(session: Session, user: User, now: datetime, auth: AuthS
 
 
 def _hard_lock(session: Session, user: User, failures: int, now: datetime) -> None:
-    """After N consecutive failures only staff can unlock (conditional: locks once)."""
-    locked = session.execute(
-        update(User)
-        .where(User.id == user.id, User.status.in_((UserStatus.ACTIVE, UserStatus.PENDING)))
-        .values(
-            status=UserStatus.LOCKED,
-            lock_cause=LockCause.THROTTLE,
-            lock_reason=f"{failures} Fehlversuche in Folge",
-            locked_at=now,
-        ),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
-    session.refresh(user)
-    if locked:
-        vpn.request_disconnect(session, user_ids=[user.id], now=now)
-        log.warning("user %s locked after %d consecutive failures", user.username, failures)
-        audit.record(
-            session,
-            AuditTag.USER_LOCK,
-            actor=Actor.system("authn"),
-            subject=Subject("user", user.username),
-            data={"cause": LockCause.THROTTLE.value, "failures": failures},
-            now=now,
+    """After N consecutive failures only staff can unlock."""
+    queued = users.lock_user(
+        session,
+        user=user,
+        cause=LockCause.THROTTLE,
+        reason=f"{failures} Fehlversuche in Folge",
+        actor=Actor.system("authn"),
+        now=now,
+        data={"failures": failures},
+    )
+    if queued is not None:
+        log.warning(
+            "user %s locked after %d consecutive failures (%d sessions to disconnect)",
+            user.username,
+            failures,
+            queued,
         )
 
 

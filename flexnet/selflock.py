@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, authn, vpn
+from flexnet import audit, authn, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import Client, Outcome
 from flexnet.config import Settings
@@ -26,7 +26,6 @@ from flexnet.models import (
     Token,
     TokenStatus,
     User,
-    UserStatus,
 )
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import USABLE_STATUSES
@@ -75,31 +74,24 @@ def lock_own_access(
     user = session.get_one(User, decision.user_id)
     reason = "vom Benutzer selbst gesperrt (Verlust oder Missbrauchsverdacht)"
     if target is Target.ACCOUNT:
-        what = _lock_user(session, user, reason, now)
-    else:
-        what = _lock_keys(session, user, reason, now)
-    disconnected = vpn.request_disconnect(
-        session, user_ids=_affected_user_ids(session, user, target), now=now
-    )
-    _file_report(session, user, target, client, now)
-    return SelfLockResult(locked=True, what=what, disconnected=disconnected)
-
-
-def _lock_user(session: Session, user: User, reason: str, now: datetime) -> str:
-    if user.status is not UserStatus.LOCKED:
-        user.status = UserStatus.LOCKED
-        user.lock_cause = LockCause.SELF_SERVICE
-        user.lock_reason = reason
-        user.locked_at = now
-        audit.record(
+        queued = users.lock_user(
             session,
-            AuditTag.USER_LOCK,
+            user=user,
+            cause=LockCause.SELF_SERVICE,
+            reason=reason,
             actor=Actor.user(user.username),
-            subject=Subject("user", user.username),
-            data={"cause": LockCause.SELF_SERVICE.value},
             now=now,
         )
-    return f"Ihr Zugang {user.username} ist gesperrt."
+        disconnected = queued or 0
+        what = f"Ihr Zugang {user.username} ist gesperrt."
+    else:
+        what = _lock_keys(session, user, reason, now)
+        practice_users = list(
+            session.scalars(select(User.id).where(User.practice_id == user.practice_id))
+        )
+        disconnected = vpn.request_disconnect(session, user_ids=practice_users, now=now)
+    _file_report(session, user, target, client, now)
+    return SelfLockResult(locked=True, what=what, disconnected=disconnected)
 
 
 def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> str:
@@ -126,12 +118,6 @@ def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> str:
     if not keys:
         return "Der Yubikey Ihrer Praxis war bereits gesperrt."
     return "Der Yubikey Ihrer Praxis ist gesperrt; er gilt für alle Benutzer der Praxis."
-
-
-def _affected_user_ids(session: Session, user: User, target: Target) -> list[int]:
-    if target is Target.ACCOUNT:
-        return [user.id]
-    return list(session.scalars(select(User.id).where(User.practice_id == user.practice_id)))
 
 
 def _file_report(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit, passwords
+from flexnet import audit, passwords, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username, require_text, validate_lanr
 from flexnet.models import (
+    LockCause,
     PasswordHistory,
     Practice,
     PracticeKind,
@@ -196,3 +197,38 @@ def change_own_password(
         now=now,
     )
     return []
+
+
+def lock_user(
+    session: Session,
+    *,
+    user: User,
+    cause: LockCause,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    data: dict[str, object] | None = None,
+) -> int | None:
+    """Lock a user (any cause) and queue the disconnect of their live VPN sessions.
+
+    One conditional UPDATE: of concurrent locks only one takes effect and is audited.
+    Returns how many live sessions were queued, or None if the user was locked already.
+    """
+    locked = session.execute(
+        update(User)
+        .where(User.id == user.id, User.status.in_((UserStatus.ACTIVE, UserStatus.PENDING)))
+        .values(status=UserStatus.LOCKED, lock_cause=cause, lock_reason=reason, locked_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(user)
+    if not locked:
+        return None
+    audit.record(
+        session,
+        AuditTag.USER_LOCK,
+        actor=actor,
+        subject=Subject("user", user.username),
+        data={"cause": cause.value, **(data or {})},
+        now=now,
+    )
+    return vpn.request_disconnect(session, user_ids=[user.id], now=now)
