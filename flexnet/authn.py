@@ -86,6 +86,7 @@ class _Attempt:
     username: str
     password: str = field(repr=False)
     otp: str | None
+    parsed: yubico.ParsedOtp | None = None  # the OTP, parsed once, if it is a Yubico OTP
 
 
 def authenticate(
@@ -123,7 +124,7 @@ def authenticate(
     status = user_status(user, now, settings.lock_after_quarters) if user else None
     early = _account_problem(session, user, status, attempt, client, now, settings.auth)
     possession = (
-        _check_possession(session, user, attempt.otp, now, settings, box, remote)
+        _check_possession(session, user, attempt, now, settings, box, remote)
         if attempt.otp is not None
         else OtpResult(OtpReason.OK)
     )
@@ -177,9 +178,10 @@ def _syntax(username: str, password: str, otp: str | None) -> _Attempt | None:
         return None
     if otp is None:
         return _Attempt(name, password, None)
-    if not (yubico.looks_like_otp(otp) or _looks_like_hotp(otp)):
+    parsed = yubico.parse(otp)
+    if parsed is None and not _looks_like_hotp(otp):
         return None
-    return _Attempt(name, password, otp.strip())
+    return _Attempt(name, password, otp.strip(), parsed)
 
 
 def _looks_like_hotp(otp: str) -> bool:
@@ -206,7 +208,7 @@ def _account_problem(
         now=now,
     ):
         return "source_throttled"
-    parsed = yubico.parse(attempt.otp) if attempt.otp else None
+    parsed = attempt.parsed
     if parsed and ratelimit.exceeded(
         session,
         f"auth-key:{parsed.public_id}",
@@ -227,16 +229,23 @@ def _account_problem(
 def _check_possession(
     session: Session,
     user: User | None,
-    otp: str,
+    attempt: _Attempt,
     now: datetime,
     settings: Settings,
     box: SecretBox,
     remote: RemoteCheck | None,
 ) -> OtpResult:
     """Verify (and so consume) the OTP; a backend failure raises instead of rejecting."""
-    if yubico.looks_like_otp(otp):
+    otp = attempt.otp or ""
+    if attempt.parsed is not None:
         result = verify_yubico_otp(
-            session, otp, box=box, settings=settings.otp, now=now, remote=remote
+            session,
+            otp,
+            box=box,
+            settings=settings.otp,
+            now=now,
+            remote=remote,
+            parsed=attempt.parsed,
         )
     else:
         # The look-up runs for unknown users too, so the time taken does not tell them apart.
@@ -289,7 +298,7 @@ def _count_failure(
     window = auth.failure_window_seconds
     if client.source_ip:
         ratelimit.record(session, f"auth-src:{client.source_ip}", window_seconds=window, now=now)
-    parsed = yubico.parse(attempt.otp) if key and attempt.otp else None
+    parsed = attempt.parsed if key else None
     if parsed:
         ratelimit.record(session, f"auth-key:{parsed.public_id}", window_seconds=window, now=now)
     if user is not None:

@@ -97,9 +97,10 @@ def verify_yubico_otp(
     now: datetime,
     nonce: str | None = None,
     remote: RemoteCheck | None = None,
+    parsed: yubico.ParsedOtp | None = None,
 ) -> OtpResult:
-    """Parse, find the key by its public id and check the OTP."""
-    parsed = yubico.parse(otp)
+    """Parse (unless the caller did), find the key by its public id and check the OTP."""
+    parsed = parsed or yubico.parse(otp)
     if parsed is None:
         return OtpResult(OtpReason.MALFORMED)
     token = find_yubikey(session, parsed.public_id)
