@@ -20,8 +20,9 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flexnet import audit, passwords, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
@@ -89,6 +90,24 @@ class _Attempt:
     parsed: yubico.ParsedOtp | None = None  # the OTP, parsed once, if it is a Yubico OTP
 
 
+# Statements every request runs, built once.
+_FIND_USER = (
+    select(User)
+    .where(User.username == bindparam("username"))
+    # Everything the status rules read, in one round trip instead of four.
+    .options(
+        joinedload(User.practice).joinedload(Practice.lock_exception),
+        joinedload(User.lock_exception),
+    )
+)
+_AUTH_EVENT_INSERT = insert(AuthEvent)
+_LOGIN_SUCCEEDED = (
+    update(User)
+    .where(User.id == bindparam("user_id"))
+    .values(failed_logins=0, throttled_until=None, last_login_at=bindparam("now"))
+)
+
+
 def authenticate(
     session: Session,
     *,
@@ -112,15 +131,7 @@ def authenticate(
         consumed = _consume(session, otp, now, settings, box, remote)
         decision = replace(_reject("syntax"), durable=consumed)
         return _record(session, username, client, now, decision)
-    user = session.scalar(
-        select(User)
-        .where(User.username == attempt.username)
-        # Everything the status rules read, in one round trip instead of four.
-        .options(
-            joinedload(User.practice).joinedload(Practice.lock_exception),
-            joinedload(User.lock_exception),
-        )
-    )
+    user = session.scalar(_FIND_USER, {"username": attempt.username})
     status = user_status(user, now, settings.lock_after_quarters) if user else None
     early = _account_problem(session, user, status, attempt, client, now, settings.auth)
     possession = (
@@ -200,22 +211,16 @@ def _account_problem(
     auth: AuthSettings,
 ) -> str | None:
     """Why this account may not log in now, in the order the terms give; None if it may."""
-    if client.source_ip and ratelimit.exceeded(
-        session,
-        f"auth-src:{client.source_ip}",
-        limit=auth.source_failure_limit,
-        window_seconds=auth.failure_window_seconds,
-        now=now,
-    ):
+    source, key = _source_counter(client), _key_counter(attempt.parsed)
+    limits = {source: auth.source_failure_limit} if source else {}
+    if key:
+        limits[key] = auth.key_failure_limit
+    throttled = ratelimit.over_limit(
+        session, limits, window_seconds=auth.failure_window_seconds, now=now
+    )
+    if source in throttled:
         return "source_throttled"
-    parsed = attempt.parsed
-    if parsed and ratelimit.exceeded(
-        session,
-        f"auth-key:{parsed.public_id}",
-        limit=auth.key_failure_limit,
-        window_seconds=auth.failure_window_seconds,
-        now=now,
-    ):
+    if key in throttled:
         return "key_throttled"
     if user is None or status is None:
         return "user_unknown"
@@ -284,6 +289,14 @@ def _reject(reason: str, *, token: Token | None = None, message: str = GENERIC_R
     )
 
 
+def _source_counter(client: Client) -> str | None:
+    return f"auth-src:{client.source_ip}" if client.source_ip else None
+
+
+def _key_counter(parsed: yubico.ParsedOtp | None) -> str | None:
+    return f"auth-key:{parsed.public_id}" if parsed else None
+
+
 def _count_failure(
     session: Session,
     attempt: _Attempt,
@@ -296,11 +309,9 @@ def _count_failure(
 ) -> None:
     """Count a failure atomically for the source, the key (if its OTP was valid) and the user."""
     window = auth.failure_window_seconds
-    if client.source_ip:
-        ratelimit.record(session, f"auth-src:{client.source_ip}", window_seconds=window, now=now)
-    parsed = attempt.parsed if key else None
-    if parsed:
-        ratelimit.record(session, f"auth-key:{parsed.public_id}", window_seconds=window, now=now)
+    counters = [_source_counter(client), _key_counter(attempt.parsed) if key else None]
+    for counter in filter(None, counters):
+        ratelimit.record(session, counter, window_seconds=window, now=now)
     if user is not None:
         _count_user_failure(session, user, now, auth)
 
@@ -354,9 +365,11 @@ def _hard_lock(session: Session, user: User, failures: int, now: datetime) -> No
 
 def _succeeded(session: Session, user: User, new_hash: str | None, now: datetime) -> None:
     """Reset counters, upgrade an outdated hash, activate on first login."""
-    user.failed_logins = 0
-    user.throttled_until = None
-    user.last_login_at = now
+    # A Core update mirrored into the identity map: every accept runs this, and the
+    # unit of work's flush machinery costs more than the statement itself.
+    session.connection().execute(_LOGIN_SUCCEEDED, {"user_id": user.id, "now": now})
+    for name, value in {"failed_logins": 0, "throttled_until": None, "last_login_at": now}.items():
+        set_committed_value(user, name, value)
     if new_hash is not None:
         user.password_hash = new_hash
         audit.record(
@@ -505,20 +518,22 @@ def _record(
     shown_name = shown_username(username)
     if not decision.durable:
         relax_durability(session)
-    # A Core insert: the log line needs none of the unit of work's bookkeeping.
-    session.execute(
-        insert(AuthEvent).values(
-            at=now,
-            channel=client.channel.value,
-            username=shown_name,
-            user_id=user.id if user else None,
-            bsnr=user.practice.bsnr if user else None,
-            token_serial=decision.token_serial,
-            client=client.name,
-            source_ip=client.source_ip,
-            outcome=decision.outcome.value,
-            reason=decision.reason,
-        )
+    # A Core insert on the session's connection: the log line needs none of the unit of
+    # work's bookkeeping, and one prepared statement serves every request.
+    session.connection().execute(
+        _AUTH_EVENT_INSERT,
+        {
+            "at": now,
+            "channel": client.channel.value,
+            "username": shown_name,
+            "user_id": user.id if user else None,
+            "bsnr": user.practice.bsnr if user else None,
+            "token_serial": decision.token_serial,
+            "client": client.name,
+            "source_ip": client.source_ip,
+            "outcome": decision.outcome.value,
+            "reason": decision.reason,
+        },
     )
     log.info(
         "auth %s: user=%r client=%s source=%s outcome=%s reason=%s",

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from flexnet.models import RateLimitCounter
+
+_HITS = select(RateLimitCounter.key, RateLimitCounter.hits).where(
+    RateLimitCounter.key.in_(bindparam("keys", expanding=True)),
+    RateLimitCounter.window_start == bindparam("window_start"),
+)
 
 
 def _window(now: datetime, window_seconds: int) -> int:
@@ -25,13 +30,22 @@ def hit(session: Session, key: str, *, limit: int, window_seconds: int, now: dat
 
 def exceeded(session: Session, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
     """True when ``key`` has already reached ``limit`` hits in the current window."""
-    hits = session.scalar(
-        select(RateLimitCounter.hits).where(
-            RateLimitCounter.key == key,
-            RateLimitCounter.window_start == _window(now, window_seconds),
-        )
+    return key in over_limit(session, {key: limit}, window_seconds=window_seconds, now=now)
+
+
+def over_limit(
+    session: Session, limits: dict[str, int], *, window_seconds: int, now: datetime
+) -> set[str]:
+    """The keys of ``limits`` that have reached their limit in the current window.
+
+    One statement for all keys: the authentication path checks several on every request.
+    """
+    if not limits:
+        return set()
+    rows = session.execute(
+        _HITS, {"keys": list(limits), "window_start": _window(now, window_seconds)}
     )
-    return (hits or 0) >= limit
+    return {key for key, hits in rows if hits >= limits[key]}
 
 
 def record(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -82,10 +82,38 @@ def status_reason(token: Token) -> OtpReason | None:
     return _STATUS_REASON.get(token.status)
 
 
-def find_yubikey(session: Session, public_id: str) -> Token | None:
-    return session.scalar(
-        select(Token).where(Token.public_id == public_id, Token.kind == TokenKind.YUBICO_OTP)
+# Built once: every authentication runs these two statements.
+_FIND_YUBIKEY = select(Token).where(
+    Token.public_id == bindparam("public_id"), Token.kind == TokenKind.YUBICO_OTP
+)
+_NEWER = or_(
+    Token.otp_usage_counter < bindparam("otp_usage_counter"),
+    and_(
+        Token.otp_usage_counter == bindparam("otp_usage_counter"),
+        Token.otp_session_counter < bindparam("otp_session_counter"),
+    ),
+)
+_ADVANCE = (
+    update(Token)
+    .where(Token.id == bindparam("token_id"), _NEWER)
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                "otp_usage_counter",
+                "otp_session_counter",
+                "otp_timestamp",
+                "last_used_at",
+                "wsapi_last_nonce",
+            )
+        }
     )
+    .returning(Token.status)
+)
+
+
+def find_yubikey(session: Session, public_id: str) -> Token | None:
+    return session.scalar(_FIND_YUBIKEY, {"public_id": public_id})
 
 
 def verify_yubico_otp(
@@ -188,10 +216,6 @@ def advance_counters(
     newer (a replay). One statement: the row lock of the update orders racing requests.
     """
     usage, session_counter = decoded.counters()
-    newer = or_(
-        Token.otp_usage_counter < usage,
-        and_(Token.otp_usage_counter == usage, Token.otp_session_counter < session_counter),
-    )
     values = {
         "otp_usage_counter": usage,
         "otp_session_counter": session_counter,
@@ -199,10 +223,7 @@ def advance_counters(
         "last_used_at": now,
         "wsapi_last_nonce": nonce,
     }
-    status = session.execute(
-        update(Token).where(Token.id == token.id, newer).values(**values).returning(Token.status),
-        execution_options={"synchronize_session": False},
-    ).scalar_one_or_none()
+    status = session.connection().execute(_ADVANCE, {"token_id": token.id, **values}).scalar()
     if status is None:
         return None
     # The row is written; mirror it in the identity map without another SELECT.
