@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite talks to (real servers and clients, never mocks).
-TEST_DEBIAN_PACKAGES := postgresql freeradius-utils chromium
+TEST_DEBIAN_PACKAGES := postgresql freeradius-utils chromium poppler-utils
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps run test lint format clean bench

@@ -1,0 +1,1 @@
+"""Provisioning: onboarding, issuance and replacement, security letters and mail runs."""
