@@ -49,6 +49,9 @@ class AuditTag(enum.StrEnum):
     USER_THROTTLE = "account:throttle:temporary"
     USER_PASSWORD_CHANGE = "account:password:change"
     USER_PASSWORD_REHASH = "account:password:rehash"
+    USER_PASSWORD_ISSUE = "account:password:issue"  # printed on a letter; never the value
+    USER_PASSWORD_REVOKE = "account:password:revoke"  # its letter's run was cancelled
+    USER_PASSWORD_REPLACE = "account:password:replace"  # a re-issued one used the first time
     NAS_CLIENT_CREATE = "radius:nas:create"
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
@@ -60,6 +63,15 @@ class AuditTag(enum.StrEnum):
     TOKEN_ACTIVATE = "token:yubikey:activate"
     TOKEN_RESYNC = "token:counter:resync"
     TOKEN_COUNTER_WARNING = "token:counter:warn"
+    TOKEN_LOSS = "token:yubikey:loss"
+    TOKEN_RETIRE = "token:yubikey:retire"
+    TOKEN_REPLACE = "token:yubikey:replace"
+    TOKEN_SHIP = "token:yubikey:ship"
+    LETTER_QUEUE = "letter:letter:queue"
+    LETTER_REPRINT = "letter:letter:reprint"
+    MAIL_RUN_PRODUCE = "letter:run:produce"
+    MAIL_RUN_DISPATCH = "letter:run:dispatch"
+    MAIL_RUN_CANCEL = "letter:run:cancel"
     MASTER_KEY_ROTATE = "keys:master:rotate"
     WSAPI_CLIENT_CREATE = "wsapi:client:create"
 

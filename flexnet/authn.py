@@ -148,6 +148,10 @@ def authenticate(
         _count_failure(session, attempt, client, user=None, key=False, now=now, auth=settings.auth)
         return _record(session, attempt.username, client, now, decision, user)
     verification = passwords.verify(attempt.password, user.password_hash if user else None)
+    if not verification.ok and user is not None and user.next_password_hash is not None:
+        # A re-issued password that replaces the old one on its first use (§ 7.3).
+        verification = passwords.verify(attempt.password, user.next_password_hash)
+        verification = replace(verification, reissued=verification.ok)
     reason = early or _key_problem(user, token) or (None if verification.ok else "password_wrong")
     if reason is not None or user is None:
         decision = _reject(reason or "user_unknown", token=token)
@@ -158,6 +162,8 @@ def authenticate(
             session, attempt, client, user=counted, key=True, now=now, auth=settings.auth
         )
         return _record(session, attempt.username, client, now, decision, user)
+    if verification.reissued:
+        users.promote_next_password(session, user, now=now)
     decision = _password_state_decision(user, token, now, settings.auth)
     if decision.outcome is not Outcome.REJECT:
         _succeeded(session, user, verification.new_hash, now)

@@ -69,6 +69,15 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class LetterSettings:
+    """Letters and mail runs (§ 3.2 split shipment, § 6.3 loss fee)."""
+
+    directory: Path | None = None  # wording and layout; None: the letters/ shipped with flexnet
+    credentials_delay_days: int = 3  # working days after the key letter left (Sachsen-Anhalt)
+    loss_fee_cents: int = 6000  # replacement and licence costs of a lost Yubikey
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated settings; ``repr`` never shows a secret."""
 
@@ -83,6 +92,7 @@ class Settings:
     cookie_secure: bool = True  # only over HTTPS; make run turns it off for http://127.0.0.1
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
+    letters: LetterSettings = field(default_factory=LetterSettings)
     demo: bool = False
 
 
@@ -120,8 +130,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=not env.get("FLEXNET_COOKIE_SECURE", "").strip()
         or _flag(env, "FLEXNET_COOKIE_SECURE"),
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
+        letters=_letter_settings(env),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
+
+
+def _letter_settings(env: Mapping[str, str]) -> LetterSettings:
+    directory = env.get("FLEXNET_LETTERS_DIR", "").strip()
+    if directory and not Path(directory).is_dir():
+        raise ConfigError("FLEXNET_LETTERS_DIR", f"ist kein Verzeichnis: {directory}")
+    return LetterSettings(
+        directory=Path(directory) if directory else None,
+        credentials_delay_days=_positive_int(env, "FLEXNET_CREDENTIALS_DELAY_DAYS", default=3),
+        loss_fee_cents=_euro_cents(env, "FLEXNET_LOSS_FEE_EUR", default=6000),
+    )
+
+
+def _euro_cents(env: Mapping[str, str], name: str, *, default: int) -> int:
+    """An amount like ``60`` or ``59,50`` (a point works too) in cents."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    match = re.fullmatch(r"([0-9]{1,6})(?:[,.]([0-9]{2}))?", raw)
+    if match is None:
+        raise ConfigError(name, "muss ein Euro-Betrag sein, z. B. 60 oder 59,50")
+    return int(match[1]) * 100 + int(match[2] or 0)
 
 
 def _password_policy(env: Mapping[str, str]) -> PasswordPolicy:

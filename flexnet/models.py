@@ -115,6 +115,27 @@ class TokenStatus(enum.StrEnum):
     RETIRED = "retired"
 
 
+class LetterKind(enum.StrEnum):
+    KEY = "key"  # Begleitschreiben with the Yubikey; never a password
+    CREDENTIALS = "credentials"  # username + initial password, on security paper (§ 3.2)
+    NEW_PASSWORD = "new_password"  # noqa: S105 - a re-issued password (§ 7.3), security paper
+    LOCK = "lock"  # lock or termination, asks for the Yubikey back (§ 10.2)
+    LOSS_CONFIRMATION = "loss_confirmation"  # loss recorded, key locked, fee (§ 6.3)
+
+
+class LetterStatus(enum.StrEnum):
+    DUE = "due"  # waits for a mail run
+    PRINTED = "printed"  # in a produced run, dispatch not yet confirmed
+    DISPATCHED = "dispatched"
+    CANCELLED = "cancelled"  # superseded before it was printed
+
+
+class MailRunStatus(enum.StrEnum):
+    PRODUCED = "produced"
+    DISPATCHED = "dispatched"
+    CANCELLED = "cancelled"
+
+
 class StaffRole(enum.StrEnum):
     ADMIN = "admin"
     HELPDESK = "helpdesk"
@@ -171,6 +192,7 @@ class Practice(Base):
         back_populates="practice", order_by="TermsAcceptance.id"
     )
     lock_exception: Mapped[LockException | None] = relationship(back_populates="practice")
+    letters: Mapped[list[Letter]] = relationship(back_populates="practice", order_by="Letter.id")
 
     @property
     def terms_acceptance(self) -> TermsAcceptance | None:
@@ -243,6 +265,10 @@ class User(Base):
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Self-service sessions carry this number; raising it ends all of them at once.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # A re-issued password that replaces the current one only when it is first used
+    # (§ 7.3, staff's choice); until then both work.
+    next_password_hash: Mapped[str | None] = mapped_column(String(255))
+    next_password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[UserStatus] = mapped_column(
         _enum(UserStatus, "user_status"), default=UserStatus.PENDING
@@ -259,6 +285,7 @@ class User(Base):
         back_populates="user", order_by="PasswordHistory.id", cascade="all, delete-orphan"
     )
     lock_exception: Mapped[LockException | None] = relationship(back_populates="user")
+    letters: Mapped[list[Letter]] = relationship(back_populates="user", order_by="Letter.id")
 
 
 class PasswordHistory(Base):
@@ -320,6 +347,9 @@ class Token(Base):
     lock_reason: Mapped[str | None] = mapped_column(Text)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # A replacement key that retires this one on its first use (§ 7.3, staff's choice).
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
 
     practice: Mapped[Practice | None] = relationship(back_populates="tokens")
 
@@ -507,3 +537,69 @@ class ServiceRequest(Base):
     status: Mapped[RequestStatus] = mapped_column(
         _enum(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
     )
+
+
+class MailRun(Base):
+    """One batch of letters printed together; dispatch starts the split-shipment clock."""
+
+    __tablename__ = "mail_runs"
+    __table_args__ = (
+        CheckConstraint(
+            "(status = 'dispatched') = (dispatched_on IS NOT NULL)", name="dispatched_has_date"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[MailRunStatus] = mapped_column(
+        _enum(MailRunStatus, "mail_run_status"), default=MailRunStatus.PRODUCED
+    )
+    run_date: Mapped[date] = mapped_column(Date)  # the day whose due letters it holds
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    produced_by: Mapped[str] = mapped_column(String(200))
+    dispatched_on: Mapped[date | None] = mapped_column(Date)
+    closed_by: Mapped[str | None] = mapped_column(String(200))  # confirmed or cancelled by
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    letters: Mapped[list[Letter]] = relationship(back_populates="run", order_by="Letter.id")
+
+
+class Letter(Base):
+    """A letter to a practice: due, printed in a run, dispatched (never the PDF itself)."""
+
+    __tablename__ = "letters"
+    __table_args__ = (
+        CheckConstraint(
+            "kind NOT IN ('credentials', 'new_password') OR user_id IS NOT NULL",
+            name="password_letter_has_user",
+        ),
+        CheckConstraint("kind <> 'key' OR token_id IS NOT NULL", name="key_letter_has_token"),
+        CheckConstraint(
+            "status NOT IN ('printed', 'dispatched') OR run_id IS NOT NULL",
+            name="printed_letter_has_run",
+        ),
+        CheckConstraint("fee_cents IS NULL OR fee_cents >= 0", name="fee_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[LetterKind] = mapped_column(_enum(LetterKind, "letter_kind"))
+    status: Mapped[LetterStatus] = mapped_column(
+        _enum(LetterStatus, "letter_status"), default=LetterStatus.DUE, index=True
+    )
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("mail_runs.id"), index=True)
+    # Password letters: the new password replaces the old one when printed (True) or
+    # only when first used (False), § 7.3.
+    replace_at_once: Mapped[bool] = mapped_column(Boolean, default=True)
+    fee_cents: Mapped[int | None] = mapped_column(Integer)  # loss confirmation, § 6.3
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. the reason in a lock letter
+    effective_on: Mapped[date | None] = mapped_column(Date)  # lock letters
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    practice: Mapped[Practice] = relationship(back_populates="letters")
+    user: Mapped[User | None] = relationship(back_populates="letters")
+    token: Mapped[Token | None] = relationship()
+    run: Mapped[MailRun | None] = relationship(back_populates="letters")

@@ -65,6 +65,7 @@ def hash_password(password: str) -> str:
 class Verification:
     ok: bool
     new_hash: str | None = None  # set when the stored hash should be upgraded
+    reissued: bool = False  # matched the user's re-issued (next) password, not the current
 
 
 def verify(password: str, stored_hash: str | None) -> Verification:

@@ -135,6 +135,50 @@ def set_password(
     user.session_epoch = (user.session_epoch or 0) + 1
 
 
+def issue_password(
+    session: Session, user: User, password_hash: str, *, now: datetime, at_once: bool
+) -> None:
+    """A password printed on a letter (initial or re-issued), to be changed at first login.
+
+    ``at_once`` replaces the current password now; otherwise it stays valid until the
+    new one is first used (§ 7.3, staff's choice). A user without a password always
+    gets it at once.
+    """
+    if at_once or user.password_hash is None:
+        user.password_hash = password_hash
+        user.password_set_at = now
+        user.password_must_change = True
+        user.next_password_hash = user.next_password_set_at = None
+        user.session_epoch = (user.session_epoch or 0) + 1
+    else:
+        user.next_password_hash = password_hash
+        user.next_password_set_at = now
+
+
+def revoke_issued_password(session: Session, user: User, *, at_once: bool) -> None:
+    """The letter with the issued password was never sent: that password must not work."""
+    if at_once:
+        user.password_hash = None
+        user.session_epoch = (user.session_epoch or 0) + 1
+    user.next_password_hash = user.next_password_set_at = None
+
+
+def promote_next_password(session: Session, user: User, *, now: datetime) -> None:
+    """The re-issued password was used: it replaces the old one, which stops working."""
+    user.password_hash = user.next_password_hash
+    user.password_set_at = user.next_password_set_at or now
+    user.password_must_change = True
+    user.next_password_hash = user.next_password_set_at = None
+    user.session_epoch = (user.session_epoch or 0) + 1
+    audit.record(
+        session,
+        AuditTag.USER_PASSWORD_REPLACE,
+        actor=Actor.user(user.username),
+        subject=Subject("user", user.username),
+        now=now,
+    )
+
+
 def _take_over_password(
     session: Session, user: User, password: str, *, actor: Actor, now: datetime
 ) -> None:

@@ -24,6 +24,7 @@ from flexnet.audit import Actor
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database, utcnow
 from flexnet.errors import FlexnetError, ValidationError
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.otp.secrets import SecretBox
 
 
@@ -92,6 +93,10 @@ class CliContext:
     def now(self) -> datetime:
         return utcnow()
 
+    def today(self) -> date:
+        """Today in Europe/Berlin, the calendar of letters and notice periods."""
+        return self.now().astimezone(BERLIN).date()
+
 
 pass_context = click.make_pass_decorator(CliContext, ensure=True)
 
@@ -145,4 +150,11 @@ def main() -> None:
 
 
 # Subcommands register themselves on ``cli`` when imported.
-from flexnet.cli import audit_cmds, keys, radius_cmds, records, setup  # noqa: E402, F401
+from flexnet.cli import (  # noqa: E402, F401
+    audit_cmds,
+    keys,
+    letters_cmds,
+    radius_cmds,
+    records,
+    setup,
+)

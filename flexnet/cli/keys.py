@@ -14,6 +14,7 @@ from flexnet.errors import ConfigError, ValidationError
 from flexnet.otp import importer, stock, wsapi
 from flexnet.otp.secrets import SecretBox, SecretError
 from flexnet.otp.verify import OtpReason
+from flexnet.provisioning import issuance, mailruns
 
 
 @cli.group()
@@ -86,8 +87,50 @@ def yubikey_register_remote(ctx: CliContext, serial: str, public_id: str) -> Non
 def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
     """Yubikey aus dem Lager einer Betriebsstätte zuweisen (einer je BSNR)."""
     with ctx.unit_of_work() as session:
-        token = stock.assign(session, serial=serial, bsnr=bsnr, actor=ctx.actor, now=ctx.now())
-    click.echo(f"Yubikey {token.serial} der BSNR {bsnr.strip()} zugewiesen")
+        letter = issuance.issue_key(
+            session, serial=serial, bsnr=bsnr, actor=ctx.actor, now=ctx.now()
+        )
+    click.echo(
+        f"Yubikey {serial.strip()} der BSNR {bsnr.strip()} zugewiesen; "
+        f"Begleitschreiben {mailruns.reference(letter)} vorgemerkt"
+    )
+
+
+@yubikey.command("replace")
+@click.argument("bsnr")
+@click.option("--new", "new_serial", required=True, help="Seriennummer des Ersatz-Yubikeys")
+@click.option(
+    "--lost", "why", flag_value=issuance.Replacement.LOST.value, help="Verlust (§ 6.3: Gebühr)"
+)
+@click.option("--defective", "why", flag_value=issuance.Replacement.DEFECTIVE.value)
+@click.option(
+    "--on-first-use",
+    is_flag=True,
+    help="Nur bei Defekt: der alte Yubikey gilt, bis der neue zum ersten Mal benutzt wird",
+)
+@pass_context
+def yubikey_replace(
+    ctx: CliContext, bsnr: str, new_serial: str, why: str | None, on_first_use: bool
+) -> None:
+    """Verlorenen oder defekten Yubikey einer Betriebsstätte ersetzen."""
+    if why is None:
+        raise ValidationError("Bitte --lost oder --defective angeben")
+    reason = issuance.Replacement(why)
+    if reason is issuance.Replacement.LOST and on_first_use:
+        raise ValidationError("Ein verlorener Yubikey wird sofort gesperrt (§ 7.2)")
+    with ctx.unit_of_work() as session:
+        queued = issuance.replace_key(
+            session,
+            bsnr=bsnr,
+            new_serial=new_serial,
+            why=reason,
+            at_once=not on_first_use,
+            fee_cents=ctx.settings.letters.loss_fee_cents,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        numbers = ", ".join(mailruns.reference(letter) for letter in queued)
+    click.echo(f"Yubikey {new_serial.strip()} ersetzt den bisherigen; Briefe vorgemerkt: {numbers}")
 
 
 @yubikey.command("show")

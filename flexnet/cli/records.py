@@ -12,6 +12,7 @@ from flexnet.cli.show import show_practice, show_user
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
 from flexnet.models import PracticeKind, StaffRole, TermsChannel, UserKind
+from flexnet.provisioning import issuance, mailruns
 
 _USER_KINDS = {
     "member": UserKind.MEMBER,
@@ -153,7 +154,7 @@ def user_add(
     """Benutzer anlegen; ohne --password-stdin wartet er auf den Zugangsdaten-Brief."""
     migrated = read_password_stdin() if password_stdin else None
     with ctx.unit_of_work() as session:
-        created = users.add_user(
+        created, letter = issuance.add_user(
             session,
             username=username,
             bsnr=bsnr,
@@ -164,8 +165,33 @@ def user_add(
             actor=ctx.actor,
             now=ctx.now(),
         )
-        state = "aktiv (Kennwort übernommen)" if migrated else "wartet auf Zugangsdaten-Brief"
+        state = (
+            f"wartet auf den Zugangsdaten-Brief {mailruns.reference(letter)}"
+            if letter
+            else "aktiv (Kennwort übernommen)"
+        )
     click.echo(f"Benutzer {created.username} angelegt: {state}")
+
+
+@user.command("reissue")
+@click.argument("username")
+@click.option(
+    "--on-first-use",
+    is_flag=True,
+    help="Das bisherige Kennwort gilt, bis das neue zum ersten Mal benutzt wird",
+)
+@pass_context
+def user_reissue(ctx: CliContext, username: str, on_first_use: bool) -> None:
+    """Neue Zugangsdaten auf Anforderung (§ 7.3, kostenfrei § 6.1): ein Kennwortbrief."""
+    with ctx.unit_of_work() as session:
+        letter = issuance.reissue_password(
+            session, username=username, at_once=not on_first_use, actor=ctx.actor, now=ctx.now()
+        )
+        when = "bei erster Nutzung des neuen" if on_first_use else "beim Druck des Briefs"
+    click.echo(
+        f"Kennwortbrief {mailruns.reference(letter)} vorgemerkt; das bisherige Kennwort "
+        f"endet {when}"
+    )
 
 
 @user.command("show")

@@ -8,7 +8,17 @@ from datetime import datetime
 from flexnet import vpn
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import EffectiveStatus, State, practice_status, user_status
-from flexnet.models import LockException, Practice, PracticeKind, Token, User, VpnSession
+from flexnet.models import (
+    Letter,
+    LetterStatus,
+    LockException,
+    Practice,
+    PracticeKind,
+    Token,
+    User,
+    VpnSession,
+)
+from flexnet.provisioning import mailruns
 from flexnet.users import kind_label
 
 _STATE_LABEL = {
@@ -16,6 +26,12 @@ _STATE_LABEL = {
     State.PENDING: "wartet",
     State.LOCKED: "gesperrt",
     State.REVOKED: "beendet",
+}
+_LETTER_STATUS_LABEL = {
+    LetterStatus.DUE: "wartet auf den nächsten Versandlauf",
+    LetterStatus.PRINTED: "gedruckt",
+    LetterStatus.DISPATCHED: "versandt",
+    LetterStatus.CANCELLED: "entfallen",
 }
 _TOKEN_STATUS_LABEL = {
     "stock": "im Lager",
@@ -87,6 +103,24 @@ def show_practice(practice: Practice, now: datetime, quarters: int) -> Iterator[
     for member in practice.users:
         user_state = _STATE_LABEL[user_status(member, now, quarters).state]
         yield f"    {member.username:<24}{kind_label(member.kind):<16}{user_state}"
+    yield from _letter_lines(practice.letters)
+
+
+def _letter_lines(letters: list[Letter]) -> Iterator[str]:
+    yield _row("Briefe", str(len(letters)) if letters else "keine")
+    for letter in letters:
+        yield f"    {_letter_text(letter)}"
+
+
+def _letter_text(letter: Letter) -> str:
+    who = f" {letter.user.username}" if letter.user else ""
+    text = f"{mailruns.reference(letter)} {mailruns.kind_label(letter.kind)}{who}: "
+    run = letter.run
+    if letter.status is LetterStatus.DISPATCHED and run and run.dispatched_on:
+        return text + f"versandt am {run.dispatched_on:%d.%m.%Y} (Lauf {run.id})"
+    if letter.status is LetterStatus.PRINTED and run:
+        return text + f"gedruckt in Lauf {run.id}, Versand nicht bestätigt"
+    return text + _LETTER_STATUS_LABEL[letter.status]
 
 
 def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
@@ -106,6 +140,8 @@ def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
         "Kennwort",
         f"gesetzt am {set_at.astimezone(BERLIN):%d.%m.%Y}" if set_at else "noch keines (Brief)",
     )
+    if user.next_password_hash:
+        yield _row("Neues Kennwort", "gedruckt; ersetzt das bisherige bei erster Nutzung")
     yield _row("Fehlversuche", str(user.failed_logins))
     tokens = ", ".join(_token_text(t) for t in user.practice.tokens) or "keiner"
     yield _row("Yubikey der Praxis", tokens)
@@ -113,6 +149,7 @@ def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
     yield _row("VPN-Sitzungen", str(len(sessions)) if sessions else "keine")
     for vpn_session in sessions:
         yield f"    {_session_text(vpn_session)}"
+    yield from _letter_lines(user.letters)
 
 
 def _session_text(vpn_session: VpnSession) -> str:

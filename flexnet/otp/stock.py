@@ -68,8 +68,20 @@ def register_remote(
     return token
 
 
-def assign(session: Session, *, serial: str, bsnr: str, actor: Actor, now: datetime) -> Token:
-    """Hand a key from stock to a practice: one Yubikey per practice (§ 2.1)."""
+def assign(
+    session: Session,
+    *,
+    serial: str,
+    bsnr: str,
+    actor: Actor,
+    now: datetime,
+    replacing: Token | None = None,
+) -> Token:
+    """Hand a key from stock to a practice: one Yubikey per practice (§ 2.1).
+
+    ``replacing`` is the practice's key that this one replaces on its first use; the two
+    overlap until then.
+    """
     token = get_token(session, serial)
     practice = get_practice(session, bsnr)
     if token.kind not in _HARDWARE:
@@ -78,7 +90,9 @@ def assign(session: Session, *, serial: str, bsnr: str, actor: Actor, now: datet
         raise ConflictError(
             f"Yubikey {token.serial} ist nicht im Lager (Status {token.status.value})"
         )
-    issued = [t.serial for t in practice.tokens if t.status in USABLE_STATUSES]
+    issued = [
+        t.serial for t in practice.tokens if t.status in USABLE_STATUSES and t is not replacing
+    ]
     if issued:
         raise ConflictError(
             f"BSNR {practice.bsnr} hat bereits den Yubikey {', '.join(issued)} (§ 2.1: einer je "

@@ -278,6 +278,27 @@ def _activate(session: Session, token: Token, *, now: datetime) -> None:
             subject=Subject("token", token.serial),
             now=now,
         )
+        _retire_replaced(session, token, now=now)
+
+
+def _retire_replaced(session: Session, token: Token, *, now: datetime) -> None:
+    """A replacement key's first use retires the key it replaces (§ 7.3, staff's choice)."""
+    retired = session.scalars(
+        update(Token)
+        .where(Token.replaced_by_id == token.id, Token.status.in_(USABLE_STATUSES))
+        .values(status=TokenStatus.RETIRED)
+        .returning(Token.serial),
+        execution_options={"synchronize_session": False},
+    ).all()
+    for serial in retired:
+        audit.record(
+            session,
+            AuditTag.TOKEN_RETIRE,
+            actor=Actor.system("otp"),
+            subject=Subject("token", serial),
+            data={"replaced_by": token.serial},
+            now=now,
+        )
 
 
 def _warn_counter(

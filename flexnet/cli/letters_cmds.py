@@ -1,0 +1,176 @@
+"""Letters and mail runs: due, run, dispatched, cancel, reprint (split shipment, § 3.2)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from flexnet.cli import DATE, CliContext, cli, pass_context
+from flexnet.errors import ConflictError
+from flexnet.models import Letter, MailRun
+from flexnet.provisioning import mailruns
+
+OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
+
+
+@cli.group()
+def letters() -> None:
+    """Briefe und Versandläufe (getrennter Versand von Yubikey und Kennwort, § 3.2)."""
+
+
+@letters.command("due")
+@click.option("--today", type=DATE, help="Stichtag (Standard: heute)")
+@pass_context
+def letters_due(ctx: CliContext, today: date | None) -> None:
+    """Zeigen, was ein Versandlauf heute enthielte und was warum zurückgehalten wird."""
+    day = today or ctx.today()
+    with ctx.reading() as session:
+        listing = mailruns.due_letters(
+            session, today=day, delay_days=ctx.settings.letters.credentials_delay_days
+        )
+        for letter in listing.due:
+            click.echo(_line(letter))
+        for waiting in listing.waiting:
+            click.echo(f"{_line(waiting.letter)}  wartet: {waiting.reason}")
+    click.echo(f"{len(listing.due)} fällig, {len(listing.waiting)} zurückgehalten ({day:%d.%m.%Y})")
+
+
+def _line(letter: Letter) -> str:
+    who = f"  {letter.user.username}" if letter.user else ""
+    return (
+        f"{mailruns.reference(letter)}  {mailruns.kind_label(letter.kind):<26}"
+        f"  BSNR {letter.practice.bsnr}  {letter.practice.name}{who}"
+    )
+
+
+@letters.command("run")
+@click.option("--out", "out_path", type=OUT, required=True, help="PDF-Datei (wird neu angelegt)")
+@click.option("--today", type=DATE, help="Stichtag (Standard: heute)")
+@pass_context
+def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
+    """Alle fälligen Briefe in ein PDF drucken; die letzte Zeile ist die Nummer des Laufs.
+
+    Kennwörter entstehen erst jetzt und stehen nur in diesem PDF: nach dem Druck löschen.
+    """
+    day = today or ctx.today()
+    settings = ctx.settings
+    templates = mailruns.templates_for(settings)
+    with ctx.reading() as session:
+        count = len(
+            mailruns.due_letters(
+                session, today=day, delay_days=settings.letters.credentials_delay_days
+            ).due
+        )
+    if not count:
+        click.echo(f"Keine Briefe fällig ({day:%d.%m.%Y}); kein Lauf erstellt.", err=True)
+        return
+    with (
+        _fresh_file(out_path) as out,
+        click.progressbar(length=count, label="Briefe", file=sys.stderr) as bar,
+        ctx.unit_of_work() as session,
+    ):
+        produced = mailruns.produce_run(
+            session,
+            today=day,
+            out=out,
+            templates=templates,
+            settings=settings,
+            actor=ctx.actor,
+            now=ctx.now(),
+            progress=bar.update,
+        )
+        if produced is None:  # another run took the letters meanwhile
+            raise ConflictError("Die fälligen Briefe wurden inzwischen gedruckt")
+    click.echo(f"{produced.letters} Briefe in {out_path}")
+    if produced.plain_pages:
+        click.echo(f"Seiten 1–{produced.plain_pages}: Briefpapier")
+    if produced.security_pages:
+        first = produced.plain_pages + 1
+        last = produced.plain_pages + produced.security_pages
+        click.echo(f"Seiten {first}–{last}: Sicherheitspapier (Kennwörter)")
+    click.echo(produced.run.id)
+
+
+@contextlib.contextmanager
+def _fresh_file(path: Path) -> Iterator[BinaryIO]:
+    """Write next to ``path`` and move into place only if everything succeeded.
+
+    The commit happens inside, so a failed run leaves neither a PDF nor a change; the
+    file is readable by its owner only, since it holds passwords.
+    """
+    if path.exists():
+        raise ConflictError(f"{path} existiert bereits; bitte einen neuen Dateinamen wählen")
+    partial = path.with_name(f".{path.name}.partial")
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _close_run(
+    ctx: CliContext, action: Callable[..., MailRun], run_id: int, **extra: object
+) -> MailRun:
+    with ctx.unit_of_work() as session:
+        return action(session, run_id=run_id, actor=ctx.actor, now=ctx.now(), **extra)
+
+
+@letters.command("dispatched")
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--date", "dispatched_on", type=DATE, help="Tag der Einlieferung (Standard: heute)")
+@pass_context
+def letters_dispatched(ctx: CliContext, run_id: int, dispatched_on: date | None) -> None:
+    """Versand eines Laufs bestätigen; ab diesem Tag läuft die Frist für die Kennwortbriefe."""
+    today = ctx.today()
+    run = _close_run(
+        ctx, mailruns.confirm_dispatch, run_id, dispatched_on=dispatched_on or today, today=today
+    )
+    click.echo(
+        f"Versandlauf {run.id}: {len(run.letters)} Briefe versandt am {run.dispatched_on:%d.%m.%Y}"
+    )
+
+
+@letters.command("cancel")
+@click.argument("run_id", metavar="RUN", type=int)
+@pass_context
+def letters_cancel(ctx: CliContext, run_id: int) -> None:
+    """Einen nicht versandten Lauf verwerfen: seine Kennwörter werden ungültig."""
+    run = _close_run(ctx, mailruns.cancel_run, run_id)
+    click.echo(f"Versandlauf {run.id} verworfen; die Briefe sind wieder fällig")
+
+
+@letters.command("reprint")
+@click.argument("letter_ref", metavar="LETTER")
+@click.option("--out", "out_path", type=OUT, required=True, help="PDF-Datei (wird neu angelegt)")
+@pass_context
+def letters_reprint(ctx: CliContext, letter_ref: str, out_path: Path) -> None:
+    """Einen Brief erneut drucken; ein Kennwortbrief bekommt ein neues Kennwort."""
+    letter_id = mailruns.parse_reference(letter_ref)
+    templates = mailruns.templates_for(ctx.settings)
+    with _fresh_file(out_path) as out, ctx.unit_of_work() as session:
+        letter = mailruns.reprint(
+            session,
+            letter_id=letter_id,
+            out=out,
+            templates=templates,
+            settings=ctx.settings,
+            today=ctx.today(),
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        note = (
+            "; das bisherige Kennwort gilt nicht mehr"
+            if letter.kind in mailruns.PASSWORD_LETTERS
+            else ""
+        )
+    click.echo(f"Brief {mailruns.reference(letter)} in {out_path}{note}")

@@ -1,0 +1,218 @@
+"""Issuing access: keys and users with their letters, replacement and re-issue (§ 2.1, § 7.3).
+
+Each function is one step staff take; the letters it queues go out with the next mail
+run that may carry them (see ``mailruns``). UI, API and CLI call these, never the
+lower-level ``stock.assign`` or ``users.add_user`` directly, so no letter is forgotten.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from flexnet import audit, users, vpn
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.errors import ConflictError, NotFoundError
+from flexnet.models import (
+    Letter,
+    LetterKind,
+    LetterStatus,
+    Token,
+    TokenStatus,
+    User,
+    UserKind,
+    UserStatus,
+)
+from flexnet.otp import stock
+from flexnet.otp.verify import USABLE_STATUSES
+from flexnet.practices import get_practice
+from flexnet.provisioning import mailruns
+
+
+def issue_key(session: Session, *, serial: str, bsnr: str, actor: Actor, now: datetime) -> Letter:
+    """Assign a key from stock to a practice and queue its key letter."""
+    practice = get_practice(session, bsnr)
+    token = stock.assign(session, serial=serial, bsnr=practice.bsnr, actor=actor, now=now)
+    return mailruns.queue(
+        session, kind=LetterKind.KEY, practice=practice, token=token, actor=actor, now=now
+    )
+
+
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    bsnr: str,
+    kind: UserKind,
+    actor: Actor,
+    now: datetime,
+    name: str | None = None,
+    lanr: str | None = None,
+    migrated_password: str | None = None,
+) -> tuple[User, Letter | None]:
+    """Create a user; unless a password is taken over, queue the credentials letter."""
+    user = users.add_user(
+        session,
+        username=username,
+        bsnr=bsnr,
+        kind=kind,
+        name=name,
+        lanr=lanr,
+        migrated_password=migrated_password,
+        actor=actor,
+        now=now,
+    )
+    if migrated_password is not None:
+        return user, None
+    letter = mailruns.queue(
+        session,
+        kind=LetterKind.CREDENTIALS,
+        practice=user.practice,
+        user=user,
+        actor=actor,
+        now=now,
+    )
+    return user, letter
+
+
+def reissue_password(
+    session: Session, *, username: str, at_once: bool, actor: Actor, now: datetime
+) -> Letter:
+    """§ 7.3: new credentials on request, free of charge (§ 6.1).
+
+    ``at_once``: the current password stops working when the new letter is printed;
+    otherwise when the new password is first used.
+    """
+    user = users.get_user(session, username)
+    if user.status is UserStatus.REVOKED:
+        raise ConflictError(f"Der Zugang {user.username} ist beendet")
+    pending = session.scalar(
+        select(Letter.id).where(
+            Letter.user_id == user.id,
+            Letter.kind.in_(mailruns.PASSWORD_LETTERS),
+            Letter.status == LetterStatus.DUE,
+        )
+    )
+    if pending is not None:
+        raise ConflictError(
+            f"Für {user.username} ist bereits ein Kennwortbrief vorgemerkt (FN-{pending:06d})"
+        )
+    return mailruns.queue(
+        session,
+        kind=LetterKind.NEW_PASSWORD,
+        practice=user.practice,
+        user=user,
+        replace_at_once=at_once,
+        actor=actor,
+        now=now,
+    )
+
+
+class Replacement(enum.StrEnum):
+    LOST = "lost"  # retired for good at once; the § 6.3 fee is recorded
+    DEFECTIVE = "defective"
+
+
+def replace_key(
+    session: Session,
+    *,
+    bsnr: str,
+    new_serial: str,
+    why: Replacement,
+    at_once: bool,
+    fee_cents: int,
+    actor: Actor,
+    now: datetime,
+) -> list[Letter]:
+    """Replace a practice's lost or defective key with one from stock.
+
+    A lost key stops working at once, whatever ``at_once`` says; a defective one at once
+    or on the first use of its replacement. Returns the letters queued.
+    """
+    practice = get_practice(session, bsnr)
+    old = _current_key(session, practice.id)
+    overlap = why is Replacement.DEFECTIVE and not at_once
+    if not overlap:
+        _take_out_of_service(session, old, why, actor=actor, now=now)
+    new = stock.assign(
+        session,
+        serial=new_serial,
+        bsnr=practice.bsnr,
+        actor=actor,
+        now=now,
+        replacing=old if overlap else None,
+    )
+    _cancel_due_key_letters(session, old)
+    if overlap:
+        old.replaced_by_id = new.id
+    audit.record(
+        session,
+        AuditTag.TOKEN_REPLACE,
+        actor=actor,
+        subject=Subject("token", old.serial),
+        data={
+            "replaced_by": new.serial,
+            "why": why.value,
+            "old_stops": "on_first_use" if overlap else "at_once",
+            "fee_cents": fee_cents if why is Replacement.LOST else None,
+        },
+        now=now,
+    )
+    queued = [
+        mailruns.queue(
+            session, kind=LetterKind.KEY, practice=practice, token=new, actor=actor, now=now
+        )
+    ]
+    if why is Replacement.LOST:
+        queued.append(
+            mailruns.queue(
+                session,
+                kind=LetterKind.LOSS_CONFIRMATION,
+                practice=practice,
+                token=old,
+                fee_cents=fee_cents,
+                actor=actor,
+                now=now,
+            )
+        )
+    return queued
+
+
+def _current_key(session: Session, practice_id: int) -> Token:
+    """The key being replaced: in use or handed out, or locked after a loss report."""
+    token = session.scalar(
+        select(Token)
+        .where(
+            Token.practice_id == practice_id,
+            Token.status.in_((*USABLE_STATUSES, TokenStatus.LOCKED)),
+        )
+        .order_by(Token.id.desc())
+        .limit(1)
+    )
+    if token is None:
+        raise NotFoundError("Die Betriebsstätte hat keinen Yubikey, der ersetzt werden könnte")
+    return token
+
+
+def _take_out_of_service(
+    session: Session, token: Token, why: Replacement, *, actor: Actor, now: datetime
+) -> None:
+    """Lost: never to be unlocked. Defective: retired. Live sessions end either way."""
+    token.status = TokenStatus.LOST if why is Replacement.LOST else TokenStatus.RETIRED
+    token.lock_cause = token.lock_reason = token.locked_at = None
+    tag = AuditTag.TOKEN_LOSS if why is Replacement.LOST else AuditTag.TOKEN_RETIRE
+    audit.record(session, tag, actor=actor, subject=Subject("token", token.serial), now=now)
+    vpn.request_disconnect_for_token(session, token=token, now=now)
+
+
+def _cancel_due_key_letters(session: Session, token: Token) -> None:
+    session.execute(
+        update(Letter)
+        .where(Letter.token_id == token.id, Letter.kind == LetterKind.KEY)
+        .where(Letter.status == LetterStatus.DUE)
+        .values(status=LetterStatus.CANCELLED),
+        execution_options={"synchronize_session": False},
+    )

@@ -1,0 +1,483 @@
+"""Letters and mail runs: what is due, producing a run's PDF, dispatch, cancel, reprint.
+
+Split shipment (§ 3.2): a credentials letter becomes due only after the practice's
+Yubikey has left (its key letter's run confirmed dispatched) and the configured number
+of working days has passed; nothing is shipped to a practice without accepted terms
+(§ 1.3). Passwords are generated while the run is produced, only their hashes are
+stored, and the PDF goes to the caller's stream once: it is never kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from flexnet import audit, passwords, users
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.config import Settings
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import (
+    Letter,
+    LetterKind,
+    LetterStatus,
+    MailRun,
+    MailRunStatus,
+    Practice,
+    Token,
+    TokenStatus,
+    User,
+    UserStatus,
+)
+from flexnet.provisioning import letters as render
+from flexnet.provisioning.workdays import add_working_days
+
+IT_SERVICE_ADDRESS = "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg"
+# § 3.2: the password travels on security paper; these letters are printed last, together.
+SECURITY_PAPER = frozenset({LetterKind.CREDENTIALS, LetterKind.NEW_PASSWORD})
+PASSWORD_LETTERS = SECURITY_PAPER
+_KIND_LABEL = {
+    LetterKind.KEY: "Begleitschreiben Yubikey",
+    LetterKind.CREDENTIALS: "Zugangsdaten",
+    LetterKind.NEW_PASSWORD: "Neues Kennwort",
+    LetterKind.LOCK: "Sperrung/Kündigung",
+    LetterKind.LOSS_CONFIRMATION: "Verlustbestätigung",
+}
+
+
+def kind_label(kind: LetterKind) -> str:
+    return _KIND_LABEL[kind]
+
+
+def reference(letter: Letter) -> str:
+    """The letter's number as printed ("Unser Zeichen") and typed by staff."""
+    return f"FN-{letter.id:06d}"
+
+
+def parse_reference(text: str) -> int:
+    raw = text.strip().upper().removeprefix("FN-")
+    if not raw.isdigit():
+        raise ValidationError(f"{text.strip()!r} ist keine Briefnummer (z. B. FN-000123)")
+    return int(raw)
+
+
+def queue(
+    session: Session,
+    *,
+    kind: LetterKind,
+    practice: Practice,
+    actor: Actor,
+    now: datetime,
+    user: User | None = None,
+    token: Token | None = None,
+    replace_at_once: bool = True,
+    fee_cents: int | None = None,
+    note: str | None = None,
+    effective_on: date | None = None,
+) -> Letter:
+    """Put a letter on the list for the next mail run that may carry it."""
+    letter = Letter(
+        kind=kind,
+        status=LetterStatus.DUE,
+        practice=practice,
+        user=user,
+        token=token,
+        replace_at_once=replace_at_once,
+        fee_cents=fee_cents,
+        note=note,
+        effective_on=effective_on,
+        created_at=now,
+        created_by=actor.name,
+    )
+    session.add(letter)
+    session.flush()  # the letter's number goes into the audit entry
+    audit.record(
+        session,
+        AuditTag.LETTER_QUEUE,
+        actor=actor,
+        subject=Subject("practice", practice.bsnr),
+        data={
+            "letter": reference(letter),
+            "kind": kind.value,
+            "user": user.username if user else None,
+            "token": token.serial if token else None,
+        },
+        now=now,
+    )
+    return letter
+
+
+# --- what is due -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A letter that is not due yet, and why (shown by ``letters due``)."""
+
+    letter: Letter
+    reason: str
+
+
+@dataclass(frozen=True)
+class DueList:
+    due: list[Letter]  # in print order: plain paper first, then security paper
+    waiting: list[Waiting]
+
+
+def due_letters(session: Session, *, today: date, delay_days: int) -> DueList:
+    """The letters a run made ``today`` would carry, and those held back with the reason."""
+    letters = list(
+        session.scalars(
+            select(Letter)
+            .where(Letter.status == LetterStatus.DUE)
+            .options(
+                selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
+                selectinload(Letter.user),
+                selectinload(Letter.token),
+            )
+        )
+    )
+    key_out = _keys_out(session, {letter.practice_id for letter in letters})
+    due, waiting = [], []
+    for letter in letters:
+        reason = _held_back(letter, key_out, today, delay_days)
+        if reason is None:
+            due.append(letter)
+        else:
+            waiting.append(Waiting(letter, reason))
+    due.sort(key=lambda one: (one.kind in SECURITY_PAPER, one.practice.bsnr, one.id))
+    return DueList(due, waiting)
+
+
+def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None]:
+    """Practices that hold their Yubikey: the day its key letter left (None: long since)."""
+    if not practice_ids:
+        return {}
+    dispatched = (
+        select(Letter.token_id, func.max(MailRun.dispatched_on).label("sent"))
+        .join(MailRun, Letter.run_id == MailRun.id)
+        .where(Letter.kind == LetterKind.KEY, Letter.status == LetterStatus.DISPATCHED)
+        .group_by(Letter.token_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Token.practice_id, Token.status, dispatched.c.sent)
+        .outerjoin(dispatched, dispatched.c.token_id == Token.id)
+        .where(
+            Token.practice_id.in_(practice_ids),
+            Token.status.in_((TokenStatus.SHIPPED, TokenStatus.ACTIVE)),
+        )
+    )
+    # A key in use is at the practice whatever its letter says; a shipped one counts
+    # from its dispatch (keys taken over from the old system have no letter: None).
+    arrivals: dict[int, list[date | None]] = defaultdict(list)
+    for practice_id, status, sent in rows:
+        arrivals[practice_id].append(None if status is TokenStatus.ACTIVE else sent)
+    return {
+        practice_id: None if None in dates else min(d for d in dates if d is not None)
+        for practice_id, dates in arrivals.items()
+    }
+
+
+def _held_back(
+    letter: Letter, key_out: dict[int, date | None], today: date, delay_days: int
+) -> str | None:
+    if letter.practice.terms_acceptance is None:
+        return "Nutzungsbedingungen nicht angenommen (§ 1.3)"
+    if letter.kind is LetterKind.KEY and (
+        letter.token is None or letter.token.status is not TokenStatus.ASSIGNED
+    ):
+        return "Yubikey ist nicht mehr zugewiesen"
+    if letter.kind not in PASSWORD_LETTERS:
+        return None
+    assert letter.user is not None  # noqa: S101 - a CHECK constraint guarantees it
+    if letter.user.status not in (UserStatus.PENDING, UserStatus.ACTIVE):
+        return "Benutzer ist gesperrt"
+    if letter.practice_id not in key_out:
+        return "Begleitschreiben mit dem Yubikey noch nicht versandt (§ 3.2)"
+    sent = key_out[letter.practice_id]
+    if sent is not None and today < add_working_days(sent, delay_days):
+        ready = add_working_days(sent, delay_days)
+        return f"zeitversetzter Versand: frühestens am {ready:%d.%m.%Y} (§ 3.2)"
+    return None
+
+
+# --- producing a run ---------------------------------------------------------------------
+
+
+def templates_for(settings: Settings) -> render.LetterTemplates:
+    return render.load_templates(settings.letters.directory or render.default_letters_dir())
+
+
+@dataclass(frozen=True)
+class ProducedRun:
+    run: MailRun
+    letters: int
+    plain_pages: int  # printed first, on the association's letter paper
+    security_pages: int  # then the password letters, on security paper (§ 3.2)
+
+
+def produce_run(
+    session: Session,
+    *,
+    today: date,
+    out: BinaryIO,
+    templates: render.LetterTemplates,
+    settings: Settings,
+    actor: Actor,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ProducedRun | None:
+    """Print every due letter into ``out`` as one PDF; None if nothing is due.
+
+    Runs in the caller's transaction: if rendering fails, the caller rolls back and no
+    password was changed. The caller must not keep the PDF beyond handing it out.
+    """
+    due = due_letters(session, today=today, delay_days=settings.letters.credentials_delay_days)
+    if not due.due:
+        return None
+    run = MailRun(
+        status=MailRunStatus.PRODUCED,
+        run_date=today,
+        produced_at=now,
+        produced_by=actor.name,
+    )
+    session.add(run)
+    for letter in due.due:
+        letter.run = run
+        letter.status = LetterStatus.PRINTED
+        letter.printed_at = now
+    session.flush()  # the run's number goes into the audit entries
+    issued = _issue_passwords(session, due.due, actor=actor, now=now)
+    data = (_letter_data(letter, today, issued.get(letter.id), settings, now) for letter in due.due)
+    pages = render.render(data, out, templates=templates, progress=progress)
+    kinds = [letter.kind for letter in due.due]
+    security = sum(n for n, kind in zip(pages, kinds, strict=True) if kind in SECURITY_PAPER)
+    counts = Counter(letter.kind.value for letter in due.due)
+    audit.record(
+        session,
+        AuditTag.MAIL_RUN_PRODUCE,
+        actor=actor,
+        subject=Subject("mail_run", str(run.id)),
+        data={"letters": len(due.due), "by_kind": dict(counts)},
+        now=now,
+    )
+    return ProducedRun(run, len(due.due), sum(pages) - security, security)
+
+
+def _issue_passwords(
+    session: Session, letters: Sequence[Letter], *, actor: Actor, now: datetime
+) -> dict[int, str]:
+    """A fresh password for each password letter; hashed in parallel (argon2 frees the GIL)."""
+    wanted = [letter for letter in letters if letter.kind in PASSWORD_LETTERS]
+    clear = [passwords.generate() for _ in wanted]
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        hashes = list(pool.map(passwords.hash_password, clear))
+    for letter, password_hash in zip(wanted, hashes, strict=True):
+        assert letter.user is not None  # noqa: S101 - a CHECK constraint guarantees it
+        _apply_password(session, letter, letter.user, password_hash, actor=actor, now=now)
+    return {letter.id: password for letter, password in zip(wanted, clear, strict=True)}
+
+
+def _apply_password(
+    session: Session,
+    letter: Letter,
+    user: User,
+    password_hash: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    at_once: bool = False,
+) -> None:
+    # Recorded on the letter, so that cancelling its run revokes the right password.
+    letter.replace_at_once = bool(at_once or letter.replace_at_once or user.password_hash is None)
+    replace_now = letter.replace_at_once
+    users.issue_password(session, user, password_hash, now=now, at_once=replace_now)
+    audit.record(
+        session,
+        AuditTag.USER_PASSWORD_ISSUE,
+        actor=actor,
+        subject=Subject("user", user.username),
+        data={
+            "letter": reference(letter),
+            "replaces": "at_once" if replace_now else "on_first_use",
+        },
+        now=now,
+    )
+
+
+def _letter_data(
+    letter: Letter, today: date, password: str | None, settings: Settings, now: datetime
+) -> render.LetterData:
+    practice, user, token = letter.practice, letter.user, letter.token
+    fields = {
+        "practice_name": practice.name,
+        "bsnr": practice.bsnr,
+        "letter_date": f"{today:%d.%m.%Y}",
+        "reference": reference(letter),
+    }
+    extra = practice.address_extra
+    if letter.kind in PASSWORD_LETTERS:
+        assert user is not None and password is not None  # noqa: S101
+        valid_until = (now + timedelta(days=settings.auth.initial_password_days)).astimezone(BERLIN)
+        fields |= {
+            "username": user.username,
+            "password": password,
+            "user_name": user.name or user.username,
+            "valid_until": f"{valid_until:%d.%m.%Y}",
+        }
+        extra = f"z. Hd. {user.name}" if user.name else extra
+    elif letter.kind is LetterKind.KEY:
+        assert token is not None  # noqa: S101
+        fields["serial"] = token.serial
+    elif letter.kind is LetterKind.LOCK:
+        fields |= {
+            "username": user.username if user else "",
+            "serial": token.serial if token else "",
+            "reason": letter.note or "",
+            "effective_date": f"{letter.effective_on or today:%d.%m.%Y}",
+            "return_address": IT_SERVICE_ADDRESS,
+        }
+    else:
+        fields |= {
+            "serial": token.serial if token else "",
+            "fee": format_euro(letter.fee_cents or 0),
+            "reported_on": f"{letter.created_at.astimezone(BERLIN):%d.%m.%Y}",
+        }
+    recipient = render.Address(
+        name=practice.name,
+        extra=extra,
+        street=practice.street,
+        zip_code=practice.zip_code,
+        city=practice.city,
+    )
+    return render.LetterData(letter.kind, recipient, today, reference(letter), fields)
+
+
+def format_euro(cents: int) -> str:
+    return f"{cents // 100:,}".replace(",", ".") + f",{cents % 100:02d} EUR"
+
+
+# --- after production --------------------------------------------------------------------
+
+
+def get_run(session: Session, run_id: int) -> MailRun:
+    run = session.get(MailRun, run_id)
+    if run is None:
+        raise NotFoundError(f"Keinen Versandlauf {run_id}")
+    return run
+
+
+def confirm_dispatch(
+    session: Session, *, run_id: int, dispatched_on: date, today: date, actor: Actor, now: datetime
+) -> MailRun:
+    """Staff confirm that the run went to the post: this starts the § 3.2 delay clock."""
+    run = _open_run(session, run_id)
+    if dispatched_on > today:
+        raise ValidationError("Das Versanddatum liegt in der Zukunft")
+    if dispatched_on < run.run_date:
+        raise ValidationError(f"Der Lauf wurde erst am {run.run_date:%d.%m.%Y} erstellt")
+    run.status = MailRunStatus.DISPATCHED
+    run.dispatched_on = dispatched_on
+    run.closed_by, run.closed_at = actor.name, now
+    for letter in run.letters:
+        letter.status = LetterStatus.DISPATCHED
+        if letter.kind is LetterKind.KEY and letter.token is not None:
+            _ship(session, letter.token, actor=actor, now=now)
+    audit.record(
+        session,
+        AuditTag.MAIL_RUN_DISPATCH,
+        actor=actor,
+        subject=Subject("mail_run", str(run.id)),
+        data={"dispatched_on": dispatched_on.isoformat(), "letters": len(run.letters)},
+        now=now,
+    )
+    return run
+
+
+def _ship(session: Session, token: Token, *, actor: Actor, now: datetime) -> None:
+    if token.status is not TokenStatus.ASSIGNED:
+        return  # already in use, or locked meanwhile: the status says more than "shipped"
+    token.status = TokenStatus.SHIPPED
+    audit.record(
+        session, AuditTag.TOKEN_SHIP, actor=actor, subject=Subject("token", token.serial), now=now
+    )
+
+
+def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) -> MailRun:
+    """Throw away a produced run: its passwords stop working, its letters are due again."""
+    run = _open_run(session, run_id)
+    run.status = MailRunStatus.CANCELLED
+    run.closed_by, run.closed_at = actor.name, now
+    for letter in run.letters:
+        if letter.kind in PASSWORD_LETTERS and letter.user is not None:
+            users.revoke_issued_password(session, letter.user, at_once=letter.replace_at_once)
+            audit.record(
+                session,
+                AuditTag.USER_PASSWORD_REVOKE,
+                actor=actor,
+                subject=Subject("user", letter.user.username),
+                data={"letter": reference(letter), "mail_run": run.id},
+                now=now,
+            )
+        letter.status = LetterStatus.DUE
+        letter.run = None
+        letter.printed_at = None
+    audit.record(
+        session,
+        AuditTag.MAIL_RUN_CANCEL,
+        actor=actor,
+        subject=Subject("mail_run", str(run.id)),
+        now=now,
+    )
+    return run
+
+
+def _open_run(session: Session, run_id: int) -> MailRun:
+    run = get_run(session, run_id)
+    if run.status is not MailRunStatus.PRODUCED:
+        raise ConflictError(f"Versandlauf {run.id} ist bereits abgeschlossen ({run.status.value})")
+    return run
+
+
+def reprint(
+    session: Session,
+    *,
+    letter_id: int,
+    out: BinaryIO,
+    templates: render.LetterTemplates,
+    settings: Settings,
+    today: date,
+    actor: Actor,
+    now: datetime,
+) -> Letter:
+    """Print a letter again; a password letter gets a new password and the old one dies."""
+    letter = session.get(Letter, letter_id)
+    if letter is None:
+        raise NotFoundError(f"Keinen Brief FN-{letter_id:06d}")
+    if letter.status not in (LetterStatus.PRINTED, LetterStatus.DISPATCHED):
+        raise ConflictError(f"Brief {reference(letter)} wurde noch nicht gedruckt")
+    password = None
+    if letter.kind in PASSWORD_LETTERS:
+        assert letter.user is not None  # noqa: S101
+        password = passwords.generate()
+        hashed = passwords.hash_password(password)
+        _apply_password(session, letter, letter.user, hashed, actor=actor, now=now, at_once=True)
+    render.render([_letter_data(letter, today, password, settings, now)], out, templates=templates)
+    audit.record(
+        session,
+        AuditTag.LETTER_REPRINT,
+        actor=actor,
+        subject=Subject("practice", letter.practice.bsnr),
+        data={"letter": reference(letter), "kind": letter.kind.value},
+        now=now,
+    )
+    return letter
