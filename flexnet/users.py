@@ -131,6 +131,8 @@ def set_password(
     user.password_must_change = must_change
     user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
     del user.password_history[: -passwords.HISTORY_KEPT]
+    # A password of one's own supersedes a re-issued one still waiting for its first use.
+    user.next_password_hash = user.next_password_set_at = None
     # A new password ends every self-service session of the user.
     user.session_epoch = (user.session_epoch or 0) + 1
 
@@ -155,12 +157,18 @@ def issue_password(
         user.next_password_set_at = now
 
 
-def revoke_issued_password(session: Session, user: User, *, at_once: bool) -> None:
-    """The letter with the issued password was never sent: that password must not work."""
-    if at_once:
+def revoke_issued_password(session: Session, user: User, *, password_hash: str | None) -> None:
+    """The letter with this password was never sent: that password must not work.
+
+    Only where it is still in use: a later letter's or the user's own password stays.
+    """
+    if password_hash is None:
+        return
+    if user.password_hash == password_hash:
         user.password_hash = None
         user.session_epoch = (user.session_epoch or 0) + 1
-    user.next_password_hash = user.next_password_set_at = None
+    if user.next_password_hash == password_hash:
+        user.next_password_hash = user.next_password_set_at = None
 
 
 def promote_next_password(session: Session, user: User, *, now: datetime) -> None:
@@ -261,7 +269,15 @@ def lock_user(
     locked = session.execute(
         update(User)
         .where(User.id == user.id, User.status.in_((UserStatus.ACTIVE, UserStatus.PENDING)))
-        .values(status=UserStatus.LOCKED, lock_cause=cause, lock_reason=reason, locked_at=now),
+        # A re-issued password waiting for its first use dies with the lock (§ 7.2).
+        .values(
+            status=UserStatus.LOCKED,
+            lock_cause=cause,
+            lock_reason=reason,
+            locked_at=now,
+            next_password_hash=None,
+            next_password_set_at=None,
+        ),
         execution_options={"synchronize_session": False},
     ).rowcount  # type: ignore[attr-defined]
     session.refresh(user)

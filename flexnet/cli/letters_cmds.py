@@ -13,7 +13,7 @@ from typing import BinaryIO
 import click
 
 from flexnet.cli import DATE, CliContext, cli, pass_context
-from flexnet.errors import ConflictError
+from flexnet.errors import ConflictError, ValidationError
 from flexnet.models import Letter, MailRun
 from flexnet.provisioning import mailruns
 
@@ -60,6 +60,9 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
     Kennwörter entstehen erst jetzt und stehen nur in diesem PDF: nach dem Druck löschen.
     """
     day = today or ctx.today()
+    if day > ctx.today():
+        # The split-shipment clock must not be run ahead (§ 3.2); `letters due` may look.
+        raise ValidationError("Ein Versandlauf kann nicht für einen künftigen Tag entstehen")
     settings = ctx.settings
     templates = mailruns.templates_for(settings)
     with ctx.reading() as session:
@@ -72,7 +75,7 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
         click.echo(f"Keine Briefe fällig ({day:%d.%m.%Y}); kein Lauf erstellt.", err=True)
         return
     with (
-        _fresh_file(out_path) as out,
+        _pdf_file(out_path) as (out, commit),
         click.progressbar(length=count, label="Briefe", file=sys.stderr) as bar,
         ctx.unit_of_work() as session,
     ):
@@ -88,6 +91,7 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
         )
         if produced is None:  # another run took the letters meanwhile
             raise ConflictError("Die fälligen Briefe wurden inzwischen gedruckt")
+        commit(f"Versandlauf {produced.run.id}")
     click.echo(f"{produced.letters} Briefe in {out_path}")
     if produced.plain_pages:
         click.echo(f"Seiten 1–{produced.plain_pages}: Briefpapier")
@@ -99,23 +103,42 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
 
 
 @contextlib.contextmanager
-def _fresh_file(path: Path) -> Iterator[BinaryIO]:
-    """Write next to ``path`` and move into place only if everything succeeded.
+def _pdf_file(path: Path) -> Iterator[tuple[BinaryIO, Callable[[str], None]]]:
+    """A new PDF at ``path``, readable by its owner only (it holds passwords).
 
-    The commit happens inside, so a failed run leaves neither a PDF nor a change; the
-    file is readable by its owner only, since it holds passwords.
+    The caller writes, then calls ``commit(what)`` just before its transaction commits:
+    the file is then complete on disk. It is moved into place after the commit; if
+    anything fails before, neither the file nor a change remains.
     """
     if path.exists():
         raise ConflictError(f"{path} existiert bereits; bitte einen neuen Dateinamen wählen")
     partial = path.with_name(f".{path.name}.partial")
-    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-        os.replace(partial, path)
+        handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise ConflictError(f"{partial} lässt sich nicht anlegen: {error.strerror}") from None
+    done: list[str] = []
+    out = os.fdopen(handle, "wb")
+
+    def commit(what: str) -> None:
+        out.flush()
+        os.fsync(out.fileno())
+        out.close()
+        done.append(what)
+
+    try:
+        yield out, commit
     except BaseException:
+        out.close()
         partial.unlink(missing_ok=True)
         raise
+    try:
+        os.replace(partial, path)
+    except OSError as error:
+        raise ConflictError(
+            f"{done[0] if done else 'Der Lauf'} ist gespeichert, aber {path} fehlt "
+            f"({error.strerror}); das PDF liegt in {partial} oder der Lauf ist zu verwerfen"
+        ) from None
 
 
 def _close_run(
@@ -157,7 +180,7 @@ def letters_reprint(ctx: CliContext, letter_ref: str, out_path: Path) -> None:
     """Einen Brief erneut drucken; ein Kennwortbrief bekommt ein neues Kennwort."""
     letter_id = mailruns.parse_reference(letter_ref)
     templates = mailruns.templates_for(ctx.settings)
-    with _fresh_file(out_path) as out, ctx.unit_of_work() as session:
+    with _pdf_file(out_path) as (out, commit), ctx.unit_of_work() as session:
         letter = mailruns.reprint(
             session,
             letter_id=letter_id,
@@ -173,4 +196,5 @@ def letters_reprint(ctx: CliContext, letter_ref: str, out_path: Path) -> None:
             if letter.kind in mailruns.PASSWORD_LETTERS
             else ""
         )
+        commit(f"Brief {mailruns.reference(letter)}")
     click.echo(f"Brief {mailruns.reference(letter)} in {out_path}{note}")

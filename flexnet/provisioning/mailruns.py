@@ -32,11 +32,13 @@ from flexnet.models import (
     MailRun,
     MailRunStatus,
     Practice,
+    PracticeStatus,
     Token,
     TokenStatus,
     User,
     UserStatus,
 )
+from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.provisioning import letters as render
 from flexnet.provisioning.workdays import add_working_days
 
@@ -132,19 +134,25 @@ class DueList:
     waiting: list[Waiting]
 
 
-def due_letters(session: Session, *, today: date, delay_days: int) -> DueList:
-    """The letters a run made ``today`` would carry, and those held back with the reason."""
-    letters = list(
-        session.scalars(
-            select(Letter)
-            .where(Letter.status == LetterStatus.DUE)
-            .options(
-                selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
-                selectinload(Letter.user),
-                selectinload(Letter.token),
-            )
+def due_letters(session: Session, *, today: date, delay_days: int, claim: bool = False) -> DueList:
+    """The letters a run made ``today`` would carry, and those held back with the reason.
+
+    ``claim`` locks the letters for the caller's transaction (PostgreSQL; SQLite's
+    write lock serialises runs anyway) and skips those another run holds, so that two
+    runs started at once never print one letter twice with two different passwords.
+    """
+    query = (
+        select(Letter)
+        .where(Letter.status == LetterStatus.DUE)
+        .options(
+            selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
+            selectinload(Letter.user),
+            selectinload(Letter.token),
         )
     )
+    if claim:
+        query = query.with_for_update(of=Letter, skip_locked=True)
+    letters = list(session.scalars(query))
     key_out = _keys_out(session, {letter.practice_id for letter in letters})
     due, waiting = [], []
     for letter in letters:
@@ -158,33 +166,48 @@ def due_letters(session: Session, *, today: date, delay_days: int) -> DueList:
 
 
 def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None]:
-    """Practices that hold their Yubikey: the day its key letter left (None: long since)."""
+    """Practices whose Yubikey has left: the day its key letter went out (None: long since).
+
+    Only a dispatched key letter counts: a key that was tried out before its letter left
+    is still in the building. Keys taken over from the old system have no letter at all;
+    they count as delivered once shipped or in use.
+    """
     if not practice_ids:
         return {}
-    dispatched = (
-        select(Letter.token_id, func.max(MailRun.dispatched_on).label("sent"))
-        .join(MailRun, Letter.run_id == MailRun.id)
-        .where(Letter.kind == LetterKind.KEY, Letter.status == LetterStatus.DISPATCHED)
+    letters = (
+        select(
+            Letter.token_id,
+            func.count().label("letters"),
+            func.max(MailRun.dispatched_on).label("sent"),
+        )
+        .outerjoin(
+            MailRun, (Letter.run_id == MailRun.id) & (Letter.status == LetterStatus.DISPATCHED)
+        )
+        .where(Letter.kind == LetterKind.KEY, Letter.status != LetterStatus.CANCELLED)
         .group_by(Letter.token_id)
         .subquery()
     )
     rows = session.execute(
-        select(Token.practice_id, Token.status, dispatched.c.sent)
-        .outerjoin(dispatched, dispatched.c.token_id == Token.id)
-        .where(
-            Token.practice_id.in_(practice_ids),
-            Token.status.in_((TokenStatus.SHIPPED, TokenStatus.ACTIVE)),
-        )
+        select(Token.practice_id, Token.status, letters.c.letters, letters.c.sent)
+        .outerjoin(letters, letters.c.token_id == Token.id)
+        .where(Token.practice_id.in_(practice_ids), Token.status.in_(USABLE_STATUSES))
     )
-    # A key in use is at the practice whatever its letter says; a shipped one counts
-    # from its dispatch (keys taken over from the old system have no letter: None).
     arrivals: dict[int, list[date | None]] = defaultdict(list)
-    for practice_id, status, sent in rows:
-        arrivals[practice_id].append(None if status is TokenStatus.ACTIVE else sent)
+    for practice_id, status, count, sent in rows:
+        if count:  # issued through a key letter: arrived only once it was dispatched
+            if sent is not None:
+                arrivals[practice_id].append(sent)
+        elif status in (TokenStatus.SHIPPED, TokenStatus.ACTIVE):
+            arrivals[practice_id].append(None)
     return {
         practice_id: None if None in dates else min(d for d in dates if d is not None)
         for practice_id, dates in arrivals.items()
     }
+
+
+def _reprint_refused(letter: Letter) -> str | None:
+    """What holds a letter back, apart from the split-shipment clock (it went out once)."""
+    return _held_back(letter, {letter.practice_id: None}, date.min, 0)
 
 
 def _held_back(
@@ -193,14 +216,16 @@ def _held_back(
     if letter.practice.terms_acceptance is None:
         return "Nutzungsbedingungen nicht angenommen (§ 1.3)"
     if letter.kind is LetterKind.KEY and (
-        letter.token is None or letter.token.status is not TokenStatus.ASSIGNED
+        letter.token is None or letter.token.status not in USABLE_STATUSES
     ):
-        return "Yubikey ist nicht mehr zugewiesen"
+        return "Yubikey ist gesperrt, verloren oder zurückgegeben"
     if letter.kind not in PASSWORD_LETTERS:
         return None
     assert letter.user is not None  # noqa: S101 - a CHECK constraint guarantees it
     if letter.user.status not in (UserStatus.PENDING, UserStatus.ACTIVE):
         return "Benutzer ist gesperrt"
+    if letter.practice.status is PracticeStatus.LOCKED:
+        return "Betriebsstätte ist gesperrt"
     if letter.practice_id not in key_out:
         return "Begleitschreiben mit dem Yubikey noch nicht versandt (§ 3.2)"
     sent = key_out[letter.practice_id]
@@ -241,9 +266,22 @@ def produce_run(
     Runs in the caller's transaction: if rendering fails, the caller rolls back and no
     password was changed. The caller must not keep the PDF beyond handing it out.
     """
-    due = due_letters(session, today=today, delay_days=settings.letters.credentials_delay_days)
+    due = due_letters(
+        session, today=today, delay_days=settings.letters.credentials_delay_days, claim=True
+    )
     if not due.due:
         return None
+    # Passwords and the PDF first, in memory and in ``out``: the users' rows and the
+    # audit chain are written only afterwards, so a long run does not hold their locks
+    # (logins and other audited changes would wait on them).
+    fresh = _fresh_passwords(due.due)
+    data = (
+        _letter_data(
+            letter, today, fresh[letter.id][0] if letter.id in fresh else None, settings, now
+        )
+        for letter in due.due
+    )
+    pages = render.render(data, out, templates=templates, progress=progress)
     run = MailRun(
         status=MailRunStatus.PRODUCED,
         run_date=today,
@@ -255,10 +293,9 @@ def produce_run(
         letter.run = run
         letter.status = LetterStatus.PRINTED
         letter.printed_at = now
-    session.flush()  # the run's number goes into the audit entries
-    issued = _issue_passwords(session, due.due, actor=actor, now=now)
-    data = (_letter_data(letter, today, issued.get(letter.id), settings, now) for letter in due.due)
-    pages = render.render(data, out, templates=templates, progress=progress)
+        if letter.id in fresh:
+            _apply_password(session, letter, fresh[letter.id][1], actor=actor, now=now)
+    session.flush()  # the run's number goes into its audit entry
     kinds = [letter.kind for letter in due.due]
     security = sum(n for n, kind in zip(pages, kinds, strict=True) if kind in SECURITY_PAPER)
     counts = Counter(letter.kind.value for letter in due.due)
@@ -273,34 +310,31 @@ def produce_run(
     return ProducedRun(run, len(due.due), sum(pages) - security, security)
 
 
-def _issue_passwords(
-    session: Session, letters: Sequence[Letter], *, actor: Actor, now: datetime
-) -> dict[int, str]:
-    """A fresh password for each password letter; hashed in parallel (argon2 frees the GIL)."""
-    wanted = [letter for letter in letters if letter.kind in PASSWORD_LETTERS]
+def _fresh_passwords(letters: Sequence[Letter]) -> dict[int, tuple[str, str]]:
+    """Letter id -> (password, hash) for each password letter; hashed in parallel
+    (argon2 releases the GIL)."""
+    wanted = [letter.id for letter in letters if letter.kind in PASSWORD_LETTERS]
     clear = [passwords.generate() for _ in wanted]
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         hashes = list(pool.map(passwords.hash_password, clear))
-    for letter, password_hash in zip(wanted, hashes, strict=True):
-        assert letter.user is not None  # noqa: S101 - a CHECK constraint guarantees it
-        _apply_password(session, letter, letter.user, password_hash, actor=actor, now=now)
-    return {letter.id: password for letter, password in zip(wanted, clear, strict=True)}
+    return dict(zip(wanted, zip(clear, hashes, strict=True), strict=True))
 
 
 def _apply_password(
     session: Session,
     letter: Letter,
-    user: User,
     password_hash: str,
     *,
     actor: Actor,
     now: datetime,
     at_once: bool = False,
 ) -> None:
-    # Recorded on the letter, so that cancelling its run revokes the right password.
+    user = letter.user
+    assert user is not None  # noqa: S101 - a CHECK constraint guarantees it
+    # Recorded on the letter, so that cancelling its run revokes exactly this password.
     letter.replace_at_once = bool(at_once or letter.replace_at_once or user.password_hash is None)
-    replace_now = letter.replace_at_once
-    users.issue_password(session, user, password_hash, now=now, at_once=replace_now)
+    letter.issued_password_hash = password_hash
+    users.issue_password(session, user, password_hash, now=now, at_once=letter.replace_at_once)
     audit.record(
         session,
         AuditTag.USER_PASSWORD_ISSUE,
@@ -308,7 +342,7 @@ def _apply_password(
         subject=Subject("user", user.username),
         data={
             "letter": reference(letter),
-            "replaces": "at_once" if replace_now else "on_first_use",
+            "replaces": "at_once" if letter.replace_at_once else "on_first_use",
         },
         now=now,
     )
@@ -369,13 +403,6 @@ def format_euro(cents: int) -> str:
 # --- after production --------------------------------------------------------------------
 
 
-def get_run(session: Session, run_id: int) -> MailRun:
-    run = session.get(MailRun, run_id)
-    if run is None:
-        raise NotFoundError(f"Keinen Versandlauf {run_id}")
-    return run
-
-
 def confirm_dispatch(
     session: Session, *, run_id: int, dispatched_on: date, today: date, actor: Actor, now: datetime
 ) -> MailRun:
@@ -419,7 +446,9 @@ def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) ->
     run.closed_by, run.closed_at = actor.name, now
     for letter in run.letters:
         if letter.kind in PASSWORD_LETTERS and letter.user is not None:
-            users.revoke_issued_password(session, letter.user, at_once=letter.replace_at_once)
+            users.revoke_issued_password(
+                session, letter.user, password_hash=letter.issued_password_hash
+            )
             audit.record(
                 session,
                 AuditTag.USER_PASSWORD_REVOKE,
@@ -442,7 +471,11 @@ def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) ->
 
 
 def _open_run(session: Session, run_id: int) -> MailRun:
-    run = get_run(session, run_id)
+    """The run, locked for this transaction: of two confirmations (or a confirmation and
+    a cancel) at once, the second sees the first one's result."""
+    run = session.get(MailRun, run_id, with_for_update=True, populate_existing=True)
+    if run is None:
+        raise NotFoundError(f"Keinen Versandlauf {run_id}")
     if run.status is not MailRunStatus.PRODUCED:
         raise ConflictError(f"Versandlauf {run.id} ist bereits abgeschlossen ({run.status.value})")
     return run
@@ -465,12 +498,15 @@ def reprint(
         raise NotFoundError(f"Keinen Brief FN-{letter_id:06d}")
     if letter.status not in (LetterStatus.PRINTED, LetterStatus.DISPATCHED):
         raise ConflictError(f"Brief {reference(letter)} wurde noch nicht gedruckt")
+    refused = _reprint_refused(letter)
+    if refused is not None:
+        raise ConflictError(f"Brief {reference(letter)} wird nicht erneut gedruckt: {refused}")
     password = None
     if letter.kind in PASSWORD_LETTERS:
         assert letter.user is not None  # noqa: S101
         password = passwords.generate()
         hashed = passwords.hash_password(password)
-        _apply_password(session, letter, letter.user, hashed, actor=actor, now=now, at_once=True)
+        _apply_password(session, letter, hashed, actor=actor, now=now, at_once=True)
     render.render([_letter_data(letter, today, password, settings, now)], out, templates=templates)
     audit.record(
         session,

@@ -115,6 +115,10 @@ def test_refusals_change_nothing(
     )
     refused(invoke("letters", "dispatched", "99"), "Keinen Versandlauf 99")
     refused(
+        invoke("letters", "run", "--out", str(tmp_path / "f.pdf"), "--today", "2099-01-01"),
+        "künftigen Tag",
+    )
+    refused(
         invoke("letters", "reprint", "FN-000001", "--out", str(tmp_path / "x.pdf")), "noch nicht"
     )
     refused(

@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from flexnet import authn, passwords
+from flexnet import authn, passwords, users
 from flexnet.authn import Channel, Client, Outcome
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.models import (
     AuditEntry,
     LetterKind,
+    LockCause,
     MailRunStatus,
     Practice,
     Token,
@@ -342,3 +343,70 @@ def test_a_failed_render_changes_no_password(
     session.refresh(user)
     assert user.password_hash == before
     assert due_kinds(session, MONDAY) == [LetterKind.NEW_PASSWORD]
+
+
+def test_a_key_tried_before_its_letter_left_does_not_release_the_password(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    user, token, key = onboard(session, make_practice(), make_yubikey)
+    login(session, "nobody", "x" * 12, key.otp())  # any valid OTP activates the key
+
+    listing = mailruns.due_letters(session, today=MONDAY, delay_days=3)
+
+    assert token.status is TokenStatus.ACTIVE
+    assert [letter.kind for letter in listing.due] == [LetterKind.KEY]
+    assert [w.letter.user for w in listing.waiting] == [user]
+
+
+def test_cancelling_an_old_run_spares_a_later_letters_password(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    user, _, key = onboard(session, make_practice(), make_yubikey)
+    dispatch(session, run(session, MONDAY)[0], MONDAY)
+    first, _ = run(session, date(2027, 1, 8))
+    assert first is not None
+    letter = next(one for one in first.run.letters if one.kind is LetterKind.CREDENTIALS)
+    out = io.BytesIO()
+    mailruns.reprint(
+        session,
+        letter_id=letter.id,
+        out=out,
+        templates=TEMPLATES,
+        settings=SETTINGS,
+        today=date(2027, 1, 8),
+        actor=STAFF,
+        now=NOW,
+    )
+    reprinted = printed_credentials(out.getvalue())[user.username]
+    issuance.reissue_password(session, username=user.username, at_once=False, actor=STAFF, now=NOW)
+    second, pdf = run(session, date(2027, 1, 8))
+    assert second is not None
+    newest = printed_credentials(pdf)[user.username]
+
+    mailruns.cancel_run(session, run_id=second.run.id, actor=STAFF, now=NOW)
+
+    assert login(session, user.username, newest, key.otp()).outcome is Outcome.REJECT
+    assert login(session, user.username, reprinted, key.otp()).outcome is Outcome.ACCEPT
+
+
+def test_own_password_change_and_locks_end_a_waiting_reissued_password(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_user: Callable[..., User],
+    make_yubikey: MakeKey,
+) -> None:
+    practice = make_practice()
+    make_yubikey(practice=practice)
+    changer = make_user(practice=practice, username="eins", migrated_password="Sommer-Regen-2026!")
+    locked = make_user(practice=practice, username="zwei", migrated_password="Sommer-Regen-2026!")
+    for name in ("eins", "zwei"):
+        issuance.reissue_password(session, username=name, at_once=False, actor=STAFF, now=NOW)
+    run(session, MONDAY)
+    assert changer.next_password_hash and locked.next_password_hash
+
+    users.set_password(session, changer, "Herbst-Wind-2027?", now=NOW)
+    users.lock_user(
+        session, user=locked, cause=LockCause.MISUSE, reason="Verdacht", actor=STAFF, now=NOW
+    )
+
+    assert changer.next_password_hash is None and locked.next_password_hash is None
