@@ -93,6 +93,7 @@ class Settings:
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
     letters: LetterSettings = field(default_factory=LetterSettings)
+    connection_log_days: int = 31  # auth log and VPN accounting with full IP addresses (KVS)
     demo: bool = False
 
 
@@ -131,6 +132,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         or _flag(env, "FLEXNET_COOKIE_SECURE"),
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
         letters=_letter_settings(env),
+        connection_log_days=_positive_int(env, "FLEXNET_CONNECTION_LOG_DAYS", default=31),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
 

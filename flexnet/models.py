@@ -115,6 +115,12 @@ class TokenStatus(enum.StrEnum):
     RETIRED = "retired"
 
 
+class TerminationBy(enum.StrEnum):
+    MEMBER = "member"  # the member or third party: two weeks' notice (§ 10.2)
+    ASSOCIATION = "association"  # eight weeks to the end of a calendar quarter (§ 10.2)
+    EXTRAORDINARY = "extraordinary"  # for cause: at once
+
+
 class LetterKind(enum.StrEnum):
     KEY = "key"  # Begleitschreiben with the Yubikey; never a password
     CREDENTIALS = "credentials"  # username + initial password, on security paper (§ 3.2)
@@ -165,6 +171,10 @@ class Practice(Base):
     __table_args__ = (
         CheckConstraint("length(bsnr) = 9", name="bsnr_length"),
         CheckConstraint("length(zip_code) = 5", name="zip_length"),
+        CheckConstraint(
+            "(terminated_by IS NULL) = (termination_notice_on IS NULL)",
+            name="termination_has_notice",
+        ),
         _lock_fields_consistent("status"),
     )
 
@@ -178,6 +188,14 @@ class Practice(Base):
     kind: Mapped[PracticeKind] = mapped_column(_enum(PracticeKind, "practice_kind"))
     access_profile: Mapped[str] = mapped_column(String(64))
     activity_ended_on: Mapped[date | None] = mapped_column(Date)
+    # § 10.2 termination: who gave notice, when it was received, the last day with access
+    # (None for an extraordinary termination, which locks at once).
+    terminated_by: Mapped[TerminationBy | None] = mapped_column(
+        _enum(TerminationBy, "termination_by")
+    )
+    termination_notice_on: Mapped[date | None] = mapped_column(Date)
+    access_ends_on: Mapped[date | None] = mapped_column(Date)
+    termination_reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[PracticeStatus] = mapped_column(
         _enum(PracticeStatus, "practice_status"), default=PracticeStatus.PENDING
     )
@@ -592,6 +610,9 @@ class Letter(Base):
     # Password letters: the new password replaces the old one when printed (True) or
     # only when first used (False), § 7.3.
     replace_at_once: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The hash of the password this letter carried (never the password): cancelling
+    # its run revokes exactly that one, not a later letter's or the user's own.
+    issued_password_hash: Mapped[str | None] = mapped_column(String(255))
     fee_cents: Mapped[int | None] = mapped_column(Integer)  # loss confirmation, § 6.3
     note: Mapped[str | None] = mapped_column(Text)  # e.g. the reason in a lock letter
     effective_on: Mapped[date | None] = mapped_column(Date)  # lock letters

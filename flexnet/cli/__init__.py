@@ -154,6 +154,7 @@ from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
     keys,
     letters_cmds,
+    lifecycle_cmds,
     radius_cmds,
     records,
     setup,

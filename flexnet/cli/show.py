@@ -7,7 +7,13 @@ from datetime import datetime
 
 from flexnet import vpn
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.lifecycle.status import EffectiveStatus, State, practice_status, user_status
+from flexnet.lifecycle.status import (
+    EffectiveStatus,
+    State,
+    practice_status,
+    termination_reason,
+    user_status,
+)
 from flexnet.models import (
     Letter,
     LetterStatus,
@@ -86,6 +92,9 @@ def show_practice(practice: Practice, now: datetime, quarters: int) -> Iterator[
     ended = practice.activity_ended_on
     yield _row("Ende der Tätigkeit", f"{ended:%d.%m.%Y}" if ended else "–")
     yield _row("Sperre ab", _lock_date_text(status, quarters))
+    if practice.terminated_by is not None and practice.termination_notice_on is not None:
+        received = f"{practice.termination_notice_on:%d.%m.%Y}"
+        yield _row("Kündigung", f"{termination_reason(practice)}, eingegangen am {received}")
     exception = _exception_text(practice.lock_exception)
     if exception:
         yield _row("Ausnahme", exception)

@@ -16,12 +16,14 @@ from flexnet.lifecycle.rules import (
     DEFAULT_LOCK_AFTER_QUARTERS,
     automatic_lock_instant,
     exception_end_instant,
+    termination_lock_instant,
 )
 from flexnet.models import (
     LockCause,
     LockException,
     Practice,
     PracticeStatus,
+    TerminationBy,
     User,
     UserKind,
     UserStatus,
@@ -57,14 +59,27 @@ def _extended(instant: datetime, exception: LockException | None) -> datetime:
     return max(instant, exception_end_instant(exception.until))
 
 
-def practice_lock_instant(
-    practice: Practice, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
-) -> datetime | None:
-    """When the practice's access ends by § 10.3, exceptions included."""
+def _automatic_practice_lock(practice: Practice, quarters: int) -> datetime | None:
+    """§ 10.3 for the practice, its exception included."""
     if practice.activity_ended_on is None:
         return None
     rule = automatic_lock_instant(practice.activity_ended_on, quarters)
     return _extended(rule, practice.lock_exception)
+
+
+def _termination_lock(practice: Practice) -> datetime | None:
+    """§ 10.2: the day after the last day with access (an exception does not extend it)."""
+    if practice.access_ends_on is None:
+        return None
+    return termination_lock_instant(practice.access_ends_on)
+
+
+def practice_lock_instant(
+    practice: Practice, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
+) -> datetime | None:
+    """When the practice's access ends by its dates: § 10.3 (with exception) or § 10.2."""
+    dated = [_automatic_practice_lock(practice, quarters), _termination_lock(practice)]
+    return min((instant for instant in dated if instant is not None), default=None)
 
 
 def user_lock_instant(user: User, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS) -> datetime | None:
@@ -87,12 +102,28 @@ def _automatic_lock_reason(ended_on: date | None, lock_at: datetime) -> str:
     return f"automatisch gesperrt ab {_berlin_date(lock_at)}, § 10.3{ended}"
 
 
+def termination_reason(practice: Practice) -> str:
+    """The reason a termination gives, as shown to staff and printed on the lock letter."""
+    by = {
+        TerminationBy.MEMBER: "Kündigung durch die Praxis",
+        TerminationBy.ASSOCIATION: "Kündigung durch die KV Sachsen-Anhalt",
+        TerminationBy.EXTRAORDINARY: "außerordentliche Kündigung",
+    }[practice.terminated_by or TerminationBy.MEMBER]
+    ends = f" zum {practice.access_ends_on:%d.%m.%Y}" if practice.access_ends_on else ""
+    why = f": {practice.termination_reason}" if practice.termination_reason else ""
+    return f"{by}{ends} (§ 10.2){why}"
+
+
 def practice_status(
     practice: Practice, now: datetime, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
 ) -> EffectiveStatus:
     lock_at = practice_lock_instant(practice, quarters)
     if practice.status is PracticeStatus.LOCKED:
         return EffectiveStatus(State.LOCKED, practice.lock_reason, practice.lock_cause, lock_at)
+    terminated_at = _termination_lock(practice)
+    if terminated_at is not None and now >= terminated_at:
+        reason = termination_reason(practice)
+        return EffectiveStatus(State.LOCKED, reason, LockCause.TERMINATION, lock_at)
     if lock_at is not None and now >= lock_at:
         reason = _automatic_lock_reason(practice.activity_ended_on, lock_at)
         return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)

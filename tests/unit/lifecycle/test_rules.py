@@ -12,7 +12,10 @@ from flexnet.lifecycle.rules import (
     automatic_lock_instant,
     exception_end_instant,
     quarter_start,
+    termination_last_day,
+    termination_lock_instant,
 )
+from flexnet.models import TerminationBy
 
 
 def berlin_midnight(day: date) -> datetime:
@@ -86,3 +89,45 @@ def test_last_day_with_access_is_the_end_of_a_quarter(ended: date) -> None:
 
 def test_exception_grants_access_through_its_last_day() -> None:
     assert exception_end_instant(date(2027, 12, 31)) == berlin_midnight(date(2028, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("by", "notice", "requested", "last_day"),
+    [
+        # Member or third party: two weeks after the notice arrived, or later if asked.
+        (TerminationBy.MEMBER, date(2026, 11, 23), None, date(2026, 12, 7)),
+        (TerminationBy.MEMBER, date(2026, 12, 31), None, date(2027, 1, 14)),
+        (TerminationBy.MEMBER, date(2026, 11, 23), date(2026, 12, 31), date(2026, 12, 31)),
+        (TerminationBy.MEMBER, date(2026, 11, 23), date(2026, 11, 30), date(2026, 12, 7)),
+        # The association: eight weeks to the end of a quarter.
+        (TerminationBy.ASSOCIATION, date(2026, 8, 5), None, date(2026, 9, 30)),  # exactly 8 weeks
+        (TerminationBy.ASSOCIATION, date(2026, 8, 6), None, date(2026, 12, 31)),
+        (
+            TerminationBy.ASSOCIATION,
+            date(2026, 9, 30),
+            None,
+            date(2026, 12, 31),
+        ),  # quarter's last day
+        (TerminationBy.ASSOCIATION, date(2026, 11, 5), None, date(2026, 12, 31)),
+        (TerminationBy.ASSOCIATION, date(2026, 11, 6), None, date(2027, 3, 31)),  # over the year
+        (TerminationBy.ASSOCIATION, date(2026, 1, 1), date(2026, 8, 1), date(2026, 9, 30)),
+        (TerminationBy.EXTRAORDINARY, date(2026, 11, 23), None, None),
+    ],
+)
+def test_termination_last_day(
+    by: TerminationBy, notice: date, requested: date | None, last_day: date | None
+) -> None:
+    assert termination_last_day(by, notice, requested) == last_day
+
+
+def test_access_ends_with_the_last_day() -> None:
+    assert termination_lock_instant(date(2026, 12, 31)) == berlin_midnight(date(2027, 1, 1))
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)))
+def test_association_notice_always_ends_a_quarter_at_least_eight_weeks_on(notice: date) -> None:
+    last = termination_last_day(TerminationBy.ASSOCIATION, notice)
+    assert last is not None
+    assert (last + timedelta(days=1)).day == 1 and (last + timedelta(days=1)).month in (1, 4, 7, 10)
+    assert last - notice >= timedelta(weeks=8)
+    assert last - notice < timedelta(weeks=8) + timedelta(days=92)

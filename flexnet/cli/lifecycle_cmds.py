@@ -1,0 +1,191 @@
+"""Lifecycle: the nightly job, terminations, locks and unlocks (§ 7.2, § 10)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Any
+
+import click
+
+from flexnet.cli import DATE, CliContext, cli, pass_context
+from flexnet.cli.records import practice
+from flexnet.lifecycle import job, locks
+from flexnet.lifecycle.rules import start_of_day
+from flexnet.models import TerminationBy
+
+_CAUSES = {cause.value: cause for cause in locks.STAFF_CAUSES}
+_CAUSE_HELP = "manual (§ 10.1), misuse/loss (§ 7.2), objection (§ 14.2)"
+
+
+@cli.group()
+def lifecycle() -> None:
+    """Der nächtliche Lauf: Sperren nach § 10.3/§ 10.2, Bericht, Löschfristen."""
+
+
+class _Bar:
+    """click's progress bar, created once the job knows how many practices it checks."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        self._bar = click.progressbar(length=total, label="Betriebsstätten", file=sys.stderr)
+        self._bar.__enter__()
+
+    def advance(self, done: int) -> None:
+        self._bar.update(done)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@lifecycle.command("run")
+@click.option("--today", type=DATE, help="Stichtag (Standard: jetzt)")
+@click.option("--dry-run", is_flag=True, help="Nur berichten, nichts ändern")
+@pass_context
+def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
+    """Sperren dauerhaft machen, Sperrbriefe vormerken, alte Verbindungsdaten löschen."""
+    now = start_of_day(today) if today else ctx.now()
+    settings = ctx.settings
+    bar = _Bar()
+    try:
+        with ctx.reading() if dry_run else ctx.unit_of_work() as session:
+            report = job.run(
+                session,
+                now=now,
+                quarters=settings.lock_after_quarters,
+                retention=job.Retention(settings.connection_log_days),
+                actor=ctx.actor,
+                dry_run=dry_run,
+                progress=bar,
+            )
+    finally:
+        bar.finish()
+    heading = "Probelauf, nichts geändert" if dry_run else "Lebenszyklus-Lauf"
+    click.echo(f"{heading} zum {report.today:%d.%m.%Y}")
+    for title, lines in (
+        ("Jetzt gesperrt", report.locked),
+        ("Sperre innerhalb von 8 Wochen", report.upcoming),
+        ("Ausnahmen enden innerhalb von 8 Wochen", report.exceptions_ending),
+    ):
+        click.echo(f"{title}: {len(lines)}")
+        for line in lines:
+            click.echo(f"  {line}")
+    purged = ", ".join(f"{name} {count}" for name, count in report.purged.items())
+    click.echo(f"Gelöscht nach {settings.connection_log_days} Tagen: {purged}")
+
+
+@practice.command("terminate")
+@click.argument("bsnr")
+@click.option("--by", "by", required=True, type=click.Choice([b.value for b in TerminationBy]))
+@click.option("--notice-date", required=True, type=DATE, help="Eingang der Kündigung")
+@click.option("--requested-date", type=DATE, help="Gewünschtes späteres Ende")
+@click.option("--reason", default=None, help="Grund (bei außerordentlicher Kündigung nötig)")
+@pass_context
+def practice_terminate(
+    ctx: CliContext,
+    bsnr: str,
+    by: str,
+    notice_date: date,
+    requested_date: date | None,
+    reason: str | None,
+) -> None:
+    """Kündigung erfassen (§ 10.2); gibt den letzten Tag mit Zugang aus."""
+    kind = TerminationBy(by)
+    if kind is TerminationBy.EXTRAORDINARY and not (reason and reason.strip()):
+        raise click.UsageError("Eine außerordentliche Kündigung braucht --reason")
+    with ctx.unit_of_work() as session:
+        terminated = locks.terminate(
+            session,
+            bsnr=bsnr,
+            by=kind,
+            notice_date=notice_date,
+            requested=requested_date,
+            reason=reason,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        last_day = terminated.access_ends_on
+    if last_day is None:
+        click.echo(f"BSNR {terminated.bsnr} außerordentlich gekündigt und sofort gesperrt")
+    else:
+        click.echo(
+            f"BSNR {terminated.bsnr} gekündigt; letzter Tag mit Zugang {last_day:%d.%m.%Y}, "
+            f"gesperrt ab dem Folgetag 00:00 Uhr"
+        )
+
+
+@cli.command("lock")
+@click.argument("what", type=click.Choice(["user", "key", "practice"]))
+@click.argument("identifier", metavar="ID")
+@click.option("--reason", required=True, help="Grund der Sperre")
+@click.option("--cause", type=click.Choice(list(_CAUSES)), default="manual", help=_CAUSE_HELP)
+@click.option(
+    "--all-practice-credentials",
+    is_flag=True,
+    help="Zugleich alle Zugänge der Praxis sperren (§ 7.2)",
+)
+@pass_context
+def lock(
+    ctx: CliContext,
+    what: str,
+    identifier: str,
+    reason: str,
+    cause: str,
+    all_practice_credentials: bool,
+) -> None:
+    """Benutzer, Yubikey oder Betriebsstätte sperren; laufende Sitzungen werden getrennt."""
+    chosen = _CAUSES[cause]
+    with ctx.unit_of_work() as session:
+        actor, now = ctx.actor, ctx.now()
+        if what == "user":
+            names = locks.lock_user(
+                session,
+                username=identifier,
+                cause=chosen,
+                reason=reason,
+                all_practice_credentials=all_practice_credentials,
+                actor=actor,
+                now=now,
+            )
+            message = f"gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}"
+        elif what == "key":
+            token = locks.lock_key(
+                session,
+                serial=identifier,
+                cause=chosen,
+                reason=reason,
+                all_practice_credentials=all_practice_credentials,
+                actor=actor,
+                now=now,
+            )
+            message = f"Yubikey {token.serial}: {token.status.value}"
+        else:
+            locked = locks.lock_practice(
+                session, bsnr=identifier, cause=chosen, reason=reason, actor=actor, now=now
+            )
+            message = f"BSNR {locked.bsnr} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt"
+    click.echo(message)
+
+
+@cli.command("unlock")
+@click.argument("what", type=click.Choice(["user", "practice"]))
+@click.argument("identifier", metavar="ID")
+@click.option("--reason", required=True, help="Grund der Entsperrung")
+@pass_context
+def unlock(ctx: CliContext, what: str, identifier: str, reason: str) -> None:
+    """Sperre aufheben (ein verlorener Yubikey bleibt gesperrt; er wird ersetzt)."""
+    with ctx.unit_of_work() as session:
+        if what == "user":
+            user = locks.unlock_user(
+                session, username=identifier, reason=reason, actor=ctx.actor, now=ctx.now()
+            )
+            message = f"{user.username} entsperrt"
+        else:
+            unlocked = locks.unlock_practice(
+                session, bsnr=identifier, reason=reason, actor=ctx.actor, now=ctx.now()
+            )
+            message = f"BSNR {unlocked.bsnr} entsperrt"
+    click.echo(message)
