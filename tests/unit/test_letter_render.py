@@ -526,3 +526,24 @@ def test_layout_problems_are_refused(letters_copy: Path, old: str, new: str, pro
 
     with pytest.raises(ConfigError, match=rf"layout\.toml.*{problem}"):
         letters.load_templates(letters_copy)
+
+
+def test_the_password_never_enters_the_measuring_cache(
+    templates: LetterTemplates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_width keeps what it measured (lru_cache): a password there would outlive its letter."""
+    from flexnet.provisioning.letters import drawing, layout
+
+    measured: list[str] = []
+    cached = layout._width
+
+    def spy(text: str, font: str, size: float) -> float:
+        measured.append(text)
+        return cached(text, font, size)
+
+    monkeypatch.setattr(drawing, "_width", spy)
+    monkeypatch.setattr(layout, "_width", spy)
+
+    render(templates, make_letter(LetterKind.CREDENTIALS, password="Zq7#Wx9-Pv4+Km8%"))
+
+    assert measured and not any("Zq7#Wx9-Pv4+Km8%" in text for text in measured)

@@ -14,6 +14,7 @@ from functools import partial
 from typing import BinaryIO
 
 from reportlab import rl_config
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from flexnet.provisioning.letters.layout import (
@@ -234,7 +235,8 @@ def _draw_secret(painter: _Painter, template: _KindTemplate, values: Mapping[str
         value = _fill(line.value, values)
         size = field.secret_size_pt
         spacing = _SECRET_SPACING * (len(value) - 1)
-        natural = _width(value, secret.name, size)
+        # Measured without _width's cache: a password must not outlive its letter in memory.
+        natural = float(pdfmetrics.stringWidth(value, secret.name, size))
         if natural + spacing > width - label_width:
             size = math.floor(size * (width - label_width - spacing) / natural * 10) / 10
             if size < field.min_secret_size_pt:
