@@ -295,8 +295,13 @@ def _reject(reason: str, *, token: Token | None = None, message: str = GENERIC_R
     )
 
 
+def source_counter(source_ip: str) -> str:
+    """The rate-limit counter of failures from one source (also fed by the fast path)."""
+    return f"auth-src:{source_ip}"
+
+
 def _source_counter(client: Client) -> str | None:
-    return f"auth-src:{client.source_ip}" if client.source_ip else None
+    return source_counter(client.source_ip) if client.source_ip else None
 
 
 def _key_counter(parsed: yubico.ParsedOtp | None) -> str | None:

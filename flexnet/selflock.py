@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, authn, users, vpn
-from flexnet.audit import Actor, AuditTag, Subject
+from flexnet import authn, users, vpn
+from flexnet.audit import Actor
 from flexnet.authn import Client, Outcome
 from flexnet.config import Settings
 from flexnet.models import (
@@ -24,9 +24,9 @@ from flexnet.models import (
     RequestStatus,
     ServiceRequest,
     Token,
-    TokenStatus,
     User,
 )
+from flexnet.otp import stock
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import USABLE_STATUSES
 
@@ -102,19 +102,14 @@ def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> str:
             )
         )
     )
-    for token in keys:
-        token.status = TokenStatus.LOCKED
-        token.lock_cause = LockCause.SELF_SERVICE
-        token.lock_reason = reason
-        token.locked_at = now
-        audit.record(
-            session,
-            AuditTag.TOKEN_LOCK,
-            actor=Actor.user(user.username),
-            subject=Subject("token", token.serial),
-            data={"cause": LockCause.SELF_SERVICE.value},
-            now=now,
-        )
+    stock.lock_keys(
+        session,
+        keys,
+        cause=LockCause.SELF_SERVICE,
+        reason=reason,
+        actor=Actor.user(user.username),
+        now=now,
+    )
     if not keys:
         return "Der Yubikey Ihrer Praxis war bereits gesperrt."
     return "Der Yubikey Ihrer Praxis ist gesperrt; er gilt für alle Benutzer der Praxis."

@@ -155,8 +155,7 @@ def _practice_step(
     status = practice_status(practice, now, quarters)
     label = f"BSNR {practice.bsnr} {practice.name}"
     if status.state is not State.LOCKED:
-        if status.lock_at is not None and status.lock_at <= now + WARNING_PERIOD:
-            report.upcoming.append(f"{label}: gesperrt ab {status.lock_at:%d.%m.%Y}")
+        _note_upcoming(report, label, status.lock_at, now)
         return
     reason = status.reason or ""
     report.locked.append(f"{label}: {reason}")
@@ -173,6 +172,11 @@ def _practice_step(
             now=now,
         )
         locks.lock_practice_members(session, practice, cause, reason, actor, now)
+
+
+def _note_upcoming(report: JobReport, label: str, lock_at: datetime | None, now: datetime) -> None:
+    if lock_at is not None and lock_at <= now + WARNING_PERIOD:
+        report.upcoming.append(f"{label}: gesperrt ab {lock_at:%d.%m.%Y}")
 
 
 def _member_candidates(session: Session, until: datetime, quarters: int) -> list[User]:
@@ -202,8 +206,7 @@ def _member_step(
 ) -> None:
     status = user_status(user, now, quarters)
     if status.state is not State.LOCKED:
-        if status.lock_at is not None and status.lock_at <= now + WARNING_PERIOD:
-            report.upcoming.append(f"{user.username}: gesperrt ab {status.lock_at:%d.%m.%Y}")
+        _note_upcoming(report, user.username, status.lock_at, now)
         return
     report.locked.append(f"{user.username}: {status.reason}")
     if not dry_run and status.cause is LockCause.LIFECYCLE:

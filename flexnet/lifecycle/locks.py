@@ -30,6 +30,7 @@ from flexnet.models import (
     User,
     UserStatus,
 )
+from flexnet.otp import stock
 from flexnet.otp.stock import get_token
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.practices import get_practice
@@ -167,21 +168,7 @@ def lock_practice_members(
     for user in practice.users:
         users.lock_user(session, user=user, cause=cause, reason=reason, actor=actor, now=now)
     keys = [token for token in practice.tokens if token.status in USABLE_STATUSES]
-    for token in keys:
-        token.status, token.lock_cause, token.lock_reason, token.locked_at = (
-            TokenStatus.LOCKED,
-            cause,
-            reason,
-            now,
-        )
-        audit.record(
-            session,
-            AuditTag.TOKEN_LOCK,
-            actor=actor,
-            subject=Subject("token", token.serial),
-            data={"cause": cause.value},
-            now=now,
-        )
+    stock.lock_keys(session, keys, cause=cause, reason=reason, actor=actor, now=now)
     mailruns.queue(
         session,
         kind=LetterKind.LOCK,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.models import Token, TokenKind, TokenStatus, WsapiClient
+from flexnet.models import LockCause, Token, TokenKind, TokenStatus, WsapiClient
 from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox, token_context, wsapi_client_context
 from flexnet.otp.verify import (
@@ -109,6 +109,31 @@ def assign(
         now=now,
     )
     return token
+
+
+def lock_keys(
+    session: Session,
+    tokens: list[Token],
+    *,
+    cause: LockCause,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Lock these keys (a practice's, as a rule) with cause and reason, each audited."""
+    for token in tokens:
+        token.status = TokenStatus.LOCKED
+        token.lock_cause = cause
+        token.lock_reason = reason
+        token.locked_at = now
+        audit.record(
+            session,
+            AuditTag.TOKEN_LOCK,
+            actor=actor,
+            subject=Subject("token", token.serial),
+            data={"cause": cause.value},
+            now=now,
+        )
 
 
 def resync(

@@ -44,7 +44,7 @@ from flexnet.provisioning.workdays import add_working_days
 
 IT_SERVICE_ADDRESS = "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg"
 # § 3.2: the password travels on security paper; these letters are printed last, together.
-SECURITY_PAPER = frozenset({LetterKind.CREDENTIALS, LetterKind.NEW_PASSWORD})
+SECURITY_PAPER = render.SECURITY_PAPER
 PASSWORD_LETTERS = SECURITY_PAPER
 _KIND_LABEL = {
     LetterKind.KEY: "Begleitschreiben Yubikey",

@@ -161,7 +161,7 @@ class RejectLog:
             for source, count in sources.items():
                 ratelimit.record(
                     session,
-                    f"auth-src:{source}",
+                    authn.source_counter(source),
                     window_seconds=self.auth.failure_window_seconds,
                     now=now,
                     count=count,
