@@ -95,6 +95,18 @@ _MEASURE = (
 )
 
 
+def flexnet_env(url: URL, instance: Path) -> dict[str, str]:
+    """The environment of a ``flexnet`` process on this database (nothing inherited)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXNET_")}
+    env.update(
+        FLEXNET_DATABASE_URL=url.render_as_string(hide_password=False),
+        FLEXNET_SECRET_KEY=TEST_SECRET_KEY,
+        FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
+        FLEXNET_INSTANCE=str(instance),
+    )
+    return env
+
+
 def flexnet(env: dict[str, str], *args: str) -> tuple[float, float, str]:
     """Seconds and peak MB of one ``flexnet`` process; its standard output."""
     command = [sys.executable, "-c", _MEASURE, str(Path(sys.executable).parent / "flexnet")]
@@ -109,13 +121,7 @@ def flexnet(env: dict[str, str], *args: str) -> tuple[float, float, str]:
 @pytest.mark.postgres
 def test_mail_run_of_5000_letters(pg_url: URL, tmp_path: Path) -> None:
     seed(pg_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXNET_")}
-    env.update(
-        FLEXNET_DATABASE_URL=pg_url.render_as_string(hide_password=False),
-        FLEXNET_SECRET_KEY=TEST_SECRET_KEY,
-        FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
-        FLEXNET_INSTANCE=str(tmp_path),
-    )
+    env = flexnet_env(pg_url, tmp_path)
     key_pdf, credentials_pdf = tmp_path / "keys.pdf", tmp_path / "credentials.pdf"
 
     keys = flexnet(env, "letters", "run", "--out", str(key_pdf), "--today", f"{KEY_DAY}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from flexnet.db import utcnow
@@ -72,6 +73,8 @@ class AuditTag(enum.StrEnum):
     TOKEN_RETIRE = "token:yubikey:retire"
     TOKEN_REPLACE = "token:yubikey:replace"
     TOKEN_SHIP = "token:yubikey:ship"
+    TOKEN_RETURN = "token:yubikey:return"
+    TOKEN_REPROGRAM = "token:stock:reprogram"  # a returned key back in stock, new secrets
     LETTER_QUEUE = "letter:letter:queue"
     LETTER_REPRINT = "letter:letter:reprint"
     MAIL_RUN_PRODUCE = "letter:run:produce"
@@ -79,6 +82,7 @@ class AuditTag(enum.StrEnum):
     MAIL_RUN_CANCEL = "letter:run:cancel"
     LIFECYCLE_RUN = "lifecycle:job:run"
     RETENTION_PURGE = "lifecycle:retention:purge"
+    AUDIT_PURGE = "lifecycle:audit:purge"  # names the hash the kept chain starts from
     MASTER_KEY_ROTATE = "keys:master:rotate"
     WSAPI_CLIENT_CREATE = "wsapi:client:create"
 
@@ -151,17 +155,69 @@ def record(
     return entry
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One entry for :func:`record_many`."""
+
+    tag: AuditTag
+    subject: Subject | None = None
+    data: Mapping[str, Any] | None = None
+
+
+def record_many(
+    session: Session, entries: Sequence[Pending], *, actor: Actor, now: datetime
+) -> int:
+    """Append many entries in one statement (set-based jobs); the chain is the same as
+    if each had been recorded on its own. Returns how many were appended."""
+    if not entries:
+        return 0
+    session.flush()
+    _lock_chain(session)
+    prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    prev_hash = prev_hash or GENESIS_HASH
+    at = now.astimezone(UTC)
+    rows = []
+    for pending in entries:
+        row = {
+            "prev_hash": prev_hash,
+            "at": at,
+            "actor_kind": actor.kind.value,
+            "actor": actor.name,
+            "tag": pending.tag.value,
+            "subject_kind": pending.subject.kind if pending.subject else None,
+            "subject_id": pending.subject.id if pending.subject else None,
+            "data": _canonical_json(pending.data or {}),
+            "source_ip": None,
+        }
+        prev_hash = row["hash"] = _content_hash(row)
+        rows.append(row)
+    # One statement, rows in order: the ids follow the chain (appends are serialised).
+    session.execute(insert(AuditEntry.metadata.tables[AuditEntry.__tablename__]), rows)
+    return len(rows)
+
+
 def entry_hash(entry: AuditEntry) -> str:
+    return _content_hash({name: getattr(entry, name) for name in _HASHED})
+
+
+# What the hash covers, in this order (the hash itself and the id are not content).
+_HASHED = (
+    "prev_hash",
+    "at",
+    "actor_kind",
+    "actor",
+    "tag",
+    "subject_kind",
+    "subject_id",
+    "data",
+    "source_ip",
+)
+
+
+def _content_hash(entry: Mapping[str, Any]) -> str:
     content = [
-        entry.prev_hash,
-        entry.at.isoformat(timespec="microseconds"),
-        entry.actor_kind,
-        entry.actor,
-        entry.tag,
-        entry.subject_kind,
-        entry.subject_id,
-        entry.data,
-        entry.source_ip,
+        entry["at"].isoformat(timespec="microseconds") if name == "at" else entry[name]
+        for name in _HASHED
     ]
     encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
@@ -175,31 +231,116 @@ class ChainReport:
     # The newest hash: operations record it outside the database (e.g. daily in their
     # log), because a chain alone cannot show that its newest entries were cut off.
     head: str = GENESIS_HASH
+    # Entries recorded before this instant were deleted by the retention purge.
+    purged_before: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return self.first_broken_id is None
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk the chain in order; report the first entry whose link or content is wrong."""
+# The chain kept after a purge must start this close to the purge's cut: the nightly job
+# audits every run, so a longer gap means entries after the cut are missing.
+MAX_GAP_AFTER_CUT = timedelta(days=31)
+
+
+@dataclass(frozen=True)
+class _Cut:
+    anchor: str  # the hash the kept chain starts from
+    before: datetime  # entries recorded before it were deleted
+    at: datetime  # when the purge ran
+
+
+def verify_chain(session: Session, *, retention_years: int = 10) -> ChainReport:
+    """Walk the chain in order; report the first entry whose link or content is wrong.
+
+    After a retention purge the kept chain starts at the anchor the newest purge entry
+    names. That entry is data anyone with write access could add, so it counts only
+    within the rules: its cut lies at least ``retention_years`` (the configured period)
+    before it ran, and the kept chain starts within ``MAX_GAP_AFTER_CUT`` of the cut.
+    Deleting newer entries, or more than the purge did, shows as a broken chain.
+    """
+    cut = _newest_cut(session)
     query = select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=1000)
     # Closed explicitly: on PostgreSQL this is a server-side cursor left open on early return.
     with closing(session.scalars(query)) as entries:
-        return _walk(entries)
+        return _walk(entries, cut, retention_years)
 
 
-def _walk(entries: Iterable[AuditEntry]) -> ChainReport:
+def _walk(entries: Iterable[AuditEntry], cut: _Cut | None, retention_years: int) -> ChainReport:
     expected_prev = GENESIS_HASH
     count = 0
     for entry in entries:
         count += 1
+        if count == 1 and cut is not None and entry.prev_hash == cut.anchor:
+            problem = _cut_problem(entry, cut, retention_years)
+            if problem:
+                return ChainReport(count, entry.id, problem)
+            expected_prev = cut.anchor
         if entry.prev_hash != expected_prev:
             return ChainReport(count, entry.id, "Verkettung unterbrochen (Eintrag fehlt davor)")
         if entry_hash(entry) != entry.hash:
             return ChainReport(count, entry.id, "Inhalt verändert")
         expected_prev = entry.hash
-    return ChainReport(count, head=expected_prev)
+    return ChainReport(count, head=expected_prev, purged_before=cut.before if cut else None)
+
+
+def _cut_problem(first: AuditEntry, cut: _Cut, retention_years: int) -> str | None:
+    if cut.before > cut.at - relativedelta(years=retention_years):
+        return "Löschung vor Ablauf der Aufbewahrungsfrist (Einträge fehlen)"
+    if first.at > cut.before + MAX_GAP_AFTER_CUT:
+        return "Lücke nach der Löschgrenze (Einträge fehlen)"
+    return None
+
+
+def _newest_cut(session: Session) -> _Cut | None:
+    row = session.execute(
+        select(AuditEntry.data, AuditEntry.at)
+        .where(AuditEntry.tag == AuditTag.AUDIT_PURGE.value)
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    data = json.loads(row.data)
+    try:
+        return _Cut(str(data["anchor"]), datetime.fromisoformat(data["recorded_before"]), row.at)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def purge(
+    session: Session, *, older_than: datetime, actor: Actor, now: datetime, dry_run: bool = False
+) -> int:
+    """Delete entries recorded before ``older_than`` (retention, e.g. ten years) so that
+    the rest stays verifiable: first an entry naming the hash the kept chain will start
+    from (the anchor), then the deletion. Returns how many entries went."""
+    # Cut before the first entry to keep; a clock step back cannot delete a newer one.
+    first_kept = session.scalar(
+        select(func.min(AuditEntry.id)).where(AuditEntry.at >= older_than.astimezone(UTC))
+    )
+    older = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    if first_kept is not None:
+        older = older.where(AuditEntry.id < first_kept)
+    last = session.execute(older).first()
+    if last is None:
+        return 0
+    count = session.scalar(select(func.count()).where(AuditEntry.id <= last.id)) or 0
+    if dry_run:
+        return count
+    record(
+        session,
+        AuditTag.AUDIT_PURGE,
+        actor=actor,
+        data={
+            "entries": count,
+            "recorded_before": older_than.astimezone(UTC).isoformat(),
+            "anchor": last.hash,
+        },
+        now=now,
+    )
+    session.execute(delete(AuditEntry).where(AuditEntry.id <= last.id))
+    return count
 
 
 def _lock_chain(session: Session) -> None:

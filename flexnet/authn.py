@@ -106,6 +106,11 @@ _LOGIN_SUCCEEDED = (
     .where(User.id == bindparam("user_id"))
     .values(failed_logins=0, throttled_until=None, last_login_at=bindparam("now"))
 )
+_ACTIVATE = (
+    update(User)
+    .where(User.id == bindparam("user_id"), User.status == UserStatus.PENDING)
+    .values(status=UserStatus.ACTIVE, first_login_at=bindparam("now"))
+)
 
 
 def authenticate(
@@ -390,9 +395,7 @@ def _succeeded(session: Session, user: User, new_hash: str | None, now: datetime
             subject=Subject("user", user.username),
             now=now,
         )
-    if user.status is UserStatus.PENDING:
-        user.status = UserStatus.ACTIVE
-        user.first_login_at = now
+    if user.status is UserStatus.PENDING and _activate(session, user, now):
         audit.record(
             session,
             AuditTag.USER_ACTIVATE,
@@ -400,6 +403,16 @@ def _succeeded(session: Session, user: User, new_hash: str | None, now: datetime
             subject=Subject("user", user.username),
             now=now,
         )
+
+
+def _activate(session: Session, user: User, now: datetime) -> bool:
+    """First login: pending → active, unless a lock took the row meanwhile (a plain
+    assignment would overwrite a lock committed since the user was read)."""
+    changed = session.connection().execute(_ACTIVATE, {"user_id": user.id, "now": now}).rowcount
+    if changed:
+        set_committed_value(user, "status", UserStatus.ACTIVE)
+        set_committed_value(user, "first_login_at", now)
+    return bool(changed)
 
 
 def _self_service_hint(auth: AuthSettings) -> str:

@@ -94,6 +94,8 @@ class Settings:
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
     letters: LetterSettings = field(default_factory=LetterSettings)
     connection_log_days: int = 31  # auth log and VPN accounting with full IP addresses (KVS)
+    audit_retention_years: int = 10  # the audit trail (purged by the lifecycle job)
+    return_reminder_days: int = 28  # a locked Yubikey not back by then: reminder letter
     demo: bool = False
 
 
@@ -133,6 +135,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
         letters=_letter_settings(env),
         connection_log_days=_positive_int(env, "FLEXNET_CONNECTION_LOG_DAYS", default=31),
+        audit_retention_years=_positive_int(env, "FLEXNET_AUDIT_RETENTION_YEARS", default=10),
+        return_reminder_days=_positive_int(env, "FLEXNET_RETURN_REMINDER_DAYS", default=28),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
 

@@ -6,14 +6,16 @@ one RADIUS packet) owns the unit of work through :meth:`Database.session`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, create_engine, event
+from sqlalchemy import DateTime, Dialect, MetaData, create_engine, event, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -54,6 +56,61 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Ids per IN (...) list: well below SQLite's and PostgreSQL's parameter limits.
+CHUNK = 1000
+
+
+def chunked(ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:
+    """Slices of ``ids`` for statements that name them in an IN list."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def rows_for_update(
+    session: Session, model: type[Any], label: Any, ids: Sequence[int], *where: Any
+) -> list[tuple[int, str]]:
+    """(id, label) of the rows among ``ids`` that match ``where``, locked FOR UPDATE in
+    id order: of concurrent set-based changes each row is changed by exactly one."""
+    return [
+        (id_, text)
+        for chunk in chunked(sorted(ids))
+        for id_, text in session.execute(
+            select(model.id, label)
+            .where(model.id.in_(chunk), *where)
+            .order_by(model.id)
+            .with_for_update()
+        )
+    ]
+
+
+def update_by_id(
+    session: Session, model: type[Any], values_by_id: Mapping[int, Mapping[str, Any]]
+) -> None:
+    """Set per-row values set-based: one UPDATE per distinct set of values (and per
+    chunk of ids), not one per row. Loaded objects re-read the changed attributes."""
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    for id_, values in values_by_id.items():
+        groups[tuple(sorted(values.items()))].append(id_)
+    for group, ids in groups.items():
+        for chunk in chunked(sorted(ids)):
+            session.execute(
+                update(model).where(model.id.in_(chunk)).values(dict(group)),
+                execution_options={"synchronize_session": False},
+            )
+        expire_loaded(session, model, ids, [name for name, _ in group])
+
+
+def expire_loaded(
+    session: Session, model: type[Any], ids: Iterable[int], attributes: Sequence[str]
+) -> None:
+    """After a set-based UPDATE of ``attributes``: objects of these rows that are already
+    loaded read them anew when next used (and only them: the id stays at hand)."""
+    for id_ in ids:
+        loaded = session.identity_map.get(identity_key(model, id_))
+        if loaded is not None:
+            session.expire(loaded, attributes)
 
 
 def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> Engine:

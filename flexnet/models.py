@@ -8,6 +8,8 @@ stored as strings with CHECK constraints so that SQLite and PostgreSQL behave al
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -98,6 +100,15 @@ class LockCause(enum.StrEnum):
     THROTTLE = "throttle"  # too many failed logins
 
 
+@dataclass(frozen=True)
+class Lock:
+    """Why something is locked: the cause, the reason staff read, extra audit data."""
+
+    cause: LockCause
+    reason: str
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
 class TokenKind(enum.StrEnum):
     YUBICO_OTP = "yubico_otp"
     OATH_HOTP = "oath_hotp"
@@ -115,6 +126,11 @@ class TokenStatus(enum.StrEnum):
     RETIRED = "retired"
 
 
+class ReturnCondition(enum.StrEnum):
+    GOOD = "good"  # may go back to stock once reprogrammed with new secrets
+    DAMAGED = "damaged"  # retired
+
+
 class TerminationBy(enum.StrEnum):
     MEMBER = "member"  # the member or third party: two weeks' notice (§ 10.2)
     ASSOCIATION = "association"  # eight weeks to the end of a calendar quarter (§ 10.2)
@@ -127,6 +143,8 @@ class LetterKind(enum.StrEnum):
     NEW_PASSWORD = "new_password"  # noqa: S105 - a re-issued password (§ 7.3), security paper
     LOCK = "lock"  # lock or termination, asks for the Yubikey back (§ 10.2)
     LOSS_CONFIRMATION = "loss_confirmation"  # loss recorded, key locked, fee (§ 6.3)
+    LOCK_NOTICE = "lock_notice"  # eight weeks before a lock by the dates (§ 10.2, § 10.3)
+    RETURN_REMINDER = "return_reminder"  # the locked Yubikey has not come back (§ 10.2)
 
 
 class LetterStatus(enum.StrEnum):
@@ -368,6 +386,12 @@ class Token(Base):
 
     # A replacement key that retires this one on its first use (§ 7.3, staff's choice).
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    # Return after a lock or termination (§ 10.2): a locked key is expected back.
+    returned_on: Mapped[date | None] = mapped_column(Date)
+    return_condition: Mapped[ReturnCondition | None] = mapped_column(
+        _enum(ReturnCondition, "return_condition")
+    )
+    return_reminded_on: Mapped[date | None] = mapped_column(Date)
 
     practice: Mapped[Practice | None] = relationship(back_populates="tokens")
 

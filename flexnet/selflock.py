@@ -19,6 +19,7 @@ from flexnet.audit import Actor
 from flexnet.authn import Client, Outcome
 from flexnet.config import Settings
 from flexnet.models import (
+    Lock,
     LockCause,
     RequestKind,
     RequestStatus,
@@ -95,22 +96,16 @@ def lock_own_access(
 
 
 def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> str:
-    keys = list(
-        session.scalars(
-            select(Token).where(
-                Token.practice_id == user.practice_id, Token.status.in_(USABLE_STATUSES)
-            )
+    keys = session.scalars(
+        select(Token.id).where(
+            Token.practice_id == user.practice_id, Token.status.in_(USABLE_STATUSES)
         )
     )
-    stock.lock_keys(
-        session,
-        keys,
-        cause=LockCause.SELF_SERVICE,
-        reason=reason,
-        actor=Actor.user(user.username),
-        now=now,
+    why = Lock(LockCause.SELF_SERVICE, reason)
+    locked = stock.lock_keys(
+        session, dict.fromkeys(keys, why), actor=Actor.user(user.username), now=now
     )
-    if not keys:
+    if not locked:
         return "Der Yubikey Ihrer Praxis war bereits gesperrt."
     return "Der Yubikey Ihrer Praxis ist gesperrt; er gilt für alle Benutzer der Praxis."
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flexnet import audit, passwords, vpn
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username, require_text, validate_lanr
 from flexnet.models import (
+    Lock,
     LockCause,
     PasswordHistory,
     Practice,
@@ -251,6 +255,62 @@ def change_own_password(
     return []
 
 
+@dataclass(frozen=True)
+class Locked:
+    usernames: list[str]  # locked by this call (the already locked are left out)
+    disconnects: int  # live VPN sessions queued for disconnect
+
+
+LOCKABLE = (UserStatus.ACTIVE, UserStatus.PENDING)
+
+
+def lock_users(
+    session: Session, locks: Mapping[int, Lock], *, actor: Actor, now: datetime
+) -> Locked:
+    """Lock users (id → why), set-based: each audited, their live sessions queued for
+    disconnect, a re-issued password waiting for its first use revoked (§ 7.2).
+
+    The rows are locked first (FOR UPDATE), so of concurrent locks of one user exactly
+    one takes effect and is audited; users locked already are skipped.
+    """
+    rows = rows_for_update(session, User, User.username, list(locks), User.status.in_(LOCKABLE))
+    if not rows:
+        return Locked([], 0)
+    update_by_id(
+        session,
+        User,
+        {
+            id_: {
+                "status": UserStatus.LOCKED,
+                "lock_cause": locks[id_].cause,
+                "lock_reason": locks[id_].reason,
+                "locked_at": now,
+                "next_password_hash": None,
+                "next_password_set_at": None,
+            }
+            for id_, _ in rows
+        },
+    )
+    audit.record_many(
+        session,
+        [
+            audit.Pending(
+                AuditTag.USER_LOCK,
+                Subject("user", username),
+                {"cause": locks[id_].cause.value, **locks[id_].data},
+            )
+            for id_, username in rows
+        ],
+        actor=actor,
+        now=now,
+    )
+    ids = [id_ for id_, _ in rows]
+    disconnects = sum(
+        vpn.request_disconnect(session, user_ids=chunk, now=now) for chunk in chunked(ids)
+    )
+    return Locked([username for _, username in rows], disconnects)
+
+
 def lock_user(
     session: Session,
     *,
@@ -261,34 +321,10 @@ def lock_user(
     now: datetime,
     data: dict[str, object] | None = None,
 ) -> int | None:
-    """Lock a user (any cause) and queue the disconnect of their live VPN sessions.
+    """Lock one user (any cause) and queue the disconnect of their live VPN sessions.
 
-    One conditional UPDATE: of concurrent locks only one takes effect and is audited.
     Returns how many live sessions were queued, or None if the user was locked already.
     """
-    locked = session.execute(
-        update(User)
-        .where(User.id == user.id, User.status.in_((UserStatus.ACTIVE, UserStatus.PENDING)))
-        # A re-issued password waiting for its first use dies with the lock (§ 7.2).
-        .values(
-            status=UserStatus.LOCKED,
-            lock_cause=cause,
-            lock_reason=reason,
-            locked_at=now,
-            next_password_hash=None,
-            next_password_set_at=None,
-        ),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
+    locked = lock_users(session, {user.id: Lock(cause, reason, data or {})}, actor=actor, now=now)
     session.refresh(user)
-    if not locked:
-        return None
-    audit.record(
-        session,
-        AuditTag.USER_LOCK,
-        actor=actor,
-        subject=Subject("user", user.username),
-        data={"cause": cause.value, **(data or {})},
-        now=now,
-    )
-    return vpn.request_disconnect(session, user_ids=[user.id], now=now)
+    return locked.disconnects if locked.usernames else None

@@ -6,6 +6,7 @@ import click
 
 from flexnet import audit
 from flexnet.cli import CliContext, cli, pass_context
+from flexnet.lifecycle.rules import BERLIN
 
 
 @cli.group("audit")
@@ -18,9 +19,12 @@ def audit_group() -> None:
 def audit_verify(ctx: CliContext) -> None:
     """Hash-Kette prüfen; Exit-Code 1 bei einem Bruch."""
     with ctx.reading() as session:
-        report = audit.verify_chain(session)
+        report = audit.verify_chain(session, retention_years=ctx.settings.audit_retention_years)
     if report.ok:
         click.echo(f"Revisionsprotokoll intakt: {report.entries} Einträge geprüft")
+        if report.purged_before is not None:
+            cut = report.purged_before.astimezone(BERLIN)
+            click.echo(f"Nach Aufbewahrungsfrist gelöscht: Einträge vor dem {cut:%d.%m.%Y}")
         click.echo(f"Letzter Hash (extern festhalten): {report.head}")
         return
     click.echo(

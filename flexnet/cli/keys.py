@@ -59,9 +59,14 @@ def yubikey_import(ctx: CliContext, file: Path, fmt: str, pskc_passphrase_stdin:
         raise ValidationError(
             f"Import abgebrochen, nichts übernommen ({len(failed.errors)} Fehler)"
         ) from None
+    again = (
+        f"; davon {summary.reprogrammed} zurückgegeben und neu programmiert"
+        if summary.reprogrammed
+        else ""
+    )
     click.echo(
         f"{summary.total} Yubikeys importiert (Yubico OTP: {summary.yubico_otp}, "
-        f"OATH-HOTP: {summary.oath_hotp})"
+        f"OATH-HOTP: {summary.oath_hotp}){again}"
     )
 
 

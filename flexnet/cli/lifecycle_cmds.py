@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import click
 
+from flexnet import labels
 from flexnet.cli import DATE, CliContext, cli, pass_context
+from flexnet.cli.keys import yubikey
 from flexnet.cli.records import practice
-from flexnet.lifecycle import job, locks
+from flexnet.lifecycle import job, locks, returns
 from flexnet.lifecycle.rules import start_of_day
-from flexnet.models import TerminationBy
+from flexnet.models import ReturnCondition, TerminationBy, TokenStatus
 
 _CAUSES = {cause.value: cause for cause in locks.STAFF_CAUSES}
+_PURGED = {
+    "auth_events": "Anmeldeprotokoll",
+    "vpn_sessions": "VPN-Sitzungen",
+    "rate_limit_counters": "Zähler der Sperrfristen",
+    "audit_entries": "Revisionsprotokoll",
+}
 _CAUSE_HELP = "manual (§ 10.1), misuse/loss (§ 7.2), objection (§ 14.2)"
 
 
@@ -55,8 +63,7 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
             report = job.run(
                 session,
                 now=now,
-                quarters=settings.lock_after_quarters,
-                retention=job.Retention(settings.connection_log_days),
+                settings=job.JobSettings.from_settings(settings),
                 actor=ctx.actor,
                 dry_run=dry_run,
                 progress=bar,
@@ -69,12 +76,75 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
         ("Jetzt gesperrt", report.locked),
         ("Sperre innerhalb von 8 Wochen", report.upcoming),
         ("Ausnahmen enden innerhalb von 8 Wochen", report.exceptions_ending),
+        ("Yubikey nicht zurückgegeben, Erinnerung vorgemerkt", report.reminders),
     ):
         click.echo(f"{title}: {len(lines)}")
         for line in lines:
             click.echo(f"  {line}")
-    purged = ", ".join(f"{name} {count}" for name, count in report.purged.items())
-    click.echo(f"Gelöscht nach {settings.connection_log_days} Tagen: {purged}")
+    if not dry_run:
+        click.echo(f"Ankündigungsbriefe vorgemerkt: {report.notices}")
+    purged = ", ".join(f"{_PURGED[name]} {count}" for name, count in report.purged.items())
+    click.echo(
+        f"Gelöscht (Verbindungsdaten nach {settings.connection_log_days} Tagen, "
+        f"Protokoll nach {settings.audit_retention_years} Jahren): {purged}"
+    )
+
+
+@yubikey.command("return")
+@click.argument("serial")
+@click.option("--date", "received_on", type=DATE, help="Eingang (Standard: heute)")
+@click.option(
+    "--condition",
+    required=True,
+    type=click.Choice([c.value for c in ReturnCondition]),
+    help="good: nach Neuprogrammierung wieder ins Lager; damaged: ausmustern",
+)
+@click.option("--note", default=None, help="Anmerkung, z. B. zum Zustand")
+@pass_context
+def yubikey_return(
+    ctx: CliContext, serial: str, received_on: date | None, condition: str, note: str | None
+) -> None:
+    """Eingang eines zurückgegebenen Yubikeys erfassen (§ 10.2)."""
+    with ctx.unit_of_work() as session:
+        token = returns.record_return(
+            session,
+            serial=serial,
+            received_on=received_on or ctx.today(),
+            condition=ReturnCondition(condition),
+            note=note,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        status = token.status
+    if status is TokenStatus.RETURNED:
+        click.echo(
+            f"Yubikey {serial} eingegangen; zurück ins Lager erst nach Neuprogrammierung "
+            "(flexnet yubikey import mit neuen Schlüsseln)"
+        )
+    else:
+        click.echo(f"Yubikey {serial} eingegangen und ausgemustert")
+
+
+@yubikey.command("overdue")
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Gesperrt seit mindestens so vielen Tagen (Standard: FLEXNET_RETURN_REMINDER_DAYS)",
+)
+@pass_context
+def yubikey_overdue(ctx: CliContext, days: int | None) -> None:
+    """Gesperrte Yubikeys, die nicht zurückgekommen sind, mit Anschrift der Praxis."""
+    wait = ctx.settings.return_reminder_days if days is None else days
+    with ctx.reading() as session:
+        keys = returns.overdue(session, locked_before=ctx.now() - timedelta(days=wait))
+    click.echo(f"Nicht zurückgegeben (gesperrt seit mindestens {wait} Tagen): {len(keys)}")
+    for key in keys:
+        reminded = f", erinnert am {key.reminded_on:%d.%m.%Y}" if key.reminded_on else ""
+        click.echo(
+            f"  {key.serial}  BSNR {key.bsnr} {key.practice_name}, {key.address}; "
+            f"gesperrt am {key.locked_on:%d.%m.%Y}{reminded}"
+        )
 
 
 @practice.command("terminate")
@@ -161,7 +231,7 @@ def lock(
                 actor=actor,
                 now=now,
             )
-            message = f"Yubikey {token.serial}: {token.status.value}"
+            message = f"Yubikey {token.serial}: {labels.TOKEN_STATUS_LABEL[token.status.value]}"
         else:
             locked = locks.lock_practice(
                 session, bsnr=identifier, cause=chosen, reason=reason, actor=actor, now=now

@@ -19,24 +19,34 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from flexnet import audit, ratelimit, users
-from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.audit import Actor, AuditTag
+from flexnet.config import Settings
+from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError
-from flexnet.lifecycle import locks
+from flexnet.lifecycle import locks, returns
 from flexnet.lifecycle.rules import BERLIN, quarter_start
 from flexnet.lifecycle.status import State, practice_status, user_status
 from flexnet.models import (
     AuthEvent,
+    Letter,
+    LetterKind,
+    LetterStatus,
+    Lock,
     LockCause,
     LockException,
     Practice,
     PracticeStatus,
+    Token,
+    TokenStatus,
     User,
     UserKind,
-    UserStatus,
     VpnSession,
 )
+from flexnet.otp.verify import USABLE_STATUSES
+from flexnet.provisioning import mailruns
 
 WARNING_PERIOD = timedelta(weeks=8)
+NOTICE = LetterKind.LOCK_NOTICE
 _PG_JOB_LOCK_KEY = 0x666C_6578_6C69_6665  # "flexlife"
 
 
@@ -49,8 +59,20 @@ class Progress(Protocol):
 
 
 @dataclass(frozen=True)
-class Retention:
-    connection_days: int = 31  # auth log and VPN accounting (full IP addresses)
+class JobSettings:
+    quarters: int = 4  # § 10.3: access ends four quarters after the end's quarter
+    connection_days: int = 31  # auth log and VPN accounting (full IP addresses), KVS
+    audit_years: int = 10  # the audit trail
+    return_reminder_days: int = 28  # a locked key not back by then gets a reminder
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobSettings:
+        return cls(
+            quarters=settings.lock_after_quarters,
+            connection_days=settings.connection_log_days,
+            audit_years=settings.audit_retention_years,
+            return_reminder_days=settings.return_reminder_days,
+        )
 
 
 @dataclass
@@ -60,39 +82,73 @@ class JobReport:
     locked: list[str] = field(default_factory=list)  # "BSNR name: reason" or "user: reason"
     upcoming: list[str] = field(default_factory=list)  # locking within eight weeks
     exceptions_ending: list[str] = field(default_factory=list)
+    notices: int = 0  # notice letters queued (eight weeks ahead)
+    reminders: list[str] = field(default_factory=list)  # keys not returned, reminded now
     purged: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """What the dates decide today: who locks now, who gets the eight-week notice."""
+
+    practices: dict[Practice, Lock] = field(default_factory=dict)
+    members: dict[int, Lock] = field(default_factory=dict)
+    notices: list[mailruns.NewLetter] = field(default_factory=list)
+    lines: dict[str, str] = field(default_factory=dict)  # BSNR or username → report line
 
 
 def run(
     session: Session,
     *,
     now: datetime,
-    quarters: int,
-    retention: Retention,
+    settings: JobSettings,
     actor: Actor,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> JobReport:
-    """One run of the job at ``now`` in the caller's transaction (rolled back for a dry run)."""
+    """One run of the job at ``now`` in the caller's transaction (rolled back for a dry run).
+
+    The decisions are taken per practice by the same pure functions the authentication
+    pipeline uses; the writes are set-based (a statement per kind of change, not per row).
+    """
     _claim(session)
     report = JobReport(today=now.astimezone(BERLIN).date(), dry_run=dry_run)
-    practices = _practice_candidates(session, now + WARNING_PERIOD, quarters)
+    plan = _Plan()
+    practices = _practice_candidates(session, now + WARNING_PERIOD, settings.quarters)
     if progress:
         progress.start(len(practices))
     for practice in practices:
-        _practice_step(session, practice, now, quarters, actor, report, dry_run)
+        _plan_practice(plan, report, practice, now, settings.quarters)
         if progress:
             progress.advance(1)
-    for user in _member_candidates(session, now + WARNING_PERIOD, quarters):
-        _member_step(session, user, now, quarters, actor, report, dry_run)
+    locking = {practice.id for practice in plan.practices}
+    for user in _member_candidates(session, now + WARNING_PERIOD, settings.quarters):
+        if user.practice_id not in locking:
+            _plan_member(plan, report, user, now, settings.quarters)
     report.exceptions_ending = _exceptions_ending(session, report.today)
-    report.purged = _purge(session, now, retention, dry_run)
+    if dry_run:
+        report.locked = list(plan.lines.values())
+    else:
+        # Reported is what was locked now: staff may have locked some meanwhile.
+        locked = locks.lock_practices(
+            session, plan.practices, tag=AuditTag.PRACTICE_LOCK_AUTO, actor=actor, now=now
+        )
+        locked += users.lock_users(session, plan.members, actor=actor, now=now).usernames
+        report.locked = [plan.lines[name] for name in locked if name in plan.lines]
+        report.notices = _queue_notices(session, plan.notices, actor, now)
+    report.reminders = _remind_returns(session, now, settings, actor, dry_run)
+    report.purged = _purge(session, now, settings, dry_run)
     if not dry_run:
         audit.record(
             session,
             AuditTag.LIFECYCLE_RUN,
             actor=actor,
-            data={"locked": len(report.locked), "upcoming": len(report.upcoming)},
+            data={
+                "locked": len(report.locked),
+                "upcoming": len(report.upcoming),
+                "notices": report.notices,
+                "reminders": len(report.reminders),
+            },
             now=now,
         )
     return report
@@ -133,50 +189,37 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
                 )
             )
             .options(
-                selectinload(Practice.users),
                 selectinload(Practice.tokens),
                 selectinload(Practice.lock_exception),
-                selectinload(Practice.terms_acceptances),
             )
             .order_by(Practice.bsnr)
         )
     )
 
 
-def _practice_step(
-    session: Session,
-    practice: Practice,
-    now: datetime,
-    quarters: int,
-    actor: Actor,
-    report: JobReport,
-    dry_run: bool,
+def _plan_practice(
+    plan: _Plan, report: JobReport, practice: Practice, now: datetime, quarters: int
 ) -> None:
     status = practice_status(practice, now, quarters)
     label = f"BSNR {practice.bsnr} {practice.name}"
-    if status.state is not State.LOCKED:
-        _note_upcoming(report, label, status.lock_at, now)
-        return
-    reason = status.reason or ""
-    report.locked.append(f"{label}: {reason}")
-    if dry_run:
-        return
-    cause = status.cause or LockCause.LIFECYCLE
-    if locks.lock_practice_row(session, practice, cause, reason, now):
-        audit.record(
-            session,
-            AuditTag.PRACTICE_LOCK_AUTO,
-            actor=actor,
-            subject=Subject("practice", practice.bsnr),
-            data={"cause": cause.value, "reason": reason},
-            now=now,
+    if status.state is State.LOCKED:
+        reason = status.reason or ""
+        plan.lines[practice.bsnr] = f"{label}: {reason}"
+        plan.practices[practice] = Lock(status.cause or LockCause.LIFECYCLE, reason)
+    elif _within_warning(status.lock_at, now):
+        assert status.lock_at is not None  # noqa: S101
+        report.upcoming.append(f"{label}: gesperrt ab {status.lock_at:%d.%m.%Y}")
+        then = practice_status(practice, status.lock_at, quarters)
+        keys = [token for token in practice.tokens if token.status in USABLE_STATUSES]
+        day = status.lock_at.astimezone(BERLIN).date()
+        key = keys[0] if keys else None
+        plan.notices.append(
+            mailruns.NewLetter(NOTICE, practice, None, key, note=then.reason, effective_on=day)
         )
-        locks.lock_practice_members(session, practice, cause, reason, actor, now)
 
 
-def _note_upcoming(report: JobReport, label: str, lock_at: datetime | None, now: datetime) -> None:
-    if lock_at is not None and lock_at <= now + WARNING_PERIOD:
-        report.upcoming.append(f"{label}: gesperrt ab {lock_at:%d.%m.%Y}")
+def _within_warning(lock_at: datetime | None, now: datetime) -> bool:
+    return lock_at is not None and lock_at <= now + WARNING_PERIOD
 
 
 def _member_candidates(session: Session, until: datetime, quarters: int) -> list[User]:
@@ -186,38 +229,111 @@ def _member_candidates(session: Session, until: datetime, quarters: int) -> list
             select(User)
             .where(
                 User.kind == UserKind.MEMBER,
-                User.status.in_((UserStatus.ACTIVE, UserStatus.PENDING)),
+                User.status.in_(users.LOCKABLE),
                 User.activity_ended_on < date_lock_cutoff(until, quarters),
             )
-            .options(selectinload(User.lock_exception))
+            .options(selectinload(User.lock_exception), selectinload(User.practice))
             .order_by(User.username)
         )
     )
 
 
-def _member_step(
-    session: Session,
-    user: User,
-    now: datetime,
-    quarters: int,
-    actor: Actor,
-    report: JobReport,
-    dry_run: bool,
-) -> None:
+def _plan_member(plan: _Plan, report: JobReport, user: User, now: datetime, quarters: int) -> None:
     status = user_status(user, now, quarters)
-    if status.state is not State.LOCKED:
-        _note_upcoming(report, user.username, status.lock_at, now)
-        return
-    report.locked.append(f"{user.username}: {status.reason}")
-    if not dry_run and status.cause is LockCause.LIFECYCLE:
-        users.lock_user(
+    if status.state is State.LOCKED and status.cause is LockCause.LIFECYCLE:
+        plan.lines[user.username] = f"{user.username}: {status.reason}"
+        plan.members[user.id] = Lock(status.cause, status.reason or "")
+    elif _within_warning(status.lock_at, now):
+        assert status.lock_at is not None  # noqa: S101
+        report.upcoming.append(f"{user.username}: gesperrt ab {status.lock_at:%d.%m.%Y}")
+        then = user_status(user, status.lock_at, quarters)
+        day = status.lock_at.astimezone(BERLIN).date()
+        plan.notices.append(
+            mailruns.NewLetter(NOTICE, user.practice, user, note=then.reason, effective_on=day)
+        )
+
+
+def _queue_notices(
+    session: Session, notices: list[mailruns.NewLetter], actor: Actor, now: datetime
+) -> int:
+    """The eight-week notice, once per practice (or member) and lock date; a notice still
+    waiting for its run whose lock is no longer planned (an exception, a corrected date,
+    a lock meanwhile) is cancelled."""
+    waiting = list(
+        session.execute(
+            select(
+                Letter.id, Letter.status, Letter.practice_id, Letter.user_id, Letter.effective_on
+            ).where(
+                Letter.kind == LetterKind.LOCK_NOTICE,
+                Letter.status != LetterStatus.CANCELLED,
+                Letter.effective_on >= now.astimezone(BERLIN).date(),
+            )
+        )
+    )
+    planned = {_notice_key(notice) for notice in notices}
+    stale = [
+        row.id
+        for row in waiting
+        if row.status is LetterStatus.DUE and tuple(row[2:]) not in planned
+    ]
+    update_by_id(session, Letter, {id_: {"status": LetterStatus.CANCELLED} for id_ in stale})
+    known = {tuple(row[2:]) for row in waiting if row.id not in stale}
+    new = [notice for notice in notices if _notice_key(notice) not in known]
+    mailruns.queue_many(session, new, actor=actor, now=now)
+    return len(new)
+
+
+def _notice_key(notice: mailruns.NewLetter) -> tuple[int, int | None, date | None]:
+    return notice.practice.id, notice.user.id if notice.user else None, notice.effective_on
+
+
+def _remind_returns(
+    session: Session, now: datetime, settings: JobSettings, actor: Actor, dry_run: bool
+) -> list[str]:
+    """Locked keys still out after the reminder period: one reminder letter each."""
+    overdue = list(
+        session.scalars(
+            returns.overdue_query(now - timedelta(days=settings.return_reminder_days))
+            .where(Token.return_reminded_on.is_(None))
+            .options(selectinload(Token.practice))
+        )
+    )
+    if not dry_run:
+        # Claimed again under row locks: a receipt recorded meanwhile needs no reminder.
+        claimed = {
+            id_
+            for id_, _ in rows_for_update(
+                session,
+                Token,
+                Token.serial,
+                [token.id for token in overdue],
+                Token.status == TokenStatus.LOCKED,
+                Token.returned_on.is_(None),
+                Token.return_reminded_on.is_(None),
+            )
+        }
+        overdue = [token for token in overdue if token.id in claimed]
+        mailruns.queue_many(
             session,
-            user=user,
-            cause=status.cause,
-            reason=status.reason or "",
+            [
+                mailruns.NewLetter(
+                    LetterKind.RETURN_REMINDER,
+                    token.practice,
+                    token=token,
+                    effective_on=token.locked_at.astimezone(BERLIN).date(),
+                )
+                for token in overdue
+                if token.practice is not None and token.locked_at is not None
+            ],
             actor=actor,
             now=now,
         )
+        day = now.astimezone(BERLIN).date()
+        update_by_id(session, Token, {token.id: {"return_reminded_on": day} for token in overdue})
+    return [
+        f"Yubikey {token.serial}, BSNR {token.practice.bsnr if token.practice else '?'}"
+        for token in overdue
+    ]
 
 
 def _exceptions_ending(session: Session, today: date) -> list[str]:
@@ -239,28 +355,37 @@ def _exception_subject(exception: LockException) -> str:
     return exception.user.username if exception.user else "?"
 
 
-def _purge(session: Session, now: datetime, retention: Retention, dry_run: bool) -> dict[str, int]:
-    """Connection data with full IP addresses goes after its retention period (KVS)."""
-    cutoff = now - timedelta(days=retention.connection_days)
+def _purge(session: Session, now: datetime, settings: JobSettings, dry_run: bool) -> dict[str, int]:
+    """Connection data with full IP addresses goes after its retention period (KVS), the
+    audit trail after its own (the kept chain stays verifiable, see ``audit.purge``)."""
+    cutoff = now - timedelta(days=settings.connection_days)
     expired = {
         "auth_events": (AuthEvent, AuthEvent.at < cutoff),
         "vpn_sessions": (VpnSession, VpnSession.stopped_at < cutoff),  # live ones stay
     }
+    system = Actor.system("lifecycle")
+    audit_cutoff = now - relativedelta(years=settings.audit_years)
     if dry_run:
-        return {
+        counts = {
             name: session.scalar(select(func.count()).select_from(model).where(condition)) or 0
             for name, (model, condition) in expired.items()
         }
-    counts = {
-        name: int(session.execute(delete(model).where(condition)).rowcount or 0)  # type: ignore[attr-defined]
-        for name, (model, condition) in expired.items()
-    }
-    counts["rate_limit_counters"] = ratelimit.purge(session, older_than=timedelta(days=1), now=now)
-    audit.record(
-        session,
-        AuditTag.RETENTION_PURGE,
-        actor=Actor.system("lifecycle"),
-        data={"older_than_days": retention.connection_days, **counts},
-        now=now,
+    else:
+        counts = {
+            name: int(session.execute(delete(model).where(condition)).rowcount or 0)  # type: ignore[attr-defined]
+            for name, (model, condition) in expired.items()
+        }
+        counts["rate_limit_counters"] = ratelimit.purge(
+            session, older_than=timedelta(days=1), now=now
+        )
+        audit.record(
+            session,
+            AuditTag.RETENTION_PURGE,
+            actor=system,
+            data={"older_than_days": settings.connection_days, **counts},
+            now=now,
+        )
+    counts["audit_entries"] = audit.purge(
+        session, older_than=audit_cutoff, actor=system, now=now, dry_run=dry_run
     )
     return counts

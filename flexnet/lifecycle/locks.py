@@ -1,26 +1,30 @@
 """Locks for cause, loss reports, unlocks and terminations (§ 7.2, § 10.1, § 10.2, § 14.2).
 
-Every lock, whatever its cause, is one conditional UPDATE (of concurrent locks one
-takes effect and is audited), ends the live VPN sessions it affects and, for a
-practice, asks for the Yubikey back with a lock letter (§ 10.2).
+Every lock, whatever its cause, is set-based: the rows are locked first (FOR UPDATE),
+so of concurrent locks one takes effect and is audited; it ends the live VPN sessions
+it affects and, for a practice, asks for the Yubikey back with a lock letter (§ 10.2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit, users, vpn
+from flexnet import audit, labels, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, ValidationError
-from flexnet.lifecycle.rules import termination_last_day
+from flexnet.lifecycle.rules import BERLIN, termination_last_day
 from flexnet.lifecycle.status import termination_reason
 from flexnet.models import (
     Letter,
     LetterKind,
     LetterStatus,
+    Lock,
     LockCause,
     Practice,
     PracticeStatus,
@@ -90,7 +94,7 @@ def lock_key(
         {"status": TokenStatus.LOST, "lock_cause": None, "lock_reason": None, "locked_at": None}
         if lost
         else {"status": TokenStatus.LOCKED, "lock_cause": cause, "lock_reason": reason}
-        | {"locked_at": now}
+        | {"locked_at": now, "return_reminded_on": None}
     )
     changed = session.execute(
         update(Token)
@@ -101,7 +105,8 @@ def lock_key(
     ).rowcount  # type: ignore[attr-defined]
     session.refresh(token)
     if not changed:
-        raise ConflictError(f"Yubikey {token.serial} ist bereits {token.status.value}")
+        state = labels.TOKEN_STATUS_LABEL[token.status.value]
+        raise ConflictError(f"Yubikey {token.serial} ist bereits {state}")
     audit.record(
         session,
         AuditTag.TOKEN_LOSS if lost else AuditTag.TOKEN_LOCK,
@@ -128,57 +133,102 @@ def lock_practice(
 ) -> Practice:
     """Lock a practice with its users and keys, end their sessions, ask for the key back."""
     practice = get_practice(session, bsnr)
-    if not lock_practice_row(session, practice, cause, _require_reason(reason), now):
+    why = Lock(cause, _require_reason(reason))
+    if not lock_practices(
+        session, {practice: why}, tag=AuditTag.PRACTICE_LOCK, actor=actor, now=now
+    ):
         raise ConflictError(f"BSNR {practice.bsnr} ist bereits gesperrt")
-    audit.record(
-        session,
-        AuditTag.PRACTICE_LOCK,
-        actor=actor,
-        subject=Subject("practice", practice.bsnr),
-        data={"cause": cause.value, "reason": practice.lock_reason},
-        now=now,
-    )
-    lock_practice_members(session, practice, cause, practice.lock_reason or "", actor, now)
+    session.refresh(practice)
     return practice
 
 
-def lock_practice_row(
-    session: Session, practice: Practice, cause: LockCause, reason: str, now: datetime
-) -> bool:
-    """Store the practice's lock unless it is locked already; True if this call locked it."""
-    changed = session.execute(
-        update(Practice)
-        .where(Practice.id == practice.id, Practice.status != PracticeStatus.LOCKED)
-        .values(status=PracticeStatus.LOCKED, lock_cause=cause, lock_reason=reason, locked_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
-    session.refresh(practice)
-    return bool(changed)
-
-
-def lock_practice_members(
+def lock_practices(
     session: Session,
-    practice: Practice,
-    cause: LockCause,
-    reason: str,
+    locks: Mapping[Practice, Lock],
+    *,
+    tag: AuditTag,
     actor: Actor,
     now: datetime,
-) -> None:
-    """Users and keys follow their practice; the lock letter asks for the key (§ 10.2)."""
-    for user in practice.users:
-        users.lock_user(session, user=user, cause=cause, reason=reason, actor=actor, now=now)
-    keys = [token for token in practice.tokens if token.status in USABLE_STATUSES]
-    stock.lock_keys(session, keys, cause=cause, reason=reason, actor=actor, now=now)
-    mailruns.queue(
+) -> list[str]:
+    """Lock practices set-based, whatever their number: each practice, its users and its
+    keys locked and audited, live sessions queued for disconnect, one lock letter per
+    practice asking for the key back (§ 10.2). Returns the BSNRs locked now; practices
+    locked already (by someone else meanwhile) are left as they are."""
+    by_id = {practice.id: practice for practice in locks}
+    rows = rows_for_update(
+        session, Practice, Practice.bsnr, list(by_id), Practice.status != PracticeStatus.LOCKED
+    )
+    if not rows:
+        return []
+    locking = [by_id[id_] for id_, _ in rows]
+    update_by_id(
         session,
-        kind=LetterKind.LOCK,
-        practice=practice,
-        token=keys[0] if keys else None,
-        note=reason,
-        effective_on=now.date(),
+        Practice,
+        {
+            p.id: {
+                "status": PracticeStatus.LOCKED,
+                "lock_cause": locks[p].cause,
+                "lock_reason": locks[p].reason,
+                "locked_at": now,
+            }
+            for p in locking
+        },
+    )
+    audit.record_many(
+        session,
+        [
+            audit.Pending(
+                tag,
+                Subject("practice", p.bsnr),
+                {"cause": locks[p].cause.value, "reason": locks[p].reason},
+            )
+            for p in locking
+        ],
         actor=actor,
         now=now,
     )
+    why = {p.id: locks[p] for p in locking}
+    members = _of_practices(session, User, list(why))
+    users.lock_users(session, {uid: why[pid] for uid, pid in members}, actor=actor, now=now)
+    keys = _of_practices(session, Token, list(why), Token.status.in_(USABLE_STATUSES))
+    stock.lock_keys(session, {tid: why[pid] for tid, pid in keys}, actor=actor, now=now)
+    first_key: dict[int, Token] = {}
+    for tid, pid in keys:
+        if pid not in first_key:  # named on the lock letter; the keys come in id order
+            first_key[pid] = session.get_one(Token, tid)
+    day = now.astimezone(BERLIN).date()
+    mailruns.queue_many(
+        session,
+        [
+            mailruns.NewLetter(
+                LetterKind.LOCK,
+                p,
+                token=first_key.get(p.id),
+                note=locks[p].reason,
+                effective_on=day,
+            )
+            for p in locking
+        ],
+        actor=actor,
+        now=now,
+    )
+    return [bsnr for _, bsnr in rows]
+
+
+def _of_practices(
+    session: Session, model: type[User] | type[Token], practice_ids: list[int], *where: Any
+) -> list[tuple[int, int]]:
+    """(id, practice id) of the practices' users or keys, in id order."""
+    return [
+        (id_, practice_id)
+        for chunk in chunked(practice_ids)
+        for id_, practice_id in session.execute(
+            select(model.id, model.practice_id)
+            .where(model.practice_id.in_(chunk), *where)
+            .order_by(model.id)
+        )
+        if practice_id is not None
+    ]
 
 
 def unlock_user(

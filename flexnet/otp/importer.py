@@ -25,13 +25,14 @@ from datetime import datetime
 import pskc
 import pskc.exceptions
 import pskc.key
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flexnet import audit
-from flexnet.audit import Actor, AuditTag
+from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ValidationError
-from flexnet.models import Token, TokenKind, TokenStatus
+from flexnet.labels import TOKEN_STATUS_LABEL
+from flexnet.models import Letter, LetterStatus, Token, TokenKind, TokenStatus
 from flexnet.otp import modhex
 from flexnet.otp.secrets import SecretBox, YubicoSecret, token_context
 
@@ -73,6 +74,7 @@ class ImportFailed(ValidationError):
 class ImportSummary:
     yubico_otp: int
     oath_hotp: int
+    reprogrammed: int = 0  # returned keys back in stock with new secrets (§ 10.2)
 
     @property
     def total(self) -> int:
@@ -274,22 +276,77 @@ def _duplicates_within(keys: Iterable[ImportedKey]) -> list[str]:
     return errors
 
 
-def _duplicates_in_stock(session: Session, keys: Sequence[ImportedKey]) -> list[str]:
+def _duplicates_in_stock(
+    session: Session, keys: Sequence[ImportedKey], box: SecretBox
+) -> tuple[list[str], dict[str, Token]]:
+    """Refusals for serials or public ids already in use, and the returned keys among
+    the serials: those are reprogrammed (new secrets) and go back to stock (§ 10.2)."""
     serials = {k.serial for k in keys}
     public_ids = {k.public_id for k in keys if k.public_id}
-    known_serials = set(session.scalars(select(Token.serial).where(Token.serial.in_(serials))))
-    known_public = set(
-        session.scalars(select(Token.public_id).where(Token.public_id.in_(public_ids)))
+    known = {
+        token.serial: token
+        for token in session.scalars(select(Token).where(Token.serial.in_(serials)))
+    }
+    known_public = dict(
+        session.execute(
+            select(Token.public_id, Token.serial).where(Token.public_id.in_(public_ids))
+        ).all()
     )
     errors = []
     for key in keys:
-        if key.serial in known_serials:
-            errors.append(f"Zeile {key.line}: Seriennummer {key.serial} ist bereits im Bestand")
-        if key.public_id in known_public:
+        token = known.get(key.serial)
+        if token is not None and token.status is not TokenStatus.RETURNED:
+            errors.append(
+                f"Zeile {key.line}: Seriennummer {key.serial} ist bereits im Bestand "
+                f"({TOKEN_STATUS_LABEL[token.status.value]}; neu programmieren lässt sich "
+                "nur ein zurückgegebener Yubikey)"
+            )
+        if (
+            token is not None
+            and token.status is TokenStatus.RETURNED
+            and _same_secret(token, key, box)
+        ):
+            errors.append(
+                f"Zeile {key.line}: Yubikey {key.serial} trägt noch seine alten Schlüssel; "
+                "bitte neu programmieren (neuer AES-Schlüssel und neue private ID bzw. "
+                "neues OATH-Geheimnis), sonst gälten mitgeschnittene Einmalkennwörter wieder"
+            )
+        holder = known_public.get(key.public_id or "")
+        if holder is not None and holder != key.serial:
             errors.append(
                 f"Zeile {key.line}: öffentliche ID {key.public_id} ist bereits im Bestand"
             )
-    return errors
+    returned = {serial: t for serial, t in known.items() if t.status is TokenStatus.RETURNED}
+    return errors, returned
+
+
+def _same_secret(token: Token, key: ImportedKey, box: SecretBox) -> bool:
+    """Whether the file holds the secret the key had (or a part of it: the AES key or
+    the private id alone would let old OTPs decrypt or match)."""
+    if token.secret is None:
+        return False
+    old = box.open(token.secret, context=token_context(token.serial))
+    if token.kind is not TokenKind.YUBICO_OTP or key.kind is not TokenKind.YUBICO_OTP:
+        return old == key.secret
+    before, after = YubicoSecret.from_bytes(old), YubicoSecret.from_bytes(key.secret)
+    return before.aes_key == after.aes_key or before.private_id == after.private_id
+
+
+def _reprogram(token: Token, key: ImportedKey, secret: bytes) -> None:
+    """A returned key with new secrets: back to stock with a fresh replay state."""
+    token.kind = key.kind
+    token.public_id = key.public_id
+    token.secret = secret
+    token.remote_validation = False
+    token.digits = key.digits
+    token.hotp_counter = key.counter
+    token.otp_usage_counter, token.otp_session_counter = 0, -1
+    token.otp_timestamp = token.totp_last_step = token.wsapi_last_nonce = None
+    token.counter_warned_at = token.last_used_at = None
+    token.practice = None
+    token.replaced_by_id = None
+    token.returned_on = token.return_condition = token.return_reminded_on = None
+    token.status = TokenStatus.STOCK
 
 
 def import_keys(
@@ -302,27 +359,52 @@ def import_keys(
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Add the keys to stock with encrypted secrets; the caller's commit makes it final."""
-    errors = _duplicates_in_stock(session, keys)
+    errors, returned = _duplicates_in_stock(session, keys, box)
     if errors:
         raise ImportFailed(errors)
     for key in keys:
-        session.add(
-            Token(
-                serial=key.serial,
-                kind=key.kind,
-                public_id=key.public_id,
-                secret=box.seal(key.secret, context=token_context(key.serial)),
-                digits=key.digits,
-                hotp_counter=key.counter,
-                status=TokenStatus.STOCK,
-                created_at=now,
+        secret = box.seal(key.secret, context=token_context(key.serial))
+        if key.serial in returned:
+            _reprogram(returned[key.serial], key, secret)
+        else:
+            session.add(
+                Token(
+                    serial=key.serial,
+                    kind=key.kind,
+                    public_id=key.public_id,
+                    secret=secret,
+                    digits=key.digits,
+                    hotp_counter=key.counter,
+                    status=TokenStatus.STOCK,
+                    created_at=now,
+                )
             )
-        )
         if progress:
             progress(1)
+    if returned:
+        # Letters about the key's former life (an unsent key letter, a reminder) lapse.
+        session.execute(
+            update(Letter)
+            .where(
+                Letter.token_id.in_([token.id for token in returned.values()]),
+                Letter.status == LetterStatus.DUE,
+            )
+            .values(status=LetterStatus.CANCELLED),
+            execution_options={"synchronize_session": False},
+        )
+        audit.record_many(
+            session,
+            [
+                audit.Pending(AuditTag.TOKEN_REPROGRAM, Subject("token", serial))
+                for serial in sorted(returned)
+            ],
+            actor=actor,
+            now=now,
+        )
     summary = ImportSummary(
         yubico_otp=sum(k.kind is TokenKind.YUBICO_OTP for k in keys),
         oath_hotp=sum(k.kind is TokenKind.OATH_HOTP for k in keys),
+        reprogrammed=len(returned),
     )
     audit.record(
         session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -9,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.models import LockCause, Token, TokenKind, TokenStatus, WsapiClient
+from flexnet.models import Lock, Token, TokenKind, TokenStatus, WsapiClient
 from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox, token_context, wsapi_client_context
 from flexnet.otp.verify import (
@@ -112,28 +114,41 @@ def assign(
 
 
 def lock_keys(
-    session: Session,
-    tokens: list[Token],
-    *,
-    cause: LockCause,
-    reason: str,
-    actor: Actor,
-    now: datetime,
-) -> None:
-    """Lock these keys (a practice's, as a rule) with cause and reason, each audited."""
-    for token in tokens:
-        token.status = TokenStatus.LOCKED
-        token.lock_cause = cause
-        token.lock_reason = reason
-        token.locked_at = now
-        audit.record(
-            session,
-            AuditTag.TOKEN_LOCK,
-            actor=actor,
-            subject=Subject("token", token.serial),
-            data={"cause": cause.value},
-            now=now,
-        )
+    session: Session, locks: Mapping[int, Lock], *, actor: Actor, now: datetime
+) -> list[str]:
+    """Lock keys in use or handed out (id → why), set-based, each audited; returns the
+    serials locked now. Rows are locked first, so concurrent locks act once."""
+    rows = rows_for_update(
+        session, Token, Token.serial, list(locks), Token.status.in_(USABLE_STATUSES)
+    )
+    if not rows:
+        return []
+    update_by_id(
+        session,
+        Token,
+        {
+            id_: {
+                "status": TokenStatus.LOCKED,
+                "lock_cause": locks[id_].cause,
+                "lock_reason": locks[id_].reason,
+                "locked_at": now,
+                "return_reminded_on": None,  # a new lock: a new reminder when not back
+            }
+            for id_, _ in rows
+        },
+    )
+    audit.record_many(
+        session,
+        [
+            audit.Pending(
+                AuditTag.TOKEN_LOCK, Subject("token", serial), {"cause": locks[id_].cause.value}
+            )
+            for id_, serial in rows
+        ],
+        actor=actor,
+        now=now,
+    )
+    return [serial for _, serial in rows]
 
 
 def resync(

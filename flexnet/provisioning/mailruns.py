@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import instance_state
 
 from flexnet import audit, passwords, users
 from flexnet.audit import Actor, AuditTag, Subject
@@ -52,6 +53,8 @@ _KIND_LABEL = {
     LetterKind.NEW_PASSWORD: "Neues Kennwort",
     LetterKind.LOCK: "Sperrung/Kündigung",
     LetterKind.LOSS_CONFIRMATION: "Verlustbestätigung",
+    LetterKind.LOCK_NOTICE: "Ankündigung einer Sperre",
+    LetterKind.RETURN_REMINDER: "Erinnerung Yubikey-Rückgabe",
 }
 
 
@@ -59,9 +62,10 @@ def kind_label(kind: LetterKind) -> str:
     return _KIND_LABEL[kind]
 
 
-def reference(letter: Letter) -> str:
+def reference(letter: Letter | int) -> str:
     """The letter's number as printed ("Unser Zeichen") and typed by staff."""
-    return f"FN-{letter.id:06d}"
+    number = letter if isinstance(letter, int) else letter.id
+    return f"FN-{number:06d}"
 
 
 def parse_reference(text: str) -> int:
@@ -69,6 +73,20 @@ def parse_reference(text: str) -> int:
     if not raw.isdigit():
         raise ValidationError(f"{text.strip()!r} ist keine Briefnummer (z. B. FN-000123)")
     return int(raw)
+
+
+@dataclass(frozen=True)
+class NewLetter:
+    """A letter to put on the list (see :func:`queue_many`)."""
+
+    kind: LetterKind
+    practice: Practice
+    user: User | None = None
+    token: Token | None = None
+    replace_at_once: bool = True
+    fee_cents: int | None = None
+    note: str | None = None
+    effective_on: date | None = None
 
 
 def queue(
@@ -86,35 +104,64 @@ def queue(
     effective_on: date | None = None,
 ) -> Letter:
     """Put a letter on the list for the next mail run that may carry it."""
-    letter = Letter(
-        kind=kind,
-        status=LetterStatus.DUE,
-        practice=practice,
-        user=user,
-        token=token,
-        replace_at_once=replace_at_once,
-        fee_cents=fee_cents,
-        note=note,
-        effective_on=effective_on,
-        created_at=now,
-        created_by=actor.name,
+    new = NewLetter(kind, practice, user, token, replace_at_once, fee_cents, note, effective_on)
+    (letter_id,) = queue_many(session, [new], actor=actor, now=now)
+    return session.get_one(Letter, letter_id)
+
+
+def queue_many(
+    session: Session, letters: Sequence[NewLetter], *, actor: Actor, now: datetime
+) -> list[int]:
+    """Put letters on the list in one statement, each audited; returns their ids."""
+    if not letters:
+        return []
+    rows = [
+        {
+            "kind": new.kind,
+            "status": LetterStatus.DUE,
+            "practice_id": new.practice.id,
+            "user_id": new.user.id if new.user else None,
+            "token_id": new.token.id if new.token else None,
+            "replace_at_once": new.replace_at_once,
+            "fee_cents": new.fee_cents,
+            "note": new.note,
+            "effective_on": new.effective_on,
+            "created_at": now,
+            "created_by": actor.name,
+        }
+        for new in letters
+    ]
+    ids = list(
+        session.scalars(insert(Letter).returning(Letter.id, sort_by_parameter_order=True), rows)
     )
-    session.add(letter)
-    session.flush()  # the letter's number goes into the audit entry
-    audit.record(
+    audit.record_many(
         session,
-        AuditTag.LETTER_QUEUE,
+        [
+            audit.Pending(
+                AuditTag.LETTER_QUEUE,
+                Subject("practice", new.practice.bsnr),
+                {
+                    "letter": reference(letter_id),
+                    "kind": new.kind.value,
+                    "user": new.user.username if new.user else None,
+                    "token": new.token.serial if new.token else None,
+                },
+            )
+            for letter_id, new in zip(ids, letters, strict=True)
+        ],
         actor=actor,
-        subject=Subject("practice", practice.bsnr),
-        data={
-            "letter": reference(letter),
-            "kind": kind.value,
-            "user": user.username if user else None,
-            "token": token.serial if token else None,
-        },
         now=now,
     )
-    return letter
+    for new in letters:  # loaded letter lists show the new ones when next read
+        _expire_letters(session, new.practice)
+        if new.user is not None:
+            _expire_letters(session, new.user)
+    return ids
+
+
+def _expire_letters(session: Session, owner: Practice | User) -> None:
+    if "letters" not in instance_state(owner).unloaded:
+        session.expire(owner, ["letters"])
 
 
 # --- what is due -----------------------------------------------------------------------
@@ -174,9 +221,12 @@ def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None
     """
     if not practice_ids:
         return {}
+    # Per key and practice: a key reprogrammed and handed to another practice arrives
+    # there with a new key letter, whatever its letter to the first practice did.
     letters = (
         select(
             Letter.token_id,
+            Letter.practice_id,
             func.count().label("letters"),
             func.max(MailRun.dispatched_on).label("sent"),
         )
@@ -184,12 +234,15 @@ def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None
             MailRun, (Letter.run_id == MailRun.id) & (Letter.status == LetterStatus.DISPATCHED)
         )
         .where(Letter.kind == LetterKind.KEY, Letter.status != LetterStatus.CANCELLED)
-        .group_by(Letter.token_id)
+        .group_by(Letter.token_id, Letter.practice_id)
         .subquery()
     )
     rows = session.execute(
         select(Token.practice_id, Token.status, letters.c.letters, letters.c.sent)
-        .outerjoin(letters, letters.c.token_id == Token.id)
+        .outerjoin(
+            letters,
+            (letters.c.token_id == Token.id) & (letters.c.practice_id == Token.practice_id),
+        )
         .where(Token.practice_id.in_(practice_ids), Token.status.in_(USABLE_STATUSES))
     )
     arrivals: dict[int, list[date | None]] = defaultdict(list)
@@ -219,6 +272,12 @@ def _held_back(
         letter.token is None or letter.token.status not in USABLE_STATUSES
     ):
         return "Yubikey ist gesperrt, verloren oder zurückgegeben"
+    if letter.token is not None and letter.token.practice_id != letter.practice_id:
+        return "Yubikey gehört inzwischen nicht mehr zu dieser Betriebsstätte"
+    if letter.kind is LetterKind.RETURN_REMINDER and (
+        letter.token is None or letter.token.status is not TokenStatus.LOCKED
+    ):
+        return "Yubikey ist inzwischen zurückgegeben oder entsperrt"
     if letter.kind not in PASSWORD_LETTERS:
         return None
     assert letter.user is not None  # noqa: S101 - a CHECK constraint guarantees it
@@ -378,6 +437,24 @@ def _letter_data(
             "serial": token.serial if token else "",
             "reason": letter.note or "",
             "effective_date": f"{letter.effective_on or today:%d.%m.%Y}",
+            "return_address": IT_SERVICE_ADDRESS,
+        }
+    elif letter.kind is LetterKind.LOCK_NOTICE:
+        effective = letter.effective_on or today
+        fields |= {
+            "practice_scope": "" if user else f"{practice.name} (BSNR {practice.bsnr})",
+            "username": user.username if user else "",
+            "serial": token.serial if token else "",
+            "reason": letter.note or "",
+            "last_day": f"{effective - timedelta(days=1):%d.%m.%Y}",
+            "effective_date": f"{effective:%d.%m.%Y}",
+            "return_address": IT_SERVICE_ADDRESS,
+        }
+    elif letter.kind is LetterKind.RETURN_REMINDER:
+        assert token is not None  # noqa: S101 - held back without one
+        fields |= {
+            "serial": token.serial,
+            "locked_on": f"{letter.effective_on or today:%d.%m.%Y}",
             "return_address": IT_SERVICE_ADDRESS,
         }
     else:

@@ -67,6 +67,20 @@ FIELDS: Mapping[LetterKind, Mapping[str, str]] = {
         "return_address": "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg",
     },
     LetterKind.LOSS_CONFIRMATION: {"serial": SERIAL, "fee": "45,00 €", "reported_on": "02.02.2026"},
+    LetterKind.LOCK_NOTICE: {
+        "practice_scope": "Praxis Dr. Müller (BSNR 881234500)",
+        "username": "",
+        "serial": SERIAL,
+        "reason": "Ende der Tätigkeit am 15.11.2025 (§ 10.3)",
+        "last_day": "31.12.2026",
+        "effective_date": "01.01.2027",
+        "return_address": "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg",
+    },
+    LetterKind.RETURN_REMINDER: {
+        "serial": SERIAL,
+        "locked_on": "01.10.2026",
+        "return_address": "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg",
+    },
 }
 PASSWORD_KINDS = [LetterKind.CREDENTIALS, LetterKind.NEW_PASSWORD]
 
@@ -195,7 +209,7 @@ def test_key_letter_shows_serial_and_bsnr_but_no_credentials(templates: LetterTe
     assert "Benutzername:" not in text
 
 
-@pytest.mark.parametrize("kind", [LetterKind.KEY, LetterKind.LOCK, LetterKind.LOSS_CONFIRMATION])
+@pytest.mark.parametrize("kind", sorted(set(LetterKind) - set(PASSWORD_KINDS)))
 def test_a_password_is_refused_for_letters_without_security_paper(
     templates: LetterTemplates, kind: LetterKind
 ) -> None:
@@ -267,6 +281,36 @@ def test_lock_letter_leaves_out_lines_of_empty_optional_values(templates: Letter
     assert "Benutzername" not in short
     assert "Bitte senden Sie den Yubikey" not in short
     assert "mit Wirkung vom 31.03.2026" in short
+
+
+def test_lock_notice_names_the_last_day_and_asks_for_the_key_only_when_it_goes(
+    templates: LetterTemplates,
+) -> None:
+    practice_ends, _ = render(templates, make_letter(LetterKind.LOCK_NOTICE))
+    member_ends, _ = render(
+        templates,
+        make_letter(LetterKind.LOCK_NOTICE, serial="", username="mueller-l01", practice_scope=""),
+    )
+
+    practice_text = " ".join(" ".join(page_texts(practice_ends)).split())
+    member_text = " ".join(" ".join(page_texts(member_ends)).split())
+    assert "mit Ablauf des 31.12.2026" in practice_text
+    assert "Ab dem 01.01.2027" in practice_text
+    assert f"Den Yubikey mit der Seriennummer {SERIAL}" in practice_text
+    assert "Benutzers" not in practice_text
+    assert "der Zugang des Benutzers mueller-l01 zu KV-FlexNet" in member_text
+    assert "die übrigen Zugänge Ihrer Betriebsstätte bleiben bestehen" in member_text
+    assert "Zugangsdaten Ihrer Betriebsstätte" not in member_text
+    assert "Yubikey" not in member_text  # the practice keeps its key
+
+
+def test_return_reminder_names_key_and_lock_date(templates: LetterTemplates) -> None:
+    pdf, pages = render(templates, make_letter(LetterKind.RETURN_REMINDER))
+
+    text = " ".join(" ".join(page_texts(pdf)).split())
+    assert pages == [1]
+    assert f"Yubikey mit der Seriennummer {SERIAL}" in text
+    assert "ist seit dem 01.10.2026 für KV-FlexNet gesperrt" in text
 
 
 def test_a_required_value_must_not_be_empty(templates: LetterTemplates) -> None:
@@ -430,7 +474,7 @@ def test_pdftoppm_renders_one_png_per_page(letters_copy: Path, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     images = sorted(tmp_path.glob("page-*.png"))
-    assert len(images) == sum(pages) == 6
+    assert len(images) == sum(pages) == len(LetterKind) + 1  # the key letter runs to 2
     for image in images:
         width, height = _png_size(image)
         assert (width, height) in {(413, 585), (414, 585), (413, 584)}  # A4 at 50 dpi
@@ -448,7 +492,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_shipped_templates_load(templates: LetterTemplates) -> None:
     pdf, pages = render(templates, *(make_letter(kind) for kind in LetterKind))
 
-    assert pages == [1, 1, 1, 1, 1]
+    assert pages == [1] * len(LetterKind)
     assert pdf.startswith(b"%PDF-")
 
 

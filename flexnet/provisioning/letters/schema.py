@@ -27,17 +27,24 @@ ALLOWED_FIELDS: Mapping[LetterKind, frozenset[str]] = {
     LetterKind.LOCK: COMMON_FIELDS
     | {"username", "serial", "reason", "effective_date", "return_address"},
     LetterKind.LOSS_CONFIRMATION: COMMON_FIELDS | {"serial", "fee", "reported_on"},
+    LetterKind.LOCK_NOTICE: COMMON_FIELDS
+    | {"practice_scope", "username", "serial", "reason", "last_day", "effective_date"}
+    | {"return_address"},
+    LetterKind.RETURN_REMINDER: COMMON_FIELDS | {"serial", "locked_on", "return_address"},
 }
 # May be empty: a line of the template that uses an empty one is left out.
 OPTIONAL_FIELDS: Mapping[LetterKind, frozenset[str]] = {
     LetterKind.LOCK: frozenset({"username", "serial", "reason"}),
     LetterKind.LOSS_CONFIRMATION: frozenset({"serial"}),
+    LetterKind.LOCK_NOTICE: frozenset({"practice_scope", "username", "serial", "reason"}),
 }
 # Refused even if a template were changed to allow them (§ 3.2).
 _FORBIDDEN: Mapping[LetterKind, frozenset[str]] = {
     LetterKind.KEY: frozenset({"password"}),
     LetterKind.LOCK: frozenset({"password"}),
     LetterKind.LOSS_CONFIRMATION: frozenset({"password"}),
+    LetterKind.LOCK_NOTICE: frozenset({"password"}),
+    LetterKind.RETURN_REMINDER: frozenset({"password"}),
     LetterKind.CREDENTIALS: frozenset({"serial", "public_id"}),
     LetterKind.NEW_PASSWORD: frozenset({"serial", "public_id"}),
 }

@@ -32,15 +32,14 @@ from tests.conftest import NOW, STAFF
 from tests.support.yubikeys import SimulatedKey
 
 MakeKey = Callable[..., tuple[Token, SimulatedKey]]
-RETENTION = job.Retention(connection_days=31)
+SETTINGS = job.JobSettings()
 
 
 def run_job(session: Session, day: date, *, dry_run: bool = False) -> job.JobReport:
     return job.run(
         session,
         now=start_of_day(day),
-        quarters=4,
-        retention=RETENTION,
+        settings=SETTINGS,
         actor=STAFF,
         dry_run=dry_run,
     )

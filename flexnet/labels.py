@@ -1,0 +1,115 @@
+"""German wording of states and records, for people: the CLI's views and the admin UI."""
+
+from __future__ import annotations
+
+from flexnet.lifecycle.rules import BERLIN, termination_lock_instant
+from flexnet.lifecycle.status import EffectiveStatus, State
+from flexnet.models import (
+    Letter,
+    LetterStatus,
+    LockException,
+    Practice,
+    PracticeStatus,
+    ReturnCondition,
+    Token,
+    UserStatus,
+    VpnSession,
+)
+from flexnet.provisioning import mailruns
+
+PRACTICE_STATUS_LABEL = {
+    PracticeStatus.ACTIVE: "aktiv",
+    PracticeStatus.PENDING: "wartet auf Nutzungsbedingungen",
+    PracticeStatus.LOCKED: "gesperrt",
+}
+USER_STATUS_LABEL = {
+    UserStatus.ACTIVE: "aktiv",
+    UserStatus.PENDING: "wartet auf Zugangsdaten",
+    UserStatus.LOCKED: "gesperrt",
+    UserStatus.REVOKED: "beendet",
+}
+STATE_LABEL = {
+    State.ACTIVE: "aktiv",
+    State.PENDING: "wartet",
+    State.LOCKED: "gesperrt",
+    State.REVOKED: "beendet",
+}
+LETTER_STATUS_LABEL = {
+    LetterStatus.DUE: "wartet auf den nächsten Versandlauf",
+    LetterStatus.PRINTED: "gedruckt",
+    LetterStatus.DISPATCHED: "versandt",
+    LetterStatus.CANCELLED: "entfallen",
+}
+TOKEN_STATUS_LABEL = {
+    "stock": "im Lager",
+    "assigned": "zugewiesen",
+    "shipped": "versandt",
+    "active": "in Gebrauch",
+    "locked": "gesperrt",
+    "lost": "verloren",
+    "returned": "zurückgegeben",
+    "retired": "ausgemustert",
+}
+
+
+def status_text(status: EffectiveStatus) -> str:
+    label = STATE_LABEL[status.state]
+    return f"{label} – {status.reason}" if status.reason else label
+
+
+def lock_date_text(status: EffectiveStatus, quarters: int, practice: Practice) -> str:
+    """When the dates lock, and by which rule (§ 10.2 termination or § 10.3)."""
+    if status.lock_at is None:
+        return "keine (kein Ende der Tätigkeit erfasst)"
+    when = status.lock_at.astimezone(BERLIN)
+    ends = practice.access_ends_on
+    if ends is not None and status.lock_at == termination_lock_instant(ends):
+        return f"{when:%d.%m.%Y %H:%M} (§ 10.2: Kündigung, letzter Tag {ends:%d.%m.%Y})"
+    return f"{when:%d.%m.%Y %H:%M} (§ 10.3: {quarters} Quartale nach Ende der Tätigkeit)"
+
+
+def exception_text(exception: LockException | None) -> str | None:
+    if exception is None:
+        return None
+    return (
+        f"bis {exception.until:%d.%m.%Y}: {exception.reason} "
+        f"(Az. {exception.decision_ref}, entschieden von {exception.decided_by})"
+    )
+
+
+def token_text(token: Token) -> str:
+    public = f", {token.public_id}" if token.public_id else ""
+    return f"{token.serial} ({TOKEN_STATUS_LABEL[token.status.value]}{public})"
+
+
+def letter_text(letter: Letter) -> str:
+    who = f" {letter.user.username}" if letter.user else ""
+    text = f"{mailruns.reference(letter)} {mailruns.kind_label(letter.kind)}{who}: "
+    run = letter.run
+    if letter.status is LetterStatus.DISPATCHED and run and run.dispatched_on:
+        return text + f"versandt am {run.dispatched_on:%d.%m.%Y} (Lauf {run.id})"
+    if letter.status is LetterStatus.PRINTED and run:
+        return text + f"gedruckt in Lauf {run.id}, Versand nicht bestätigt"
+    return text + LETTER_STATUS_LABEL[letter.status]
+
+
+def session_text(vpn_session: VpnSession) -> str:
+    started = vpn_session.started_at.astimezone(BERLIN)
+    state = "aktiv" if vpn_session.stopped_at is None else "beendet"
+    text = f"{started:%d.%m.%Y %H:%M} {vpn_session.nas.name} {vpn_session.framed_ip or '-'} {state}"
+    if vpn_session.disconnect_requested_at is not None:
+        text += f", Trennung: {vpn_session.disconnect_result or 'angefordert'}"
+    return text
+
+
+RETURN_CONDITION_LABEL = {
+    ReturnCondition.GOOD: "in gutem Zustand",
+    ReturnCondition.DAMAGED: "beschädigt",
+}
+
+
+def return_text(token: Token) -> str | None:
+    if token.returned_on is None:
+        return None
+    condition = RETURN_CONDITION_LABEL[token.return_condition] if token.return_condition else ""
+    return f"eingegangen am {token.returned_on:%d.%m.%Y}, {condition}".rstrip(", ")
