@@ -39,6 +39,11 @@ class AuditTag(enum.StrEnum):
     """``area:object:action``. New tags need no migration: the column is a string."""
 
     STAFF_ACCOUNT_CREATE = "staff:account:create"
+    STAFF_ACCOUNT_DEACTIVATE = "staff:account:deactivate"
+    STAFF_ROLE_CHANGE = "staff:account:role"
+    STAFF_LOGIN = "staff:session:login"  # password and second factor passed
+    STAFF_LOGOUT = "staff:session:logout"
+    STAFF_TOTP_ENROL = "staff:totp:enrol"
     PRACTICE_CREATE = "practice:record:create"
     PRACTICE_ACTIVITY_END = "practice:activity:end"
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, passwords
+from flexnet import audit, passwords, staffauth
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.errors import ConflictError, ValidationError
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username, require_text
 from flexnet.models import StaffAccount, StaffRole, User
 
@@ -88,3 +88,62 @@ def ensure_first_admin(
         now=now,
     )
     return account, password
+
+
+def get_staff(session: Session, username: str) -> StaffAccount:
+    account = session.scalar(
+        select(StaffAccount).where(StaffAccount.username == username.strip().lower())
+    )
+    if account is None:
+        raise NotFoundError(f"Kein Mitarbeiter {username.strip()!r}")
+    return account
+
+
+def _keep_an_admin(session: Session, account: StaffAccount) -> None:
+    """Never fewer than one active admin (MD § 6(1)): someone must be able to act."""
+    if account.role is StaffRole.ADMIN and account.active and active_admin_count(session) <= 1:
+        raise ConflictError("Das ist die letzte aktive Administration; zuerst eine weitere anlegen")
+
+
+def deactivate_staff(
+    session: Session, *, username: str, actor: Actor, now: datetime
+) -> StaffAccount:
+    """A departing staff member loses access at once: account off, sessions ended
+    (MD § 6(4)); the account stays for the audit trail."""
+    account = get_staff(session, username)
+    if not account.active:
+        raise ConflictError(f"{account.username} ist bereits deaktiviert")
+    _keep_an_admin(session, account)
+    account.active = False
+    account.deactivated_at = now
+    ended = staffauth.end_all(session, account, reason="deactivated", now=now)
+    audit.record(
+        session,
+        AuditTag.STAFF_ACCOUNT_DEACTIVATE,
+        actor=actor,
+        subject=Subject("staff", account.username),
+        data={"sessions_ended": ended},
+        now=now,
+    )
+    return account
+
+
+def change_role(
+    session: Session, *, username: str, role: StaffRole, actor: Actor, now: datetime
+) -> StaffAccount:
+    account = get_staff(session, username)
+    if account.role is role:
+        raise ConflictError(f"{account.username} hat diese Rolle bereits")
+    if role is not StaffRole.ADMIN:
+        _keep_an_admin(session, account)
+    previous = account.role
+    account.role = role
+    audit.record(
+        session,
+        AuditTag.STAFF_ROLE_CHANGE,
+        actor=actor,
+        subject=Subject("staff", account.username),
+        data={"from": previous.value, "to": role.value},
+        now=now,
+    )
+    return account

@@ -203,8 +203,9 @@ def keys_rotate(ctx: CliContext, new_key_stdin: bool) -> None:
             "nichts geändert"
         ) from None
     click.echo(
-        f"{counts['tokens']} Token- und {counts['wsapi_clients']} Client-Geheimnisse neu "
-        "verschlüsselt. Jetzt FLEXNET_MASTER_KEY auf allen Knoten ersetzen und neu starten."
+        f"{counts['tokens']} Token-, {counts['wsapi_clients']} Client- und "
+        f"{counts['staff_totp']} Mitarbeiter-Geheimnisse (zweiter Faktor) neu verschlüsselt. "
+        "Jetzt FLEXNET_MASTER_KEY auf allen Knoten ersetzen und neu starten."
     )
 
 

@@ -47,6 +47,10 @@ def wsapi_client_context(client_id: int) -> str:
     return f"wsapi-client:{client_id}"
 
 
+def staff_totp_context(staff_id: int) -> str:
+    return f"staff-totp:{staff_id}"
+
+
 @dataclass(frozen=True)
 class YubicoSecret:
     private_id: bytes = field(repr=False)

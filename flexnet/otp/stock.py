@@ -12,9 +12,14 @@ from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.models import Lock, Token, TokenKind, TokenStatus, WsapiClient
+from flexnet.models import Lock, StaffAccount, Token, TokenKind, TokenStatus, WsapiClient
 from flexnet.otp import modhex, oath, yubico
-from flexnet.otp.secrets import SecretBox, token_context, wsapi_client_context
+from flexnet.otp.secrets import (
+    SecretBox,
+    staff_totp_context,
+    token_context,
+    wsapi_client_context,
+)
 from flexnet.otp.verify import (
     USABLE_STATUSES,
     OtpReason,
@@ -229,6 +234,15 @@ def rotate_master_key(
         context = wsapi_client_context(client.id)
         client.api_key = new.seal(old.open(client.api_key, context=context), context=context)
         clients += 1
-    counts = {"tokens": tokens, "wsapi_clients": clients}
+    staff = 0
+    for account in session.scalars(
+        select(StaffAccount).where(StaffAccount.totp_secret.is_not(None))
+    ):
+        context = staff_totp_context(account.id)
+        account.totp_secret = new.seal(
+            old.open(account.totp_secret or b"", context=context), context=context
+        )
+        staff += 1
+    counts = {"tokens": tokens, "wsapi_clients": clients, "staff_totp": staff}
     audit.record(session, AuditTag.MASTER_KEY_ROTATE, actor=actor, data=counts, now=now)
     return counts

@@ -56,7 +56,7 @@ def add_security_headers(response: Response) -> Response:
 
 
 def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
-    from flexnet.web import api, health, selfservice, service_requests, wsapi
+    from flexnet.web import admin, api, health, selfservice, service_requests, wsapi
 
     # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
     csrf.exempt(api.blueprint)
@@ -66,3 +66,4 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(selfservice.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(wsapi.blueprint)
+    admin.init_app(app)

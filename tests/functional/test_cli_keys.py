@@ -122,7 +122,7 @@ def test_master_key_rotation(
 
     rotated = ok(invoke("keys", "rotate", "--new-key-stdin", input=new_key + "\n")).output
 
-    assert "2 Token- und 1 Client-Geheimnisse neu verschlüsselt" in rotated
+    assert "2 Token-, 1 Client- und 0 Mitarbeiter-Geheimnisse" in rotated
     for master, expected in ((TEST_MASTER_KEY, OtpReason.BACKEND_ERROR), (new_key, OtpReason.OK)):
         with database.session() as session:
             result = verify_yubico_otp(

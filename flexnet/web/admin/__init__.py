@@ -1,0 +1,187 @@
+"""``/admin``: the IT staff's web UI. It calls the same services as the CLI.
+
+Who is signed in comes from a server-side staff session (``flexnet.staffauth``), found
+through the ``__Host-`` cookie by flask-login's request loader on every request; Flask's
+own signed cookie is not used for it, so a session ends on the server for good. Every
+view states the roles that may use it (``@allowed``); the route table test walks them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, UserMixin, current_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from flexnet import staffauth
+from flexnet.audit import Actor
+from flexnet.db import utcnow
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import StaffRole
+from flexnet.web import state
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+ALL_ROLES = frozenset(StaffRole)
+HELPDESK = frozenset({StaffRole.ADMIN, StaffRole.HELPDESK})
+ADMIN = frozenset({StaffRole.ADMIN})
+ROLE_LABELS = {
+    StaffRole.ADMIN: "Administration",
+    StaffRole.HELPDESK: "Helpdesk",
+    StaffRole.AUDITOR: "Revision (nur lesen)",
+}
+# Endpoint → roles, filled by @allowed; tests check every route for every role with it.
+ROUTE_ROLES: dict[str, frozenset[StaffRole]] = {}
+
+
+@dataclass(frozen=True)
+class StaffPrincipal(UserMixin):  # type: ignore[misc]  # flask-login ships no types
+    """The signed-in staff member, detached from any database session."""
+
+    session_id: int
+    staff_id: int
+    username: str
+    name: str | None
+    role: StaffRole
+    verified: bool  # second factor passed in this session
+
+    def get_id(self) -> str:
+        return str(self.session_id)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.staff(self.username)
+
+
+def cookie_name() -> str:
+    # __Host-: Secure, Path=/ and no Domain, so no subdomain can set or read it. A plain
+    # http://127.0.0.1 (make run) cannot use the prefix: browsers refuse it without TLS.
+    return "__Host-flexnet-admin" if state().settings.cookie_secure else "flexnet-admin"
+
+
+def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
+    token = request.cookies.get(cookie_name())
+    if not token:
+        return None
+    with state().database.session() as db:
+        record = staffauth.resume(db, token, now=utcnow())
+        if record is None:
+            g.staff_cookie_stale = True
+            return None
+        staff = record.staff
+        return StaffPrincipal(
+            record.id,
+            staff.id,
+            staff.username,
+            staff.name,
+            staff.role,
+            record.verified_at is not None,
+        )
+
+
+def principal() -> StaffPrincipal | None:
+    """The staff member of this request, whether or not the second factor is passed."""
+    user = current_user._get_current_object()  # flask-login's proxy: the object itself
+    return user if isinstance(user, StaffPrincipal) else None
+
+
+def allowed(
+    roles: frozenset[StaffRole],
+) -> Callable[[Callable[..., ResponseReturnValue]], Callable[..., ResponseReturnValue]]:
+    """Only a fully signed-in staff member in one of ``roles`` reaches the view."""
+
+    def decorate(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+        ROUTE_ROLES[f"{blueprint.name}.{view.__name__}"] = roles
+
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+            staff = principal()
+            if staff is None or not staff.verified:
+                return redirect(url_for("admin.login", next=request.full_path))
+            g.staff = staff
+            if staff.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def set_cookie(response: BaseResponse, token: str) -> None:
+    response.set_cookie(
+        cookie_name(),
+        token,
+        httponly=True,
+        secure=state().settings.cookie_secure,
+        samesite="Strict",
+        path="/",
+        max_age=int(staffauth.LIFETIME.total_seconds()),
+    )
+
+
+def clear_cookie(response: BaseResponse) -> None:
+    response.delete_cookie(cookie_name(), path="/", secure=state().settings.cookie_secure)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+@blueprint.app_template_filter("visible")
+def visible(value: object) -> str:
+    """Text from outside (usernames from RADIUS, request texts, audit data) with control
+    and bidi characters shown as \\xNN instead of acting on the page; HTML is escaped by
+    the templates as always."""
+    return _CONTROL.sub(_escaped, "" if value is None else str(value))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+@blueprint.app_template_filter("berlin")
+def berlin(value: datetime) -> str:
+    return f"{value.astimezone(BERLIN):%d.%m.%Y %H:%M}"
+
+
+@blueprint.app_template_filter("day")
+def day(value: date) -> str:
+    return f"{value:%d.%m.%Y}"
+
+
+@blueprint.errorhandler(403)
+def _forbidden(_error: Exception) -> ResponseReturnValue:
+    return render_template("admin/forbidden.html", staff=g.get("staff")), 403
+
+
+@blueprint.after_request
+def _forget_stale_cookie(response: Response) -> Response:
+    if g.get("staff_cookie_stale"):
+        clear_cookie(response)
+    return response
+
+
+@blueprint.after_request
+def _no_store(response: Response) -> Response:
+    # Staff pages show personal data: never kept by the browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    manager = LoginManager()
+    manager.request_loader(_load_from_cookie)
+    manager.init_app(app)
+    app.register_blueprint(blueprint)
+
+
+# The views register themselves on the blueprint.
+from flexnet.web.admin import auth, locking, pages, staffaccounts  # noqa: E402, F401

@@ -1,0 +1,209 @@
+"""Lock and unlock from the practice page (helpdesk and admin): § 7.2 loss or misuse,
+§ 10.1 breach, § 14.2 objection. The same services as ``flexnet lock``/``unlock``;
+confirmed by typing the BSNR (or the username)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from flexnet import users
+from flexnet.db import utcnow
+from flexnet.errors import FlexnetError, NotFoundError, ValidationError
+from flexnet.lifecycle import locks
+from flexnet.models import LockCause, Practice
+from flexnet.otp.verify import USABLE_STATUSES
+from flexnet.practices import get_practice
+from flexnet.web import state
+from flexnet.web.admin import HELPDESK, allowed, blueprint
+
+REQUIRED = "Bitte ausfüllen."
+CAUSE_LABELS = {
+    LockCause.MANUAL: "Verstoß oder anderer wichtiger Grund (§ 10 Abs. 1)",
+    LockCause.MISUSE: "Verdacht auf Missbrauch (§ 7 Abs. 2)",
+    LockCause.LOSS: "Verlust (§ 7 Abs. 2): ein Yubikey bleibt dauerhaft gesperrt",
+    LockCause.OBJECTION: "Widerspruch gegen geänderte Bedingungen (§ 14 Abs. 2)",
+}
+
+
+class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    what = RadioField(
+        "Was wird gesperrt?",
+        choices=[
+            SelectChoice("practice", "die Betriebsstätte mit allen Zugängen und dem Yubikey"),
+            SelectChoice("key", "der Yubikey"),
+            SelectChoice("user", "ein Benutzer"),
+        ],
+        default="user",
+    )
+    user = SelectField("Benutzer", choices=[], validate_choice=False)
+    cause = SelectField(
+        "Anlass", choices=[SelectChoice(c.value, label) for c, label in CAUSE_LABELS.items()]
+    )
+    reason = TextAreaField("Grund", validators=[DataRequired(REQUIRED), Length(max=500)])
+    all_credentials = BooleanField("Zugleich alle Zugänge der Betriebsstätte sperren (§ 7 Abs. 2)")
+    confirm = StringField("Zur Bestätigung die BSNR eingeben", validators=[DataRequired(REQUIRED)])
+
+
+class UnlockForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField("Grund der Entsperrung", validators=[DataRequired(REQUIRED)])
+    confirm = StringField("Zur Bestätigung eingeben", validators=[DataRequired(REQUIRED)])
+
+
+def _load(bsnr: str) -> tuple[list[str], list[str], str, str]:
+    """The practice's usernames, usable key serials, BSNR and name (404 if unknown)."""
+    with state().database.reader() as db:
+        try:
+            practice: Practice = get_practice(db, bsnr)
+        except (NotFoundError, ValidationError):
+            raise NotFound from None
+        keys = [t.serial for t in practice.tokens if t.status in USABLE_STATUSES]
+        return [u.username for u in practice.users], keys, practice.bsnr, practice.name
+
+
+def _dialog(
+    form: LockForm, bsnr: str, problem: str | None = None, status: int = 200
+) -> ResponseReturnValue:
+    usernames, keys, number, name = _load(bsnr)
+    form.user.choices = [SelectChoice(u, u) for u in usernames]
+    return render_template(
+        "admin/lock.html",
+        form=form,
+        bsnr=number,
+        name=name,
+        keys=keys,
+        problem=problem,
+        staff=g.staff,
+    ), status
+
+
+@blueprint.get("/practices/<bsnr>/lock")
+@allowed(HELPDESK)
+def lock_dialog(bsnr: str) -> ResponseReturnValue:
+    return _dialog(LockForm(), bsnr)
+
+
+@blueprint.post("/practices/<bsnr>/lock")
+@allowed(HELPDESK)
+def lock(bsnr: str) -> ResponseReturnValue:
+    form = LockForm()
+    usernames, keys, number, _ = _load(bsnr)
+    if not form.validate_on_submit():
+        return _dialog(form, bsnr, status=400)
+    if form.confirm.data.strip() != number:
+        form.confirm.errors = ["Die BSNR stimmt nicht; nichts gesperrt."]
+        return _dialog(form, bsnr, status=400)
+    cause, reason = LockCause(form.cause.data), form.reason.data or ""
+    actor, now = g.staff.actor, utcnow()
+    try:
+        with state().database.session() as db:
+            if form.what.data == "practice":
+                locks.lock_practice(
+                    db, bsnr=number, cause=cause, reason=reason, actor=actor, now=now
+                )
+                done = f"BSNR {number} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt."
+            elif form.what.data == "key":
+                if not keys:
+                    raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
+                for serial in keys:
+                    locks.lock_key(
+                        db,
+                        serial=serial,
+                        cause=cause,
+                        reason=reason,
+                        all_practice_credentials=form.all_credentials.data,
+                        actor=actor,
+                        now=now,
+                    )
+                done = f"Yubikey {', '.join(keys)} gesperrt."
+            else:
+                if form.user.data not in usernames:
+                    raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
+                names = locks.lock_user(
+                    db,
+                    username=form.user.data,
+                    cause=cause,
+                    reason=reason,
+                    all_practice_credentials=form.all_credentials.data,
+                    actor=actor,
+                    now=now,
+                )
+                done = f"Gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}."
+    except FlexnetError as error:
+        return _dialog(form, bsnr, error.message, 409)
+    flash(done + " Laufende VPN-Sitzungen werden getrennt.")
+    return redirect(url_for("admin.practice", bsnr=number))
+
+
+def _unlock(
+    *,
+    title: str,
+    expected: str,
+    typed_ok: Callable[[str], bool],
+    back: str,
+    act: Callable[[Session, str], object],
+    done: str,
+) -> ResponseReturnValue:
+    """The unlock form: a reason, and ``expected`` typed to confirm; ``act`` unlocks."""
+    form = UnlockForm()
+    status = 400 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        if typed_ok(form.confirm.data.strip()):
+            try:
+                with state().database.session() as db:
+                    act(db, form.reason.data or "")
+            except FlexnetError as error:
+                form.confirm.errors = [error.message]
+                status = 409
+            else:
+                flash(done)
+                return redirect(back)
+        else:
+            form.confirm.errors = ["Die Eingabe stimmt nicht; nichts geändert."]
+    return render_template(
+        "admin/unlock.html", form=form, title=title, expected=expected, back=back, staff=g.staff
+    ), status
+
+
+@blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
+@allowed(HELPDESK)
+def unlock_practice(bsnr: str) -> ResponseReturnValue:
+    _, _, number, _ = _load(bsnr)
+    return _unlock(
+        title=f"Betriebsstätte {number} entsperren",
+        expected="die BSNR",
+        typed_ok=lambda typed: typed == number,
+        back=url_for("admin.practice", bsnr=number),
+        act=lambda db, reason: locks.unlock_practice(
+            db, bsnr=number, reason=reason, actor=g.staff.actor, now=utcnow()
+        ),
+        done=f"BSNR {number} entsperrt.",
+    )
+
+
+@blueprint.route("/users/<username>/unlock", methods=["GET", "POST"])
+@allowed(HELPDESK)
+def unlock_user(username: str) -> ResponseReturnValue:
+    with state().database.reader() as db:
+        try:
+            name = users.get_user(db, username).username
+        except NotFoundError:
+            raise NotFound from None
+    return _unlock(
+        title=f"Benutzer {name} entsperren",
+        expected="den Benutzernamen",
+        typed_ok=lambda typed: typed.lower() == name,
+        back=url_for("admin.user", username=name),
+        act=lambda db, reason: locks.unlock_user(
+            db, username=name, reason=reason, actor=g.staff.actor, now=utcnow()
+        ),
+        done=f"{name} entsperrt.",
+    )

@@ -1,0 +1,225 @@
+"""Admin pages: the dashboard and the search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import abort, g, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from flexnet import labels, users, vpn
+from flexnet import staff as staff_accounts
+from flexnet.db import utcnow
+from flexnet.errors import NotFoundError, ValidationError
+from flexnet.lifecycle import returns
+from flexnet.lifecycle.status import practice_status, termination_reason, user_status
+from flexnet.models import (
+    AuditEntry,
+    AuthEvent,
+    Letter,
+    LetterStatus,
+    Practice,
+    RequestStatus,
+    ServiceRequest,
+    Token,
+    User,
+)
+from flexnet.practices import get_practice
+from flexnet.web import state
+from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
+
+SEARCH_LIMIT = 50
+
+
+def _counts(db: Session, column: object) -> dict[object, int]:
+    return dict(db.execute(select(column, func.count()).group_by(column)).all())  # type: ignore[call-overload]
+
+
+@blueprint.get("/")
+@allowed(ALL_ROLES)
+def dashboard() -> ResponseReturnValue:
+    now = utcnow()
+    settings = state().settings
+    with state().database.reader() as db:
+        practices = _counts(db, Practice.status)
+        users = _counts(db, User.status)
+        figures = {
+            "letters_due": db.scalar(select(func.count()).where(Letter.status == LetterStatus.DUE)),
+            "open_requests": db.scalar(
+                select(func.count()).where(
+                    ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED))
+                )
+            ),
+            "overdue_keys": len(
+                returns.overdue(
+                    db, locked_before=now - timedelta(days=settings.return_reminder_days)
+                )
+            ),
+            "counter_warnings": db.scalar(
+                select(func.count()).where(Token.counter_warned_at.is_not(None))
+            ),
+            "failed_logins": db.scalar(
+                select(func.count()).where(
+                    AuthEvent.at >= now - timedelta(hours=24), AuthEvent.outcome == "reject"
+                )
+            ),
+        }
+        admins = staff_accounts.active_admin_count(db)
+    return render_template(
+        "admin/dashboard.html",
+        practices=[
+            (label, practices.get(key, 0)) for key, label in labels.PRACTICE_STATUS_LABEL.items()
+        ],
+        users=[(label, users.get(key, 0)) for key, label in labels.USER_STATUS_LABEL.items()],
+        figures=figures,
+        admins=admins,
+        staff=g.staff,
+        role_label=ROLE_LABELS[g.staff.role],
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str  # what matched: BSNR, practice name, username, LANR, key serial
+    bsnr: str
+    practice_name: str
+    detail: str
+    username: str | None = None  # a user's page to link to
+
+
+def search_hits(db: Session, query: str) -> list[Hit]:
+    """Practices by BSNR (prefix) or name (part), users by username (prefix) or LANR,
+    keys by serial: each an indexed or bounded look-up, at most ``SEARCH_LIMIT``."""
+    text = query.strip()
+    if not text:
+        return []
+    hits: list[Hit] = []
+    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    practices = db.scalars(
+        select(Practice)
+        .where(
+            or_(
+                Practice.bsnr.startswith(text, autoescape=True),
+                Practice.name.ilike(f"%{pattern}%", escape="\\"),
+            )
+        )
+        .order_by(Practice.bsnr)
+        .limit(SEARCH_LIMIT)
+    )
+    for practice in practices:
+        kind = "BSNR" if practice.bsnr.startswith(text) else "Praxis"
+        hits.append(
+            Hit(kind, practice.bsnr, practice.name, labels.PRACTICE_STATUS_LABEL[practice.status])
+        )
+    users = db.execute(
+        select(User, Practice)
+        .join(Practice)
+        .where(or_(User.username.startswith(text.lower(), autoescape=True), User.lanr == text))
+        .order_by(User.username)
+        .limit(SEARCH_LIMIT)
+    )
+    for user, practice in users:
+        kind = "LANR" if user.lanr == text else "Benutzer"
+        detail = f"{user.username} ({labels.USER_STATUS_LABEL[user.status]})"
+        hits.append(Hit(kind, practice.bsnr, practice.name, detail, user.username))
+    tokens = db.execute(
+        select(Token, Practice).join(Practice).where(Token.serial == text).limit(SEARCH_LIMIT)
+    )
+    for token, practice in tokens:
+        hits.append(Hit("Yubikey", practice.bsnr, practice.name, f"Seriennummer {token.serial}"))
+    return hits[:SEARCH_LIMIT]
+
+
+@blueprint.get("/search")
+@allowed(ALL_ROLES)
+def search() -> ResponseReturnValue:
+    query = request.args.get("q", "")[:100]
+    with state().database.reader() as db:
+        hits = search_hits(db, query)
+    return render_template(
+        "admin/search.html", query=query, hits=hits, limit=SEARCH_LIMIT, staff=g.staff
+    )
+
+
+def _history(db: Session, subjects: list[tuple[str, str]]) -> list[AuditEntry]:
+    """The newest audit entries about these subjects (kind, id)."""
+    conditions = [
+        (AuditEntry.subject_kind == kind) & (AuditEntry.subject_id == id_) for kind, id_ in subjects
+    ]
+    return list(
+        db.scalars(
+            select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.id.desc()).limit(100)
+        )
+    )
+
+
+@blueprint.get("/practices/<bsnr>")
+@allowed(ALL_ROLES)
+def practice(bsnr: str) -> ResponseReturnValue:
+    settings = state().settings
+    now = utcnow()
+    with state().database.reader() as db:
+        try:
+            record = get_practice(db, bsnr)
+        except (NotFoundError, ValidationError):
+            abort(404)
+        status = practice_status(record, now, settings.lock_after_quarters)
+        members = [
+            (user, labels.STATE_LABEL[user_status(user, now, settings.lock_after_quarters).state])
+            for user in record.users
+        ]
+        requests = list(
+            db.scalars(
+                select(ServiceRequest)
+                .where(ServiceRequest.bsnr == record.bsnr)
+                .order_by(ServiceRequest.id.desc())
+                .limit(20)
+            )
+        )
+        sessions = vpn.live_sessions(db, user_ids=[user.id for user in record.users])
+        subjects = [("practice", record.bsnr)]
+        subjects += [("user", user.username) for user in record.users]
+        subjects += [("token", token.serial) for token in record.tokens]
+        return render_template(
+            "admin/practice.html",
+            practice=record,
+            status=status,
+            status_text=labels.status_text(status),
+            lock_date=labels.lock_date_text(status, settings.lock_after_quarters, record),
+            termination=termination_reason(record) if record.terminated_by else None,
+            exception=labels.exception_text(record.lock_exception),
+            members=members,
+            requests=requests,
+            sessions=[labels.session_text(s) for s in sessions],
+            history=_history(db, subjects),
+            labels=labels,
+            staff=g.staff,
+        )
+
+
+@blueprint.get("/users/<username>")
+@allowed(ALL_ROLES)
+def user(username: str) -> ResponseReturnValue:
+    settings = state().settings
+    now = utcnow()
+    with state().database.reader() as db:
+        try:
+            record = users.get_user(db, username)
+        except NotFoundError:
+            abort(404)
+        status = user_status(record, now, settings.lock_after_quarters)
+        return render_template(
+            "admin/user.html",
+            user=record,
+            kind=users.kind_label(record.kind),
+            status_text=labels.status_text(status),
+            lock_date=labels.lock_date_text(status, settings.lock_after_quarters, record.practice),
+            exception=labels.exception_text(record.lock_exception),
+            sessions=[labels.session_text(s) for s in vpn.recent_sessions(record)],
+            history=_history(db, [("user", record.username)]),
+            labels=labels,
+            staff=g.staff,
+        )

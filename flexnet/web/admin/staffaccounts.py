@@ -1,0 +1,130 @@
+"""Staff accounts (admin only): list, add, change role, deactivate (MD § 6)."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from flexnet import staff
+from flexnet.db import utcnow
+from flexnet.errors import FlexnetError
+from flexnet.models import StaffAccount, StaffRole
+from flexnet.web import state
+from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blueprint
+
+REQUIRED = "Bitte ausfüllen."
+_ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
+
+
+class AddForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    username = StringField("Benutzername", validators=[DataRequired(REQUIRED), Length(max=64)])
+    name = StringField("Name", validators=[Length(max=200)])
+    role = SelectField("Rolle", choices=_ROLE_CHOICES, default=StaffRole.HELPDESK.value)
+    password = PasswordField(
+        "Erstkennwort (mindestens 12 Zeichen, der Mitarbeiter richtet dann den zweiten Faktor ein)",
+        validators=[DataRequired(REQUIRED)],
+    )
+
+
+class RoleForm(FlaskForm):  # type: ignore[misc]
+    role = SelectField("Rolle", choices=_ROLE_CHOICES)
+
+
+class DeactivateForm(FlaskForm):  # type: ignore[misc]
+    confirm = StringField(
+        "Zur Bestätigung den Benutzernamen eingeben", validators=[DataRequired(REQUIRED)]
+    )
+
+
+def _page(form: AddForm, problem: str | None = None, status: int = 200) -> ResponseReturnValue:
+    with state().database.reader() as db:
+        accounts = list(
+            db.scalars(
+                select(StaffAccount).order_by(StaffAccount.active.desc(), StaffAccount.username)
+            )
+        )
+        admins = staff.active_admin_count(db)
+    return render_template(
+        "admin/staff.html",
+        accounts=accounts,
+        admins=admins,
+        form=form,
+        role_form=RoleForm(),
+        deactivate_form=DeactivateForm(),
+        problem=problem,
+        role_labels=ROLE_LABELS,
+        staff=g.staff,
+    ), status
+
+
+@blueprint.get("/staff")
+@allowed(ADMIN)
+def staff_accounts() -> ResponseReturnValue:
+    return _page(AddForm())
+
+
+@blueprint.post("/staff")
+@allowed(ADMIN)
+def staff_add() -> ResponseReturnValue:
+    form = AddForm()
+    if not form.validate_on_submit():
+        return _page(form, status=400)
+    try:
+        with state().database.session() as db:
+            staff.add_staff(
+                db,
+                username=form.username.data or "",
+                name=form.name.data or None,
+                role=StaffRole(form.role.data),
+                password=form.password.data or "",
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        form.password.data = ""
+        return _page(form, error.message, 400)
+    flash(f"Mitarbeiter {form.username.data} angelegt.")
+    return redirect(url_for("admin.staff_accounts"))
+
+
+@blueprint.post("/staff/<username>/role")
+@allowed(ADMIN)
+def staff_role(username: str) -> ResponseReturnValue:
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _page(AddForm(), "Bitte eine Rolle wählen.", 400)
+    try:
+        with state().database.session() as db:
+            staff.change_role(
+                db,
+                username=username,
+                role=StaffRole(form.role.data),
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        return _page(AddForm(), error.message, 409)
+    flash(f"Rolle von {username} geändert.")
+    return redirect(url_for("admin.staff_accounts"))
+
+
+@blueprint.post("/staff/<username>/deactivate")
+@allowed(ADMIN)
+def staff_deactivate(username: str) -> ResponseReturnValue:
+    form = DeactivateForm()
+    if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
+        return _page(AddForm(), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
+    try:
+        with state().database.session() as db:
+            staff.deactivate_staff(db, username=username, actor=g.staff.actor, now=utcnow())
+    except FlexnetError as error:
+        return _page(AddForm(), error.message, 409)
+    flash(f"{username} ist deaktiviert; laufende Sitzungen sind beendet.")
+    if username.lower() == g.staff.username:
+        return redirect(url_for("admin.login"))
+    return redirect(url_for("admin.staff_accounts"))

@@ -1,0 +1,224 @@
+"""Staff sign-in to /admin: password, TOTP (enrolled at first sign-in), server-side
+sessions (logout, idle, lifetime, deactivation), throttling, roles, safe redirects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pyotp
+import pytest
+from flask import Flask
+from sqlalchemy import update
+from sqlalchemy.engine import URL
+
+from flexnet import create_app, staff
+from flexnet.db import utcnow
+from flexnet.models import StaffAccount, StaffRole, StaffSession
+from flexnet.web import state
+from flexnet.web.admin import ROUTE_ROLES
+from tests.conftest import STAFF
+from tests.support.admin import (
+    PASSWORD,
+    code_step,
+    cookie,
+    csrf,
+    enrol,
+    guarded_routes,
+    password_step,
+    signed_in,
+)
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
+    application = create_app()
+    with state(application).database.session() as db:
+        for name, role in (
+            ("anna", StaffRole.ADMIN),
+            ("bernd", StaffRole.HELPDESK),
+            ("carla", StaffRole.AUDITOR),
+        ):
+            staff.add_staff(
+                db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
+            )
+    yield application
+    state(application).database.dispose()
+
+
+def test_first_sign_in_enrols_the_second_factor_before_anything_else(app: Flask) -> None:
+    client = app.test_client()
+
+    status, location = password_step(client, "anna")
+    before = client.get("/admin/")
+    client.get(location)  # the page shows the seed, its image the QR code
+    qr = client.get("/admin/login/enrol/qr.svg")
+    wrong = client.post(
+        "/admin/login/enrol",
+        data={"csrf_token": csrf(client, "/admin/login/enrol"), "code": "000000"},
+    )
+    _, after = enrol(client, location)
+
+    assert (status, location) == (302, "/admin/login/enrol?next=/admin/")
+    assert before.status_code == 302 and before.headers["Location"].startswith("/admin/login")
+    assert qr.status_code == 200 and qr.mimetype == "image/svg+xml"
+    assert wrong.status_code == 401 and "Der Code stimmt nicht" in wrong.get_data(as_text=True)
+    assert after == "/admin/"
+    page = client.get("/admin/")
+    assert page.status_code == 200 and "Angemeldet als anna" in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert client.get("/admin/login/enrol/qr.svg").status_code == 404  # shown once only
+
+
+def test_later_sign_ins_ask_for_a_fresh_code_and_refuse_a_replayed_one(app: Flask) -> None:
+    first = app.test_client()
+    password_step(first, "anna")
+    secret, _ = enrol(first)
+    used = pyotp.TOTP(secret).now()
+
+    second = app.test_client()
+    status, location = password_step(second, "anna")
+    replayed = code_step(second, used)
+
+    assert (status, location) == (302, "/admin/login/code?next=/admin/")
+    assert replayed[0] == 401
+    assert second.get("/admin/").status_code == 302
+    with state(app).database.session() as db:  # the next time step's code is fresh
+        account = db.query(StaffAccount).filter_by(username="anna").one()
+        next_code = pyotp.TOTP(secret).at(((account.totp_last_step or 0) + 1) * 30)
+    assert code_step(second, next_code) == (302, "/admin/")
+
+
+def test_wrong_password_keeps_the_name_and_says_what_failed(app: Flask) -> None:
+    client = app.test_client()
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": csrf(client, "/admin/login"), "username": "anna", "password": "x"},
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 401
+    assert "Benutzername oder Kennwort ist falsch" in page
+    assert 'value="anna"' in page and 'value="x"' not in page
+
+
+def test_failures_are_throttled_in_the_database_even_with_the_right_password(
+    app: Flask,
+) -> None:
+    client = app.test_client()
+    for _ in range(5):
+        assert password_step(client, "bernd", "falsch-falsch")[0] == 401
+
+    assert password_step(client, "bernd")[0] == 429
+    assert password_step(app.test_client(), "bernd")[0] == 429  # a new browser too
+    assert password_step(client, "anna")[0] == 302  # others are not affected
+
+
+def test_logout_ends_the_session_on_the_server(app: Flask) -> None:
+    client = signed_in(app, "anna")
+    stolen = cookie(client)
+
+    client.post("/admin/logout", data={"csrf_token": csrf(client, "/admin/")})
+    replay = app.test_client()
+    replay.set_cookie("flexnet-admin", stolen)
+
+    assert replay.get("/admin/").status_code == 302
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("column", "age", "reason"),
+    [
+        ("last_seen_at", timedelta(minutes=16), "idle"),
+        ("created_at", timedelta(hours=13), "lifetime"),
+    ],
+)
+def test_sessions_end_after_idle_time_and_lifetime(
+    app: Flask, column: str, age: timedelta, reason: str
+) -> None:
+    client = signed_in(app, "carla")
+    with state(app).database.session() as db:
+        db.execute(update(StaffSession).values({column: utcnow() - age}))
+
+    assert client.get("/admin/").status_code == 302
+    with state(app).database.session() as db:
+        ended = db.query(StaffSession).one()
+        assert ended.end_reason == reason and ended.ended_at is not None
+
+
+def test_deactivation_ends_live_sessions(app: Flask) -> None:
+    client = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        db.execute(
+            update(StaffAccount).where(StaffAccount.username == "bernd").values(active=False)
+        )
+
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_password_step_alone_opens_no_page(app: Flask) -> None:
+    client = app.test_client()
+    password_step(client, "anna")
+
+    for endpoint, (url, methods) in guarded_routes(app, dict(ROUTE_ROLES)).items():
+        method = "GET" if "GET" in methods else "POST"
+        response = client.open(
+            url, method=method, data={"csrf_token": csrf(client, "/admin/login")}
+        )
+        assert response.status_code == 302, endpoint
+        assert response.headers["Location"].startswith("/admin/login"), endpoint
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin/", "/other"])
+def test_next_never_leads_off_the_admin_ui(app: Flask, target: str) -> None:
+    client = app.test_client()
+    _, enrol_page = password_step(client, "anna", next_=target)
+
+    _, location = enrol(client, enrol_page)
+
+    assert location == "/admin/"
+
+
+def test_next_leads_back_to_the_page_asked_for(app: Flask) -> None:
+    client = app.test_client()
+    asked = client.get("/admin/search?q=8812")
+    login_page = client.get(asked.headers["Location"]).get_data(as_text=True)
+    carried = re.search(r'id="next" name="next" type="hidden" value="([^"]*)"', login_page)
+    assert carried, login_page
+
+    _, enrol_page = password_step(client, "anna", next_=carried.group(1))
+    _, after = enrol(client, enrol_page)
+
+    assert after == "/admin/search?q=8812"
+
+
+def test_the_cookie_is_host_only_secure_httponly_and_strict(
+    env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    application = create_app()
+    with state(application).database.session() as db:
+        staff.add_staff(
+            db, username="anna", role=StaffRole.ADMIN, password=PASSWORD, actor=STAFF, now=utcnow()
+        )
+    client = application.test_client()
+
+    page = client.get("/admin/login", base_url="https://localhost").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token
+    response = client.post(
+        "/admin/login",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/admin/login"},  # checked for HTTPS (CSRF)
+        data={"csrf_token": token.group(1), "username": "anna", "password": PASSWORD},
+    )
+
+    header = response.headers["Set-Cookie"]
+    assert header.startswith("__Host-flexnet-admin=")
+    for attribute in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
+        assert attribute in header
+    assert "Domain" not in header
+    state(application).database.dispose()

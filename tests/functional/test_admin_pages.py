@@ -1,0 +1,133 @@
+"""Admin pages: every route for every role, the dashboard, search, practice and user pages,
+and outside text shown harmlessly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import update
+from sqlalchemy.engine import URL
+
+from flexnet import create_app, staff
+from flexnet.db import utcnow
+from flexnet.models import Practice, StaffRole
+from flexnet.web import state
+from flexnet.web.admin import ROUTE_ROLES
+from tests.conftest import BOX, STAFF
+from tests.support.admin import PASSWORD, csrf, guarded_routes, signed_in
+from tests.support.seed import add_login
+
+ROLES = {"anna": StaffRole.ADMIN, "bernd": StaffRole.HELPDESK, "carla": StaffRole.AUDITOR}
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
+    application = create_app()
+    with state(application).database.session() as db:
+        for name, role in ROLES.items():
+            staff.add_staff(
+                db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
+            )
+        add_login(
+            db,
+            BOX,
+            bsnr="881234500",
+            username="emuster",
+            password="Sommer-Regen-2026!",
+            serial="9000001",
+        )
+    yield application
+    state(application).database.dispose()
+
+
+@pytest.fixture
+def clients(app: Flask) -> dict[StaffRole, FlaskClient]:
+    return {role: signed_in(app, name) for name, role in ROLES.items()}
+
+
+def test_every_route_answers_each_role_as_its_table_says(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    routes = guarded_routes(app, dict(ROUTE_ROLES))
+
+    for endpoint, (url, methods) in routes.items():
+        for role, client in clients.items():
+            if "GET" in methods:
+                response = client.get(url)
+            else:
+                response = client.post(url, data={"csrf_token": csrf(client, "/admin/")})
+            if role in ROUTE_ROLES[endpoint]:
+                assert response.status_code != 403, (endpoint, role)
+                assert response.status_code < 500, (endpoint, role)
+            else:
+                assert response.status_code == 403, (endpoint, role)
+                assert "Keine Berechtigung" in response.get_data(as_text=True)
+
+
+def test_dashboard_counts_and_warns_while_there_is_one_admin(
+    clients: dict[StaffRole, FlaskClient],
+) -> None:
+    page = clients[StaffRole.AUDITOR].get("/admin/").get_data(as_text=True)
+
+    assert "Revision (nur lesen)" in page
+    assert "Es gibt 1 aktive Administration" in page
+    assert '<th scope="row">aktiv</th><td>1</td>' in page  # the practice
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [("8812", "BSNR"), ("praxis", "Praxis"), ("emust", "Benutzer"), ("9000001", "Yubikey")],
+)
+def test_search_finds_by_each_kind_of_name(
+    clients: dict[StaffRole, FlaskClient], query: str, kind: str
+) -> None:
+    page = clients[StaffRole.HELPDESK].get(f"/admin/search?q={query}").get_data(as_text=True)
+
+    assert f"<td>{kind}</td>" in page
+    assert 'href="/admin/practices/881234500"' in page
+
+
+def test_search_treats_wildcards_as_text(clients: dict[StaffRole, FlaskClient]) -> None:
+    page = clients[StaffRole.HELPDESK].get("/admin/search?q=%25").get_data(as_text=True)
+
+    assert "Keine Treffer" in page
+
+
+def test_practice_page_shows_users_key_and_history(clients: dict[StaffRole, FlaskClient]) -> None:
+    response = clients[StaffRole.AUDITOR].get("/admin/practices/881234500")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'href="/admin/users/emuster"' in page
+    assert "9000001" in page
+    assert "practice:record:create" in page  # from the audit trail
+
+
+def test_user_page_and_unknown_records(clients: dict[StaffRole, FlaskClient]) -> None:
+    client = clients[StaffRole.AUDITOR]
+
+    assert "Benutzer emuster" in client.get("/admin/users/emuster").get_data(as_text=True)
+    assert client.get("/admin/users/niemand").status_code == 404
+    assert client.get("/admin/practices/999999999").status_code == 404
+    assert client.get("/admin/practices/kaputt").status_code == 404
+
+
+def test_outside_text_is_escaped_and_control_characters_are_shown(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    with state(app).database.session() as db:
+        db.execute(
+            update(Practice).values(name="<script>alert(1)</script> Praxis \x1b[31m\u202eRot")
+        )
+
+    page = clients[StaffRole.HELPDESK].get("/admin/practices/881234500").get_data(as_text=True)
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "\x1b" not in page and "\u202e" not in page
+    assert "\\x1b[31m\\u202eRot" in page

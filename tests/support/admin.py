@@ -1,0 +1,90 @@
+"""Signing in to the admin UI with Flask's test client, as a browser does it."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from flask import Flask
+from flask.testing import FlaskClient
+
+PASSWORD = "Lange-Dienst-Kennwort-42"
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def password_step(
+    client: FlaskClient, username: str, password: str = PASSWORD, next_: str = ""
+) -> tuple[int, str]:
+    response = client.post(
+        "/admin/login",
+        data={
+            "csrf_token": csrf(client, "/admin/login"),
+            "username": username,
+            "password": password,
+            "next": next_,
+        },
+    )
+    return response.status_code, response.headers.get("Location", "")
+
+
+def enrol(client: FlaskClient, path: str = "/admin/login/enrol") -> tuple[str, str]:
+    """The enrolment page's seed, and where its first code leads (as a browser posts it)."""
+    page = client.get(path).get_data(as_text=True)
+    seed = re.search(r'<code class="seed">([A-Z2-7 ]+)</code>', page)
+    carried = re.search(r'name="next" type="hidden" value="([^"]*)"', page)
+    assert seed and carried, page
+    secret = seed.group(1).replace(" ", "")
+    response = client.post(
+        path,
+        data={
+            "csrf_token": csrf(client, path),
+            "code": pyotp.TOTP(secret).now(),
+            "next": carried.group(1),
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return secret, response.headers["Location"]
+
+
+def code_step(client: FlaskClient, code: str) -> tuple[int, str]:
+    response = client.post(
+        "/admin/login/code",
+        data={"csrf_token": csrf(client, "/admin/login/code"), "code": code},
+    )
+    return response.status_code, response.headers.get("Location", "")
+
+
+def signed_in(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    assert password_step(client, username)[0] == 302
+    enrol(client)
+    return client
+
+
+def cookie(client: FlaskClient) -> str:
+    stored = client.get_cookie("flexnet-admin")
+    assert stored is not None
+    return stored.value
+
+
+# Path parameters of admin routes, for tests that visit every route.
+SAMPLE_VALUES = {"bsnr": "881234500", "username": "emuster", "serial": "9000001"}
+
+
+def guarded_routes(app: Flask, roles: dict[str, object]) -> dict[str, tuple[str, set[str]]]:
+    """Endpoint → (URL with sample values, methods) of every role-guarded admin route."""
+    adapter = app.url_map.bind("localhost")
+    routes = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in roles:
+            values = {name: SAMPLE_VALUES[name] for name in rule.arguments}
+            url = adapter.build(rule.endpoint, values)
+            routes[rule.endpoint] = (url, set(rule.methods or ()) - {"HEAD", "OPTIONS"})
+    assert set(routes) == set(roles), "a guarded endpoint has no route"
+    return routes
