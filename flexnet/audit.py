@@ -68,6 +68,9 @@ class AuditTag(enum.StrEnum):
     API_CLIENT_CREATE = "api:client:create"
     VPN_DISCONNECT = "vpn:session:disconnect"
     REQUEST_FILE = "request:service:file"
+    REQUEST_VERIFY = "request:service:verify"  # e.g. a call back to the known number
+    REQUEST_FULFIL = "request:service:fulfil"
+    REQUEST_REJECT = "request:service:reject"
     TOKEN_LOCK = "token:yubikey:lock"
     TOKEN_IMPORT = "token:stock:import"
     TOKEN_ASSIGN = "token:yubikey:assign"

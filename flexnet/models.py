@@ -609,6 +609,10 @@ class ServiceRequest(Base):
     status: Mapped[RequestStatus] = mapped_column(
         _enum(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
     )
+    # Staff's handling: who verified / fulfilled / rejected it last, when, with what notes.
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staff_notes: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class MailRun(Base):

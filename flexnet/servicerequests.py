@@ -13,11 +13,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, ratelimit
+from flexnet import audit, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.errors import FlexnetError, ValidationError
+from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
 from flexnet.identifiers import require_text, validate_bsnr
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
+from flexnet.provisioning import issuance, mailruns
 
 KIND_LABELS = {
     RequestKind.NEW_PASSWORD: "Neues Kennwort",
@@ -97,3 +99,95 @@ def file_request(
         now=now,
     )
     return request
+
+
+# --- staff's handling -------------------------------------------------------------------
+
+_OPEN = (RequestStatus.OPEN, RequestStatus.VERIFIED)
+
+
+def get_request(session: Session, request_id: int) -> ServiceRequest:
+    request = session.get(ServiceRequest, request_id, with_for_update=True)
+    if request is None:
+        raise NotFoundError(f"Keine Anfrage {request_id}")
+    return request
+
+
+def _handle(
+    session: Session,
+    request: ServiceRequest,
+    status: RequestStatus,
+    tag: AuditTag,
+    note: str,
+    actor: Actor,
+    now: datetime,
+    data: dict[str, object] | None = None,
+) -> ServiceRequest:
+    note = require_text(note, "Vermerk", max_length=1000)
+    if request.status not in _OPEN:
+        raise ConflictError(f"Die Anfrage {request.id} ist bereits erledigt")
+    request.status = status
+    request.handled_by, request.handled_at = actor.name, now
+    stamp = f"{now.astimezone(BERLIN):%d.%m.%Y %H:%M} {actor.name}: {note}"
+    request.staff_notes = f"{request.staff_notes}\n{stamp}".strip()
+    audit.record(
+        session,
+        tag,
+        actor=actor,
+        subject=Subject("request", str(request.id)),
+        data={"bsnr": request.bsnr, "kind": request.kind.value, **(data or {})},
+        now=now,
+    )
+    return request
+
+
+def verify(
+    session: Session, *, request_id: int, note: str, actor: Actor, now: datetime
+) -> ServiceRequest:
+    """Staff confirmed the request, e.g. by calling the practice back on its known number."""
+    request = get_request(session, request_id)
+    if request.status is RequestStatus.VERIFIED:
+        raise ConflictError(f"Die Anfrage {request.id} ist bereits bestätigt")
+    return _handle(
+        session, request, RequestStatus.VERIFIED, AuditTag.REQUEST_VERIFY, note, actor, now
+    )
+
+
+def fulfil(
+    session: Session,
+    *,
+    request_id: int,
+    note: str,
+    actor: Actor,
+    now: datetime,
+    username: str | None = None,
+    at_once: bool = True,
+) -> ServiceRequest:
+    """Done, after verification. A new password is issued here (a letter to the practice's
+    registered address, § 7.3); other kinds are carried out on their own pages first."""
+    request = get_request(session, request_id)
+    if request.status is not RequestStatus.VERIFIED:
+        raise ConflictError("Eine Anfrage wird erst nach der Bestätigung (Rückruf) erledigt")
+    data: dict[str, object] = {}
+    if request.kind is RequestKind.NEW_PASSWORD:
+        if not username:
+            raise ValidationError("Bitte den Benutzer wählen, der ein neues Kennwort erhält")
+        user = users.get_user(session, username)
+        if user.practice_id != request.practice_id:
+            raise ValidationError(f"{user.username} gehört nicht zur BSNR {request.bsnr}")
+        letter = issuance.reissue_password(
+            session, username=user.username, at_once=at_once, actor=actor, now=now
+        )
+        data = {"user": user.username, "letter": mailruns.reference(letter)}
+    return _handle(
+        session, request, RequestStatus.FULFILLED, AuditTag.REQUEST_FULFIL, note, actor, now, data
+    )
+
+
+def reject(
+    session: Session, *, request_id: int, note: str, actor: Actor, now: datetime
+) -> ServiceRequest:
+    request = get_request(session, request_id)
+    return _handle(
+        session, request, RequestStatus.REJECTED, AuditTag.REQUEST_REJECT, note, actor, now
+    )

@@ -4,15 +4,17 @@ and the lock dialog (confirmation by BSNR, input kept on error, unlock)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from io import BytesIO
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, staff, users
+from flexnet import create_app, servicerequests, staff, users
 from flexnet.db import utcnow
-from flexnet.models import LockCause, StaffRole, UserStatus
+from flexnet.models import Letter, LetterKind, LockCause, RequestKind, StaffRole, Token, UserStatus
 from flexnet.otp.stock import get_token
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
@@ -179,3 +181,91 @@ def test_a_lost_key_is_locked_for_good_from_the_dialog(app: Flask) -> None:
         assert get_token(db, "9000001").status.value == "lost"
         user = users.get_user(db, "emuster")
         assert user.status is UserStatus.LOCKED and user.lock_cause is LockCause.LOSS
+
+
+# --- requests, onboarding, key stock, mail runs -----------------------------------------
+
+
+def file_reset_request(app: Flask, usernames: str = "emuster") -> int:
+    with state(app).database.session() as db:
+        filed = servicerequests.file_request(
+            db,
+            bsnr=BSNR,
+            usernames=usernames,
+            kind=RequestKind.NEW_PASSWORD,
+            contact_person="Frau Muster",
+            phone="0391 123456",
+            message="Kennwort vergessen",
+            source_ip="192.0.2.9",
+            now=utcnow(),
+        )
+        return filed.id
+
+
+def test_a_request_is_fulfilled_only_after_verification_and_for_its_own_practice(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    number = file_reset_request(app)
+    path = f"/admin/requests/{number}"
+
+    early = post(helpdesk, path, path, step="fulfil", user="emuster", note="sofort")
+    verified = post(helpdesk, path, path, step="verify", note="Rückruf bestätigt")
+    no_note = post(helpdesk, path, path, step="fulfil", user="emuster", note="")
+    done = post(helpdesk, path, path, step="fulfil", user="emuster", note="Brief vorgemerkt")
+
+    assert early[0] == 409 and "erst nach der Bestätigung" in early[1]
+    assert verified[0] == 302
+    assert no_note[0] == 400 and "Bitte einen Vermerk eingeben" in no_note[1]
+    assert done[0] == 302
+    page = helpdesk.get(path).get_data(as_text=True)
+    assert "erledigt (bernd" in page and "Rückruf bestätigt" in page
+    with state(app).database.reader() as db:
+        letter = db.scalars(select(Letter).where(Letter.kind == LetterKind.NEW_PASSWORD)).one()
+        assert letter.user is not None and letter.user.username == "emuster"
+
+
+def test_onboarding_form_errors_keep_the_input(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+
+    status, page = post(
+        helpdesk,
+        "/admin/practices/new",
+        "/admin/practices/new",
+        bsnr=BSNR,
+        name="Praxis Doppelt",
+        street="Weg 2",
+        zip_code="39104",
+        city="Halle",
+        kind="member",
+        terms_channel="paper",
+    )
+
+    assert status == 400
+    assert f"Die BSNR {BSNR} ist bereits angelegt" in page
+    assert 'value="Praxis Doppelt"' in page
+
+
+def test_a_broken_key_file_imports_nothing_and_names_its_lines(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    broken = b"7000001,vvcccccccccc,zz,00112233445566778899aabbccddeeff,,2026-11-20T10:00:00,\n"
+
+    response = helpdesk.post(
+        "/admin/keys",
+        data={"csrf_token": csrf(helpdesk, "/admin/keys"), "file": (BytesIO(broken), "keys.csv")},
+        content_type="multipart/form-data",
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Import abgebrochen, nichts übernommen" in page and "Zeile 1" in page
+    with state(app).database.reader() as db:
+        assert db.scalar(select(Token.id).where(Token.serial == "7000001")) is None
+
+
+def test_the_mail_run_page_says_when_nothing_is_due(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+
+    status, page = post(helpdesk, "/admin/letters/run", "/admin/letters")
+
+    assert status == 409 and "Keine Briefe fällig" in page

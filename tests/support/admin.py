@@ -74,7 +74,13 @@ def cookie(client: FlaskClient) -> str:
 
 
 # Path parameters of admin routes, for tests that visit every route.
-SAMPLE_VALUES = {"bsnr": "881234500", "username": "emuster", "serial": "9000001"}
+SAMPLE_VALUES = {
+    "bsnr": "881234500",
+    "username": "emuster",
+    "serial": "9000001",
+    "run_id": 1,
+    "request_id": 1,
+}
 
 
 def guarded_routes(app: Flask, roles: dict[str, object]) -> dict[str, tuple[str, set[str]]]:

@@ -184,4 +184,12 @@ def init_app(app: Flask) -> None:
 
 
 # The views register themselves on the blueprint.
-from flexnet.web.admin import auth, locking, pages, staffaccounts  # noqa: E402, F401
+from flexnet.web.admin import (  # noqa: E402, F401
+    auth,
+    locking,
+    mailrunpages,
+    onboarding,
+    pages,
+    requestpages,
+    staffaccounts,
+)

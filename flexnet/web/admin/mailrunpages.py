@@ -1,0 +1,136 @@
+"""Mail runs in the admin UI (helpdesk, admin): what is due and why letters wait, produce
+the run as a PDF download, confirm its dispatch (starts the § 3.2 clock) or cancel it.
+
+The PDF holds fresh passwords: it is made in memory, sent once with ``no-store`` and
+kept nowhere by flexnet. If the download is lost, cancel the run (its passwords stop
+working) and produce it again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from io import BytesIO
+
+from flask import Response, flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField
+from wtforms.validators import DataRequired
+
+from flexnet.db import utcnow
+from flexnet.errors import FlexnetError
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import MailRun
+from flexnet.provisioning import mailruns
+from flexnet.web import state
+from flexnet.web.admin import HELPDESK, allowed, blueprint
+
+
+class DispatchForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    dispatched_on = DateField(
+        "Zur Post gegeben am", validators=[DataRequired("Bitte ein Datum angeben.")]
+    )
+
+
+class PlainForm(FlaskForm):  # type: ignore[misc]
+    """A button: the CSRF token only."""
+
+
+def _today() -> date:
+    return utcnow().astimezone(BERLIN).date()
+
+
+def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
+    settings = state().settings
+    with state().database.reader() as db:
+        listing = mailruns.due_letters(
+            db, today=_today(), delay_days=settings.letters.credentials_delay_days
+        )
+        runs = list(db.scalars(select(MailRun).order_by(MailRun.id.desc()).limit(20)))
+        return render_template(
+            "admin/letters.html",
+            listing=listing,
+            runs=runs,
+            reference=mailruns.reference,
+            kind_label=mailruns.kind_label,
+            dispatch_form=DispatchForm(dispatched_on=_today()),
+            plain_form=PlainForm(),
+            problem=problem,
+            staff=g.staff,
+        ), status
+
+
+@blueprint.get("/letters")
+@allowed(HELPDESK)
+def letters() -> ResponseReturnValue:
+    return _page()
+
+
+@blueprint.post("/letters/run")
+@allowed(HELPDESK)
+def letters_run() -> ResponseReturnValue:
+    if not PlainForm().validate_on_submit():
+        return _page("Die Seite war veraltet; bitte erneut versuchen.", 400)
+    settings = state().settings
+    out = BytesIO()
+    try:
+        with state().database.session() as db:
+            produced = mailruns.produce_run(
+                db,
+                today=_today(),
+                out=out,
+                templates=mailruns.templates_for(settings),
+                settings=settings,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+            run_id = produced.run.id if produced else None
+    except FlexnetError as error:
+        return _page(error.message, 409)
+    if run_id is None:
+        return _page("Keine Briefe fällig; kein Lauf erstellt.", 409)
+    return Response(
+        out.getvalue(),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="versandlauf-{run_id}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@blueprint.post("/letters/runs/<int:run_id>/dispatched")
+@allowed(HELPDESK)
+def letters_dispatched(run_id: int) -> ResponseReturnValue:
+    form = DispatchForm()
+    if not form.validate_on_submit():
+        return _page("Bitte das Datum angeben, an dem der Lauf zur Post ging.", 400)
+    try:
+        with state().database.session() as db:
+            mailruns.confirm_dispatch(
+                db,
+                run_id=run_id,
+                dispatched_on=form.dispatched_on.data,
+                today=_today(),
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        return _page(error.message, 409)
+    flash(f"Versandlauf {run_id}: Versand bestätigt.")
+    return redirect(url_for("admin.letters"))
+
+
+@blueprint.post("/letters/runs/<int:run_id>/cancel")
+@allowed(HELPDESK)
+def letters_cancel(run_id: int) -> ResponseReturnValue:
+    if not PlainForm().validate_on_submit():
+        return _page("Die Seite war veraltet; bitte erneut versuchen.", 400)
+    try:
+        with state().database.session() as db:
+            mailruns.cancel_run(db, run_id=run_id, actor=g.staff.actor, now=utcnow())
+    except FlexnetError as error:
+        return _page(error.message, 409)
+    flash(f"Versandlauf {run_id} storniert; seine Kennwörter gelten nicht mehr.")
+    return redirect(url_for("admin.letters"))

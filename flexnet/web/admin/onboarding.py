@@ -1,0 +1,240 @@
+"""Onboarding (helpdesk, admin): a practice with its accepted terms, its users (each
+queues a credentials letter), and its Yubikey from stock (queues the key letter); the
+key stock with a file import. The same services as the CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort, flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import func, select
+from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from flexnet import practices, users
+from flexnet.db import utcnow
+from flexnet.errors import FlexnetError, NotFoundError, ValidationError
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import PracticeKind, TermsChannel, Token, TokenStatus, UserKind
+from flexnet.otp import importer
+from flexnet.provisioning import issuance
+from flexnet.web import state
+from flexnet.web.admin import HELPDESK, allowed, blueprint
+
+REQUIRED = "Bitte ausfüllen."
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
+
+def _today() -> date:
+    return utcnow().astimezone(BERLIN).date()
+
+
+class PracticeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    bsnr = StringField("BSNR (9 Ziffern)", validators=[DataRequired(REQUIRED)])
+    name = StringField("Name der Betriebsstätte", validators=[DataRequired(REQUIRED)])
+    address_extra = StringField("Zusatz (z. B. z. Hd.)", validators=[Optional(), Length(max=200)])
+    street = StringField("Straße und Hausnummer", validators=[DataRequired(REQUIRED)])
+    zip_code = StringField("PLZ", validators=[DataRequired(REQUIRED)])
+    city = StringField("Ort", validators=[DataRequired(REQUIRED)])
+    kind = SelectField(
+        "Art",
+        choices=[
+            SelectChoice(PracticeKind.MEMBER.value, "Mitgliedspraxis"),
+            SelectChoice(PracticeKind.THIRD_PARTY.value, "Dritter (§ 1 Abs. 1)"),
+        ],
+    )
+    terms_version = StringField("Nutzungsbedingungen: Version", validators=[Optional()])
+    terms_channel = SelectField(
+        "angenommen über",
+        choices=[
+            SelectChoice(TermsChannel.PAPER.value, "Teilnahmeerklärung (Papier)"),
+            SelectChoice(TermsChannel.PORTAL.value, "Portal (KVSAonline)"),
+        ],
+    )
+    terms_date = DateField("angenommen am", validators=[Optional()])
+
+
+class UserForm(FlaskForm):  # type: ignore[misc]
+    username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
+    kind = SelectField(
+        "Art", choices=[SelectChoice(k.value, users.kind_label(k)) for k in UserKind]
+    )
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    lanr = StringField("LANR (bei Mitgliedern)", validators=[Optional()])
+
+
+class AssignForm(FlaskForm):  # type: ignore[misc]
+    serial = StringField("Seriennummer aus dem Lager", validators=[DataRequired(REQUIRED)])
+
+
+class ImportForm(FlaskForm):  # type: ignore[misc]
+    file = FileField(
+        "Datei (ykman-CSV, ykpersonalize-Log oder PSKC)",
+        validators=[FileRequired("Bitte eine Datei wählen.")],
+    )
+
+
+@blueprint.route("/practices/new", methods=["GET", "POST"])
+@allowed(HELPDESK)
+def practice_new() -> ResponseReturnValue:
+    form = PracticeForm()
+    problem = None
+    if form.validate_on_submit():
+        try:
+            bsnr = _add_practice(form)
+        except FlexnetError as error:
+            problem = error.message
+        else:
+            flash(f"BSNR {bsnr} angelegt.")
+            return redirect(url_for("admin.practice", bsnr=bsnr))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "admin/practice_new.html", form=form, problem=problem, staff=g.staff
+    ), status
+
+
+def _add_practice(form: PracticeForm) -> str:
+    """Practice and, if given, its terms acceptance in one transaction."""
+    version, accepted_on = (form.terms_version.data or "").strip(), form.terms_date.data
+    if bool(version) != bool(accepted_on):
+        raise ValidationError("Für die Nutzungsbedingungen Version und Datum angeben (oder keins)")
+    actor, now = g.staff.actor, utcnow()
+    with state().database.session() as db:
+        practice = practices.add_practice(
+            db,
+            bsnr=form.bsnr.data or "",
+            name=form.name.data or "",
+            address_extra=form.address_extra.data or None,
+            street=form.street.data or "",
+            zip_code=form.zip_code.data or "",
+            city=form.city.data or "",
+            kind=PracticeKind(form.kind.data),
+            actor=actor,
+            now=now,
+        )
+        if version and accepted_on:
+            practices.accept_terms(
+                db,
+                bsnr=practice.bsnr,
+                version=version,
+                channel=TermsChannel(form.terms_channel.data),
+                accepted_on=accepted_on,
+                actor=actor,
+                now=now,
+            )
+        return practice.bsnr
+
+
+def _practice_or_404(bsnr: str) -> str:
+    with state().database.reader() as db:
+        try:
+            return practices.get_practice(db, bsnr).bsnr
+        except (NotFoundError, ValidationError):
+            abort(404)
+
+
+@blueprint.route("/practices/<bsnr>/users/new", methods=["GET", "POST"])
+@allowed(HELPDESK)
+def user_new(bsnr: str) -> ResponseReturnValue:
+    number = _practice_or_404(bsnr)
+    form = UserForm()
+    problem = None
+    if form.validate_on_submit():
+        try:
+            with state().database.session() as db:
+                user, _ = issuance.add_user(
+                    db,
+                    username=form.username.data or "",
+                    bsnr=number,
+                    kind=UserKind(form.kind.data),
+                    name=form.name.data or None,
+                    lanr=form.lanr.data or None,
+                    actor=g.staff.actor,
+                    now=utcnow(),
+                )
+                name = user.username
+        except FlexnetError as error:
+            problem = error.message
+        else:
+            flash(f"Benutzer {name} angelegt; der Zugangsdaten-Brief ist vorgemerkt.")
+            return redirect(url_for("admin.practice", bsnr=number))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "admin/user_new.html", form=form, bsnr=number, problem=problem, staff=g.staff
+    ), status
+
+
+@blueprint.route("/practices/<bsnr>/key", methods=["GET", "POST"])
+@allowed(HELPDESK)
+def key_assign(bsnr: str) -> ResponseReturnValue:
+    number = _practice_or_404(bsnr)
+    form = AssignForm()
+    problem = None
+    if form.validate_on_submit():
+        try:
+            with state().database.session() as db:
+                issuance.issue_key(
+                    db,
+                    serial=form.serial.data or "",
+                    bsnr=number,
+                    actor=g.staff.actor,
+                    now=utcnow(),
+                )
+        except FlexnetError as error:
+            problem = error.message
+        else:
+            flash(f"Yubikey {form.serial.data} zugewiesen; das Begleitschreiben ist vorgemerkt.")
+            return redirect(url_for("admin.practice", bsnr=number))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "admin/key_assign.html", form=form, bsnr=number, problem=problem, staff=g.staff
+    ), status
+
+
+@blueprint.route("/keys", methods=["GET", "POST"])
+@allowed(HELPDESK)
+def keys() -> ResponseReturnValue:
+    """The stock: counts by status, the keys ready to hand out, and the import."""
+    form = ImportForm()
+    problems: list[str] = []
+    if form.validate_on_submit():
+        data = form.file.data.read(MAX_IMPORT_BYTES + 1)
+        try:
+            if len(data) > MAX_IMPORT_BYTES:
+                raise ValidationError("Die Datei ist größer als 5 MB")
+            flexnet = state()
+            parsed = importer.parse(data, importer.Format.AUTO)
+            with flexnet.database.session() as db:
+                summary = importer.import_keys(
+                    db, parsed, box=flexnet.secret_box, actor=g.staff.actor, now=utcnow()
+                )
+        except importer.ImportFailed as failed:
+            problems = ["Import abgebrochen, nichts übernommen:", *failed.errors]
+        except FlexnetError as error:
+            problems = [error.message]
+        else:
+            flash(f"{summary.total} Yubikeys importiert ({summary.reprogrammed} neu programmiert).")
+            return redirect(url_for("admin.keys"))
+    with state().database.reader() as db:
+        counts = dict(db.execute(select(Token.status, func.count()).group_by(Token.status)).all())
+        ready = list(
+            db.scalars(
+                select(Token.serial)
+                .where(Token.status == TokenStatus.STOCK)
+                .order_by(Token.serial)
+                .limit(100)
+            )
+        )
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "admin/keys.html",
+        form=form,
+        problems=problems,
+        counts=counts,
+        ready=ready,
+        staff=g.staff,
+    ), status

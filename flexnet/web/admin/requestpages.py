@@ -1,0 +1,124 @@
+"""The request queue (helpdesk, admin): verify (call back to the practice's known number),
+fulfil (a new password is issued here), reject; every step with a note, audited."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, RadioField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from flexnet import servicerequests
+from flexnet.db import utcnow
+from flexnet.errors import FlexnetError
+from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
+from flexnet.web import state
+from flexnet.web.admin import HELPDESK, allowed, blueprint
+
+STATUS_LABELS = {
+    RequestStatus.OPEN: "offen",
+    RequestStatus.VERIFIED: "bestätigt",
+    RequestStatus.FULFILLED: "erledigt",
+    RequestStatus.REJECTED: "abgelehnt",
+}
+
+_DONE = {"verify": "bestätigt", "fulfil": "erledigt", "reject": "abgelehnt"}
+
+
+class HandleForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    step = RadioField(
+        "Schritt",
+        choices=[
+            SelectChoice("verify", "bestätigt (Rückruf unter der bekannten Rufnummer)"),
+            SelectChoice("fulfil", "erledigen"),
+            SelectChoice("reject", "ablehnen"),
+        ],
+        validators=[DataRequired("Bitte einen Schritt wählen.")],
+    )
+    user = SelectField("Benutzer (bei neuem Kennwort)", choices=[], validate_choice=False)
+    on_first_use = BooleanField("Altes Kennwort gilt bis zur ersten Nutzung des neuen (§ 7.3)")
+    note = TextAreaField(
+        "Vermerk", validators=[DataRequired("Bitte einen Vermerk eingeben."), Length(max=1000)]
+    )
+
+
+@blueprint.get("/requests")
+@allowed(HELPDESK)
+def requests() -> ResponseReturnValue:
+    show_all = request.args.get("all") == "1"
+    with state().database.reader() as db:
+        query = select(ServiceRequest).order_by(ServiceRequest.id.desc()).limit(200)
+        if not show_all:
+            query = query.where(
+                ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED))
+            )
+        items = list(db.scalars(query))
+    return render_template(
+        "admin/requests.html",
+        items=items,
+        show_all=show_all,
+        kinds=servicerequests.KIND_LABELS,
+        statuses=STATUS_LABELS,
+        staff=g.staff,
+    )
+
+
+def _detail(
+    request_id: int, form: HandleForm, problem: str | None = None, status: int = 200
+) -> ResponseReturnValue:
+    with state().database.reader() as db:
+        item = db.get(ServiceRequest, request_id)
+        if item is None:
+            abort(404)
+        practice = db.get(Practice, item.practice_id) if item.practice_id else None
+        usernames = [u.username for u in practice.users] if practice else []
+        form.user.choices = [SelectChoice(name, name) for name in usernames]
+        return render_template(
+            "admin/request.html",
+            item=item,
+            practice=practice,
+            form=form,
+            problem=problem,
+            kinds=servicerequests.KIND_LABELS,
+            statuses=STATUS_LABELS,
+            new_password=item.kind is RequestKind.NEW_PASSWORD,
+            staff=g.staff,
+        ), status
+
+
+@blueprint.get("/requests/<int:request_id>")
+@allowed(HELPDESK)
+def request_detail(request_id: int) -> ResponseReturnValue:
+    return _detail(request_id, HandleForm())
+
+
+@blueprint.post("/requests/<int:request_id>")
+@allowed(HELPDESK)
+def request_handle(request_id: int) -> ResponseReturnValue:
+    form = HandleForm()
+    if not form.validate_on_submit():
+        return _detail(request_id, form, status=400)
+    actor, now, note = g.staff.actor, utcnow(), form.note.data or ""
+    try:
+        with state().database.session() as db:
+            if form.step.data == "verify":
+                servicerequests.verify(db, request_id=request_id, note=note, actor=actor, now=now)
+            elif form.step.data == "fulfil":
+                servicerequests.fulfil(
+                    db,
+                    request_id=request_id,
+                    note=note,
+                    username=form.user.data or None,
+                    at_once=not form.on_first_use.data,
+                    actor=actor,
+                    now=now,
+                )
+            else:
+                servicerequests.reject(db, request_id=request_id, note=note, actor=actor, now=now)
+    except FlexnetError as error:
+        return _detail(request_id, form, error.message, 409)
+    flash(f"Anfrage {request_id}: {_DONE[form.step.data]}.")
+    return redirect(url_for("admin.request_detail", request_id=request_id))
