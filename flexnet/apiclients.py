@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.errors import ConflictError
+from flexnet.errors import ConflictError, NotFoundError
 from flexnet.identifiers import require_text
-from flexnet.models import ApiClient
+from flexnet.models import ApiClient, StaffRole
 
 _PREFIX = "fx"
 
@@ -27,15 +27,27 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _new_key() -> tuple[str, str]:
+    """(prefix, key): the prefix finds the row, the whole key is checked by its hash."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"{_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
 def add_client(
-    session: Session, *, name: str, require_otp: bool, actor: Actor, now: datetime
+    session: Session,
+    *,
+    name: str,
+    require_otp: bool,
+    actor: Actor,
+    now: datetime,
+    role: StaffRole | None = None,
 ) -> tuple[ApiClient, str]:
-    """Create a client; returns it and its key, which is shown exactly once."""
+    """Create a client; returns it and its key, which is shown exactly once. Without a
+    role the client may only check logins (``/api/v1/auth``)."""
     name = require_text(name, "Name", max_length=100)
     if session.scalar(select(ApiClient.id).where(ApiClient.name == name)) is not None:
         raise ConflictError(f"Ein API-Client namens {name!r} existiert bereits")
-    prefix = secrets.token_hex(6)
-    key = f"{_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, key = _new_key()
     client = ApiClient(
         name=name,
         key_prefix=prefix,
@@ -43,6 +55,9 @@ def add_client(
         require_otp=require_otp,
         active=True,
         created_at=now,
+        role=role,
+        created_by=actor.name,
+        key_changed_at=now,
     )
     session.add(client)
     audit.record(
@@ -50,10 +65,29 @@ def add_client(
         AuditTag.API_CLIENT_CREATE,
         actor=actor,
         subject=Subject("api_client", name),
-        data={"require_otp": require_otp},
+        data={"require_otp": require_otp, "role": role.value if role else None},
         now=now,
     )
     return client, key
+
+
+def regenerate_key(session: Session, *, name: str, actor: Actor, now: datetime) -> str:
+    """A new key for the client; the old one stops working at once (e.g. when the staff
+    member who created it leaves, MD § 6(4)). Returns the key, shown exactly once."""
+    client = session.scalar(select(ApiClient).where(ApiClient.name == name).with_for_update())
+    if client is None:
+        raise NotFoundError(f"Kein API-Client {name!r}")
+    client.key_prefix, key = _new_key()
+    client.key_hash = _digest(key)
+    client.key_changed_at = now
+    audit.record(
+        session,
+        AuditTag.API_CLIENT_REGENERATE,
+        actor=actor,
+        subject=Subject("api_client", client.name),
+        now=now,
+    )
+    return key
 
 
 def authenticate_client(session: Session, key: str) -> ApiClient | None:

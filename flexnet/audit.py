@@ -66,6 +66,7 @@ class AuditTag(enum.StrEnum):
     NAS_CLIENT_CREATE = "radius:nas:create"
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
+    API_CLIENT_REGENERATE = "api:client:regenerate"
     VPN_DISCONNECT = "vpn:session:disconnect"
     REQUEST_FILE = "request:service:file"
     REQUEST_VERIFY = "request:service:verify"  # e.g. a call back to the known number

@@ -585,6 +585,11 @@ class ApiClient(Base):
     require_otp: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the client may do beyond /auth: read (auditor), helpdesk workflows, or all.
+    # None: /auth only (a portal that checks logins).
+    role: Mapped[StaffRole | None] = mapped_column(_enum(StaffRole, "api_client_role"))
+    created_by: Mapped[str | None] = mapped_column(String(200))  # MD § 6(4)
+    key_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ServiceRequest(Base):

@@ -9,6 +9,7 @@ import click
 
 from flexnet import apiclients, demo, nas
 from flexnet.cli import CliContext, cli, configure_logging, pass_context, read_password_stdin
+from flexnet.models import StaffRole
 from flexnet.otp.remote import RemoteValidator
 from flexnet.radius import profiles
 from flexnet.radius.disconnect import DisconnectDispatcher
@@ -128,13 +129,34 @@ def api_client_group() -> None:
 @api_client_group.command("add")
 @click.argument("name")
 @click.option("--require-otp", is_flag=True, help="Anfragen müssen ein Yubikey-OTP enthalten")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in StaffRole]),
+    default=None,
+    help="Zugriff auf /api/v1 über /auth hinaus: auditor (lesen), helpdesk, admin",
+)
 @pass_context
-def api_client_add(ctx: CliContext, name: str, require_otp: bool) -> None:
+def api_client_add(ctx: CliContext, name: str, require_otp: bool, role: str | None) -> None:
     """API-Client anlegen; gibt den Schlüssel einmalig aus ('key=...')."""
     with ctx.unit_of_work() as session:
         _, key = apiclients.add_client(
-            session, name=name, require_otp=require_otp, actor=ctx.actor, now=ctx.now()
+            session,
+            name=name,
+            require_otp=require_otp,
+            role=StaffRole(role) if role else None,
+            actor=ctx.actor,
+            now=ctx.now(),
         )
+    click.echo(f"key={key}")
+
+
+@api_client_group.command("regenerate")
+@click.argument("name")
+@pass_context
+def api_client_regenerate(ctx: CliContext, name: str) -> None:
+    """Neuen Schlüssel erzeugen; der alte gilt sofort nicht mehr ('key=...')."""
+    with ctx.unit_of_work() as session:
+        key = apiclients.regenerate_key(session, name=name, actor=ctx.actor, now=ctx.now())
     click.echo(f"key={key}")
 
 

@@ -56,7 +56,18 @@ def add_security_headers(response: Response) -> Response:
 
 
 def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
-    from flexnet.web import admin, api, health, selfservice, service_requests, wsapi
+    from flexnet.web import (
+        admin,
+        api,
+        api_resources,
+        health,
+        openapi,
+        selfservice,
+        service_requests,
+        wsapi,
+    )
+
+    del api_resources, openapi  # imported for their routes on api.blueprint
 
     # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
     csrf.exempt(api.blueprint)
@@ -67,3 +78,5 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(wsapi.blueprint)
     admin.init_app(app)
+    for code in (404, 405):
+        app.register_error_handler(code, api.problem_for_http_error)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from flexnet import apiclients, authn
 from flexnet.authn import Channel, Client, Outcome
@@ -27,7 +28,16 @@ def problem(status: int, title: str, detail: str | None = None) -> Response:
     return response
 
 
-def _api_key() -> str:
+def problem_for_http_error(error: HTTPException) -> Response | HTTPException:
+    """Under /api/ an unknown path or method is a problem document too; elsewhere the
+    usual page."""
+    if request.path.startswith(blueprint.url_prefix or "/api/v1"):
+        return problem(error.code or 500, error.name)
+    return error
+
+
+def api_key() -> str:
+    """The key a client sent: ``Authorization: Bearer …`` or ``X-API-Key``."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[len("Bearer ") :].strip()
@@ -53,7 +63,7 @@ def auth() -> Response:
     now = utcnow()
     try:
         with flexnet.database.session() as session:
-            client = apiclients.authenticate_client(session, _api_key())
+            client = apiclients.authenticate_client(session, api_key())
             if client is None:
                 return problem(401, "API-Schlüssel fehlt oder ist ungültig")
             otp = body.get("otp") or None

@@ -1,0 +1,177 @@
+"""REST API /api/v1: keys and roles per client, problem details, pagination, and the
+workflows other systems use (a practice from the member portal with its terms, users,
+locks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from flexnet import apiclients, create_app
+from flexnet.db import utcnow
+from flexnet.models import Letter, LetterKind, StaffRole
+from flexnet.web import state
+from tests.conftest import BOX, STAFF
+from tests.support.seed import add_login
+
+BSNR = "881234500"
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    application = create_app()
+    keys = {}
+    with state(application).database.session() as db:
+        add_login(db, BOX, bsnr=BSNR, username="emuster", password="Sommer-Regen-2026!")
+        for name, role in (("portal", StaffRole.HELPDESK), ("revision", StaffRole.AUDITOR)):
+            _, keys[name] = apiclients.add_client(
+                db, name=name, require_otp=False, role=role, actor=STAFF, now=utcnow()
+            )
+        _, keys["login-only"] = apiclients.add_client(
+            db, name="login-only", require_otp=False, actor=STAFF, now=utcnow()
+        )
+    application.config["KEYS"] = keys
+    yield application
+    state(application).database.dispose()
+
+
+def call(
+    app: Flask, client: str | None, method: str, path: str, body: object = None
+) -> tuple[int, dict[str, object], dict[str, str]]:
+    headers = {"Authorization": f"Bearer {app.config['KEYS'][client]}"} if client else {}
+    response = app.test_client().open(f"/api/v1{path}", method=method, json=body, headers=headers)
+    return response.status_code, response.get_json() or {}, dict(response.headers)
+
+
+def test_keys_and_roles_decide_who_may_do_what(app: Flask) -> None:
+    missing = call(app, None, "GET", "/practices")
+    login_only = call(app, "login-only", "GET", "/practices")
+    reader = call(app, "revision", "GET", f"/practices/{BSNR}")
+    reader_writes = call(app, "revision", "POST", "/locks", {})
+
+    assert missing[0] == 401 and missing[2]["Content-Type"] == "application/problem+json"
+    assert login_only[0] == 403
+    assert reader[0] == 200 and reader[1]["users"] == ["emuster"]
+    assert (
+        reader_writes[0] == 403 and reader_writes[1]["title"] == "Dieser API-Client darf das nicht"
+    )
+
+
+def test_a_practice_from_the_portal_with_terms_and_a_user(app: Flask) -> None:
+    created = call(
+        app,
+        "portal",
+        "POST",
+        "/practices",
+        {
+            "bsnr": "881234577",
+            "name": "Praxis Neu",
+            "street": "Weg 1",
+            "zip_code": "39104",
+            "city": "Halle",
+        },
+    )
+    duplicate = call(
+        app,
+        "portal",
+        "POST",
+        "/practices",
+        {
+            "bsnr": "881234577",
+            "name": "Praxis Neu",
+            "street": "Weg 1",
+            "zip_code": "39104",
+            "city": "Halle",
+        },
+    )
+    terms = call(
+        app,
+        "portal",
+        "POST",
+        "/practices/881234577/terms",
+        {"version": "1.0", "accepted_on": utcnow().date().isoformat()},
+    )
+    user = call(
+        app, "portal", "POST", "/practices/881234577/users", {"username": "neu", "kind": "staff"}
+    )
+    wrong = call(
+        app, "portal", "POST", "/practices/881234577/users", {"username": "x", "kind": "boss"}
+    )
+
+    assert created[0] == 201 and created[1]["status"] == "pending"
+    assert duplicate[0] == 409 and "bereits angelegt" in str(duplicate[1]["detail"])
+    assert terms[0] == 201 and terms[1]["status"] == "active" and terms[1]["terms_version"] == "1.0"
+    assert user[0] == 201 and user[1]["username"] == "neu"
+    assert wrong[0] == 400 and "kind" in str(wrong[1]["detail"])
+    with state(app).database.reader() as db:
+        letter = db.scalars(select(Letter).where(Letter.kind == LetterKind.CREDENTIALS)).one()
+        assert letter.user is not None and letter.user.username == "neu"
+
+
+def test_locks_and_bad_bodies(app: Flask) -> None:
+    lock = {"what": "user", "id": "emuster", "cause": "misuse", "reason": "Meldung Portal"}
+
+    first = call(app, "portal", "POST", "/locks", lock)
+    again = call(app, "portal", "POST", "/locks", lock)
+    unknown_field = call(app, "portal", "POST", "/locks", {**lock, "force": True})
+    not_json = app.test_client().post(
+        "/api/v1/locks",
+        data="what=user",
+        headers={"Authorization": f"Bearer {app.config['KEYS']['portal']}"},
+    )
+    shown = call(app, "revision", "GET", "/users/emuster")
+
+    assert first == (200, {"locked": ["emuster"]}, first[2])
+    assert again[1] == {"locked": []}
+    assert unknown_field[0] == 400 and "force" in str(unknown_field[1]["detail"])
+    assert not_json.status_code == 400
+    assert shown[1]["status"] == "locked" and shown[1]["status_reason"] == "Meldung Portal"
+
+
+def test_pages_carry_totals_and_links(app: Flask) -> None:
+    for n in range(3):
+        call(
+            app,
+            "portal",
+            "POST",
+            "/practices",
+            {
+                "bsnr": f"88123460{n}",
+                "name": f"P{n}",
+                "street": "W",
+                "zip_code": "39104",
+                "city": "H",
+            },
+        )
+
+    first = call(app, "revision", "GET", "/practices?per_page=2")
+    last = call(app, "revision", "GET", "/practices?page=2&per_page=2")
+    bad = call(app, "revision", "GET", "/practices?per_page=1000")
+
+    assert first[1]["total"] == 4 and len(first[1]["items"]) == 2  # type: ignore[arg-type]
+    assert 'rel="next"' in first[2]["Link"]
+    assert len(last[1]["items"]) == 2 and 'rel="prev"' in last[2]["Link"]  # type: ignore[arg-type]
+    assert bad[0] == 400
+
+
+def test_unknown_paths_are_problems_and_the_document_is_public(app: Flask) -> None:
+    missing = app.test_client().get("/api/v1/nothing")
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    assert document["openapi"].startswith("3.1") and "/practices/{bsnr}/terms" in document["paths"]
+
+
+def test_a_regenerated_key_replaces_the_old_one_at_once(app: Flask) -> None:
+    old = app.config["KEYS"]["portal"]
+    with state(app).database.session() as db:
+        new = apiclients.regenerate_key(db, name="portal", actor=STAFF, now=utcnow())
+    app.config["KEYS"]["portal"], app.config["KEYS"]["old"] = new, old
+
+    assert call(app, "old", "GET", "/practices")[0] == 401
+    assert call(app, "portal", "GET", "/practices")[0] == 200
