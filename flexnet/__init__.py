@@ -30,7 +30,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.cookie_secure,
         JSON_AS_ASCII=False,
         WTF_CSRF_TIME_LIMIT=3600,
+        # Above the key import's own 5 MB: larger bodies are refused before any parsing.
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
     )
+    if settings.proxies:
+        # Behind nginx: the client's address (throttles, audit, sessions) and scheme come
+        # from the proxies' headers, trusting exactly this many hops.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies
+        )
     database = Database.from_url(settings.database_url, timeout_ms=settings.db_timeout_ms)
     app.extensions["flexnet"] = FlexnetState(settings, database)
     register_blueprints(app, CSRFProtect(app))

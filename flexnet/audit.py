@@ -44,6 +44,8 @@ class AuditTag(enum.StrEnum):
     STAFF_LOGIN = "staff:session:login"  # password and second factor passed
     STAFF_LOGOUT = "staff:session:logout"
     STAFF_TOTP_ENROL = "staff:totp:enrol"
+    STAFF_TOTP_RESET = "staff:totp:reset"
+    STAFF_PASSWORD_CHANGE = "staff:password:change"
     PRACTICE_CREATE = "practice:record:create"
     PRACTICE_ACTIVITY_END = "practice:activity:end"
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"

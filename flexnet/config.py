@@ -96,6 +96,7 @@ class Settings:
     connection_log_days: int = 31  # auth log and VPN accounting with full IP addresses (KVS)
     audit_retention_years: int = 10  # the audit trail (purged by the lifecycle job)
     return_reminder_days: int = 28  # a locked Yubikey not back by then: reminder letter
+    proxies: int = 0  # reverse proxies in front of the web app (X-Forwarded-For hops)
     demo: bool = False
 
 
@@ -137,6 +138,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         connection_log_days=_positive_int(env, "FLEXNET_CONNECTION_LOG_DAYS", default=31),
         audit_retention_years=_positive_int(env, "FLEXNET_AUDIT_RETENTION_YEARS", default=10),
         return_reminder_days=_positive_int(env, "FLEXNET_RETURN_REMINDER_DAYS", default=28),
+        proxies=_non_negative_int(env, "FLEXNET_PROXIES", default=0),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
 
@@ -305,6 +307,15 @@ def _database_url(env: Mapping[str, str], instance: Path) -> URL:
             "FLEXNET_DATABASE_URL", "unterstützt sind nur sqlite:// und postgresql+psycopg://"
         )
     return url
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, *, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]{1,2}", raw):
+        raise ConfigError(name, "muss eine ganze Zahl zwischen 0 und 99 sein")
+    return int(raw)
 
 
 def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:

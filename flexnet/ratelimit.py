@@ -67,6 +67,16 @@ def record(
     return hits
 
 
+def forget(session: Session, key: str, *, window_seconds: int, now: datetime) -> None:
+    """Drop the current window's count for ``key`` (e.g. after a successful sign-in)."""
+    session.execute(
+        delete(RateLimitCounter).where(
+            RateLimitCounter.key == key,
+            RateLimitCounter.window_start == _window(now, window_seconds),
+        )
+    )
+
+
 def purge(session: Session, *, older_than: timedelta, now: datetime) -> int:
     """Delete counters of windows that ended long ago (run by the nightly job)."""
     cutoff = int((now - older_than).timestamp())

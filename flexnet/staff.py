@@ -53,6 +53,8 @@ def add_staff(
         name=require_text(name, "Name", max_length=200) if name else None,
         role=role,
         password_hash=passwords.hash_password(password),
+        # Someone else chose it: changed at the first sign-in.
+        must_change_password=True,
         active=True,
         created_at=now,
     )
@@ -100,8 +102,18 @@ def get_staff(session: Session, username: str) -> StaffAccount:
 
 
 def _keep_an_admin(session: Session, account: StaffAccount) -> None:
-    """Never fewer than one active admin (MD § 6(1)): someone must be able to act."""
-    if account.role is StaffRole.ADMIN and account.active and active_admin_count(session) <= 1:
+    """Never fewer than one active admin (MD § 6(1)): someone must be able to act. The
+    admins' rows are locked while counting, so two admins demoting each other at the
+    same moment cannot both succeed."""
+    if account.role is not StaffRole.ADMIN or not account.active:
+        return
+    admins = session.scalars(
+        select(StaffAccount.id)
+        .where(StaffAccount.role == StaffRole.ADMIN, StaffAccount.active.is_(True))
+        .order_by(StaffAccount.id)
+        .with_for_update()
+    ).all()
+    if len(admins) <= 1:
         raise ConflictError("Das ist die letzte aktive Administration; zuerst eine weitere anlegen")
 
 
@@ -144,6 +156,26 @@ def change_role(
         actor=actor,
         subject=Subject("staff", account.username),
         data={"from": previous.value, "to": role.value},
+        now=now,
+    )
+    return account
+
+
+def reset_second_factor(
+    session: Session, *, username: str, actor: Actor, now: datetime
+) -> StaffAccount:
+    """A lost or replaced phone: the next sign-in enrols anew; live sessions end."""
+    account = get_staff(session, username)
+    if account.totp_enrolled_at is None:
+        raise ConflictError(f"{account.username} hat noch keinen zweiten Faktor eingerichtet")
+    account.totp_secret = account.totp_enrolled_at = account.totp_last_step = None
+    ended = staffauth.end_all(session, account, reason="totp_reset", now=now)
+    audit.record(
+        session,
+        AuditTag.STAFF_TOTP_RESET,
+        actor=actor,
+        subject=Subject("staff", account.username),
+        data={"sessions_ended": ended},
         now=now,
     )
     return account

@@ -2,11 +2,16 @@
 
 A sign-in has two steps. The password opens a session that may do one thing only: pass
 the second factor (a TOTP code; at the first sign-in the staff member enrols an
-authenticator app first). Sessions live in the database, so logout, a password change
-or a deactivation ends them whatever cookie a browser still holds; they end after 15
-minutes without activity and 12 hours after sign-in in any case. Failed attempts are
-counted in the database per username and per source address, so the limit holds
-across processes and nodes.
+authenticator app, with a seed that only this session ever sees). A password chosen by
+someone else (an admin, ``flexnet init``) must then be changed before anything else.
+Sessions live in the database, so logout, a password change, a second-factor reset or
+a deactivation ends them whatever cookie a browser still holds; they end after 15
+minutes without activity and 12 hours after sign-in in any case.
+
+Attempts are counted before they are checked, atomically in the database (so parallel
+guesses cannot slip past the limit, and the limit holds across processes and nodes):
+per account and address, and more loosely per account and per address, so that a
+stranger cannot lock a colleague out with a few wrong passwords.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from flexnet import audit, passwords, ratelimit
@@ -34,9 +39,12 @@ log = logging.getLogger(__name__)
 IDLE = timedelta(minutes=15)
 LIFETIME = timedelta(hours=12)
 THROTTLE_WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_ACCOUNT = 5  # per window: password and second factor each
-MAX_FAILURES_PER_SOURCE = 20
+# Attempts per 15 minutes (each step counted on its own).
+MAX_PER_ACCOUNT_AND_SOURCE = 5
+MAX_PER_ACCOUNT = 30  # from anywhere: a stranger needs many addresses to lock one out
+MAX_PER_SOURCE = 20
 TOTP_ISSUER = "KV-FlexNet KVSA"
+TOTP_DIGITS = 6
 _TOTP_STEP_SECONDS = 30
 _TOTP_DRIFT_STEPS = 1  # one step either side: clocks of phones drift
 
@@ -58,16 +66,31 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def _throttle_keys(username: str, source_ip: str | None) -> dict[str, int]:
-    keys = {f"staff-login:user:{username}": MAX_FAILURES_PER_ACCOUNT}
+def _name_key(username: str) -> str:
+    """The account as it appears in counter keys and logs: a hash, since what was typed
+    may be a password typed into the wrong field."""
+    return hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _pair_key(step: str, account: str, source_ip: str | None) -> str:
+    return f"staff-{step}:pair:{account}:{source_ip or '-'}"
+
+
+def _over_limit(
+    session: Session, step: str, account: str, source_ip: str | None, now: datetime
+) -> bool:
+    """Count this attempt first (atomically), then say whether it is one too many."""
+    limits = {
+        f"staff-{step}:acct:{account}": MAX_PER_ACCOUNT,
+        _pair_key(step, account, source_ip): MAX_PER_ACCOUNT_AND_SOURCE,
+    }
     if source_ip:
-        keys[f"staff-login:ip:{source_ip}"] = MAX_FAILURES_PER_SOURCE
-    return keys
-
-
-def _count_failure(session: Session, keys: dict[str, int], now: datetime) -> None:
-    for key in keys:
-        ratelimit.record(session, key, window_seconds=THROTTLE_WINDOW_SECONDS, now=now)
+        limits[f"staff-{step}:ip:{source_ip}"] = MAX_PER_SOURCE
+    over = False
+    for key, limit in limits.items():
+        hits = ratelimit.record(session, key, window_seconds=THROTTLE_WINDOW_SECONDS, now=now)
+        over = over or hits > limit
+    return over
 
 
 def open_session(
@@ -75,17 +98,19 @@ def open_session(
 ) -> Opened | Refusal:
     """Check the password; on success a session that still needs the second factor."""
     name = username.strip().lower()[:64]
-    keys = _throttle_keys(name, source_ip)
-    if ratelimit.over_limit(session, keys, window_seconds=THROTTLE_WINDOW_SECONDS, now=now):
-        log.warning("staff login throttled: user=%r source=%s", name, source_ip)
+    if _over_limit(session, "login", _name_key(name), source_ip, now):
+        log.warning("staff login throttled: account=%s source=%s", _name_key(name), source_ip)
         return Refusal.THROTTLED
-    account = session.scalar(select(StaffAccount).where(StaffAccount.username == name))
+    account = None
+    if name.isprintable() and "\x00" not in name:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == name))
     # An unknown name costs a hash as well: the answer's timing tells nothing.
     checked = passwords.verify(password, account.password_hash if account else None)
     if account is None or not account.active or not checked.ok:
-        _count_failure(session, keys, now)
-        log.info("staff login refused: user=%r source=%s", name, source_ip)
+        known = account.username if account else f"unbekannt ({_name_key(name)})"
+        log.info("staff login refused: account=%s source=%s", known, source_ip)
         return Refusal.INVALID
+    _succeeded(session, "login", _name_key(name), source_ip, now)
     token = secrets.token_urlsafe(32)
     record = StaffSession(
         token_hash=token_hash(token),
@@ -97,6 +122,14 @@ def open_session(
     session.add(record)
     session.flush()
     return Opened(token, record)
+
+
+def _succeeded(
+    session: Session, step: str, account: str, source_ip: str | None, now: datetime
+) -> None:
+    """A success clears the account-and-address count: signing in often is no attack."""
+    key = _pair_key(step, account, source_ip)
+    ratelimit.forget(session, key, window_seconds=THROTTLE_WINDOW_SECONDS, now=now)
 
 
 def reissue_token(record: StaffSession) -> str:
@@ -116,15 +149,7 @@ def resume(session: Session, token: str, *, now: datetime) -> StaffSession | Non
     )
     if record is None:
         return None
-    reason = (
-        "deactivated"
-        if not record.staff.active
-        else "idle"
-        if now - record.last_seen_at > IDLE
-        else "lifetime"
-        if now - record.created_at > LIFETIME
-        else None
-    )
+    reason = _end_reason(record, now)
     if reason is not None:
         end(session, record, reason=reason, now=now)
         return None
@@ -132,10 +157,21 @@ def resume(session: Session, token: str, *, now: datetime) -> StaffSession | Non
     return record
 
 
+def _end_reason(record: StaffSession, now: datetime) -> str | None:
+    if not record.staff.active:
+        return "deactivated"
+    if now - record.last_seen_at > IDLE:
+        return "idle"
+    if now - record.created_at > LIFETIME:
+        return "lifetime"
+    return None
+
+
 def end(session: Session, record: StaffSession, *, reason: str, now: datetime) -> None:
     """End one session (logout, idle, lifetime)."""
     if record.ended_at is None:
         record.ended_at, record.end_reason = now, reason
+        record.enrol_secret = None
         if reason == "logout":
             audit.record(
                 session,
@@ -149,12 +185,12 @@ def end(session: Session, record: StaffSession, *, reason: str, now: datetime) -
 def end_all(
     session: Session, staff: StaffAccount, *, reason: str, now: datetime, keep: int | None = None
 ) -> int:
-    """End every live session of a staff member (password change, deactivation), but
-    ``keep``. Returns how many ended."""
+    """End every live session of a staff member (password change, second-factor reset,
+    deactivation), but ``keep``. Returns how many ended."""
     query = (
         update(StaffSession)
         .where(StaffSession.staff_id == staff.id, StaffSession.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason)
+        .values(ended_at=now, end_reason=reason, enrol_secret=None)
     )
     if keep is not None:
         query = query.where(StaffSession.id != keep)
@@ -165,42 +201,42 @@ def end_all(
 # --- second factor ---------------------------------------------------------------------
 
 
-def _context(staff: StaffAccount) -> str:
-    return staff_totp_context(staff.id)
+def _enrol_context(record: StaffSession) -> str:
+    return f"staff-totp-enrol:{record.id}"
 
 
-def begin_enrolment(session: Session, staff: StaffAccount, *, box: SecretBox) -> str:
-    """A new TOTP seed for the authenticator app (shown once, as QR code and text); it
-    counts only once :func:`confirm_enrolment` has seen a first code from it."""
-    if staff.totp_enrolled_at is not None:
+def enrolment_seed(record: StaffSession, *, box: SecretBox) -> str:
+    """The TOTP seed this session enrols (made on first use, shown to this session only:
+    another session of the account gets a seed of its own)."""
+    if record.staff.totp_enrolled_at is not None:
         raise ConflictError("Der zweite Faktor ist bereits eingerichtet")
-    seed = pyotp.random_base32()
-    staff.totp_secret = box.seal(seed.encode("ascii"), context=_context(staff))
-    return seed
+    if record.enrol_secret is None:
+        seed = pyotp.random_base32()
+        record.enrol_secret = box.seal(seed.encode("ascii"), context=_enrol_context(record))
+        return seed
+    return box.open(record.enrol_secret, context=_enrol_context(record)).decode("ascii")
 
 
 def provisioning_uri(staff: StaffAccount, seed: str) -> str:
     return pyotp.TOTP(seed).provisioning_uri(name=staff.username, issuer_name=TOTP_ISSUER)
 
 
-def pending_seed(staff: StaffAccount, *, box: SecretBox) -> str | None:
-    """The seed of an enrolment begun but not yet confirmed (to show it again)."""
-    if staff.totp_secret is None or staff.totp_enrolled_at is not None:
-        return None
-    return box.open(staff.totp_secret, context=_context(staff)).decode("ascii")
-
-
 def confirm_enrolment(
     session: Session, record: StaffSession, code: str, *, box: SecretBox, now: datetime
 ) -> Refusal | None:
-    """The first code from the new seed: enrolled, and this session passes the factor."""
+    """The first code from this session's seed: enrolled, this session passes the factor,
+    and every other session of the account ends."""
     staff = record.staff
-    if staff.totp_enrolled_at is not None or staff.totp_secret is None:
+    if staff.totp_enrolled_at is not None or record.enrol_secret is None:
         raise ConflictError("Keine Einrichtung des zweiten Faktors begonnen")
-    refused = _check_code(session, record, code, box=box, now=now)
+    seed = enrolment_seed(record, box=box)
+    refused = _check_code(session, record, seed, code, now)
     if refused is not None:
         return refused
+    staff.totp_secret = box.seal(seed.encode("ascii"), context=staff_totp_context(staff.id))
     staff.totp_enrolled_at = now
+    record.enrol_secret = None
+    end_all(session, staff, reason="enrolled", now=now, keep=record.id)
     audit.record(
         session,
         AuditTag.STAFF_TOTP_ENROL,
@@ -216,34 +252,52 @@ def pass_second_factor(
     session: Session, record: StaffSession, code: str, *, box: SecretBox, now: datetime
 ) -> Refusal | None:
     """A code from the enrolled authenticator: the session may now act in its role."""
-    if record.staff.totp_enrolled_at is None:
+    staff = record.staff
+    if staff.totp_enrolled_at is None or staff.totp_secret is None:
         raise ConflictError("Der zweite Faktor ist noch nicht eingerichtet")
-    refused = _check_code(session, record, code, box=box, now=now)
+    seed = box.open(staff.totp_secret, context=staff_totp_context(staff.id)).decode("ascii")
+    refused = _check_code(session, record, seed, code, now)
     if refused is None:
         _verified(session, record, now)
     return refused
 
 
 def _check_code(
-    session: Session, record: StaffSession, code: str, *, box: SecretBox, now: datetime
+    session: Session, record: StaffSession, seed: str, code: str, now: datetime
 ) -> Refusal | None:
-    """A six-digit code of the current step (± drift), each step accepted once."""
+    """A six-digit code of the current step (± drift); each step is accepted once, also
+    when two sessions race with the same code (a conditional UPDATE decides)."""
     staff = record.staff
-    keys = _throttle_keys(f"{staff.username}:totp", record.source_ip)
-    if ratelimit.over_limit(session, keys, window_seconds=THROTTLE_WINDOW_SECONDS, now=now):
+    if _over_limit(session, "totp", staff.username, record.source_ip, now):
         return Refusal.THROTTLED
-    seed = box.open(staff.totp_secret or b"", context=_context(staff)).decode("ascii")
-    totp = pyotp.TOTP(seed)
     typed = "".join(code.split())
+    if len(typed) != TOTP_DIGITS or not all(ch in "0123456789" for ch in typed):
+        return Refusal.INVALID
+    totp = pyotp.TOTP(seed)
     current = int(now.timestamp()) // _TOTP_STEP_SECONDS
     for step in range(current - _TOTP_DRIFT_STEPS, current + _TOTP_DRIFT_STEPS + 1):
-        fresh = staff.totp_last_step is None or step > staff.totp_last_step
-        if fresh and hmac.compare_digest(totp.at(step * _TOTP_STEP_SECONDS), typed):
-            staff.totp_last_step = step
+        if hmac.compare_digest(totp.at(step * _TOTP_STEP_SECONDS), typed) and _claim_step(
+            session, staff, step
+        ):
+            _succeeded(session, "totp", staff.username, record.source_ip, now)
             return None
-    _count_failure(session, keys, now)
-    log.info("staff second factor refused: user=%r", staff.username)
+    log.info("staff second factor refused: account=%s", staff.username)
     return Refusal.INVALID
+
+
+def _claim_step(session: Session, staff: StaffAccount, step: int) -> bool:
+    claimed = session.execute(
+        update(StaffAccount)
+        .where(
+            StaffAccount.id == staff.id,
+            or_(StaffAccount.totp_last_step.is_(None), StaffAccount.totp_last_step < step),
+        )
+        .values(totp_last_step=step),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    if claimed:
+        session.expire(staff, ["totp_last_step"])
+    return bool(claimed)
 
 
 def _verified(session: Session, record: StaffSession, now: datetime) -> None:
@@ -257,3 +311,45 @@ def _verified(session: Session, record: StaffSession, now: datetime) -> None:
         source_ip=record.source_ip,
         now=now,
     )
+
+
+# --- password ----------------------------------------------------------------------------
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def change_password(
+    session: Session,
+    record: StaffSession,
+    *,
+    old: str,
+    new: str,
+    policy: passwords.PasswordPolicy,
+    now: datetime,
+) -> list[str]:
+    """Change the own password: the old one, the policy; the other sessions end.
+    Returns what is wrong (German), empty when changed."""
+    staff = record.staff
+    if _over_limit(session, "password", staff.username, record.source_ip, now):
+        return ["Zu viele Versuche; bitte in 15 Minuten erneut."]
+    if not passwords.verify(old, staff.password_hash).ok:
+        return ["Das bisherige Kennwort stimmt nicht."]
+    problems = passwords.policy_violations(
+        new, personal=[staff.username, staff.name or ""], policy=policy
+    )
+    if passwords.verify(new, staff.password_hash).ok:
+        problems.append("Das neue Kennwort muss sich vom bisherigen unterscheiden.")
+    if problems:
+        return problems
+    staff.password_hash = passwords.hash_password(new)
+    staff.password_changed_at = now
+    staff.must_change_password = False
+    end_all(session, staff, reason="password", now=now, keep=record.id)
+    audit.record(
+        session,
+        AuditTag.STAFF_PASSWORD_CHANGE,
+        actor=Actor.staff(staff.username),
+        subject=Subject("staff", staff.username),
+        now=now,
+    )
+    return []

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.engine import URL
 
@@ -18,9 +19,11 @@ from flexnet.db import utcnow
 from flexnet.models import StaffAccount, StaffRole, StaffSession
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
-from tests.conftest import STAFF
+from tests.conftest import BOX, STAFF
 from tests.support.admin import (
     PASSWORD,
+    add_staff,
+    change_password,
     code_step,
     cookie,
     csrf,
@@ -42,9 +45,7 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
             ("bernd", StaffRole.HELPDESK),
             ("carla", StaffRole.AUDITOR),
         ):
-            staff.add_staff(
-                db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
-            )
+            add_staff(db, name, role)
     yield application
     state(application).database.dispose()
 
@@ -222,3 +223,128 @@ def test_the_cookie_is_host_only_secure_httponly_and_strict(
         assert attribute in header
     assert "Domain" not in header
     state(application).database.dispose()
+
+
+# --- from the security review -------------------------------------------------------
+
+
+def enrol_page_seed(client: FlaskClient) -> str:
+    page = client.get("/admin/login/enrol").get_data(as_text=True)
+    found = re.search(r'<code class="seed">([A-Z2-7 ]+)</code>', page)
+    assert found, page
+    return found.group(1).replace(" ", "")
+
+
+def test_each_enrolling_session_gets_its_own_seed_and_the_others_end(app: Flask) -> None:
+    """Whoever else passed the password earlier (e.g. the admin who chose it) holds no
+    usable seed once the owner has enrolled."""
+    early, owner = app.test_client(), app.test_client()
+    password_step(early, "anna")
+    password_step(owner, "anna")
+    early_seed = enrol_page_seed(early)
+
+    owner_seed, _ = enrol(owner)
+    ended = early.get("/admin/login/code")
+    password_step(early, "anna")  # signing in again with the seed seen before
+    late_code = code_step(early, pyotp.TOTP(early_seed).now())
+
+    assert early_seed != owner_seed
+    assert ended.headers["Location"] == "/admin/login"
+    assert late_code[0] == 401
+    assert early.get("/admin/").status_code == 302
+
+
+def test_a_password_chosen_by_someone_else_is_changed_first(app: Flask) -> None:
+    with state(app).database.session() as db:
+        db.execute(update(StaffAccount).values(must_change_password=True))
+    client, other = app.test_client(), signed_in(app, "carla")
+    password_step(client, "carla")
+    code = pyotp.TOTP(_seed_of(app, "carla")).at(utcnow() + timedelta(seconds=30))
+
+    status, location = code_step(client, code)
+    blocked = client.get("/admin/search?q=1")
+    weak = change_password(client, PASSWORD, "kurz")
+    changed = change_password(client, PASSWORD, "Eigenes-Wort-Tulpe-93")
+
+    assert (status, location) == (302, "/admin/password?next=/admin/")
+    assert blocked.headers["Location"].startswith("/admin/password")
+    assert weak[0] == 400
+    assert changed == (302, "/admin/")
+    assert client.get("/admin/search?q=1").status_code == 200
+    assert other.get("/admin/").status_code == 302  # the other session ended
+
+
+def _seed_of(app: Flask, username: str) -> str:
+    with state(app).database.reader() as db:
+        account = db.query(StaffAccount).filter_by(username=username).one()
+        return BOX.open(account.totp_secret or b"", context=f"staff-totp:{account.id}").decode()
+
+
+def test_an_admin_resets_a_lost_second_factor(app: Flask) -> None:
+    admin, bernd = signed_in(app, "anna"), signed_in(app, "bernd")
+
+    response = admin.post(
+        "/admin/staff/bernd/totp-reset",
+        data={"csrf_token": csrf(admin, "/admin/staff"), "confirm": "bernd"},
+    )
+    again = app.test_client()
+    _, location = password_step(again, "bernd")
+
+    assert response.status_code == 302
+    assert bernd.get("/admin/").status_code == 302
+    assert location == "/admin/login/enrol?next=/admin/"
+
+
+@pytest.mark.parametrize(
+    "target", ["/admin/\r\nSet-Cookie:x=1", "/admin/..//evil.example", "/admin/\\\\evil"]
+)
+def test_odd_next_values_fall_back_to_the_dashboard(app: Flask, target: str) -> None:
+    client = app.test_client()
+    _, enrol_page = password_step(client, "anna", next_=target)
+
+    _, location = enrol(client, enrol_page)
+
+    assert location == "/admin/"
+
+
+def test_bad_input_gets_a_clear_answer_not_a_server_error(app: Flask) -> None:
+    client = app.test_client()
+    assert password_step(client, "an\x00na")[0] == 401
+    password_step(client, "anna")
+    enrol(client)
+    other = app.test_client()
+    password_step(other, "anna")
+
+    arabic_digits = code_step(other, "١٢٣٤٥٦")
+    huge = client.get("/admin/requests/99999999999999999999")
+
+    assert arabic_digits[0] == 400
+    assert huge.status_code == 404
+    assert client.get("/admin/search?q=a%00b").status_code == 200
+
+
+def test_a_stranger_cannot_lock_a_colleague_out_from_another_address(app: Flask) -> None:
+    stranger = app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    for _ in range(6):
+        password_step(stranger, "bernd", "falsch-falsch")
+    colleague = app.test_client()
+    colleague.environ_base["REMOTE_ADDR"] = "10.1.2.3"
+
+    assert password_step(stranger, "bernd")[0] == 429
+    assert password_step(colleague, "bernd")[0] == 302
+
+
+def test_every_admin_view_is_guarded_or_part_of_the_sign_in(app: Flask) -> None:
+    sign_in = {
+        "admin.login",
+        "admin.code",
+        "admin.enrol",
+        "admin.enrol_qr",
+        "admin.logout",
+    }
+    admin_views = {
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("admin.")
+    }
+
+    assert admin_views - sign_in == set(ROUTE_ROLES)

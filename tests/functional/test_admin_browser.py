@@ -96,6 +96,12 @@ def sign_in(page: Page, base: str) -> None:
     seed = page.locator("code.seed").inner_text().replace(" ", "")
     page.get_by_label("Code aus der Authenticator-App").fill(pyotp.TOTP(seed).now())
     page.get_by_role("button", name="Einrichten und anmelden").click()
+    # The first password came from someone else: it is changed before anything else.
+    expect(page.get_by_role("heading", name="Kennwort ändern")).to_be_visible()
+    page.get_by_label("Bisheriges Kennwort").fill(PASSWORD)
+    page.get_by_label("Neues Kennwort", exact=True).fill("Eigenes-Wort-Tulpe-93")
+    page.get_by_label("Neues Kennwort wiederholen").fill("Eigenes-Wort-Tulpe-93")
+    page.get_by_role("button", name="Kennwort ändern").click()
     expect(page.get_by_text("Angemeldet als anna")).to_be_visible()
     shot(page, "dashboard")
 

@@ -11,13 +11,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, staff
-from flexnet.db import utcnow
+from flexnet import create_app
 from flexnet.models import Practice, StaffRole
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
-from tests.conftest import BOX, STAFF
-from tests.support.admin import PASSWORD, csrf, guarded_routes, signed_in
+from tests.conftest import BOX
+from tests.support.admin import add_staff, csrf, guarded_routes, signed_in
 from tests.support.seed import add_login
 
 ROLES = {"anna": StaffRole.ADMIN, "bernd": StaffRole.HELPDESK, "carla": StaffRole.AUDITOR}
@@ -30,9 +29,7 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
     application = create_app()
     with state(application).database.session() as db:
         for name, role in ROLES.items():
-            staff.add_staff(
-                db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
-            )
+            add_staff(db, name, role)
         add_login(
             db,
             BOX,

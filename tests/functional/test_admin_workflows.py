@@ -17,8 +17,8 @@ from flexnet.db import utcnow
 from flexnet.models import Letter, LetterKind, LockCause, RequestKind, StaffRole, Token, UserStatus
 from flexnet.otp.stock import get_token
 from flexnet.web import state
-from tests.conftest import BOX, STAFF
-from tests.support.admin import PASSWORD, csrf, enrol, password_step, signed_in
+from tests.conftest import BOX
+from tests.support.admin import add_staff, change_password, csrf, enrol, password_step, signed_in
 from tests.support.seed import add_login
 
 BSNR = "881234500"
@@ -31,9 +31,7 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
     application = create_app()
     with state(application).database.session() as db:
         for name, role in (("anna", StaffRole.ADMIN), ("bernd", StaffRole.HELPDESK)):
-            staff.add_staff(
-                db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
-            )
+            add_staff(db, name, role)
         add_login(
             db, BOX, bsnr=BSNR, username="emuster", password="Sommer-Regen-2026!", serial="9000001"
         )
@@ -78,7 +76,13 @@ def test_an_added_staff_member_signs_in_and_a_deactivation_ends_the_session(
         assert staff.get_staff(db, "dora").role is StaffRole.AUDITOR
     dora = app.test_client()
     password_step(dora, "dora", "Noch-ein-Dienst-Kennwort-7")
-    enrol(dora)
+    _, forced = enrol(dora)
+    assert forced == "/admin/password?next=/admin/"  # an admin chose it: changed first
+    assert dora.get("/admin/").headers["Location"].startswith("/admin/password")
+    assert change_password(dora, "Noch-ein-Dienst-Kennwort-7", "Eigenes-Wort-Tulpe-93") == (
+        302,
+        "/admin/",
+    )
     assert dora.get("/admin/").status_code == 200
     assert dora.get("/admin/staff").status_code == 403  # an auditor reads, does not manage
 

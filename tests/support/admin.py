@@ -7,6 +7,12 @@ import re
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from flexnet import staff
+from flexnet.db import utcnow
+from flexnet.models import StaffRole
+from tests.conftest import STAFF
 
 PASSWORD = "Lange-Dienst-Kennwort-42"
 
@@ -94,3 +100,26 @@ def guarded_routes(app: Flask, roles: dict[str, object]) -> dict[str, tuple[str,
             routes[rule.endpoint] = (url, set(rule.methods or ()) - {"HEAD", "OPTIONS"})
     assert set(routes) == set(roles), "a guarded endpoint has no route"
     return routes
+
+
+def add_staff(db: Session, name: str, role: StaffRole, *, settled: bool = True) -> None:
+    """A staff account with PASSWORD; ``settled``: as if its first password had already
+    been changed (the forced change has tests of its own)."""
+    account = staff.add_staff(
+        db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
+    )
+    account.must_change_password = not settled
+
+
+def change_password(client: FlaskClient, old: str, new: str) -> tuple[int, str]:
+    """The forced (or own) password change; returns status and where it leads."""
+    response = client.post(
+        "/admin/password",
+        data={
+            "csrf_token": csrf(client, "/admin/password"),
+            "old": old,
+            "new": new,
+            "repeat": new,
+        },
+    )
+    return response.status_code, response.headers.get("Location", "")

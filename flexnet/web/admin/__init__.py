@@ -8,7 +8,7 @@ view states the roles that may use it (``@allowed``); the route table test walks
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,6 +51,7 @@ class StaffPrincipal(UserMixin):  # type: ignore[misc]  # flask-login ships no t
     name: str | None
     role: StaffRole
     verified: bool  # second factor passed in this session
+    must_change: bool  # the password someone else chose: changed before anything else
 
     def get_id(self) -> str:
         return str(self.session_id)
@@ -83,6 +84,7 @@ def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
             staff.name,
             staff.role,
             record.verified_at is not None,
+            staff.must_change_password,
         )
 
 
@@ -108,6 +110,8 @@ def allowed(
             g.staff = staff
             if staff.role not in roles:
                 abort(403)
+            if staff.must_change and view.__name__ != "password":
+                return redirect(url_for("admin.password", next=request.full_path))
             return view(*args, **kwargs)
 
         return wrapped
@@ -131,19 +135,23 @@ def clear_cookie(response: BaseResponse) -> None:
     response.delete_cookie(cookie_name(), path="/", secure=state().settings.cookie_secure)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 @blueprint.app_template_filter("visible")
 def visible(value: object) -> str:
     """Text from outside (usernames from RADIUS, request texts, audit data) with control
     and bidi characters shown as \\xNN instead of acting on the page; HTML is escaped by
     the templates as always."""
-    return _CONTROL.sub(_escaped, "" if value is None else str(value))
+    return "".join(_shown(ch) for ch in ("" if value is None else str(value)))
 
 
-def _escaped(match: re.Match[str]) -> str:
-    code = ord(match.group())
+# Control, format (bidi marks, zero-width), line and paragraph separators; tab and
+# newline stay as they are.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _shown(ch: str) -> str:
+    if ch in "\t\n" or unicodedata.category(ch) not in _INVISIBLE:
+        return ch
+    code = ord(ch)
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
@@ -177,9 +185,13 @@ def _no_store(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    # flask-login only finds the staff session; its remember cookie is never used (a
+    # planted cookie of that name would make it skip the request loader), and its
+    # template context would resume the session on public pages too.
+    app.config["REMEMBER_COOKIE_NAME"] = "__Host-flexnet-admin-unused"
     manager = LoginManager()
     manager.request_loader(_load_from_cookie)
-    manager.init_app(app)
+    manager.init_app(app, add_context_processor=False)
     app.register_blueprint(blueprint)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
+import posixpath
 from io import BytesIO
 from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.image.svg
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -18,7 +20,7 @@ from flexnet.db import utcnow
 from flexnet.models import StaffSession
 from flexnet.staffauth import Refusal
 from flexnet.web import state
-from flexnet.web.admin import blueprint, clear_cookie, principal, set_cookie
+from flexnet.web.admin import ALL_ROLES, allowed, blueprint, clear_cookie, principal, set_cookie
 
 REQUIRED = "Bitte ausfüllen."
 _REFUSED = {
@@ -48,21 +50,22 @@ class CodeForm(FlaskForm):  # type: ignore[misc]
         "Code aus der Authenticator-App",
         validators=[
             DataRequired(REQUIRED),
-            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="Der Code hat sechs Ziffern."),
+            Regexp(r"^\s*[0-9]{3}\s?[0-9]{3}\s*$", message="Der Code hat sechs Ziffern."),
         ],
     )
     next = HiddenField()
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after sign-in: a page of the admin UI, never another site."""
+    """Where to go after sign-in: a page of the admin UI, never another site or page."""
     default = url_for("admin.dashboard")
-    if not value:
+    if not value or any(not ch.isprintable() or ch in "\\" for ch in value):
         return default
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or "\\" in value or not value.startswith("/admin/"):
+    path = posixpath.normpath(parts.path)
+    if parts.scheme or parts.netloc or not path.startswith("/admin/") or path.startswith("//"):
         return default
-    return value.rstrip("?")
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -102,21 +105,37 @@ def _pending() -> int | None:
     return staff.session_id
 
 
-def _finish(record_id: int, form: CodeForm, verify: str) -> ResponseReturnValue | None:
-    """Check the code (``verify``: pass or enrol); on success a fresh token and onwards."""
+class Step(enum.Enum):
+    """Which check a code goes through: the enrolment's first code, or a sign-in."""
+
+    ENROL = "enrol"
+    SIGN_IN = "sign_in"
+
+
+def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue | None:
+    """Check the code; on success a fresh token and onwards (None: refused, flashed)."""
     flexnet = state()
     with flexnet.database.session() as db:
         record = db.get_one(StaffSession, record_id)
-        check = staffauth.confirm_enrolment if verify == "enrol" else staffauth.pass_second_factor
+        check = staffauth.confirm_enrolment if step is Step.ENROL else staffauth.pass_second_factor
         refused = check(db, record, form.code.data or "", box=flexnet.secret_box, now=utcnow())
         token = staffauth.reissue_token(record) if refused is None else None
+        must_change = record.staff.must_change_password
     if refused is not None or token is None:
         form.code.data = ""
         flash(_CODE_REFUSED[refused or Refusal.INVALID])
         return None
-    response = redirect(safe_next(form.next.data))
+    target = safe_next(form.next.data)
+    if must_change:
+        target = url_for("admin.password", next=target)
+    response = redirect(target)
     set_cookie(response, token)
     return response
+
+
+def _enrolled(record_id: int) -> bool:
+    with state().database.reader() as db:
+        return db.get_one(StaffSession, record_id).staff.totp_enrolled_at is not None
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])
@@ -124,9 +143,11 @@ def code() -> ResponseReturnValue:
     pending = _pending()
     if pending is None:
         return redirect(url_for("admin.login"))
+    if not _enrolled(pending):
+        return redirect(url_for("admin.enrol", next=request.args.get("next", "")))
     form = CodeForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        done = _finish(pending, form, "pass")
+        done = _finish(pending, form, Step.SIGN_IN)
         if done is not None:
             return done
         return render_template("admin/code.html", form=form), 401
@@ -140,17 +161,14 @@ def enrol() -> ResponseReturnValue:
     pending = _pending()
     if pending is None:
         return redirect(url_for("admin.login"))
+    if _enrolled(pending):
+        return redirect(url_for("admin.code", next=request.args.get("next", "")))
     flexnet = state()
     with flexnet.database.session() as db:
-        staff = db.get_one(StaffSession, pending).staff
-        if staff.totp_enrolled_at is not None:
-            return redirect(url_for("admin.code", next=request.args.get("next", "")))
-        seed = staffauth.pending_seed(staff, box=flexnet.secret_box) or (
-            staffauth.begin_enrolment(db, staff, box=flexnet.secret_box)
-        )
+        seed = staffauth.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
     form = CodeForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        done = _finish(pending, form, "enrol")
+        done = _finish(pending, form, Step.ENROL)
         if done is not None:
             flash("Der zweite Faktor ist eingerichtet.")
             return done
@@ -169,11 +187,11 @@ def enrol_qr() -> ResponseReturnValue:
         return Response(status=404)
     flexnet = state()
     with flexnet.database.reader() as db:
-        staff = db.get_one(StaffSession, pending).staff
-        seed = staffauth.pending_seed(staff, box=flexnet.secret_box)
-        uri = staffauth.provisioning_uri(staff, seed) if seed else None
-    if uri is None:
-        return Response(status=404)
+        record = db.get_one(StaffSession, pending)
+        if record.enrol_secret is None or record.staff.totp_enrolled_at is not None:
+            return Response(status=404)
+        seed = staffauth.enrolment_seed(record, box=flexnet.secret_box)
+        uri = staffauth.provisioning_uri(record.staff, seed)
     out = BytesIO()
     qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).save(out)
     return Response(out.getvalue(), mimetype="image/svg+xml")
@@ -190,3 +208,41 @@ def logout() -> ResponseReturnValue:
     clear_cookie(response)
     flash("Sie sind abgemeldet.")
     return response
+
+
+class PasswordForm(FlaskForm):  # type: ignore[misc]
+    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED)])
+    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED)])
+    repeat = PasswordField("Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED)])
+    next = HiddenField()
+
+
+@blueprint.route("/password", methods=["GET", "POST"])
+@allowed(ALL_ROLES)
+def password() -> ResponseReturnValue:
+    """The own password; forced after the first sign-in (someone else chose it). Every
+    other session of the account ends."""
+    form = PasswordForm(next=request.args.get("next", ""))
+    problems: list[str] = []
+    if form.validate_on_submit():
+        if form.new.data != form.repeat.data:
+            problems = ["Die beiden neuen Kennwörter stimmen nicht überein."]
+        else:
+            flexnet = state()
+            with flexnet.database.session() as db:
+                problems = staffauth.change_password(
+                    db,
+                    db.get_one(StaffSession, g.staff.session_id),
+                    old=form.old.data or "",
+                    new=form.new.data or "",
+                    policy=flexnet.settings.password_policy,
+                    now=utcnow(),
+                )
+            if not problems:
+                flash("Ihr Kennwort ist geändert; andere Sitzungen sind beendet.")
+                return redirect(safe_next(form.next.data))
+    form.old.data = form.new.data = form.repeat.data = ""
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "admin/password.html", form=form, problems=problems, staff=g.staff
+    ), status

@@ -100,7 +100,7 @@ def letters_run() -> ResponseReturnValue:
     )
 
 
-@blueprint.post("/letters/runs/<int:run_id>/dispatched")
+@blueprint.post("/letters/runs/<int(max=2147483647):run_id>/dispatched")
 @allowed(HELPDESK)
 def letters_dispatched(run_id: int) -> ResponseReturnValue:
     form = DispatchForm()
@@ -122,7 +122,7 @@ def letters_dispatched(run_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.letters"))
 
 
-@blueprint.post("/letters/runs/<int:run_id>/cancel")
+@blueprint.post("/letters/runs/<int(max=2147483647):run_id>/cancel")
 @allowed(HELPDESK)
 def letters_cancel(run_id: int) -> ResponseReturnValue:
     if not PlainForm().validate_on_submit():

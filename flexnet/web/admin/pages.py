@@ -136,7 +136,7 @@ def search_hits(db: Session, query: str) -> list[Hit]:
 @blueprint.get("/search")
 @allowed(ALL_ROLES)
 def search() -> ResponseReturnValue:
-    query = request.args.get("q", "")[:100]
+    query = request.args.get("q", "")[:100].replace("\x00", "")
     with state().database.reader() as db:
         hits = search_hits(db, query)
     return render_template(

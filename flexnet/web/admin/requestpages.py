@@ -89,13 +89,13 @@ def _detail(
         ), status
 
 
-@blueprint.get("/requests/<int:request_id>")
+@blueprint.get("/requests/<int(max=2147483647):request_id>")
 @allowed(HELPDESK)
 def request_detail(request_id: int) -> ResponseReturnValue:
     return _detail(request_id, HandleForm())
 
 
-@blueprint.post("/requests/<int:request_id>")
+@blueprint.post("/requests/<int(max=2147483647):request_id>")
 @allowed(HELPDESK)
 def request_handle(request_id: int) -> ResponseReturnValue:
     form = HandleForm()

@@ -128,3 +128,21 @@ def staff_deactivate(username: str) -> ResponseReturnValue:
     if username.lower() == g.staff.username:
         return redirect(url_for("admin.login"))
     return redirect(url_for("admin.staff_accounts"))
+
+
+@blueprint.post("/staff/<username>/totp-reset")
+@allowed(ADMIN)
+def staff_totp_reset(username: str) -> ResponseReturnValue:
+    """A lost or replaced phone: the next sign-in enrols anew (confirmed by the name)."""
+    form = DeactivateForm()
+    if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
+        return _page(AddForm(), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
+    try:
+        with state().database.session() as db:
+            staff.reset_second_factor(db, username=username, actor=g.staff.actor, now=utcnow())
+    except FlexnetError as error:
+        return _page(AddForm(), error.message, 409)
+    flash(
+        f"Zweiter Faktor von {username} zurückgesetzt; die nächste Anmeldung richtet ihn neu ein."
+    )
+    return redirect(url_for("admin.staff_accounts"))
