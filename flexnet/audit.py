@@ -54,6 +54,8 @@ class AuditTag(enum.StrEnum):
     PRACTICE_LOCK_AUTO = "practice:lock:auto"  # made durable by the lifecycle job
     PRACTICE_UNLOCK = "practice:lock:lift"
     PRACTICE_TERMINATE = "practice:termination:record"
+    EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
+    EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"
     USER_PASSWORD_MIGRATE = "account:password:migrate"
     USER_ACTIVATE = "account:user:activate"

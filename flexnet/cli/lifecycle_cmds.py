@@ -12,7 +12,7 @@ from flexnet import labels
 from flexnet.cli import DATE, CliContext, cli, pass_context
 from flexnet.cli.keys import yubikey
 from flexnet.cli.records import practice
-from flexnet.lifecycle import job, locks, returns
+from flexnet.lifecycle import exceptions, job, locks, returns
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import ReturnCondition, TerminationBy, TokenStatus
 
@@ -88,6 +88,65 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
         f"Gelöscht (Verbindungsdaten nach {settings.connection_log_days} Tagen, "
         f"Protokoll nach {settings.audit_retention_years} Jahren): {purged}"
     )
+
+
+@cli.group("exception")
+def exception_group() -> None:
+    """Ausnahmen von der automatischen Sperre (§ 10 Abs. 3 Satz 2)."""
+
+
+def _who(bsnr: str | None, username: str | None) -> None:
+    if (bsnr is None) == (username is None):
+        raise click.UsageError("Bitte genau eines angeben: --practice BSNR oder --user NAME")
+
+
+@exception_group.command("grant")
+@click.option("--practice", "bsnr", help="BSNR")
+@click.option("--user", "username", help="Benutzername (eigenes Tätigkeitsende)")
+@click.option("--until", required=True, type=DATE, help="Letzter Tag mit Zugang")
+@click.option("--reason", required=True, help="Begründung")
+@click.option("--ref", "decision_ref", required=True, help="Aktenzeichen der Entscheidung")
+@click.option("--decided-by", required=True, help="Wer entschieden hat")
+@pass_context
+def exception_grant(
+    ctx: CliContext,
+    bsnr: str | None,
+    username: str | None,
+    until: date,
+    reason: str,
+    decision_ref: str,
+    decided_by: str,
+) -> None:
+    """Ausnahme erteilen oder ändern; eine bereits dauerhafte § 10.3-Sperre wird aufgehoben."""
+    _who(bsnr, username)
+    with ctx.unit_of_work() as session:
+        exceptions.grant(
+            session,
+            bsnr=bsnr,
+            username=username,
+            until=until,
+            reason=reason,
+            decision_ref=decision_ref,
+            decided_by=decided_by,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+    click.echo(f"Ausnahme für {bsnr or username} bis einschließlich {until:%d.%m.%Y}")
+
+
+@exception_group.command("end")
+@click.option("--practice", "bsnr", help="BSNR")
+@click.option("--user", "username", help="Benutzername")
+@click.option("--reason", required=True, help="Grund")
+@pass_context
+def exception_end(ctx: CliContext, bsnr: str | None, username: str | None, reason: str) -> None:
+    """Ausnahme vorzeitig beenden: die Daten gelten ab sofort wieder."""
+    _who(bsnr, username)
+    with ctx.unit_of_work() as session:
+        exceptions.end(
+            session, bsnr=bsnr, username=username, reason=reason, actor=ctx.actor, now=ctx.now()
+        )
+    click.echo(f"Ausnahme für {bsnr or username} beendet")
 
 
 @yubikey.command("return")

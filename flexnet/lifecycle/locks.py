@@ -232,14 +232,21 @@ def _of_practices(
 
 
 def unlock_user(
-    session: Session, *, username: str, reason: str, actor: Actor, now: datetime
+    session: Session,
+    *,
+    username: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    by_exception: bool = False,
 ) -> User:
-    """Lift a user's lock (not a practice's, not the dates' § 10.3 lock: see exceptions)."""
+    """Lift a user's lock (not a practice's). The dates' § 10.3 lock is lifted only
+    ``by_exception``: when an exception is granted (see ``exceptions``)."""
     reason = _require_reason(reason)
     user = users.get_user(session, username)
     if user.status is not UserStatus.LOCKED:
         raise ConflictError(f"{user.username} ist nicht gesperrt")
-    if user.lock_cause is LockCause.LIFECYCLE:
+    if user.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
     previous = user.lock_cause
     user.status = UserStatus.ACTIVE if user.first_login_at else UserStatus.PENDING
@@ -257,13 +264,22 @@ def unlock_user(
 
 
 def unlock_practice(
-    session: Session, *, bsnr: str, reason: str, actor: Actor, now: datetime
+    session: Session,
+    *,
+    bsnr: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    by_exception: bool = False,
 ) -> Practice:
-    """Lift a practice's lock, and the locks its users and keys got with it."""
+    """Lift a practice's lock, and the locks its users and keys got with it. The dates'
+    § 10.3 lock is lifted only ``by_exception``."""
     reason = _require_reason(reason)
     practice = get_practice(session, bsnr)
     if practice.status is not PracticeStatus.LOCKED:
         raise ConflictError(f"BSNR {practice.bsnr} ist nicht gesperrt")
+    if practice.lock_cause is LockCause.LIFECYCLE and not by_exception:
+        raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
     cause, locked_at = practice.lock_cause, practice.locked_at
     practice.status = PracticeStatus.ACTIVE if practice.terms_acceptance else PracticeStatus.PENDING
     practice.lock_cause = practice.lock_reason = practice.locked_at = None
@@ -272,7 +288,14 @@ def unlock_practice(
             cause,
             locked_at,
         ):
-            unlock_user(session, username=user.username, reason=reason, actor=actor, now=now)
+            unlock_user(
+                session,
+                username=user.username,
+                reason=reason,
+                actor=actor,
+                now=now,
+                by_exception=by_exception,
+            )
     for token in practice.tokens:
         if token.status is TokenStatus.LOCKED and (token.lock_cause, token.locked_at) == (
             cause,

@@ -616,3 +616,38 @@ def test_key_letter_of_a_practice_the_key_left_is_not_sent(
     due, _ = due_letters(invoke, today().isoformat())
 
     assert [bsnr for kind, bsnr in kinds(due) if kind == "Begleitschreiben Yubikey"] == [other]
+
+
+# --- exceptions (§ 10.3 sentence 2) -----------------------------------------------------
+
+
+def test_an_exception_lifts_the_date_lock_and_ending_it_brings_it_back(
+    invoke: Invoke, locked_by_the_dates: None
+) -> None:
+    usage = invoke("exception", "grant", "--until", "2099-12-31", "--reason", "x", "--ref", "1")
+    granted = ok(
+        invoke(
+            "exception",
+            "grant",
+            "--practice",
+            BSNR,
+            "--until",
+            "2099-12-31",
+            "--reason",
+            "Praxisabwicklung",
+            "--ref",
+            "V-2027-17",
+            "--decided-by",
+            "Vorstand",
+        )
+    ).stdout
+    shown = show(invoke, "practice", BSNR)
+    ended = ok(invoke("exception", "end", "--practice", BSNR, "--reason", "erledigt")).stdout
+
+    assert usage.exit_code == 2
+    assert granted.strip() == f"Ausnahme für {BSNR} bis einschließlich 31.12.2099"
+    assert field(shown, "Status") == "aktiv"
+    assert field(shown, "Ausnahme").startswith("bis 31.12.2099: Praxisabwicklung (Az. V-2027-17")
+    assert ended.strip() == f"Ausnahme für {BSNR} beendet"
+    assert field(show(invoke, "practice", BSNR), "Sperre ab").startswith("01.07.2027 00:00")
+    assert len(section(lifecycle_run(invoke, "2027-07-02"), "Jetzt gesperrt")) == 1
