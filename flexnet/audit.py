@@ -72,6 +72,7 @@ class AuditTag(enum.StrEnum):
     API_CLIENT_CREATE = "api:client:create"
     API_CLIENT_REGENERATE = "api:client:regenerate"
     VPN_DISCONNECT = "vpn:session:disconnect"
+    VPN_DISCONNECT_REQUEST = "vpn:session:disconnect-request"  # by staff, one session
     REQUEST_FILE = "request:service:file"
     REQUEST_VERIFY = "request:service:verify"  # e.g. a call back to the known number
     REQUEST_FULFIL = "request:service:fulfil"

@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session
 
+from flexnet import audit
+from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.models import Token, TokenStatus, User, VpnSession
 
 
@@ -59,6 +61,35 @@ def request_disconnect(session: Session, *, user_ids: Sequence[int], now: dateti
         execution_options={"synchronize_session": False},
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def request_session_disconnect(
+    session: Session, *, session_id: int, actor: Actor, now: datetime
+) -> bool:
+    """Staff end one live session (admin UI): queued for the RADIUS server to send."""
+    vpn_session = session.get(VpnSession, session_id)
+    if vpn_session is None:
+        return False
+    queued = session.execute(
+        update(VpnSession)
+        .where(
+            VpnSession.id == session_id,
+            VpnSession.stopped_at.is_(None),
+            VpnSession.disconnect_requested_at.is_(None),
+        )
+        .values(disconnect_requested_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    if queued:
+        audit.record(
+            session,
+            AuditTag.VPN_DISCONNECT_REQUEST,
+            actor=actor,
+            subject=Subject("user", vpn_session.username),
+            data={"session": vpn_session.acct_session_id},
+            now=now,
+        )
+    return bool(queued)
 
 
 def request_disconnect_for_token(session: Session, *, token: Token, now: datetime) -> int:

@@ -12,12 +12,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, servicerequests, staff, users
+from flexnet import create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
-from flexnet.models import Letter, LetterKind, LockCause, RequestKind, StaffRole, Token, UserStatus
+from flexnet.models import (
+    Letter,
+    LetterKind,
+    LockCause,
+    RequestKind,
+    StaffRole,
+    Token,
+    UserStatus,
+    VpnSession,
+)
 from flexnet.otp.stock import get_token
 from flexnet.web import state
-from tests.conftest import BOX
+from tests.conftest import BOX, STAFF
 from tests.support.admin import add_staff, change_password, csrf, enrol, password_step, signed_in
 from tests.support.seed import add_login
 
@@ -273,3 +282,94 @@ def test_the_mail_run_page_says_when_nothing_is_due(app: Flask) -> None:
     status, page = post(helpdesk, "/admin/letters/run", "/admin/letters")
 
     assert status == 409 and "Keine Briefe fällig" in page
+
+
+# --- audit trail, live sessions, terminations, exceptions -------------------------------
+
+
+def test_the_audit_trail_filters_and_reports_its_chain(app: Flask) -> None:
+    auditor_like = signed_in(app, "bernd")
+
+    filtered = auditor_like.get(f"/admin/audit?subject={BSNR}&tag=practice:").get_data(as_text=True)
+    chain = auditor_like.get("/admin/audit/verify").get_data(as_text=True)
+
+    assert "practice:record:create" in filtered and "account:user:create" not in filtered
+    assert "Intakt:" in chain and "extern festhalten" in chain
+
+
+def test_staff_disconnect_one_live_session(app: Flask) -> None:
+    with state(app).database.session() as db:
+        nas_client = nas.add_nas(
+            db,
+            name="asa-1",
+            address="192.0.2.1",
+            secret="ein-langes-gemeinsames-Geheimnis-1",
+            box=BOX,
+            actor=STAFF,
+            now=utcnow(),
+        )
+        db.add(
+            VpnSession(
+                nas_id=nas_client.id,
+                acct_session_id="s-1",
+                username="emuster",
+                user_id=users.get_user(db, "emuster").id,
+                started_at=utcnow(),
+                updated_at=utcnow(),
+                input_octets=0,
+                output_octets=0,
+            )
+        )
+    helpdesk = signed_in(app, "bernd")
+
+    listed = helpdesk.get("/admin/sessions").get_data(as_text=True)
+    first = post(helpdesk, "/admin/sessions/1/disconnect", "/admin/sessions")
+    again = helpdesk.post(
+        "/admin/sessions/1/disconnect", data={"csrf_token": csrf(helpdesk, "/admin/sessions")}
+    )
+
+    assert "emuster" in listed and "Trennen" in listed
+    assert first[0] == 302
+    assert "bereits beendet oder ihre Trennung angefordert" in helpdesk.get(
+        again.headers["Location"]
+    ).get_data(as_text=True)
+    with state(app).database.reader() as db:
+        assert db.scalars(select(VpnSession)).one().disconnect_requested_at is not None
+
+
+def test_a_termination_from_the_practice_page(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = f"/admin/practices/{BSNR}/terminate"
+
+    extraordinary = post(
+        helpdesk, path, path, by="extraordinary", notice_date="2026-11-20", confirm=BSNR
+    )
+    by_practice = post(helpdesk, path, path, by="member", notice_date="2026-11-20", confirm=BSNR)
+
+    assert extraordinary[0] == 400 and "braucht einen Grund" in extraordinary[1]
+    assert by_practice[0] == 302
+    page = helpdesk.get(f"/admin/practices/{BSNR}").get_data(as_text=True)
+    assert "letzter Tag mit Zugang 04.12.2026" in page
+    assert "§ 10.2: Kündigung, letzter Tag 04.12.2026" in page
+
+
+def test_an_exception_from_the_practice_page(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = f"/admin/practices/{BSNR}/exception"
+
+    missing = post(helpdesk, path, path, until="2099-12-31", reason="x")
+    granted = post(
+        helpdesk,
+        path,
+        path,
+        until="2099-12-31",
+        reason="Praxisabwicklung",
+        decision_ref="V-17",
+        decided_by="Vorstand",
+    )
+
+    assert missing[0] == 400
+    assert granted[0] == 302
+    assert "bis 31.12.2099: Praxisabwicklung (Az. V-17" in helpdesk.get(
+        f"/admin/practices/{BSNR}"
+    ).get_data(as_text=True)

@@ -202,6 +202,8 @@ from flexnet.web.admin import (  # noqa: E402, F401
     mailrunpages,
     onboarding,
     pages,
+    records,
     requestpages,
     staffaccounts,
+    terminations,
 )

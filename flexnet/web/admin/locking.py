@@ -69,6 +69,11 @@ def _load(bsnr: str) -> tuple[list[str], list[str], str, str]:
         return [u.username for u in practice.users], keys, practice.bsnr, practice.name
 
 
+def practice_or_404(bsnr: str) -> str:
+    """The practice's BSNR as stored, or 404."""
+    return _load(bsnr)[2]
+
+
 def _dialog(
     form: LockForm, bsnr: str, problem: str | None = None, status: int = 200
 ) -> ResponseReturnValue:
