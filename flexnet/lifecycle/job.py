@@ -113,18 +113,7 @@ def run(
     """
     _claim(session)
     report = JobReport(today=now.astimezone(BERLIN).date(), dry_run=dry_run)
-    plan = _Plan()
-    practices = _practice_candidates(session, now + WARNING_PERIOD, settings.quarters)
-    if progress:
-        progress.start(len(practices))
-    for practice in practices:
-        _plan_practice(plan, report, practice, now, settings.quarters)
-        if progress:
-            progress.advance(1)
-    locking = {practice.id for practice in plan.practices}
-    for user in _member_candidates(session, now + WARNING_PERIOD, settings.quarters):
-        if user.practice_id not in locking:
-            _plan_member(plan, report, user, now, settings.quarters)
+    plan = _make_plan(session, report, now, settings.quarters, progress)
     report.exceptions_ending = _exceptions_ending(session, report.today)
     if dry_run:
         report.locked = list(plan.lines.values())
@@ -152,6 +141,37 @@ def run(
             now=now,
         )
     return report
+
+
+def _make_plan(
+    session: Session,
+    report: JobReport,
+    now: datetime,
+    quarters: int,
+    progress: Progress | None = None,
+) -> _Plan:
+    """What the dates decide at ``now``; what locks within eight weeks goes to the report."""
+    plan = _Plan()
+    practices = _practice_candidates(session, now + WARNING_PERIOD, quarters)
+    if progress:
+        progress.start(len(practices))
+    for practice in practices:
+        _plan_practice(plan, report, practice, now, quarters)
+        if progress:
+            progress.advance(1)
+    locking = {practice.id for practice in plan.practices}
+    for user in _member_candidates(session, now + WARNING_PERIOD, quarters):
+        if user.practice_id not in locking:
+            _plan_member(plan, report, user, now, quarters)
+    return plan
+
+
+def upcoming_locks(session: Session, *, now: datetime, quarters: int) -> list[str]:
+    """Practices and members whose dates lock them within eight weeks (for the
+    dashboard): the job's own planning, without any write."""
+    report = JobReport(today=now.astimezone(BERLIN).date(), dry_run=True)
+    _make_plan(session, report, now, quarters)
+    return report.upcoming
 
 
 def _claim(session: Session) -> None:

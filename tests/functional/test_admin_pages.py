@@ -12,10 +12,13 @@ from sqlalchemy import update
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
-from flexnet.models import Practice, StaffRole
+from flexnet.db import utcnow
+from flexnet.lifecycle import locks
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import Practice, StaffRole, TerminationBy
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
-from tests.conftest import BOX
+from tests.conftest import BOX, STAFF
 from tests.support.admin import add_staff, csrf, guarded_routes, signed_in
 from tests.support.seed import add_login
 
@@ -128,3 +131,22 @@ def test_outside_text_is_escaped_and_control_characters_are_shown(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "\x1b" not in page and "\u202e" not in page
     assert "\\x1b[31m\\u202eRot" in page
+
+
+def test_dashboard_lists_locks_within_eight_weeks(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    with state(app).database.session() as db:
+        locks.terminate(
+            db,
+            bsnr="881234500",
+            by=TerminationBy.MEMBER,
+            notice_date=utcnow().astimezone(BERLIN).date(),
+            actor=STAFF,
+            now=utcnow(),
+        )
+
+    page = clients[StaffRole.AUDITOR].get("/admin/").get_data(as_text=True)
+
+    assert "Sperren innerhalb von 8 Wochen (1)" in page
+    assert "BSNR 881234500" in page

@@ -3,6 +3,7 @@ and the lock dialog (confirmation by BSNR, input kept on error, unlock)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from io import BytesIO
 
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, nas, servicerequests, staff, users
+from flexnet import apiclients, create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
 from flexnet.models import (
     Letter,
@@ -373,3 +374,43 @@ def test_an_exception_from_the_practice_page(app: Flask) -> None:
     assert "bis 31.12.2099: Praxisabwicklung (Az. V-17" in helpdesk.get(
         f"/admin/practices/{BSNR}"
     ).get_data(as_text=True)
+
+
+# --- clients (admin) ----------------------------------------------------------------------
+
+
+def test_an_admin_adds_clients_and_each_key_is_shown_once(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+
+    nas_added = post(
+        admin,
+        "/admin/clients/nas",
+        "/admin/clients",
+        name="asa-2",
+        address="192.0.2.0/28",
+        secret="ein-langes-gemeinsames-Geheimnis-2",
+    )
+    short_secret = post(
+        admin,
+        "/admin/clients/nas",
+        "/admin/clients",
+        name="asa-3",
+        address="192.0.2.99",
+        secret="x",
+    )
+    api_added = post(admin, "/admin/clients/api", "/admin/clients", name="portal", role="auditor")
+    listing = admin.get("/admin/clients").get_data(as_text=True)
+
+    assert nas_added[0] == 200 and "asa-2" in nas_added[1]
+    assert short_secret[0] == 400 and "ein-langes" not in short_secret[1]
+    key = re.search(r'<code class="seed">(fx_[^<]+)</code>', api_added[1])
+    assert key is not None
+    assert key.group(1) not in listing  # shown once, on the answer page only
+    with state(app).database.reader() as db:
+        assert apiclients.authenticate_client(db, key.group(1)) is not None
+
+
+def test_helpdesk_may_not_manage_clients(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+
+    assert helpdesk.get("/admin/clients").status_code == 403

@@ -198,6 +198,7 @@ def init_app(app: Flask) -> None:
 # The views register themselves on the blueprint.
 from flexnet.web.admin import (  # noqa: E402, F401
     auth,
+    clients,
     locking,
     mailrunpages,
     onboarding,

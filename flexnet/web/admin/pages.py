@@ -14,7 +14,7 @@ from flexnet import labels, users, vpn
 from flexnet import staff as staff_accounts
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
-from flexnet.lifecycle import returns
+from flexnet.lifecycle import job, returns
 from flexnet.lifecycle.status import practice_status, termination_reason, user_status
 from flexnet.models import (
     AuditEntry,
@@ -68,6 +68,7 @@ def dashboard() -> ResponseReturnValue:
             ),
         }
         admins = staff_accounts.active_admin_count(db)
+        upcoming = job.upcoming_locks(db, now=now, quarters=settings.lock_after_quarters)
     return render_template(
         "admin/dashboard.html",
         practices=[
@@ -76,6 +77,7 @@ def dashboard() -> ResponseReturnValue:
         users=[(label, users.get(key, 0)) for key, label in labels.USER_STATUS_LABEL.items()],
         figures=figures,
         admins=admins,
+        upcoming=upcoming,
         staff=g.staff,
         role_label=ROLE_LABELS[g.staff.role],
     )

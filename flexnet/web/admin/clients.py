@@ -1,0 +1,174 @@
+"""Clients of flexnet (admin only): the VPN concentrators (NAS), the access profiles
+they apply, the systems using the REST API and those using the Yubico validation
+protocol. Secrets typed here are stored encrypted; keys made here are shown once, on
+the answer page, and never again."""
+
+from __future__ import annotations
+
+from flask import flash, g, render_template
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from flexnet import apiclients, nas
+from flexnet.db import utcnow
+from flexnet.errors import FlexnetError
+from flexnet.models import AccessProfile, ApiClient, NasClient, StaffRole, WsapiClient
+from flexnet.otp import wsapi
+from flexnet.web import state
+from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blueprint
+
+REQUIRED = "Bitte ausfüllen."
+
+
+class NasForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    name = StringField("Name", validators=[DataRequired(REQUIRED), Length(max=100)])
+    address = StringField("Adresse oder Netz (IP/CIDR)", validators=[DataRequired(REQUIRED)])
+    secret = PasswordField("Gemeinsames Geheimnis", validators=[DataRequired(REQUIRED)])
+    allow_missing_ma = BooleanField("Message-Authenticator darf fehlen (nicht empfohlen)")
+
+
+class ApiClientForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Name", validators=[DataRequired(REQUIRED), Length(max=100)])
+    role = SelectField(
+        "Rolle",
+        choices=[
+            SelectChoice("", "nur Anmeldungen prüfen (/auth)"),
+            *[SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()],
+        ],
+        validators=[Optional()],
+    )
+    require_otp = BooleanField("Anfragen an /auth müssen ein Yubikey-OTP enthalten")
+
+
+class WsapiForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Name", validators=[DataRequired(REQUIRED), Length(max=100)])
+    unsigned_allowed = BooleanField("Unsignierte Anfragen zulassen (nicht empfohlen)")
+
+
+class RegenerateForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Name des API-Clients", validators=[DataRequired(REQUIRED)])
+
+
+def _page(
+    *, shown_key: str | None = None, problem: str | None = None, status: int = 200, **forms: object
+) -> ResponseReturnValue:
+    with state().database.reader() as db:
+        listing = {
+            "nas_clients": list(db.scalars(select(NasClient).order_by(NasClient.name))),
+            "profiles": list(db.scalars(select(AccessProfile).order_by(AccessProfile.name))),
+            "api_clients": list(db.scalars(select(ApiClient).order_by(ApiClient.name))),
+            "wsapi_clients": list(db.scalars(select(WsapiClient).order_by(WsapiClient.name))),
+        }
+    form_set = {
+        "nas_form": NasForm(),
+        "api_form": ApiClientForm(),
+        "wsapi_form": WsapiForm(),
+        "regenerate_form": RegenerateForm(),
+        **forms,
+    }
+    response = render_template(
+        "admin/clients.html",
+        shown_key=shown_key,
+        problem=problem,
+        role_labels=ROLE_LABELS,
+        staff=g.staff,
+        **listing,
+        **form_set,
+    )
+    return response, status, {"Cache-Control": "no-store"}
+
+
+@blueprint.get("/clients")
+@allowed(ADMIN)
+def clients() -> ResponseReturnValue:
+    return _page()
+
+
+@blueprint.post("/clients/nas")
+@allowed(ADMIN)
+def clients_nas() -> ResponseReturnValue:
+    form = NasForm()
+    if not form.validate_on_submit():
+        return _page(nas_form=form, status=400)
+    flexnet = state()
+    try:
+        with flexnet.database.session() as db:
+            nas.add_nas(
+                db,
+                name=form.name.data or "",
+                address=form.address.data or "",
+                secret=form.secret.data or "",
+                allow_missing_message_authenticator=form.allow_missing_ma.data,
+                box=flexnet.secret_box,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        form.secret.data = ""
+        return _page(nas_form=form, problem=error.message, status=400)
+    flash(f"NAS {form.name.data} angelegt; die RADIUS-Server laden ihn binnen einer Minute.")
+    return _page()
+
+
+@blueprint.post("/clients/api")
+@allowed(ADMIN)
+def clients_api() -> ResponseReturnValue:
+    form = ApiClientForm()
+    if not form.validate_on_submit():
+        return _page(api_form=form, status=400)
+    try:
+        with state().database.session() as db:
+            _, key = apiclients.add_client(
+                db,
+                name=form.name.data or "",
+                role=StaffRole(form.role.data) if form.role.data else None,
+                require_otp=form.require_otp.data,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        return _page(api_form=form, problem=error.message, status=400)
+    return _page(shown_key=key)
+
+
+@blueprint.post("/clients/api/regenerate")
+@allowed(ADMIN)
+def clients_api_regenerate() -> ResponseReturnValue:
+    form = RegenerateForm()
+    if not form.validate_on_submit():
+        return _page(regenerate_form=form, status=400)
+    try:
+        with state().database.session() as db:
+            key = apiclients.regenerate_key(
+                db, name=form.name.data or "", actor=g.staff.actor, now=utcnow()
+            )
+    except FlexnetError as error:
+        return _page(regenerate_form=form, problem=error.message, status=400)
+    return _page(shown_key=key)
+
+
+@blueprint.post("/clients/wsapi")
+@allowed(ADMIN)
+def clients_wsapi() -> ResponseReturnValue:
+    form = WsapiForm()
+    if not form.validate_on_submit():
+        return _page(wsapi_form=form, status=400)
+    flexnet = state()
+    try:
+        with flexnet.database.session() as db:
+            client, key = wsapi.add_client(
+                db,
+                name=form.name.data or "",
+                require_signature=not form.unsigned_allowed.data,
+                box=flexnet.secret_box,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+            shown = f"id={client.id} key={key}"
+    except FlexnetError as error:
+        return _page(wsapi_form=form, problem=error.message, status=400)
+    return _page(shown_key=shown)
