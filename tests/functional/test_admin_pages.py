@@ -150,3 +150,18 @@ def test_dashboard_lists_locks_within_eight_weeks(
 
     assert "Sperren innerhalb von 8 Wochen (1)" in page
     assert "BSNR 881234500" in page
+
+
+def test_every_state_changing_admin_route_refuses_a_post_without_csrf_token(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    admin = clients[StaffRole.ADMIN]
+    posting = [
+        url for url, methods in guarded_routes(app, dict(ROUTE_ROLES)).values() if "POST" in methods
+    ]
+
+    answers = {url: admin.post(url, data={"confirm": "881234500"}).status_code for url in posting}
+
+    assert len(posting) >= 15
+    assert set(answers.values()) == {400}, answers
+    assert "Keine Berechtigung" not in admin.get("/admin/").get_data(as_text=True)

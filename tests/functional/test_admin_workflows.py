@@ -15,10 +15,14 @@ from sqlalchemy.engine import URL
 
 from flexnet import apiclients, create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
+from flexnet.lifecycle import locks
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     Letter,
     LetterKind,
     LockCause,
+    MailRun,
+    MailRunStatus,
     RequestKind,
     StaffRole,
     Token,
@@ -414,3 +418,60 @@ def test_helpdesk_may_not_manage_clients(app: Flask) -> None:
     helpdesk = signed_in(app, "bernd")
 
     assert helpdesk.get("/admin/clients").status_code == 403
+
+
+def test_a_returned_key_is_recorded_on_the_stock_page(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        locks.lock_key(
+            db,
+            serial="9000001",
+            cause=LockCause.MANUAL,
+            reason="Kündigung",
+            actor=STAFF,
+            now=utcnow(),
+        )
+    today = utcnow().astimezone(BERLIN).date().isoformat()
+
+    unknown = post(
+        helpdesk,
+        "/admin/keys/return",
+        "/admin/keys",
+        serial="9000002",
+        received_on=today,
+        condition="good",
+    )
+    done = post(
+        helpdesk,
+        "/admin/keys/return",
+        "/admin/keys",
+        serial="9000001",
+        received_on=today,
+        condition="good",
+    )
+
+    assert unknown[0] == 400 and "Kein Yubikey mit Seriennummer 9000002" in unknown[1]
+    assert done[0] == 302
+    with state(app).database.reader() as db:
+        assert get_token(db, "9000001").status.value == "returned"
+
+
+def test_cancelling_a_run_needs_its_number_typed(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        db.add(
+            MailRun(
+                status=MailRunStatus.PRODUCED,
+                run_date=utcnow().date(),
+                produced_at=utcnow(),
+                produced_by="bernd",
+            )
+        )
+
+    wrong = post(helpdesk, "/admin/letters/runs/1/cancel", "/admin/letters", confirm="2")
+    right = post(helpdesk, "/admin/letters/runs/1/cancel", "/admin/letters", confirm="1")
+
+    assert wrong[0] == 400 and "Nummer des Laufs eingeben" in wrong[1]
+    assert right[0] == 302
+    with state(app).database.reader() as db:
+        assert db.get_one(MailRun, 1).status is MailRunStatus.CANCELLED

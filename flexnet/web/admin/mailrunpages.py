@@ -15,7 +15,7 @@ from flask import Response, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField
+from wtforms import DateField, StringField
 from wtforms.validators import DataRequired
 
 from flexnet.db import utcnow
@@ -37,6 +37,10 @@ class PlainForm(FlaskForm):  # type: ignore[misc]
     """A button: the CSRF token only."""
 
 
+class CancelForm(FlaskForm):  # type: ignore[misc]
+    confirm = StringField("Zur Bestätigung die Nummer des Laufs eingeben")
+
+
 def _today() -> date:
     return utcnow().astimezone(BERLIN).date()
 
@@ -56,6 +60,7 @@ def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
             kind_label=mailruns.kind_label,
             dispatch_form=DispatchForm(dispatched_on=_today()),
             plain_form=PlainForm(),
+            cancel_form=CancelForm(),
             problem=problem,
             staff=g.staff,
         ), status
@@ -125,8 +130,10 @@ def letters_dispatched(run_id: int) -> ResponseReturnValue:
 @blueprint.post("/letters/runs/<int(max=2147483647):run_id>/cancel")
 @allowed(HELPDESK)
 def letters_cancel(run_id: int) -> ResponseReturnValue:
-    if not PlainForm().validate_on_submit():
-        return _page("Die Seite war veraltet; bitte erneut versuchen.", 400)
+    """Destructive (its passwords stop working): confirmed by typing the run's number."""
+    form = CancelForm()
+    if not form.validate_on_submit() or (form.confirm.data or "").strip() != str(run_id):
+        return _page("Zum Stornieren bitte die Nummer des Laufs eingeben; nichts geändert.", 400)
     try:
         with state().database.session() as db:
             mailruns.cancel_run(db, run_id=run_id, actor=g.staff.actor, now=utcnow())

@@ -4,7 +4,7 @@ key stock with a file import. The same services as the CLI."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -18,8 +18,16 @@ from wtforms.validators import DataRequired, Length, Optional
 from flexnet import practices, users
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
+from flexnet.lifecycle import returns
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import PracticeKind, TermsChannel, Token, TokenStatus, UserKind
+from flexnet.models import (
+    PracticeKind,
+    ReturnCondition,
+    TermsChannel,
+    Token,
+    TokenStatus,
+    UserKind,
+)
 from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
@@ -69,6 +77,19 @@ class UserForm(FlaskForm):  # type: ignore[misc]
 
 class AssignForm(FlaskForm):  # type: ignore[misc]
     serial = StringField("Seriennummer aus dem Lager", validators=[DataRequired(REQUIRED)])
+
+
+class ReturnForm(FlaskForm):  # type: ignore[misc]
+    serial = StringField("Seriennummer", validators=[DataRequired(REQUIRED)])
+    received_on = DateField("Eingegangen am", validators=[DataRequired(REQUIRED)])
+    condition = SelectField(
+        "Zustand",
+        choices=[
+            SelectChoice(ReturnCondition.GOOD.value, "gut: nach Neuprogrammierung ins Lager"),
+            SelectChoice(ReturnCondition.DAMAGED.value, "beschädigt: ausmustern"),
+        ],
+    )
+    note = StringField("Anmerkung", validators=[Optional(), Length(max=200)])
 
 
 class ImportForm(FlaskForm):  # type: ignore[misc]
@@ -198,7 +219,8 @@ def key_assign(bsnr: str) -> ResponseReturnValue:
 @blueprint.route("/keys", methods=["GET", "POST"])
 @allowed(HELPDESK)
 def keys() -> ResponseReturnValue:
-    """The stock: counts by status, the keys ready to hand out, and the import."""
+    """The stock: counts by status, the keys ready to hand out, overdue returns, the
+    receipt of a returned key, and the import."""
     form = ImportForm()
     problems: list[str] = []
     if form.validate_on_submit():
@@ -219,7 +241,47 @@ def keys() -> ResponseReturnValue:
         else:
             flash(f"{summary.total} Yubikeys importiert ({summary.reprogrammed} neu programmiert).")
             return redirect(url_for("admin.keys"))
+    return _keys_page(form, ReturnForm(received_on=_today()), problems)
+
+
+@blueprint.post("/keys/return")
+@allowed(HELPDESK)
+def key_return() -> ResponseReturnValue:
+    """Record a key that came back (§ 10.2)."""
+    form = ReturnForm()
+    problems: list[str] = []
+    if form.validate_on_submit():
+        try:
+            with state().database.session() as db:
+                token = returns.record_return(
+                    db,
+                    serial=form.serial.data or "",
+                    received_on=form.received_on.data,
+                    condition=ReturnCondition(form.condition.data),
+                    note=form.note.data or None,
+                    actor=g.staff.actor,
+                    now=utcnow(),
+                )
+                returned = token.status is TokenStatus.RETURNED
+        except FlexnetError as error:
+            problems = [error.message]
+        else:
+            flash(
+                f"Yubikey {form.serial.data} eingegangen; "
+                + ("ins Lager erst nach Neuprogrammierung." if returned else "ausgemustert.")
+            )
+            return redirect(url_for("admin.keys"))
+    return _keys_page(ImportForm(), form, problems)
+
+
+def _keys_page(
+    form: ImportForm, return_form: ReturnForm, problems: list[str]
+) -> ResponseReturnValue:
+    settings = state().settings
     with state().database.reader() as db:
+        overdue = returns.overdue(
+            db, locked_before=utcnow() - timedelta(days=settings.return_reminder_days)
+        )
         counts = dict(db.execute(select(Token.status, func.count()).group_by(Token.status)).all())
         ready = list(
             db.scalars(
@@ -229,12 +291,14 @@ def keys() -> ResponseReturnValue:
                 .limit(100)
             )
         )
-    status = 400 if form.is_submitted() else 200
+    status = 400 if problems or form.errors or return_form.errors else 200
     return render_template(
         "admin/keys.html",
         form=form,
+        return_form=return_form,
         problems=problems,
         counts=counts,
         ready=ready,
+        overdue=overdue,
         staff=g.staff,
     ), status
