@@ -10,6 +10,7 @@ import port_for
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy.engine import URL
 from werkzeug.serving import make_server
 
@@ -131,3 +132,24 @@ def server(app: Flask) -> Iterator[Server]:
     finally:
         http.shutdown()
         thread.join()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright (installed by make test)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()

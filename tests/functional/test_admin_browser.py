@@ -18,7 +18,7 @@ import port_for
 import pyotp
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 from werkzeug.serving import make_server
@@ -29,7 +29,7 @@ from flexnet.models import MailRun, StaffRole, User, VpnSession
 from flexnet.otp import importer
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
-from tests.functional.test_browser import ARTIFACTS, CHROMIUM_ARGS
+from tests.functional.test_browser import ARTIFACTS
 from tests.functional.test_cli_keys import ykman_line
 from tests.support.admin import PASSWORD
 from tests.support.pdf import page_texts, printed_credentials
@@ -69,16 +69,6 @@ def site(
     server.shutdown()
     thread.join()
     state(app).database.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def shot(page: Page, name: str) -> None:

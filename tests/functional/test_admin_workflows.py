@@ -24,6 +24,8 @@ from flexnet.models import (
     MailRun,
     MailRunStatus,
     RequestKind,
+    RequestStatus,
+    ServiceRequest,
     StaffRole,
     Token,
     UserStatus,
@@ -475,3 +477,27 @@ def test_cancelling_a_run_needs_its_number_typed(app: Flask) -> None:
     assert right[0] == 302
     with state(app).database.reader() as db:
         assert db.get_one(MailRun, 1).status is MailRunStatus.CANCELLED
+
+
+def test_the_request_queue_pages(app: Flask) -> None:
+    for _ in range(3):  # 3 per BSNR and hour may be filed; the rest by another BSNR
+        file_reset_request(app)
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        for n in range(50):
+            db.add(
+                ServiceRequest(
+                    created_at=utcnow(),
+                    bsnr="881234599",
+                    kind=RequestKind.UNLOCK,
+                    contact_person=f"Person {n}",
+                    phone="0391 1",
+                    status=RequestStatus.OPEN,
+                )
+            )
+
+    first = helpdesk.get("/admin/requests").get_data(as_text=True)
+    second = helpdesk.get("/admin/requests?page=2").get_data(as_text=True)
+
+    assert first.count('href="/admin/requests/') == 50 and "Ältere" in first
+    assert second.count('href="/admin/requests/') == 3 and "Neuere" in second

@@ -13,7 +13,7 @@ from pathlib import Path
 import port_for
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 from werkzeug.serving import make_server
@@ -28,14 +28,6 @@ from tests.support.seed import add_login
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 LETTER_PASSWORD = "Brief-Kennwort-Start-4"
 NEW_PASSWORD = "Mauer-Tinte-Kolibri-9"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -61,16 +53,6 @@ def site(
     server.shutdown()
     thread.join()
     state(app).database.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def shot(page: Page, name: str) -> None:

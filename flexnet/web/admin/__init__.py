@@ -15,7 +15,18 @@ from datetime import date, datetime
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.wrappers import Response as BaseResponse
@@ -23,6 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from flexnet import staffauth
 from flexnet.audit import Actor
 from flexnet.db import utcnow
+from flexnet.errors import FlexnetError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import StaffRole
 from flexnet.web import state
@@ -117,6 +129,28 @@ def allowed(
         return wrapped
 
     return decorate
+
+
+def form_page(
+    form: Any,
+    template: str,
+    act: Callable[[], tuple[str, str]],
+    **context: Any,
+) -> ResponseReturnValue:
+    """The usual form page: on a valid submission ``act`` runs and returns (message, where
+    to go); a domain error is shown in German above the form, which keeps the input."""
+    problem = None
+    if form.validate_on_submit():
+        try:
+            message, target = act()
+        except FlexnetError as error:
+            problem = error.message
+        else:
+            flash(message)
+            return redirect(target)
+    status = 400 if form.is_submitted() else 200
+    page = render_template(template, form=form, problem=problem, staff=g.staff, **context)
+    return page, status
 
 
 def set_cookie(response: BaseResponse, token: str) -> None:

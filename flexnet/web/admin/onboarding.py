@@ -31,7 +31,7 @@ from flexnet.models import (
 from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint
+from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -103,19 +103,12 @@ class ImportForm(FlaskForm):  # type: ignore[misc]
 @allowed(HELPDESK)
 def practice_new() -> ResponseReturnValue:
     form = PracticeForm()
-    problem = None
-    if form.validate_on_submit():
-        try:
-            bsnr = _add_practice(form)
-        except FlexnetError as error:
-            problem = error.message
-        else:
-            flash(f"BSNR {bsnr} angelegt.")
-            return redirect(url_for("admin.practice", bsnr=bsnr))
-    status = 400 if form.is_submitted() else 200
-    return render_template(
-        "admin/practice_new.html", form=form, problem=problem, staff=g.staff
-    ), status
+
+    def act() -> tuple[str, str]:
+        bsnr = _add_practice(form)
+        return f"BSNR {bsnr} angelegt.", url_for("admin.practice", bsnr=bsnr)
+
+    return form_page(form, "admin/practice_new.html", act)
 
 
 def _add_practice(form: PracticeForm) -> str:
@@ -163,30 +156,23 @@ def _practice_or_404(bsnr: str) -> str:
 def user_new(bsnr: str) -> ResponseReturnValue:
     number = _practice_or_404(bsnr)
     form = UserForm()
-    problem = None
-    if form.validate_on_submit():
-        try:
-            with state().database.session() as db:
-                user, _ = issuance.add_user(
-                    db,
-                    username=form.username.data or "",
-                    bsnr=number,
-                    kind=UserKind(form.kind.data),
-                    name=form.name.data or None,
-                    lanr=form.lanr.data or None,
-                    actor=g.staff.actor,
-                    now=utcnow(),
-                )
-                name = user.username
-        except FlexnetError as error:
-            problem = error.message
-        else:
-            flash(f"Benutzer {name} angelegt; der Zugangsdaten-Brief ist vorgemerkt.")
-            return redirect(url_for("admin.practice", bsnr=number))
-    status = 400 if form.is_submitted() else 200
-    return render_template(
-        "admin/user_new.html", form=form, bsnr=number, problem=problem, staff=g.staff
-    ), status
+
+    def act() -> tuple[str, str]:
+        with state().database.session() as db:
+            user, _ = issuance.add_user(
+                db,
+                username=form.username.data or "",
+                bsnr=number,
+                kind=UserKind(form.kind.data),
+                name=form.name.data or None,
+                lanr=form.lanr.data or None,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+            message = f"Benutzer {user.username} angelegt; der Zugangsdaten-Brief ist vorgemerkt."
+        return message, url_for("admin.practice", bsnr=number)
+
+    return form_page(form, "admin/user_new.html", act, bsnr=number)
 
 
 @blueprint.route("/practices/<bsnr>/key", methods=["GET", "POST"])
@@ -194,26 +180,16 @@ def user_new(bsnr: str) -> ResponseReturnValue:
 def key_assign(bsnr: str) -> ResponseReturnValue:
     number = _practice_or_404(bsnr)
     form = AssignForm()
-    problem = None
-    if form.validate_on_submit():
-        try:
-            with state().database.session() as db:
-                issuance.issue_key(
-                    db,
-                    serial=form.serial.data or "",
-                    bsnr=number,
-                    actor=g.staff.actor,
-                    now=utcnow(),
-                )
-        except FlexnetError as error:
-            problem = error.message
-        else:
-            flash(f"Yubikey {form.serial.data} zugewiesen; das Begleitschreiben ist vorgemerkt.")
-            return redirect(url_for("admin.practice", bsnr=number))
-    status = 400 if form.is_submitted() else 200
-    return render_template(
-        "admin/key_assign.html", form=form, bsnr=number, problem=problem, staff=g.staff
-    ), status
+
+    def act() -> tuple[str, str]:
+        with state().database.session() as db:
+            issuance.issue_key(
+                db, serial=form.serial.data or "", bsnr=number, actor=g.staff.actor, now=utcnow()
+            )
+        message = f"Yubikey {form.serial.data} zugewiesen; das Begleitschreiben ist vorgemerkt."
+        return message, url_for("admin.practice", bsnr=number)
+
+    return form_page(form, "admin/key_assign.html", act, bsnr=number)
 
 
 @blueprint.route("/keys", methods=["GET", "POST"])

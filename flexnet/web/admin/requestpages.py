@@ -18,6 +18,7 @@ from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint
 
+PAGE_SIZE = 50
 STATUS_LABELS = {
     RequestStatus.OPEN: "offen",
     RequestStatus.VERIFIED: "bestätigt",
@@ -49,16 +50,19 @@ class HandleForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type in
 @allowed(HELPDESK)
 def requests() -> ResponseReturnValue:
     show_all = request.args.get("all") == "1"
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
     with state().database.reader() as db:
-        query = select(ServiceRequest).order_by(ServiceRequest.id.desc()).limit(200)
+        query = select(ServiceRequest).order_by(ServiceRequest.id.desc())
         if not show_all:
             query = query.where(
                 ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED))
             )
-        items = list(db.scalars(query))
+        items = list(db.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
     return render_template(
         "admin/requests.html",
-        items=items,
+        items=items[:PAGE_SIZE],
+        page=page,
+        more=len(items) > PAGE_SIZE,
         show_all=show_all,
         kinds=servicerequests.KIND_LABELS,
         statuses=STATUS_LABELS,

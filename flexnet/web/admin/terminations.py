@@ -3,7 +3,7 @@ the practice page (helpdesk, admin); the same services as the CLI."""
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
@@ -11,11 +11,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError, ValidationError
+from flexnet.errors import ValidationError
 from flexnet.lifecycle import exceptions, locks
 from flexnet.models import TerminationBy
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint
+from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page
 from flexnet.web.admin.locking import practice_or_404
 
 REQUIRED = "Bitte ausfüllen."
@@ -53,40 +53,33 @@ class ExceptionForm(FlaskForm):  # type: ignore[misc]
 def terminate(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
     form = TerminationForm()
-    problem = None
-    if form.validate_on_submit():
+
+    def act() -> tuple[str, str]:
         if form.confirm.data.strip() != number:
-            form.confirm.errors = ["Die BSNR stimmt nicht; nichts erfasst."]
-        else:
-            try:
-                with state().database.session() as db:
-                    by = TerminationBy(form.by.data)
-                    if by is TerminationBy.EXTRAORDINARY and not (form.reason.data or "").strip():
-                        raise ValidationError("Eine außerordentliche Kündigung braucht einen Grund")
-                    practice = locks.terminate(
-                        db,
-                        bsnr=number,
-                        by=by,
-                        notice_date=form.notice_date.data,
-                        requested=form.requested_date.data,
-                        reason=form.reason.data,
-                        actor=g.staff.actor,
-                        now=utcnow(),
-                    )
-                    last_day = practice.access_ends_on
-            except FlexnetError as error:
-                problem = error.message
-            else:
-                flash(
-                    f"Kündigung erfasst; letzter Tag mit Zugang {last_day:%d.%m.%Y}."
-                    if last_day
-                    else "Außerordentlich gekündigt und sofort gesperrt."
-                )
-                return redirect(url_for("admin.practice", bsnr=number))
-    status = 400 if form.is_submitted() else 200
-    return render_template(
-        "admin/terminate.html", form=form, bsnr=number, problem=problem, staff=g.staff
-    ), status
+            raise ValidationError("Die BSNR zur Bestätigung stimmt nicht; nichts erfasst")
+        by = TerminationBy(form.by.data)
+        if by is TerminationBy.EXTRAORDINARY and not (form.reason.data or "").strip():
+            raise ValidationError("Eine außerordentliche Kündigung braucht einen Grund")
+        with state().database.session() as db:
+            practice = locks.terminate(
+                db,
+                bsnr=number,
+                by=by,
+                notice_date=form.notice_date.data,
+                requested=form.requested_date.data,
+                reason=form.reason.data,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+            last_day = practice.access_ends_on
+        message = (
+            f"Kündigung erfasst; letzter Tag mit Zugang {last_day:%d.%m.%Y}."
+            if last_day
+            else "Außerordentlich gekündigt und sofort gesperrt."
+        )
+        return message, url_for("admin.practice", bsnr=number)
+
+    return form_page(form, "admin/terminate.html", act, bsnr=number)
 
 
 @blueprint.route("/practices/<bsnr>/exception", methods=["GET", "POST"])
@@ -94,26 +87,20 @@ def terminate(bsnr: str) -> ResponseReturnValue:
 def exception(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
     form = ExceptionForm()
-    problem = None
-    if form.validate_on_submit():
-        try:
-            with state().database.session() as db:
-                exceptions.grant(
-                    db,
-                    bsnr=number,
-                    until=form.until.data,
-                    reason=form.reason.data or "",
-                    decision_ref=form.decision_ref.data or "",
-                    decided_by=form.decided_by.data or "",
-                    actor=g.staff.actor,
-                    now=utcnow(),
-                )
-        except FlexnetError as error:
-            problem = error.message
-        else:
-            flash(f"Ausnahme bis {form.until.data:%d.%m.%Y} erfasst.")
-            return redirect(url_for("admin.practice", bsnr=number))
-    status = 400 if form.is_submitted() else 200
-    return render_template(
-        "admin/exception.html", form=form, bsnr=number, problem=problem, staff=g.staff
-    ), status
+
+    def act() -> tuple[str, str]:
+        with state().database.session() as db:
+            exceptions.grant(
+                db,
+                bsnr=number,
+                until=form.until.data,
+                reason=form.reason.data or "",
+                decision_ref=form.decision_ref.data or "",
+                decided_by=form.decided_by.data or "",
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+        message = f"Ausnahme bis {form.until.data:%d.%m.%Y} erfasst."
+        return message, url_for("admin.practice", bsnr=number)
+
+    return form_page(form, "admin/exception.html", act, bsnr=number)
