@@ -127,9 +127,16 @@ def open_session(
 def _succeeded(
     session: Session, step: str, account: str, source_ip: str | None, now: datetime
 ) -> None:
-    """A success clears the account-and-address count: signing in often is no attack."""
-    key = _pair_key(step, account, source_ip)
-    ratelimit.forget(session, key, window_seconds=THROTTLE_WINDOW_SECONDS, now=now)
+    """A success does not count against anyone: the account-and-address count is
+    cleared, and the attempt is taken off the account's and the address's counts (many
+    colleagues sign in from one office address each morning)."""
+    window = THROTTLE_WINDOW_SECONDS
+    ratelimit.forget(session, _pair_key(step, account, source_ip), window_seconds=window, now=now)
+    keys = [f"staff-{step}:acct:{account}"] + (
+        [f"staff-{step}:ip:{source_ip}"] if source_ip else []
+    )
+    for key in keys:
+        ratelimit.record(session, key, window_seconds=window, now=now, count=-1)
 
 
 def reissue_token(record: StaffSession) -> str:

@@ -348,3 +348,11 @@ def test_every_admin_view_is_guarded_or_part_of_the_sign_in(app: Flask) -> None:
     }
 
     assert admin_views - sign_in == set(ROUTE_ROLES)
+
+
+def test_many_colleagues_signing_in_from_one_office_address_are_not_throttled(
+    app: Flask,
+) -> None:
+    for _ in range(25):  # more than the per-address limit of 20
+        client = app.test_client()
+        assert password_step(client, "carla")[0] == 302
