@@ -501,3 +501,22 @@ def test_the_request_queue_pages(app: Flask) -> None:
 
     assert first.count('href="/admin/requests/') == 50 and "Ältere" in first
     assert second.count('href="/admin/requests/') == 3 and "Neuere" in second
+
+
+def test_an_admin_sets_an_access_profile_checked_against_the_dictionary(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+
+    bad = post(
+        admin, "/admin/clients/profile", "/admin/clients", name="praxis", attributes="Foo-Bar=1"
+    )
+    good = post(
+        admin,
+        "/admin/clients/profile",
+        "/admin/clients",
+        name="praxis",
+        description="Praxisnetz",
+        attributes="Filter-Id=praxis\nSession-Timeout=28800",
+    )
+
+    assert bad[0] == 400 and "kein erlaubtes Antwort-Attribut" in bad[1]
+    assert good[0] == 200 and "Filter-Id=praxis, Session-Timeout=28800" in good[1]

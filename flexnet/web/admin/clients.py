@@ -9,7 +9,7 @@ from flask import flash, g, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -18,6 +18,8 @@ from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import AccessProfile, ApiClient, NasClient, StaffRole, WsapiClient
 from flexnet.otp import wsapi
+from flexnet.radius import profiles
+from flexnet.radius.packets import load_dictionary
 from flexnet.web import state
 from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blueprint
 
@@ -29,6 +31,15 @@ class NasForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type infor
     address = StringField("Adresse oder Netz (IP/CIDR)", validators=[DataRequired(REQUIRED)])
     secret = PasswordField("Gemeinsames Geheimnis", validators=[DataRequired(REQUIRED)])
     allow_missing_ma = BooleanField("Message-Authenticator darf fehlen (nicht empfohlen)")
+
+
+class ProfileForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Profilname", validators=[DataRequired(REQUIRED), Length(max=64)])
+    description = StringField("Beschreibung", validators=[Optional(), Length(max=200)])
+    attributes = TextAreaField(
+        "Antwort-Attribute, eines je Zeile: Attribut=Wert (z. B. Filter-Id=praxis)",
+        validators=[Length(max=4000)],
+    )
 
 
 class ApiClientForm(FlaskForm):  # type: ignore[misc]
@@ -65,6 +76,7 @@ def _page(
         }
     form_set = {
         "nas_form": NasForm(),
+        "profile_form": ProfileForm(),
         "api_form": ApiClientForm(),
         "wsapi_form": WsapiForm(),
         "regenerate_form": RegenerateForm(),
@@ -111,6 +123,32 @@ def clients_nas() -> ResponseReturnValue:
         form.secret.data = ""
         return _page(nas_form=form, problem=error.message, status=400)
     flash(f"NAS {form.name.data} angelegt; die RADIUS-Server laden ihn binnen einer Minute.")
+    return _page()
+
+
+@blueprint.post("/clients/profile")
+@allowed(ADMIN)
+def clients_profile() -> ResponseReturnValue:
+    """Create a profile or replace its reply attributes (the RADIUS servers take it up
+    within 30 seconds)."""
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _page(profile_form=form, status=400)
+    lines = [line for line in (form.attributes.data or "").splitlines() if line.strip()]
+    try:
+        attributes = profiles.parse_attributes(lines, load_dictionary())
+        with state().database.session() as db:
+            profiles.set_profile(
+                db,
+                name=form.name.data or "",
+                attributes=attributes,
+                description=form.description.data or "",
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        return _page(profile_form=form, problem=error.message, status=400)
+    flash(f"Profil {form.name.data} gespeichert; die RADIUS-Server übernehmen es binnen 30 s.")
     return _page()
 
 
