@@ -80,6 +80,7 @@ class AuditTag(enum.StrEnum):
     TOKEN_LOCK = "token:yubikey:lock"
     TOKEN_IMPORT = "token:stock:import"
     TOKEN_ASSIGN = "token:yubikey:assign"
+    TOKEN_ASSIGN_STAFF = "token:yubikey:assign-staff"  # an IT staff member's second factor
     TOKEN_ACTIVATE = "token:yubikey:activate"
     TOKEN_RESYNC = "token:counter:resync"
     TOKEN_COUNTER_WARNING = "token:counter:warn"

@@ -348,9 +348,11 @@ class Token(Base):
     __tablename__ = "tokens"
     __table_args__ = (
         CheckConstraint(
-            "status NOT IN ('assigned', 'shipped', 'active') OR practice_id IS NOT NULL",
+            "status NOT IN ('assigned', 'shipped', 'active') OR practice_id IS NOT NULL"
+            " OR staff_id IS NOT NULL",
             name="issued_token_has_practice",
         ),
+        CheckConstraint("practice_id IS NULL OR staff_id IS NULL", name="one_holder"),
         CheckConstraint("kind <> 'yubico_otp' OR length(public_id) = 12", name="yubico_public_id"),
         CheckConstraint(
             "(remote_validation AND kind = 'yubico_otp') OR secret IS NOT NULL",
@@ -368,6 +370,8 @@ class Token(Base):
     remote_validation: Mapped[bool] = mapped_column(Boolean, default=False)
     digits: Mapped[int | None] = mapped_column(Integer)
     practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id"), index=True)
+    # A key of an IT staff member: their second factor for the admin UI, never for VPN.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
     status: Mapped[TokenStatus] = mapped_column(
         _enum(TokenStatus, "token_status"), default=TokenStatus.STOCK
     )

@@ -30,9 +30,12 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit, passwords, ratelimit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.config import OtpSettings
 from flexnet.errors import ConflictError
-from flexnet.models import StaffAccount, StaffSession
+from flexnet.models import StaffAccount, StaffSession, Token, TokenStatus
+from flexnet.otp import yubico
 from flexnet.otp.secrets import SecretBox, staff_totp_context
+from flexnet.otp.verify import verify_yubico_otp
 
 log = logging.getLogger(__name__)
 
@@ -255,18 +258,63 @@ def confirm_enrolment(
     return None
 
 
+def has_second_factor(session: Session, staff: StaffAccount) -> bool:
+    """An enrolled authenticator app, or a Yubikey handed to this staff member."""
+    return staff.totp_enrolled_at is not None or _staff_key(session, staff) is not None
+
+
+def _staff_key(session: Session, staff: StaffAccount) -> Token | None:
+    return session.scalar(
+        select(Token).where(Token.staff_id == staff.id, Token.status == TokenStatus.ACTIVE)
+    )
+
+
 def pass_second_factor(
-    session: Session, record: StaffSession, code: str, *, box: SecretBox, now: datetime
+    session: Session,
+    record: StaffSession,
+    code: str,
+    *,
+    box: SecretBox,
+    otp_settings: OtpSettings,
+    now: datetime,
 ) -> Refusal | None:
-    """A code from the enrolled authenticator: the session may now act in its role."""
+    """A code from the enrolled authenticator, or a touch of the staff member's own
+    Yubikey (a 44-character OTP): the session may now act in its role."""
     staff = record.staff
-    if staff.totp_enrolled_at is None or staff.totp_secret is None:
+    if not has_second_factor(session, staff):
         raise ConflictError("Der zweite Faktor ist noch nicht eingerichtet")
-    seed = box.open(staff.totp_secret, context=staff_totp_context(staff.id)).decode("ascii")
-    refused = _check_code(session, record, seed, code, now)
+    typed = code.strip()
+    if yubico.parse(typed) is not None:
+        refused = _check_yubikey(session, record, typed, box, otp_settings, now)
+    elif staff.totp_secret is not None and staff.totp_enrolled_at is not None:
+        seed = box.open(staff.totp_secret, context=staff_totp_context(staff.id)).decode("ascii")
+        refused = _check_code(session, record, seed, typed, now)
+    else:
+        refused = Refusal.INVALID
     if refused is None:
         _verified(session, record, now)
     return refused
+
+
+def _check_yubikey(
+    session: Session,
+    record: StaffSession,
+    otp: str,
+    box: SecretBox,
+    otp_settings: OtpSettings,
+    now: datetime,
+) -> Refusal | None:
+    """The OTP of the key handed to this staff member; replay-safe like every OTP (the
+    counters advance with a conditional UPDATE)."""
+    staff = record.staff
+    if _over_limit(session, "totp", staff.username, record.source_ip, now):
+        return Refusal.THROTTLED
+    result = verify_yubico_otp(session, otp, box=box, settings=otp_settings, now=now)
+    if not result.ok or result.token is None or result.token.staff_id != staff.id:
+        log.info("staff yubikey refused: account=%s reason=%s", staff.username, result.reason)
+        return Refusal.INVALID
+    _succeeded(session, "totp", staff.username, record.source_ip, now)
+    return None
 
 
 def _check_code(

@@ -12,6 +12,7 @@ from flexnet.cli.show import show_practice, show_user
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
 from flexnet.models import PracticeKind, StaffRole, TermsChannel, UserKind
+from flexnet.otp import stock
 from flexnet.provisioning import issuance, mailruns
 
 _USER_KINDS = {
@@ -232,3 +233,17 @@ def staff_add(
             now=ctx.now(),
         )
     click.echo(f"Mitarbeiter {account.username} ({account.role.value}) angelegt")
+
+
+@staff_group.command("yubikey")
+@click.argument("username")
+@click.argument("serial")
+@pass_context
+def staff_yubikey(ctx: CliContext, username: str, serial: str) -> None:
+    """Yubikey aus dem Lager als zweiten Faktor an einen Mitarbeiter ausgeben."""
+    with ctx.unit_of_work() as session:
+        account = staff.get_staff(session, username)
+        token = stock.assign_to_staff(
+            session, serial=serial, staff=account, actor=ctx.actor, now=ctx.now()
+        )
+    click.echo(f"Yubikey {token.serial} an {account.username} ausgegeben")

@@ -118,6 +118,32 @@ def assign(
     return token
 
 
+def assign_to_staff(
+    session: Session, *, serial: str, staff: StaffAccount, actor: Actor, now: datetime
+) -> Token:
+    """Hand a Yubikey from stock to an IT staff member as their second factor for the
+    admin UI (in person, so it is active at once). Such a key never opens a VPN: it
+    belongs to no practice."""
+    token = get_token(session, serial)
+    if token.kind is not TokenKind.YUBICO_OTP:
+        raise ValidationError(f"{token.serial} ist kein Yubikey im Yubico-OTP-Modus")
+    if token.status is not TokenStatus.STOCK:
+        raise ConflictError(
+            f"Yubikey {token.serial} ist nicht im Lager (Status {token.status.value})"
+        )
+    token.staff_id = staff.id
+    token.status = TokenStatus.ACTIVE
+    audit.record(
+        session,
+        AuditTag.TOKEN_ASSIGN_STAFF,
+        actor=actor,
+        subject=Subject("token", token.serial),
+        data={"staff": staff.username},
+        now=now,
+    )
+    return token
+
+
 def lock_keys(
     session: Session, locks: Mapping[int, Lock], *, actor: Actor, now: datetime
 ) -> list[str]:

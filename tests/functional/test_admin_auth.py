@@ -17,9 +17,11 @@ from sqlalchemy.engine import URL
 from flexnet import create_app, staff
 from flexnet.db import utcnow
 from flexnet.models import StaffAccount, StaffRole, StaffSession
+from flexnet.otp import importer, stock
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
 from tests.conftest import BOX, STAFF
+from tests.functional.test_cli_keys import ykman_line
 from tests.support.admin import (
     PASSWORD,
     add_staff,
@@ -32,6 +34,7 @@ from tests.support.admin import (
     password_step,
     signed_in,
 )
+from tests.support.yubikeys import SimulatedKey
 
 
 @pytest.fixture
@@ -356,3 +359,44 @@ def test_many_colleagues_signing_in_from_one_office_address_are_not_throttled(
     for _ in range(25):  # more than the per-address limit of 20
         client = app.test_client()
         assert password_step(client, "carla")[0] == 302
+
+
+# --- a Yubikey as second factor -------------------------------------------------------------
+
+
+def handed_a_yubikey(app: Flask, username: str) -> SimulatedKey:
+    key = SimulatedKey.random()
+    with state(app).database.session() as db:
+        keys = importer.parse(ykman_line("7000009", key).encode())
+        importer.import_keys(db, keys, box=BOX, actor=STAFF, now=utcnow())
+        stock.assign_to_staff(
+            db, serial="7000009", staff=staff.get_staff(db, username), actor=STAFF, now=utcnow()
+        )
+    return key
+
+
+def test_a_staff_members_yubikey_replaces_the_app_and_a_replay_is_refused(app: Flask) -> None:
+    key = handed_a_yubikey(app, "bernd")
+    client, other = app.test_client(), app.test_client()
+
+    _, location = password_step(client, "bernd")
+    otp = key.otp()
+    signed = code_step(client, otp)
+    password_step(other, "bernd")
+    replayed = code_step(other, otp)
+
+    assert location == "/admin/login/code?next=/admin/"  # no app to enrol
+    assert signed == (302, "/admin/")
+    assert client.get("/admin/").status_code == 200
+    assert replayed[0] == 401
+
+
+def test_someone_elses_yubikey_does_not_pass(app: Flask) -> None:
+    key = handed_a_yubikey(app, "bernd")
+    client = app.test_client()
+    password_step(client, "anna")
+    enrol(client)  # anna uses the app
+    again = app.test_client()
+    password_step(again, "anna")
+
+    assert code_step(again, key.otp())[0] == 401

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from flexnet import authn, nas, passwords
+from flexnet import authn, nas, passwords, staff
 from flexnet.audit import Actor
 from flexnet.authn import BackendError, Channel, Client, Outcome
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
@@ -24,14 +24,17 @@ from flexnet.models import (
     LockCause,
     Practice,
     PracticeKind,
+    StaffRole,
     Token,
+    TokenStatus,
     User,
     UserKind,
     UserStatus,
     VpnSession,
 )
+from flexnet.otp import stock
 from flexnet.otp.secrets import SecretBox
-from tests.conftest import BOX, NOW, TEST_MASTER_KEY
+from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.yubikeys import SimulatedKey
 
 PASSWORD = "Sommer-Regen-2026!"
@@ -157,6 +160,23 @@ def test_key_of_another_practice(
 
     assert decision.reason == "key_of_other_practice"
     assert auth(session, "emuster", otp).reason == "otp_replayed"
+
+
+def test_a_staff_members_yubikey_never_opens_a_vpn(
+    session: Session,
+    login: tuple[User, SimulatedKey],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    token, staff_key = make_yubikey(status=TokenStatus.STOCK)
+    admin = staff.add_staff(
+        session, username="it-anna", role=StaffRole.ADMIN, password="x" * 16, actor=STAFF, now=NOW
+    )
+    stock.assign_to_staff(session, serial=token.serial, staff=admin, actor=STAFF, now=NOW)
+
+    decision = auth(session, "emuster", staff_key.otp())
+
+    assert decision.outcome is Outcome.REJECT
+    assert decision.reason == "key_of_other_practice"
 
 
 def test_locked_user_is_rejected_and_the_otp_used_up(

@@ -47,10 +47,13 @@ class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type inf
 
 class CodeForm(FlaskForm):  # type: ignore[misc]
     code = StringField(
-        "Code aus der Authenticator-App",
+        "Code aus der Authenticator-App (oder Ihren Yubikey antippen)",
         validators=[
             DataRequired(REQUIRED),
-            Regexp(r"^\s*[0-9]{3}\s?[0-9]{3}\s*$", message="Der Code hat sechs Ziffern."),
+            Regexp(
+                r"^\s*([0-9]{3}\s?[0-9]{3}|[cbdefghijklnrtuv]{32,64})\s*$",
+                message="Sechs Ziffern aus der App, oder das Einmalkennwort des Yubikeys.",
+            ),
         ],
     )
     next = HiddenField()
@@ -82,9 +85,8 @@ def login() -> ResponseReturnValue:
             source_ip=request.remote_addr,
             now=utcnow(),
         )
-        enrolled = (
-            isinstance(opened, staffauth.Opened)
-            and opened.record.staff.totp_enrolled_at is not None
+        enrolled = isinstance(opened, staffauth.Opened) and staffauth.has_second_factor(
+            db, opened.record.staff
         )
     if isinstance(opened, Refusal):
         form.password.data = ""
@@ -117,8 +119,13 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
     flexnet = state()
     with flexnet.database.session() as db:
         record = db.get_one(StaffSession, record_id)
-        check = staffauth.confirm_enrolment if step is Step.ENROL else staffauth.pass_second_factor
-        refused = check(db, record, form.code.data or "", box=flexnet.secret_box, now=utcnow())
+        code, box, now = form.code.data or "", flexnet.secret_box, utcnow()
+        if step is Step.ENROL:
+            refused = staffauth.confirm_enrolment(db, record, code, box=box, now=now)
+        else:
+            refused = staffauth.pass_second_factor(
+                db, record, code, box=box, otp_settings=flexnet.settings.otp, now=now
+            )
         token = staffauth.reissue_token(record) if refused is None else None
         must_change = record.staff.must_change_password
     if refused is not None or token is None:
@@ -134,8 +141,9 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
 
 
 def _enrolled(record_id: int) -> bool:
+    """The account has a second factor: an enrolled app or its own Yubikey."""
     with state().database.reader() as db:
-        return db.get_one(StaffSession, record_id).staff.totp_enrolled_at is not None
+        return staffauth.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])

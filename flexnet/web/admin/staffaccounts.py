@@ -13,7 +13,8 @@ from wtforms.validators import DataRequired, Length
 from flexnet import staff
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
-from flexnet.models import StaffAccount, StaffRole
+from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus
+from flexnet.otp import stock
 from flexnet.web import state
 from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blueprint
 
@@ -43,6 +44,13 @@ class DeactivateForm(FlaskForm):  # type: ignore[misc]
 
 def _page(form: AddForm, problem: str | None = None, status: int = 200) -> ResponseReturnValue:
     with state().database.reader() as db:
+        staff_keys = dict(
+            db.execute(
+                select(Token.staff_id, Token.serial).where(
+                    Token.staff_id.is_not(None), Token.status == TokenStatus.ACTIVE
+                )
+            ).all()
+        )
         accounts = list(
             db.scalars(
                 select(StaffAccount).order_by(StaffAccount.active.desc(), StaffAccount.username)
@@ -56,6 +64,8 @@ def _page(form: AddForm, problem: str | None = None, status: int = 200) -> Respo
         form=form,
         role_form=RoleForm(),
         deactivate_form=DeactivateForm(),
+        yubikey_form=YubikeyForm(),
+        staff_keys=staff_keys,
         problem=problem,
         role_labels=ROLE_LABELS,
         staff=g.staff,
@@ -145,4 +155,30 @@ def staff_totp_reset(username: str) -> ResponseReturnValue:
     flash(
         f"Zweiter Faktor von {username} zurückgesetzt; die nächste Anmeldung richtet ihn neu ein."
     )
+    return redirect(url_for("admin.staff_accounts"))
+
+
+class YubikeyForm(FlaskForm):  # type: ignore[misc]
+    serial = StringField("Seriennummer aus dem Lager", validators=[DataRequired(REQUIRED)])
+
+
+@blueprint.post("/staff/<username>/yubikey")
+@allowed(ADMIN)
+def staff_yubikey(username: str) -> ResponseReturnValue:
+    """Hand a Yubikey from stock to a staff member as their second factor."""
+    form = YubikeyForm()
+    if not form.validate_on_submit():
+        return _page(AddForm(), "Bitte die Seriennummer angeben.", 400)
+    try:
+        with state().database.session() as db:
+            stock.assign_to_staff(
+                db,
+                serial=form.serial.data or "",
+                staff=staff.get_staff(db, username),
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+    except FlexnetError as error:
+        return _page(AddForm(), error.message, 409)
+    flash(f"Yubikey {form.serial.data} an {username} ausgegeben (zweiter Faktor).")
     return redirect(url_for("admin.staff_accounts"))
