@@ -4,6 +4,7 @@ and outside text shown harmlessly."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -15,7 +16,7 @@ from flexnet import create_app
 from flexnet.db import utcnow
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import Practice, StaffRole, TerminationBy
+from flexnet.models import AuthEvent, Practice, StaffRole, TerminationBy
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
 from tests.conftest import BOX, STAFF
@@ -165,3 +166,34 @@ def test_every_state_changing_admin_route_refuses_a_post_without_csrf_token(
     assert len(posting) >= 15
     assert set(answers.values()) == {400}, answers
     assert "Keine Berechtigung" not in admin.get("/admin/").get_data(as_text=True)
+
+
+def test_dashboard_flags_a_spike_of_rejected_logins(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    before = clients[StaffRole.AUDITOR].get("/admin/").get_data(as_text=True)
+    with state(app).database.session() as db:
+        for n in range(25):
+            db.add(
+                AuthEvent(
+                    at=utcnow() - timedelta(minutes=n),
+                    channel="radius",
+                    username="emuster",
+                    client="asa-1",
+                    source_ip="203.0.113.9",
+                    outcome="reject",
+                    reason="password_wrong",
+                )
+            )
+
+    after = clients[StaffRole.AUDITOR].get("/admin/").get_data(as_text=True)
+
+    assert "Auffällig viele abgelehnte Anmeldungen" not in before
+    assert "Auffällig viele abgelehnte Anmeldungen in der letzten Stunde" in after
+
+
+def test_admins_read_the_settings_in_force(clients: dict[StaffRole, FlaskClient]) -> None:
+    page = clients[StaffRole.ADMIN].get("/admin/settings").get_data(as_text=True)
+
+    assert "12 Zeichen" in page and "3 Werktage nach dem Yubikey" in page
+    assert clients[StaffRole.HELPDESK].get("/admin/settings").status_code == 403

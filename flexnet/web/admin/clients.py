@@ -210,3 +210,34 @@ def clients_wsapi() -> ResponseReturnValue:
     except FlexnetError as error:
         return _page(wsapi_form=form, problem=error.message, status=400)
     return _page(shown_key=shown)
+
+
+@blueprint.get("/settings")
+@allowed(ADMIN)
+def settings_view() -> ResponseReturnValue:
+    """The settings in force (from the environment, FLEXNET_*): read here, changed in the
+    environment file and by a restart, so that every node runs with the same ones."""
+    settings = state().settings
+    policy, auth, letters = settings.password_policy, settings.auth, settings.letters
+    rows = [
+        ("Kennwort: Mindestlänge", f"{policy.min_length} Zeichen"),
+        ("Kennwort: nicht wiederverwendbar", f"die letzten {policy.history}"),
+        ("Kennwort: Mindeststärke (zxcvbn)", str(policy.min_strength)),
+        ("Kennwort: Mindestalter", str(policy.min_age)),
+        ("Kennwort: Gültigkeit", f"{auth.password_max_age_days} Tage"),
+        ("Kennwort: Warnung vor Ablauf", f"{auth.password_warning_days} Tage"),
+        ("Erstkennwort gültig", f"{auth.initial_password_days} Tage"),
+        ("Fehlversuche bis zur vorübergehenden Sperre", str(auth.lockout_threshold)),
+        ("Fehlversuche bis zur Sperre durch den IT-Service", str(auth.hard_lock_after)),
+        (
+            "Zugangsdaten-Brief frühestens",
+            f"{letters.credentials_delay_days} Werktage nach dem Yubikey",
+        ),
+        ("Kostenersatz bei Verlust (§ 6.3)", f"{letters.loss_fee_cents / 100:.2f} EUR"),
+        ("Briefvorlagen", str(letters.directory or "mitgeliefert (letters/)")),
+        ("Sperre nach Ende der Tätigkeit", f"{settings.lock_after_quarters} Quartale (§ 10.3)"),
+        ("Verbindungsdaten gelöscht nach", f"{settings.connection_log_days} Tagen"),
+        ("Protokoll gelöscht nach", f"{settings.audit_retention_years} Jahren"),
+        ("Erinnerung Yubikey-Rückgabe nach", f"{settings.return_reminder_days} Tagen"),
+    ]
+    return render_template("admin/settings.html", rows=rows, staff=g.staff)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, g, render_template, request
 from flask.typing import ResponseReturnValue
@@ -34,6 +34,17 @@ from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
 SEARCH_LIMIT = 50
 
 
+SPIKE_MINIMUM = 20
+SPIKE_FACTOR = 3
+
+
+def _rejects(db: Session, since: datetime, until: datetime) -> int:
+    query = select(func.count()).where(
+        AuthEvent.at >= since, AuthEvent.at < until, AuthEvent.outcome == "reject"
+    )
+    return db.scalar(query) or 0
+
+
 def _counts(db: Session, column: object) -> dict[object, int]:
     return dict(db.execute(select(column, func.count()).group_by(column)).all())  # type: ignore[call-overload]
 
@@ -61,12 +72,12 @@ def dashboard() -> ResponseReturnValue:
             "counter_warnings": db.scalar(
                 select(func.count()).where(Token.counter_warned_at.is_not(None))
             ),
-            "failed_logins": db.scalar(
-                select(func.count()).where(
-                    AuthEvent.at >= now - timedelta(hours=24), AuthEvent.outcome == "reject"
-                )
-            ),
         }
+        day = _rejects(db, now - timedelta(hours=24), now)
+        hour = _rejects(db, now - timedelta(hours=1), now)
+        figures |= {"failed_logins": day, "failed_last_hour": hour}
+        # A spike: the last hour well above the day's hourly average (and not a handful).
+        spike = hour >= max(SPIKE_MINIMUM, SPIKE_FACTOR * (day - hour) / 23)
         admins = staff_accounts.active_admin_count(db)
         upcoming = job.upcoming_locks(db, now=now, quarters=settings.lock_after_quarters)
     return render_template(
@@ -78,6 +89,7 @@ def dashboard() -> ResponseReturnValue:
         figures=figures,
         admins=admins,
         upcoming=upcoming,
+        spike=spike,
         staff=g.staff,
         role_label=ROLE_LABELS[g.staff.role],
     )
