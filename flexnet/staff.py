@@ -12,7 +12,7 @@ from flexnet import audit, passwords, staffauth
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username, require_text
-from flexnet.models import StaffAccount, StaffRole, User
+from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus, User
 
 MIN_STAFF_PASSWORD_LENGTH = 12
 
@@ -164,18 +164,26 @@ def change_role(
 def reset_second_factor(
     session: Session, *, username: str, actor: Actor, now: datetime
 ) -> StaffAccount:
-    """A lost or replaced phone: the next sign-in enrols anew; live sessions end."""
+    """A lost or replaced phone or Yubikey: the app's seed is dropped and the staff
+    member's Yubikey retired for good; the next sign-in enrols anew; live sessions end."""
     account = get_staff(session, username)
-    if account.totp_enrolled_at is None:
+    keys = list(
+        session.scalars(
+            select(Token).where(Token.staff_id == account.id, Token.status == TokenStatus.ACTIVE)
+        )
+    )
+    if account.totp_enrolled_at is None and not keys:
         raise ConflictError(f"{account.username} hat noch keinen zweiten Faktor eingerichtet")
     account.totp_secret = account.totp_enrolled_at = account.totp_last_step = None
+    for key in keys:
+        key.status = TokenStatus.RETIRED
     ended = staffauth.end_all(session, account, reason="totp_reset", now=now)
     audit.record(
         session,
         AuditTag.STAFF_TOTP_RESET,
         actor=actor,
         subject=Subject("staff", account.username),
-        data={"sessions_ended": ended},
+        data={"sessions_ended": ended, "keys_retired": [key.serial for key in keys]},
         now=now,
     )
     return account

@@ -15,9 +15,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import URL
 
 from flexnet import create_app, staff
+from flexnet.config import OtpSettings
 from flexnet.db import utcnow
 from flexnet.models import StaffAccount, StaffRole, StaffSession
 from flexnet.otp import importer, stock
+from flexnet.otp.stock import get_token
+from flexnet.otp.verify import verify_yubico_otp
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
 from tests.conftest import BOX, STAFF
@@ -400,3 +403,24 @@ def test_someone_elses_yubikey_does_not_pass(app: Flask) -> None:
     password_step(again, "anna")
 
     assert code_step(again, key.otp())[0] == 401
+
+
+def test_a_lost_staff_yubikey_is_retired_by_the_factor_reset(app: Flask) -> None:
+    key = handed_a_yubikey(app, "bernd")
+    admin = signed_in(app, "anna")
+
+    response = admin.post(
+        "/admin/staff/bernd/totp-reset",
+        data={"csrf_token": csrf(admin, "/admin/staff"), "confirm": "bernd"},
+    )
+    client = app.test_client()
+    _, location = password_step(client, "bernd")
+
+    assert response.status_code == 302
+    assert location == "/admin/login/enrol?next=/admin/"  # the key no longer counts
+    with state(app).database.reader() as db:
+        assert get_token(db, "7000009").status.value == "retired"
+    assert client.get("/admin/login/code").headers["Location"].startswith("/admin/login/enrol")
+    with state(app).database.reader() as db:  # the engine refuses the retired key as well
+        refused = verify_yubico_otp(db, key.otp(), box=BOX, settings=OtpSettings(), now=utcnow())
+        assert not refused.ok
