@@ -12,7 +12,7 @@ from flexnet import audit, passwords, staffauth
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username, require_text
-from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus, User
+from flexnet.models import StaffAccount, StaffRole, TokenStatus, User
 
 MIN_STAFF_PASSWORD_LENGTH = 12
 
@@ -167,11 +167,7 @@ def reset_second_factor(
     """A lost or replaced phone or Yubikey: the app's seed is dropped and the staff
     member's Yubikey retired for good; the next sign-in enrols anew; live sessions end."""
     account = get_staff(session, username)
-    keys = list(
-        session.scalars(
-            select(Token).where(Token.staff_id == account.id, Token.status == TokenStatus.ACTIVE)
-        )
-    )
+    keys = staffauth.staff_keys(session, account)
     if account.totp_enrolled_at is None and not keys:
         raise ConflictError(f"{account.username} hat noch keinen zweiten Faktor eingerichtet")
     account.totp_secret = account.totp_enrolled_at = account.totp_last_step = None

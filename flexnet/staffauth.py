@@ -260,12 +260,15 @@ def confirm_enrolment(
 
 def has_second_factor(session: Session, staff: StaffAccount) -> bool:
     """An enrolled authenticator app, or a Yubikey handed to this staff member."""
-    return staff.totp_enrolled_at is not None or _staff_key(session, staff) is not None
+    return staff.totp_enrolled_at is not None or bool(staff_keys(session, staff))
 
 
-def _staff_key(session: Session, staff: StaffAccount) -> Token | None:
-    return session.scalar(
-        select(Token).where(Token.staff_id == staff.id, Token.status == TokenStatus.ACTIVE)
+def staff_keys(session: Session, staff: StaffAccount) -> list[Token]:
+    """The Yubikeys handed to this staff member and in use."""
+    return list(
+        session.scalars(
+            select(Token).where(Token.staff_id == staff.id, Token.status == TokenStatus.ACTIVE)
+        )
     )
 
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import port_for
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy.engine import URL
-from werkzeug.serving import make_server
 
 from flexnet import create_app
 from flexnet.cli import cli
@@ -22,6 +19,7 @@ from flexnet.web import state
 from tests.conftest import BOX, NOW, STAFF
 from tests.support.cli import Invoke, ok
 from tests.support.seed import add_login
+from tests.support.web import served
 from tests.support.yubikeys import SimulatedKey
 
 
@@ -123,15 +121,8 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
 @pytest.fixture
 def server(app: Flask) -> Iterator[Server]:
     client_id, api_key, key = seed(app)
-    port = port_for.select_random()
-    http = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Server(app, f"http://127.0.0.1:{port}/wsapi/2.0/verify", client_id, api_key, key)
-    finally:
-        http.shutdown()
-        thread.join()
+    with served(app) as base:
+        yield Server(app, f"{base}/wsapi/2.0/verify", client_id, api_key, key)
 
 
 CHROMIUM_ARGS = [

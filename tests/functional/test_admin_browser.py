@@ -9,19 +9,16 @@ Screenshots land in test-artifacts/ (a few are copied to docs/screenshots/ by ha
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import port_for
 import pyotp
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 from sqlalchemy.engine import URL
-from werkzeug.serving import make_server
 
 from flexnet import create_app, nas, passwords, staff, users
 from flexnet.db import utcnow
@@ -33,6 +30,7 @@ from tests.functional.test_browser import ARTIFACTS
 from tests.functional.test_cli_keys import ykman_line
 from tests.support.admin import PASSWORD
 from tests.support.pdf import page_texts, printed_credentials
+from tests.support.web import served
 from tests.support.yubikeys import SimulatedKey
 
 BSNR = "881234577"
@@ -61,13 +59,8 @@ def site(
             actor=STAFF,
             now=utcnow(),
         )
-    port = port_for.select_random()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", app
-    server.shutdown()
-    thread.join()
+    with served(app) as base:
+        yield base, app
     state(app).database.dispose()
 
 

@@ -5,18 +5,15 @@ Screenshots land in test-artifacts/ for people to look at.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import port_for
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.engine import URL
-from werkzeug.serving import make_server
 
 from flexnet import create_app, users
 from flexnet.db import utcnow
@@ -24,6 +21,7 @@ from flexnet.models import Token, TokenStatus, UserStatus
 from flexnet.web import state
 from tests.conftest import BOX
 from tests.support.seed import add_login
+from tests.support.web import served
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 LETTER_PASSWORD = "Brief-Kennwort-Start-4"
@@ -45,13 +43,8 @@ def site(
             session, user, LETTER_PASSWORD, now=utcnow() - timedelta(days=3), must_change=True
         )
     app.config["TEST_KEY"] = key
-    port = port_for.select_random()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", app
-    server.shutdown()
-    thread.join()
+    with served(app) as base:
+        yield base, app
     state(app).database.dispose()
 
 

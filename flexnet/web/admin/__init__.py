@@ -29,14 +29,16 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
 from flexnet import staffauth
 from flexnet.audit import Actor
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError
+from flexnet.errors import FlexnetError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import StaffRole
+from flexnet.practices import get_practice
 from flexnet.web import state
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -129,6 +131,19 @@ def allowed(
         return wrapped
 
     return decorate
+
+
+class ButtonForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    """A button that changes something: the CSRF token only."""
+
+
+def practice_or_404(bsnr: str) -> str:
+    """The practice's BSNR as stored, or 404 (also for a malformed BSNR)."""
+    with state().database.reader() as db:
+        try:
+            return get_practice(db, bsnr).bsnr
+        except (NotFoundError, ValidationError):
+            abort(404)
 
 
 def form_page(

@@ -23,7 +23,7 @@ from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.practices import get_practice
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint
+from flexnet.web.admin import HELPDESK, allowed, blueprint, practice_or_404
 
 REQUIRED = "Bitte ausfüllen."
 CAUSE_LABELS = {
@@ -67,11 +67,6 @@ def _load(bsnr: str) -> tuple[list[str], list[str], str, str]:
             raise NotFound from None
         keys = [t.serial for t in practice.tokens if t.status in USABLE_STATUSES]
         return [u.username for u in practice.users], keys, practice.bsnr, practice.name
-
-
-def practice_or_404(bsnr: str) -> str:
-    """The practice's BSNR as stored, or 404."""
-    return _load(bsnr)[2]
 
 
 def _dialog(
@@ -181,7 +176,7 @@ def _unlock(
 @blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
 @allowed(HELPDESK)
 def unlock_practice(bsnr: str) -> ResponseReturnValue:
-    _, _, number, _ = _load(bsnr)
+    number = practice_or_404(bsnr)
     return _unlock(
         title=f"Betriebsstätte {number} entsperren",
         expected="die BSNR",

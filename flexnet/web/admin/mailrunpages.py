@@ -24,17 +24,13 @@ from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import MailRun
 from flexnet.provisioning import mailruns
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint
+from flexnet.web.admin import HELPDESK, ButtonForm, allowed, blueprint
 
 
 class DispatchForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     dispatched_on = DateField(
         "Zur Post gegeben am", validators=[DataRequired("Bitte ein Datum angeben.")]
     )
-
-
-class PlainForm(FlaskForm):  # type: ignore[misc]
-    """A button: the CSRF token only."""
 
 
 class CancelForm(FlaskForm):  # type: ignore[misc]
@@ -59,7 +55,7 @@ def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
             reference=mailruns.reference,
             kind_label=mailruns.kind_label,
             dispatch_form=DispatchForm(dispatched_on=_today()),
-            plain_form=PlainForm(),
+            plain_form=ButtonForm(),
             cancel_form=CancelForm(),
             problem=problem,
             staff=g.staff,
@@ -75,7 +71,7 @@ def letters() -> ResponseReturnValue:
 @blueprint.post("/letters/run")
 @allowed(HELPDESK)
 def letters_run() -> ResponseReturnValue:
-    if not PlainForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         return _page("Die Seite war veraltet; bitte erneut versuchen.", 400)
     settings = state().settings
     out = BytesIO()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import abort, flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from flexnet import practices, users
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError, NotFoundError, ValidationError
+from flexnet.errors import FlexnetError, ValidationError
 from flexnet.lifecycle import returns
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
@@ -31,7 +31,7 @@ from flexnet.models import (
 from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page
+from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -143,18 +143,10 @@ def _add_practice(form: PracticeForm) -> str:
         return practice.bsnr
 
 
-def _practice_or_404(bsnr: str) -> str:
-    with state().database.reader() as db:
-        try:
-            return practices.get_practice(db, bsnr).bsnr
-        except (NotFoundError, ValidationError):
-            abort(404)
-
-
 @blueprint.route("/practices/<bsnr>/users/new", methods=["GET", "POST"])
 @allowed(HELPDESK)
 def user_new(bsnr: str) -> ResponseReturnValue:
-    number = _practice_or_404(bsnr)
+    number = practice_or_404(bsnr)
     form = UserForm()
 
     def act() -> tuple[str, str]:
@@ -178,7 +170,7 @@ def user_new(bsnr: str) -> ResponseReturnValue:
 @blueprint.route("/practices/<bsnr>/key", methods=["GET", "POST"])
 @allowed(HELPDESK)
 def key_assign(bsnr: str) -> ResponseReturnValue:
-    number = _practice_or_404(bsnr)
+    number = practice_or_404(bsnr)
     form = AssignForm()
 
     def act() -> tuple[str, str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -17,13 +16,9 @@ from flexnet.db import utcnow
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuditEntry, VpnSession
 from flexnet.web import state
-from flexnet.web.admin import ALL_ROLES, HELPDESK, allowed, blueprint
+from flexnet.web.admin import ALL_ROLES, HELPDESK, ButtonForm, allowed, blueprint
 
 PAGE_SIZE = 100
-
-
-class PlainForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
-    """A button: the CSRF token only."""
 
 
 def _day(name: str) -> date | None:
@@ -104,14 +99,14 @@ def vpn_sessions() -> ResponseReturnValue:
             )
         )
         return render_template(
-            "admin/sessions.html", sessions=live, form=PlainForm(), staff=g.staff
+            "admin/sessions.html", sessions=live, form=ButtonForm(), staff=g.staff
         )
 
 
 @blueprint.post("/sessions/<int(max=2147483647):session_id>/disconnect")
 @allowed(HELPDESK)
 def vpn_disconnect(session_id: int) -> ResponseReturnValue:
-    if not PlainForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     with state().database.session() as db:
         queued = vpn.request_session_disconnect(

@@ -15,8 +15,7 @@ from flexnet.errors import ValidationError
 from flexnet.lifecycle import exceptions, locks
 from flexnet.models import TerminationBy
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page
-from flexnet.web.admin.locking import practice_or_404
+from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
 
 REQUIRED = "Bitte ausfüllen."
 
