@@ -99,6 +99,8 @@ class AuditTag(enum.StrEnum):
     RETENTION_PURGE = "lifecycle:retention:purge"
     AUDIT_PURGE = "lifecycle:audit:purge"  # names the hash the kept chain starts from
     MASTER_KEY_ROTATE = "keys:master:rotate"
+    DATABASE_BACKUP = "system:database:backup"  # names the file, never its content
+    DATABASE_RESTORE = "system:database:restore"  # with what was carried over
     WSAPI_CLIENT_CREATE = "wsapi:client:create"
 
 

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -34,6 +35,15 @@ def revision(engine: Engine, message: str) -> None:
 
 def heads(engine: Engine) -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+def is_known(revision: str) -> bool:
+    """True if this version of flexnet has the revision (a database is not from a newer one)."""
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    try:
+        return scripts.get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def current(engine: Engine) -> tuple[str, ...]:

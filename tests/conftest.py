@@ -73,9 +73,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 # --- PostgreSQL ---------------------------------------------------------------------
 
 
-def _debian_pg_ctl() -> str:
+def debian_postgresql_tool(name: str) -> str:
+    """A program of Debian's newest installed PostgreSQL (pg_ctl, pg_dump, pg_restore)."""
     candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4])
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4])
     )
     if not candidates:
         pytest.fail("PostgreSQL is not installed: run 'make test', which installs it")
@@ -85,7 +86,7 @@ def _debian_pg_ctl() -> str:
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[PostgreSQLExecutor]:
     """A throw-away PostgreSQL cluster on a free port, owned by 'postgres' when run as root."""
-    os.environ["FLEXNET_TEST_PG_CTL"] = _debian_pg_ctl()
+    os.environ["FLEXNET_TEST_PG_CTL"] = debian_postgresql_tool("pg_ctl")
     base = Path(tempfile.mkdtemp(prefix="flexnet-pg-"))
     if os.geteuid() == 0:
         shutil.chown(base, user="postgres", group="postgres")

@@ -152,6 +152,7 @@ def main() -> None:
 # Subcommands register themselves on ``cli`` when imported.
 from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
+    backup_cmds,
     keys,
     letters_cmds,
     lifecycle_cmds,

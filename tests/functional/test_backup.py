@@ -1,0 +1,239 @@
+"""`flexnet backup` / `flexnet restore` for SQLite: online copies, and a restore that keeps
+what must outlive it — no OTP accepted twice, no lock undone, no old password back."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from flexnet import authn, backup
+from flexnet.audit import AuditTag
+from flexnet.authn import Channel, Client, Decision
+from flexnet.config import load_settings
+from flexnet.db import Database, utcnow
+from flexnet.models import AuditEntry, Token, TokenStatus, User
+from tests.conftest import BOX, debian_postgresql_tool
+from tests.support.cli import Invoke, ok, refused, snapshot
+from tests.support.seed import add_login
+from tests.support.yubikeys import SimulatedKey
+
+PASSWORD = "Sommer-Regen-2026!"
+NAS = Client(Channel.RADIUS, name="vpn", source_ip="198.51.100.7")
+
+
+@pytest.fixture
+def database_url(sqlite_url: URL) -> URL:
+    """Backup and restore are the SQLite tools; PostgreSQL has pg_dump (one test below)."""
+    return sqlite_url
+
+
+@pytest.fixture
+def key(database: Database) -> SimulatedKey:
+    with database.session() as session:
+        return add_login(session, BOX, username="emuster", password=PASSWORD, serial="0815")
+
+
+def login(database: Database, otp: str, password: str = PASSWORD) -> Decision:
+    with database.session() as session:
+        return authn.authenticate(
+            session,
+            username="emuster",
+            password=password,
+            otp=otp,
+            client=NAS,
+            now=utcnow(),
+            settings=load_settings(),
+            box=BOX,
+        )
+
+
+def restore(invoke: Invoke, source: Path, *extra: str) -> str:
+    return ok(invoke("restore", str(source), "--yes", *extra)).output
+
+
+def test_no_otp_is_accepted_twice_across_a_restore(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    before_backup = key.otp()
+    assert login(database, before_backup).accepted
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    after_backup = key.otp()
+    assert login(database, after_backup).accepted
+
+    output = restore(invoke, tmp_path / "nightly.sqlite3")
+    database.dispose()  # connections opened before the restore are of no further use
+
+    assert "1 Zählerstände" in output
+    assert not login(database, before_backup).accepted
+    assert not login(database, after_backup).accepted
+    assert login(database, key.otp()).accepted
+
+
+def test_locks_and_password_changes_since_the_backup_survive_it(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    ok(invoke("lock", "key", "0815", "--cause", "loss", "--reason", "Verlust gemeldet"))
+    with database.session() as session:
+        user = session.scalars(select(User).where(User.username == "emuster")).one()
+        user.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$changed-since-the-backup"
+        user.password_set_at = utcnow()
+
+    restore(invoke, tmp_path / "nightly.sqlite3")
+    database.dispose()
+
+    with database.reader() as session:
+        token = session.scalars(select(Token).where(Token.serial == "0815")).one()
+        user = session.scalars(select(User).where(User.username == "emuster")).one()
+        tags = session.scalars(select(AuditEntry.tag)).all()
+    assert token.status is TokenStatus.LOST
+    assert user.password_hash.endswith("changed-since-the-backup")
+    assert not login(database, key.otp()).accepted
+    assert AuditTag.DATABASE_RESTORE in tags
+
+
+def test_backup_is_consistent_while_logins_write(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    stop = threading.Event()
+
+    def keep_logging_in() -> None:
+        while not stop.is_set():
+            login(database, key.otp())
+
+    writer = threading.Thread(target=keep_logging_in)
+    writer.start()
+    try:
+        for n in range(3):
+            ok(invoke("backup", str(tmp_path / f"copy{n}.sqlite3")))
+    finally:
+        stop.set()
+        writer.join()
+
+    for n in range(3):
+        copy = tmp_path / f"copy{n}.sqlite3"
+        assert backup.check_backup(copy)
+        assert copy.stat().st_mode & 0o777 == 0o600
+
+
+def test_restore_keeps_the_replaced_database_beside_it(
+    invoke: Invoke, database: Database, database_url: URL, key: SimulatedKey, tmp_path: Path
+) -> None:
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    assert login(database, key.otp()).accepted
+    events_before_restore = _auth_events(Path(str(database_url.database)))
+
+    output = restore(invoke, tmp_path / "nightly.sqlite3")
+
+    copies = list(Path(str(database_url.database)).parent.glob("*.vor-wiederherstellung-*"))
+    assert len(copies) == 1 and str(copies[0]) in output
+    assert _auth_events(copies[0]) == events_before_restore == 1
+
+
+def test_a_bad_backup_is_refused_and_the_live_database_untouched(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"SQLite format 3\x00" + b"\x17" * 5000)
+    before = snapshot(database)
+
+    refused(invoke("restore", str(garbage), "--yes"), "keine lesbare flexnet-Datenbank")
+    refused(invoke("backup", str(garbage)), "existiert schon")
+
+    assert snapshot(database) == before
+    assert not list(tmp_path.glob("**/*.part"))
+
+
+def test_restore_without_the_live_database_needs_a_deliberate_flag(
+    invoke: Invoke, database: Database, database_url: URL, key: SimulatedKey, tmp_path: Path
+) -> None:
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    database.dispose()
+    live = Path(str(database_url.database))
+    for path in (live, *live.parent.glob(live.name + "-*")):
+        path.unlink()
+
+    refused(invoke("restore", str(tmp_path / "nightly.sqlite3"), "--yes"), "--discard-live-state")
+    result = ok(
+        invoke("restore", str(tmp_path / "nightly.sqlite3"), "--yes", "--discard-live-state")
+    )
+
+    assert "WARNUNG" in result.stderr
+    assert login(database, key.otp()).accepted
+
+
+def test_restore_asks_first(invoke: Invoke, database: Database, tmp_path: Path) -> None:
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    before = snapshot(database)
+
+    result = invoke("restore", str(tmp_path / "nightly.sqlite3"), input="n\n")
+
+    assert result.exit_code != 0 and "ersetzen?" in result.output
+    assert snapshot(database) == before
+
+
+@pytest.mark.postgres
+def test_postgresql_is_pointed_to_pg_dump(
+    invoke: Invoke, pg_url: URL, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", pg_url.render_as_string(hide_password=False))
+
+    refused(invoke("backup", str(tmp_path / "x.sqlite3")), "pg_dump")
+    assert not (tmp_path / "x.sqlite3").exists()
+
+
+def _auth_events(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as connection:
+        return int(connection.execute("SELECT count(*) FROM auth_events").fetchone()[0])
+
+
+@pytest.mark.postgres
+def test_postgresql_restore_with_pg_restore_then_carry_state(
+    invoke: Invoke,
+    pg_url: URL,
+    make_pg_database: Callable[[str], URL],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The README's procedure: pg_dump; later pg_restore into a new database, db upgrade,
+    db carry-state from the replaced one."""
+    live = Database.from_url(pg_url)
+    try:
+        with live.session() as session:
+            key = add_login(session, BOX, username="emuster", password=PASSWORD, serial="0815")
+        dump = tmp_path / "nightly.dump"
+        _pg_tool("pg_dump", "-Fc", "-f", str(dump), _libpq(pg_url))
+        used_after_dump = key.otp()
+        assert login(live, used_after_dump).accepted
+    finally:
+        live.dispose()
+    restored_url = make_pg_database("flexnet_restored")
+    _pg_tool("pg_restore", "--no-owner", "-d", _libpq(restored_url), str(dump))
+
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", restored_url.render_as_string(hide_password=False))
+    ok(invoke("db", "upgrade"))
+    output = ok(invoke("db", "carry-state", pg_url.render_as_string(hide_password=False))).output
+
+    restored = Database.from_url(restored_url)
+    try:
+        assert "1 Zählerstände" in output
+        assert not login(restored, used_after_dump).accepted
+        assert login(restored, key.otp()).accepted
+    finally:
+        restored.dispose()
+
+
+def _libpq(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _pg_tool(name: str, *args: str) -> None:
+    subprocess.run([debian_postgresql_tool(name), *args], check=True, capture_output=True)
