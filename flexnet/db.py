@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, create_engine, event, select, update
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
@@ -113,6 +114,12 @@ def expire_loaded(
             session.expire(loaded, attributes)
 
 
+def describe_error(error: SQLAlchemyError) -> str:
+    """The driver's own first line ("database or disk is full", "connection refused"):
+    clear enough for a log line, without the statement or its parameters."""
+    return str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
+
+
 def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> Engine:
     """An engine with the per-backend settings flexnet relies on.
 
@@ -128,6 +135,9 @@ def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> En
     # No pre-ping: it costs a round trip per request. After a database restart the first
     # use of a stale connection fails (an error, never an accept) and SQLAlchemy then
     # drops the whole pool, so the next request connects afresh.
+    # A failed statement's parameters (password hashes, counters, names) never reach an
+    # exception message, and so never a log line.
+    options.setdefault("hide_parameters", True)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from flexnet.audit import Actor
 from flexnet.config import Settings, load_settings
-from flexnet.db import Database, utcnow
+from flexnet.db import Database, describe_error, utcnow
 from flexnet.errors import FlexnetError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.otp.secrets import SecretBox
@@ -47,10 +47,9 @@ class FlexnetGroup(click.Group):
             click.echo(f"flexnet: {error}", err=True)
             sys.exit(1)
         except SQLAlchemyError as error:
-            # The statement and its parameters stay out of the message: they may hold data.
-            detail = str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
             click.echo(
-                f"flexnet: Datenbankfehler ({detail}); ist 'flexnet db upgrade' gelaufen?",
+                f"flexnet: Datenbankfehler ({describe_error(error)}); "
+                "ist 'flexnet db upgrade' gelaufen?",
                 err=True,
             )
             sys.exit(1)

@@ -17,11 +17,12 @@ from datetime import datetime
 from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from flexnet import authn, nas, vpn
 from flexnet.authn import Channel, Client, Decision, Outcome
 from flexnet.config import Settings
-from flexnet.db import Database, utcnow
+from flexnet.db import Database, describe_error, utcnow
 from flexnet.models import AccessProfile
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import RemoteCheck
@@ -149,11 +150,18 @@ class RadiusHandler:
         self._check_message_authenticator(request, data, client)
         try:
             return self._decide(request, data, client)
+        except SQLAlchemyError as error:
+            log.error(
+                "database unavailable (%s): Access-Request from %s not decided",
+                describe_error(error),
+                client.name,
+            )
         except Exception:
             log.exception("internal error on Access-Request from %s", client.name)
-            if self.settings.radius_reject_on_error:
-                return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
-            return None
+        # Never an accept: silence makes the NAS fail over to its second server.
+        if self.settings.radius_reject_on_error:
+            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+        return None
 
     def _check_message_authenticator(
         self, request: rp.AuthPacket, data: bytes, client: nas.NasEntry

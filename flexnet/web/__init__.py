@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 
 from flexnet.config import Settings
-from flexnet.db import Database
+from flexnet.db import Database, describe_error
 from flexnet.otp.remote import RemoteValidator
 from flexnet.otp.secrets import SecretBox
 
@@ -26,6 +29,15 @@ class FlexnetState:
     @cached_property
     def remote_validator(self) -> RemoteValidator | None:
         return RemoteValidator.from_settings(self.settings.otp)
+
+
+log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = (
+    "Die Datenbank ist gerade nicht erreichbar oder nicht beschreibbar; es wurde nichts "
+    "gespeichert. Ihre Eingaben finden Sie mit „Zurück“ im Browser wieder. Bitte versuchen "
+    "Sie es in einigen Minuten erneut."
+)
 
 
 def state(app: Flask | None = None) -> FlexnetState:
@@ -80,3 +92,20 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     admin.init_app(app)
     for code in (404, 405):
         app.register_error_handler(code, api.problem_for_http_error)
+    app.register_error_handler(SQLAlchemyError, database_unavailable)
+
+
+def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:
+    """The database is down, full or read-only: the unit of work has rolled back, so
+    nothing half-done remains; say so in German instead of a bare error 500."""
+    log.error("database error on %s %s: %s", request.method, request.path, describe_error(error))
+    if request.path.startswith("/api/"):
+        from flexnet.web import api
+
+        response = api.problem(503, "Datenbank nicht verfügbar", DATABASE_UNAVAILABLE)
+    else:
+        response = Response(
+            render_template("unavailable.html", message=DATABASE_UNAVAILABLE), status=503
+        )
+    response.headers["Retry-After"] = "60"
+    return response
