@@ -86,7 +86,7 @@ class CarriedState:
 
     counters: int = 0  # keys whose OTP counters had moved on
     locks: int = 0  # keys, users, practices and clients locked or deactivated since
-    credentials: int = 0  # passwords, second factors and API keys changed since
+    credentials: int = 0  # passwords, second factors, API keys and roles changed since
     failures: int = 0  # users whose failure count or temporary lock had grown
     missing: list[str] = field(default_factory=list)  # keys unknown to the backup
 
@@ -128,7 +128,6 @@ def backup(url: URL | str, destination: Path) -> BackupInfo:
     try:
         _copy(source, partial)
         revision = check_backup(partial)
-        partial.chmod(0o600)  # password hashes and encrypted key secrets
         os.replace(partial, destination)
         _fsync(destination.parent)
     finally:
@@ -192,7 +191,6 @@ def restore(
         if live.exists():
             safety_copy = live.with_name(f"{live.name}.vor-wiederherstellung-{now:%Y%m%dT%H%M%SZ}")
             _copy(live, safety_copy)
-            safety_copy.chmod(0o600)
         if safety_copy is not None and not discard_live_state:
             carried = carry_between(_sqlite_url(safety_copy), _sqlite_url(staging))
         record_restore(
@@ -315,6 +313,9 @@ def _carry_staff(replaced: Session, restored: Session, carried: CarriedState) ->
             old.active = False
             old.deactivated_at = live.deactivated_at
             carried.locks += 1
+        if live.role != old.role:  # a demotion since the backup must hold
+            old.role = live.role
+            carried.credentials += 1
         if _newer(live.password_changed_at, old.password_changed_at):
             _copy_fields(live, old, _STAFF_PASSWORD)
             carried.credentials += 1
@@ -330,6 +331,9 @@ def _carry_clients(replaced: Session, restored: Session, carried: CarriedState) 
         if _newer(live.key_changed_at, old.key_changed_at):
             _copy_fields(live, old, ("key_prefix", "key_hash", "key_changed_at"))
             carried.credentials += 1
+        if live.role != old.role:
+            old.role = live.role
+            carried.credentials += 1
     clients: tuple[type[Any], ...] = (ApiClient, WsapiClient, NasClient)
     for model in clients:
         for client, restored_client in _pairs(replaced, restored, model, "name"):
@@ -342,7 +346,12 @@ def _carry_clients(replaced: Session, restored: Session, carried: CarriedState) 
 
 
 def _copy(source: Path, destination: Path) -> None:
-    """SQLite's backup API: a consistent copy even while others write to ``source``."""
+    """SQLite's backup API: a consistent copy even while others write to ``source``.
+
+    A new file is created readable by its owner only before a byte is written to it: it
+    holds password hashes and the encrypted key secrets."""
+    if not destination.exists():
+        os.close(os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         with (
             closing(sqlite3.connect(source)) as reader,

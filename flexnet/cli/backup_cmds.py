@@ -98,7 +98,8 @@ def db_carry_state(ctx: CliContext, replaced_url: str) -> None:
 def _echo_carried(carried: backup.CarriedState) -> None:
     click.echo(
         f"Übernommen: {carried.counters} Zählerstände, {carried.locks} Sperren, "
-        f"{carried.credentials} geänderte Zugangsdaten, {carried.failures} Fehlversuchszähler"
+        f"{carried.credentials} geänderte Zugangsdaten oder Rollen, "
+        f"{carried.failures} Fehlversuchszähler"
     )
     if carried.missing:
         click.echo(

@@ -8,6 +8,7 @@ an Access-Accept.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -185,7 +186,7 @@ class RadiusHandler:
             else None
         )
         origin = Client(
-            Channel.RADIUS, client.name, _text(packets.raw_attributes(data, CALLING_STATION))
+            Channel.RADIUS, client.name, _station(packets.raw_attributes(data, CALLING_STATION))
         )
         now = self.clock()
         if username is None or typed is None:
@@ -412,6 +413,17 @@ def _text(values: list[bytes]) -> str | None:
     except UnicodeDecodeError:
         return None
     return text if text.isprintable() else None
+
+
+def _station(values: list[bytes]) -> str | None:
+    """The user's address from Calling-Station-Id, if it is one. Anything else (a MAC
+    address, a phone number, garbage) is no address to count failures under, and a
+    value longer than the column would break the whole transaction."""
+    text = _text(values)
+    try:
+        return str(ipaddress.ip_address(text)) if text else None
+    except ValueError:
+        return None
 
 
 def _first(request: rp.Packet, name: str) -> object | None:

@@ -19,7 +19,7 @@ from flexnet.audit import AuditTag
 from flexnet.authn import Channel, Client, Decision
 from flexnet.config import load_settings
 from flexnet.db import Database, utcnow
-from flexnet.models import AuditEntry, Token, TokenStatus, User
+from flexnet.models import AuditEntry, StaffAccount, StaffRole, Token, TokenStatus, User
 from tests.conftest import BOX, debian_postgresql_tool
 from tests.support.cli import Invoke, ok, refused, snapshot
 from tests.support.seed import add_login
@@ -98,6 +98,31 @@ def test_locks_and_password_changes_since_the_backup_survive_it(
     assert user.password_hash.endswith("changed-since-the-backup")
     assert not login(database, key.otp()).accepted
     assert AuditTag.DATABASE_RESTORE in tags
+
+
+def test_a_staff_demotion_and_deactivation_since_the_backup_survive_it(
+    invoke: Invoke, database: Database, tmp_path: Path
+) -> None:
+    for name in ("admin1", "admin2"):
+        ok(
+            invoke(
+                "staff", "add", name, "--role", "admin", "--password-stdin", input=f"{PASSWORD}\n"
+            )
+        )
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    with database.session() as session:
+        demoted, gone = session.scalars(select(StaffAccount).order_by(StaffAccount.username))
+        demoted.role = StaffRole.AUDITOR
+        gone.active = False
+        gone.deactivated_at = utcnow()
+
+    restore(invoke, tmp_path / "nightly.sqlite3")
+    database.dispose()
+
+    with database.reader() as session:
+        accounts = {a.username: a for a in session.scalars(select(StaffAccount))}
+    assert accounts["admin1"].role is StaffRole.AUDITOR
+    assert not accounts["admin2"].active
 
 
 def test_backup_is_consistent_while_logins_write(

@@ -109,3 +109,26 @@ def test_first_login_forced_change_and_self_lock(site: tuple[str, Flask], browse
         token = session.scalars(select(Token)).one()
         assert user.status is UserStatus.ACTIVE and not user.password_must_change
         assert token.status is TokenStatus.LOCKED
+
+
+def test_forms_work_over_https_as_in_production(
+    env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch, browser: Browser
+) -> None:
+    """Over HTTPS Flask-WTF also wants a same-origin Referer: the Referrer-Policy must let
+    the browser send one, or every form of the site fails its CSRF check."""
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    app = create_app()  # secure cookies, as in production
+    with served(app, tls=True) as base:
+        context = browser.new_context(ignore_https_errors=True)
+        page = context.new_page()
+        page.goto(f"{base}/requests/new")
+        page.fill("#bsnr", "881234500")
+        page.fill("#usernames", "emuster")
+        page.fill("#contact_person", "Erika Muster")
+        page.fill("#phone", "0391 123456")
+        page.click("button[type=submit]")
+        answer = page.inner_text("main")
+        context.close()
+    state(app).database.dispose()
+
+    assert "Ihre Anfrage ist eingegangen" in answer

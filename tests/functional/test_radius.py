@@ -487,3 +487,18 @@ def test_accounting_with_a_bad_message_authenticator_is_dropped(world: World) ->
     raw[4:20] = hashlib.md5(bytes(raw) + SECRET, usedforsecurity=False).digest()
 
     assert world.radius.send_raw(bytes(raw), port="acct") is None
+
+
+def test_calling_station_id_counts_only_as_an_address(world: World) -> None:
+    """The source of failure counting is the user's address; a MAC address or an
+    overlong value is none (and must not break the transaction that consumes the OTP)."""
+    for station in ("2001:DB8::7", "00-11-22-33-44-55", "x" * 200):
+        out = world.radius.radclient(
+            f"User-Name=emuster,User-Password='{PASSWORD}{world.key.otp()}',"
+            f"Calling-Station-Id='{station}',Message-Authenticator=0x00\n"
+        )
+        assert "Received Access-Accept" in out
+
+    with world.database.reader() as session:
+        sources = list(session.scalars(select(AuthEvent.source_ip).order_by(AuthEvent.id)))
+    assert sources == ["2001:db8::7", None, None]
