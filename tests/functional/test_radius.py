@@ -376,6 +376,36 @@ def test_malformed_packets_are_dropped_and_the_server_keeps_serving(world: World
     assert code_of(reply) == rp.AccessAccept
 
 
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("User-Name", ["emuster", "admin"]),
+        ("User-Password", ["first", "second"]),
+        ("State", [b"a" * 16, b"b" * 16]),
+    ],
+)
+def test_duplicate_attributes_in_a_signed_request_never_pass(
+    world: World, name: str, values: list[str | bytes]
+) -> None:
+    """Signed by the NAS (so not dropped as forged), but ambiguous: which name, which
+    password? Never an accept, and the server keeps serving."""
+    typed = PASSWORD + world.key.otp()
+    request = world.radius.access_request(
+        "emuster" if name != "User-Name" else None,  # type: ignore[arg-type]
+        typed if name != "User-Password" else None,
+        message_authenticator=False,
+    )
+    for value in values:
+        request.AddAttribute(name, request.PwCrypt(typed) if name == "User-Password" else value)
+    request.add_message_authenticator()
+
+    reply = world.radius.send(request)
+    after = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert code_of(reply) in (None, rp.AccessReject, rp.AccessChallenge)
+    assert code_of(after) == rp.AccessAccept
+
+
 def test_invalid_utf8_password_is_rejected(world: World) -> None:
     request = world.radius.access_request("emuster", None)
     request["User-Password"] = request.PwCrypt(b"\xff\xfe kaputt")
