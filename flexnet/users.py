@@ -268,7 +268,8 @@ def lock_users(
     session: Session, locks: Mapping[int, Lock], *, actor: Actor, now: datetime
 ) -> Locked:
     """Lock users (id → why), set-based: each audited, their live sessions queued for
-    disconnect, a re-issued password waiting for its first use revoked (§ 7.2).
+    disconnect, their self-service sessions ended (the session epoch rises), a re-issued
+    password waiting for its first use revoked (§ 7.2).
 
     The rows are locked first (FOR UPDATE), so of concurrent locks of one user exactly
     one takes effect and is audited; users locked already are skipped.
@@ -276,6 +277,9 @@ def lock_users(
     rows = rows_for_update(session, User, User.username, list(locks), User.status.in_(LOCKABLE))
     if not rows:
         return Locked([], 0)
+    # One expression object for all rows: update_by_id groups rows with equal values, so
+    # the rows of one lock reason still go in one UPDATE; the increment happens in SQL.
+    next_epoch = User.session_epoch + 1
     update_by_id(
         session,
         User,
@@ -287,6 +291,9 @@ def lock_users(
                 "locked_at": now,
                 "next_password_hash": None,
                 "next_password_set_at": None,
+                # A lock ends the user's self-service sessions too: an open one must not
+                # go on changing the password of a locked account.
+                "session_epoch": next_epoch,
             }
             for id_, _ in rows
         },
@@ -321,7 +328,8 @@ def lock_user(
     now: datetime,
     data: dict[str, object] | None = None,
 ) -> int | None:
-    """Lock one user (any cause) and queue the disconnect of their live VPN sessions.
+    """Lock one user (any cause), queue the disconnect of their live VPN sessions and end
+    their self-service sessions.
 
     Returns how many live sessions were queued, or None if the user was locked already.
     """

@@ -202,9 +202,17 @@ def keys_rotate(ctx: CliContext, new_key_stdin: bool) -> None:
             "Ein Geheimnis lässt sich mit dem bisherigen Master-Schlüssel nicht öffnen; "
             "nichts geändert"
         ) from None
+    ended = counts["staff_enrolments_ended"]
+    enrolments = (
+        f" {ended} laufende Einrichtung(en) des zweiten Faktors beendet: "
+        "dort erneut anmelden und neu einrichten."
+        if ended
+        else ""
+    )
     click.echo(
-        f"{counts['tokens']} Token-, {counts['wsapi_clients']} Client- und "
-        f"{counts['staff_totp']} Mitarbeiter-Geheimnisse (zweiter Faktor) neu verschlüsselt. "
+        f"{counts['tokens']} Token-, {counts['wsapi_clients']} Client-, "
+        f"{counts['staff_totp']} Mitarbeiter-Geheimnisse (zweiter Faktor) und "
+        f"{counts['nas_clients']} NAS-Geheimnisse neu verschlüsselt.{enrolments} "
         "Jetzt FLEXNET_MASTER_KEY auf allen Knoten ersetzen und neu starten."
     )
 

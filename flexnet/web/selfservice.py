@@ -2,8 +2,9 @@
 
 Login with username, password and Yubikey OTP through the same pipeline as RADIUS;
 change the password (forced when it expired or came by letter); lock the access at once.
-Sessions end after 15 minutes without activity and whenever the user's password changes
-(the session epoch), not when the browser closes.
+Sessions end after 15 minutes without activity, whenever the user's password changes or
+the user is locked (the session epoch), and as soon as the user may no longer log in (the
+effective status); not when the browser closes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from wtforms.validators import DataRequired
 from flexnet import authn, passwords, selflock, users
 from flexnet.authn import Channel, Client, Outcome
 from flexnet.db import utcnow
+from flexnet.lifecycle.status import user_status
 from flexnet.models import User
 from flexnet.selflock import Target
 from flexnet.web import state
@@ -51,16 +53,27 @@ def _end_session() -> None:
 
 
 def _current_user() -> User | None:
-    """The logged-in user, or None after logout, idle time or a password change."""
+    """The logged-in user, or None after logout, idle time, a password change or a lock.
+
+    A lock raises the session epoch too; the effective status is checked as well (the
+    rule the login applies) because not every end of access touches the user's row: a
+    termination's last day (§ 10.2) or the § 10.3 date passing before the nightly job
+    has run locks the user by the dates alone.
+    """
     user_id = session.get("ss_user")
     if user_id is None:
         return None
     if time.time() - float(session.get("ss_seen", 0)) > IDLE_SECONDS:
         _end_session()
         return None
-    with state().database.reader() as db:
+    flexnet = state()
+    with flexnet.database.reader() as db:
         user = db.get(User, user_id, options=[joinedload(User.practice)])
-        if user is None or user.session_epoch != session.get("ss_epoch"):
+        if (
+            user is None
+            or user.session_epoch != session.get("ss_epoch")
+            or not user_status(user, utcnow(), flexnet.settings.lock_after_quarters).may_log_in
+        ):
             _end_session()
             return None
         db.expunge(user)

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from flexnet import nas, staff, staffauth
 from flexnet.config import OtpSettings, generate_master_key, parse_master_key
 from flexnet.db import Database
-from flexnet.otp.secrets import SecretBox
+from flexnet.models import StaffRole, StaffSession
+from flexnet.otp import stock
+from flexnet.otp.secrets import SecretBox, SecretError
 from flexnet.otp.verify import OtpReason, verify_yubico_otp
-from tests.conftest import NOW, TEST_MASTER_KEY
+from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.cli import Invoke, ok, refused, snapshot
 from tests.support.yubikeys import SimulatedKey
 
@@ -107,6 +110,50 @@ def test_resync_from_two_consecutive_otps(
     assert "1 / Sitzung 3" in shown
 
 
+NAS_SECRET = "ein-langes-gemeinsames-geheimnis"
+
+
+def add_nas(invoke: Invoke) -> None:
+    ok(
+        invoke(
+            "nas",
+            "add",
+            "vpn-1",
+            "--address",
+            "192.0.2.0/28",
+            "--secret-stdin",
+            input=NAS_SECRET + "\n",
+        )
+    )
+
+
+def enrolling_and_idle_sessions(database: Database) -> tuple[int, int]:
+    """Two live sessions of a staff member: one showing an enrolment seed (sealed under
+    the master key), one that has not got that far."""
+    with database.session() as session:
+        staff.add_staff(
+            session,
+            username="anna",
+            role=StaffRole.HELPDESK,
+            password="Lange-Dienst-Kennwort-42",
+            actor=STAFF,
+            now=NOW,
+        )
+        opened = [
+            staffauth.open_session(
+                session,
+                username="anna",
+                password="Lange-Dienst-Kennwort-42",
+                source_ip=None,
+                now=NOW,
+            )
+            for _ in range(2)
+        ]
+        enrolling, idle = (o.record for o in opened if isinstance(o, staffauth.Opened))
+        staffauth.enrolment_seed(enrolling, box=BOX)
+        return enrolling.id, idle.id
+
+
 def test_master_key_rotation(
     invoke: Invoke,
     practice_with_terms: str,
@@ -118,11 +165,16 @@ def test_master_key_rotation(
     ok(invoke("yubikey", "import", str(path)))
     ok(invoke("yubikey", "assign", "5000001", "--practice", practice_with_terms))
     ok(invoke("wsapi-client", "add", "KVSAonline"))
+    add_nas(invoke)
+    enrolling, idle = enrolling_and_idle_sessions(database)
     new_key = generate_master_key()
 
     rotated = ok(invoke("keys", "rotate", "--new-key-stdin", input=new_key + "\n")).output
 
-    assert "2 Token-, 1 Client- und 0 Mitarbeiter-Geheimnisse" in rotated
+    assert (
+        "2 Token-, 1 Client-, 0 Mitarbeiter-Geheimnisse (zweiter Faktor) und "
+        "1 NAS-Geheimnisse neu verschlüsselt. 1 laufende Einrichtung(en)" in rotated
+    )
     for master, expected in ((TEST_MASTER_KEY, OtpReason.BACKEND_ERROR), (new_key, OtpReason.OK)):
         with database.session() as session:
             result = verify_yubico_otp(
@@ -133,17 +185,32 @@ def test_master_key_rotation(
                 now=NOW,
             )
         assert result.reason is expected
+    with database.reader() as session:
+        # What the RADIUS server loads at start: with the new key, not with the old one.
+        (entry,) = nas.load_active(session, SecretBox(parse_master_key(new_key)))
+        assert entry.secret == NAS_SECRET.encode()
+        with pytest.raises(SecretError):
+            nas.load_active(session, BOX)
+        ended, live = session.get_one(StaffSession, enrolling), session.get_one(StaffSession, idle)
+        assert ended.ended_at is not None and ended.enrol_secret is None
+        assert ended.end_reason == stock.ENROLMENT_ENDED_BY_ROTATION
+        assert live.ended_at is None
     monkeypatch.setenv("FLEXNET_MASTER_KEY", new_key)
     refused(invoke("keys", "rotate", "--new-key-stdin", input="kaputt\n"), "Der neue Schlüssel")
 
 
+@pytest.mark.parametrize("holder", ["token", "nas"])
 def test_rotation_with_the_wrong_current_key_changes_nothing(
     invoke: Invoke,
     key_file: tuple[Path, SimulatedKey],
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
+    holder: str,
 ) -> None:
-    ok(invoke("yubikey", "import", str(key_file[0])))
+    if holder == "token":
+        ok(invoke("yubikey", "import", str(key_file[0])))
+    else:
+        add_nas(invoke)  # the only secret: rotation must not skip it
     monkeypatch.setenv("FLEXNET_MASTER_KEY", generate_master_key())
     before = snapshot(database)
 
@@ -153,6 +220,10 @@ def test_rotation_with_the_wrong_current_key_changes_nothing(
     )
 
     assert snapshot(database) == before
+    with database.reader() as session:
+        assert [e.secret for e in nas.load_active(session, BOX)] == (
+            [NAS_SECRET.encode()] if holder == "nas" else []
+        )
 
 
 def test_wsapi_client_add_prints_id_and_key_once(invoke: Invoke) -> None:

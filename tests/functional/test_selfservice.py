@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
 
 from flexnet import create_app, passwords, users
+from flexnet.cli import cli
 from flexnet.db import utcnow
+from flexnet.models import LockCause
 from flexnet.web import state
-from tests.conftest import BOX
+from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
@@ -154,3 +157,50 @@ def test_idle_logout_after_15_minutes(app: Flask) -> None:
         session["ss_seen"] = time.time() - 16 * 60
 
     assert client.get("/self-service/").headers["Location"] == "/self-service/login"
+
+
+def lock_by_cli(app: Flask) -> None:
+    """Staff lock the user with the CLI (same database as the app: FLEXNET_DATABASE_URL)."""
+    result = CliRunner().invoke(
+        cli, ["lock", "user", "emuster", "--reason", "Kennwort weitergegeben"]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def lock_by_domain_function(app: Flask) -> None:
+    with state(app).database.session() as session:
+        user = users.get_user(session, "emuster")
+        users.lock_user(
+            session,
+            user=user,
+            cause=LockCause.MISUSE,
+            reason="Missbrauch",
+            actor=STAFF,
+            now=utcnow(),
+        )
+
+
+def practice_activity_ended_long_ago(app: Flask) -> None:
+    """§ 10.3 locks by the date alone, before any job touches the user's row."""
+    with state(app).database.session() as session:
+        users.get_user(session, "emuster").practice.activity_ended_on = date(2020, 3, 31)
+
+
+@pytest.mark.parametrize(
+    "lock", [lock_by_cli, lock_by_domain_function, practice_activity_ended_long_ago]
+)
+def test_a_lock_ends_the_self_service_session(app: Flask, lock: Callable[[Flask], None]) -> None:
+    client = app.test_client()
+    login(app, client)
+    csrf = token(client, "/self-service/password")  # the form was open before the lock
+
+    lock(app)
+    response = client.post(
+        "/self-service/password",
+        data={"csrf_token": csrf, "old": PASSWORD, "new": NEW, "repeat": NEW},
+    )
+
+    assert response.headers["Location"] == "/self-service/login"
+    assert client.get("/self-service/").headers["Location"] == "/self-service/login"
+    with state(app).database.reader() as session:
+        assert passwords.verify(PASSWORD, users.get_user(session, "emuster").password_hash).ok

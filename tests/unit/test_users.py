@@ -3,12 +3,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from flexnet import passwords, users
 from flexnet.errors import ConflictError, PreconditionError, ValidationError
-from flexnet.models import AuditEntry, Practice, PracticeKind, User, UserKind, UserStatus
+from flexnet.models import (
+    AuditEntry,
+    Lock,
+    LockCause,
+    Practice,
+    PracticeKind,
+    User,
+    UserKind,
+    UserStatus,
+)
+from tests.conftest import NOW, STAFF
 
 
 def test_user_without_password_waits_for_the_letter(make_user: Callable[..., User]) -> None:
@@ -88,3 +98,39 @@ def test_get_user_is_case_insensitive(session: Session, make_user: Callable[...,
     user = make_user(username="emuster")
 
     assert users.get_user(session, " EMUSTER ") is user
+
+
+def test_lock_ends_self_service_sessions_set_based(
+    session: Session, make_user: Callable[..., User]
+) -> None:
+    """Self-service sessions carry the epoch: raising it signs the locked user out. Each
+    user's own epoch rises (not one value for all), in one UPDATE for all of them."""
+    fresh, changed, earlier = (make_user(migrated_password="Alt-System-2019!") for _ in range(3))
+    users.set_password(session, changed, "Neues-Kennwort-2026!", now=NOW)  # epoch 1 → 2
+    users.lock_user(
+        session, user=earlier, cause=LockCause.MANUAL, reason="vorher", actor=STAFF, now=NOW
+    )
+    session.flush()
+    before = {u.id: u.session_epoch for u in (fresh, changed, earlier)}
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", seen)
+    try:
+        locked = users.lock_users(
+            session,
+            {u.id: Lock(LockCause.MANUAL, "Missbrauch") for u in (fresh, changed, earlier)},
+            actor=STAFF,
+            now=NOW,
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", seen)
+
+    assert sorted(locked.usernames) == sorted([fresh.username, changed.username])
+    assert fresh.session_epoch == before[fresh.id] + 1
+    assert changed.session_epoch == before[changed.id] + 1
+    assert earlier.session_epoch == before[earlier.id]  # locked already: left as it was
+    assert len([s for s in statements if s.lstrip().upper().startswith("UPDATE USERS")]) == 1
