@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flexnet import authn, ratelimit
 from flexnet.config import AuthSettings
-from flexnet.db import Database
+from flexnet.db import Database, describe_error
 from flexnet.models import AuthEvent, Token, TokenKind
 from flexnet.otp import yubico
 from flexnet.otp.secrets import SecretBox, SecretError, YubicoSecret, token_context
@@ -39,13 +40,15 @@ class KeySnapshot:
     keys: dict[str, YubicoSecret | object] = field(repr=False)
 
     @classmethod
-    def load(cls, session: Session, box: SecretBox) -> KeySnapshot:
+    def load(cls, session: Session, box: SecretBox, *, public_id: str | None = None) -> KeySnapshot:
+        """Every Yubico OTP key, or only the one with ``public_id``."""
         keys: dict[str, YubicoSecret | object] = {}
-        rows = session.execute(
-            select(Token.serial, Token.public_id, Token.secret, Token.remote_validation).where(
-                Token.kind == TokenKind.YUBICO_OTP
-            )
+        query = select(Token.serial, Token.public_id, Token.secret, Token.remote_validation).where(
+            Token.kind == TokenKind.YUBICO_OTP
         )
+        if public_id is not None:
+            query = query.where(Token.public_id == public_id)
+        rows = session.execute(query)
         for serial, public_id, secret, remote in rows:
             if public_id is None:
                 continue
@@ -59,6 +62,9 @@ class KeySnapshot:
             except SecretError:
                 keys[public_id] = REMOTE  # let the full pipeline report the backend error
         return cls(keys)
+
+    def merged(self, other: KeySnapshot) -> KeySnapshot:
+        return KeySnapshot({**self.keys, **other.keys})
 
     def rejects(self, otp: str) -> str | None:
         """Why ``otp`` is certainly invalid, or None if the full pipeline must decide."""
@@ -121,9 +127,28 @@ class RejectLog:
         if batch:
             try:
                 self._write(batch)
+            except SQLAlchemyError as error:
+                kept = self._requeue(batch)
+                log.error(
+                    "database unavailable (%s): %d auth-log lines of rejects kept for the "
+                    "next try, %d dropped",
+                    describe_error(error),
+                    kept,
+                    len(batch) - kept,
+                )
+                return 0
             except Exception:
                 log.exception("could not write %d auth-log lines of rejects", len(batch))
                 return 0
+        return len(batch)
+
+    def _requeue(self, batch: list[LoggedReject]) -> int:
+        """Put a batch back after a failed write, as far as the queue holds it."""
+        for kept, entry in enumerate(batch):
+            try:
+                self._queue.put_nowait(entry)
+            except queue.Full:
+                return kept
         return len(batch)
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from flexnet.authn import Channel, Client, Decision, Outcome
 from flexnet.config import Settings
 from flexnet.db import Database, describe_error, utcnow
 from flexnet.models import AccessProfile
+from flexnet.otp import yubico
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import RemoteCheck
 from flexnet.radius import packets
@@ -38,6 +39,7 @@ ASK_FOR_OTP = "Bitte geben Sie das Einmalkennwort Ihres Yubikeys ein."
 ASK_AGAIN = "Bitte geben Sie das neue Kennwort noch einmal ein."
 MISMATCH = "Die Kennwörter stimmen nicht überein. Bitte geben Sie ein neues Kennwort ein."
 MAX_NEW_PASSWORD_TRIES = 3
+RELOAD_RETRY_SECONDS = 5.0
 USER_NAME = 1
 STATE = 24
 CALLING_STATION = 31
@@ -72,6 +74,7 @@ class RadiusHandler:
         self._profiles: dict[str, list[list[str]]] = {}
         self._keys = KeySnapshot({})
         self._lock = threading.Lock()
+        self._database_down = False  # to say once when it is back
         self.reject_log = RejectLog(database, settings.auth)
 
     def close(self) -> None:
@@ -130,7 +133,14 @@ class RadiusHandler:
         with self._lock:
             if time.monotonic() - self._loaded_at < self._refresh_seconds:
                 return  # another worker reloaded while this one waited
-            self._reload()
+            try:
+                self._reload()
+            except Exception:
+                if not self._nas:
+                    raise  # nothing loaded yet: no client is known, every packet drops
+                # Serve with the last good lists; try again in a few seconds, not per packet.
+                self._loaded_at = time.monotonic() - self._refresh_seconds + RELOAD_RETRY_SECONDS
+                log.exception("reloading NAS clients, profiles and keys failed; keeping the last")
 
     def _reload(self) -> None:
         with self.database.reader() as session:
@@ -141,6 +151,19 @@ class RadiusHandler:
             self._keys = KeySnapshot.load(session, self.box)
             self._loaded_at = time.monotonic()
 
+    def _look_up_new_key(self, otp: str) -> str | None:
+        """A key handed out since the last reload is looked up at once (one indexed read),
+        not refused until the next one; the fast path then judges its OTP as usual."""
+        parsed = yubico.parse(otp)
+        if parsed is None:
+            return None
+        with self.database.reader() as session:
+            found = KeySnapshot.load(session, self.box, public_id=parsed.public_id)
+        if not found.keys:
+            return "key_unknown"
+        self._keys = self._keys.merged(found)
+        return self._keys.rejects(otp)
+
     # --- Access-Request ------------------------------------------------------------------
 
     def _access(self, data: bytes, client: nas.NasEntry) -> bytes | None:
@@ -150,8 +173,9 @@ class RadiusHandler:
             raise _Drop(f"undecodable: {error}") from None
         self._check_message_authenticator(request, data, client)
         try:
-            return self._decide(request, data, client)
+            reply = self._decide(request, data, client)
         except SQLAlchemyError as error:
+            self._database_down = True
             log.error(
                 "database unavailable (%s): Access-Request from %s not decided",
                 describe_error(error),
@@ -159,6 +183,11 @@ class RadiusHandler:
             )
         except Exception:
             log.exception("internal error on Access-Request from %s", client.name)
+        else:
+            if self._database_down:
+                self._database_down = False
+                log.warning("database reachable again: deciding Access-Requests")
+            return reply
         # Never an accept: silence makes the NAS fail over to its second server.
         if self.settings.radius_reject_on_error:
             return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
@@ -222,6 +251,8 @@ class RadiusHandler:
         now: datetime,
     ) -> bytes:
         certainly_invalid = self._keys.rejects(otp)
+        if certainly_invalid == "key_unknown":
+            certainly_invalid = self._look_up_new_key(otp)
         if certainly_invalid is not None:
             # Garbage costs microseconds: no transaction, a batched auth-log line.
             self.reject_log.add(

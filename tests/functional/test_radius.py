@@ -27,9 +27,9 @@ from flexnet.models import (
 )
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
-from flexnet.radius.packets import MESSAGE_AUTHENTICATOR
+from flexnet.radius.packets import MESSAGE_AUTHENTICATOR, Port
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
-from tests.support.radius import SECRET, FakeNas, RunningRadius, running
+from tests.support.radius import SECRET, FakeNas, RunningRadius, encoded_access_request, running
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
@@ -532,3 +532,35 @@ def test_calling_station_id_counts_only_as_an_address(world: World) -> None:
     with world.database.reader() as session:
         sources = list(session.scalars(select(AuthEvent.source_ip).order_by(AuthEvent.id)))
     assert sources == ["2001:db8::7", None, None]
+
+
+def test_a_key_handed_out_after_the_last_reload_works_at_once(sqlite_url: URL) -> None:
+    """The fast path's snapshot of keys is reloaded every 30 s; a key it does not know yet
+    is looked up instead of being refused until then."""
+    database = Database.from_url(sqlite_url)
+    seed(database, coa_port=3799)
+    handler = RadiusHandler(
+        database,
+        settings_for(sqlite_url),
+        clock=lambda: NOW + timedelta(days=1),
+        refresh_seconds=30.0,
+    )
+    try:
+        before = handler.handle(
+            encoded_access_request("emuster", PASSWORD + SimulatedKey.random().otp()),
+            ("127.0.0.1", 40000),
+            Port.AUTH,
+        )
+        with database.session() as session:
+            new_key = add_login(
+                session, BOX, bsnr="881234700", username="neu", password=PASSWORD, now=NOW
+            )
+        after = handler.handle(
+            encoded_access_request("neu", PASSWORD + new_key.otp()), ("127.0.0.1", 40001), Port.AUTH
+        )
+    finally:
+        handler.close()
+        database.dispose()
+
+    assert before is not None and before[0] == rp.AccessReject
+    assert after is not None and after[0] == rp.AccessAccept
