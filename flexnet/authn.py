@@ -1,12 +1,15 @@
 """The one place that decides a login: knowledge (password) and possession (Yubikey).
 
 RADIUS, the HTTP API and self-service all call :func:`authenticate`. It reads as the
-sequence the terms ask for, with two rules on top:
+sequence the terms ask for, with three rules on top:
 
 - the OTP is checked before the password, so garbage never reaches argon2, and a
   cryptographically valid OTP is used up whatever else then fails;
 - once the OTP is valid, the password hash is computed even for a missing or locked
-  user, so the response time does not tell whether a username exists.
+  user, so the response time does not tell whether a username exists; only a rate
+  limit, which does not depend on the user, refuses before the hash;
+- only a failure that comes with a valid OTP counts towards a user's lock: whoever
+  merely knows a username must not be able to lock its owner out.
 
 The reason of a failure goes to the auth log; the client only learns accept or reject.
 Expected failures are results; an internal error raises :class:`BackendError`, which
@@ -80,6 +83,9 @@ class Decision:
 GENERIC_REJECT = "Anmeldung fehlgeschlagen."
 # Correct credentials, but the password must be changed first (whatever the mode).
 PASSWORD_CHANGE_REASONS = frozenset({"password_expired", "password_must_change"})
+# Refusals by a rate limit that never depends on the user (unknown names are counted too):
+# decided without the password hash, which then tells nothing about who exists.
+THROTTLE_REASONS = frozenset({"source_throttled", "key_throttled", "password_only_throttled"})
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,8 @@ def authenticate(
     """Decide one login attempt. The caller commits (the OTP is consumed either way).
 
     ``otp=None`` checks the password alone; only callers whose client is configured for
-    it (portals that share the password, § 5.4) may pass it.
+    it (portals that share the password, § 5.4) and the self-lock may pass it. Failures
+    there are counted per username apart from the user's lock (``_password_only_counter``).
     """
     attempt = _syntax(username, password, otp)
     if attempt is None:
@@ -138,34 +145,42 @@ def authenticate(
         return _record(session, username, client, now, decision)
     user = session.scalar(_FIND_USER, {"username": attempt.username})
     status = user_status(user, now, settings.lock_after_quarters) if user else None
-    early = _account_problem(session, user, status, attempt, client, now, settings.auth)
+    hotp = _hotp_token(session, user, attempt)
+    key = _key_counter(attempt.parsed, hotp)
+    early = _account_problem(session, user, status, attempt, key, client, now, settings.auth)
     possession = (
-        _check_possession(session, user, attempt, now, settings, box, remote)
+        _check_possession(session, attempt, hotp, now, settings, box, remote)
         if attempt.otp is not None
         else OtpResult(OtpReason.OK)
     )
     token = possession.token
     if not possession.ok:
-        consumed = possession.decoded is not None  # a valid OTP was used up (locked key...)
+        # A valid OTP was used up (locked key...); a HOTP check may have moved its counter.
+        consumed = possession.decoded is not None or hotp is not None
         decision = replace(_reject(early or possession.reason.value, token=token), durable=consumed)
-        # Only the source is charged: a key's public id is no secret, and garbage under it
-        # must not block the practice; nor may it lock a user out.
-        _count_failure(session, attempt, client, user=None, key=False, now=now, auth=settings.auth)
+        # A Yubico OTP cannot be guessed, and its public id is no secret: garbage under it
+        # must not block the practice's key, so only the source is charged. A HOTP code can
+        # be guessed, so its token is charged too. Neither may lock a user out.
+        guessable = key if hotp is not None else None
+        _count_failure(
+            session, attempt, client, user=None, key=guessable, now=now, auth=settings.auth
+        )
         return _record(session, attempt.username, client, now, decision, user)
-    verification = passwords.verify(attempt.password, user.password_hash if user else None)
-    if not verification.ok and user is not None and user.next_password_hash is not None:
-        # A re-issued password that replaces the old one on its first use (§ 7.3).
-        verification = passwords.verify(attempt.password, user.next_password_hash)
-        verification = replace(verification, reissued=verification.ok)
+    if early in THROTTLE_REASONS:
+        # Refused before argon2id, so a flood from a throttled source costs no CPU; any
+        # valid OTP it carried has been used up above.
+        _count_failure(session, attempt, client, user=None, key=key, now=now, auth=settings.auth)
+        return _record(session, attempt.username, client, now, _reject(early, token=token), user)
+    verification = _verify_password(attempt.password, user)
     reason = early or _key_problem(user, token) or (None if verification.ok else "password_wrong")
     if reason is not None or user is None:
         decision = _reject(reason or "user_unknown", token=token)
         # A wrong password with the practice's own valid key is someone guessing this
         # user's password; anything else (a foreign key) is charged to key and source only.
-        counted = user if reason == "password_wrong" else None
-        _count_failure(
-            session, attempt, client, user=counted, key=True, now=now, auth=settings.auth
-        )
+        # Without an OTP anyone who knows the username may be guessing: that failure goes
+        # to the password-only counter, never towards the user's (hard) lock.
+        counted = user if reason == "password_wrong" and attempt.otp is not None else None
+        _count_failure(session, attempt, client, user=counted, key=key, now=now, auth=settings.auth)
         return _record(session, attempt.username, client, now, decision, user)
     if verification.reissued:
         users.promote_next_password(session, user, now=now)
@@ -173,6 +188,16 @@ def authenticate(
     if decision.outcome is not Outcome.REJECT:
         _succeeded(session, user, verification.new_hash, now)
     return _record(session, attempt.username, client, now, decision, user)
+
+
+def _verify_password(password: str, user: User | None) -> passwords.Verification:
+    """Check the password; an unknown user costs the same dummy hash as a known one."""
+    verification = passwords.verify(password, user.password_hash if user else None)
+    if not verification.ok and user is not None and user.next_password_hash is not None:
+        # A re-issued password that replaces the old one on its first use (§ 7.3).
+        verification = passwords.verify(password, user.next_password_hash)
+        verification = replace(verification, reissued=verification.ok)
+    return verification
 
 
 def _consume(
@@ -217,15 +242,22 @@ def _account_problem(
     user: User | None,
     status: EffectiveStatus | None,
     attempt: _Attempt,
+    key: str | None,
     client: Client,
     now: datetime,
     auth: AuthSettings,
 ) -> str | None:
-    """Why this account may not log in now, in the order the terms give; None if it may."""
-    source, key = _source_counter(client), _key_counter(attempt.parsed)
+    """Why this account may not log in now, in the order the terms give; None if it may.
+
+    The rate limits come first, checked in one statement: source, key (``key`` is its
+    counter) and, without an OTP, the username's password-only counter.
+    """
+    source, password_only = _source_counter(client), _password_only_counter(attempt)
     limits = {source: auth.source_failure_limit} if source else {}
     if key:
         limits[key] = auth.key_failure_limit
+    if password_only:
+        limits[password_only] = auth.lockout_threshold
     throttled = ratelimit.over_limit(
         session, limits, window_seconds=auth.failure_window_seconds, now=now
     )
@@ -233,6 +265,8 @@ def _account_problem(
         return "source_throttled"
     if key in throttled:
         return "key_throttled"
+    if password_only in throttled:
+        return "password_only_throttled"
     if user is None or status is None:
         return "user_unknown"
     if not status.may_log_in:
@@ -242,10 +276,22 @@ def _account_problem(
     return None
 
 
+def _hotp_token(session: Session, user: User | None, attempt: _Attempt) -> Token | None:
+    """The practice's OATH-HOTP token if the OTP is a HOTP code, else None.
+
+    Looked up before the limits are checked: a six-digit code can be guessed, so the token
+    has a failure limit of its own, like a Yubikey.
+    """
+    if attempt.otp is None or attempt.parsed is not None:
+        return None
+    # The look-up runs for unknown users too, so the time taken does not tell them apart.
+    return _practice_token(session, user, TokenKind.OATH_HOTP)
+
+
 def _check_possession(
     session: Session,
-    user: User | None,
     attempt: _Attempt,
+    hotp: Token | None,
     now: datetime,
     settings: Settings,
     box: SecretBox,
@@ -263,13 +309,11 @@ def _check_possession(
             remote=remote,
             parsed=attempt.parsed,
         )
+    elif hotp is None:
+        return OtpResult(OtpReason.UNKNOWN_KEY)
     else:
-        # The look-up runs for unknown users too, so the time taken does not tell them apart.
-        token = _practice_token(session, user, TokenKind.OATH_HOTP)
-        if token is None:
-            return OtpResult(OtpReason.UNKNOWN_KEY)
         result = oath.verify_hotp(
-            session, token, otp, box=box, window=settings.otp.hotp_window, now=now
+            session, hotp, otp, box=box, window=settings.otp.hotp_window, now=now
         )
     if result.reason is OtpReason.BACKEND_ERROR:
         raise BackendError("OTP backend error")
@@ -309,8 +353,21 @@ def _source_counter(client: Client) -> str | None:
     return source_counter(client.source_ip) if client.source_ip else None
 
 
-def _key_counter(parsed: yubico.ParsedOtp | None) -> str | None:
-    return f"auth-key:{parsed.public_id}" if parsed else None
+def _key_counter(parsed: yubico.ParsedOtp | None, hotp: Token | None) -> str | None:
+    """The failure counter of the key: a Yubikey by its public id, a HOTP token by serial."""
+    if parsed is not None:
+        return f"auth-key:{parsed.public_id}"
+    return f"auth-hotp:{hotp.serial}" if hotp is not None else None
+
+
+def _password_only_counter(attempt: _Attempt) -> str | None:
+    """Failures of one username without an OTP (self-lock, password-only API clients).
+
+    Whoever knows a username can fail here, so these failures never count towards the
+    user's lock; past the limit they throttle the password-only paths alone, and the
+    owner still logs in with the key. An unknown name is counted like a known one.
+    """
+    return f"auth-pw:{attempt.username}" if attempt.otp is None else None
 
 
 def _count_failure(
@@ -319,13 +376,14 @@ def _count_failure(
     client: Client,
     *,
     user: User | None,
-    key: bool,
+    key: str | None,
     now: datetime,
     auth: AuthSettings,
 ) -> None:
-    """Count a failure atomically for the source, the key (if its OTP was valid) and the user."""
+    """Count a failure atomically for the source, the key's counter ``key``, the
+    password-only counter (without an OTP) and the user."""
     window = auth.failure_window_seconds
-    counters = [_source_counter(client), _key_counter(attempt.parsed) if key else None]
+    counters = [_source_counter(client), key, _password_only_counter(attempt)]
     for counter in filter(None, counters):
         ratelimit.record(session, counter, window_seconds=window, now=now)
     if user is not None:

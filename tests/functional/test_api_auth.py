@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import apiclients, create_app, users
-from flexnet.models import AuthEvent
-from flexnet.web import state
+from flexnet.db import utcnow
+from flexnet.models import AuthEvent, User
+from flexnet.web import api, state
 from tests.conftest import BOX, NOW, STAFF
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
@@ -138,3 +139,31 @@ def test_end_user_address_is_taken_from_the_body(
         addresses = [e.source_ip for e in session.scalars(select(AuthEvent))]
     assert addresses == ["198.51.100.23"]
     assert bad[0] == 400
+
+
+def test_password_only_failures_throttle_that_path_not_the_user(
+    app: Flask,
+    seeded: tuple[FlaskClient, dict[str, str], SimulatedKey],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, keys, key = seeded
+    frozen = utcnow()
+    monkeypatch.setattr(api, "utcnow", lambda: frozen)  # all in one failure window
+    threshold = state(app).settings.auth.lockout_threshold
+    wrong = {"username": "emuster", "password": "Falsch-Falsch-1"}
+
+    failed = [post(client, keys["password"], wrong) for _ in range(threshold)]
+    right = post(client, keys["password"], {"username": "emuster", "password": PASSWORD})
+    with_key = post(
+        client, keys["otp"], {"username": "emuster", "password": PASSWORD, "otp": key.otp()}
+    )
+
+    reject = (200, {"result": "reject", "message": "Anmeldung fehlgeschlagen."})
+    assert failed == [reject] * threshold
+    assert right == reject
+    assert with_key[1]["result"] == "accept"
+    with state(app).database.reader() as session:
+        reasons = [e.reason for e in session.scalars(select(AuthEvent).order_by(AuthEvent.id))]
+        user = session.scalars(select(User).where(User.username == "emuster")).one()
+    assert reasons == ["password_wrong"] * threshold + ["password_only_throttled", "ok"]
+    assert user.failed_logins == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, create_app, nas, users
+from flexnet import authn, create_app, nas, selflock, users
 from flexnet.authn import Channel, Client, Outcome
 from flexnet.db import utcnow
 from flexnet.models import (
@@ -24,6 +24,7 @@ from flexnet.models import (
     UserStatus,
     VpnSession,
 )
+from flexnet.selflock import SelfLockResult, Target
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
@@ -130,7 +131,69 @@ def test_wrong_password_locks_nothing_and_is_not_echoed(app: Flask) -> None:
     assert status == 400 and "stimmen nicht" in page
     assert "Falsch-Falsch-1" not in page
     assert token.status is TokenStatus.ACTIVE and reports == []
-    assert found["emuster"].failed_logins == 1  # counted like any wrong password
+    # Anyone may know a username: without the key a failure never counts towards a lock.
+    assert found["emuster"].failed_logins == 0
+
+
+def self_lock(app: Flask, password: str, now: datetime) -> SelfLockResult:
+    """The self-lock at a chosen moment (the form itself always runs at the present)."""
+    flexnet = state(app)
+    with flexnet.database.session() as session:
+        return selflock.lock_own_access(
+            session,
+            username="emuster",
+            password=password,
+            target=Target.ACCOUNT,
+            client=Client(Channel.SELF_SERVICE, "self-service", "203.0.113.5"),
+            now=now,
+            settings=flexnet.settings,
+            box=flexnet.secret_box,
+        )
+
+
+def vpn_login(app: Flask, now: datetime) -> authn.Decision:
+    flexnet = state(app)
+    with flexnet.database.session() as session:
+        return authn.authenticate(
+            session,
+            username="emuster",
+            password=PASSWORD,
+            otp=app.config["TEST_KEY"].otp(),
+            client=Client(Channel.RADIUS, "vpn-1", "198.51.100.7"),
+            now=now,
+            settings=flexnet.settings,
+            box=flexnet.secret_box,
+        )
+
+
+def test_a_stranger_with_the_username_cannot_lock_the_owner_out(app: Flask) -> None:
+    later = utcnow()
+    for _ in range(state(app).settings.auth.hard_lock_after + 1):
+        later += timedelta(hours=2)  # past any temporary lock and the failure window
+        assert self_lock(app, "Falsch-Falsch-1", later) == SelfLockResult(locked=False)
+
+    found, _, sessions, reports = reload(app)
+    assert found["emuster"].status is UserStatus.ACTIVE
+    assert found["emuster"].failed_logins == 0
+    assert [s.disconnect_requested_at for s in sessions] == [None, None]
+    assert reports == []
+    assert vpn_login(app, later).outcome is Outcome.ACCEPT
+
+
+def test_wrong_passwords_pause_the_self_lock_until_the_window_ends(app: Flask) -> None:
+    now = utcnow()
+    auth_settings = state(app).settings.auth
+    for _ in range(auth_settings.lockout_threshold):
+        self_lock(app, "Falsch-Falsch-1", now)
+
+    paused = self_lock(app, PASSWORD, now)
+    with_key = vpn_login(app, now)
+    later = self_lock(app, PASSWORD, now + timedelta(seconds=auth_settings.failure_window_seconds))
+
+    assert paused.locked is False
+    assert with_key.outcome is Outcome.ACCEPT
+    assert later.locked is True
+    assert reload(app)[0]["emuster"].status is UserStatus.LOCKED
 
 
 def test_an_expired_password_still_locks(app: Flask) -> None:

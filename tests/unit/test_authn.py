@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 from passlib.hash import bcrypt
 from sqlalchemy import func, select
@@ -26,6 +28,7 @@ from flexnet.models import (
     PracticeKind,
     StaffRole,
     Token,
+    TokenKind,
     TokenStatus,
     User,
     UserKind,
@@ -33,12 +36,14 @@ from flexnet.models import (
     VpnSession,
 )
 from flexnet.otp import stock
-from flexnet.otp.secrets import SecretBox
+from flexnet.otp.secrets import SecretBox, token_context
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.yubikeys import SimulatedKey
 
 PASSWORD = "Sommer-Regen-2026!"
 NAS = Client(Channel.RADIUS, name="vpn-1", source_ip="198.51.100.7")
+WEB = Client(Channel.SELF_SERVICE, name="self-service", source_ip="203.0.113.5")
+WRONG = "Falsch-Falsch-1"
 SETTINGS = Settings(
     instance_path=Path("/nonexistent"),
     database_url=URL.create("sqlite"),
@@ -79,6 +84,45 @@ def auth(
         settings=settings,
         box=box,
     )
+
+
+def password_only(
+    session: Session,
+    username: str,
+    password: str = PASSWORD,
+    *,
+    settings: Settings = SETTINGS,
+    now: datetime = NOW,
+) -> authn.Decision:
+    """The self-lock and API clients without --require-otp: no OTP at all."""
+    return authn.authenticate(
+        session,
+        username=username,
+        password=password,
+        otp=None,
+        client=WEB,
+        now=now,
+        settings=settings,
+        box=BOX,
+    )
+
+
+def add_hotp_token(session: Session, practice: Practice) -> pyotp.HOTP:
+    """An OATH-HOTP token of the practice; returns the generator of its codes."""
+    seed, serial = bytes(range(20)), "hotp-0001"
+    session.add(
+        Token(
+            serial=serial,
+            kind=TokenKind.OATH_HOTP,
+            secret=BOX.seal(seed, context=token_context(serial)),
+            digits=6,
+            status=TokenStatus.ACTIVE,
+            practice=practice,
+            created_at=NOW,
+        )
+    )
+    session.flush()
+    return pyotp.HOTP(base64.b32encode(seed).decode(), digits=6)
 
 
 @pytest.fixture
@@ -532,3 +576,123 @@ def test_expired_initial_password_does_not_activate(
     auth(session, "brief2", key.otp(), now=NOW + timedelta(days=61))
 
     assert user.status is UserStatus.PENDING and user.first_login_at is None
+
+
+# --- password-only paths, OATH-HOTP limits, throttles without a hash ------------------
+
+
+def test_password_only_failures_never_lock_the_user(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    user, key = login
+    later = NOW
+    for _ in range(SETTINGS.auth.hard_lock_after + 2):
+        later += timedelta(hours=2)  # past any temporary lock and the failure window
+        assert password_only(session, "emuster", WRONG, now=later).reason == "password_wrong"
+
+    assert (user.failed_logins, user.throttled_until) == (0, None)
+    assert user.status is UserStatus.ACTIVE
+    tags = set(session.scalars(select(AuditEntry.tag)))
+    assert not tags & {"account:user:lock", "account:throttle:temporary"}
+    assert auth(session, "emuster", key.otp(), now=later).outcome is Outcome.ACCEPT
+
+
+def test_password_only_attempts_are_throttled_per_name_not_the_key_login(
+    session: Session, login: tuple[User, SimulatedKey], hashes: list[str | None]
+) -> None:
+    user, key = login
+    for _ in range(SETTINGS.auth.lockout_threshold):
+        password_only(session, "emuster", WRONG)
+        password_only(session, "niemand", WRONG)
+    hashes.clear()
+
+    known = password_only(session, "emuster")
+    unknown = password_only(session, "Niemand")
+    assert hashes == []  # refused before the hash, alike for both
+    with_key = auth(session, "emuster", key.otp())
+    next_window = password_only(
+        session, "emuster", now=NOW + timedelta(seconds=SETTINGS.auth.failure_window_seconds)
+    )
+
+    assert known.reason == unknown.reason == "password_only_throttled"
+    assert known.reply_message == authn.GENERIC_REJECT
+    assert with_key.outcome is next_window.outcome is Outcome.ACCEPT
+    assert user.failed_logins == 0
+
+
+def test_hotp_codes_are_limited_per_token(
+    session: Session,
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+) -> None:
+    user = make_user(username="hotp", migrated_password=PASSWORD)
+    codes = add_hotp_token(session, user.practice)
+    neighbour = make_user(username="nachbar", migrated_password=PASSWORD)
+    _, neighbours_key = make_yubikey(practice=neighbour.practice)
+    settings = replace(SETTINGS, auth=AuthSettings(key_failure_limit=3))
+    unnamed = Client(Channel.RADIUS, "vpn-1")  # no Calling-Station-Id: no per-source limit
+    wrong = [codes.at(n) for n in range(100, 103)]  # far beyond the look-ahead window
+
+    guesses = [auth(session, "hotp", code, settings=settings, client=unnamed) for code in wrong]
+    right = auth(session, "hotp", codes.at(0), settings=settings, client=unnamed)
+    other_practice = auth(session, "nachbar", neighbours_key.otp(), settings=settings)
+    later = NOW + timedelta(seconds=settings.auth.failure_window_seconds)
+    used_up = auth(session, "hotp", codes.at(0), settings=settings, client=unnamed, now=later)
+    next_code = auth(session, "hotp", codes.at(1), settings=settings, client=unnamed, now=later)
+
+    assert [g.reason for g in guesses] == ["otp_invalid"] * 3
+    assert (right.outcome, right.reason) == (Outcome.REJECT, "key_throttled")
+    assert other_practice.outcome is Outcome.ACCEPT
+    assert used_up.reason == "otp_invalid"  # the right code was consumed while refused
+    assert next_code.outcome is Outcome.ACCEPT
+    assert user.failed_logins == 0
+
+
+def test_a_throttled_source_costs_no_hash_but_uses_up_the_otp(
+    session: Session, login: tuple[User, SimulatedKey], hashes: list[str | None]
+) -> None:
+    _, key = login
+    settings = replace(SETTINGS, auth=AuthSettings(source_failure_limit=2))
+    for _ in range(2):
+        auth(session, "emuster", SimulatedKey.random().otp(), settings=settings, client=WEB)
+    otp = key.otp()
+
+    known = auth(session, "emuster", otp, settings=settings, client=WEB)
+    unknown = auth(session, "niemand", key.otp(), settings=settings, client=WEB)
+    without_otp = password_only(session, "emuster", settings=settings)
+    elsewhere = auth(session, "emuster", otp, settings=settings)
+
+    assert known.reason == unknown.reason == without_otp.reason == "source_throttled"
+    assert hashes == []
+    assert elsewhere.reason == "otp_replayed"
+
+
+def test_a_throttled_key_costs_no_hash(
+    session: Session, login: tuple[User, SimulatedKey], hashes: list[str | None]
+) -> None:
+    user, key = login
+    settings = replace(SETTINGS, auth=AuthSettings(key_failure_limit=2))
+    for _ in range(2):
+        auth(session, "emuster", key.otp(), WRONG, settings=settings)
+    hashes.clear()
+
+    throttled = auth(session, "emuster", key.otp(), settings=settings)
+
+    assert throttled.reason == "key_throttled"
+    assert hashes == []
+    assert user.failed_logins == 2
+
+
+def test_a_hotp_code_on_a_locked_token_is_used_up_durably(
+    session: Session, make_user: Callable[..., User]
+) -> None:
+    """The counter moved: the transaction must not be committed with the relaxed
+    durability of a mere log line, or a crash could let the code in again."""
+    user = make_user(username="hotp", migrated_password=PASSWORD)
+    codes = add_hotp_token(session, user.practice)
+    token = session.scalars(select(Token).where(Token.serial == "hotp-0001")).one()
+    token.status = TokenStatus.LOST
+
+    refused = auth(session, "hotp", codes.at(0))
+
+    assert refused.outcome is Outcome.REJECT and refused.durable
