@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -83,11 +84,11 @@ def debian_postgresql_tool(name: str) -> str:
     return candidates[-1]
 
 
-@pytest.fixture(scope="session")
-def postgresql_server() -> Iterator[PostgreSQLExecutor]:
+@contextmanager
+def postgresql_cluster(prefix: str = "flexnet-pg-") -> Iterator[PostgreSQLExecutor]:
     """A throw-away PostgreSQL cluster on a free port, owned by 'postgres' when run as root."""
     os.environ["FLEXNET_TEST_PG_CTL"] = debian_postgresql_tool("pg_ctl")
-    base = Path(tempfile.mkdtemp(prefix="flexnet-pg-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() == 0:
         shutil.chown(base, user="postgres", group="postgres")
     executor = PostgreSQLExecutor(
@@ -110,8 +111,16 @@ def postgresql_server() -> Iterator[PostgreSQLExecutor]:
         executor.wait_for_postgres()
         yield executor
     finally:
-        executor.stop()
+        if executor.running():
+            executor.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PostgreSQLExecutor]:
+    """The session's PostgreSQL: every test database lives on it."""
+    with postgresql_cluster() as executor:
+        yield executor
 
 
 @pytest.fixture(scope="session")
