@@ -14,13 +14,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit
+from flexnet import audit, clients
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError
 from flexnet.identifiers import require_text
 from flexnet.models import ApiClient, StaffRole
 
 _PREFIX = "fx"
+_KIND = clients.Kind("API-Client", AuditTag.API_CLIENT_ENABLE, AuditTag.API_CLIENT_DISABLE)
 
 
 def _digest(key: str) -> str:
@@ -73,10 +74,9 @@ def add_client(
 
 def regenerate_key(session: Session, *, name: str, actor: Actor, now: datetime) -> str:
     """A new key for the client; the old one stops working at once (e.g. when the staff
-    member who created it leaves, MD § 6(4)). Returns the key, shown exactly once."""
-    client = session.scalar(select(ApiClient).where(ApiClient.name == name).with_for_update())
-    if client is None:
-        raise NotFoundError(f"Kein API-Client {name!r}")
+    member who created it leaves, MD § 6(4)). Returns the key, shown exactly once. A
+    disabled client stays disabled."""
+    client = _get_client(session, name)
     client.key_prefix, key = _new_key()
     client.key_hash = _digest(key)
     client.key_changed_at = now
@@ -88,6 +88,33 @@ def regenerate_key(session: Session, *, name: str, actor: Actor, now: datetime) 
         now=now,
     )
     return key
+
+
+def set_active(
+    session: Session, *, name: str, active: bool, actor: Actor, now: datetime
+) -> ApiClient:
+    """Disable a client (its key is refused at once, like an unknown one, e.g. while a
+    system is retired or a leak is looked into) or enable it again with the same key."""
+    client = _get_client(session, name)
+    clients.set_active(
+        session,
+        client,
+        active=active,
+        kind=_KIND,
+        subject=Subject("api_client", client.name),
+        actor=actor,
+        now=now,
+    )
+    return client
+
+
+def _get_client(session: Session, name: str) -> ApiClient:
+    # Locked: a concurrent regeneration or switch must not overwrite this one's change.
+    query = select(ApiClient).where(ApiClient.name == " ".join(name.split())).with_for_update()
+    client = session.scalar(query)
+    if client is None:
+        raise NotFoundError(f"Kein API-Client {name!r}")
+    return client
 
 
 def authenticate_client(session: Session, key: str) -> ApiClient | None:

@@ -68,9 +68,14 @@ class AuditTag(enum.StrEnum):
     USER_PASSWORD_REVOKE = "account:password:revoke"  # its letter's run was cancelled
     USER_PASSWORD_REPLACE = "account:password:replace"  # a re-issued one used the first time
     NAS_CLIENT_CREATE = "radius:nas:create"
+    NAS_CLIENT_SECRET = "radius:nas:secret"  # a new shared secret; never its value
+    NAS_CLIENT_DISABLE = "radius:nas:disable"
+    NAS_CLIENT_ENABLE = "radius:nas:enable"
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
     API_CLIENT_REGENERATE = "api:client:regenerate"
+    API_CLIENT_DISABLE = "api:client:disable"
+    API_CLIENT_ENABLE = "api:client:enable"
     VPN_DISCONNECT = "vpn:session:disconnect"
     VPN_DISCONNECT_REQUEST = "vpn:session:disconnect-request"  # by staff, one session
     REQUEST_FILE = "request:service:file"
@@ -102,6 +107,9 @@ class AuditTag(enum.StrEnum):
     DATABASE_BACKUP = "system:database:backup"  # names the file, never its content
     DATABASE_RESTORE = "system:database:restore"  # with what was carried over
     WSAPI_CLIENT_CREATE = "wsapi:client:create"
+    WSAPI_CLIENT_REGENERATE = "wsapi:client:regenerate"
+    WSAPI_CLIENT_DISABLE = "wsapi:client:disable"
+    WSAPI_CLIENT_ENABLE = "wsapi:client:enable"
 
 
 class ActorKind(enum.StrEnum):

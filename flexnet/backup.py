@@ -4,7 +4,8 @@ A backup is SQLite's online backup API: a consistent copy taken while RADIUS and
 app keep serving. A restore puts an older copy back. What the database knew since then
 would be lost, and some of it must not be: OTP counters that moved on (else an OTP used
 after the backup is accepted a second time), locks and revocations (else a lost key works
-again), password and key changes (else a leaked old password works again). The restore
+again), password and key changes (else a leaked old password or NAS secret works again;
+after a master key rotation the backup's sealed secrets would not even open). The restore
 reads these from the database it replaces and applies them to the restored one; a safety
 copy of the replaced database stays next to it, so nothing is lost.
 
@@ -266,6 +267,7 @@ def _carry_tokens(replaced: Session, restored: Session, carried: CarriedState) -
             old.totp_last_step = live.totp_last_step
             moved = True
         carried.counters += moved
+        carried.credentials += _carry_sealed(live, old, "secret")
         if old.status in _USABLE_TOKEN and live.status not in _USABLE_TOKEN:
             _copy_fields(live, old, _LOCK_FIELDS)
             carried.locks += 1
@@ -322,11 +324,27 @@ def _carry_staff(replaced: Session, restored: Session, carried: CarriedState) ->
         if live.totp_enrolled_at != old.totp_enrolled_at:
             _copy_fields(live, old, _STAFF_FACTOR)  # reset or enrolled anew since
             carried.credentials += 1
-        elif (live.totp_last_step or -1) > (old.totp_last_step or -1):
-            old.totp_last_step = live.totp_last_step
+        else:
+            carried.credentials += _carry_sealed(live, old, "totp_secret")
+            if (live.totp_last_step or -1) > (old.totp_last_step or -1):
+                old.totp_last_step = live.totp_last_step
+
+
+def _carry_sealed(live: object, old: object, name: str) -> bool:
+    """A secret sealed under the master key: the replaced database holds the current one
+    (a new NAS secret or wsapi key, a key re-imported with new secrets, a master key
+    rotated since the backup). True if it differed and was carried over."""
+    if getattr(live, name) == getattr(old, name):
+        return False
+    setattr(old, name, getattr(live, name))
+    return True
 
 
 def _carry_clients(replaced: Session, restored: Session, carried: CarriedState) -> None:
+    for live_nas, old_nas in _pairs(replaced, restored, NasClient, "name"):
+        carried.credentials += _carry_sealed(live_nas, old_nas, "secret")
+    for live_wsapi, old_wsapi in _pairs(replaced, restored, WsapiClient, "name"):
+        carried.credentials += _carry_sealed(live_wsapi, old_wsapi, "api_key")
     for live, old in _pairs(replaced, restored, ApiClient, "name"):
         if _newer(live.key_changed_at, old.key_changed_at):
             _copy_fields(live, old, ("key_prefix", "key_hash", "key_changed_at"))

@@ -9,16 +9,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit
+from flexnet import audit, clients
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.errors import ConflictError, ValidationError
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import require_text
 from flexnet.models import NasClient
-from flexnet.otp.secrets import SecretBox
+from flexnet.otp.secrets import SecretBox, SecretError
 
 # RFC 6614/BlastRADIUS guidance: long random secrets; short ones fall to offline guessing.
 MIN_SECRET_LENGTH = 16
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_KIND = clients.Kind("NAS", AuditTag.NAS_CLIENT_ENABLE, AuditTag.NAS_CLIENT_DISABLE)
 
 
 def nas_context(nas_id: int) -> str:
@@ -49,10 +50,7 @@ def add_nas(
 ) -> NasClient:
     name = require_text(name, "Name", max_length=100)
     network = parse_network(address)
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ValidationError(
-            f"Das gemeinsame Geheimnis muss mindestens {MIN_SECRET_LENGTH} Zeichen lang sein"
-        )
+    _check_secret(secret)
     if coa_port is not None and not 1 <= coa_port <= 65535:
         raise ValidationError("Der CoA-Port muss zwischen 1 und 65535 liegen")
     existing = session.scalar(
@@ -83,6 +81,61 @@ def add_nas(
             "allow_missing_message_authenticator": allow_missing_message_authenticator,
             "coa_port": coa_port,
         },
+        now=now,
+    )
+    return nas
+
+
+def _check_secret(secret: str) -> None:
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValidationError(
+            f"Das gemeinsame Geheimnis muss mindestens {MIN_SECRET_LENGTH} Zeichen lang sein"
+        )
+
+
+def get_nas(session: Session, name: str) -> NasClient:
+    """The NAS client of this name (as ``add_nas`` stored it), enabled or not."""
+    nas = session.scalar(select(NasClient).where(NasClient.name == " ".join(name.split())))
+    if nas is None:
+        raise NotFoundError(f"Kein NAS-Client {name!r}")
+    return nas
+
+
+def set_secret(
+    session: Session, *, name: str, secret: str, box: SecretBox, actor: Actor, now: datetime
+) -> NasClient:
+    """A new shared secret, e.g. when the old one may have leaked: whoever holds it can
+    decrypt recorded User-Password attributes (password and OTP) and forge packets. The
+    RADIUS servers use it from their next reload on; the concentrator needs it too."""
+    nas = get_nas(session, name)
+    _check_secret(secret)
+    try:
+        unchanged = box.open(nas.secret, context=nas_context(nas.id)) == secret.encode()
+    except SecretError:
+        unchanged = False  # unreadable (e.g. a wrong master key): replacing it is the cure
+    if unchanged:
+        raise ValidationError("Das neue Geheimnis ist das bisherige; bitte ein neues wählen")
+    nas.secret = box.seal(secret.encode(), context=nas_context(nas.id))
+    audit.record(
+        session, AuditTag.NAS_CLIENT_SECRET, actor=actor, subject=Subject("nas", nas.name), now=now
+    )
+    return nas
+
+
+def set_active(
+    session: Session, *, name: str, active: bool, actor: Actor, now: datetime
+) -> NasClient:
+    """Disable a NAS (its packets are dropped from the RADIUS servers' next reload on,
+    e.g. a concentrator taken out of service or whose secret is suspected) or enable it
+    again."""
+    nas = get_nas(session, name)
+    clients.set_active(
+        session,
+        nas,
+        active=active,
+        kind=_KIND,
+        subject=Subject("nas", nas.name),
+        actor=actor,
         now=now,
     )
     return nas

@@ -10,7 +10,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cached_property
@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flexnet.audit import Actor
+from flexnet.clients import Switch
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database, describe_error, utcnow
 from flexnet.errors import FlexnetError, ValidationError
@@ -132,6 +133,33 @@ def read_password_stdin() -> str:
     if not line:
         raise ValidationError("Auf der Standardeingabe wurde kein Kennwort übergeben")
     return line
+
+
+def add_switch_commands(
+    group: click.Group,
+    switch: Switch,
+    *,
+    metavar: str,
+    help_texts: tuple[str, str],
+    done: tuple[str, str],
+) -> None:
+    """``disable`` and ``enable`` on ``group``: the same pair for every kind of client.
+    ``help_texts`` and ``done`` are (disable, enable); ``done`` may name ``{name}`` and
+    ``{id}`` of the client."""
+    for active, command_name in ((False, "disable"), (True, "enable")):
+        command = pass_context(_switch_command(switch, active=active, done=done[active]))
+        command = click.argument("name", metavar=metavar)(command)
+        group.command(command_name, help=help_texts[active])(command)
+
+
+def _switch_command(switch: Switch, *, active: bool, done: str) -> Callable[..., None]:
+    def command(ctx: CliContext, name: str) -> None:
+        with ctx.unit_of_work() as session:
+            client = switch(session, name=name, active=active, actor=ctx.actor, now=ctx.now())
+            message = done.format(name=client.name, id=client.id)
+        click.echo(message)
+
+    return command
 
 
 @click.group(cls=FlexnetGroup)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flexnet.cli import CliContext, cli, pass_context, read_password_stdin
+from flexnet.cli import CliContext, add_switch_commands, cli, pass_context, read_password_stdin
 from flexnet.cli.show import token_lines
 from flexnet.config import parse_master_key
 from flexnet.errors import ConfigError, ValidationError
@@ -240,3 +240,36 @@ def wsapi_client_add(ctx: CliContext, name: str, unsigned_allowed: bool) -> None
         client_id = client.id
     click.echo(f"id={client_id}")
     click.echo(f"key={api_key}")
+
+
+@wsapi_client.command("regenerate")
+@click.argument("name", metavar="NAME|ID")
+@pass_context
+def wsapi_client_regenerate(ctx: CliContext, name: str) -> None:
+    """Neuen Schlüssel erzeugen.
+
+    Der alte gilt sofort nicht mehr, z. B. wenn ihn ein ausgeschiedener Mitarbeiter
+    kannte. Gibt einmalig 'id=N' und 'key=BASE64' aus.
+    """
+    with ctx.unit_of_work() as session:
+        client, api_key = wsapi.regenerate_key(
+            session, name=name, box=ctx.secret_box, actor=ctx.actor, now=ctx.now()
+        )
+        client_id = client.id
+    click.echo(f"id={client_id}")
+    click.echo(f"key={api_key}")
+
+
+add_switch_commands(
+    wsapi_client,
+    wsapi.set_active,
+    metavar="NAME|ID",
+    help_texts=(
+        "Client deaktivieren. Seine Anfragen erhalten sofort NO_SUCH_CLIENT.",
+        "Client wieder zulassen. Er gilt mit seinem bisherigen Schlüssel.",
+    ),
+    done=(
+        "Prüfdienst-Client {name} (id={id}) deaktiviert; Anfragen erhalten NO_SUCH_CLIENT",
+        "Prüfdienst-Client {name} (id={id}) wieder aktiv",
+    ),
+)

@@ -8,7 +8,14 @@ import sys
 import click
 
 from flexnet import apiclients, demo, nas
-from flexnet.cli import CliContext, cli, configure_logging, pass_context, read_password_stdin
+from flexnet.cli import (
+    CliContext,
+    add_switch_commands,
+    cli,
+    configure_logging,
+    pass_context,
+    read_password_stdin,
+)
 from flexnet.models import StaffRole
 from flexnet.otp.remote import RemoteValidator
 from flexnet.radius import profiles
@@ -82,6 +89,44 @@ def nas_add(
             coa_port=coa_port,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
+
+
+@nas_group.command("set-secret")
+@click.argument("name")
+@click.option("--secret-stdin", is_flag=True, required=True, help="Geheimnis von stdin lesen")
+@pass_context
+def nas_set_secret(ctx: CliContext, name: str, secret_stdin: bool) -> None:
+    """Neues gemeinsames Geheimnis setzen.
+
+    Etwa wenn das alte bekannt geworden sein kann: damit lassen sich aufgezeichnete
+    Kennwörter samt Einmalkennwort entschlüsseln. Die RADIUS-Server verwenden das neue
+    binnen einer Minute, danach gilt das alte nicht mehr; es zugleich am Konzentrator
+    eintragen.
+    """
+    secret = read_password_stdin()
+    with ctx.unit_of_work() as session:
+        changed = nas.set_secret(
+            session, name=name, secret=secret, box=ctx.secret_box, actor=ctx.actor, now=ctx.now()
+        )
+        shown = changed.name
+    click.echo(
+        f"Geheimnis von NAS {shown} geändert; die RADIUS-Server verwenden es binnen einer Minute"
+    )
+
+
+add_switch_commands(
+    nas_group,
+    nas.set_active,
+    metavar="NAME",
+    help_texts=(
+        "NAS-Client deaktivieren. Die RADIUS-Server verwerfen seine Pakete binnen einer Minute.",
+        "NAS-Client wieder zulassen. Er gilt mit seinem bisherigen Geheimnis.",
+    ),
+    done=(
+        "NAS {name} deaktiviert; die RADIUS-Server verwerfen seine Pakete binnen einer Minute",
+        "NAS {name} wieder aktiv; die RADIUS-Server nehmen ihn binnen einer Minute an",
+    ),
+)
 
 
 @cli.group("profile")
@@ -158,6 +203,21 @@ def api_client_regenerate(ctx: CliContext, name: str) -> None:
     with ctx.unit_of_work() as session:
         key = apiclients.regenerate_key(session, name=name, actor=ctx.actor, now=ctx.now())
     click.echo(f"key={key}")
+
+
+add_switch_commands(
+    api_client_group,
+    apiclients.set_active,
+    metavar="NAME",
+    help_texts=(
+        "API-Client deaktivieren. Sein Schlüssel wird sofort abgewiesen (401).",
+        "API-Client wieder zulassen. Er gilt mit seinem bisherigen Schlüssel.",
+    ),
+    done=(
+        "API-Client {name} deaktiviert; sein Schlüssel wird abgewiesen",
+        "API-Client {name} wieder aktiv",
+    ),
+)
 
 
 @cli.group("demo")

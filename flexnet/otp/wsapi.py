@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit
+from flexnet import audit, clients
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import OtpSettings
-from flexnet.errors import ConflictError
+from flexnet.errors import ConflictError, NotFoundError
 from flexnet.identifiers import require_text
 from flexnet.models import WsapiClient
 from flexnet.otp.secrets import SecretBox, SecretError, wsapi_client_context
@@ -39,6 +39,9 @@ _CLIENT_ID = re.compile(r"[0-9]{1,9}")
 _TYPED_OTP = re.compile(r"[A-Za-z.]{32,48}")
 API_KEY_BYTES = 20
 RATE_WINDOW_SECONDS = 60
+_KIND = clients.Kind(
+    "Prüfdienst-Client", AuditTag.WSAPI_CLIENT_ENABLE, AuditTag.WSAPI_CLIENT_DISABLE
+)
 
 
 class Status(enum.StrEnum):
@@ -210,14 +213,13 @@ def add_client(
     name = require_text(name, "Name", max_length=100)
     if session.scalar(select(WsapiClient.id).where(WsapiClient.name == name)) is not None:
         raise ConflictError(f"Ein Prüfdienst-Client namens {name!r} existiert bereits")
-    raw_key = secrets.token_bytes(API_KEY_BYTES)
     client = WsapiClient(
         name=name, api_key=b"", require_signature=require_signature, active=True, created_at=now
     )
     session.add(client)
     # The ciphertext is bound to the row id, which exists only after the flush.
     session.flush()
-    client.api_key = box.seal(raw_key, context=wsapi_client_context(client.id))
+    api_key = _new_key(client, box)
     audit.record(
         session,
         AuditTag.WSAPI_CLIENT_CREATE,
@@ -226,4 +228,67 @@ def add_client(
         data={"name": name, "require_signature": require_signature},
         now=now,
     )
-    return client, base64.b64encode(raw_key).decode()
+    return client, api_key
+
+
+def _new_key(client: WsapiClient, box: SecretBox) -> str:
+    """A fresh random key sealed into ``client``; returns it (base64) to be shown once."""
+    raw_key = secrets.token_bytes(API_KEY_BYTES)
+    client.api_key = box.seal(raw_key, context=wsapi_client_context(client.id))
+    return base64.b64encode(raw_key).decode()
+
+
+def get_client(session: Session, name_or_id: str) -> WsapiClient:
+    """The client by its name or by the id its requests carry (what operators have at
+    hand); a value that is one client's id and another's name is refused as ambiguous."""
+    wanted = " ".join(name_or_id.split())
+    by_name = session.scalar(select(WsapiClient).where(WsapiClient.name == wanted))
+    by_id = session.get(WsapiClient, int(wanted)) if _CLIENT_ID.fullmatch(wanted) else None
+    if by_name is not None and by_id is not None and by_name is not by_id:
+        raise ConflictError(
+            f"{wanted!r} ist mehrdeutig: Id von {by_id.name!r} und Name des Clients mit "
+            f"Id {by_name.id}; bitte den Client über die Id {by_name.id} oder den Namen "
+            f"{by_id.name!r} angeben"
+        )
+    client = by_name or by_id
+    if client is None:
+        raise NotFoundError(f"Kein Prüfdienst-Client {name_or_id!r}")
+    return client
+
+
+def regenerate_key(
+    session: Session, *, name: str, box: SecretBox, actor: Actor, now: datetime
+) -> tuple[WsapiClient, str]:
+    """A new API key for the client (by name or id); the old one stops working at once,
+    e.g. when a staff member who knew it leaves (MD § 6(4)). Returns the client and the
+    key (base64), shown exactly once; a disabled client stays disabled."""
+    client = get_client(session, name)
+    api_key = _new_key(client, box)
+    audit.record(
+        session,
+        AuditTag.WSAPI_CLIENT_REGENERATE,
+        actor=actor,
+        subject=Subject("wsapi_client", str(client.id)),
+        data={"name": client.name},
+        now=now,
+    )
+    return client, api_key
+
+
+def set_active(
+    session: Session, *, name: str, active: bool, actor: Actor, now: datetime
+) -> WsapiClient:
+    """Disable a client (by name or id; its requests get NO_SUCH_CLIENT at once) or
+    enable it again with the same key."""
+    client = get_client(session, name)
+    clients.set_active(
+        session,
+        client,
+        active=active,
+        kind=_KIND,
+        subject=Subject("wsapi_client", str(client.id)),
+        data={"name": client.name},
+        actor=actor,
+        now=now,
+    )
+    return client

@@ -3,6 +3,7 @@ and the lock dialog (confirmation by BSNR, input kept on error, unlock)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from io import BytesIO
@@ -30,7 +31,10 @@ from flexnet.models import (
     Token,
     UserStatus,
     VpnSession,
+    WsapiClient,
 )
+from flexnet.otp import wsapi
+from flexnet.otp.secrets import wsapi_client_context
 from flexnet.otp.stock import get_token
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
@@ -414,6 +418,128 @@ def test_an_admin_adds_clients_and_each_key_is_shown_once(app: Flask) -> None:
     assert key.group(1) not in listing  # shown once, on the answer page only
     with state(app).database.reader() as db:
         assert apiclients.authenticate_client(db, key.group(1)) is not None
+
+
+NAS_SECRET = "ein-langes-gemeinsames-Geheimnis-1"
+
+
+def add_one_client_of_each_kind(app: Flask) -> str:
+    """NAS asa-1, API client portal, validation client KVSAonline; returns portal's key."""
+    with state(app).database.session() as db:
+        nas.add_nas(
+            db,
+            name="asa-1",
+            address="192.0.2.10",
+            secret=NAS_SECRET,
+            box=BOX,
+            actor=STAFF,
+            now=utcnow(),
+        )
+        _, key = apiclients.add_client(
+            db, name="portal", require_otp=False, actor=STAFF, now=utcnow()
+        )
+        wsapi.add_client(db, name="KVSAonline", box=BOX, actor=STAFF, now=utcnow())
+    return key
+
+
+def test_an_admin_changes_a_nas_secret_typed_twice(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+    add_one_client_of_each_kind(app)
+    new = "ein-neues-gemeinsames-Geheimnis-2"
+
+    typo = post(
+        admin,
+        "/admin/clients/nas/secret",
+        "/admin/clients",
+        name="asa-1",
+        secret=new,
+        repeat=new + "x",
+    )
+    unknown = post(
+        admin, "/admin/clients/nas/secret", "/admin/clients", name="asa-9", secret=new, repeat=new
+    )
+    changed = post(
+        admin, "/admin/clients/nas/secret", "/admin/clients", name="asa-1", secret=new, repeat=new
+    )
+    listing = admin.get("/admin/clients").get_data(as_text=True)
+
+    assert typo[0] == 400 and "Die Eingaben stimmen nicht überein." in typo[1]
+    assert unknown[0] == 400 and "Kein NAS-Client" in unknown[1]
+    assert new not in typo[1] + unknown[1] + listing  # a secret is never sent back
+    assert changed[0] == 302 and "Geheimnis von NAS asa-1 geändert" in listing
+    with state(app).database.reader() as db:
+        (entry,) = nas.load_active(db, BOX)
+    assert entry.secret == new.encode()
+
+
+def test_an_admin_disables_and_enables_each_kind_of_client_by_its_name(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+    api_key = add_one_client_of_each_kind(app)
+    clients = (("nas", "asa-1"), ("api", "portal"), ("wsapi", "KVSAonline"))
+
+    unconfirmed = post(admin, "/admin/clients/api/disable", "/admin/clients")
+    unknown = post(admin, "/admin/clients/nas/disable", "/admin/clients", name="asa-2")
+    disabled = [
+        post(admin, f"/admin/clients/{kind}/disable", "/admin/clients", name=name)[0]
+        for kind, name in clients
+    ]
+    again = post(admin, "/admin/clients/nas/disable", "/admin/clients", name="asa-1")
+    listing = admin.get("/admin/clients").get_data(as_text=True)
+    with state(app).database.reader() as db:
+        while_disabled = (
+            nas.load_active(db, BOX),
+            apiclients.authenticate_client(db, api_key),
+            db.scalars(select(WsapiClient.active)).one(),
+        )
+    enabled = [
+        post(admin, f"/admin/clients/{kind}/enable", "/admin/clients", name=name)[0]
+        for kind, name in clients
+    ]
+    after = admin.get("/admin/clients").get_data(as_text=True)
+
+    assert unconfirmed[0] == 400 and "Zur Bestätigung bitte den Namen" in unconfirmed[1]
+    assert unknown[0] == 400 and "Kein NAS-Client" in unknown[1]
+    assert disabled == enabled == [302, 302, 302]
+    assert again[0] == 400 and "ist bereits deaktiviert" in again[1]
+    assert while_disabled == ([], None, False)
+    assert listing.count("<strong>deaktiviert</strong>") == 3
+    assert listing.count("Aktivieren</button>") == 3
+    assert (
+        "<strong>deaktiviert</strong>" not in after
+        and "Prüfdienst-Client KVSAonline wieder aktiv" in after
+    )
+    with state(app).database.reader() as db:
+        assert apiclients.authenticate_client(db, api_key) is not None
+
+
+def test_an_admin_gives_api_and_validation_clients_new_keys_shown_once(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+    old_api_key = add_one_client_of_each_kind(app)
+
+    api_page = admin.post(
+        "/admin/clients/api/regenerate",
+        data={"csrf_token": csrf(admin, "/admin/clients"), "name": "portal"},
+    )
+    wsapi_page = admin.post(
+        "/admin/clients/wsapi/regenerate",
+        data={"csrf_token": csrf(admin, "/admin/clients"), "name": "KVSAonline"},
+    )
+    listing = admin.get("/admin/clients").get_data(as_text=True)
+
+    api_key = re.search(r'<code class="seed">(fx_[^<]+)</code>', api_page.get_data(as_text=True))
+    shown = re.search(
+        r'<code class="seed">id=(\d+) key=([^<]+)</code>', wsapi_page.get_data(as_text=True)
+    )
+    assert api_key is not None and shown is not None
+    assert api_page.headers["Cache-Control"] == wsapi_page.headers["Cache-Control"] == "no-store"
+    assert api_key.group(1) not in listing and shown.group(2) not in listing
+    with state(app).database.reader() as db:
+        assert apiclients.authenticate_client(db, old_api_key) is None
+        assert apiclients.authenticate_client(db, api_key.group(1)) is not None
+        client_id = int(shown.group(1))
+        sealed = db.get_one(WsapiClient, client_id).api_key
+    opened = BOX.open(sealed, context=wsapi_client_context(client_id))
+    assert opened == base64.b64decode(shown.group(2))
 
 
 def test_helpdesk_may_not_manage_clients(app: Flask) -> None:

@@ -94,6 +94,27 @@ def test_missing_or_wrong_api_key(
     assert body["status"] == 401
 
 
+def test_a_disabled_client_is_refused_like_an_unknown_key(
+    app: Flask, seeded: tuple[FlaskClient, dict[str, str], SimulatedKey]
+) -> None:
+    client, keys, _ = seeded
+    with state(app).database.session() as session:
+        apiclients.set_active(session, name="KVSAonline", active=False, actor=STAFF, now=NOW)
+
+    response = client.post(
+        "/api/v1/auth",
+        json={"username": "emuster", "password": PASSWORD},
+        headers={"Authorization": f"Bearer {keys['password']}"},
+    )
+    unknown = post(client, "fx_000000000000_nope", {"username": "emuster", "password": PASSWORD})
+
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert (response.status_code, response.get_json()) == unknown
+    with state(app).database.reader() as session:
+        assert list(session.scalars(select(AuthEvent))) == []  # no login was checked
+
+
 @pytest.mark.parametrize("body", [None, [], {"username": 5, "password": PASSWORD}])
 def test_malformed_body(
     seeded: tuple[FlaskClient, dict[str, str], SimulatedKey], body: object

@@ -175,3 +175,17 @@ def test_a_regenerated_key_replaces_the_old_one_at_once(app: Flask) -> None:
 
     assert call(app, "old", "GET", "/practices")[0] == 401
     assert call(app, "portal", "GET", "/practices")[0] == 200
+
+
+def test_a_disabled_client_is_refused_until_enabled_again(app: Flask) -> None:
+    def switch(active: bool) -> None:
+        with state(app).database.session() as db:
+            apiclients.set_active(db, name="portal", active=active, actor=STAFF, now=utcnow())
+
+    switch(False)
+    refused = call(app, "portal", "GET", "/practices")
+    switch(True)
+
+    assert refused[0] == 401 and refused[2]["Content-Type"] == "application/problem+json"
+    assert refused[1]["title"] == call(app, None, "GET", "/practices")[1]["title"]
+    assert call(app, "portal", "GET", "/practices")[0] == 200

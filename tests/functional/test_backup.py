@@ -14,18 +14,20 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, backup
+from flexnet import authn, backup, nas
 from flexnet.audit import AuditTag
 from flexnet.authn import Channel, Client, Decision
-from flexnet.config import load_settings
+from flexnet.config import generate_master_key, load_settings, parse_master_key
 from flexnet.db import Database, utcnow
 from flexnet.models import AuditEntry, StaffAccount, StaffRole, Token, TokenStatus, User
+from flexnet.otp.secrets import SecretBox
 from tests.conftest import BOX, debian_postgresql_tool
 from tests.support.cli import Invoke, ok, refused, snapshot
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
 
 PASSWORD = "Sommer-Regen-2026!"
+OLD, NEW = "alter-gemeinsamer-schluessel", "neuer-gemeinsamer-schluessel"
 NAS = Client(Channel.RADIUS, name="vpn", source_ip="198.51.100.7")
 
 
@@ -41,7 +43,9 @@ def key(database: Database) -> SimulatedKey:
         return add_login(session, BOX, username="emuster", password=PASSWORD, serial="0815")
 
 
-def login(database: Database, otp: str, password: str = PASSWORD) -> Decision:
+def login(
+    database: Database, otp: str, password: str = PASSWORD, *, box: SecretBox = BOX
+) -> Decision:
     with database.session() as session:
         return authn.authenticate(
             session,
@@ -51,7 +55,7 @@ def login(database: Database, otp: str, password: str = PASSWORD) -> Decision:
             client=NAS,
             now=utcnow(),
             settings=load_settings(),
-            box=BOX,
+            box=box,
         )
 
 
@@ -125,13 +129,41 @@ def test_a_staff_demotion_and_deactivation_since_the_backup_survive_it(
     assert not accounts["admin2"].active
 
 
+def test_a_master_key_rotation_and_a_new_nas_secret_since_the_backup_survive_it(
+    invoke: Invoke,
+    database: Database,
+    key: SimulatedKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The live database's sealed secrets are the current ones: without them the restored
+    keys would not open under the new master key, and a leaked NAS secret would be back."""
+    ok(invoke("nas", "add", "vpn", "--address", "127.0.0.1", "--secret-stdin", input=f"{OLD}\n"))
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    new_master = generate_master_key()
+    ok(invoke("keys", "rotate", "--new-key-stdin", input=f"{new_master}\n"))
+    monkeypatch.setenv("FLEXNET_MASTER_KEY", new_master)
+    ok(invoke("nas", "set-secret", "vpn", "--secret-stdin", input=f"{NEW}\n"))
+
+    restore(invoke, tmp_path / "nightly.sqlite3")
+    database.dispose()
+
+    new_box = SecretBox(parse_master_key(new_master))
+    with database.reader() as session:
+        (entry,) = nas.load_active(session, new_box)
+    assert entry.secret == NEW.encode()
+    assert login(database, key.otp(), box=new_box).accepted
+
+
 def test_backup_is_consistent_while_logins_write(
     invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
 ) -> None:
     stop = threading.Event()
 
     def keep_logging_in() -> None:
-        while not stop.is_set():
+        # With pauses: SQLite holds its write lock during the hash, and a busy 2-core
+        # machine must not starve the backup's own audit entry (docs/RELIABILITY.md).
+        while not stop.wait(0.05):
             login(database, key.otp())
 
     writer = threading.Thread(target=keep_logging_in)

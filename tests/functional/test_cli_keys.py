@@ -10,9 +10,9 @@ import pytest
 from flexnet import nas, staff, staffauth
 from flexnet.config import OtpSettings, generate_master_key, parse_master_key
 from flexnet.db import Database
-from flexnet.models import StaffRole, StaffSession
+from flexnet.models import StaffRole, StaffSession, WsapiClient
 from flexnet.otp import stock
-from flexnet.otp.secrets import SecretBox, SecretError
+from flexnet.otp.secrets import SecretBox, SecretError, wsapi_client_context
 from flexnet.otp.verify import OtpReason, verify_yubico_otp
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.cli import Invoke, ok, refused, snapshot
@@ -233,3 +233,27 @@ def test_wsapi_client_add_prints_id_and_key_once(invoke: Invoke) -> None:
     assert lines[1].startswith("key=")
     assert len(base64.b64decode(lines[1][4:])) == 20
     refused(invoke("wsapi-client", "add", "BD-Online"), "existiert bereits")
+
+
+def test_wsapi_client_regenerate_disable_enable(invoke: Invoke, database: Database) -> None:
+    created = ok(invoke("wsapi-client", "add", "BD-Online")).output.splitlines()
+
+    by_name = ok(invoke("wsapi-client", "regenerate", "BD-Online")).output.splitlines()
+    by_id = ok(invoke("wsapi-client", "regenerate", "1")).output.splitlines()
+    disabled = ok(invoke("wsapi-client", "disable", "1")).output
+    before = snapshot(database)
+    refused(invoke("wsapi-client", "disable", "BD-Online"), "ist bereits deaktiviert")
+    refused(invoke("wsapi-client", "regenerate", "KVSAonline"), "Kein Prüfdienst-Client")
+    assert snapshot(database) == before
+    enabled = ok(invoke("wsapi-client", "enable", "BD-Online")).output
+
+    assert by_name[0] == by_id[0] == "id=1"
+    assert len({created[1], by_name[1], by_id[1]}) == 3  # each time a new key
+    with database.reader() as session:
+        stored = session.get_one(WsapiClient, 1)
+        assert BOX.open(stored.api_key, context=wsapi_client_context(1)) == base64.b64decode(
+            by_id[1].removeprefix("key=")
+        )
+        assert stored.active
+    assert "Prüfdienst-Client BD-Online (id=1) deaktiviert" in disabled
+    assert "Prüfdienst-Client BD-Online (id=1) wieder aktiv" in enabled

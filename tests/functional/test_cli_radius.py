@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from flexnet import vpn
+from flexnet import apiclients, nas, vpn
 from flexnet.db import Database
 from flexnet.models import NasClient, User, VpnSession
-from tests.conftest import NOW
+from tests.conftest import BOX, NOW
+from tests.functional.test_cli_keys import NAS_SECRET, add_nas
 from tests.support.cli import Invoke, ok, refused, snapshot
 
 
@@ -63,6 +64,41 @@ def test_nas_add_and_its_refusals(invoke: Invoke, database: Database) -> None:
     assert b"geheimnis" not in stored.secret
 
 
+def test_nas_set_secret_disable_and_enable(invoke: Invoke, database: Database) -> None:
+    new_secret = "ein-neues-langes-geheimnis-2"
+    add_nas(invoke)
+
+    changed = ok(invoke("nas", "set-secret", "vpn-1", "--secret-stdin", input=new_secret + "\n"))
+    disabled = ok(invoke("nas", "disable", "vpn-1"))
+    with database.reader() as session:
+        loaded_while_disabled = nas.load_active(session, BOX)
+    before = snapshot(database)
+    refused(invoke("nas", "disable", "vpn-1"), "NAS 'vpn-1' ist bereits deaktiviert")
+    refused(
+        invoke("nas", "set-secret", "vpn-1", "--secret-stdin", input="kurz\n"),
+        "mindestens 16 Zeichen",
+    )
+    refused(
+        invoke("nas", "set-secret", "vpn-1", "--secret-stdin", input=new_secret + "\n"),
+        "ist das bisherige",
+    )
+    refused(
+        invoke("nas", "set-secret", "vpn-9", "--secret-stdin", input=new_secret + "\n"),
+        "Kein NAS-Client 'vpn-9'",
+    )
+    refused(invoke("nas", "enable", "vpn-9"), "Kein NAS-Client 'vpn-9'")
+    assert snapshot(database) == before
+    enabled = ok(invoke("nas", "enable", "vpn-1"))
+
+    assert "Geheimnis von NAS vpn-1 geändert" in changed.output
+    assert NAS_SECRET not in changed.output and new_secret not in changed.output
+    assert "NAS vpn-1 deaktiviert" in disabled.output and loaded_while_disabled == []
+    assert "NAS vpn-1 wieder aktiv" in enabled.output
+    with database.reader() as session:
+        (entry,) = nas.load_active(session, BOX)
+    assert entry.secret == new_secret.encode()
+
+
 def test_profiles_are_staff_configurable(invoke: Invoke, database: Database) -> None:
     ok(
         invoke(
@@ -93,6 +129,24 @@ def test_api_client_key_is_printed_once(invoke: Invoke) -> None:
 
     assert out.startswith("key=fx_")
     refused(invoke("api-client", "add", "KVSAonline"), "existiert bereits")
+
+
+def test_api_client_disable_and_enable(invoke: Invoke, database: Database) -> None:
+    key = ok(invoke("api-client", "add", "KVSAonline")).output.strip().removeprefix("key=")
+
+    disabled = ok(invoke("api-client", "disable", "KVSAonline")).output
+    with database.reader() as session:
+        refused_key = apiclients.authenticate_client(session, key)
+    before = snapshot(database)
+    refused(invoke("api-client", "disable", "KVSAonline"), "ist bereits deaktiviert")
+    refused(invoke("api-client", "enable", "Portal"), "Kein API-Client 'Portal'")
+    assert snapshot(database) == before
+    enabled = ok(invoke("api-client", "enable", "KVSAonline")).output
+
+    assert "API-Client KVSAonline deaktiviert" in disabled and refused_key is None
+    assert "API-Client KVSAonline wieder aktiv" in enabled
+    with database.reader() as session:
+        assert apiclients.authenticate_client(session, key) is not None  # the same key
 
 
 def test_user_show_lists_sessions_and_disconnects(

@@ -15,6 +15,8 @@ from yubico_client.yubico_exceptions import (
 )
 
 from flexnet.otp import wsapi
+from flexnet.web import state
+from tests.conftest import BOX, NOW, STAFF
 from tests.functional.conftest import Server, seed
 from tests.support.yubikeys import SimulatedKey
 
@@ -54,6 +56,33 @@ def test_yubico_client_of_an_unknown_client(server: Server) -> None:
 
     with pytest.raises(InvalidClientIdError):
         unknown.verify(server.key.otp(), timeout=5)
+
+
+def test_yubico_client_of_a_disabled_client_until_it_is_enabled(server: Server) -> None:
+    def switch(active: bool) -> None:
+        with state(server.app).database.session() as session:
+            wsapi.set_active(session, name=server.client_id, active=active, actor=STAFF, now=NOW)
+
+    switch(False)
+    unsigned = Yubico(server.client_id, None, api_urls=(server.url,), max_retries=1)
+    with pytest.raises(InvalidClientIdError):  # NO_SUCH_CLIENT, as for an unknown id
+        unsigned.verify(server.key.otp(), timeout=5)
+    with pytest.raises(SignatureVerificationError):  # the answer is not signed with its key
+        client(server).verify(server.key.otp(), timeout=5)
+    switch(True)
+
+    assert client(server).verify(server.key.otp(), timeout=5) is True
+
+
+def test_yubico_client_with_the_key_before_a_regeneration_gets_no_accept(
+    server: Server,
+) -> None:
+    with state(server.app).database.session() as session:
+        _, new_key = wsapi.regenerate_key(session, name="KVSAonline", box=BOX, actor=STAFF, now=NOW)
+
+    with pytest.raises(SignatureVerificationError):
+        client(server).verify(server.key.otp(), timeout=5)
+    assert client(server, new_key).verify(server.key.otp(), timeout=5) is True
 
 
 # --- the protocol in detail, through Flask's test client ------------------------------

@@ -87,6 +87,8 @@ SAMPLE_VALUES = {
     "run_id": 1,
     "request_id": 1,
     "session_id": 1,
+    "kind": "nas",
+    "action": "disable",
 }
 
 

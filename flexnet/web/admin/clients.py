@@ -1,19 +1,25 @@
 """Clients of flexnet (admin only): the VPN concentrators (NAS), the access profiles
 they apply, the systems using the REST API and those using the Yubico validation
 protocol. Secrets typed here are stored encrypted; keys made here are shown once, on
-the answer page, and never again."""
+the answer page, and never again. A client's secret or key is replaced, or the client
+switched off and on, by typing its name: a slip of the mouse must not cut off a
+concentrator or a portal."""
 
 from __future__ import annotations
 
-from flask import flash, g, render_template
+from collections.abc import Callable
+
+from flask import flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from flexnet import apiclients, nas
+from flexnet.clients import Switch
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import AccessProfile, ApiClient, NasClient, StaffRole, WsapiClient
@@ -60,8 +66,40 @@ class WsapiForm(FlaskForm):  # type: ignore[misc]
     unsigned_allowed = BooleanField("Unsignierte Anfragen zulassen (nicht empfohlen)")
 
 
-class RegenerateForm(FlaskForm):  # type: ignore[misc]
-    name = StringField("Name des API-Clients", validators=[DataRequired(REQUIRED)])
+class NameForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Name zur Bestätigung", validators=[DataRequired(REQUIRED)])
+
+
+class NasSecretForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Name des NAS", validators=[DataRequired(REQUIRED), Length(max=100)])
+    secret = PasswordField("Neues gemeinsames Geheimnis", validators=[DataRequired(REQUIRED)])
+    repeat = PasswordField(
+        "Neues Geheimnis wiederholen",
+        validators=[
+            DataRequired(REQUIRED),
+            EqualTo("secret", "Die Eingaben stimmen nicht überein."),
+        ],
+    )
+
+
+# What switching a client off or on does, as staff read it after the click.
+_SWITCHES: dict[str, tuple[Switch, str, str]] = {
+    "nas": (
+        nas.set_active,
+        "NAS {name} deaktiviert; die RADIUS-Server verwerfen seine Pakete binnen einer Minute.",
+        "NAS {name} wieder aktiv; die RADIUS-Server nehmen ihn binnen einer Minute an.",
+    ),
+    "api": (
+        apiclients.set_active,
+        "API-Client {name} deaktiviert; sein Schlüssel wird ab sofort abgewiesen.",
+        "API-Client {name} wieder aktiv.",
+    ),
+    "wsapi": (
+        wsapi.set_active,
+        "Prüfdienst-Client {name} deaktiviert; seine Anfragen erhalten NO_SUCH_CLIENT.",
+        "Prüfdienst-Client {name} wieder aktiv.",
+    ),
+}
 
 
 def _page(
@@ -79,7 +117,7 @@ def _page(
         "profile_form": ProfileForm(),
         "api_form": ApiClientForm(),
         "wsapi_form": WsapiForm(),
-        "regenerate_form": RegenerateForm(),
+        "secret_form": NasSecretForm(),
         **forms,
     }
     response = render_template(
@@ -176,17 +214,12 @@ def clients_api() -> ResponseReturnValue:
 @blueprint.post("/clients/api/regenerate")
 @allowed(ADMIN)
 def clients_api_regenerate() -> ResponseReturnValue:
-    form = RegenerateForm()
-    if not form.validate_on_submit():
-        return _page(regenerate_form=form, status=400)
-    try:
-        with state().database.session() as db:
-            key = apiclients.regenerate_key(
-                db, name=form.name.data or "", actor=g.staff.actor, now=utcnow()
-            )
-    except FlexnetError as error:
-        return _page(regenerate_form=form, problem=error.message, status=400)
-    return _page(shown_key=key)
+    """A new key, shown once; the old one is refused at once (MD § 6(4))."""
+
+    def regenerate(db: Session, name: str) -> str:
+        return apiclients.regenerate_key(db, name=name, actor=g.staff.actor, now=utcnow())
+
+    return _named(regenerate, shows_key=True)
 
 
 @blueprint.post("/clients/wsapi")
@@ -210,6 +243,81 @@ def clients_wsapi() -> ResponseReturnValue:
     except FlexnetError as error:
         return _page(wsapi_form=form, problem=error.message, status=400)
     return _page(shown_key=shown)
+
+
+@blueprint.post("/clients/wsapi/regenerate")
+@allowed(ADMIN)
+def clients_wsapi_regenerate() -> ResponseReturnValue:
+    """A new key, shown once with the id the portal sends; the old one is refused at once."""
+
+    def regenerate(db: Session, name: str) -> str:
+        client, key = wsapi.regenerate_key(
+            db, name=name, box=state().secret_box, actor=g.staff.actor, now=utcnow()
+        )
+        return f"id={client.id} key={key}"
+
+    return _named(regenerate, shows_key=True)
+
+
+@blueprint.post("/clients/nas/secret")
+@allowed(ADMIN)
+def clients_nas_secret() -> ResponseReturnValue:
+    """A new shared secret, e.g. when the old one may have leaked (it decrypts recorded
+    passwords and OTPs). Typed twice: a typo would cut the concentrator off."""
+    form = NasSecretForm()
+    if not form.validate_on_submit():
+        return _page(secret_form=form, status=400)
+    flexnet = state()
+    try:
+        with flexnet.database.session() as db:
+            changed = nas.set_secret(
+                db,
+                name=form.name.data or "",
+                secret=form.secret.data or "",
+                box=flexnet.secret_box,
+                actor=g.staff.actor,
+                now=utcnow(),
+            )
+            name = changed.name
+    except FlexnetError as error:
+        return _page(secret_form=form, problem=error.message, status=400)
+    flash(
+        f"Geheimnis von NAS {name} geändert; die RADIUS-Server verwenden es binnen einer "
+        "Minute. Bitte jetzt auch am Konzentrator eintragen."
+    )
+    return redirect(url_for("admin.clients"))
+
+
+@blueprint.post("/clients/<any(nas, api, wsapi):kind>/<any(disable, enable):action>")
+@allowed(ADMIN)
+def clients_switch(kind: str, action: str) -> ResponseReturnValue:
+    """Switch a client off (refused from then on, like an unknown one) or on again."""
+    switch, disabled, enabled = _SWITCHES[kind]
+    active = action == "enable"
+
+    def act(db: Session, name: str) -> str:
+        client = switch(db, name=name, active=active, actor=g.staff.actor, now=utcnow())
+        return (enabled if active else disabled).format(name=client.name)
+
+    return _named(act, shows_key=False)
+
+
+def _named(act: Callable[[Session, str], str], *, shows_key: bool) -> ResponseReturnValue:
+    """Run ``act`` on the client whose name was typed. What it returns is either a key,
+    shown on this answer page only (no-store) and never again, or a message for the
+    list it leads back to."""
+    form = NameForm()
+    if not form.validate_on_submit():
+        return _page(problem="Zur Bestätigung bitte den Namen des Clients eingeben.", status=400)
+    try:
+        with state().database.session() as db:
+            result = act(db, form.name.data)
+    except FlexnetError as error:
+        return _page(problem=error.message, status=400)
+    if shows_key:
+        return _page(shown_key=result)
+    flash(result)
+    return redirect(url_for("admin.clients"))
 
 
 @blueprint.get("/settings")
