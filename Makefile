@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 TEST_DEBIAN_PACKAGES := postgresql freeradius-utils chromium poppler-utils
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test lint format clean bench
+.PHONY: help install system-deps run test lint format clean bench soak fuzz audit
+FUZZ_SECONDS ?= 300
+FUZZ_HARNESSES := radius_packets otp_parser
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,3 +45,17 @@ clean: ## Remove the virtualenv and caches (keeps instance/)
 
 bench: system-deps install ## Run the benchmarks and write docs/BENCHMARKS.md (not part of make test)
 	$(BIN)/pytest benchmarks -p no:randomly -q
+
+fuzz: install ## Coverage-guided fuzzing (atheris) of RADIUS packets and the OTP parser, FUZZ_SECONDS each
+	@set -e; for harness in $(FUZZ_HARNESSES); do \
+		echo "== fuzz.$$harness for $(FUZZ_SECONDS) s"; \
+		FLEXNET_FUZZ_STRICT=1 $(BIN)/python -m fuzz.$$harness -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 $(FUZZ_FLAGS); \
+	done
+
+soak: system-deps install ## RADIUS at half capacity for SOAK_SECONDS (600): flat memory and latency
+	$(BIN)/pytest benchmarks/soak_radius.py -p no:randomly -q
+
+audit: install ## pip-audit of every installed dependency (needs pypi.org's JSON API)
+	$(BIN)/python -m pip install --quiet -e '.[test,audit]'
+	$(BIN)/pip-audit --progress-spinner off --skip-editable --strict

@@ -221,7 +221,11 @@ def _syntax(username: str, password: str, otp: str | None) -> _Attempt | None:
     name = username.strip().lower()
     if not name or len(name) > MAX_USERNAME_CHARS or not name.isprintable():
         return None
-    if not password or len(passwords.normalize(password).encode()) > passwords.MAX_PASSWORD_BYTES:
+    try:
+        password_bytes = len(passwords.normalize(password).encode())
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no text at all
+        return None
+    if not password or password_bytes > passwords.MAX_PASSWORD_BYTES:
         return None
     if otp is None:
         return _Attempt(name, password, None)

@@ -100,6 +100,9 @@ def request_disconnect_for_token(session: Session, *, token: Token, now: datetim
     return request_disconnect(session, user_ids=user_ids, now=now)
 
 
+MAX_SESSION_ID = 128  # the column's length
+
+
 @dataclass(frozen=True)
 class AccountingRecord:
     status: str  # Start, Interim-Update, Stop, Accounting-On, Accounting-Off (or numbers)
@@ -135,11 +138,12 @@ def record_accounting(
             execution_options={"synchronize_session": False},
         )
         return
-    if not record.session_id:
+    session_id = record.session_id[:MAX_SESSION_ID]  # as stored: a longer one is cut
+    if not session_id:
         return
     vpn_session = session.scalar(
         select(VpnSession).where(
-            VpnSession.nas_id == nas_id, VpnSession.acct_session_id == record.session_id
+            VpnSession.nas_id == nas_id, VpnSession.acct_session_id == session_id
         )
     )
     if vpn_session is None:
@@ -167,7 +171,7 @@ def _new_session(
         )
     vpn_session = VpnSession(
         nas_id=nas_id,
-        acct_session_id=record.session_id[:128],
+        acct_session_id=record.session_id[:MAX_SESSION_ID],
         username=username,
         user_id=user.id if user else None,
         token_serial=token_serial,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ ASK_AGAIN = "Bitte geben Sie das neue Kennwort noch einmal ein."
 MISMATCH = "Die Kennwörter stimmen nicht überein. Bitte geben Sie ein neues Kennwort ein."
 MAX_NEW_PASSWORD_TRIES = 3
 RELOAD_RETRY_SECONDS = 5.0
+MAX_OCTETS = 2**63 - 1  # the BIGINT column; 64-bit gigaword counters can claim more
 USER_NAME = 1
 STATE = 24
 CALLING_STATION = 31
@@ -110,6 +112,9 @@ class RadiusHandler:
                 reply = self._access(data, client)
             else:
                 reply = self._accounting(data, source[0], client)
+            if reply is not None and len(reply) > packets.MAX_PACKET:
+                reply = None  # a NAS discards it anyway (RFC 2865 § 3)
+                raise _Drop("the answer (Proxy-State echoed) would exceed 4096 octets")
         except _Drop as dropped:
             log.warning("dropped packet from %s (%s): %s", source[0], client.name, dropped)
         except Exception:
@@ -403,17 +408,10 @@ class RadiusHandler:
             raise _Drop("invalid accounting Request Authenticator")
         if request.message_authenticator and not request.verify_message_authenticator():
             raise _Drop("invalid Message-Authenticator on accounting")
-        record = vpn.AccountingRecord(
-            status=str(_first(request, "Acct-Status-Type") or ""),
-            session_id=str(_first(request, "Acct-Session-Id") or ""),
-            username=str(_first(request, "User-Name") or ""),
-            framed_ip=_str_or_none(_first(request, "Framed-IP-Address")),
-            calling_station=_str_or_none(_first(request, "Calling-Station-Id")),
-            input_octets=_octets(request, "Acct-Input-Octets", "Acct-Input-Gigawords"),
-            output_octets=_octets(request, "Acct-Output-Octets", "Acct-Output-Gigawords"),
-            terminate_cause=_str_or_none(_first(request, "Acct-Terminate-Cause")),
-            nas_address=address,
-        )
+        try:
+            record = _accounting_record(request, address)
+        except (ValueError, TypeError, struct.error) as error:
+            raise _Drop(f"undecodable accounting attribute: {error}") from None
         try:
             with self.database.session() as session:
                 vpn.record_accounting(session, nas_id=client.id, record=record, now=self.clock())
@@ -462,13 +460,33 @@ def _first(request: rp.Packet, name: str) -> object | None:
     return values[0] if values else None
 
 
-def _str_or_none(value: object | None) -> str | None:
+def _accounting_record(request: rp.AcctPacket, address: str) -> vpn.AccountingRecord:
+    """The fields of an accounting message (pyrad raises ValueError for a value of the
+    wrong length for its type)."""
+    return vpn.AccountingRecord(
+        status=_attribute_text(request, "Acct-Status-Type") or "",
+        session_id=_attribute_text(request, "Acct-Session-Id") or "",
+        username=_attribute_text(request, "User-Name") or "",
+        framed_ip=_attribute_text(request, "Framed-IP-Address"),
+        calling_station=_attribute_text(request, "Calling-Station-Id"),
+        input_octets=_octets(request, "Acct-Input-Octets", "Acct-Input-Gigawords"),
+        output_octets=_octets(request, "Acct-Output-Octets", "Acct-Output-Gigawords"),
+        terminate_cause=_attribute_text(request, "Acct-Terminate-Cause"),
+        nas_address=address,
+    )
+
+
+def _attribute_text(request: rp.Packet, name: str) -> str | None:
+    value = _first(request, name)
+    if isinstance(value, bytes):  # pyrad hands out text that is not UTF-8 as bytes
+        value = value.decode("utf-8", errors="replace")
     return None if value is None else str(value)
 
 
 def _octets(request: rp.Packet, octets: str, gigawords: str) -> int:
     low = _first(request, octets)
     high = _first(request, gigawords)
-    return (int(high) if isinstance(high, int) else 0) * 2**32 + (
+    total = (int(high) if isinstance(high, int) else 0) * 2**32 + (
         int(low) if isinstance(low, int) else 0
     )
+    return min(total, MAX_OCTETS)

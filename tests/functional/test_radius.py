@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -341,6 +342,44 @@ def test_unknown_source_is_dropped(world: World) -> None:
     assert events(world) == []
 
 
+def test_a_disabled_nas_is_dropped_until_enabled_again(world: World) -> None:
+    with world.database.session() as session:
+        nas.set_active(session, name="vpn-test", active=False, actor=STAFF, now=NOW)
+    request = world.radius.access_request("emuster", PASSWORD + world.key.otp())
+    dropped = world.radius.send(request, timeout=1)
+    with world.database.session() as session:
+        nas.set_active(session, name="vpn-test", active=True, actor=STAFF, now=NOW)
+    answered = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert dropped is None
+    assert code_of(answered) == rp.AccessAccept
+    assert [r for _, r in events(world)] == ["ok"]  # the dropped packet decided nothing
+
+
+def test_after_a_new_nas_secret_only_the_new_one_is_answered(world: World) -> None:
+    new_secret = b"ein-neues-nas-geheimnis-42"
+    with world.database.session() as session:
+        nas.set_secret(
+            session,
+            name="vpn-test",
+            secret=new_secret.decode(),
+            box=BOX,
+            actor=STAFF,
+            now=NOW,
+        )
+
+    old = world.radius.send(
+        world.radius.access_request("emuster", PASSWORD + world.key.otp()), timeout=1
+    )
+    new = world.radius.send_raw(
+        encoded_access_request("emuster", PASSWORD + world.key.otp(), secret=new_secret)
+    )
+
+    assert old is None
+    assert new is not None and new[0] == rp.AccessAccept
+    assert [r for _, r in events(world)] == ["ok"]
+
+
 def test_retransmission_gets_the_cached_answer_and_consumes_nothing(world: World) -> None:
     raw = world.radius.access_request("emuster", PASSWORD + world.key.otp()).RequestPacket()
 
@@ -517,6 +556,65 @@ def test_accounting_with_a_bad_message_authenticator_is_dropped(world: World) ->
     raw[4:20] = hashlib.md5(bytes(raw) + SECRET, usedforsecurity=False).digest()
 
     assert world.radius.send_raw(bytes(raw), port="acct") is None
+
+
+def accounting(world: World, session_id: str, status: str, *extra: bytes) -> bytes | None:
+    """An Accounting-Request with raw extra attributes, signed as a NAS signs it."""
+    client = world.radius.client()
+    request = client.CreateAcctPacket(
+        User_Name="emuster", Acct_Session_Id=session_id, Acct_Status_Type=status
+    )
+    raw = bytearray(request.RequestPacket()) + b"".join(extra)
+    client._CloseSocket()
+    raw[2:4] = struct.pack("!H", len(raw))
+    raw[4:20] = bytes(16)
+    raw[4:20] = hashlib.md5(bytes(raw) + SECRET, usedforsecurity=False).digest()
+    return world.radius.send_raw(bytes(raw), port="acct")
+
+
+def test_accounting_edge_values_found_by_the_fuzzer(world: World) -> None:
+    """Each of these once left a session unrecorded (no answer, the NAS retrying)."""
+    input_octets_of_3_octets = bytes([42, 5, 0, 0, 1])
+    gigawords_max = bytes([52, 6]) + b"\xff\xff\xff\xff"  # Acct-Input-Gigawords
+    long_id = "s" * 200
+
+    malformed = accounting(world, "f1", "Start", input_octets_of_3_octets)
+    huge = accounting(world, "f2", "Stop", gigawords_max)
+    long_start = accounting(world, long_id, "Start")
+    long_stop = accounting(world, long_id, "Stop")
+
+    assert malformed is None  # dropped, logged: a malformed packet
+    assert all(r is not None and r[0] == rp.AccountingResponse for r in (huge, long_start))
+    assert long_stop is not None and long_stop[0] == rp.AccountingResponse
+    with world.database.reader() as session:
+        stored = {v.acct_session_id: v for v in session.scalars(select(VpnSession))}
+    assert stored["f2"].input_octets == 2**63 - 1
+    assert stored["s" * 128].stopped_at is not None
+
+
+def test_an_answer_over_4096_octets_is_never_sent(world: World) -> None:
+    """Proxy-State must be echoed; a request that fills 4096 octets with it would get an
+    answer no NAS accepts."""
+    request = world.radius.access_request("emuster", PASSWORD)  # asks for the OTP
+    for n in range(15):
+        request.AddAttribute("Proxy-State", bytes([n]) * 250)
+    room = 4096 - len(request.RequestPacket()) - 2  # the request itself just fits
+    request.AddAttribute("Proxy-State", b"x" * room)
+    request.add_message_authenticator()
+    raw = request.RequestPacket()
+    assert len(raw) == 4096
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        sock.sendto(raw, ("127.0.0.1", world.radius.auth_port))
+        try:
+            reply: bytes | None = sock.recv(65536)  # whatever size it has
+        except TimeoutError:
+            reply = None
+    after = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert reply is None
+    assert code_of(after) == rp.AccessAccept
 
 
 def test_calling_station_id_counts_only_as_an_address(world: World) -> None:

@@ -37,9 +37,11 @@ def add_login(
     user_kind: UserKind = UserKind.STAFF,
     serial: str | None = None,
     now: datetime | None = None,
+    key: SimulatedKey | None = None,
 ) -> SimulatedKey:
     """A practice with accepted terms (created on first use), optionally a user with a
-    password, and an active Yubikey of that practice; returns the key's simulator."""
+    password, and an active Yubikey of that practice (``key``, or a random one); returns
+    the key's simulator."""
     now = now or utcnow()
     practice = session.scalar(select(Practice).where(Practice.bsnr == bsnr))
     if practice is None:
@@ -73,7 +75,7 @@ def add_login(
             actor=SEEDER,
             now=now,
         )
-    key = SimulatedKey.random()
+    key = key or SimulatedKey.random()
     serial = serial or f"key-{key.public_id}"
     session.add(
         Token(

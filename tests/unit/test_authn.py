@@ -696,3 +696,15 @@ def test_a_hotp_code_on_a_locked_token_is_used_up_durably(
     refused = auth(session, "hotp", codes.at(0))
 
     assert refused.outcome is Outcome.REJECT and refused.durable
+
+
+def test_a_lone_surrogate_in_the_password_is_a_syntax_reject(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    """JSON can carry "\\ud800", which no encoding turns into bytes (found by the fuzzer:
+    the API answered 503)."""
+    _, key = login
+
+    decision = auth(session, "emuster", key.otp(), password="Sommer\ud800")
+
+    assert (decision.outcome, decision.reason) == (Outcome.REJECT, "syntax")
