@@ -1,6 +1,7 @@
 """RADIUS throughput and latency (issue 4), with the hash-bound limit in the same run.
 
-The server is a real ``flexnet radius`` process on PostgreSQL (fsync on); the load
+The server is a real ``flexnet radius`` process on PostgreSQL (fsync on), logging at
+INFO as in production; the load
 generator sends pre-built Access-Requests over UDP from this process, with a bounded
 number in flight, and times each answer.
 """
@@ -11,13 +12,10 @@ import os
 import select
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import port_for
 import pytest
 from pyrad import packet as rp
 from sqlalchemy.engine import URL
@@ -25,7 +23,8 @@ from sqlalchemy.engine import URL
 from benchmarks.report import percentile, write_section
 from flexnet import nas, passwords
 from flexnet.db import Database
-from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.conftest import BOX, NOW, STAFF
+from tests.support.nodes import radius_node, running
 from tests.support.radius import encoded_access_request
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
@@ -168,39 +167,22 @@ def argon2_verify_seconds() -> float:
 @pytest.mark.postgres
 def test_radius_accept_and_reject_rates(pg_url: URL, tmp_path: Path) -> None:
     keys = seed(pg_url)
-    auth_port, acct_port = port_for.select_random(), port_for.select_random()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXNET_")}
-    env.update(
-        FLEXNET_DATABASE_URL=pg_url.render_as_string(hide_password=False),
-        FLEXNET_SECRET_KEY=TEST_SECRET_KEY,
-        FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
-        FLEXNET_INSTANCE=str(tmp_path),
-        FLEXNET_LOG_LEVEL="WARNING",
-        FLEXNET_KEY_FAILURE_LIMIT="1000000",
-        FLEXNET_SOURCE_FAILURE_LIMIT="1000000",
+    node = radius_node(
+        "bench", pg_url, tmp_path, key_failure_limit="1000000", source_failure_limit="1000000"
     )
-    flexnet = Path(sys.executable).parent / "flexnet"
-    server = subprocess.Popen(
-        [str(flexnet), "radius", "--auth-port", str(auth_port), "--acct-port", str(acct_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        time.sleep(3)
+    with running(node):
         hash_seconds = argon2_verify_seconds()
         cores = os.cpu_count() or 1
         limit = cores / hash_seconds
         parallel = argon2_parallel_rate(2 * cores + 2)
-        drive(auth_port, accepts(keys, 48), window=8)  # warm-up
-        full = drive(auth_port, accepts(keys, ACCEPTS), window=16)
-        rejects = drive(auth_port, invalid_otps(keys, REJECTS), window=32)
-        half = drive(auth_port, accepts(keys, ACCEPTS // 2), window=16, interval=2.0 / full["rate"])
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=30)
+        drive(node.auth_port, accepts(keys, 48), window=8)  # warm-up
+        full = drive(node.auth_port, accepts(keys, ACCEPTS), window=16)
+        rejects = drive(node.auth_port, invalid_otps(keys, REJECTS), window=32)
+        half = drive(
+            node.auth_port, accepts(keys, ACCEPTS // 2), window=16, interval=2.0 / full["rate"]
+        )
 
-    assert full["accepted"] == ACCEPTS, errors.decode()[-2000:]
+    assert full["accepted"] == ACCEPTS, node.log()[-2000:]
     assert rejects["rejected"] == REJECTS
     verdicts = {
         "accepts ≥ 80 % of the hash-bound limit": full["rate"] >= 0.8 * limit,
@@ -217,8 +199,9 @@ def test_radius_accept_and_reject_rates(pg_url: URL, tmp_path: Path) -> None:
         f"""## RADIUS Access-Requests (issue 4)
 
 A `flexnet radius` process (PostgreSQL with fsync on, {cores} cores, thread pool of
-{2 * cores + 2}) answers Access-Requests from pre-built packets (PAP: password + Yubikey
-OTP, Message-Authenticator) sent by the benchmark process over loopback.
+{2 * cores + 2}, logging at INFO as in production) answers Access-Requests from pre-built
+packets (PAP: password + Yubikey OTP, Message-Authenticator) sent by the benchmark
+process over loopback.
 Command: `make bench` (`benchmarks/test_bench_radius.py`).
 
 | measurement | result |

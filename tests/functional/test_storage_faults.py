@@ -27,6 +27,7 @@ from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import Port
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
+from tests.functional.test_service_requests import FORM
 from tests.support.radius import SECRET, encoded_access_request
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
@@ -165,19 +166,11 @@ def app(
 def test_a_full_disk_is_a_clear_german_page_and_the_form_can_be_sent_again(
     disk: Path, app: Flask
 ) -> None:
-    form = {
-        "bsnr": "881234500",
-        "usernames": "emuster",
-        "kind": "new_password",
-        "contact_person": "Erika Muster",
-        "phone": "0391 123456",
-        "message": "Kennwort vergessen",
-    }
     filler = fill(disk)
     with app.test_client() as client:
-        refused = client.post("/requests/new", data=form)
+        refused = client.post("/requests/new", data=FORM)
         filler.unlink()
-        again = client.post("/requests/new", data=form)
+        again = client.post("/requests/new", data=FORM)
 
     page = refused.get_data(as_text=True)
     assert refused.status_code == 503, page
