@@ -13,14 +13,16 @@ import secrets
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
 
 from benchmarks.report import write_section
-from flexnet.db import Database
+from flexnet.config import LetterSettings
+from flexnet.db import Database, utcnow
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     Letter,
     LetterKind,
@@ -35,11 +37,19 @@ from flexnet.models import (
     UserKind,
 )
 from flexnet.otp.secrets import token_context
-from tests.conftest import BOX, NOW, TEST_MASTER_KEY, TEST_SECRET_KEY
+from flexnet.provisioning.workdays import add_working_days
+from tests.conftest import BOX, TEST_MASTER_KEY, TEST_SECRET_KEY
 
 LETTERS = 5000
-KEY_DAY = date(2026, 11, 23)
-CREDENTIALS_DAY = date(2026, 11, 26)
+# Split shipment: the credentials letters go out three working days after the key letters
+# are sent, and a run is never made for a future day, so the days count back from today.
+CREDENTIALS_DAY = utcnow().astimezone(BERLIN).date()
+KEY_DAY = next(
+    day
+    for day in (CREDENTIALS_DAY - timedelta(days=n) for n in range(3, 15))
+    if add_working_days(day, LetterSettings().credentials_delay_days) <= CREDENTIALS_DAY
+)
+SEEDED_AT = datetime(KEY_DAY.year, KEY_DAY.month, KEY_DAY.day, 9, tzinfo=UTC) - timedelta(days=1)
 
 
 def seed(url: URL) -> None:
@@ -56,7 +66,7 @@ def seed(url: URL) -> None:
                 city="Magdeburg",
                 kind=PracticeKind.MEMBER,
                 access_profile="full",
-                created_at=NOW,
+                created_at=SEEDED_AT,
             )
             practice.terms_acceptances.append(
                 TermsAcceptance(version="1.0", accepted_on=KEY_DAY, channel=TermsChannel.PAPER)
@@ -69,10 +79,10 @@ def seed(url: URL) -> None:
                 secret=BOX.seal(secrets.token_bytes(22), context=token_context(serial)),
                 status=TokenStatus.ASSIGNED,
                 practice=practice,
-                created_at=NOW,
+                created_at=SEEDED_AT,
             )
             user = User(
-                username=f"praxis{n}", practice=practice, kind=UserKind.STAFF, created_at=NOW
+                username=f"praxis{n}", practice=practice, kind=UserKind.STAFF, created_at=SEEDED_AT
             )
             for kind, extra in (
                 (LetterKind.KEY, {"token": token}),
@@ -80,7 +90,11 @@ def seed(url: URL) -> None:
             ):
                 session.add(
                     Letter(
-                        kind=kind, practice=practice, created_at=NOW, created_by="bench", **extra
+                        kind=kind,
+                        practice=practice,
+                        created_at=SEEDED_AT,
+                        created_by="bench",
+                        **extra,
                     )
                 )
     database.dispose()

@@ -154,14 +154,22 @@ def argon2_parallel_rate(threads: int, seconds: float = 3.0) -> float:
     return sum(done) / (time.perf_counter() - started)
 
 
-def argon2_verify_seconds() -> float:
+def argon2_verify_seconds(batches: int = 5, per_batch: int = 10) -> float:
+    """One verify on an idle core: the fastest of several batch medians.
+
+    On a shared virtual machine a single batch can land on a busy moment and make the
+    limit look lower than it is (a run once reported 115 % of it); the fastest batch
+    gives the highest, so strictest, limit."""
     stored = passwords.hash_password(PASSWORD)
-    times = []
-    for _ in range(20):
-        started = time.perf_counter()
-        passwords.verify(PASSWORD, stored)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    medians = []
+    for _ in range(batches):
+        times = []
+        for _ in range(per_batch):
+            started = time.perf_counter()
+            passwords.verify(PASSWORD, stored)
+            times.append(time.perf_counter() - started)
+        medians.append(statistics.median(times))
+    return min(medians)
 
 
 @pytest.mark.postgres
@@ -218,10 +226,13 @@ Command: `make bench` (`benchmarks/test_bench_radius.py`).
 {rows}
 
 The load generator and PostgreSQL share the 2 cores with the server, so these figures
-are a floor. Hashing alone reaches {parallel / limit:.0%} of the formula's limit on this
-machine; what an accept adds (packet, five statements and a commit, about 2 ms of
-Python and 1 ms of PostgreSQL) comes out of the same two cores. Invalid OTPs are
-rejected by the RADIUS process's fast path without a database transaction
-(`flexnet/radius/fastpath.py`).
+are a floor. Hashing alone, on all threads at once, reaches {parallel / limit:.0%} of the
+formula's limit on this machine; what an accept adds (packet, six statements and a
+commit: about 3 ms of Python and 0.6–1 ms of PostgreSQL, measured with hashing switched
+off) comes out of the same two cores. The reference itself moves on this shared virtual
+machine: one verify measured 17.4–29.6 ms on 2026-11-23, so the share of the limit
+ranged from 61 % to 115 % between runs while accepts stayed at 68–79/s, 77–89 % of what
+argon2id alone achieves in the same run. Invalid OTPs are rejected by the RADIUS
+process's fast path without a database transaction (`flexnet/radius/fastpath.py`).
 """,
     )
