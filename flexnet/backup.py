@@ -36,6 +36,8 @@ from flexnet.db import Database
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.models import (
     ApiClient,
+    AuditEntry,
+    LockException,
     NasClient,
     Practice,
     PracticeStatus,
@@ -69,6 +71,14 @@ _USER_PASSWORD = (
     "password_must_change",
     "next_password_hash",
     "next_password_set_at",
+)
+_OATH_REPLAY = ("hotp_counter", "totp_last_step")
+_PRACTICE_DATES = (
+    "activity_ended_on",
+    "terminated_by",
+    "termination_notice_on",
+    "access_ends_on",
+    "termination_reason",
 )
 _STAFF_PASSWORD = ("password_hash", "password_changed_at", "must_change_password")
 _STAFF_FACTOR = ("totp_secret", "totp_enrolled_at", "totp_last_step")
@@ -186,11 +196,16 @@ def restore(
     staging = live.with_name(f"{live.name}.wiederherstellung.part")
     safety_copy: Path | None = None
     carried: CarriedState | None = None
+    watch = _WriteWatch(live) if live.exists() else None
     try:
         _copy(source, staging)
         _upgrade(staging)
         if live.exists():
-            safety_copy = live.with_name(f"{live.name}.vor-wiederherstellung-{now:%Y%m%dT%H%M%SZ}")
+            safety_copy = live.with_name(
+                f"{live.name}.vor-wiederherstellung-{now:%Y%m%dT%H%M%S.%f}Z"
+            )
+            if safety_copy.exists():
+                raise ConflictError(f"{safety_copy} existiert schon; bitte gleich noch einmal")
             _copy(live, safety_copy)
         if safety_copy is not None and not discard_live_state:
             carried = carry_between(_sqlite_url(safety_copy), _sqlite_url(staging))
@@ -203,8 +218,12 @@ def restore(
             revision=info.revision,
             safety_copy=safety_copy.name if safety_copy else None,
         )
+        if watch is not None:
+            watch.refuse_if_written()
         _copy(staging, live)
     finally:
+        if watch is not None:
+            watch.close()
         for leftover in (staging, *_sidecars(staging)):
             leftover.unlink(missing_ok=True)
     log.warning("database %s restored from %s", live, source)
@@ -212,16 +231,36 @@ def restore(
 
 
 def carry_security_state(replaced: Session, restored: Session) -> CarriedState:
-    """Bring over what the replaced database knows that must survive a restore."""
+    """Bring over what the replaced database knows that must survive a restore.
+
+    The replaced database must be the later one (the restored one an earlier state of
+    it): then whatever differs is newer there, and it wins.
+    """
+    _refuse_unless_ancestor(replaced, restored)
     carried = CarriedState()
     _carry_tokens(replaced, restored, carried)
     _carry_users(replaced, restored, carried)
-    _carry_locks(replaced, restored, Practice, "bsnr", {PracticeStatus.LOCKED}, carried)
+    _carry_practices(replaced, restored, carried)
+    _carry_exceptions(replaced, restored, carried)
     _carry_staff(replaced, restored, carried)
     _carry_clients(replaced, restored, carried)
     # Staff sign in again: a session ended since the backup must not come back.
     restored.execute(delete(StaffSession))
     return carried
+
+
+def _refuse_unless_ancestor(replaced: Session, restored: Session) -> None:
+    """The restored database's last audit entry must be in the replaced one's chain: a
+    backup newer than the database it replaces (or another instance's) would carry
+    older secrets and passwords over newer ones."""
+    head = restored.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    if head is None:
+        return
+    if replaced.scalar(select(AuditEntry.id).where(AuditEntry.hash == head)) is None:
+        raise ValidationError(
+            "Die Sicherung ist kein früherer Stand der ersetzten Datenbank (ihr letzter "
+            "Revisionseintrag fehlt dort): nichts übernommen"
+        )
 
 
 # --- carrying state over ---------------------------------------------------------------
@@ -253,24 +292,34 @@ def _carry_tokens(replaced: Session, restored: Session, carried: CarriedState) -
     restored_serials = set(restored.scalars(select(Token.serial)))
     carried.missing = sorted(set(replaced.scalars(select(Token.serial))) - restored_serials)
     for live, old in _pairs(replaced, restored, Token, "serial"):
-        moved = False
-        if (live.otp_usage_counter, live.otp_session_counter) > (
-            old.otp_usage_counter,
-            old.otp_session_counter,
-        ):
-            _copy_fields(live, old, _YUBICO_REPLAY)
-            moved = True
-        if live.hotp_counter > old.hotp_counter:
-            old.hotp_counter = live.hotp_counter
-            moved = True
-        if (live.totp_last_step or -1) > (old.totp_last_step or -1):
-            old.totp_last_step = live.totp_last_step
-            moved = True
-        carried.counters += moved
-        carried.credentials += _carry_sealed(live, old, "secret")
+        if (live.public_id, live.secret) != (old.public_id, old.secret):
+            # Reprogrammed (or a master key rotated) since the backup: the counters belong
+            # to the new secret, so they go with it rather than as a maximum.
+            _copy_fields(live, old, ("public_id", "secret", *_YUBICO_REPLAY, *_OATH_REPLAY))
+            carried.credentials += 1
+        elif _carry_counters(live, old):
+            carried.counters += 1
         if old.status in _USABLE_TOKEN and live.status not in _USABLE_TOKEN:
             _copy_fields(live, old, _LOCK_FIELDS)
             carried.locks += 1
+
+
+def _carry_counters(live: Token, old: Token) -> bool:
+    """The later of each replay state; True if any moved."""
+    moved = False
+    if (live.otp_usage_counter, live.otp_session_counter) > (
+        old.otp_usage_counter,
+        old.otp_session_counter,
+    ):
+        _copy_fields(live, old, _YUBICO_REPLAY)
+        moved = True
+    if live.hotp_counter > old.hotp_counter:
+        old.hotp_counter = live.hotp_counter
+        moved = True
+    if (live.totp_last_step or -1) > (old.totp_last_step or -1):
+        old.totp_last_step = live.totp_last_step
+        moved = True
+    return moved
 
 
 def _carry_users(replaced: Session, restored: Session, carried: CarriedState) -> None:
@@ -279,9 +328,10 @@ def _carry_users(replaced: Session, restored: Session, carried: CarriedState) ->
         if live.status in ended and old.status not in ended:
             _copy_fields(live, old, _LOCK_FIELDS)
             carried.locks += 1
-        if _newer(live.password_set_at, old.password_set_at) or (
-            live.next_password_set_at != old.next_password_set_at
-        ):
+        if _differ(live, old, ("activity_ended_on",)):
+            old.activity_ended_on = live.activity_ended_on
+            carried.locks += 1
+        if _differ(live, old, _USER_PASSWORD):  # changed, re-issued or revoked since
             _copy_fields(live, old, _USER_PASSWORD)
             carried.credentials += 1
         if live.failed_logins > old.failed_logins or _newer(
@@ -295,18 +345,40 @@ def _carry_users(replaced: Session, restored: Session, carried: CarriedState) ->
         old.session_epoch = max(live.session_epoch, old.session_epoch) + 1
 
 
-def _carry_locks(
-    replaced: Session,
-    restored: Session,
-    model: type[Any],
-    key: str,
-    locked: set[Any],
-    carried: CarriedState,
-) -> None:
-    for live, old in _pairs(replaced, restored, model, key):
-        if live.status in locked and old.status not in locked:
+def _carry_practices(replaced: Session, restored: Session, carried: CarriedState) -> None:
+    """Locks, and the dates the § 10.2/§ 10.3 locks follow from (activity end, termination)."""
+    for live, old in _pairs(replaced, restored, Practice, "bsnr"):
+        if live.status is PracticeStatus.LOCKED and old.status is not PracticeStatus.LOCKED:
             _copy_fields(live, old, _LOCK_FIELDS)
             carried.locks += 1
+        if _differ(live, old, _PRACTICE_DATES):
+            _copy_fields(live, old, _PRACTICE_DATES)
+            carried.locks += 1
+
+
+def _carry_exceptions(replaced: Session, restored: Session, carried: CarriedState) -> None:
+    """An exception from the automatic lock that was ended or shortened since the backup
+    must not come back (one granted since is not added: it lifts, it does not lock)."""
+    current = {_exception_subject(e): e for e in replaced.scalars(select(LockException))}
+    for kept in restored.scalars(select(LockException)):
+        live = current.get(_exception_subject(kept))
+        if live is None:
+            restored.delete(kept)
+            carried.locks += 1
+        elif live.until < kept.until:
+            _copy_fields(live, kept, ("until", "reason", "decision_ref", "decided_by"))
+            carried.locks += 1
+
+
+def _exception_subject(exception: LockException) -> tuple[str, str]:
+    if exception.practice is not None:
+        return "practice", exception.practice.bsnr
+    assert exception.user is not None  # noqa: S101 - CHECK exactly_one_subject
+    return "user", exception.user.username
+
+
+def _differ(live: object, old: object, names: Sequence[str]) -> bool:
+    return any(getattr(live, name) != getattr(old, name) for name in names)
 
 
 def _carry_staff(replaced: Session, restored: Session, carried: CarriedState) -> None:
@@ -381,6 +453,28 @@ def _copy(source: Path, destination: Path) -> None:
             f"Kopieren von {source} nach {destination} fehlgeschlagen: {error}"
         ) from None
     _fsync(destination)
+
+
+class _WriteWatch:
+    """Notices whether anyone commits to the live database while a restore prepares: a
+    login then would be lost with the restore, and its OTP accepted a second time."""
+
+    def __init__(self, live: Path) -> None:
+        self._connection = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+        self._version = self._data_version()
+
+    def _data_version(self) -> int:
+        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+    def refuse_if_written(self) -> None:
+        if self._data_version() != self._version:
+            raise ConflictError(
+                "Die Datenbank wurde während der Wiederherstellung geändert: RADIUS-Server und "
+                "Web-Anwendung anhalten und noch einmal wiederherstellen; nichts ersetzt"
+            )
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 def _fsync(path: Path) -> None:

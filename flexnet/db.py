@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, create_engine, event, select, update
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
@@ -112,6 +112,11 @@ def expire_loaded(
         loaded = session.identity_map.get(identity_key(model, id_))
         if loaded is not None:
             session.expire(loaded, attributes)
+
+
+# The database is away or refuses (down, restarting, disk full, read-only, timed out):
+# retrying later can succeed. Other SQLAlchemy errors are programming errors.
+UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def describe_error(error: SQLAlchemyError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,6 +16,8 @@ from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import require_text
 from flexnet.models import NasClient
 from flexnet.otp.secrets import SecretBox, SecretError
+
+log = logging.getLogger(__name__)
 
 # RFC 6614/BlastRADIUS guidance: long random secrets; short ones fall to offline guessing.
 MIN_SECRET_LENGTH = 16
@@ -154,18 +157,28 @@ class NasEntry:
 
 
 def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
-    """All active NAS clients, most specific network first."""
-    entries = [
-        NasEntry(
-            id=nas.id,
-            name=nas.name,
-            network=ipaddress.ip_network(nas.address),
-            secret=box.open(nas.secret, context=nas_context(nas.id)),
-            allow_missing_message_authenticator=nas.allow_missing_message_authenticator,
-            coa_port=nas.coa_port,
+    """All active NAS clients whose secret opens, most specific network first.
+
+    A secret that does not open (sealed under another master key) leaves out that NAS
+    alone: its packets drop, the others are served with an up-to-date list.
+    """
+    entries = []
+    for nas in session.scalars(select(NasClient).where(NasClient.active.is_(True))):
+        try:
+            secret = box.open(nas.secret, context=nas_context(nas.id))
+        except SecretError:
+            log.error("secret of NAS %s does not open (master key?): its packets drop", nas.name)
+            continue
+        entries.append(
+            NasEntry(
+                id=nas.id,
+                name=nas.name,
+                network=ipaddress.ip_network(nas.address),
+                secret=secret,
+                allow_missing_message_authenticator=nas.allow_missing_message_authenticator,
+                coa_port=nas.coa_port,
+            )
         )
-        for nas in session.scalars(select(NasClient).where(NasClient.active.is_(True)))
-    ]
     return sorted(entries, key=lambda e: e.network.prefixlen, reverse=True)
 
 

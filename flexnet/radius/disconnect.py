@@ -16,11 +16,10 @@ from pyrad.client import Client as RadClient
 from pyrad.client import Timeout
 from pyrad.dictionary import Dictionary
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from flexnet import audit, nas
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.db import Database, describe_error, utcnow
+from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import NasClient, VpnSession
 from flexnet.otp.secrets import SecretBox
 
@@ -60,7 +59,7 @@ class DisconnectDispatcher:
         while not self._stop.wait(self.interval):
             try:
                 self.run_once()
-            except SQLAlchemyError as error:
+            except UNAVAILABLE as error:
                 log.error("disconnect dispatcher: database unavailable (%s)", describe_error(error))
             except Exception:
                 log.exception("disconnect dispatcher: round failed, retrying")

@@ -4,7 +4,8 @@ Most failed logins on an exposed VPN are garbage: OTPs that do not decrypt with 
 Checking them costs microseconds; opening a transaction for each would cap the server
 at a few hundred per second. So the RADIUS process keeps a snapshot of the Yubikeys'
 key material and rejects such OTPs at once; their auth-log lines and per-source failure
-counts are written by a background thread in batches.
+counts are written by a background thread in batches. An id the snapshot does not know
+(a key handed out since it was loaded) is looked up, sparingly (:class:`LookupBudget`).
 
 This path can only reject. Valid OTPs, keys checked by an external service and OATH
 codes always take the full pipeline (``authn.authenticate``).
@@ -15,16 +16,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flexnet import authn, ratelimit
 from flexnet.config import AuthSettings
-from flexnet.db import Database, describe_error
+from flexnet.db import UNAVAILABLE, Database, describe_error
 from flexnet.models import AuthEvent, Token, TokenKind
 from flexnet.otp import yubico
 from flexnet.otp.secrets import SecretBox, SecretError, YubicoSecret, token_context
@@ -82,6 +83,40 @@ class KeySnapshot:
         return None
 
 
+class LookupBudget:
+    """How often an id unknown to the snapshot may be looked up in the database.
+
+    A key handed out since the last reload is found on its first press; but made-up ids
+    are the cheapest garbage there is, and each look-up is a database read. So an id is
+    looked up at most once per ``repeat_seconds``, and all of them at most
+    ``per_second`` times a second; beyond that an unknown id is refused as before.
+    """
+
+    def __init__(self, *, per_second: int = 50, repeat_seconds: float = 5.0) -> None:
+        self.per_second = per_second
+        self.repeat_seconds = repeat_seconds
+        self._recent: dict[str, float] = {}
+        self._window = 0
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def allow(self, public_id: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now - self._recent.get(public_id, float("-inf")) < self.repeat_seconds:
+                return False
+            if int(now) != self._window:
+                self._window, self._used = int(now), 0
+                self._recent = {
+                    k: t for k, t in self._recent.items() if now - t < self.repeat_seconds
+                }
+            if self._used >= self.per_second:
+                return False
+            self._used += 1
+            self._recent[public_id] = now
+            return True
+
+
 @dataclass(frozen=True)
 class LoggedReject:
     at: datetime
@@ -127,7 +162,7 @@ class RejectLog:
         if batch:
             try:
                 self._write(batch)
-            except SQLAlchemyError as error:
+            except UNAVAILABLE as error:
                 kept = self._requeue(batch)
                 log.error(
                     "database unavailable (%s): %d auth-log lines of rejects kept for the "

@@ -19,18 +19,17 @@ from datetime import datetime
 from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from flexnet import authn, nas, vpn
 from flexnet.authn import Channel, Client, Decision, Outcome
 from flexnet.config import Settings
-from flexnet.db import Database, describe_error, utcnow
+from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import AccessProfile
 from flexnet.otp import yubico
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import RemoteCheck
 from flexnet.radius import packets
-from flexnet.radius.fastpath import KeySnapshot, LoggedReject, RejectLog
+from flexnet.radius.fastpath import KeySnapshot, LoggedReject, LookupBudget, RejectLog
 from flexnet.radius.packets import Port
 from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
 
@@ -77,6 +76,7 @@ class RadiusHandler:
         self._keys = KeySnapshot({})
         self._lock = threading.Lock()
         self._database_down = False  # to say once when it is back
+        self._lookups = LookupBudget()
         self.reject_log = RejectLog(database, settings.auth)
 
     def close(self) -> None:
@@ -140,12 +140,16 @@ class RadiusHandler:
                 return  # another worker reloaded while this one waited
             try:
                 self._reload()
-            except Exception:
+            except UNAVAILABLE as error:
                 if not self._nas:
                     raise  # nothing loaded yet: no client is known, every packet drops
-                # Serve with the last good lists; try again in a few seconds, not per packet.
+                # The database is away, so nothing is decided anyway; keep the last lists
+                # (fast rejects go on) and try again in a few seconds, not per packet.
                 self._loaded_at = time.monotonic() - self._refresh_seconds + RELOAD_RETRY_SECONDS
-                log.exception("reloading NAS clients, profiles and keys failed; keeping the last")
+                log.error(
+                    "database unavailable (%s): NAS clients, profiles and keys not reloaded",
+                    describe_error(error),
+                )
 
     def _reload(self) -> None:
         with self.database.reader() as session:
@@ -162,11 +166,14 @@ class RadiusHandler:
         parsed = yubico.parse(otp)
         if parsed is None:
             return None
+        if not self._lookups.allow(parsed.public_id):
+            return "key_unknown"  # looked up a moment ago, or a flood of made-up ids
         with self.database.reader() as session:
             found = KeySnapshot.load(session, self.box, public_id=parsed.public_id)
         if not found.keys:
             return "key_unknown"
-        self._keys = self._keys.merged(found)
+        with self._lock:  # not over a snapshot a concurrent reload has just put in place
+            self._keys = self._keys.merged(found)
         return self._keys.rejects(otp)
 
     # --- Access-Request ------------------------------------------------------------------
@@ -179,7 +186,7 @@ class RadiusHandler:
         self._check_message_authenticator(request, data, client)
         try:
             reply = self._decide(request, data, client)
-        except SQLAlchemyError as error:
+        except UNAVAILABLE as error:
             self._database_down = True
             log.error(
                 "database unavailable (%s): Access-Request from %s not decided",
@@ -449,8 +456,10 @@ def _station(values: list[bytes]) -> str | None:
     address, a phone number, garbage) is no address to count failures under, and a
     value longer than the column would break the whole transaction."""
     text = _text(values)
+    if not text or "%" in text:  # an IPv6 zone index names a local interface: no source
+        return None
     try:
-        return str(ipaddress.ip_address(text)) if text else None
+        return str(ipaddress.ip_address(text))
     except ValueError:
         return None
 

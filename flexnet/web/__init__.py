@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 
 from flexnet.config import Settings
-from flexnet.db import Database, describe_error
+from flexnet.db import UNAVAILABLE, Database, describe_error
 from flexnet.otp.remote import RemoteValidator
 from flexnet.otp.secrets import SecretBox
 
@@ -94,7 +94,8 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     admin.init_app(app)
     for code in (404, 405):
         app.register_error_handler(code, api.problem_for_http_error)
-    app.register_error_handler(SQLAlchemyError, database_unavailable)
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, database_unavailable)
 
 
 def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:

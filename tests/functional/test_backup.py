@@ -8,13 +8,14 @@ import subprocess
 import threading
 from collections.abc import Callable
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, backup, nas
+from flexnet import authn, backup, nas, users
 from flexnet.audit import AuditTag
 from flexnet.authn import Channel, Client, Decision
 from flexnet.config import generate_master_key, load_settings, parse_master_key
@@ -102,6 +103,70 @@ def test_locks_and_password_changes_since_the_backup_survive_it(
     assert user.password_hash.endswith("changed-since-the-backup")
     assert not login(database, key.otp()).accepted
     assert AuditTag.DATABASE_RESTORE in tags
+
+
+def test_a_revoked_password_and_an_ended_activity_since_the_backup_survive_it(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    """Neither lives in a status column: a lost letter's password was revoked (hash gone),
+    the practice's activity ended (§ 10.3 locks by the date)."""
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    with database.session() as session:
+        user = users.get_user(session, "emuster")
+        users.revoke_issued_password(session, user, password_hash=user.password_hash)
+    restore(invoke, tmp_path / "nightly.sqlite3")
+    database.dispose()
+    revoked = login(database, key.otp())
+    ok(invoke("backup", str(tmp_path / "second.sqlite3")))
+    with database.session() as session:
+        practice = users.get_user(session, "emuster").practice
+        practice.activity_ended_on = date(2024, 3, 31)  # locked since 2025-04-01
+    restore(invoke, tmp_path / "second.sqlite3")
+    database.dispose()
+
+    assert (revoked.outcome.value, revoked.reason) == ("reject", "password_wrong")
+    with database.reader() as session:
+        ended = users.get_user(session, "emuster").practice.activity_ended_on
+    assert ended == date(2024, 3, 31)
+    assert not login(database, key.otp()).accepted
+
+
+def test_a_backup_newer_than_the_database_it_replaces_is_refused(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    """Carrying over is only right from a later state to an earlier one."""
+    ok(invoke("backup", str(tmp_path / "monday.sqlite3")))
+    assert login(database, key.otp()).accepted  # audited history moves on
+    ok(invoke("backup", str(tmp_path / "tuesday.sqlite3")))
+    restore(invoke, tmp_path / "monday.sqlite3")
+    before = snapshot(database)
+
+    refused(invoke("restore", str(tmp_path / "tuesday.sqlite3"), "--yes"), "kein früherer Stand")
+    assert snapshot(database) == before
+
+
+def test_a_login_during_the_restore_stops_it(
+    invoke: Invoke,
+    database: Database,
+    key: SimulatedKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Services must be stopped: a write while the restore prepares would be lost with it
+    (and its OTP accepted again), so the restore gives up and replaces nothing."""
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    carry = backup.carry_between
+
+    def carry_while_someone_logs_in(replaced_url: URL, restored_url: URL) -> backup.CarriedState:
+        assert login(database, key.otp()).accepted
+        return carry(replaced_url, restored_url)
+
+    monkeypatch.setattr(backup, "carry_between", carry_while_someone_logs_in)
+    before = snapshot(database)
+
+    refused(invoke("restore", str(tmp_path / "nightly.sqlite3"), "--yes"), "anhalten")
+    after = snapshot(database)
+    assert after["auth_events"] == before["auth_events"] + 1  # the login is still there
 
 
 def test_a_staff_demotion_and_deactivation_since_the_backup_survive_it(

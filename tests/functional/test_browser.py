@@ -118,17 +118,19 @@ def test_forms_work_over_https_as_in_production(
     the browser send one, or every form of the site fails its CSRF check."""
     monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
     app = create_app()  # secure cookies, as in production
-    with served(app, tls=True) as base:
-        context = browser.new_context(ignore_https_errors=True)
-        page = context.new_page()
-        page.goto(f"{base}/requests/new")
-        page.fill("#bsnr", "881234500")
-        page.fill("#usernames", "emuster")
-        page.fill("#contact_person", "Erika Muster")
-        page.fill("#phone", "0391 123456")
-        page.click("button[type=submit]")
-        answer = page.inner_text("main")
+    context = browser.new_context(ignore_https_errors=True)
+    try:
+        with served(app, tls=True) as base:
+            page = context.new_page()
+            page.goto(f"{base}/requests/new")
+            page.fill("#bsnr", "881234500")
+            page.fill("#usernames", "emuster")
+            page.fill("#contact_person", "Erika Muster")
+            page.fill("#phone", "0391 123456")
+            page.click("button[type=submit]")
+            answer = page.inner_text("main")
+    finally:
         context.close()
-    state(app).database.dispose()
+        state(app).database.dispose()
 
     assert "Ihre Anfrage ist eingegangen" in answer

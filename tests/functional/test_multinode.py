@@ -97,11 +97,8 @@ def url(make_pg_database: Callable[[str], URL]) -> URL:
 
 @pytest.fixture(scope="module")
 def cluster(url: URL, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Two RADIUS nodes and the web app with the same settings, on one database.
-
-    Everything is seeded before the nodes start: a RADIUS node learns of new keys only
-    when it next reloads its key snapshot (every 30 s) and rejects them until then.
-    """
+    """Two RADIUS nodes and the web app with the same settings, on one database,
+    seeded before they start."""
     racers = seed_logins(url, [f"racer{n}" for n in range(RACERS)])
     (lockme,) = seed_logins(url, ["lockme"], keys_each=3)
     database = Database.from_url(url)

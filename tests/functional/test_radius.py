@@ -21,11 +21,13 @@ from flexnet.db import Database
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     AuthEvent,
+    NasClient,
     PracticeKind,
     User,
     UserKind,
     VpnSession,
 )
+from flexnet.otp.secrets import SecretBox
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import MESSAGE_AUTHENTICATOR, Port
@@ -620,7 +622,7 @@ def test_an_answer_over_4096_octets_is_never_sent(world: World) -> None:
 def test_calling_station_id_counts_only_as_an_address(world: World) -> None:
     """The source of failure counting is the user's address; a MAC address or an
     overlong value is none (and must not break the transaction that consumes the OTP)."""
-    for station in ("2001:DB8::7", "00-11-22-33-44-55", "x" * 200):
+    for station in ("2001:DB8::7", "00-11-22-33-44-55", "x" * 200, "fe80::1%" + "a" * 200):
         out = world.radius.radclient(
             f"User-Name=emuster,User-Password='{PASSWORD}{world.key.otp()}',"
             f"Calling-Station-Id='{station}',Message-Authenticator=0x00\n"
@@ -629,7 +631,7 @@ def test_calling_station_id_counts_only_as_an_address(world: World) -> None:
 
     with world.database.reader() as session:
         sources = list(session.scalars(select(AuthEvent.source_ip).order_by(AuthEvent.id)))
-    assert sources == ["2001:db8::7", None, None]
+    assert sources == ["2001:db8::7", None, None, None]
 
 
 def test_a_key_handed_out_after_the_last_reload_works_at_once(sqlite_url: URL) -> None:
@@ -662,3 +664,26 @@ def test_a_key_handed_out_after_the_last_reload_works_at_once(sqlite_url: URL) -
 
     assert before is not None and before[0] == rp.AccessReject
     assert after is not None and after[0] == rp.AccessAccept
+
+
+def test_a_nas_whose_secret_does_not_open_drops_alone_and_the_list_stays_current(
+    world: World,
+) -> None:
+    """A secret sealed under another master key must not freeze the NAS list: a NAS
+    disabled meanwhile would otherwise go on being served."""
+    with world.database.session() as session:
+        session.add(
+            NasClient(
+                name="other",
+                address="10.0.0.0/8",
+                secret=SecretBox(bytes(32)).seal(b"x" * 20, context="nas:999"),
+            )
+        )
+    accepted = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+    with world.database.session() as session:
+        session.scalars(select(NasClient).where(NasClient.name == "vpn-test")).one().active = False
+
+    disabled = world.radius.send(world.radius.access_request("emuster", PASSWORD + world.key.otp()))
+
+    assert code_of(accepted) == rp.AccessAccept
+    assert disabled is None

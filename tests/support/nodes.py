@@ -2,9 +2,8 @@
 
 A node is started the way an operator starts it (``flexnet radius``, ``gunicorn wsgi:app``)
 with a FLEXNET_* environment of its own; its log goes to a file the test can read.
-Also here: datagrams sent to several nodes at once, and the logins a cluster's database
-is seeded with (seed before the nodes start: a RADIUS node reloads its key snapshot
-only every 30 s and rejects keys it does not know yet), and what that database says.
+Also here: datagrams sent to several nodes at once, the logins a cluster's database is
+seeded with, and what that database says.
 """
 
 from __future__ import annotations

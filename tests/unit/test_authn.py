@@ -696,6 +696,7 @@ def test_a_hotp_code_on_a_locked_token_is_used_up_durably(
     refused = auth(session, "hotp", codes.at(0))
 
     assert refused.outcome is Outcome.REJECT and refused.durable
+    assert token.hotp_counter == 1  # the code was used up: the counter moved
 
 
 def test_a_lone_surrogate_in_the_password_is_a_syntax_reject(

@@ -14,7 +14,7 @@ from flexnet.config import AuthSettings
 from flexnet.db import Database
 from flexnet.models import AuthEvent, RateLimitCounter, Token, TokenStatus
 from flexnet.otp import stock
-from flexnet.radius.fastpath import KeySnapshot, LoggedReject, RejectLog
+from flexnet.radius.fastpath import KeySnapshot, LoggedReject, LookupBudget, RejectLog
 from tests.conftest import BOX, NOW, STAFF
 from tests.support.yubikeys import SimulatedKey
 
@@ -89,3 +89,17 @@ def test_reject_log_keeps_its_lines_while_the_database_refuses(sqlite_url: URL) 
     database.dispose()
 
     assert (during, after, events) == (0, 3, 3)
+
+
+def test_unknown_ids_are_looked_up_sparingly() -> None:
+    """Made-up ids are the cheapest garbage: each is looked up once per 5 s, and all of
+    them at most so often per second; a key handed out meanwhile is still found."""
+    budget = LookupBudget(per_second=3, repeat_seconds=5.0)
+
+    first = [budget.allow(f"vv{n:010d}", now=100.0) for n in range(5)]
+    again = budget.allow("vv0000000000", now=101.0)
+    next_second = budget.allow("vv0000000009", now=101.0)
+    later = budget.allow("vv0000000000", now=106.0)
+
+    assert first == [True, True, True, False, False]
+    assert (again, next_second, later) == (False, True, True)
