@@ -131,6 +131,23 @@ def test_a_revoked_password_and_an_ended_activity_since_the_backup_survive_it(
     assert not login(database, key.otp()).accepted
 
 
+def test_an_exception_ended_since_the_backup_does_not_come_back(
+    invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
+) -> None:
+    with database.session() as session:  # ended long ago: § 10.3 locks it by the date
+        users.get_user(session, "emuster").practice.activity_ended_on = date(2024, 3, 31)
+    grant = ["exception", "grant", "--practice", "881234500", "--until", "2027-06-30"]
+    ok(invoke(*grant, "--reason", "Praxisübergabe", "--ref", "V-1", "--decided-by", "Vorstand"))
+    assert login(database, key.otp()).accepted
+    ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    ok(invoke("exception", "end", "--practice", "881234500", "--reason", "Übergabe erfolgt"))
+
+    restore(invoke, tmp_path / "nightly.sqlite3")
+    database.dispose()
+
+    assert not login(database, key.otp()).accepted
+
+
 def test_a_backup_newer_than_the_database_it_replaces_is_refused(
     invoke: Invoke, database: Database, key: SimulatedKey, tmp_path: Path
 ) -> None:
