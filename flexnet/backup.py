@@ -1,17 +1,13 @@
-"""Backup and restore of the embedded SQLite database, with the security state carried over.
+"""Backup and restore of the embedded SQLite database.
 
 A backup is SQLite's online backup API: a consistent copy taken while RADIUS and the web
-app keep serving. A restore puts an older copy back. What the database knew since then
-would be lost, and some of it must not be: OTP counters that moved on (else an OTP used
-after the backup is accepted a second time), locks and revocations (else a lost key works
-again), password and key changes (else a leaked old password or NAS secret works again;
-after a master key rotation the backup's sealed secrets would not even open). The restore
-reads these from the database it replaces and applies them to the restored one; a safety
-copy of the replaced database stays next to it, so nothing is lost.
+app keep serving. A restore puts an earlier copy back, and carries over from the
+database it replaces what must outlive it (:mod:`flexnet.carryover`); a safety copy of
+the replaced database stays next to it, so nothing is lost.
 
 PostgreSQL is backed up with pg_dump and restored with pg_restore into a new database
-(README, "Backup and restore"); ``flexnet db carry-state`` then brings the same state
-over from the database it replaces (:func:`carry_between`).
+(README, "Backup and restore"); ``flexnet db carry-state`` then carries the same state
+over from the database it replaces.
 """
 
 from __future__ import annotations
@@ -19,36 +15,18 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session
 
-from flexnet import audit, migrate
-from flexnet.audit import Actor, AuditTag
+from flexnet import migrate
+from flexnet.audit import Actor
+from flexnet.carryover import CarriedState, carry_between, record_restore
 from flexnet.db import Database
 from flexnet.errors import ConflictError, ValidationError
-from flexnet.models import (
-    ApiClient,
-    AuditEntry,
-    LockException,
-    NasClient,
-    Practice,
-    PracticeStatus,
-    StaffAccount,
-    StaffSession,
-    Token,
-    TokenStatus,
-    User,
-    UserStatus,
-    WsapiClient,
-)
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +34,6 @@ PG_HINT = (
     "PostgreSQL wird mit pg_dump/pg_restore gesichert und wiederhergestellt "
     "(README, Abschnitt 'Backup and restore')"
 )
-_USABLE_TOKEN = frozenset({TokenStatus.ASSIGNED, TokenStatus.SHIPPED, TokenStatus.ACTIVE})
-_LOCK_FIELDS = ("status", "lock_cause", "lock_reason", "locked_at")
-_YUBICO_REPLAY = (
-    "otp_usage_counter",
-    "otp_session_counter",
-    "otp_timestamp",
-    "last_used_at",
-    "wsapi_last_nonce",
-)
-_USER_PASSWORD = (
-    "password_hash",
-    "password_set_at",
-    "password_must_change",
-    "next_password_hash",
-    "next_password_set_at",
-)
-_OATH_REPLAY = ("hotp_counter", "totp_last_step")
-_PRACTICE_DATES = (
-    "activity_ended_on",
-    "terminated_by",
-    "termination_notice_on",
-    "access_ends_on",
-    "termination_reason",
-)
-_STAFF_PASSWORD = ("password_hash", "password_changed_at", "must_change_password")
-_STAFF_FACTOR = ("totp_secret", "totp_enrolled_at", "totp_last_step")
 
 
 @dataclass(frozen=True)
@@ -89,26 +41,6 @@ class BackupInfo:
     path: Path
     size: int
     revision: str
-
-
-@dataclass
-class CarriedState:
-    """How many rows of each kind took over state from the replaced database."""
-
-    counters: int = 0  # keys whose OTP counters had moved on
-    locks: int = 0  # keys, users, practices and clients locked or deactivated since
-    credentials: int = 0  # passwords, second factors, API keys and roles changed since
-    failures: int = 0  # users whose failure count or temporary lock had grown
-    missing: list[str] = field(default_factory=list)  # keys unknown to the backup
-
-    def as_audit_data(self) -> dict[str, Any]:
-        return {
-            "counters": self.counters,
-            "locks": self.locks,
-            "credentials": self.credentials,
-            "failures": self.failures,
-            "keys_not_in_backup": len(self.missing),
-        }
 
 
 @dataclass(frozen=True)
@@ -230,208 +162,6 @@ def restore(
     return RestoreReport(info, safety_copy, carried)
 
 
-def carry_security_state(replaced: Session, restored: Session) -> CarriedState:
-    """Bring over what the replaced database knows that must survive a restore.
-
-    The replaced database must be the later one (the restored one an earlier state of
-    it): then whatever differs is newer there, and it wins.
-    """
-    _refuse_unless_ancestor(replaced, restored)
-    carried = CarriedState()
-    _carry_tokens(replaced, restored, carried)
-    _carry_users(replaced, restored, carried)
-    _carry_practices(replaced, restored, carried)
-    _carry_exceptions(replaced, restored, carried)
-    _carry_staff(replaced, restored, carried)
-    _carry_clients(replaced, restored, carried)
-    # Staff sign in again: a session ended since the backup must not come back.
-    restored.execute(delete(StaffSession))
-    return carried
-
-
-def _refuse_unless_ancestor(replaced: Session, restored: Session) -> None:
-    """The restored database's last audit entry must be in the replaced one's chain: a
-    backup newer than the database it replaces (or another instance's) would carry
-    older secrets and passwords over newer ones."""
-    head = restored.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
-    if head is None:
-        return
-    if replaced.scalar(select(AuditEntry.id).where(AuditEntry.hash == head)) is None:
-        raise ValidationError(
-            "Die Sicherung ist kein früherer Stand der ersetzten Datenbank (ihr letzter "
-            "Revisionseintrag fehlt dort): nichts übernommen"
-        )
-
-
-# --- carrying state over ---------------------------------------------------------------
-
-_Row = TypeVar("_Row")
-
-
-def _pairs(
-    replaced: Session, restored: Session, model: type[_Row], key: str
-) -> Iterable[tuple[_Row, _Row]]:
-    """(replaced row, restored row) for every row both databases have, matched by ``key``."""
-    restored_rows = {getattr(row, key): row for row in restored.scalars(select(model))}
-    for row in replaced.scalars(select(model)):
-        match = restored_rows.get(getattr(row, key))
-        if match is not None:
-            yield row, match
-
-
-def _copy_fields(source: object, target: object, names: Sequence[str]) -> None:
-    for name in names:
-        setattr(target, name, getattr(source, name))
-
-
-def _newer(later: datetime | None, earlier: datetime | None) -> bool:
-    return later is not None and (earlier is None or later > earlier)
-
-
-def _carry_tokens(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    restored_serials = set(restored.scalars(select(Token.serial)))
-    carried.missing = sorted(set(replaced.scalars(select(Token.serial))) - restored_serials)
-    for live, old in _pairs(replaced, restored, Token, "serial"):
-        if (live.public_id, live.secret) != (old.public_id, old.secret):
-            # Reprogrammed (or a master key rotated) since the backup: the counters belong
-            # to the new secret, so they go with it rather than as a maximum.
-            _copy_fields(live, old, ("public_id", "secret", *_YUBICO_REPLAY, *_OATH_REPLAY))
-            carried.credentials += 1
-        elif _carry_counters(live, old):
-            carried.counters += 1
-        if old.status in _USABLE_TOKEN and live.status not in _USABLE_TOKEN:
-            _copy_fields(live, old, _LOCK_FIELDS)
-            carried.locks += 1
-
-
-def _carry_counters(live: Token, old: Token) -> bool:
-    """The later of each replay state; True if any moved."""
-    moved = False
-    if (live.otp_usage_counter, live.otp_session_counter) > (
-        old.otp_usage_counter,
-        old.otp_session_counter,
-    ):
-        _copy_fields(live, old, _YUBICO_REPLAY)
-        moved = True
-    if live.hotp_counter > old.hotp_counter:
-        old.hotp_counter = live.hotp_counter
-        moved = True
-    if (live.totp_last_step or -1) > (old.totp_last_step or -1):
-        old.totp_last_step = live.totp_last_step
-        moved = True
-    return moved
-
-
-def _carry_users(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    for live, old in _pairs(replaced, restored, User, "username"):
-        ended = {UserStatus.LOCKED, UserStatus.REVOKED}
-        if live.status in ended and old.status not in ended:
-            _copy_fields(live, old, _LOCK_FIELDS)
-            carried.locks += 1
-        if _differ(live, old, ("activity_ended_on",)):
-            old.activity_ended_on = live.activity_ended_on
-            carried.locks += 1
-        if _differ(live, old, _USER_PASSWORD):  # changed, re-issued or revoked since
-            _copy_fields(live, old, _USER_PASSWORD)
-            carried.credentials += 1
-        if live.failed_logins > old.failed_logins or _newer(
-            live.throttled_until, old.throttled_until
-        ):
-            old.failed_logins = max(live.failed_logins, old.failed_logins)
-            old.last_failed_at = live.last_failed_at
-            old.throttled_until = live.throttled_until
-            carried.failures += 1
-        # Self-service sessions of either database end.
-        old.session_epoch = max(live.session_epoch, old.session_epoch) + 1
-
-
-def _carry_practices(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    """Locks, and the dates the § 10.2/§ 10.3 locks follow from (activity end, termination)."""
-    for live, old in _pairs(replaced, restored, Practice, "bsnr"):
-        if live.status is PracticeStatus.LOCKED and old.status is not PracticeStatus.LOCKED:
-            _copy_fields(live, old, _LOCK_FIELDS)
-            carried.locks += 1
-        if _differ(live, old, _PRACTICE_DATES):
-            _copy_fields(live, old, _PRACTICE_DATES)
-            carried.locks += 1
-
-
-def _carry_exceptions(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    """An exception from the automatic lock that was ended or shortened since the backup
-    must not come back (one granted since is not added: it lifts, it does not lock)."""
-    current = {_exception_subject(e): e for e in replaced.scalars(select(LockException))}
-    for kept in restored.scalars(select(LockException)):
-        live = current.get(_exception_subject(kept))
-        if live is None:
-            restored.delete(kept)
-            carried.locks += 1
-        elif live.until < kept.until:
-            _copy_fields(live, kept, ("until", "reason", "decision_ref", "decided_by"))
-            carried.locks += 1
-
-
-def _exception_subject(exception: LockException) -> tuple[str, str]:
-    if exception.practice is not None:
-        return "practice", exception.practice.bsnr
-    assert exception.user is not None  # noqa: S101 - CHECK exactly_one_subject
-    return "user", exception.user.username
-
-
-def _differ(live: object, old: object, names: Sequence[str]) -> bool:
-    return any(getattr(live, name) != getattr(old, name) for name in names)
-
-
-def _carry_staff(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    for live, old in _pairs(replaced, restored, StaffAccount, "username"):
-        if old.active and not live.active:
-            old.active = False
-            old.deactivated_at = live.deactivated_at
-            carried.locks += 1
-        if live.role != old.role:  # a demotion since the backup must hold
-            old.role = live.role
-            carried.credentials += 1
-        if _newer(live.password_changed_at, old.password_changed_at):
-            _copy_fields(live, old, _STAFF_PASSWORD)
-            carried.credentials += 1
-        if live.totp_enrolled_at != old.totp_enrolled_at:
-            _copy_fields(live, old, _STAFF_FACTOR)  # reset or enrolled anew since
-            carried.credentials += 1
-        else:
-            carried.credentials += _carry_sealed(live, old, "totp_secret")
-            if (live.totp_last_step or -1) > (old.totp_last_step or -1):
-                old.totp_last_step = live.totp_last_step
-
-
-def _carry_sealed(live: object, old: object, name: str) -> bool:
-    """A secret sealed under the master key: the replaced database holds the current one
-    (a new NAS secret or wsapi key, a key re-imported with new secrets, a master key
-    rotated since the backup). True if it differed and was carried over."""
-    if getattr(live, name) == getattr(old, name):
-        return False
-    setattr(old, name, getattr(live, name))
-    return True
-
-
-def _carry_clients(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    for live_nas, old_nas in _pairs(replaced, restored, NasClient, "name"):
-        carried.credentials += _carry_sealed(live_nas, old_nas, "secret")
-    for live_wsapi, old_wsapi in _pairs(replaced, restored, WsapiClient, "name"):
-        carried.credentials += _carry_sealed(live_wsapi, old_wsapi, "api_key")
-    for live, old in _pairs(replaced, restored, ApiClient, "name"):
-        if _newer(live.key_changed_at, old.key_changed_at):
-            _copy_fields(live, old, ("key_prefix", "key_hash", "key_changed_at"))
-            carried.credentials += 1
-        if live.role != old.role:
-            old.role = live.role
-            carried.credentials += 1
-    clients: tuple[type[Any], ...] = (ApiClient, WsapiClient, NasClient)
-    for model in clients:
-        for client, restored_client in _pairs(replaced, restored, model, "name"):
-            if restored_client.active and not client.active:
-                restored_client.active = False
-                carried.locks += 1
-
-
 # --- files -------------------------------------------------------------------------------
 
 
@@ -499,40 +229,5 @@ def _upgrade(path: Path) -> None:
     database = Database.from_url(_sqlite_url(path))
     try:
         migrate.upgrade(database.engine)
-    finally:
-        database.dispose()
-
-
-def carry_between(replaced_url: URL | str, restored_url: URL | str) -> CarriedState:
-    """:func:`carry_security_state` from one database to another (both at the schema head)."""
-    replaced = Database.from_url(replaced_url)
-    restored = Database.from_url(restored_url)
-    try:
-        with replaced.reader() as old_side, restored.session() as new_side:
-            return carry_security_state(old_side, new_side)
-    finally:
-        replaced.dispose()
-        restored.dispose()
-
-
-def record_restore(
-    url: URL | str,
-    carried: CarriedState | None,
-    *,
-    actor: Actor,
-    now: datetime,
-    **details: str | None,
-) -> None:
-    """The restore's entry in the restored database's own audit trail."""
-    database = Database.from_url(url)
-    try:
-        with database.session() as session:
-            audit.record(
-                session,
-                AuditTag.DATABASE_RESTORE,
-                actor=actor,
-                data={**details, "carried": carried.as_audit_data() if carried else None},
-                now=now,
-            )
     finally:
         database.dispose()

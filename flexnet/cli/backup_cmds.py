@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from flexnet import audit, backup, migrate
+from flexnet import audit, backup, carryover, migrate
 from flexnet.audit import AuditTag
 from flexnet.cli import CliContext, cli, pass_context
 from flexnet.cli.setup import db
@@ -84,8 +84,8 @@ def db_carry_state(ctx: CliContext, replaced_url: str) -> None:
     Datenbank (URL) in die konfigurierte übernehmen."""
     if not migrate.is_up_to_date(ctx.database.engine):
         raise ValidationError("Erst 'flexnet db upgrade' für die wiederhergestellte Datenbank")
-    carried = backup.carry_between(replaced_url, ctx.settings.database_url)
-    backup.record_restore(
+    carried = carryover.carry_between(replaced_url, ctx.settings.database_url)
+    carryover.record_restore(
         ctx.settings.database_url,
         carried,
         actor=ctx.actor,
@@ -95,7 +95,7 @@ def db_carry_state(ctx: CliContext, replaced_url: str) -> None:
     _echo_carried(carried)
 
 
-def _echo_carried(carried: backup.CarriedState) -> None:
+def _echo_carried(carried: carryover.CarriedState) -> None:
     click.echo(
         f"Übernommen: {carried.counters} Zählerstände, {carried.locks} Sperren, "
         f"{carried.credentials} geänderte Zugangsdaten oder Rollen, "

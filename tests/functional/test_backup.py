@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, backup, nas, users
+from flexnet import authn, backup, carryover, nas, users
 from flexnet.audit import AuditTag
 from flexnet.authn import Channel, Client, Decision
 from flexnet.config import generate_master_key, load_settings, parse_master_key
@@ -174,7 +174,7 @@ def test_a_login_during_the_restore_stops_it(
     ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
     carry = backup.carry_between
 
-    def carry_while_someone_logs_in(replaced_url: URL, restored_url: URL) -> backup.CarriedState:
+    def carry_while_someone_logs_in(replaced_url: URL, restored_url: URL) -> carryover.CarriedState:
         assert login(database, key.otp()).accepted
         return carry(replaced_url, restored_url)
 
