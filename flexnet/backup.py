@@ -139,17 +139,17 @@ def restore(
             if safety_copy.exists():
                 raise ConflictError(f"{safety_copy} existiert schon; bitte gleich noch einmal")
             _copy(live, safety_copy)
+        details = {
+            "backup": source.name,
+            "revision": info.revision,
+            "safety_copy": safety_copy.name if safety_copy else None,
+        }
         if safety_copy is not None and not discard_live_state:
-            carried = carry_between(_sqlite_url(safety_copy), _sqlite_url(staging))
-        record_restore(
-            _sqlite_url(staging),
-            carried,
-            actor=actor,
-            now=now,
-            backup=source.name,
-            revision=info.revision,
-            safety_copy=safety_copy.name if safety_copy else None,
-        )
+            carried = carry_between(
+                _sqlite_url(safety_copy), _sqlite_url(staging), actor=actor, now=now, **details
+            )
+        else:
+            record_restore(_sqlite_url(staging), actor=actor, now=now, **details)
         if watch is not None:
             watch.refuse_if_written()
         _copy(staging, live)

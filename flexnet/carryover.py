@@ -294,36 +294,50 @@ def _carry_clients(replaced: Session, restored: Session, carried: CarriedState) 
                 carried.locks += 1
 
 
-def carry_between(replaced_url: URL | str, restored_url: URL | str) -> CarriedState:
-    """:func:`carry_security_state` from one database to another (both at the schema head)."""
+def carry_between(
+    replaced_url: URL | str,
+    restored_url: URL | str,
+    *,
+    actor: Actor,
+    now: datetime,
+    **details: str | None,
+) -> CarriedState:
+    """:func:`carry_security_state` from one database to another (both at the schema
+    head), audited in the restored database in the same transaction."""
     replaced = Database.from_url(replaced_url)
     restored = Database.from_url(restored_url)
     try:
-        with replaced.reader() as old_side, restored.session() as new_side:
-            return carry_security_state(old_side, new_side)
+        with replaced.reader() as current_side, restored.session() as earlier_side:
+            carried = carry_security_state(current_side, earlier_side)
+            _audit_restore(earlier_side, carried, actor=actor, now=now, details=details)
+            return carried
     finally:
         replaced.dispose()
         restored.dispose()
 
 
-def record_restore(
-    url: URL | str,
+def record_restore(url: URL | str, *, actor: Actor, now: datetime, **details: str | None) -> None:
+    """Audit a restore that carried nothing over (the replaced database was lost)."""
+    database = Database.from_url(url)
+    try:
+        with database.session() as session:
+            _audit_restore(session, None, actor=actor, now=now, details=details)
+    finally:
+        database.dispose()
+
+
+def _audit_restore(
+    session: Session,
     carried: CarriedState | None,
     *,
     actor: Actor,
     now: datetime,
-    **details: str | None,
+    details: dict[str, str | None],
 ) -> None:
-    """The restore's entry in the restored database's own audit trail."""
-    database = Database.from_url(url)
-    try:
-        with database.session() as session:
-            audit.record(
-                session,
-                AuditTag.DATABASE_RESTORE,
-                actor=actor,
-                data={**details, "carried": carried.as_audit_data() if carried else None},
-                now=now,
-            )
-    finally:
-        database.dispose()
+    audit.record(
+        session,
+        AuditTag.DATABASE_RESTORE,
+        actor=actor,
+        data={**details, "carried": carried.as_audit_data() if carried else None},
+        now=now,
+    )

@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 
 from flexnet import audit, backup, carryover, migrate
 from flexnet.audit import AuditTag
-from flexnet.cli import CliContext, cli, pass_context
+from flexnet.cli import CliContext, cli, pass_context, read_password_stdin
 from flexnet.cli.setup import db
 from flexnet.errors import ValidationError
 
@@ -81,16 +81,21 @@ def restore_command(ctx: CliContext, source: Path, yes: bool, discard_live_state
 @pass_context
 def db_carry_state(ctx: CliContext, replaced_url: str) -> None:
     """Nach pg_restore: Zählerstände, Sperren und geänderte Zugangsdaten aus der ersetzten
-    Datenbank (URL) in die konfigurierte übernehmen."""
+    Datenbank in die konfigurierte übernehmen. REPLACED_URL '-' liest die URL von stdin
+    (so steht ihr Kennwort nicht in der Prozessliste)."""
+    if replaced_url == "-":
+        replaced_url = read_password_stdin()
     if not migrate.is_up_to_date(ctx.database.engine):
         raise ValidationError("Erst 'flexnet db upgrade' für die wiederhergestellte Datenbank")
-    carried = carryover.carry_between(replaced_url, ctx.settings.database_url)
-    carryover.record_restore(
+    replaced = make_url(replaced_url)
+    if replaced == ctx.settings.database_url:
+        raise ValidationError("Ersetzte und wiederhergestellte Datenbank sind dieselbe")
+    carried = carryover.carry_between(
+        replaced,
         ctx.settings.database_url,
-        carried,
         actor=ctx.actor,
         now=ctx.now(),
-        carried_from=make_url(replaced_url).database,
+        carried_from=replaced.database,
     )
     _echo_carried(carried)
 

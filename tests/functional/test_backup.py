@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -174,9 +175,9 @@ def test_a_login_during_the_restore_stops_it(
     ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
     carry = backup.carry_between
 
-    def carry_while_someone_logs_in(replaced_url: URL, restored_url: URL) -> carryover.CarriedState:
+    def carry_while_someone_logs_in(*urls: URL, **audit: Any) -> carryover.CarriedState:
         assert login(database, key.otp()).accepted
-        return carry(replaced_url, restored_url)
+        return carry(*urls, **audit)
 
     monkeypatch.setattr(backup, "carry_between", carry_while_someone_logs_in)
     before = snapshot(database)
@@ -359,7 +360,8 @@ def test_postgresql_restore_with_pg_restore_then_carry_state(
 
     monkeypatch.setenv("FLEXNET_DATABASE_URL", restored_url.render_as_string(hide_password=False))
     ok(invoke("db", "upgrade"))
-    output = ok(invoke("db", "carry-state", pg_url.render_as_string(hide_password=False))).output
+    replaced = pg_url.render_as_string(hide_password=False)
+    output = ok(invoke("db", "carry-state", "-", input=f"{replaced}\n")).output
 
     restored = Database.from_url(restored_url)
     try:
