@@ -120,8 +120,9 @@ def _keep_an_admin(session: Session, account: StaffAccount) -> None:
 def deactivate_staff(
     session: Session, *, username: str, actor: Actor, now: datetime
 ) -> StaffAccount:
-    """A departing staff member loses access at once: account off, sessions ended
-    (MD § 6(4)); the account stays for the audit trail."""
+    """A departing staff member loses access at once: account off, sessions ended, their
+    Yubikey retired (it would otherwise still pass the validation protocol, MD § 6(4));
+    the account stays for the audit trail."""
     account = get_staff(session, username)
     if not account.active:
         raise ConflictError(f"{account.username} ist bereits deaktiviert")
@@ -129,15 +130,24 @@ def deactivate_staff(
     account.active = False
     account.deactivated_at = now
     ended = staffauth.end_all(session, account, reason="deactivated", now=now)
+    retired = _retire_keys(session, account)
     audit.record(
         session,
         AuditTag.STAFF_ACCOUNT_DEACTIVATE,
         actor=actor,
         subject=Subject("staff", account.username),
-        data={"sessions_ended": ended},
+        data={"sessions_ended": ended, "keys_retired": retired},
         now=now,
     )
     return account
+
+
+def _retire_keys(session: Session, account: StaffAccount) -> list[str]:
+    """Retire the staff member's Yubikeys for good; their serials."""
+    keys = staffauth.staff_keys(session, account)
+    for key in keys:
+        key.status = TokenStatus.RETIRED
+    return [key.serial for key in keys]
 
 
 def change_role(
@@ -171,15 +181,14 @@ def reset_second_factor(
     if account.totp_enrolled_at is None and not keys:
         raise ConflictError(f"{account.username} hat noch keinen zweiten Faktor eingerichtet")
     account.totp_secret = account.totp_enrolled_at = account.totp_last_step = None
-    for key in keys:
-        key.status = TokenStatus.RETIRED
+    retired = _retire_keys(session, account)
     ended = staffauth.end_all(session, account, reason="totp_reset", now=now)
     audit.record(
         session,
         AuditTag.STAFF_TOTP_RESET,
         actor=actor,
         subject=Subject("staff", account.username),
-        data={"sessions_ended": ended, "keys_retired": [key.serial for key in keys]},
+        data={"sessions_ended": ended, "keys_retired": retired},
         now=now,
     )
     return account

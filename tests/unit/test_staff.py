@@ -7,8 +7,10 @@ from sqlalchemy.orm import Session
 
 from flexnet import passwords, staff
 from flexnet.errors import ConflictError, ValidationError
-from flexnet.models import StaffRole, User
+from flexnet.models import StaffRole, Token, TokenStatus, User
+from flexnet.otp import stock
 from tests.conftest import NOW, STAFF
+from tests.support.yubikeys import SimulatedKey
 
 
 def test_first_admin_is_created_once_with_a_usable_password(session: Session) -> None:
@@ -48,3 +50,20 @@ def test_staff_and_practice_usernames_do_not_collide(
             actor=STAFF,
             now=NOW,
         )
+
+
+def test_a_departing_staff_members_yubikey_is_retired(
+    session: Session, make_yubikey: Callable[..., tuple[Token, SimulatedKey]]
+) -> None:
+    """Else it would go on passing the validation protocol for the portals."""
+    for name in ("it-anna", "it-ben"):
+        staff.add_staff(
+            session, username=name, role=StaffRole.ADMIN, password="x" * 16, actor=STAFF, now=NOW
+        )
+    token, _ = make_yubikey(status=TokenStatus.STOCK)
+    anna = staff.get_staff(session, "it-anna")
+    stock.assign_to_staff(session, serial=token.serial, staff=anna, actor=STAFF, now=NOW)
+
+    staff.deactivate_staff(session, username="it-anna", actor=STAFF, now=NOW)
+
+    assert token.status is TokenStatus.RETIRED
