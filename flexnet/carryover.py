@@ -275,23 +275,28 @@ def _carry_sealed(current: object, earlier: object, name: str) -> bool:
 
 
 def _carry_clients(replaced: Session, restored: Session, carried: CarriedState) -> None:
-    for live_nas, old_nas in _pairs(replaced, restored, NasClient, "name"):
-        carried.credentials += _carry_sealed(live_nas, old_nas, "secret")
-    for live_wsapi, old_wsapi in _pairs(replaced, restored, WsapiClient, "name"):
-        carried.credentials += _carry_sealed(live_wsapi, old_wsapi, "api_key")
+    """NAS, validation-protocol and API clients: switched off, new secrets, keys, roles."""
+    sealed: tuple[tuple[type[Any], str], ...] = ((NasClient, "secret"), (WsapiClient, "api_key"))
+    for model, secret in sealed:
+        for client, earlier_client in _pairs(replaced, restored, model, "name"):
+            carried.locks += _carry_deactivation(client, earlier_client)
+            carried.credentials += _carry_sealed(client, earlier_client, secret)
     for current, earlier in _pairs(replaced, restored, ApiClient, "name"):
+        carried.locks += _carry_deactivation(current, earlier)
         if _newer(current.key_changed_at, earlier.key_changed_at):
             _copy_fields(current, earlier, ("key_prefix", "key_hash", "key_changed_at"))
             carried.credentials += 1
         if current.role != earlier.role:
             earlier.role = current.role
             carried.credentials += 1
-    clients: tuple[type[Any], ...] = (ApiClient, WsapiClient, NasClient)
-    for model in clients:
-        for client, restored_client in _pairs(replaced, restored, model, "name"):
-            if restored_client.active and not client.active:
-                restored_client.active = False
-                carried.locks += 1
+
+
+def _carry_deactivation(current: Any, earlier: Any) -> bool:
+    """A client switched off since the backup stays off; True if it was carried."""
+    if earlier.active and not current.active:
+        earlier.active = False
+        return True
+    return False
 
 
 def carry_between(
