@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
+
+from tests.support.yubikeys import SimulatedKey
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 30.0
@@ -153,3 +157,78 @@ def started(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+PASSWORD = "Sommer-Regen-2026!"
+NAS_SECRET = "ein-langes-gemeinsames-geheimnis"
+PRACTICES = ("881234500", "881234600", "881234700")
+
+
+@dataclass(frozen=True)
+class Product:
+    """An instance of the installed flexnet: migrated SQLite, practices, keys, users, NAS."""
+
+    installed: Installed
+    instance: Path
+    keys: dict[str, SimulatedKey]  # by username
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.args}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def product(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Product:
+    instance = tmp_path_factory.mktemp("product") / "instance"
+
+    def flexnet(*args: str, input: str | None = None) -> str:
+        return ok(installed.run(instance, *args, input=input))
+
+    assert "Instanzordner angelegt" in flexnet("init")
+    upgraded = flexnet("db", "upgrade")
+    (head,) = ScriptDirectory(str(ROOT / "migrations")).get_heads()
+    assert f"Datenbankschema auf Stand {head}" in upgraded
+    assert flexnet("db", "current").strip() == head
+
+    keys = {f"nutzer{n}": SimulatedKey.random() for n in range(len(PRACTICES))}
+    key_file = instance.parent / "keys.csv"
+    key_file.write_text(
+        "".join(
+            f"{5000001 + n},{key.public_id},{key.private_id.hex()},{key.aes_key.hex()},,"
+            "2026-11-20T10:00:00,\n"
+            for n, key in enumerate(keys.values())
+        )
+    )
+    assert "3 Yubikeys importiert" in flexnet("yubikey", "import", str(key_file))
+    for n, (bsnr, username) in enumerate(zip(PRACTICES, keys, strict=True)):
+        flexnet(
+            "practice", "add", "--bsnr", bsnr, "--name", f"Praxis Dr. Beispiel {n}",
+            "--street", f"Breiter Weg {n + 1}", "--zip", "39104", "--city", "Magdeburg",
+        )  # fmt: skip
+        flexnet("terms", "accept", bsnr, "--version", "2026-01", "--channel", "paper")
+        flexnet("yubikey", "assign", str(5000001 + n), "--practice", bsnr)
+        flexnet(
+            "user", "add", username, "--practice", bsnr, "--kind", "staff",
+            "--name", f"Nutzer {n}", "--password-stdin", input=PASSWORD + "\n",
+        )  # fmt: skip
+    for name, address in (("vpn-1", "127.0.0.1"), ("vpn-2", "192.0.2.10")):
+        flexnet("nas", "add", name, "--address", address, "--secret-stdin", input=NAS_SECRET)
+    return Product(installed, instance, keys)
+
+
+def fetch(port: int, path: str) -> tuple[int, str, str]:
+    """Status, content type and body of a GET to the local server on ``port``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+        return reply.status, reply.headers.get_content_type(), reply.read().decode()
+
+
+def wait_for(port: int, path: str) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return fetch(port, path)[2]
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
