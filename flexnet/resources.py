@@ -16,8 +16,9 @@ from contextlib import ExitStack
 from importlib.resources import as_file, files
 from pathlib import Path
 
-# A resource that is not a file on disk (a zip import) is extracted once and removed at
-# exit; an installed wheel or a checkout is on disk, and then this is the path itself.
+# pip installs a wheel unpacked, and a checkout is on disk: then as_file() gives the path
+# itself. From a zip import a file would be extracted once (a folder only on Python
+# 3.12+) and removed at exit.
 _extracted = ExitStack()
 atexit.register(_extracted.close)
 
