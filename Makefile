@@ -5,9 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite talks to (real servers and clients, never mocks).
 TEST_DEBIAN_PACKAGES := postgresql freeradius-utils chromium poppler-utils
+# tests/install checks deploy/ with them: nginx -t and a live site, systemd-analyze verify.
+TEST_DEBIAN_PACKAGES += nginx systemd openssl
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test lint format clean bench soak fuzz audit
+.PHONY: help install system-deps run test lint format clean bench soak fuzz audit dist
 FUZZ_SECONDS ?= 300
 FUZZ_HARNESSES := radius_packets otp_parser
 
@@ -37,11 +39,15 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: system-deps install lint ## Install everything and run the whole suite
+test: system-deps install lint ## Install everything and run the whole suite (builds and smoke-tests the wheel)
 	$(BIN)/pytest
 
-clean: ## Remove the virtualenv and caches (keeps instance/)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+dist: install ## Build the sdist and, from it, the wheel into dist/ (what production installs)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+clean: ## Remove the virtualenv, caches and build outputs (keeps instance/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
 
 bench: system-deps install ## Run the benchmarks and write docs/BENCHMARKS.md (not part of make test)
 	$(BIN)/pytest benchmarks -p no:randomly -q

@@ -1,3 +1,3 @@
-from flexnet import create_app
+from flexnet.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

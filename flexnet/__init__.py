@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from flexnet import resources
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database
 
@@ -20,8 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_path=str(settings.instance_path),
-        template_folder="web/templates",
-        static_folder="web/static",
+        template_folder=resources.templates_dir(),
+        static_folder=resources.static_dir(),
     )
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -11,13 +9,14 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from flexnet import resources
+
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
 
 
 def alembic_config(engine: Engine) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(resources.migrations_dir()))
     config.set_main_option("file_template", FILE_TEMPLATE)
     config.set_main_option("timezone", "UTC")
     config.attributes["engine"] = engine
@@ -39,7 +38,7 @@ def heads(engine: Engine) -> tuple[str, ...]:
 
 def is_known(revision: str) -> bool:
     """True if this version of flexnet has the revision (a database is not from a newer one)."""
-    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    scripts = ScriptDirectory(str(resources.migrations_dir()))
     try:
         return scripts.get_revision(revision) is not None
     except CommandError:

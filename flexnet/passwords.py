@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from pathlib import Path
 
 from passlib.context import CryptContext
 
+from flexnet import resources
 from flexnet.errors import ValidationError
 
 # PAP carries password + 44-character OTP in at most 128 octets (RFC 2865).
@@ -133,12 +133,11 @@ class PasswordPolicy:
 
 
 DEFAULT_POLICY = PasswordPolicy()
-_BLOCKLIST_FILE = Path(__file__).resolve().parent / "data" / "password-blocklist-de.txt"
 
 
 @lru_cache(maxsize=1)
 def _german_words() -> tuple[str, ...]:
-    lines = _BLOCKLIST_FILE.read_text(encoding="utf-8").splitlines()
+    lines = resources.password_blocklist().splitlines()
     return tuple(w.strip() for w in lines if w.strip() and not w.startswith("#"))
 
 

@@ -68,7 +68,7 @@ def db_revision(ctx: CliContext, message: str) -> None:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @pass_context
 def serve(ctx: CliContext, host: str, port: int) -> None:
-    """Web-Anwendung für die Entwicklung starten (Produktion: gunicorn wsgi:app)."""
+    """Web-Anwendung für die Entwicklung starten (Produktion: gunicorn flexnet.wsgi:app)."""
     _serve_web(ctx, host, port)
 
 

@@ -12,14 +12,13 @@ import enum
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
 
+from flexnet import resources
 from flexnet.otp import yubico
 
-DICTIONARY_PATH = Path(__file__).with_name("dictionary")
 MAX_PACKET = 4096
 MAX_ATTRIBUTES = 200
 MAX_PASSWORD_OCTETS = 128
@@ -38,7 +37,7 @@ _CODES = {Port.AUTH: {rp.AccessRequest}, Port.ACCT: {rp.AccountingRequest}}
 
 
 def load_dictionary() -> Dictionary:
-    return Dictionary(str(DICTIONARY_PATH))
+    return Dictionary(str(resources.radius_dictionary()))
 
 
 def check_raw(data: bytes, port: Port) -> str | None:

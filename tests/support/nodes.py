@@ -1,9 +1,9 @@
 """Real flexnet processes for tests: RADIUS nodes and the web app, as production runs them.
 
-A node is started the way an operator starts it (``flexnet radius``, ``gunicorn wsgi:app``)
-with a FLEXNET_* environment of its own; its log goes to a file the test can read.
-Also here: datagrams sent to several nodes at once, the logins a cluster's database is
-seeded with, and what that database says.
+A node is started the way an operator starts it (``flexnet radius``,
+``gunicorn flexnet.wsgi:app``) with a FLEXNET_* environment of its own; its log goes to a
+file the test can read. Also here: datagrams sent to several nodes at once, the logins a
+cluster's database is seeded with, and what that database says.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def web_node(name: str, url: URL, workdir: Path, **settings: str) -> Node:
         "2",
         "--bind",
         f"127.0.0.1:{ports['http']}",
-        "wsgi:app",
+        "flexnet.wsgi:app",
     ]
     environ = node_environment(url, workdir / name, **settings)
     return Node(name, command, environ, workdir / f"{name}.log", ports, "Booting worker")

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from flexnet import migrate
+from flexnet import migrate, resources
 from flexnet.db import Base
 
 
@@ -27,7 +27,7 @@ def test_models_equal_the_migrated_schema(engine: Engine) -> None:
 
 
 def test_migration_files_follow_the_naming_scheme() -> None:
-    names = [p.name for p in (migrate.MIGRATIONS_DIR / "versions").glob("*.py")]
+    names = [p.name for p in (resources.migrations_dir() / "versions").glob("*.py")]
 
     assert names
     for name in names:

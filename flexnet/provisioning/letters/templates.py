@@ -24,6 +24,7 @@ import reportlab
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
+from flexnet import resources
 from flexnet.errors import ConfigError
 from flexnet.models import LetterKind
 from flexnet.provisioning.letters.schema import (
@@ -46,9 +47,8 @@ _REQUIRED_GLYPHS = "äöüÄÖÜß€§–·„“"
 
 
 def default_letters_dir() -> Path:
-    """The repository's top-level ``letters/`` data directory, beside the flexnet package."""
-    # This file is repository/flexnet/provisioning/letters/templates.py.
-    return Path(__file__).resolve().parents[3] / "letters"
+    """The letters shipped with flexnet (the repository's ``letters/``)."""
+    return resources.letters_dir()
 
 
 _T = TypeVar("_T")
