@@ -338,7 +338,8 @@ def test_sigkill_under_load(request: pytest.FixtureRequest, backend: str, tmp_pa
         assert len(otps) - answered <= 1
         assert answered <= used <= len(otps)
         # Nothing half-written: the OTPs consumed, and only they, have their accept logged.
-        assert logged[client.login.username] == {("accept", "ok"): used}
+        # As Counters: a client with no accept before the kill has no logged entry at all.
+        assert Counter(logged[client.login.username]) == Counter({("accept", "ok"): used})
         # Replayed in order: what was consumed is rejected, what never was is accepted now.
         assert replies == ["reject"] * used + ["accept"] * (len(otps) - used)
         assert again == ["reject"] * len(otps)
