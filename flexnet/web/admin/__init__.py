@@ -8,8 +8,9 @@ view states the roles that may use it (``@allowed``); the route table test walks
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
@@ -31,6 +32,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.fields.choices import SelectChoice
 
 from flexnet import staffauth
 from flexnet.audit import Actor
@@ -135,6 +137,23 @@ def allowed(
 
 class ButtonForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     """A button that changes something: the CSRF token only."""
+
+
+# A select shows its first option when the page selected none: a select of people starts
+# with nobody, so that no one is chosen whom staff did not choose.
+NOBODY = SelectChoice("", "– bitte wählen –")
+
+
+def person_choices(usernames: Iterable[str]) -> list[SelectChoice]:
+    """The choices of a select of people: nobody first, then ``usernames``."""
+    return [NOBODY, *(SelectChoice(name, name) for name in usernames)]
+
+
+def named_person(named: str, usernames: Collection[str]) -> str | None:
+    """The one of ``usernames`` that the text ``named`` names (usernames separated by
+    spaces, commas or semicolons, any case), or None if it names none or several."""
+    found = {word.lower() for word in re.split(r"[\s,;]+", named) if word} & set(usernames)
+    return found.pop() if len(found) == 1 else None
 
 
 def practice_or_404(bsnr: str) -> str:
