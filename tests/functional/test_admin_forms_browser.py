@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, servicerequests, users
+from flexnet import create_app, nas, servicerequests, users
 from flexnet.db import utcnow
 from flexnet.models import Letter, LetterKind, RequestKind, StaffRole, UserKind
 from flexnet.web import state
@@ -141,4 +141,51 @@ def test_locking_from_a_users_page_preselects_that_user_and_from_the_practice_no
     expect(page.get_by_text("Bitte einen Benutzer der Betriebsstätte wählen")).to_be_visible()
     with state(app).database.reader() as db:
         assert all(users.get_user(db, name).status.value != "locked" for name in USERNAMES)
+    page.close()
+
+
+def test_each_form_of_the_clients_page_keeps_only_its_own_input(
+    site: tuple[str, Flask], browser: Browser
+) -> None:
+    base, app = site
+    with state(app).database.session() as db:
+        nas.add_nas(
+            db,
+            name="asa-1",
+            address="192.0.2.1",
+            secret="ein-langes-gemeinsames-Geheimnis-1",
+            box=BOX,
+            actor=STAFF,
+            now=utcnow(),
+        )
+    page = sign_in(browser, base)
+    page.goto(f"{base}/admin/clients")
+    nas_form = page.locator("form[action$='/admin/clients/nas']")
+    nas_form.get_by_label("Name").fill("asa-1")  # exists already: refused
+    nas_form.get_by_label("Adresse oder Netz (IP/CIDR)").fill("192.0.2.7")
+    nas_form.get_by_label("Gemeinsames Geheimnis").fill("noch-ein-langes-Geheimnis-22")
+    nas_form.get_by_role("button", name="NAS anlegen").click()
+    expect(page.get_by_role("alert").first).to_be_visible()
+
+    others = {
+        action: page.locator(f"form[action$='/admin/clients/{action}'] input[name$='-name']")
+        for action in ("nas/secret", "profile", "api", "wsapi")
+    }
+    assert {action: field.input_value() for action, field in others.items()} == dict.fromkeys(
+        others, ""
+    )
+    assert nas_form.get_by_label("Name").input_value() == "asa-1"
+    assert nas_form.get_by_label("Adresse oder Netz (IP/CIDR)").input_value() == "192.0.2.7"
+
+    # A profile saved next: the page that follows shows empty forms, its own included.
+    profile_form = page.locator("form[action$='/admin/clients/profile']")
+    profile_form.get_by_label("Profilname").fill("praxis")
+    profile_form.get_by_label(re.compile("^Antwort-Attribute")).fill("Filter-Id=praxis")
+    profile_form.get_by_role("button", name="Profil speichern").click()
+    expect(page.get_by_text("Profil praxis gespeichert")).to_be_visible()
+    names = page.locator(
+        "form[action*='/admin/clients/'][method=post]:not(.inline) input[name$='-name']"
+    )
+    assert names.count() == 5
+    assert [names.nth(i).input_value() for i in range(5)] == [""] * 5
     page.close()

@@ -133,6 +133,17 @@ def test_a_form_error_keeps_what_was_typed_but_not_the_password(app: Flask) -> N
     assert "Noch-ein-Dienst-Kennwort-7" not in page
 
 
+def test_a_refused_role_change_leaves_the_add_form_as_it_was(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+
+    status, page = post(admin, "/admin/staff/anna/role", "/admin/staff", role="auditor")
+
+    assert status == 409 and "letzte aktive Administration" in page
+    add_form = page[page.index("<h2>Mitarbeiter anlegen</h2>") :]
+    assert re.search(r'<option selected value="helpdesk">', add_form), add_form
+    assert 'selected value="auditor"' not in add_form
+
+
 # --- the lock dialog ------------------------------------------------------------------
 
 
@@ -396,19 +407,24 @@ def test_an_admin_adds_clients_and_each_key_is_shown_once(app: Flask) -> None:
         admin,
         "/admin/clients/nas",
         "/admin/clients",
-        name="asa-2",
-        address="192.0.2.0/28",
-        secret="ein-langes-gemeinsames-Geheimnis-2",
+        **{
+            "nas-name": "asa-2",
+            "nas-address": "192.0.2.0/28",
+            "nas-secret": "ein-langes-gemeinsames-Geheimnis-2",
+        },
     )
     short_secret = post(
         admin,
         "/admin/clients/nas",
         "/admin/clients",
-        name="asa-3",
-        address="192.0.2.99",
-        secret="x",
+        **{"nas-name": "asa-3", "nas-address": "192.0.2.99", "nas-secret": "x"},
     )
-    api_added = post(admin, "/admin/clients/api", "/admin/clients", name="portal", role="auditor")
+    api_added = post(
+        admin,
+        "/admin/clients/api",
+        "/admin/clients",
+        **{"api-name": "portal", "api-role": "auditor"},
+    )
     listing = admin.get("/admin/clients").get_data(as_text=True)
 
     assert nas_added[0] == 200 and "asa-2" in nas_added[1]
@@ -451,15 +467,19 @@ def test_an_admin_changes_a_nas_secret_typed_twice(app: Flask) -> None:
         admin,
         "/admin/clients/nas/secret",
         "/admin/clients",
-        name="asa-1",
-        secret=new,
-        repeat=new + "x",
+        **{"secret-name": "asa-1", "secret-secret": new, "secret-repeat": new + "x"},
     )
     unknown = post(
-        admin, "/admin/clients/nas/secret", "/admin/clients", name="asa-9", secret=new, repeat=new
+        admin,
+        "/admin/clients/nas/secret",
+        "/admin/clients",
+        **{"secret-name": "asa-9", "secret-secret": new, "secret-repeat": new},
     )
     changed = post(
-        admin, "/admin/clients/nas/secret", "/admin/clients", name="asa-1", secret=new, repeat=new
+        admin,
+        "/admin/clients/nas/secret",
+        "/admin/clients",
+        **{"secret-name": "asa-1", "secret-secret": new, "secret-repeat": new},
     )
     listing = admin.get("/admin/clients").get_data(as_text=True)
 
@@ -605,6 +625,30 @@ def test_cancelling_a_run_needs_its_number_typed(app: Flask) -> None:
         assert db.get_one(MailRun, 1).status is MailRunStatus.CANCELLED
 
 
+def test_a_refused_dispatch_date_stays_with_its_own_run(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        for _ in range(3):
+            db.add(
+                MailRun(
+                    status=MailRunStatus.PRODUCED,
+                    run_date=utcnow().date(),
+                    produced_at=utcnow(),
+                    produced_by="bernd",
+                )
+            )
+    future = "2099-01-01"
+
+    status, page = post(
+        helpdesk, "/admin/letters/runs/2/dispatched", "/admin/letters", dispatched_on=future
+    )
+
+    assert status == 409 and "in der Zukunft" in page
+    today = utcnow().astimezone(BERLIN).date().isoformat()
+    dates = re.findall(r'id="sent-(\d+)" type="date" name="dispatched_on" value="([^"]*)"', page)
+    assert sorted(dates) == [("1", today), ("2", today), ("3", today)]
+
+
 def test_the_request_queue_pages(app: Flask) -> None:
     for _ in range(3):  # 3 per BSNR and hour may be filed; the rest by another BSNR
         file_reset_request(app)
@@ -633,16 +677,29 @@ def test_an_admin_sets_an_access_profile_checked_against_the_dictionary(app: Fla
     admin = signed_in(app, "anna")
 
     bad = post(
-        admin, "/admin/clients/profile", "/admin/clients", name="praxis", attributes="Foo-Bar=1"
+        admin,
+        "/admin/clients/profile",
+        "/admin/clients",
+        **{"profile-name": "praxis", "profile-attributes": "Foo-Bar=1"},
     )
     good = post(
         admin,
         "/admin/clients/profile",
         "/admin/clients",
-        name="praxis",
-        description="Praxisnetz",
-        attributes="Filter-Id=praxis\nSession-Timeout=28800",
+        **{
+            "profile-name": "praxis",
+            "profile-description": "Praxisnetz",
+            "profile-attributes": "Filter-Id=praxis\nSession-Timeout=28800",
+        },
+    )
+
+    without_description = post(
+        admin,
+        "/admin/clients/profile",
+        "/admin/clients",
+        **{"profile-name": "gast", "profile-attributes": "Filter-Id=gast"},
     )
 
     assert bad[0] == 400 and "kein erlaubtes Antwort-Attribut" in bad[1]
     assert good[0] == 200 and "Filter-Id=praxis, Session-Timeout=28800" in good[1]
+    assert without_description[0] == 200 and "Filter-Id=gast" in without_description[1]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -137,6 +137,20 @@ def allowed(
 
 class ButtonForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     """A button that changes something: the CSRF token only."""
+
+
+F = TypeVar("F", bound=FlaskForm)
+
+
+def blank(form_class: type[F], **data: Any) -> F:
+    """A form showing its defaults (and ``data``), never what this request submitted.
+
+    Flask-WTF binds every form it builds to the submitted fields of the same names; on a
+    page with several forms only the form that was submitted may be, or the others show
+    (and on their next submission send) another form's input.
+    """
+    form: F = form_class(formdata=None, **data)
+    return form
 
 
 # A select shows its first option when the page selected none: a select of people starts
