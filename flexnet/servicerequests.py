@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from flexnet import audit, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
-from flexnet.identifiers import require_text, validate_bsnr
+from flexnet.identifiers import normalize_line_breaks, require_text, validate_bsnr
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.provisioning import issuance, mailruns
@@ -60,7 +60,7 @@ def file_request(
     usernames = " ".join(usernames.split())[:500]
     if any(not ch.isprintable() for ch in usernames):
         raise ValidationError("Benutzer enthält Steuerzeichen")
-    message = message.strip()
+    message = normalize_line_breaks(message).strip()
     if len(message) > 2000 or any(not (ch.isprintable() or ch in "\r\n") for ch in message):
         raise ValidationError("Nachricht: höchstens 2000 Zeichen, keine Steuerzeichen")
     for key, limit in (

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from flexnet import create_app, nas, servicerequests, users
 from flexnet.db import utcnow
-from flexnet.models import Letter, LetterKind, RequestKind, StaffRole, UserKind
+from flexnet.models import Letter, LetterKind, RequestKind, ServiceRequest, StaffRole, UserKind
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.admin import PASSWORD, add_staff
@@ -188,4 +188,34 @@ def test_each_form_of_the_clients_page_keeps_only_its_own_input(
     )
     assert names.count() == 5
     assert [names.nth(i).input_value() for i in range(5)] == [""] * 5
+    page.close()
+
+
+def test_line_breaks_typed_into_the_public_form_show_as_line_breaks_to_staff(
+    site: tuple[str, Flask], browser: Browser
+) -> None:
+    base, app = site
+    public = browser.new_page()
+    public.goto(f"{base}/requests/new")
+    public.get_by_label("Betriebsstättennummer (BSNR, 9 Ziffern)").fill(BSNR)
+    public.get_by_label("Anliegen").select_option("resync")
+    public.get_by_label("Ansprechpartner in der Praxis").fill("Frau Muster")
+    public.get_by_label("Telefon für den Rückruf").fill("0391 123456")
+    public.get_by_label("Nachricht (optional)").fill("Yubikey blinkt nicht.\nBitte rückrufen.")
+    public.get_by_role("button", name="Anfrage senden").click()
+    public.close()
+
+    page = sign_in(browser, base)
+    page.goto(f"{base}/admin/requests/1")
+    on_request = page.get_by_role("row", name=re.compile("^Nachricht")).get_by_role("cell")
+    on_request_text = on_request.inner_text()
+    page.goto(f"{base}/admin/practices/{BSNR}")
+    on_practice = page.locator("li", has_text="Yubikey blinkt nicht.").inner_text()
+
+    assert on_request_text == "Yubikey blinkt nicht.\nBitte rückrufen."
+    assert "\\x0d" not in on_practice
+    assert "Yubikey blinkt nicht.\nBitte rückrufen." in on_practice
+    with state(app).database.reader() as db:
+        stored = db.scalars(select(ServiceRequest)).one()
+        assert stored.message == "Yubikey blinkt nicht.\nBitte rückrufen."
     page.close()

@@ -221,8 +221,10 @@ def clear_cookie(response: BaseResponse) -> None:
 def visible(value: object) -> str:
     """Text from outside (usernames from RADIUS, request texts, audit data) with control
     and bidi characters shown as \\xNN instead of acting on the page; HTML is escaped by
-    the templates as always."""
-    return "".join(_shown(ch) for ch in ("" if value is None else str(value)))
+    the templates as always. CR LF is a line break (browsers send a text area's line
+    breaks so); a CR alone is shown."""
+    text = "" if value is None else str(value).replace("\r\n", "\n")
+    return "".join(_shown(ch) for ch in text)
 
 
 # Control, format (bidi marks, zero-width), line and paragraph separators; tab and

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from flexnet import labels, users, vpn
+from flexnet import labels, servicerequests, users, vpn
 from flexnet import staff as staff_accounts
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
@@ -30,6 +30,7 @@ from flexnet.models import (
 from flexnet.practices import get_practice
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
+from flexnet.web.admin.requestpages import STATUS_LABELS
 
 SEARCH_LIMIT = 50
 
@@ -207,6 +208,8 @@ def practice(bsnr: str) -> ResponseReturnValue:
             exception=labels.exception_text(record.lock_exception),
             members=members,
             requests=requests,
+            request_kinds=servicerequests.KIND_LABELS,
+            request_statuses=STATUS_LABELS,
             sessions=[labels.session_text(s) for s in sessions],
             history=_history(db, subjects),
             labels=labels,
