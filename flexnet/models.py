@@ -60,6 +60,8 @@ class RequestKind(enum.StrEnum):
     UNLOCK = "unlock"
     NEW_USER = "new_user"
     END_OF_ACCESS = "end_of_access"
+    # Filed by "Zugang sofort sperren" itself: the lock has happened, staff follow up.
+    SELF_LOCK = "self_lock"
 
 
 class RequestStatus(enum.StrEnum):

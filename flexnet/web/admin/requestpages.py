@@ -91,6 +91,7 @@ def _detail(
             kinds=servicerequests.KIND_LABELS,
             statuses=STATUS_LABELS,
             new_password=item.kind is RequestKind.NEW_PASSWORD,
+            self_lock=item.kind is RequestKind.SELF_LOCK,
             staff=g.staff,
         ), status
 
