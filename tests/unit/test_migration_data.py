@@ -72,3 +72,51 @@ def test_self_locks_filed_as_unlock_or_lost_key_become_self_locks(empty_engine: 
         ("unlock", "Bitte entsperren, Kennwort dreimal falsch"),
     ]
     assert downgraded == [("unlock",), ("key_lost",), ("unlock",)]
+
+
+def test_search_keys_of_the_records_there_are_computed(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "2a5afbc81a75")
+    with empty_engine.begin() as connection:
+        for number, (name, city) in enumerate(
+            [("Praxis Dr. Müller", "Köthen (Anhalt)"), ("Praxis Weiß", "Weißenfels")], start=1
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO practices (id, bsnr, name, street, zip_code, city, kind,"
+                    " access_profile, status, created_at)"
+                    " VALUES (:id, :bsnr, :name, 'Weg 1', '06366', :city, 'member',"
+                    " 'default', 'active', :at)"
+                ),
+                {
+                    "id": number,
+                    "bsnr": f"88123450{number}",
+                    "name": name,
+                    "city": city,
+                    "at": datetime(2026, 11, 20, tzinfo=UTC),
+                },
+            )
+        for number, name in enumerate(["Jürgen Groß", None], start=1):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, practice_id, kind, name,"
+                    " password_must_change, failed_logins, session_epoch, status, created_at)"
+                    " VALUES (:id, :username, 1, 'staff', :name, false, 0, 0, 'pending', :at)"
+                ),
+                {
+                    "id": number,
+                    "username": f"user{number}",
+                    "name": name,
+                    "at": datetime(2026, 11, 20, tzinfo=UTC),
+                },
+            )
+
+    migrate.upgrade(empty_engine)
+
+    assert rows(empty_engine, "SELECT search_key FROM practices ORDER BY id") == [
+        ("praxis dr. mueller\nkoethen (anhalt)",),
+        ("praxis weiss\nweissenfels",),
+    ]
+    assert rows(empty_engine, "SELECT search_key FROM users ORDER BY id") == [
+        ("juergen gross",),
+        ("",),
+    ]
