@@ -13,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from flexnet import apiclients, create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
@@ -294,6 +296,35 @@ def test_a_broken_key_file_imports_nothing_and_names_its_lines(app: Flask) -> No
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Import abgebrochen, nichts übernommen" in page and "Zeile 1" in page
+    with state(app).database.reader() as db:
+        assert db.scalar(select(Token.id).where(Token.serial == "7000001")) is None
+
+
+def test_a_key_file_of_five_megabytes_of_bad_lines_gets_the_first_errors_and_the_count(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    bad = b"7000001,kaputt\n" * 340_000  # 5.1 MB, every line wrong
+    assert len(bad) <= 5 * 1024 * 1024
+
+    # Encoded in memory: the test client would spool a body this large to a temporary
+    # file it never closes.
+    boundary, body = encode_multipart(
+        {
+            "csrf_token": csrf(helpdesk, "/admin/keys"),
+            "file": FileStorage(BytesIO(bad), filename="keys.csv"),
+        }
+    )
+
+    response = helpdesk.post(
+        "/admin/keys", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert len(page) < 50_000
+    assert "340.000 Fehler" in page and "die ersten 50" in page
+    assert "Zeile 50:" in page and "Zeile 51:" not in page
     with state(app).database.reader() as db:
         assert db.scalar(select(Token.id).where(Token.serial == "7000001")) is None
 

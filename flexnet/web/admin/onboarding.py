@@ -203,7 +203,10 @@ def keys() -> ResponseReturnValue:
                     db, parsed, box=flexnet.secret_box, actor=g.staff.actor, now=utcnow()
                 )
         except importer.ImportFailed as failed:
-            problems = ["Import abgebrochen, nichts übernommen:", *failed.errors]
+            problems = [
+                f"Import abgebrochen, nichts übernommen ({failed.summary}):",
+                *failed.errors,
+            ]
         except FlexnetError as error:
             problems = [error.message]
         else:
