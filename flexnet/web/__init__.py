@@ -64,6 +64,12 @@ SECURITY_HEADERS = {
 def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    # Every answer but the stylesheet and scripts may carry personal data or credentials
+    # (self-service, requests, /api/v1, staff pages), error answers included: no browser
+    # or proxy keeps a copy. Runs for every response, whichever blueprint or error
+    # handler made it.
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
     if state().settings.cookie_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

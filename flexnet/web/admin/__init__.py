@@ -261,13 +261,6 @@ def _forget_stale_cookie(response: Response) -> Response:
     return response
 
 
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    # Staff pages show personal data: never kept by the browser or a proxy.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def init_app(app: Flask) -> None:
     # flask-login only finds the staff session; its remember cookie is never used (a
     # planted cookie of that name would make it skip the request loader), and its
