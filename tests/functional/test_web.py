@@ -124,3 +124,35 @@ def test_the_stylesheet_may_be_cached(
     assert "no-store" not in response.headers.get("Cache-Control", "")
     response.close()
     state(app).database.dispose()
+
+
+def test_the_start_page_is_german_and_leads_to_every_public_page_and_the_staff_sign_in(
+    env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    app = create_app()
+
+    response = app.test_client().get("/")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<html lang="de">' in page and "<h1>KV-FlexNet" in page
+    for target in ("/self-service/login", "/self-service/lock", "/requests/new", "/admin/"):
+        assert f'href="{target}"' in page
+    state(app).database.dispose()
+
+
+@pytest.mark.parametrize("path", ["/gibt-es-nicht", "/self-service/gibt-es-nicht"])
+def test_an_unknown_page_is_answered_in_german(
+    env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    app = create_app()
+
+    response = app.test_client().get(path)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert '<html lang="de">' in page and "Seite nicht gefunden" in page
+    assert "Not Found" not in page and 'href="/"' in page
+    state(app).database.dispose()
