@@ -64,3 +64,9 @@ def require_text(value: str, field: str, *, max_length: int) -> str:
     if any(not ch.isprintable() for ch in text):
         raise ValidationError(f"{field} enthält Steuerzeichen")
     return text
+
+
+def normalize_line_breaks(value: str) -> str:
+    """Line breaks as "\\n". Browsers send a text area's as CR LF (HTML); a CR kept in
+    the text is a control character on every page, letter and log line that shows it."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")

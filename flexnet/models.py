@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -25,11 +26,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    event,
     false,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from flexnet.db import Base, UTCDateTime, utcnow
+from flexnet.folding import search_key
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -60,6 +64,8 @@ class RequestKind(enum.StrEnum):
     UNLOCK = "unlock"
     NEW_USER = "new_user"
     END_OF_ACCESS = "end_of_access"
+    # Filed by "Zugang sofort sperren" itself: the lock has happened, staff follow up.
+    SELF_LOCK = "self_lock"
 
 
 class RequestStatus(enum.StrEnum):
@@ -222,6 +228,8 @@ class Practice(Base):
     lock_reason: Mapped[str | None] = mapped_column(Text)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # fold(name) and fold(city), for staff's search; set on every write (_search_keys).
+    search_key: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     users: Mapped[list[User]] = relationship(back_populates="practice", order_by="User.username")
     tokens: Mapped[list[Token]] = relationship(back_populates="practice", order_by="Token.serial")
@@ -316,6 +324,8 @@ class User(Base):
     activity_ended_on: Mapped[date | None] = mapped_column(Date)
     first_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # fold(name), for staff's search; set on every write (_search_keys).
+    search_key: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     practice: Mapped[Practice] = relationship(back_populates="users")
     password_history: Mapped[list[PasswordHistory]] = relationship(
@@ -323,6 +333,19 @@ class User(Base):
     )
     lock_exception: Mapped[LockException | None] = relationship(back_populates="user")
     letters: Mapped[list[Letter]] = relationship(back_populates="user", order_by="Letter.id")
+
+
+@event.listens_for(Practice, "before_insert")
+@event.listens_for(Practice, "before_update")
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _search_keys(_mapper: Mapper[Any], _connection: Connection, record: Practice | User) -> None:
+    """The search key follows its fields on every insert and update through the ORM, so
+    no code path that changes a name or a city can leave the key behind."""
+    if isinstance(record, Practice):
+        record.search_key = search_key(record.name, record.city)
+    else:
+        record.search_key = search_key(record.name)
 
 
 class PasswordHistory(Base):

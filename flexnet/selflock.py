@@ -14,10 +14,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import authn, users, vpn
+from flexnet import authn, servicerequests, users, vpn
 from flexnet.audit import Actor
 from flexnet.authn import Client, Outcome
 from flexnet.config import Settings
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     Lock,
     LockCause,
@@ -54,8 +55,12 @@ def lock_own_access(
     now: datetime,
     settings: Settings,
     box: SecretBox,
+    phone: str = "",
 ) -> SelfLockResult:
-    """Check the password through the pipeline (no OTP) and lock; nothing if it is wrong."""
+    """Check the password through the pipeline (no OTP) and lock; nothing if it is wrong.
+    ``phone``: a number for staff's call-back, optional; a malformed one is a
+    ValidationError before anything else happens."""
+    phone = servicerequests.check_phone(phone) if phone.strip() else ""
     decision = authn.authenticate(
         session,
         username=username,
@@ -85,45 +90,58 @@ def lock_own_access(
         )
         disconnected = queued or 0
         what = f"Ihr Zugang {user.username} ist gesperrt."
+        done = f"den eigenen Zugang {user.username} gesperrt"
     else:
-        what = _lock_keys(session, user, reason, now)
+        serials = _lock_keys(session, user, reason, now)
         practice_users = list(
             session.scalars(select(User.id).where(User.practice_id == user.practice_id))
         )
         disconnected = vpn.request_disconnect(session, user_ids=practice_users, now=now)
-    _file_report(session, user, target, client, now)
+        if serials:
+            what = "Der Yubikey Ihrer Praxis ist gesperrt; er gilt für alle Benutzer der Praxis."
+            done = (
+                f"den Yubikey der Praxis (Seriennummer {', '.join(serials)}) gesperrt; "
+                "er gilt für alle Benutzer der Praxis"
+            )
+        else:
+            what = "Der Yubikey Ihrer Praxis war bereits gesperrt."
+            done = "den Yubikey der Praxis sperren wollen; er war bereits gesperrt"
+    _file_report(session, user, done, phone, client, now)
     return SelfLockResult(locked=True, what=what, disconnected=disconnected)
 
 
-def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> str:
+def _lock_keys(session: Session, user: User, reason: str, now: datetime) -> list[str]:
+    """The serials of the practice's keys locked now (none if they were locked already)."""
     keys = session.scalars(
         select(Token.id).where(
             Token.practice_id == user.practice_id, Token.status.in_(USABLE_STATUSES)
         )
     )
     why = Lock(LockCause.SELF_SERVICE, reason)
-    locked = stock.lock_keys(
+    return stock.lock_keys(
         session, dict.fromkeys(keys, why), actor=Actor.user(user.username), now=now
     )
-    if not locked:
-        return "Der Yubikey Ihrer Praxis war bereits gesperrt."
-    return "Der Yubikey Ihrer Praxis ist gesperrt; er gilt für alle Benutzer der Praxis."
 
 
 def _file_report(
-    session: Session, user: User, target: Target, client: Client, now: datetime
+    session: Session, user: User, done: str, phone: str, client: Client, now: datetime
 ) -> None:
-    kind = RequestKind.KEY_LOST if target is Target.KEY else RequestKind.UNLOCK
+    """A report in staff's queue saying who locked what, when; the lock has happened,
+    staff follow up (call back, replacement, unlock: § 7.2, § 7.3)."""
+    at = now.astimezone(BERLIN)
     session.add(
         ServiceRequest(
             created_at=now,
             bsnr=user.practice.bsnr,
             practice_id=user.practice_id,
             usernames=user.username,
-            kind=kind,
+            kind=RequestKind.SELF_LOCK,
             contact_person=user.name or user.username,
-            phone="",
-            message=f"Selbstsperre ({target.value}) über das Selbstbedienungsportal",
+            phone=phone,
+            message=(
+                f"{user.username} hat am {at:%d.%m.%Y um %H:%M} Uhr über „Zugang sofort "
+                f"sperren“ im Selbstbedienungsportal {done}."
+            ),
             source_ip=client.source_ip,
             status=RequestStatus.OPEN,
         )

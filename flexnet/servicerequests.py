@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from flexnet import audit, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
-from flexnet.identifiers import require_text, validate_bsnr
+from flexnet.identifiers import normalize_line_breaks, require_text, validate_bsnr
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.provisioning import issuance, mailruns
@@ -29,7 +29,10 @@ KIND_LABELS = {
     RequestKind.UNLOCK: "Zugang entsperren",
     RequestKind.NEW_USER: "Neuer Benutzer",
     RequestKind.END_OF_ACCESS: "Zugang beenden",
+    RequestKind.SELF_LOCK: "Selbstsperre (bereits gesperrt)",
 }
+# What a practice may ask for on the public form; a self-lock files its own report.
+FORM_KINDS = tuple(kind for kind in KIND_LABELS if kind is not RequestKind.SELF_LOCK)
 PER_SOURCE_PER_HOUR = 5
 PER_BSNR_PER_HOUR = 3
 _PHONE = re.compile(r"[0-9 +()/-]{6,40}")
@@ -37,6 +40,14 @@ _PHONE = re.compile(r"[0-9 +()/-]{6,40}")
 
 class TooManyRequests(FlexnetError):
     """The rate limit for a source address or a BSNR is reached."""
+
+
+def check_phone(phone: str) -> str:
+    """A call-back number as typed (digits, spaces, + ( ) / -), or ValidationError."""
+    phone = phone.strip()
+    if not _PHONE.fullmatch(phone):
+        raise ValidationError("Telefonnummer: bitte nur Ziffern, Leerzeichen und + ( ) / -")
+    return phone
 
 
 def file_request(
@@ -54,13 +65,13 @@ def file_request(
     """Validate and store a request; raises ValidationError or TooManyRequests."""
     bsnr = validate_bsnr(bsnr)
     contact_person = require_text(contact_person, "Ansprechpartner", max_length=200)
-    phone = phone.strip()
-    if not _PHONE.fullmatch(phone):
-        raise ValidationError("Telefonnummer: bitte nur Ziffern, Leerzeichen und + ( ) / -")
+    if kind not in FORM_KINDS:
+        raise ValidationError("Anliegen: bitte eines aus der Liste wählen")
+    phone = check_phone(phone)
     usernames = " ".join(usernames.split())[:500]
     if any(not ch.isprintable() for ch in usernames):
         raise ValidationError("Benutzer enthält Steuerzeichen")
-    message = message.strip()
+    message = normalize_line_breaks(message).strip()
     if len(message) > 2000 or any(not (ch.isprintable() or ch in "\r\n") for ch in message):
         raise ValidationError("Nachricht: höchstens 2000 Zeichen, keine Steuerzeichen")
     for key, limit in (

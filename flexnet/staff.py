@@ -70,6 +70,16 @@ def add_staff(
     return account
 
 
+def first_admin(session: Session) -> StaffAccount | None:
+    """The longest-standing active admin: the one ``flexnet run`` names for signing in."""
+    return session.scalar(
+        select(StaffAccount)
+        .where(StaffAccount.role == StaffRole.ADMIN, StaffAccount.active.is_(True))
+        .order_by(StaffAccount.id)
+        .limit(1)
+    )
+
+
 def ensure_first_admin(
     session: Session, *, username: str = "admin", now: datetime
 ) -> tuple[StaffAccount, str] | None:

@@ -56,8 +56,9 @@ def yubikey_import(ctx: CliContext, file: Path, fmt: str, pskc_passphrase_stdin:
     except importer.ImportFailed as failed:
         for error in failed.errors:
             click.echo(error, err=True)
+        above = " oben" if failed.count > len(failed.errors) else ""
         raise ValidationError(
-            f"Import abgebrochen, nichts übernommen ({len(failed.errors)} Fehler)"
+            f"Import abgebrochen, nichts übernommen ({failed.summary}{above})"
         ) from None
     again = (
         f"; davon {summary.reprogrammed} zurückgegeben und neu programmiert"

@@ -14,7 +14,7 @@ from flexnet.cli.radius_cmds import build_radius, print_radclient_hint
 from flexnet.config import generate_master_key, instance_path_from
 from flexnet.instance import ensure_instance
 from flexnet.radius.server import Listen
-from flexnet.staff import ensure_first_admin
+from flexnet.staff import ensure_first_admin, first_admin
 
 
 @cli.command()
@@ -90,6 +90,8 @@ def run(ctx: CliContext, host: str, port: int, auth_port: int, acct_port: int) -
         demo_created = ctx.settings.demo and demo.ensure_demo(
             session, box=ctx.secret_box, instance=ctx.settings.instance_path, now=ctx.now()
         )
+        admin = first_admin(session)
+        admin_name = admin.username if admin else None
     if created:
         account, password = created
         click.echo("")
@@ -105,13 +107,23 @@ def run(ctx: CliContext, host: str, port: int, auth_port: int, acct_port: int) -
     click.echo("  flexnet practice add --bsnr 881234500 --name 'Praxis Dr. Muster' \\")
     click.echo("      --street 'Doctor-Eisenbart-Ring 2' --zip 39120 --city Magdeburg")
     click.echo("  flexnet --help   (alle Befehle)")
-    click.echo(f"Web: http://{host}:{port}/healthz   RADIUS: {host}:{auth_port}/{acct_port}")
+    web = f"http://{_browsable(host)}:{port}"
+    click.echo(f"Startseite: {web}/   RADIUS: {host}:{auth_port}/{acct_port}")
+    if admin_name:
+        click.echo(f"Verwaltung: {web}/admin/ (Anmeldung als {admin_name})")
+        if not created:
+            click.echo("  Das Kennwort wurde beim ersten Start angezeigt.")
     click.echo("Beenden mit Strg+C (beendet Web und RADIUS).")
-    web = _web_thread(ctx, host, port)
+    server = _web_thread(ctx, host, port)
     try:
         build_radius(ctx, Listen(host, auth_port, acct_port)).run()
     finally:
-        web.shutdown()
+        server.shutdown()
+
+
+def _browsable(host: str) -> str:
+    """The address a browser on this machine uses for ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
 
 
 def _web_thread(ctx: CliContext, host: str, port: int) -> BaseWSGIServer:

@@ -18,6 +18,7 @@ from flexnet import audit, labels, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, ValidationError
+from flexnet.identifiers import normalize_line_breaks
 from flexnet.lifecycle.rules import BERLIN, termination_last_day
 from flexnet.lifecycle.status import termination_reason
 from flexnet.models import (
@@ -45,7 +46,7 @@ STAFF_CAUSES = (LockCause.MANUAL, LockCause.MISUSE, LockCause.LOSS, LockCause.OB
 
 
 def _require_reason(reason: str) -> str:
-    reason = reason.strip()
+    reason = normalize_line_breaks(reason).strip()
     if not reason:
         raise ValidationError("Bitte einen Grund angeben")
     return reason
@@ -348,7 +349,8 @@ def terminate(
     practice.terminated_by = by
     practice.termination_notice_on = notice_date
     practice.access_ends_on = termination_last_day(by, notice_date, requested)
-    practice.termination_reason = reason.strip() if reason and reason.strip() else None
+    reason = normalize_line_breaks(reason or "").strip()
+    practice.termination_reason = reason or None
     audit.record(
         session,
         AuditTag.PRACTICE_TERMINATE,

@@ -61,13 +61,55 @@ class ImportedKey:
     counter: int = 0
 
 
-class ImportFailed(ValidationError):
-    """Nothing was imported; ``errors`` lists every problem found."""
+# A file may hold millions of bad lines: the first are enough to see what is wrong, the
+# rest are counted, so the answer stays small whatever the file.
+SHOWN_ERRORS = 50
 
-    def __init__(self, errors: Sequence[str]) -> None:
-        shown = "; ".join(errors[:5]) + (f"; … ({len(errors)} Fehler)" if len(errors) > 5 else "")
+
+class ImportFailed(ValidationError):
+    """Nothing was imported; ``errors`` holds the first problems found (at most
+    ``SHOWN_ERRORS``, each with its line), ``count`` how many there were in all."""
+
+    def __init__(self, errors: Sequence[str], count: int | None = None) -> None:
+        self.errors = list(errors[:SHOWN_ERRORS])
+        self.count = len(errors) if count is None else count
+        shown = "; ".join(self.errors[:5])
+        if self.count > 5:
+            shown += f"; … ({self.count_text})"
         super().__init__(f"Import abgebrochen, nichts übernommen: {shown}")
-        self.errors = list(errors)
+
+    @property
+    def count_text(self) -> str:
+        """'1.200 Fehler' (German digit grouping)."""
+        return f"{self.count:,}".replace(",", ".") + " Fehler"
+
+    @property
+    def summary(self) -> str:
+        """How many problems there were and which are shown, in German."""
+        if self.count > len(self.errors):
+            return f"{self.count_text}, die ersten {len(self.errors)}"
+        return self.count_text
+
+
+class _Errors:
+    """The problems of one file: the first ``SHOWN_ERRORS`` kept, all of them counted."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.count = 0
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        if len(self.shown) < SHOWN_ERRORS:
+            self.shown.append(message)
+
+    def extend(self, other: _Errors) -> None:
+        for message in other.shown:
+            self.add(message)
+        self.count += other.count - len(other.shown)
+
+    def failed(self) -> ImportFailed:
+        return ImportFailed(self.shown, self.count)
 
 
 @dataclass(frozen=True)
@@ -83,6 +125,11 @@ class ImportSummary:
 
 class _LineError(Exception):
     pass
+
+
+def _excerpt(value: str, length: int = 40) -> str:
+    """A value from the file as an error quotes it: at most ``length`` characters."""
+    return value if len(value) <= length else value[:length] + "…"
 
 
 def _hex(value: str, what: str, length: int) -> bytes:
@@ -104,7 +151,7 @@ def _public_id(value: str, *, required: bool) -> str | None:
 def _serial(value: str) -> str:
     text = value.strip()
     if not _SERIAL.fullmatch(text):
-        raise _LineError(f"Seriennummer {text!r} ist keine Zahl")
+        raise _LineError(f"Seriennummer {_excerpt(text)!r} ist keine Zahl")
     return text
 
 
@@ -153,14 +200,14 @@ def _ykpers_row(line: int, row: list[str]) -> ImportedKey | None:
         token_id = _public_id(row[3], required=True)
         digits = int(row[11]) if row[11].strip().isdigit() else 0
         return _hotp(line, token_id or "", row[3], row[5], digits, row[12])
-    raise _LineError(f"Ereignis {event!r} enthält keinen importierbaren Schlüssel")
+    raise _LineError(f"Ereignis {_excerpt(event)!r} enthält keinen importierbaren Schlüssel")
 
 
 def _parse_csv(
     text: str, parse_row: Callable[[int, list[str]], ImportedKey | None]
-) -> tuple[list[ImportedKey], list[str]]:
+) -> tuple[list[ImportedKey], _Errors]:
     keys: list[ImportedKey] = []
-    errors: list[str] = []
+    errors = _Errors()
     rows = csv.reader(io.StringIO(text))
     number = 0
     while True:
@@ -170,14 +217,14 @@ def _parse_csv(
         except StopIteration:
             break
         except csv.Error as error:
-            errors.append(f"Zeile {number}: kein gültiges CSV ({error})")
+            errors.add(f"Zeile {number}: kein gültiges CSV ({_excerpt(str(error))})")
             break
         if not row or not "".join(row).strip():
             continue
         try:
             key = parse_row(number, row)
         except _LineError as error:
-            errors.append(f"Zeile {number}: {error}")
+            errors.add(f"Zeile {number}: {error}")
             continue
         if key is not None:
             keys.append(key)
@@ -201,32 +248,34 @@ def _pskc_key(number: int, key: pskc.key.Key) -> ImportedKey:
         digits = length - len(token_id) if length > 8 else length
         public = token_id if len(token_id) == 12 and modhex.is_modhex(token_id) else ""
         return _hotp(number, serial, public, secret.hex(), digits, str(key.counter or 0))
-    raise _LineError(f"Algorithmus {key.algorithm!r} wird nicht unterstützt")
+    raise _LineError(f"Algorithmus {_excerpt(str(key.algorithm))!r} wird nicht unterstützt")
 
 
-def _parse_pskc(data: bytes, passphrase: str | None) -> tuple[list[ImportedKey], list[str]]:
+def _parse_pskc(data: bytes, passphrase: str | None) -> tuple[list[ImportedKey], _Errors]:
+    keys: list[ImportedKey] = []
+    errors = _Errors()
     # PSKC needs no DTD; refusing one keeps entity tricks away whatever XML parser
     # python-pskc picks (it prefers lxml when installed, which expands entities).
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        return [], ["PSKC-Datei nicht lesbar: DTD/Entitäten sind nicht erlaubt"]
+        errors.add("PSKC-Datei nicht lesbar: DTD/Entitäten sind nicht erlaubt")
+        return keys, errors
     try:
         container = pskc.PSKC(io.BytesIO(data))
         if passphrase is not None:
             container.encryption.derive_key(passphrase)
         listed = list(container.keys)
     except (pskc.exceptions.PSKCError, ValueError) as error:
-        return [], [f"PSKC-Datei nicht lesbar: {error}"]
-    keys: list[ImportedKey] = []
-    errors: list[str] = []
+        errors.add(f"PSKC-Datei nicht lesbar: {_excerpt(str(error))}")
+        return keys, errors
     for number, key in enumerate(listed, start=1):
         try:
             keys.append(_pskc_key(number, key))
         except _LineError as error:
-            errors.append(f"Schlüssel {number}: {error}")
+            errors.add(f"Schlüssel {number}: {error}")
         except pskc.exceptions.DecryptionError:
-            errors.append(f"Schlüssel {number}: verschlüsselt, Passphrase fehlt oder ist falsch")
+            errors.add(f"Schlüssel {number}: verschlüsselt, Passphrase fehlt oder ist falsch")
         except (pskc.exceptions.PSKCError, ValueError) as error:
-            errors.append(f"Schlüssel {number}: nicht lesbar ({error})")
+            errors.add(f"Schlüssel {number}: nicht lesbar ({_excerpt(str(error))})")
     return keys, errors
 
 
@@ -256,15 +305,15 @@ def parse(
         row_parser = _ykman_row if fmt is Format.YKMAN else _ykpers_row
         keys, errors = _parse_csv(text, row_parser)
     errors.extend(_duplicates_within(keys))
-    if not keys and not errors:
-        errors.append("die Datei enthält keinen Schlüssel")
-    if errors:
-        raise ImportFailed(errors)
+    if not keys and not errors.count:
+        errors.add("die Datei enthält keinen Schlüssel")
+    if errors.count:
+        raise errors.failed()
     return keys
 
 
-def _duplicates_within(keys: Iterable[ImportedKey]) -> list[str]:
-    errors: list[str] = []
+def _duplicates_within(keys: Iterable[ImportedKey]) -> _Errors:
+    errors = _Errors()
     seen: dict[tuple[str, str], int] = {}
     for key in keys:
         for label, value in (("Seriennummer", key.serial), ("öffentliche ID", key.public_id)):
@@ -272,13 +321,13 @@ def _duplicates_within(keys: Iterable[ImportedKey]) -> list[str]:
                 continue
             first = seen.setdefault((label, value), key.line)
             if first != key.line:
-                errors.append(f"Zeile {key.line}: {label} {value} steht schon in Zeile {first}")
+                errors.add(f"Zeile {key.line}: {label} {value} steht schon in Zeile {first}")
     return errors
 
 
 def _duplicates_in_stock(
     session: Session, keys: Sequence[ImportedKey], box: SecretBox
-) -> tuple[list[str], dict[str, Token]]:
+) -> tuple[_Errors, dict[str, Token]]:
     """Refusals for serials or public ids already in use, and the returned keys among
     the serials: those are reprogrammed (new secrets) and go back to stock (§ 10.2)."""
     serials = {k.serial for k in keys}
@@ -292,11 +341,11 @@ def _duplicates_in_stock(
             select(Token.public_id, Token.serial).where(Token.public_id.in_(public_ids))
         ).all()
     )
-    errors = []
+    errors = _Errors()
     for key in keys:
         token = known.get(key.serial)
         if token is not None and token.status is not TokenStatus.RETURNED:
-            errors.append(
+            errors.add(
                 f"Zeile {key.line}: Seriennummer {key.serial} ist bereits im Bestand "
                 f"({TOKEN_STATUS_LABEL[token.status.value]}; neu programmieren lässt sich "
                 "nur ein zurückgegebener Yubikey)"
@@ -306,16 +355,14 @@ def _duplicates_in_stock(
             and token.status is TokenStatus.RETURNED
             and _same_secret(token, key, box)
         ):
-            errors.append(
+            errors.add(
                 f"Zeile {key.line}: Yubikey {key.serial} trägt noch seine alten Schlüssel; "
                 "bitte neu programmieren (neuer AES-Schlüssel und neue private ID bzw. "
                 "neues OATH-Geheimnis), sonst gälten mitgeschnittene Einmalkennwörter wieder"
             )
         holder = known_public.get(key.public_id or "")
         if holder is not None and holder != key.serial:
-            errors.append(
-                f"Zeile {key.line}: öffentliche ID {key.public_id} ist bereits im Bestand"
-            )
+            errors.add(f"Zeile {key.line}: öffentliche ID {key.public_id} ist bereits im Bestand")
     returned = {serial: t for serial, t in known.items() if t.status is TokenStatus.RETURNED}
     return errors, returned
 
@@ -360,8 +407,8 @@ def import_keys(
 ) -> ImportSummary:
     """Add the keys to stock with encrypted secrets; the caller's commit makes it final."""
     errors, returned = _duplicates_in_stock(session, keys, box)
-    if errors:
-        raise ImportFailed(errors)
+    if errors.count:
+        raise errors.failed()
     for key in keys:
         secret = box.seal(key.secret, context=token_context(key.serial))
         if key.serial in returned:

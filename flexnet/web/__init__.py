@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
 from flexnet.config import Settings
 from flexnet.db import UNAVAILABLE, Database, describe_error
@@ -64,6 +65,12 @@ SECURITY_HEADERS = {
 def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    # Every answer but the stylesheet and scripts may carry personal data or credentials
+    # (self-service, requests, /api/v1, staff pages), error answers included: no browser
+    # or proxy keeps a copy. Runs for every response, whichever blueprint or error
+    # handler made it.
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
     if state().settings.cookie_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
@@ -78,6 +85,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
         openapi,
         selfservice,
         service_requests,
+        start,
         wsapi,
     )
 
@@ -92,10 +100,32 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(wsapi.blueprint)
     admin.init_app(app)
-    for code in (404, 405):
-        app.register_error_handler(code, api.problem_for_http_error)
+    app.register_blueprint(start.blueprint)
+    for code in HTTP_ERRORS:
+        app.register_error_handler(code, http_error)
     for unavailable in UNAVAILABLE:
         app.register_error_handler(unavailable, database_unavailable)
+
+
+HTTP_ERRORS = {
+    404: (
+        "Seite nicht gefunden",
+        "Diese Seite gibt es nicht (mehr). Bitte prüfen Sie die Adresse.",
+    ),
+    405: ("Nicht möglich", "Diese Seite lässt sich so nicht aufrufen."),
+}
+
+
+def http_error(error: HTTPException) -> ResponseReturnValue:
+    """An unknown path or method: a problem document under /api/, elsewhere a German
+    page with the way back to the start page."""
+    code = error.code or 404
+    if request.path.startswith("/api/"):
+        from flexnet.web import api
+
+        return api.problem(code, error.name)
+    title, text = HTTP_ERRORS[code]
+    return render_template("error.html", title=title, text=text), code
 
 
 def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from flexnet import apiclients, authn
 from flexnet.authn import Channel, Client, Outcome
@@ -26,14 +25,6 @@ def problem(status: int, title: str, detail: str | None = None) -> Response:
     response.status_code = status
     response.mimetype = "application/problem+json"
     return response
-
-
-def problem_for_http_error(error: HTTPException) -> Response | HTTPException:
-    """Under /api/ an unknown path or method is a problem document too; elsewhere the
-    usual page."""
-    if request.path.startswith(blueprint.url_prefix or "/api/v1"):
-        return problem(error.code or 500, error.name)
-    return error
 
 
 def api_key() -> str:

@@ -19,11 +19,12 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, Length
 
 from flexnet import authn, passwords, selflock, users
 from flexnet.authn import Channel, Client, Outcome
 from flexnet.db import utcnow
+from flexnet.errors import ValidationError
 from flexnet.lifecycle.status import user_status
 from flexnet.models import User
 from flexnet.selflock import Target
@@ -220,6 +221,9 @@ class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type info
         ],
         default=Target.ACCOUNT.value,
     )
+    phone = StringField(
+        "Telefon für Rückfragen des IT-Service (optional)", validators=[Length(max=40)]
+    )
 
 
 @blueprint.route("/lock", methods=["GET", "POST"])
@@ -230,17 +234,21 @@ def lock() -> ResponseReturnValue:
         status = 400 if request.method == "POST" else 200
         return render_template("selfservice/lock.html", form=form, problem=None), status
     flexnet = state()
-    with flexnet.database.session() as session:
-        result = selflock.lock_own_access(
-            session,
-            username=form.username.data or "",
-            password=form.password.data or "",
-            target=Target(form.target.data),
-            client=Client(Channel.SELF_SERVICE, "self-service", request.remote_addr),
-            now=utcnow(),
-            settings=flexnet.settings,
-            box=flexnet.secret_box,
-        )
+    try:
+        with flexnet.database.session() as session:
+            result = selflock.lock_own_access(
+                session,
+                username=form.username.data or "",
+                password=form.password.data or "",
+                target=Target(form.target.data),
+                client=Client(Channel.SELF_SERVICE, "self-service", request.remote_addr),
+                now=utcnow(),
+                settings=flexnet.settings,
+                box=flexnet.secret_box,
+                phone=form.phone.data or "",
+            )
+    except ValidationError as error:
+        return render_template("selfservice/lock.html", form=form, problem=error.message), 400
     if not result.locked:
         problem = (
             "Benutzername oder Kennwort stimmen nicht, oder der Zugang ist bereits gesperrt. "

@@ -13,7 +13,7 @@ from flexnet import servicerequests
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
 from flexnet.models import RequestKind
-from flexnet.servicerequests import KIND_LABELS, TooManyRequests
+from flexnet.servicerequests import FORM_KINDS, KIND_LABELS, TooManyRequests
 from flexnet.web import state
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
@@ -30,7 +30,7 @@ class RequestForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type i
         validators=[Length(max=500)],
     )
     kind = SelectField(
-        "Anliegen", choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()]
+        "Anliegen", choices=[SelectChoice(kind.value, KIND_LABELS[kind]) for kind in FORM_KINDS]
     )
     contact_person = StringField(
         "Ansprechpartner in der Praxis", validators=[DataRequired(REQUIRED), Length(max=200)]

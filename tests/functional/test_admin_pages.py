@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 
-from flexnet import create_app
+from flexnet import create_app, users
 from flexnet.db import utcnow
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import AuthEvent, Practice, StaffRole, TerminationBy
+from flexnet.models import AuthEvent, Practice, StaffRole, TerminationBy, UserKind
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
 from tests.conftest import BOX, STAFF
@@ -91,6 +91,29 @@ def test_search_finds_by_each_kind_of_name(
 
     assert f"<td>{kind}</td>" in page
     assert 'href="/admin/practices/881234500"' in page
+
+
+@pytest.mark.parametrize("query", ["MÜLLER", "mueller", "KOETHEN", "köthen", "JÜRGEN GROSS"])
+def test_search_folds_case_and_umlauts(
+    app: Flask, clients: dict[StaffRole, FlaskClient], query: str
+) -> None:
+    with state(app).database.session() as db:
+        add_login(db, BOX, bsnr="881234511", serial="9000011")
+        practice = db.scalars(select(Practice).where(Practice.bsnr == "881234511")).one()
+        practice.name, practice.city = "Praxis Dr. Müller", "Köthen (Anhalt)"
+        users.add_user(
+            db,
+            username="jgross",
+            bsnr="881234511",
+            kind=UserKind.STAFF,
+            name="Jürgen Groß",
+            actor=STAFF,
+            now=utcnow(),
+        )
+
+    page = clients[StaffRole.HELPDESK].get("/admin/search", query_string={"q": query})
+
+    assert 'href="/admin/practices/881234511"' in page.get_data(as_text=True)
 
 
 def test_search_treats_wildcards_as_text(clients: dict[StaffRole, FlaskClient]) -> None:

@@ -13,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from flexnet import apiclients, create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
@@ -131,6 +133,17 @@ def test_a_form_error_keeps_what_was_typed_but_not_the_password(app: Flask) -> N
     assert "bereits angelegt" in page
     assert 'value="Zweiter Bernd"' in page
     assert "Noch-ein-Dienst-Kennwort-7" not in page
+
+
+def test_a_refused_role_change_leaves_the_add_form_as_it_was(app: Flask) -> None:
+    admin = signed_in(app, "anna")
+
+    status, page = post(admin, "/admin/staff/anna/role", "/admin/staff", role="auditor")
+
+    assert status == 409 and "letzte aktive Administration" in page
+    add_form = page[page.index("<h2>Mitarbeiter anlegen</h2>") :]
+    assert re.search(r'<option selected value="helpdesk">', add_form), add_form
+    assert 'selected value="auditor"' not in add_form
 
 
 # --- the lock dialog ------------------------------------------------------------------
@@ -287,6 +300,35 @@ def test_a_broken_key_file_imports_nothing_and_names_its_lines(app: Flask) -> No
         assert db.scalar(select(Token.id).where(Token.serial == "7000001")) is None
 
 
+def test_a_key_file_of_five_megabytes_of_bad_lines_gets_the_first_errors_and_the_count(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    bad = b"7000001,kaputt\n" * 340_000  # 5.1 MB, every line wrong
+    assert len(bad) <= 5 * 1024 * 1024
+
+    # Encoded in memory: the test client would spool a body this large to a temporary
+    # file it never closes.
+    boundary, body = encode_multipart(
+        {
+            "csrf_token": csrf(helpdesk, "/admin/keys"),
+            "file": FileStorage(BytesIO(bad), filename="keys.csv"),
+        }
+    )
+
+    response = helpdesk.post(
+        "/admin/keys", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert len(page) < 50_000
+    assert "340.000 Fehler" in page and "die ersten 50" in page
+    assert "Zeile 50:" in page and "Zeile 51:" not in page
+    with state(app).database.reader() as db:
+        assert db.scalar(select(Token.id).where(Token.serial == "7000001")) is None
+
+
 def test_the_mail_run_page_says_when_nothing_is_due(app: Flask) -> None:
     helpdesk = signed_in(app, "bernd")
 
@@ -396,19 +438,24 @@ def test_an_admin_adds_clients_and_each_key_is_shown_once(app: Flask) -> None:
         admin,
         "/admin/clients/nas",
         "/admin/clients",
-        name="asa-2",
-        address="192.0.2.0/28",
-        secret="ein-langes-gemeinsames-Geheimnis-2",
+        **{
+            "nas-name": "asa-2",
+            "nas-address": "192.0.2.0/28",
+            "nas-secret": "ein-langes-gemeinsames-Geheimnis-2",
+        },
     )
     short_secret = post(
         admin,
         "/admin/clients/nas",
         "/admin/clients",
-        name="asa-3",
-        address="192.0.2.99",
-        secret="x",
+        **{"nas-name": "asa-3", "nas-address": "192.0.2.99", "nas-secret": "x"},
     )
-    api_added = post(admin, "/admin/clients/api", "/admin/clients", name="portal", role="auditor")
+    api_added = post(
+        admin,
+        "/admin/clients/api",
+        "/admin/clients",
+        **{"api-name": "portal", "api-role": "auditor"},
+    )
     listing = admin.get("/admin/clients").get_data(as_text=True)
 
     assert nas_added[0] == 200 and "asa-2" in nas_added[1]
@@ -451,15 +498,19 @@ def test_an_admin_changes_a_nas_secret_typed_twice(app: Flask) -> None:
         admin,
         "/admin/clients/nas/secret",
         "/admin/clients",
-        name="asa-1",
-        secret=new,
-        repeat=new + "x",
+        **{"secret-name": "asa-1", "secret-secret": new, "secret-repeat": new + "x"},
     )
     unknown = post(
-        admin, "/admin/clients/nas/secret", "/admin/clients", name="asa-9", secret=new, repeat=new
+        admin,
+        "/admin/clients/nas/secret",
+        "/admin/clients",
+        **{"secret-name": "asa-9", "secret-secret": new, "secret-repeat": new},
     )
     changed = post(
-        admin, "/admin/clients/nas/secret", "/admin/clients", name="asa-1", secret=new, repeat=new
+        admin,
+        "/admin/clients/nas/secret",
+        "/admin/clients",
+        **{"secret-name": "asa-1", "secret-secret": new, "secret-repeat": new},
     )
     listing = admin.get("/admin/clients").get_data(as_text=True)
 
@@ -605,6 +656,30 @@ def test_cancelling_a_run_needs_its_number_typed(app: Flask) -> None:
         assert db.get_one(MailRun, 1).status is MailRunStatus.CANCELLED
 
 
+def test_a_refused_dispatch_date_stays_with_its_own_run(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        for _ in range(3):
+            db.add(
+                MailRun(
+                    status=MailRunStatus.PRODUCED,
+                    run_date=utcnow().date(),
+                    produced_at=utcnow(),
+                    produced_by="bernd",
+                )
+            )
+    future = "2099-01-01"
+
+    status, page = post(
+        helpdesk, "/admin/letters/runs/2/dispatched", "/admin/letters", dispatched_on=future
+    )
+
+    assert status == 409 and "in der Zukunft" in page
+    today = utcnow().astimezone(BERLIN).date().isoformat()
+    dates = re.findall(r'id="sent-(\d+)" type="date" name="dispatched_on" value="([^"]*)"', page)
+    assert sorted(dates) == [("1", today), ("2", today), ("3", today)]
+
+
 def test_the_request_queue_pages(app: Flask) -> None:
     for _ in range(3):  # 3 per BSNR and hour may be filed; the rest by another BSNR
         file_reset_request(app)
@@ -633,16 +708,29 @@ def test_an_admin_sets_an_access_profile_checked_against_the_dictionary(app: Fla
     admin = signed_in(app, "anna")
 
     bad = post(
-        admin, "/admin/clients/profile", "/admin/clients", name="praxis", attributes="Foo-Bar=1"
+        admin,
+        "/admin/clients/profile",
+        "/admin/clients",
+        **{"profile-name": "praxis", "profile-attributes": "Foo-Bar=1"},
     )
     good = post(
         admin,
         "/admin/clients/profile",
         "/admin/clients",
-        name="praxis",
-        description="Praxisnetz",
-        attributes="Filter-Id=praxis\nSession-Timeout=28800",
+        **{
+            "profile-name": "praxis",
+            "profile-description": "Praxisnetz",
+            "profile-attributes": "Filter-Id=praxis\nSession-Timeout=28800",
+        },
+    )
+
+    without_description = post(
+        admin,
+        "/admin/clients/profile",
+        "/admin/clients",
+        **{"profile-name": "gast", "profile-attributes": "Filter-Id=gast"},
     )
 
     assert bad[0] == 400 and "kein erlaubtes Antwort-Attribut" in bad[1]
     assert good[0] == 200 and "Filter-Id=praxis, Session-Timeout=28800" in good[1]
+    assert without_description[0] == 200 and "Filter-Id=gast" in without_description[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
@@ -134,3 +134,26 @@ def test_forms_work_over_https_as_in_production(
         state(app).database.dispose()
 
     assert "Ihre Anfrage ist eingegangen" in answer
+
+
+def test_a_newcomer_finds_the_way_from_the_start_page(
+    site: tuple[str, Flask], browser: Browser
+) -> None:
+    base, _ = site
+    page = browser.new_page()
+    targets = {
+        "Zugang sofort sperren": "Zugang sofort sperren",
+        "Anfrage an den IT-Service": "Anfrage an den IT-Service",
+        "Anmelden zur Selbstbedienung": "Selbstbedienung – Anmeldung",
+        "Anmeldung für Mitarbeiter des IT-Service": "KV-FlexNet Verwaltung – Anmeldung",
+    }
+    reached = {}
+    for link in targets:
+        page.goto(f"{base}/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("KV-FlexNet")
+        page.get_by_role("link", name=link).click()
+        reached[link] = page.get_by_role("heading", level=1).inner_text()
+    shot(page, "start")
+
+    assert reached == targets
+    page.close()

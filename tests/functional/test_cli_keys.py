@@ -94,6 +94,24 @@ def test_broken_import_lists_every_line_and_imports_nothing(
     assert snapshot(database) == before
 
 
+def test_an_import_of_many_bad_lines_lists_the_first_and_counts_all(
+    invoke: Invoke, tmp_path: Path, database: Database
+) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_text("".join(f"{7_000_000 + n},kaputt\n" for n in range(1200)))
+    before = snapshot(database)
+
+    result = invoke("yubikey", "import", str(path))
+
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("Zeile 1: ") and errors[49].startswith("Zeile 50: ")
+    assert errors[50:] == [
+        "flexnet: Import abgebrochen, nichts übernommen (1.200 Fehler, die ersten 50 oben)"
+    ]
+    assert snapshot(database) == before
+
+
 def test_resync_from_two_consecutive_otps(
     invoke: Invoke, practice_with_terms: str, key_file: tuple[Path, SimulatedKey]
 ) -> None:

@@ -18,6 +18,7 @@ from flexnet.db import utcnow
 from flexnet.models import (
     LockCause,
     ServiceRequest,
+    StaffRole,
     Token,
     TokenStatus,
     User,
@@ -27,6 +28,7 @@ from flexnet.models import (
 from flexnet.selflock import SelfLockResult, Target
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
+from tests.support.admin import add_staff, signed_in
 from tests.support.seed import add_login
 
 PASSWORD = "Sommer-Regen-2026!"
@@ -108,7 +110,7 @@ def test_lock_my_account(app: Flask) -> None:
     assert found["kollege"].status is UserStatus.ACTIVE
     assert token.status is TokenStatus.ACTIVE
     assert [s.disconnect_requested_at is not None for s in sessions] == [True, False]
-    assert [r.kind.value for r in reports] == ["unlock"]
+    assert [r.kind.value for r in reports] == ["self_lock"]
 
 
 def test_lock_the_practice_key_without_having_it(app: Flask) -> None:
@@ -119,7 +121,54 @@ def test_lock_the_practice_key_without_having_it(app: Flask) -> None:
     assert token.status is TokenStatus.LOCKED and token.lock_cause is LockCause.SELF_SERVICE
     assert found["emuster"].status is UserStatus.ACTIVE
     assert all(s.disconnect_requested_at is not None for s in sessions)
-    assert [r.kind.value for r in reports] == ["key_lost"]
+    assert [r.kind.value for r in reports] == ["self_lock"]
+
+
+def test_staff_see_a_self_lock_as_what_happened_with_a_call_back_number_if_given(
+    app: Flask,
+) -> None:
+    with state(app).database.session() as session:
+        add_staff(session, "bernd", StaffRole.HELPDESK)
+    account = submit(
+        app.test_client(),
+        username="emuster",
+        password=PASSWORD,
+        target="account",
+        phone="0171 2345678",
+    )
+    key = submit(app.test_client(), username="kollege", password=PASSWORD, target="key")
+    staff = signed_in(app, "bernd")
+
+    queue = staff.get("/admin/requests").get_data(as_text=True)
+    first = staff.get("/admin/requests/1").get_data(as_text=True)
+    second = staff.get("/admin/requests/2").get_data(as_text=True)
+    public_form = app.test_client().get("/requests/new").get_data(as_text=True)
+
+    assert account[0] == key[0] == 200
+    assert queue.count("Selbstsperre") == 2 and "Zugang entsperren" not in queue
+    assert "emuster hat am " in first and "den eigenen Zugang emuster gesperrt" in first
+    assert "Telefon 0171 2345678" in first
+    assert "kollege hat am " in second
+    assert "den Yubikey der Praxis (Seriennummer key-" in second
+    assert "Telefon" not in second.split("Ansprechpartner", 1)[1].split("</tr>", 1)[0]
+    assert "keine Rückrufnummer angegeben" in second
+    assert 'value="self_lock"' not in public_form
+
+
+def test_a_malformed_call_back_number_locks_nothing_and_keeps_the_input(app: Flask) -> None:
+    status, page = submit(
+        app.test_client(),
+        username="emuster",
+        password=PASSWORD,
+        target="account",
+        phone="bitte mobil anrufen",
+    )
+
+    found, _, _, reports = reload(app)
+    assert status == 400 and "Telefonnummer: bitte nur Ziffern" in page
+    assert 'value="emuster"' in page and 'value="bitte mobil anrufen"' in page
+    assert PASSWORD not in page
+    assert found["emuster"].status is UserStatus.ACTIVE and reports == []
 
 
 def test_wrong_password_locks_nothing_and_is_not_echoed(app: Flask) -> None:

@@ -8,12 +8,13 @@ view states the roles that may use it (``@allowed``); the route table test walks
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -31,6 +32,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.fields.choices import SelectChoice
 
 from flexnet import staffauth
 from flexnet.audit import Actor
@@ -137,6 +139,37 @@ class ButtonForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type in
     """A button that changes something: the CSRF token only."""
 
 
+F = TypeVar("F", bound=FlaskForm)
+
+
+def blank(form_class: type[F], **data: Any) -> F:
+    """A form showing its defaults (and ``data``), never what this request submitted.
+
+    Flask-WTF binds every form it builds to the submitted fields of the same names; on a
+    page with several forms only the form that was submitted may be, or the others show
+    (and on their next submission send) another form's input.
+    """
+    form: F = form_class(formdata=None, **data)
+    return form
+
+
+# A select shows its first option when the page selected none: a select of people starts
+# with nobody, so that no one is chosen whom staff did not choose.
+NOBODY = SelectChoice("", "– bitte wählen –")
+
+
+def person_choices(usernames: Iterable[str]) -> list[SelectChoice]:
+    """The choices of a select of people: nobody first, then ``usernames``."""
+    return [NOBODY, *(SelectChoice(name, name) for name in usernames)]
+
+
+def named_person(named: str, usernames: Collection[str]) -> str | None:
+    """The one of ``usernames`` that the text ``named`` names (usernames separated by
+    spaces, commas or semicolons, any case), or None if it names none or several."""
+    found = {word.lower() for word in re.split(r"[\s,;]+", named) if word} & set(usernames)
+    return found.pop() if len(found) == 1 else None
+
+
 def practice_or_404(bsnr: str) -> str:
     """The practice's BSNR as stored, or 404 (also for a malformed BSNR)."""
     with state().database.reader() as db:
@@ -188,8 +221,10 @@ def clear_cookie(response: BaseResponse) -> None:
 def visible(value: object) -> str:
     """Text from outside (usernames from RADIUS, request texts, audit data) with control
     and bidi characters shown as \\xNN instead of acting on the page; HTML is escaped by
-    the templates as always."""
-    return "".join(_shown(ch) for ch in ("" if value is None else str(value)))
+    the templates as always. CR LF is a line break (browsers send a text area's line
+    breaks so); a CR alone is shown."""
+    text = "" if value is None else str(value).replace("\r\n", "\n")
+    return "".join(_shown(ch) for ch in text)
 
 
 # Control, format (bidi marks, zero-width), line and paragraph separators; tab and
@@ -223,13 +258,6 @@ def _forbidden(_error: Exception) -> ResponseReturnValue:
 def _forget_stale_cookie(response: Response) -> Response:
     if g.get("staff_cookie_stale"):
         clear_cookie(response)
-    return response
-
-
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    # Staff pages show personal data: never kept by the browser or a proxy.
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -8,6 +8,7 @@ concentrator or a portal."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -27,19 +28,31 @@ from flexnet.otp import wsapi
 from flexnet.radius import profiles
 from flexnet.radius.packets import load_dictionary
 from flexnet.web import state
-from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blueprint
+from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blank, blueprint
 
 REQUIRED = "Bitte ausfüllen."
 
 
-class NasForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+class _Section(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    """One of the page's forms. Its fields are named and identified with the section's
+    prefix (``nas-name``): five forms on one page share no field name and no id."""
+
+    section = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, prefix=self.section, **kwargs)
+
+
+class NasForm(_Section):
+    section = "nas"
     name = StringField("Name", validators=[DataRequired(REQUIRED), Length(max=100)])
     address = StringField("Adresse oder Netz (IP/CIDR)", validators=[DataRequired(REQUIRED)])
     secret = PasswordField("Gemeinsames Geheimnis", validators=[DataRequired(REQUIRED)])
     allow_missing_ma = BooleanField("Message-Authenticator darf fehlen (nicht empfohlen)")
 
 
-class ProfileForm(FlaskForm):  # type: ignore[misc]
+class ProfileForm(_Section):
+    section = "profile"
     name = StringField("Profilname", validators=[DataRequired(REQUIRED), Length(max=64)])
     description = StringField("Beschreibung", validators=[Optional(), Length(max=200)])
     attributes = TextAreaField(
@@ -48,7 +61,8 @@ class ProfileForm(FlaskForm):  # type: ignore[misc]
     )
 
 
-class ApiClientForm(FlaskForm):  # type: ignore[misc]
+class ApiClientForm(_Section):
+    section = "api"
     name = StringField("Name", validators=[DataRequired(REQUIRED), Length(max=100)])
     role = SelectField(
         "Rolle",
@@ -61,7 +75,8 @@ class ApiClientForm(FlaskForm):  # type: ignore[misc]
     require_otp = BooleanField("Anfragen an /auth müssen ein Yubikey-OTP enthalten")
 
 
-class WsapiForm(FlaskForm):  # type: ignore[misc]
+class WsapiForm(_Section):
+    section = "wsapi"
     name = StringField("Name", validators=[DataRequired(REQUIRED), Length(max=100)])
     unsigned_allowed = BooleanField("Unsignierte Anfragen zulassen (nicht empfohlen)")
 
@@ -70,7 +85,8 @@ class NameForm(FlaskForm):  # type: ignore[misc]
     name = StringField("Name zur Bestätigung", validators=[DataRequired(REQUIRED)])
 
 
-class NasSecretForm(FlaskForm):  # type: ignore[misc]
+class NasSecretForm(_Section):
+    section = "secret"
     name = StringField("Name des NAS", validators=[DataRequired(REQUIRED), Length(max=100)])
     secret = PasswordField("Neues gemeinsames Geheimnis", validators=[DataRequired(REQUIRED)])
     repeat = PasswordField(
@@ -113,12 +129,12 @@ def _page(
             "wsapi_clients": list(db.scalars(select(WsapiClient).order_by(WsapiClient.name))),
         }
     form_set = {
-        "nas_form": NasForm(),
-        "profile_form": ProfileForm(),
-        "api_form": ApiClientForm(),
-        "wsapi_form": WsapiForm(),
-        "secret_form": NasSecretForm(),
-        **forms,
+        "nas_form": blank(NasForm),
+        "profile_form": blank(ProfileForm),
+        "api_form": blank(ApiClientForm),
+        "wsapi_form": blank(WsapiForm),
+        "secret_form": blank(NasSecretForm),
+        **forms,  # the one submitted, when it is shown again with its errors
     }
     response = render_template(
         "admin/clients.html",
@@ -180,7 +196,7 @@ def clients_profile() -> ResponseReturnValue:
                 db,
                 name=form.name.data or "",
                 attributes=attributes,
-                description=form.description.data or "",
+                description=form.description.data or None,  # empty: keep it (none for a new one)
                 actor=g.staff.actor,
                 now=utcnow(),
             )

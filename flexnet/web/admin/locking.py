@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -23,7 +23,14 @@ from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.practices import get_practice
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, practice_or_404
+from flexnet.web.admin import (
+    HELPDESK,
+    allowed,
+    blueprint,
+    named_person,
+    person_choices,
+    practice_or_404,
+)
 
 REQUIRED = "Bitte ausfüllen."
 CAUSE_LABELS = {
@@ -73,7 +80,9 @@ def _dialog(
     form: LockForm, bsnr: str, problem: str | None = None, status: int = 200
 ) -> ResponseReturnValue:
     usernames, keys, number, name = _load(bsnr)
-    form.user.choices = [SelectChoice(u, u) for u in usernames]
+    form.user.choices = person_choices(usernames)
+    if not form.is_submitted():  # opened from a user's page: that user, else nobody
+        form.user.data = named_person(request.args.get("user", ""), usernames)
     return render_template(
         "admin/lock.html",
         form=form,

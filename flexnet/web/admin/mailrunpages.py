@@ -24,7 +24,7 @@ from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import MailRun
 from flexnet.provisioning import mailruns
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, ButtonForm, allowed, blueprint
+from flexnet.web.admin import HELPDESK, ButtonForm, allowed, blank, blueprint
 
 
 class DispatchForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
@@ -54,9 +54,9 @@ def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
             runs=runs,
             reference=mailruns.reference,
             kind_label=mailruns.kind_label,
-            dispatch_form=DispatchForm(dispatched_on=_today()),
-            plain_form=ButtonForm(),
-            cancel_form=CancelForm(),
+            dispatch_form=blank(DispatchForm, dispatched_on=_today()),
+            plain_form=blank(ButtonForm),
+            cancel_form=blank(CancelForm),
             problem=problem,
             staff=g.staff,
         ), status

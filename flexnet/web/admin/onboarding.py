@@ -31,7 +31,7 @@ from flexnet.models import (
 from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
+from flexnet.web.admin import HELPDESK, allowed, blank, blueprint, form_page, practice_or_404
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -203,13 +203,16 @@ def keys() -> ResponseReturnValue:
                     db, parsed, box=flexnet.secret_box, actor=g.staff.actor, now=utcnow()
                 )
         except importer.ImportFailed as failed:
-            problems = ["Import abgebrochen, nichts übernommen:", *failed.errors]
+            problems = [
+                f"Import abgebrochen, nichts übernommen ({failed.summary}):",
+                *failed.errors,
+            ]
         except FlexnetError as error:
             problems = [error.message]
         else:
             flash(f"{summary.total} Yubikeys importiert ({summary.reprogrammed} neu programmiert).")
             return redirect(url_for("admin.keys"))
-    return _keys_page(form, ReturnForm(received_on=_today()), problems)
+    return _keys_page(form, blank(ReturnForm, received_on=_today()), problems)
 
 
 @blueprint.post("/keys/return")
@@ -239,7 +242,7 @@ def key_return() -> ResponseReturnValue:
                 + ("ins Lager erst nach Neuprogrammierung." if returned else "ausgemustert.")
             )
             return redirect(url_for("admin.keys"))
-    return _keys_page(ImportForm(), form, problems)
+    return _keys_page(blank(ImportForm), form, problems)
 
 
 def _keys_page(

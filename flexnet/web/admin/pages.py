@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort, g, render_template, request
@@ -10,7 +9,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from flexnet import labels, users, vpn
+from flexnet import labels, servicerequests, users, vpn
+from flexnet import search as finder
 from flexnet import staff as staff_accounts
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
@@ -30,9 +30,7 @@ from flexnet.models import (
 from flexnet.practices import get_practice
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
-
-SEARCH_LIMIT = 50
-
+from flexnet.web.admin.requestpages import STATUS_LABELS
 
 SPIKE_MINIMUM = 20
 SPIKE_FACTOR = 3
@@ -95,66 +93,14 @@ def dashboard() -> ResponseReturnValue:
     )
 
 
-@dataclass(frozen=True)
-class Hit:
-    kind: str  # what matched: BSNR, practice name, username, LANR, key serial
-    bsnr: str
-    practice_name: str
-    detail: str
-    username: str | None = None  # a user's page to link to
-
-
-def search_hits(db: Session, query: str) -> list[Hit]:
-    """Practices by BSNR (prefix) or name (part), users by username (prefix) or LANR,
-    keys by serial: each an indexed or bounded look-up, at most ``SEARCH_LIMIT``."""
-    text = query.strip()
-    if not text:
-        return []
-    hits: list[Hit] = []
-    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    practices = db.scalars(
-        select(Practice)
-        .where(
-            or_(
-                Practice.bsnr.startswith(text, autoescape=True),
-                Practice.name.ilike(f"%{pattern}%", escape="\\"),
-            )
-        )
-        .order_by(Practice.bsnr)
-        .limit(SEARCH_LIMIT)
-    )
-    for practice in practices:
-        kind = "BSNR" if practice.bsnr.startswith(text) else "Praxis"
-        hits.append(
-            Hit(kind, practice.bsnr, practice.name, labels.PRACTICE_STATUS_LABEL[practice.status])
-        )
-    users = db.execute(
-        select(User, Practice)
-        .join(Practice)
-        .where(or_(User.username.startswith(text.lower(), autoescape=True), User.lanr == text))
-        .order_by(User.username)
-        .limit(SEARCH_LIMIT)
-    )
-    for user, practice in users:
-        kind = "LANR" if user.lanr == text else "Benutzer"
-        detail = f"{user.username} ({labels.USER_STATUS_LABEL[user.status]})"
-        hits.append(Hit(kind, practice.bsnr, practice.name, detail, user.username))
-    tokens = db.execute(
-        select(Token, Practice).join(Practice).where(Token.serial == text).limit(SEARCH_LIMIT)
-    )
-    for token, practice in tokens:
-        hits.append(Hit("Yubikey", practice.bsnr, practice.name, f"Seriennummer {token.serial}"))
-    return hits[:SEARCH_LIMIT]
-
-
 @blueprint.get("/search")
 @allowed(ALL_ROLES)
 def search() -> ResponseReturnValue:
     query = request.args.get("q", "")[:100].replace("\x00", "")
     with state().database.reader() as db:
-        hits = search_hits(db, query)
+        hits = finder.search(db, query)
     return render_template(
-        "admin/search.html", query=query, hits=hits, limit=SEARCH_LIMIT, staff=g.staff
+        "admin/search.html", query=query, hits=hits, limit=finder.LIMIT, staff=g.staff
     )
 
 
@@ -207,6 +153,8 @@ def practice(bsnr: str) -> ResponseReturnValue:
             exception=labels.exception_text(record.lock_exception),
             members=members,
             requests=requests,
+            request_kinds=servicerequests.KIND_LABELS,
+            request_statuses=STATUS_LABELS,
             sessions=[labels.session_text(s) for s in sessions],
             history=_history(db, subjects),
             labels=labels,

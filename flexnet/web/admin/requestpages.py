@@ -16,7 +16,7 @@ from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint
+from flexnet.web.admin import HELPDESK, allowed, blueprint, named_person, person_choices
 
 PAGE_SIZE = 50
 STATUS_LABELS = {
@@ -79,7 +79,9 @@ def _detail(
             abort(404)
         practice = db.get(Practice, item.practice_id) if item.practice_id else None
         usernames = [u.username for u in practice.users] if practice else []
-        form.user.choices = [SelectChoice(name, name) for name in usernames]
+        form.user.choices = person_choices(usernames)
+        if not form.is_submitted():
+            form.user.data = named_person(item.usernames, usernames)
         return render_template(
             "admin/request.html",
             item=item,
@@ -89,6 +91,7 @@ def _detail(
             kinds=servicerequests.KIND_LABELS,
             statuses=STATUS_LABELS,
             new_password=item.kind is RequestKind.NEW_PASSWORD,
+            self_lock=item.kind is RequestKind.SELF_LOCK,
             staff=g.staff,
         ), status
 

@@ -16,7 +16,7 @@ from flexnet.errors import FlexnetError
 from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus
 from flexnet.otp import stock
 from flexnet.web import state
-from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blueprint
+from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blank, blueprint
 
 REQUIRED = "Bitte ausfüllen."
 _ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
@@ -62,9 +62,9 @@ def _page(form: AddForm, problem: str | None = None, status: int = 200) -> Respo
         accounts=accounts,
         admins=admins,
         form=form,
-        role_form=RoleForm(),
-        deactivate_form=DeactivateForm(),
-        yubikey_form=YubikeyForm(),
+        role_form=blank(RoleForm),
+        deactivate_form=blank(DeactivateForm),
+        yubikey_form=blank(YubikeyForm),
         staff_keys=staff_keys,
         problem=problem,
         role_labels=ROLE_LABELS,
@@ -75,7 +75,7 @@ def _page(form: AddForm, problem: str | None = None, status: int = 200) -> Respo
 @blueprint.get("/staff")
 @allowed(ADMIN)
 def staff_accounts() -> ResponseReturnValue:
-    return _page(AddForm())
+    return _page(blank(AddForm))
 
 
 @blueprint.post("/staff")
@@ -107,7 +107,7 @@ def staff_add() -> ResponseReturnValue:
 def staff_role(username: str) -> ResponseReturnValue:
     form = RoleForm()
     if not form.validate_on_submit():
-        return _page(AddForm(), "Bitte eine Rolle wählen.", 400)
+        return _page(blank(AddForm), "Bitte eine Rolle wählen.", 400)
     try:
         with state().database.session() as db:
             staff.change_role(
@@ -118,7 +118,7 @@ def staff_role(username: str) -> ResponseReturnValue:
                 now=utcnow(),
             )
     except FlexnetError as error:
-        return _page(AddForm(), error.message, 409)
+        return _page(blank(AddForm), error.message, 409)
     flash(f"Rolle von {username} geändert.")
     return redirect(url_for("admin.staff_accounts"))
 
@@ -128,12 +128,12 @@ def staff_role(username: str) -> ResponseReturnValue:
 def staff_deactivate(username: str) -> ResponseReturnValue:
     form = DeactivateForm()
     if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
-        return _page(AddForm(), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
+        return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
     try:
         with state().database.session() as db:
             staff.deactivate_staff(db, username=username, actor=g.staff.actor, now=utcnow())
     except FlexnetError as error:
-        return _page(AddForm(), error.message, 409)
+        return _page(blank(AddForm), error.message, 409)
     flash(f"{username} ist deaktiviert; laufende Sitzungen sind beendet.")
     if username.lower() == g.staff.username:
         return redirect(url_for("admin.login"))
@@ -146,12 +146,12 @@ def staff_totp_reset(username: str) -> ResponseReturnValue:
     """A lost or replaced phone: the next sign-in enrols anew (confirmed by the name)."""
     form = DeactivateForm()
     if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
-        return _page(AddForm(), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
+        return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
     try:
         with state().database.session() as db:
             staff.reset_second_factor(db, username=username, actor=g.staff.actor, now=utcnow())
     except FlexnetError as error:
-        return _page(AddForm(), error.message, 409)
+        return _page(blank(AddForm), error.message, 409)
     flash(
         f"Zweiter Faktor von {username} zurückgesetzt; die nächste Anmeldung richtet ihn neu ein."
     )
@@ -168,7 +168,7 @@ def staff_yubikey(username: str) -> ResponseReturnValue:
     """Hand a Yubikey from stock to a staff member as their second factor."""
     form = YubikeyForm()
     if not form.validate_on_submit():
-        return _page(AddForm(), "Bitte die Seriennummer angeben.", 400)
+        return _page(blank(AddForm), "Bitte die Seriennummer angeben.", 400)
     try:
         with state().database.session() as db:
             stock.assign_to_staff(
@@ -179,6 +179,6 @@ def staff_yubikey(username: str) -> ResponseReturnValue:
                 now=utcnow(),
             )
     except FlexnetError as error:
-        return _page(AddForm(), error.message, 409)
+        return _page(blank(AddForm), error.message, 409)
     flash(f"Yubikey {form.serial.data} an {username} ausgegeben (zweiter Faktor).")
     return redirect(url_for("admin.staff_accounts"))

@@ -276,3 +276,34 @@ def test_retention_purges_old_connection_logs_and_keeps_the_chain_verifiable(
     remaining = session.scalars(select(AuthEvent.at)).all()
     assert report.purged["auth_events"] == 1 and remaining == [recent]
     assert audit.verify_chain(session).ok
+
+
+def test_reasons_typed_with_line_breaks_keep_them_without_carriage_returns(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_user: Callable[..., User],
+) -> None:
+    typed = "Anruf von Frau Muster:\r\nZugangsdaten weitergegeben\r\n"
+    locked, terminated = make_practice(), make_practice()
+    user = make_user(practice=locked)
+
+    locks.lock_practice(
+        session, bsnr=locked.bsnr, cause=LockCause.MISUSE, reason=typed, actor=STAFF, now=NOW
+    )
+    locks.terminate(
+        session,
+        bsnr=terminated.bsnr,
+        by=TerminationBy.EXTRAORDINARY,
+        notice_date=NOW.date(),
+        reason=typed,
+        actor=STAFF,
+        now=NOW,
+    )
+
+    wanted = "Anruf von Frau Muster:\nZugangsdaten weitergegeben"
+    session.refresh(user)
+    letter = session.scalars(
+        select(Letter).where(Letter.practice_id == locked.id, Letter.kind == LetterKind.LOCK)
+    ).one()
+    stored = (user.lock_reason, letter.note, terminated.termination_reason)
+    assert stored == (wanted, wanted, wanted)

@@ -123,6 +123,22 @@ def test_every_error_is_reported_at_once() -> None:
     assert [e.split(":")[0] for e in failed.value.errors] == ["Zeile 1", "Zeile 3"]
 
 
+def test_many_errors_keep_the_first_and_count_all_and_quote_values_short() -> None:
+    long_serial = "9" * 5000 + "x"
+    lines = [f"{long_serial},vvccccbdthji,0a1b2c3d4e5f,00112233445566778899aabbccddeeff,,t,"]
+    lines += [f"{n},kaputt" for n in range(2, 1001)]
+
+    with pytest.raises(ImportFailed) as failed:
+        importer.parse("\n".join(lines).encode(), Format.YKMAN)
+
+    errors = failed.value.errors
+    assert len(errors) == importer.SHOWN_ERRORS == 50
+    assert errors[-1].startswith("Zeile 50: ")
+    assert failed.value.count == 1000 and failed.value.summary == "1.000 Fehler, die ersten 50"
+    assert errors[0] == f"Zeile 1: Seriennummer '{'9' * 40}…' ist keine Zahl"
+    assert len(str(failed.value)) < 1000
+
+
 def test_duplicates_within_the_file(session: Session) -> None:
     line = "1234567,vvccccbdthji,0a1b2c3d4e5f,00112233445566778899aabbccddeeff,,t,\n"
     other = "1234568,vvccccbdthji,0a1b2c3d4e5f,00112233445566778899aabbccddeeff,,t,\n"
