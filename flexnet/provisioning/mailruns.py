@@ -517,11 +517,18 @@ def _ship(session: Session, token: Token, *, actor: Actor, now: datetime) -> Non
 
 
 def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) -> MailRun:
-    """Throw away a produced run: its passwords stop working, its letters are due again."""
-    run = _open_run(session, run_id)
+    """Throw away a produced run: its passwords stop working, its letters are due again.
+
+    A run cancelled by an earlier version may still hold letters (that version skipped
+    every second one): cancelling it again finishes the job.
+    """
+    run = _open_run(session, run_id, unfinished_cancel=True)
     run.status = MailRunStatus.CANCELLED
     run.closed_by, run.closed_at = actor.name, now
-    for letter in run.letters:
+    returned = 0
+    # A copy: taking a letter out of the run (``letter.run = None``) removes it from
+    # ``run.letters`` at once, and a loop over the live list would skip its successor.
+    for letter in list(run.letters):
         if letter.kind in PASSWORD_LETTERS and letter.user is not None:
             users.revoke_issued_password(
                 session, letter.user, password_hash=letter.issued_password_hash
@@ -537,23 +544,27 @@ def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) ->
         letter.status = LetterStatus.DUE
         letter.run = None
         letter.printed_at = None
+        returned += 1
     audit.record(
         session,
         AuditTag.MAIL_RUN_CANCEL,
         actor=actor,
         subject=Subject("mail_run", str(run.id)),
+        data={"letters": returned},
         now=now,
     )
     return run
 
 
-def _open_run(session: Session, run_id: int) -> MailRun:
+def _open_run(session: Session, run_id: int, *, unfinished_cancel: bool = False) -> MailRun:
     """The run, locked for this transaction: of two confirmations (or a confirmation and
-    a cancel) at once, the second sees the first one's result."""
+    a cancel) at once, the second sees the first one's result. ``unfinished_cancel`` also
+    admits a cancelled run that still holds letters (see :func:`cancel_run`)."""
     run = session.get(MailRun, run_id, with_for_update=True, populate_existing=True)
     if run is None:
         raise NotFoundError(f"Keinen Versandlauf {run_id}")
-    if run.status is not MailRunStatus.PRODUCED:
+    left_behind = run.status is MailRunStatus.CANCELLED and bool(run.letters)
+    if run.status is not MailRunStatus.PRODUCED and not (unfinished_cancel and left_behind):
         raise ConflictError(f"Versandlauf {run.id} ist bereits abgeschlossen ({run.status.value})")
     return run
 
