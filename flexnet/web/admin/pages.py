@@ -15,12 +15,11 @@ from flexnet import staff as staff_accounts
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import job, returns
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status, termination_reason, user_status
 from flexnet.models import (
     AuditEntry,
     AuthEvent,
-    Letter,
-    LetterStatus,
     Practice,
     RequestStatus,
     ServiceRequest,
@@ -28,6 +27,7 @@ from flexnet.models import (
     User,
 )
 from flexnet.practices import get_practice
+from flexnet.provisioning import mailruns
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
 
@@ -57,8 +57,14 @@ def dashboard() -> ResponseReturnValue:
     with state().database.reader() as db:
         practices = _counts(db, Practice.status)
         users = _counts(db, User.status)
+        letters = mailruns.due_letters(
+            db,
+            today=now.astimezone(BERLIN).date(),
+            delay_days=settings.letters.credentials_delay_days,
+        )
         figures = {
-            "letters_due": db.scalar(select(func.count()).where(Letter.status == LetterStatus.DUE)),
+            "letters_due": len(letters.due),
+            "letters_waiting": len(letters.waiting),
             "open_requests": db.scalar(
                 select(func.count()).where(
                     ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED))
