@@ -165,6 +165,7 @@ def user_add(
             migrated_password=migrated,
             actor=ctx.actor,
             now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         state = (
             f"wartet auf den Zugangsdaten-Brief {mailruns.reference(letter)}"
@@ -186,7 +187,12 @@ def user_reissue(ctx: CliContext, username: str, on_first_use: bool) -> None:
     """Neue Zugangsdaten auf Anforderung (§ 7.3, kostenfrei § 6.1): ein Kennwortbrief."""
     with ctx.unit_of_work() as session:
         letter = issuance.reissue_password(
-            session, username=username, at_once=not on_first_use, actor=ctx.actor, now=ctx.now()
+            session,
+            username=username,
+            at_once=not on_first_use,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         when = "bei erster Nutzung des neuen" if on_first_use else "beim Druck des Briefs"
     click.echo(

@@ -37,6 +37,15 @@ class State(enum.StrEnum):
     REVOKED = "revoked"
 
 
+# Locks that withdraw an access (§ 10.1 breach, § 10.2 termination, § 10.3 the dates,
+# § 14.2 objection), as opposed to those that shield it until it is replaced (§ 7.2
+# loss or misuse, a user's own lock, too many failures), whose remedy is new
+# credentials (§ 7.3).
+WITHDRAWING_CAUSES = frozenset(
+    {LockCause.MANUAL, LockCause.TERMINATION, LockCause.LIFECYCLE, LockCause.OBJECTION}
+)
+
+
 @dataclass(frozen=True)
 class EffectiveStatus:
     state: State
@@ -47,6 +56,11 @@ class EffectiveStatus:
     @property
     def may_log_in(self) -> bool:
         return self.state is State.ACTIVE
+
+    @property
+    def withdrawn(self) -> bool:
+        """Locked by a cause that withdraws the access: nothing new is issued to it."""
+        return self.state is State.LOCKED and self.cause in WITHDRAWING_CAUSES
 
 
 def _berlin_date(instant: datetime) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 
 from flexnet import apiclients, create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
+from flexnet.errors import NotFoundError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
@@ -38,8 +39,10 @@ from flexnet.otp.secrets import wsapi_client_context
 from flexnet.otp.stock import get_token
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
+from tests.functional.test_cli_keys import ykman_line
 from tests.support.admin import add_staff, change_password, csrf, enrol, password_step, signed_in
 from tests.support.seed import add_login
+from tests.support.yubikeys import SimulatedKey
 
 BSNR = "881234500"
 
@@ -268,6 +271,42 @@ def test_onboarding_form_errors_keep_the_input(app: Flask) -> None:
     assert status == 400
     assert f"Die BSNR {BSNR} ist bereits angelegt" in page
     assert 'value="Praxis Doppelt"' in page
+
+
+def test_a_locked_practice_gets_no_user_and_no_key_and_the_form_keeps_the_input(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    stock = ykman_line("7000001", SimulatedKey.random()).encode()
+    imported = helpdesk.post(
+        "/admin/keys",
+        data={"csrf_token": csrf(helpdesk, "/admin/keys"), "file": (BytesIO(stock), "keys.csv")},
+        content_type="multipart/form-data",
+    )
+    with state(app).database.session() as db:
+        locks.lock_practice(
+            db,
+            bsnr=BSNR,
+            cause=LockCause.OBJECTION,
+            reason="Widerspruch ohne Grund (§ 14.2)",
+            actor=STAFF,
+            now=utcnow(),
+        )
+    users_page, key_page = f"/admin/practices/{BSNR}/users/new", f"/admin/practices/{BSNR}/key"
+
+    user = post(helpdesk, users_page, users_page, username="neu", kind="staff", name="Neue Kraft")
+    key = post(helpdesk, key_page, key_page, serial="7000001")
+
+    assert imported.status_code == 302
+    refusal = f"BSNR {BSNR} ist gesperrt (Widerspruch ohne Grund (§ 14.2))"
+    assert user[0] == 400 and refusal in user[1]
+    assert 'value="neu"' in user[1] and 'value="Neue Kraft"' in user[1]
+    assert key[0] == 400 and refusal in key[1] and 'value="7000001"' in key[1]
+    with state(app).database.reader() as db:
+        assert get_token(db, "7000001").status.value == "stock"
+        assert db.scalar(select(Letter.id).where(Letter.kind == LetterKind.KEY)) is None
+        with pytest.raises(NotFoundError):
+            users.get_user(db, "neu")
 
 
 def test_a_broken_key_file_imports_nothing_and_names_its_lines(app: Flask) -> None:

@@ -61,6 +61,7 @@ def dashboard() -> ResponseReturnValue:
             db,
             today=now.astimezone(BERLIN).date(),
             delay_days=settings.letters.credentials_delay_days,
+            quarters=settings.lock_after_quarters,
         )
         figures = {
             "letters_due": len(letters.due),
