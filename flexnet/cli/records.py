@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import click
+from sqlalchemy.orm import Session
 
 from flexnet import practices, staff, users
 from flexnet.cli import DATE, CliContext, cli, pass_context, read_password_stdin
 from flexnet.cli.show import show_practice, show_user
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
-from flexnet.models import PracticeKind, StaffRole, TermsChannel, UserKind
+from flexnet.models import Letter, PracticeKind, StaffRole, TermsChannel, UserKind
 from flexnet.otp import stock
 from flexnet.provisioning import issuance, mailruns
 
@@ -90,8 +91,20 @@ def practice_show(ctx: CliContext, bsnr: str) -> None:
     """Betriebsstätte mit Status, Sperrdatum, Yubikey und Benutzern anzeigen."""
     with ctx.reading() as session:
         found = practices.get_practice(session, bsnr)
-        for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters):
+        outlook = _outlook(ctx, session, found.letters)
+        for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters, outlook):
             click.echo(line)
+
+
+def _outlook(ctx: CliContext, session: Session, letters: list[Letter]) -> dict[int, str | None]:
+    settings = ctx.settings
+    return mailruns.outlook(
+        session,
+        letters,
+        today=ctx.today(),
+        delay_days=settings.letters.credentials_delay_days,
+        quarters=settings.lock_after_quarters,
+    )
 
 
 @cli.group()
@@ -208,7 +221,8 @@ def user_show(ctx: CliContext, username: str) -> None:
     """Benutzer mit Status, Grund, Sperrdatum und Yubikey anzeigen."""
     with ctx.reading() as session:
         found = users.get_user(session, username)
-        for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters):
+        outlook = _outlook(ctx, session, found.letters)
+        for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters, outlook):
             click.echo(line)
 
 

@@ -220,6 +220,23 @@ def due_letters(
     return DueList(due, waiting)
 
 
+def outlook(
+    session: Session,
+    letters: Sequence[Letter],
+    *,
+    today: date,
+    delay_days: int,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> dict[int, str | None]:
+    """For each of ``letters`` still on the list: None if a run made ``today`` would
+    carry it, else why it waits (the rule of :func:`due_letters`, for a record's page)."""
+    listed = [letter for letter in letters if letter.status is LetterStatus.DUE]
+    key_out = _keys_out(session, {letter.practice_id for letter in listed})
+    return {
+        letter.id: _held_back(letter, key_out, today, delay_days, quarters) for letter in listed
+    }
+
+
 def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None]:
     """Practices whose Yubikey has left: the day its key letter went out (None: long since).
 

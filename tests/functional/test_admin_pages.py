@@ -113,6 +113,39 @@ def test_dashboard_counts_the_letters_due_apart_from_those_held_back(
     assert '<th scope="row">Briefe, die zurückgehalten werden</th><td>3</td>' in page
 
 
+def test_practice_and_user_pages_say_which_letters_wait_and_why(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    now = utcnow()
+    with state(app).database.session() as db:
+        issuance.add_user(
+            db, username="neu", bsnr="881234500", kind=UserKind.STAFF, actor=STAFF, now=now
+        )
+        practices.add_practice(
+            db,
+            bsnr="881234600",
+            name="Praxis ohne Annahme",
+            street="Weg 2",
+            zip_code="39104",
+            city="Magdeburg",
+            actor=STAFF,
+            now=now,
+        )
+        issuance.add_user(
+            db, username="spaeter", bsnr="881234600", kind=UserKind.STAFF, actor=STAFF, now=now
+        )
+    auditor = clients[StaffRole.AUDITOR]
+
+    due = auditor.get("/admin/practices/881234500").get_data(as_text=True)
+    held = auditor.get("/admin/practices/881234600").get_data(as_text=True)
+    held_user = auditor.get("/admin/users/spaeter").get_data(as_text=True)
+
+    assert "Zugangsdaten neu: fällig für den nächsten Versandlauf" in due
+    for page in (held, held_user):
+        assert "Zugangsdaten spaeter: wartet: Nutzungsbedingungen nicht angenommen" in page
+        assert "nächsten Versandlauf" not in page
+
+
 @pytest.mark.parametrize(
     ("query", "kind"),
     [("8812", "BSNR"), ("praxis", "Praxis"), ("emust", "Benutzer"), ("9000001", "Yubikey")],

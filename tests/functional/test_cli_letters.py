@@ -177,3 +177,18 @@ def test_cancel_returns_every_letter_of_a_large_run(
     with database.session() as session:
         hashes = {user.username: user.password_hash for user in session.scalars(select(User))}
     assert sorted(hashes) == sorted(printed) and set(hashes.values()) == {None}
+
+
+def test_show_tells_a_letter_the_next_run_carries_from_one_that_waits(
+    invoke: Invoke, onboarded: str
+) -> None:
+    practice = ok(invoke("practice", "show", onboarded)).output
+    user = ok(invoke("user", "show", "emuster")).output
+
+    waiting = (
+        "FN-000002 Zugangsdaten emuster: wartet: Begleitschreiben mit dem Yubikey noch nicht "
+        "versandt (§ 3.2)"
+    )
+    assert "FN-000001 Begleitschreiben Yubikey: fällig für den nächsten Versandlauf" in practice
+    assert waiting in practice and waiting in user
+    assert "FN-000002 Zugangsdaten emuster: fällig" not in practice + user

@@ -20,6 +20,7 @@ from flexnet.lifecycle.status import practice_status, termination_reason, user_s
 from flexnet.models import (
     AuditEntry,
     AuthEvent,
+    Letter,
     Practice,
     RequestStatus,
     ServiceRequest,
@@ -177,6 +178,18 @@ def _history(db: Session, subjects: list[tuple[str, str]]) -> list[AuditEntry]:
     )
 
 
+def _outlook(db: Session, letters: list[Letter], now: datetime) -> dict[int, str | None]:
+    """Which of the letters on the list the next run carries, and why the others wait."""
+    settings = state().settings
+    return mailruns.outlook(
+        db,
+        letters,
+        today=now.astimezone(BERLIN).date(),
+        delay_days=settings.letters.credentials_delay_days,
+        quarters=settings.lock_after_quarters,
+    )
+
+
 @blueprint.get("/practices/<bsnr>")
 @allowed(ALL_ROLES)
 def practice(bsnr: str) -> ResponseReturnValue:
@@ -216,6 +229,7 @@ def practice(bsnr: str) -> ResponseReturnValue:
             requests=requests,
             sessions=[labels.session_text(s) for s in sessions],
             history=_history(db, subjects),
+            outlook=_outlook(db, record.letters, now),
             labels=labels,
             staff=g.staff,
         )
@@ -241,6 +255,7 @@ def user(username: str) -> ResponseReturnValue:
             exception=labels.exception_text(record.lock_exception),
             sessions=[labels.session_text(s) for s in vpn.recent_sessions(record)],
             history=_history(db, [("user", record.username)]),
+            outlook=_outlook(db, record.letters, now),
             labels=labels,
             staff=g.staff,
         )
