@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from datetime import date
 from io import BytesIO
 
 import pytest
@@ -29,6 +30,7 @@ from flexnet.models import (
     RequestStatus,
     ServiceRequest,
     StaffRole,
+    TerminationBy,
     Token,
     UserStatus,
     VpnSession,
@@ -186,6 +188,33 @@ def test_locking_a_user_and_unlocking_with_reasons(app: Flask) -> None:
     with state(app).database.reader() as db:
         user = users.get_user(db, "emuster")
         assert user.status is not UserStatus.LOCKED and user.lock_cause is None
+
+
+def test_an_unlock_the_termination_outlasts_is_refused_with_the_reason(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        locks.terminate(
+            db,
+            bsnr=BSNR,
+            by=TerminationBy.MEMBER,
+            notice_date=date(2020, 1, 2),
+            actor=STAFF,
+            now=utcnow(),
+        )
+        locks.lock_practice(
+            db, bsnr=BSNR, cause=LockCause.MANUAL, reason="Verstoß", actor=STAFF, now=utcnow()
+        )
+    unlock = f"/admin/practices/{BSNR}/unlock"
+
+    status, page = post(helpdesk, unlock, unlock, reason="Verstoß geklärt", confirm=BSNR)
+
+    assert status == 409
+    assert (
+        f"BSNR {BSNR} bleibt gesperrt (Kündigung durch die Praxis zum 16.01.2020 (§ 10.2))" in page
+    )
+    assert "Verstoß geklärt</textarea>" in page  # the reason typed is kept
+    with state(app).database.reader() as db:
+        assert users.get_user(db, "emuster").status is UserStatus.LOCKED
 
 
 def test_a_lost_key_is_locked_for_good_from_the_dialog(app: Flask) -> None:

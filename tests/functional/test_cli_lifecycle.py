@@ -367,6 +367,33 @@ def test_practice_lock_and_unlock(invoke: Invoke, key: SimulatedKey, database: D
     refused(invoke("unlock", "practice", BSNR, "--reason", "nochmal"), "ist nicht gesperrt")
 
 
+def test_unlocking_a_terminated_practice_says_it_stays_locked_and_changes_nothing(
+    invoke: Invoke, key_out: SimulatedKey, database: Database
+) -> None:
+    # Two weeks' notice from 2 January 2020: the run on 17 January made the lock durable.
+    ok(terminate(invoke, BSNR, "member", "2020-01-02"))
+    locked = section(lifecycle_run(invoke, "2020-01-17"), "Jetzt gesperrt")
+    overdue_before = overdue(invoke, "0")
+    before = snapshot(database)
+
+    unlock = invoke("unlock", "practice", BSNR, "--reason", "Praxis bittet darum")
+    user_unlock = invoke("unlock", "user", "emuster", "--reason", "Praxis bittet darum")
+    after = snapshot(database)
+    overdue_after = overdue(invoke, "0")
+    next_run = lifecycle_run(invoke, today().isoformat())
+
+    why = "Kündigung durch die Praxis zum 16.01.2020 (§ 10.2)"
+    assert locked == [f"BSNR {BSNR} Praxis Dr. Müller: {why}"]
+    refused(unlock, f"BSNR {BSNR} bleibt gesperrt ({why}): eine Entsperrung hebt das nicht auf")
+    refused(user_unlock, f"emuster bleibt gesperrt (Betriebsstätte gesperrt: {why})")
+    assert after == before
+    assert field(show(invoke, "practice", BSNR), "Status") == f"gesperrt – {why}"
+    assert overdue_after == overdue_before and len(overdue_before) == 1
+    assert section(next_run, "Jetzt gesperrt") == []
+    due, _ = due_letters(invoke, today().isoformat())
+    assert kinds(due).count(("Sperrung/Kündigung", BSNR)) == 1
+
+
 def test_lost_key_is_reported_lost_and_never_unlocked(
     invoke: Invoke, key: SimulatedKey, database: Database
 ) -> None:
