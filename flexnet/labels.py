@@ -13,6 +13,7 @@ from flexnet.models import (
     Practice,
     PracticeStatus,
     ReturnCondition,
+    TakenOverPassword,
     Token,
     UserStatus,
     VpnSession,
@@ -41,6 +42,15 @@ LETTER_STATUS_LABEL = {
     LetterStatus.PRINTED: "gedruckt",
     LetterStatus.DISPATCHED: "versandt",
     LetterStatus.CANCELLED: "entfallen",
+}
+TAKEN_OVER_LABEL = {
+    TakenOverPassword.UNCHECKED: (
+        ", übernommen, wird bei der ersten Anmeldung gegen die Kennwortrichtlinie geprüft"
+    ),
+    TakenOverPassword.WEAK: (
+        ", übernommen, verletzt die Kennwortrichtlinie, muss bei der nächsten Anmeldung "
+        "geändert werden"
+    ),
 }
 TOKEN_STATUS_LABEL = {
     "stock": "im Lager",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -10,11 +12,20 @@ from sqlalchemy.orm import Session
 from flexnet import practices, staff, users
 from flexnet.cli import DATE, CliContext, cli, pass_context, read_password_stdin
 from flexnet.cli.show import show_practice, show_user
+from flexnet.errors import ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
-from flexnet.models import Letter, PracticeKind, StaffRole, TermsChannel, UserKind
+from flexnet.models import (
+    Letter,
+    PracticeKind,
+    StaffRole,
+    TakenOverPassword,
+    TermsChannel,
+    UserKind,
+)
 from flexnet.otp import stock
-from flexnet.provisioning import issuance, mailruns
+from flexnet.otp.importer import ImportFailed
+from flexnet.provisioning import issuance, mailruns, userimport
 
 _USER_KINDS = {
     "member": UserKind.MEMBER,
@@ -176,6 +187,7 @@ def user_add(
             lanr=lanr,
             name=name,
             migrated_password=migrated,
+            policy=ctx.settings.password_policy,
             actor=ctx.actor,
             now=ctx.now(),
             quarters=ctx.settings.lock_after_quarters,
@@ -185,7 +197,48 @@ def user_add(
             if letter
             else "aktiv (Kennwort übernommen)"
         )
+        weak = created.taken_over_password is TakenOverPassword.WEAK
     click.echo(f"Benutzer {created.username} angelegt: {state}")
+    if weak:
+        click.echo(
+            "Das übernommene Kennwort verletzt die Kennwortrichtlinie (§ 5.4): es muss bei "
+            "der ersten Anmeldung geändert werden."
+        )
+
+
+@user.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_context
+def user_import(ctx: CliContext, file: Path) -> None:
+    """Benutzer aus dem Altsystem übernehmen, mit Kennwort-Hash (CSV, siehe
+    docs/IMPORT_FORMATS.md): alles oder nichts."""
+    try:
+        rows = userimport.parse(file.read_bytes())
+        with (
+            ctx.unit_of_work() as session,
+            click.progressbar(length=len(rows), label="Import", file=sys.stderr) as bar,
+        ):
+            summary = userimport.import_users(
+                session,
+                rows,
+                actor=ctx.actor,
+                now=ctx.now(),
+                quarters=ctx.settings.lock_after_quarters,
+                progress=bar.update,
+            )
+    except ImportFailed as failed:
+        for error in failed.errors:
+            click.echo(error, err=True)
+        raise ValidationError(
+            f"Import abgebrochen, nichts übernommen ({len(failed.errors)} Fehler)"
+        ) from None
+    click.echo(f"{summary.users} Benutzer angelegt")
+    click.echo(
+        f"Kennwörter übernommen: {summary.taken_over}; ob sie der Kennwortrichtlinie "
+        "(§ 5.4) genügen, zeigt die erste Anmeldung: wer sie verletzt, muss das Kennwort "
+        "dann ändern"
+    )
+    click.echo(f"Ohne Kennwort, Zugangsdaten-Brief vorgemerkt: {summary.letters}")
 
 
 @user.command("reissue")

@@ -89,9 +89,13 @@ def show_user(
     if exception:
         yield _row("Ausnahme", exception)
     set_at = user.password_set_at
+    state = user.taken_over_password
+    taken_over = labels.TAKEN_OVER_LABEL[state] if state else ""
     yield _row(
         "Kennwort",
-        f"gesetzt am {set_at.astimezone(BERLIN):%d.%m.%Y}" if set_at else "noch keines (Brief)",
+        f"gesetzt am {set_at.astimezone(BERLIN):%d.%m.%Y}{taken_over}"
+        if set_at
+        else "noch keines (Brief)",
     )
     if user.next_password_hash:
         yield _row("Neues Kennwort", "gedruckt; ersetzt das bisherige bei erster Nutzung")

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit, users, vpn
+from flexnet import audit, passwords, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError
 from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
@@ -88,9 +88,12 @@ def add_user(
     name: str | None = None,
     lanr: str | None = None,
     migrated_password: str | None = None,
+    migrated_hash: str | None = None,
+    policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
     quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> tuple[User, Letter | None]:
-    """Create a user; unless a password is taken over, queue the credentials letter."""
+    """Create a user; unless a password (or its hash) is taken over from the previous
+    system, queue the credentials letter. See ``users.add_user`` for the policy."""
     refuse_if_withdrawn(get_practice(session, bsnr), now=now, quarters=quarters)
     user = users.add_user(
         session,
@@ -100,10 +103,12 @@ def add_user(
         name=name,
         lanr=lanr,
         migrated_password=migrated_password,
+        migrated_hash=migrated_hash,
+        policy=policy,
         actor=actor,
         now=now,
     )
-    if migrated_password is not None:
+    if user.password_hash is not None:
         return user, None
     letter = mailruns.queue(
         session,

@@ -25,7 +25,7 @@ from flexnet import authn, passwords, selflock, users
 from flexnet.authn import Channel, Client, Outcome
 from flexnet.db import utcnow
 from flexnet.lifecycle.status import user_status
-from flexnet.models import User
+from flexnet.models import TakenOverPassword, User
 from flexnet.selflock import Target
 from flexnet.web import state
 
@@ -142,6 +142,7 @@ def home(user: User) -> ResponseReturnValue:
         max_age_days=settings.password_max_age_days,
         warning_days=settings.password_warning_days,
         initial_days=settings.initial_password_days,
+        weak=user.taken_over_password is TakenOverPassword.WEAK,
     )
     return render_template("selfservice/home.html", user=user, status=status)
 
