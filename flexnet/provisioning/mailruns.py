@@ -200,8 +200,11 @@ def due_letters(
         select(Letter)
         .where(Letter.status == LetterStatus.DUE)
         .options(
+            # Everything the hold-back rules read (terms, the effective status), loaded
+            # per relationship rather than per letter.
             selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
-            selectinload(Letter.user),
+            selectinload(Letter.practice).selectinload(Practice.lock_exception),
+            selectinload(Letter.user).selectinload(User.lock_exception),
             selectinload(Letter.token),
         )
     )
