@@ -58,6 +58,8 @@ class AuditTag(enum.StrEnum):
     EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"
     USER_PASSWORD_MIGRATE = "account:password:migrate"
+    # A taken-over hash's plaintext, first typed, checked against the policy (§ 5.4).
+    USER_PASSWORD_POLICY_CHECK = "account:password:policy-check"
     USER_ACTIVATE = "account:user:activate"
     USER_LOCK = "account:user:lock"
     USER_UNLOCK = "account:user:unlock"

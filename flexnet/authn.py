@@ -31,7 +31,16 @@ from flexnet import audit, passwords, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings
 from flexnet.lifecycle.status import EffectiveStatus, user_status
-from flexnet.models import AuthEvent, LockCause, Practice, Token, TokenKind, User, UserStatus
+from flexnet.models import (
+    AuthEvent,
+    LockCause,
+    Practice,
+    TakenOverPassword,
+    Token,
+    TokenKind,
+    User,
+    UserStatus,
+)
 from flexnet.otp import modhex, oath, yubico
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import OtpReason, OtpResult, RemoteCheck, verify_yubico_otp
@@ -82,7 +91,7 @@ class Decision:
 
 GENERIC_REJECT = "Anmeldung fehlgeschlagen."
 # Correct credentials, but the password must be changed first (whatever the mode).
-PASSWORD_CHANGE_REASONS = frozenset({"password_expired", "password_must_change"})
+PASSWORD_CHANGE_REASONS = frozenset({"password_expired", "password_must_change", "password_weak"})
 # Refusals by a rate limit that never depends on the user (unknown names are counted too):
 # decided without the password hash, which then tells nothing about who exists.
 THROTTLE_REASONS = frozenset({"source_throttled", "key_throttled", "password_only_throttled"})
@@ -184,6 +193,10 @@ def authenticate(
         return _record(session, attempt.username, client, now, decision, user)
     if verification.reissued:
         users.promote_next_password(session, user, now=now)
+    # The plaintext is at hand only now: a taken-over hash meets the policy or must go.
+    users.check_taken_over(
+        session, user, attempt.password, now=now, policy=settings.password_policy
+    )
     decision = _password_state_decision(user, token, now, settings.auth)
     if decision.outcome is not Outcome.REJECT:
         _succeeded(session, user, verification.new_hash, now)
@@ -482,6 +495,13 @@ def _self_service_hint(auth: AuthSettings) -> str:
     return f"im Selbstbedienungsportal{where}"
 
 
+_MUST_CHANGE_STATES = (
+    passwords.PasswordState.EXPIRED,
+    passwords.PasswordState.MUST_CHANGE,
+    passwords.PasswordState.WEAK,
+)
+
+
 def _password_state_decision(
     user: User, token: Token | None, now: datetime, auth: AuthSettings
 ) -> Decision:
@@ -492,22 +512,28 @@ def _password_state_decision(
         max_age_days=auth.password_max_age_days,
         warning_days=auth.password_warning_days,
         initial_days=auth.initial_password_days,
+        weak=user.taken_over_password is TakenOverPassword.WEAK,
     )
     serial = token.serial if token else None
     profile = user.practice.access_profile
     if state.state is passwords.PasswordState.INITIAL_EXPIRED:
         message = "Ihr Erstkennwort ist abgelaufen. Bitte fordern Sie neue Zugangsdaten an."
         return Decision(Outcome.REJECT, "initial_password_expired", None, message, user.id, serial)
-    if state.state in (passwords.PasswordState.EXPIRED, passwords.PasswordState.MUST_CHANGE):
+    if state.state in _MUST_CHANGE_STATES:
         reason = "password_" + state.state.value
+        why = (
+            "Ihr Kennwort entspricht nicht der Kennwortrichtlinie."
+            if state.state is passwords.PasswordState.WEAK
+            else "Ihr Kennwort muss geändert werden."
+        )
         mode = auth.expired_password_mode
         if mode is ExpiredPasswordMode.CHALLENGE:
-            message = "Ihr Kennwort muss geändert werden. Bitte geben Sie ein neues Kennwort ein."
+            message = f"{why} Bitte geben Sie ein neues Kennwort ein."
             return Decision(Outcome.CHALLENGE, reason, None, message, user.id, serial)
         if mode is ExpiredPasswordMode.RESTRICTED:
-            message = f"Bitte ändern Sie Ihr Kennwort {_self_service_hint(auth)}."
+            message = f"{why} Bitte ändern Sie es {_self_service_hint(auth)}."
             return Decision(Outcome.ACCEPT, reason, "password-change", message, user.id, serial)
-        message = f"Ihr Kennwort muss geändert werden, bitte {_self_service_hint(auth)}."
+        message = f"{why} Bitte ändern Sie es {_self_service_hint(auth)}."
         return Decision(Outcome.REJECT, reason, None, message, user.id, serial)
     warning: str | None = None
     if state.state is passwords.PasswordState.EXPIRING:

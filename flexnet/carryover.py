@@ -57,6 +57,7 @@ _USER_PASSWORD = (
     "password_hash",
     "password_set_at",
     "password_must_change",
+    "taken_over_password",
     "next_password_hash",
     "next_password_set_at",
 )

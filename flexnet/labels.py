@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flexnet.lifecycle.rules import BERLIN, termination_lock_instant
 from flexnet.lifecycle.status import EffectiveStatus, State
 from flexnet.models import (
@@ -11,6 +13,7 @@ from flexnet.models import (
     Practice,
     PracticeStatus,
     ReturnCondition,
+    TakenOverPassword,
     Token,
     UserStatus,
     VpnSession,
@@ -35,10 +38,19 @@ STATE_LABEL = {
     State.REVOKED: "beendet",
 }
 LETTER_STATUS_LABEL = {
-    LetterStatus.DUE: "wartet auf den nächsten Versandlauf",
+    LetterStatus.DUE: "vorgemerkt",
     LetterStatus.PRINTED: "gedruckt",
     LetterStatus.DISPATCHED: "versandt",
     LetterStatus.CANCELLED: "entfallen",
+}
+TAKEN_OVER_LABEL = {
+    TakenOverPassword.UNCHECKED: (
+        ", übernommen, wird bei der ersten Anmeldung gegen die Kennwortrichtlinie geprüft"
+    ),
+    TakenOverPassword.WEAK: (
+        ", übernommen, verletzt die Kennwortrichtlinie, muss bei der nächsten Anmeldung "
+        "geändert werden"
+    ),
 }
 TOKEN_STATUS_LABEL = {
     "stock": "im Lager",
@@ -82,9 +94,16 @@ def token_text(token: Token) -> str:
     return f"{token.serial} ({TOKEN_STATUS_LABEL[token.status.value]}{public})"
 
 
-def letter_text(letter: Letter) -> str:
+def letter_text(letter: Letter, outlook: Mapping[int, str | None] | None = None) -> str:
+    """The letter and where it stands; ``outlook`` (from ``mailruns.outlook``) tells a
+    letter the next run carries from one held back, and why."""
     who = f" {letter.user.username}" if letter.user else ""
     text = f"{mailruns.reference(letter)} {mailruns.kind_label(letter.kind)}{who}: "
+    if letter.status is LetterStatus.DUE and outlook is not None and letter.id in outlook:
+        reason = outlook[letter.id]
+        return text + (
+            "fällig für den nächsten Versandlauf" if reason is None else f"wartet: {reason}"
+        )
     run = letter.run
     if letter.status is LetterStatus.DISPATCHED and run and run.dispatched_on:
         return text + f"versandt am {run.dispatched_on:%d.%m.%Y} (Lauf {run.id})"

@@ -95,6 +95,13 @@ class UserStatus(enum.StrEnum):
     REVOKED = "revoked"  # access ended for good
 
 
+class TakenOverPassword(enum.StrEnum):
+    """A password taken over from the previous system, against the policy (§ 5.4)."""
+
+    UNCHECKED = "unchecked"  # taken over as a hash: checked when its plaintext is first typed
+    WEAK = "weak"  # breaks the policy: changed before anything else
+
+
 class LockCause(enum.StrEnum):
     MANUAL = "manual"  # breach or other important reason, § 10.1
     LOSS = "loss"  # loss report, § 7.2
@@ -304,6 +311,11 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set only while the current password is one taken over from the previous system
+    # that has not been found to meet the policy; any new password clears it.
+    taken_over_password: Mapped[TakenOverPassword | None] = mapped_column(
+        _enum(TakenOverPassword, "taken_over_password")
+    )
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Temporary lock after repeated failures; lifts itself (the hard lock is status).

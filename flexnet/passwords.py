@@ -61,6 +61,26 @@ def hash_password(password: str) -> str:
     return hashed
 
 
+FOREIGN_SCHEMES = "argon2id, bcrypt ($2a$/$2b$/$2y$) oder sha512_crypt ($6$)"
+
+
+def check_foreign_hash(password_hash: str) -> str:
+    """The hash, if flexnet can verify it (the schemes above); its scheme stays as it is
+    until the next successful login replaces it by argon2id. The message never shows the
+    hash: it is as sensitive as a password."""
+    candidate = password_hash.strip()
+    scheme = _context.identify(candidate, required=False) if len(candidate) <= 255 else None
+    try:
+        if scheme is None:
+            raise ValueError
+        _context.handler(scheme).from_string(candidate)
+    except ValueError:
+        raise ValidationError(
+            f"Kein Kennwort-Hash in einem Format, das flexnet prüfen kann ({FOREIGN_SCHEMES})"
+        ) from None
+    return candidate
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -83,6 +103,7 @@ class PasswordState(enum.StrEnum):
     MUST_CHANGE = "must_change"  # initial password from a letter, or reset
     EXPIRED = "expired"
     INITIAL_EXPIRED = "initial_expired"  # letter password unused for too long
+    WEAK = "weak"  # taken over from the previous system, breaks the policy
 
 
 @dataclass(frozen=True)
@@ -99,10 +120,15 @@ def password_status(
     max_age_days: int,
     warning_days: int,
     initial_days: int,
+    weak: bool = False,
 ) -> PasswordStatus:
-    """Where a password stands in its validity period (§ 5.4)."""
+    """Where a password stands in its validity period (§ 5.4). ``weak``: a password taken
+    over from the previous system that breaks the policy; it must be changed, however
+    long it waits (unlike a letter's initial password, it is no secret sent by post)."""
     if set_at is None:
         return PasswordStatus(PasswordState.EXPIRED, 0)
+    if weak:
+        return PasswordStatus(PasswordState.WEAK, 0)
     age = now - set_at
     if must_change:
         if age >= timedelta(days=initial_days):

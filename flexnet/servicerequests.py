@@ -17,7 +17,7 @@ from flexnet import audit, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_line_breaks, require_text, validate_bsnr
-from flexnet.lifecycle.rules import BERLIN
+from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.provisioning import issuance, mailruns
 
@@ -173,6 +173,7 @@ def fulfil(
     now: datetime,
     username: str | None = None,
     at_once: bool = True,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> ServiceRequest:
     """Done, after verification. A new password is issued here (a letter to the practice's
     registered address, § 7.3); other kinds are carried out on their own pages first."""
@@ -187,7 +188,12 @@ def fulfil(
         if user.practice_id != request.practice_id:
             raise ValidationError(f"{user.username} gehört nicht zur BSNR {request.bsnr}")
         letter = issuance.reissue_password(
-            session, username=user.username, at_once=at_once, actor=actor, now=now
+            session,
+            username=user.username,
+            at_once=at_once,
+            actor=actor,
+            now=now,
+            quarters=quarters,
         )
         data = {"user": user.username, "letter": mailruns.reference(letter)}
     return _handle(

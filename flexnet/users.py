@@ -21,6 +21,7 @@ from flexnet.models import (
     Practice,
     PracticeKind,
     StaffAccount,
+    TakenOverPassword,
     User,
     UserKind,
     UserStatus,
@@ -62,12 +63,17 @@ def add_user(
     name: str | None = None,
     lanr: str | None = None,
     migrated_password: str | None = None,
+    migrated_hash: str | None = None,
+    policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
 ) -> User:
     """Create a user of a practice.
 
-    Without ``migrated_password`` the user is pending until a credentials letter is
-    printed. With it, the password from the previous system is taken over and the
-    account is active at once, which needs accepted terms (§ 1.3, § 3.3).
+    Without a password the user is pending until a credentials letter is printed.
+    With ``migrated_password`` (the plaintext) or ``migrated_hash`` (its hash in a
+    scheme flexnet verifies) the password of the previous system is taken over and the
+    account is active at once, which needs accepted terms (§ 1.3, § 3.3). The policy
+    (§ 5.4) is checked on the plaintext now, on a hash's plaintext when it is first
+    typed (see :func:`check_taken_over`): one that breaks it must be changed first.
     """
     username = normalize_username(username)
     practice = get_practice(session, bsnr)
@@ -77,9 +83,14 @@ def add_user(
         raise ConflictError(f"Der Benutzername {username!r} ist bereits vergeben")
     if session.scalar(select(StaffAccount.id).where(StaffAccount.username == username)):
         raise ConflictError(f"Der Benutzername {username!r} gehört einem KVSA-Mitarbeiter")
+    if migrated_password is not None and migrated_hash is not None:
+        raise ValidationError("Bitte entweder das Kennwort oder seinen Hash übernehmen")
     if migrated_password is not None:
         require_terms_accepted(practice)
         normalized = passwords.check_transportable(migrated_password)
+    if migrated_hash is not None:
+        require_terms_accepted(practice)
+        migrated_hash = passwords.check_foreign_hash(migrated_hash)
     user = User(
         username=username,
         practice=practice,
@@ -99,7 +110,12 @@ def add_user(
         now=now,
     )
     if migrated_password is not None:
-        _take_over_password(session, user, normalized, actor=actor, now=now)
+        weak = bool(_policy_problems(user, normalized, policy))
+        set_password(session, user, normalized, now=now)
+        _taken_over(session, user, TakenOverPassword.WEAK if weak else None, actor=actor, now=now)
+    if migrated_hash is not None:
+        _store_hash(user, migrated_hash, now=now)
+        _taken_over(session, user, TakenOverPassword.UNCHECKED, actor=actor, now=now)
     return user
 
 
@@ -130,15 +146,22 @@ def set_password(
 ) -> None:
     """Store a new password's hash and keep the last ones for the history rule (§ 5.4)."""
     password_hash = passwords.hash_password(password)
-    user.password_hash = password_hash
-    user.password_set_at = now
+    _store_hash(user, password_hash, now=now)
     user.password_must_change = must_change
-    user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
-    del user.password_history[: -passwords.HISTORY_KEPT]
     # A password of one's own supersedes a re-issued one still waiting for its first use.
     user.next_password_hash = user.next_password_set_at = None
     # A new password ends every self-service session of the user.
     user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def _store_hash(user: User, password_hash: str, *, now: datetime) -> None:
+    """The current password, kept in the history too (§ 5.4); it is no longer one
+    taken over from the previous system."""
+    user.password_hash = password_hash
+    user.password_set_at = now
+    user.taken_over_password = None
+    user.password_history.append(PasswordHistory(password_hash=password_hash, set_at=now))
+    del user.password_history[: -passwords.HISTORY_KEPT]
 
 
 def issue_password(
@@ -154,6 +177,7 @@ def issue_password(
         user.password_hash = password_hash
         user.password_set_at = now
         user.password_must_change = True
+        user.taken_over_password = None
         user.next_password_hash = user.next_password_set_at = None
         user.session_epoch = (user.session_epoch or 0) + 1
     else:
@@ -180,6 +204,7 @@ def promote_next_password(session: Session, user: User, *, now: datetime) -> Non
     user.password_hash = user.next_password_hash
     user.password_set_at = user.next_password_set_at or now
     user.password_must_change = True
+    user.taken_over_password = None
     user.next_password_hash = user.next_password_set_at = None
     user.session_epoch = (user.session_epoch or 0) + 1
     audit.record(
@@ -191,29 +216,69 @@ def promote_next_password(session: Session, user: User, *, now: datetime) -> Non
     )
 
 
-def _take_over_password(
-    session: Session, user: User, password: str, *, actor: Actor, now: datetime
+def _taken_over(
+    session: Session,
+    user: User,
+    state: TakenOverPassword | None,
+    *,
+    actor: Actor,
+    now: datetime,
 ) -> None:
-    """Set a password migrated from the previous system; the policy's expiry still applies."""
-    set_password(session, user, password, now=now)
+    """The password of the previous system is the user's now; the policy's expiry still
+    applies, and ``state`` says whether it still has to meet the policy (§ 5.4)."""
+    user.taken_over_password = state
     user.status = UserStatus.ACTIVE
     audit.record(
         session,
         AuditTag.USER_PASSWORD_MIGRATE,
         actor=actor,
         subject=Subject("user", user.username),
+        data={"policy": state.value if state else "ok"},
         now=now,
     )
+
+
+def check_taken_over(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    now: datetime,
+    policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
+) -> None:
+    """A taken-over hash's plaintext, just typed and verified: it meets the policy and
+    counts as any other password, or it must be changed before anything else (§ 5.4)."""
+    if user.taken_over_password is not TakenOverPassword.UNCHECKED:
+        return
+    weak = bool(_policy_problems(user, password, policy))
+    user.taken_over_password = TakenOverPassword.WEAK if weak else None
+    audit.record(
+        session,
+        AuditTag.USER_PASSWORD_POLICY_CHECK,
+        actor=Actor.system("authn"),
+        subject=Subject("user", user.username),
+        data={"result": "weak" if weak else "ok"},
+        now=now,
+    )
+
+
+def _personal(user: User) -> list[str]:
+    return [user.username, user.name or "", user.practice.bsnr, user.practice.name]
+
+
+def _policy_problems(user: User, password: str, policy: passwords.PasswordPolicy) -> list[str]:
+    """The policy's rules on the password itself; the history rule does not apply to a
+    password that is already the user's own."""
+    return passwords.policy_violations(password, personal=_personal(user), policy=policy)
 
 
 def password_problems(
     user: User, new_password: str, policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY
 ) -> list[str]:
     """The policy's objections to ``new_password`` for this user (German sentences)."""
-    personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
     history = [h.password_hash for h in user.password_history]
     return passwords.policy_violations(
-        new_password, personal=personal, history=history, policy=policy
+        new_password, personal=_personal(user), history=history, policy=policy
     )
 
 
@@ -236,7 +301,8 @@ def change_own_password(
         return ["Das bisherige Kennwort stimmt nicht."]
     too_soon = passwords.min_age_problem(
         set_at=user.password_set_at,
-        must_change=user.password_must_change,
+        # A taken-over password is no change of one's own: replacing it is never too soon.
+        must_change=user.password_must_change or user.taken_over_password is not None,
         now=now,
         policy=policy,
     )

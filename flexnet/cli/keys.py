@@ -94,7 +94,12 @@ def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
     """Yubikey aus dem Lager einer Betriebsstätte zuweisen (einer je BSNR)."""
     with ctx.unit_of_work() as session:
         letter = issuance.issue_key(
-            session, serial=serial, bsnr=bsnr, actor=ctx.actor, now=ctx.now()
+            session,
+            serial=serial,
+            bsnr=bsnr,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
     click.echo(
         f"Yubikey {serial.strip()} der BSNR {bsnr.strip()} zugewiesen; "
@@ -134,6 +139,7 @@ def yubikey_replace(
             fee_cents=ctx.settings.letters.loss_fee_cents,
             actor=ctx.actor,
             now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         numbers = ", ".join(mailruns.reference(letter) for letter in queued)
     click.echo(f"Yubikey {new_serial.strip()} ersetzt den bisherigen; Briefe vorgemerkt: {numbers}")

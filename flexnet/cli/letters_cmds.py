@@ -33,7 +33,10 @@ def letters_due(ctx: CliContext, today: date | None) -> None:
     day = today or ctx.today()
     with ctx.reading() as session:
         listing = mailruns.due_letters(
-            session, today=day, delay_days=ctx.settings.letters.credentials_delay_days
+            session,
+            today=day,
+            delay_days=ctx.settings.letters.credentials_delay_days,
+            quarters=ctx.settings.lock_after_quarters,
         )
         for letter in listing.due:
             click.echo(_line(letter))
@@ -68,7 +71,10 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
     with ctx.reading() as session:
         count = len(
             mailruns.due_letters(
-                session, today=day, delay_days=settings.letters.credentials_delay_days
+                session,
+                today=day,
+                delay_days=settings.letters.credentials_delay_days,
+                quarters=settings.lock_after_quarters,
             ).due
         )
     if not count:

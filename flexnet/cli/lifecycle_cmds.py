@@ -130,6 +130,7 @@ def exception_grant(
             decided_by=decided_by,
             actor=ctx.actor,
             now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
     click.echo(f"Ausnahme für {bsnr or username} bis einschließlich {until:%d.%m.%Y}")
 
@@ -309,12 +310,22 @@ def unlock(ctx: CliContext, what: str, identifier: str, reason: str) -> None:
     with ctx.unit_of_work() as session:
         if what == "user":
             user = locks.unlock_user(
-                session, username=identifier, reason=reason, actor=ctx.actor, now=ctx.now()
+                session,
+                username=identifier,
+                reason=reason,
+                actor=ctx.actor,
+                now=ctx.now(),
+                quarters=ctx.settings.lock_after_quarters,
             )
             message = f"{user.username} entsperrt"
         else:
             unlocked = locks.unlock_practice(
-                session, bsnr=identifier, reason=reason, actor=ctx.actor, now=ctx.now()
+                session,
+                bsnr=identifier,
+                reason=reason,
+                actor=ctx.actor,
+                now=ctx.now(),
+                quarters=ctx.settings.lock_after_quarters,
             )
             message = f"BSNR {unlocked.bsnr} entsperrt"
     click.echo(message)

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from flexnet import practices, staff, users
 from flexnet.cli import DATE, CliContext, cli, pass_context, read_password_stdin
 from flexnet.cli.show import show_practice, show_user
+from flexnet.errors import ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
-from flexnet.models import PracticeKind, StaffRole, TermsChannel, UserKind
+from flexnet.models import (
+    Letter,
+    PracticeKind,
+    StaffRole,
+    TakenOverPassword,
+    TermsChannel,
+    UserKind,
+)
 from flexnet.otp import stock
-from flexnet.provisioning import issuance, mailruns
+from flexnet.otp.importer import ImportFailed
+from flexnet.provisioning import issuance, mailruns, userimport
 
 _USER_KINDS = {
     "member": UserKind.MEMBER,
@@ -90,8 +102,20 @@ def practice_show(ctx: CliContext, bsnr: str) -> None:
     """Betriebsstätte mit Status, Sperrdatum, Yubikey und Benutzern anzeigen."""
     with ctx.reading() as session:
         found = practices.get_practice(session, bsnr)
-        for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters):
+        outlook = _outlook(ctx, session, found.letters)
+        for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters, outlook):
             click.echo(line)
+
+
+def _outlook(ctx: CliContext, session: Session, letters: list[Letter]) -> dict[int, str | None]:
+    settings = ctx.settings
+    return mailruns.outlook(
+        session,
+        letters,
+        today=ctx.today(),
+        delay_days=settings.letters.credentials_delay_days,
+        quarters=settings.lock_after_quarters,
+    )
 
 
 @cli.group()
@@ -163,15 +187,58 @@ def user_add(
             lanr=lanr,
             name=name,
             migrated_password=migrated,
+            policy=ctx.settings.password_policy,
             actor=ctx.actor,
             now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         state = (
             f"wartet auf den Zugangsdaten-Brief {mailruns.reference(letter)}"
             if letter
             else "aktiv (Kennwort übernommen)"
         )
+        weak = created.taken_over_password is TakenOverPassword.WEAK
     click.echo(f"Benutzer {created.username} angelegt: {state}")
+    if weak:
+        click.echo(
+            "Das übernommene Kennwort verletzt die Kennwortrichtlinie (§ 5.4): es muss bei "
+            "der ersten Anmeldung geändert werden."
+        )
+
+
+@user.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_context
+def user_import(ctx: CliContext, file: Path) -> None:
+    """Benutzer aus dem Altsystem übernehmen, mit Kennwort-Hash (CSV, siehe
+    docs/IMPORT_FORMATS.md): alles oder nichts."""
+    try:
+        rows = userimport.parse(file.read_bytes())
+        with (
+            ctx.unit_of_work() as session,
+            click.progressbar(length=len(rows), label="Import", file=sys.stderr) as bar,
+        ):
+            summary = userimport.import_users(
+                session,
+                rows,
+                actor=ctx.actor,
+                now=ctx.now(),
+                quarters=ctx.settings.lock_after_quarters,
+                progress=bar.update,
+            )
+    except ImportFailed as failed:
+        for error in failed.errors:
+            click.echo(error, err=True)
+        raise ValidationError(
+            f"Import abgebrochen, nichts übernommen ({len(failed.errors)} Fehler)"
+        ) from None
+    click.echo(f"{summary.users} Benutzer angelegt")
+    click.echo(
+        f"Kennwörter übernommen: {summary.taken_over}; ob sie der Kennwortrichtlinie "
+        "(§ 5.4) genügen, zeigt die erste Anmeldung: wer sie verletzt, muss das Kennwort "
+        "dann ändern"
+    )
+    click.echo(f"Ohne Kennwort, Zugangsdaten-Brief vorgemerkt: {summary.letters}")
 
 
 @user.command("reissue")
@@ -186,7 +253,12 @@ def user_reissue(ctx: CliContext, username: str, on_first_use: bool) -> None:
     """Neue Zugangsdaten auf Anforderung (§ 7.3, kostenfrei § 6.1): ein Kennwortbrief."""
     with ctx.unit_of_work() as session:
         letter = issuance.reissue_password(
-            session, username=username, at_once=not on_first_use, actor=ctx.actor, now=ctx.now()
+            session,
+            username=username,
+            at_once=not on_first_use,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         when = "bei erster Nutzung des neuen" if on_first_use else "beim Druck des Briefs"
     click.echo(
@@ -202,7 +274,8 @@ def user_show(ctx: CliContext, username: str) -> None:
     """Benutzer mit Status, Grund, Sperrdatum und Yubikey anzeigen."""
     with ctx.reading() as session:
         found = users.get_user(session, username)
-        for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters):
+        outlook = _outlook(ctx, session, found.letters)
+        for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters, outlook):
             click.echo(line)
 
 

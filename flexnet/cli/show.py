@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from flexnet import labels, vpn
@@ -26,7 +26,12 @@ def _row(label: str, value: str) -> str:
     return f"  {label + ':':<22}{value}"
 
 
-def show_practice(practice: Practice, now: datetime, quarters: int) -> Iterator[str]:
+def show_practice(
+    practice: Practice,
+    now: datetime,
+    quarters: int,
+    outlook: Mapping[int, str | None] | None = None,
+) -> Iterator[str]:
     status = practice_status(practice, now, quarters)
     kind = "Dritter (§ 1.1)" if practice.kind is PracticeKind.THIRD_PARTY else "Mitgliedspraxis"
     yield f"Betriebsstätte {practice.bsnr} – {practice.name}"
@@ -57,16 +62,21 @@ def show_practice(practice: Practice, now: datetime, quarters: int) -> Iterator[
     for member in practice.users:
         user_state = labels.STATE_LABEL[user_status(member, now, quarters).state]
         yield f"    {member.username:<24}{kind_label(member.kind):<16}{user_state}"
-    yield from _letter_lines(practice.letters)
+    yield from _letter_lines(practice.letters, outlook)
 
 
-def _letter_lines(letters: list[Letter]) -> Iterator[str]:
+def _letter_lines(letters: list[Letter], outlook: Mapping[int, str | None] | None) -> Iterator[str]:
     yield _row("Briefe", str(len(letters)) if letters else "keine")
     for letter in letters:
-        yield f"    {labels.letter_text(letter)}"
+        yield f"    {labels.letter_text(letter, outlook)}"
 
 
-def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
+def show_user(
+    user: User,
+    now: datetime,
+    quarters: int,
+    outlook: Mapping[int, str | None] | None = None,
+) -> Iterator[str]:
     status = user_status(user, now, quarters)
     yield f"Benutzer {user.username}" + (f" – {user.name}" if user.name else "")
     yield _row("Art", kind_label(user.kind) + (f", LANR {user.lanr}" if user.lanr else ""))
@@ -79,9 +89,13 @@ def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
     if exception:
         yield _row("Ausnahme", exception)
     set_at = user.password_set_at
+    state = user.taken_over_password
+    taken_over = labels.TAKEN_OVER_LABEL[state] if state else ""
     yield _row(
         "Kennwort",
-        f"gesetzt am {set_at.astimezone(BERLIN):%d.%m.%Y}" if set_at else "noch keines (Brief)",
+        f"gesetzt am {set_at.astimezone(BERLIN):%d.%m.%Y}{taken_over}"
+        if set_at
+        else "noch keines (Brief)",
     )
     if user.next_password_hash:
         yield _row("Neues Kennwort", "gedruckt; ersetzt das bisherige bei erster Nutzung")
@@ -92,7 +106,7 @@ def show_user(user: User, now: datetime, quarters: int) -> Iterator[str]:
     yield _row("VPN-Sitzungen", str(len(sessions)) if sessions else "keine")
     for vpn_session in sessions:
         yield f"    {labels.session_text(vpn_session)}"
-    yield from _letter_lines(user.letters)
+    yield from _letter_lines(user.letters, outlook)
 
 
 def token_lines(token: Token) -> Iterator[str]:

@@ -19,7 +19,7 @@ from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.identifiers import require_text
 from flexnet.lifecycle import locks
-from flexnet.lifecycle.rules import BERLIN
+from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.models import LockCause, LockException, Practice, PracticeStatus, User, UserStatus
 from flexnet.practices import get_practice
 
@@ -47,6 +47,7 @@ def grant(
     now: datetime,
     bsnr: str | None = None,
     username: str | None = None,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> LockException:
     """Grant (or change) the exception of a practice or user until ``until`` inclusive."""
     practice, user, subject = _subject(session, bsnr, username)
@@ -77,11 +78,23 @@ def grant(
     why = f"Ausnahme bis {until:%d.%m.%Y} (Az. {fields['decision_ref']})"
     if practice is not None and _lifecycle_locked(practice.status, practice.lock_cause):
         locks.unlock_practice(
-            session, bsnr=practice.bsnr, reason=why, actor=actor, now=now, by_exception=True
+            session,
+            bsnr=practice.bsnr,
+            reason=why,
+            actor=actor,
+            now=now,
+            by_exception=True,
+            quarters=quarters,
         )
     if user is not None and _lifecycle_locked(user.status, user.lock_cause):
         locks.unlock_user(
-            session, username=user.username, reason=why, actor=actor, now=now, by_exception=True
+            session,
+            username=user.username,
+            reason=why,
+            actor=actor,
+            now=now,
+            by_exception=True,
+            quarters=quarters,
         )
     return exception
 

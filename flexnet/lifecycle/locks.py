@@ -19,8 +19,13 @@ from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.identifiers import normalize_line_breaks
-from flexnet.lifecycle.rules import BERLIN, termination_last_day
-from flexnet.lifecycle.status import termination_reason
+from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, termination_last_day
+from flexnet.lifecycle.status import (
+    EffectiveStatus,
+    practice_lock_after_unlock,
+    termination_reason,
+    user_lock_after_unlock,
+)
 from flexnet.models import (
     Letter,
     LetterKind,
@@ -240,15 +245,18 @@ def unlock_user(
     actor: Actor,
     now: datetime,
     by_exception: bool = False,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> User:
     """Lift a user's lock (not a practice's). The dates' § 10.3 lock is lifted only
-    ``by_exception``: when an exception is granted (see ``exceptions``)."""
+    ``by_exception``: when an exception is granted (see ``exceptions``). An unlock that
+    would leave the user locked (by the practice or the dates) is refused."""
     reason = _require_reason(reason)
     user = users.get_user(session, username)
     if user.status is not UserStatus.LOCKED:
         raise ConflictError(f"{user.username} ist nicht gesperrt")
     if user.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
+    _refuse_if_still_locked(user.username, user_lock_after_unlock(user, now, quarters))
     previous = user.lock_cause
     user.status = UserStatus.ACTIVE if user.first_login_at else UserStatus.PENDING
     user.lock_cause = user.lock_reason = user.locked_at = None
@@ -272,22 +280,30 @@ def unlock_practice(
     actor: Actor,
     now: datetime,
     by_exception: bool = False,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> Practice:
     """Lift a practice's lock, and the locks its users and keys got with it. The dates'
-    § 10.3 lock is lifted only ``by_exception``."""
+    § 10.3 lock is lifted only ``by_exception``. An unlock that would leave the practice
+    locked by its dates (a termination in effect, § 10.3) is refused and changes
+    nothing: the nightly job would only lock it again with a second lock letter."""
     reason = _require_reason(reason)
     practice = get_practice(session, bsnr)
     if practice.status is not PracticeStatus.LOCKED:
         raise ConflictError(f"BSNR {practice.bsnr} ist nicht gesperrt")
     if practice.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
+    _refuse_if_still_locked(
+        f"BSNR {practice.bsnr}", practice_lock_after_unlock(practice, now, quarters)
+    )
     cause, locked_at = practice.lock_cause, practice.locked_at
     practice.status = PracticeStatus.ACTIVE if practice.terms_acceptance else PracticeStatus.PENDING
     practice.lock_cause = practice.lock_reason = practice.locked_at = None
     for user in practice.users:
-        if user.status is UserStatus.LOCKED and (user.lock_cause, user.locked_at) == (
-            cause,
-            locked_at,
+        # A member whose own § 10.3 date has passed stays locked; the job makes it durable.
+        if (
+            user.status is UserStatus.LOCKED
+            and (user.lock_cause, user.locked_at) == (cause, locked_at)
+            and user_lock_after_unlock(user, now, quarters) is None
         ):
             unlock_user(
                 session,
@@ -296,6 +312,7 @@ def unlock_practice(
                 actor=actor,
                 now=now,
                 by_exception=by_exception,
+                quarters=quarters,
             )
     for token in practice.tokens:
         if token.status is TokenStatus.LOCKED and (token.lock_cause, token.locked_at) == (
@@ -313,6 +330,14 @@ def unlock_practice(
         now=now,
     )
     return practice
+
+
+def _refuse_if_still_locked(who: str, still: EffectiveStatus | None) -> None:
+    if still is not None:
+        raise ConflictError(
+            f"{who} bleibt gesperrt ({still.reason}): eine Entsperrung hebt das nicht auf; "
+            "nichts geändert"
+        )
 
 
 def _status_before_lock(session: Session, token: Token) -> TokenStatus:

@@ -37,6 +37,15 @@ class State(enum.StrEnum):
     REVOKED = "revoked"
 
 
+# Locks that withdraw an access (§ 10.1 breach, § 10.2 termination, § 10.3 the dates,
+# § 14.2 objection), as opposed to those that shield it until it is replaced (§ 7.2
+# loss or misuse, a user's own lock, too many failures), whose remedy is new
+# credentials (§ 7.3).
+WITHDRAWING_CAUSES = frozenset(
+    {LockCause.MANUAL, LockCause.TERMINATION, LockCause.LIFECYCLE, LockCause.OBJECTION}
+)
+
+
 @dataclass(frozen=True)
 class EffectiveStatus:
     state: State
@@ -47,6 +56,11 @@ class EffectiveStatus:
     @property
     def may_log_in(self) -> bool:
         return self.state is State.ACTIVE
+
+    @property
+    def withdrawn(self) -> bool:
+        """Locked by a cause that withdraws the access: nothing new is issued to it."""
+        return self.state is State.LOCKED and self.cause in WITHDRAWING_CAUSES
 
 
 def _berlin_date(instant: datetime) -> str:
@@ -120,6 +134,26 @@ def practice_status(
     lock_at = practice_lock_instant(practice, quarters)
     if practice.status is PracticeStatus.LOCKED:
         return EffectiveStatus(State.LOCKED, practice.lock_reason, practice.lock_cause, lock_at)
+    dated = _dated_practice_lock(practice, now, lock_at)
+    if dated is not None:
+        return dated
+    if practice.status is PracticeStatus.PENDING:
+        reason = "Nutzungsbedingungen nicht angenommen (§ 1.3)"
+        return EffectiveStatus(State.PENDING, reason, None, lock_at)
+    return EffectiveStatus(State.ACTIVE, None, None, lock_at)
+
+
+def practice_lock_after_unlock(
+    practice: Practice, now: datetime, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
+) -> EffectiveStatus | None:
+    """What still locks the practice at ``now`` once its stored lock is lifted: a
+    termination in effect (§ 10.2) or the § 10.3 date; None if nothing does."""
+    return _dated_practice_lock(practice, now, practice_lock_instant(practice, quarters))
+
+
+def _dated_practice_lock(
+    practice: Practice, now: datetime, lock_at: datetime | None
+) -> EffectiveStatus | None:
     terminated_at = _termination_lock(practice)
     if terminated_at is not None and now >= terminated_at:
         reason = termination_reason(practice)
@@ -127,10 +161,7 @@ def practice_status(
     if lock_at is not None and now >= lock_at:
         reason = _automatic_lock_reason(practice.activity_ended_on, lock_at)
         return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
-    if practice.status is PracticeStatus.PENDING:
-        reason = "Nutzungsbedingungen nicht angenommen (§ 1.3)"
-        return EffectiveStatus(State.PENDING, reason, None, lock_at)
-    return EffectiveStatus(State.ACTIVE, None, None, lock_at)
+    return None
 
 
 def user_status(
@@ -142,13 +173,9 @@ def user_status(
     if user.status is UserStatus.LOCKED:
         return EffectiveStatus(State.LOCKED, user.lock_reason, user.lock_cause, lock_at)
     practice = practice_status(user.practice, now, quarters)
-    if practice.state is State.LOCKED and practice.cause is not LockCause.LIFECYCLE:
-        reason = f"Betriebsstätte gesperrt: {practice.reason}"
-        return EffectiveStatus(State.LOCKED, reason, practice.cause, lock_at)
-    if lock_at is not None and now >= lock_at:
-        ended_on = user.activity_ended_on or user.practice.activity_ended_on
-        reason = _automatic_lock_reason(ended_on, lock_at)
-        return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
+    beyond = _lock_beyond_own(user, practice, now, lock_at)
+    if beyond is not None:
+        return beyond
     if practice.state is State.PENDING:
         return EffectiveStatus(State.PENDING, practice.reason, None, lock_at)
     if user.status is UserStatus.PENDING and user.password_hash is None:
@@ -156,3 +183,25 @@ def user_status(
         reason = "wartet auf Zugangsdaten-Brief"
         return EffectiveStatus(State.PENDING, reason, None, lock_at)
     return EffectiveStatus(State.ACTIVE, None, None, lock_at)
+
+
+def user_lock_after_unlock(
+    user: User, now: datetime, quarters: int = DEFAULT_LOCK_AFTER_QUARTERS
+) -> EffectiveStatus | None:
+    """What still locks the user at ``now`` once the user's own stored lock is lifted:
+    the practice (its lock or its dates) or a member's own § 10.3 date; None if nothing."""
+    practice = practice_status(user.practice, now, quarters)
+    return _lock_beyond_own(user, practice, now, user_lock_instant(user, quarters))
+
+
+def _lock_beyond_own(
+    user: User, practice: EffectiveStatus, now: datetime, lock_at: datetime | None
+) -> EffectiveStatus | None:
+    if practice.state is State.LOCKED and practice.cause is not LockCause.LIFECYCLE:
+        reason = f"Betriebsstätte gesperrt: {practice.reason}"
+        return EffectiveStatus(State.LOCKED, reason, practice.cause, lock_at)
+    if lock_at is not None and now >= lock_at:
+        ended_on = user.activity_ended_on or user.practice.activity_ended_on
+        reason = _automatic_lock_reason(ended_on, lock_at)
+        return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
+    return None

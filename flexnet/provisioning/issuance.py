@@ -2,7 +2,8 @@
 
 Each function is one step staff take; the letters it queues go out with the next mail
 run that may carry them (see ``mailruns``). UI, API and CLI call these, never the
-lower-level ``stock.assign`` or ``users.add_user`` directly, so no letter is forgotten.
+lower-level ``stock.assign`` or ``users.add_user`` directly, so no letter is forgotten,
+and nothing is issued to a practice or user whose access is withdrawn (§ 10.1–10.3).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit, users, vpn
+from flexnet import audit, passwords, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError
+from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
+from flexnet.lifecycle.status import EffectiveStatus, practice_status, user_status
 from flexnet.models import (
     Letter,
     LetterKind,
     LetterStatus,
+    Practice,
     Token,
     TokenStatus,
     User,
@@ -32,9 +36,41 @@ from flexnet.practices import get_practice
 from flexnet.provisioning import mailruns
 
 
-def issue_key(session: Session, *, serial: str, bsnr: str, actor: Actor, now: datetime) -> Letter:
+def refuse_if_withdrawn(
+    practice: Practice,
+    *,
+    now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+    user: User | None = None,
+) -> None:
+    """Nothing new (user, Yubikey, password) for a practice, or a user, whose access is
+    withdrawn (§ 10.1–10.3, § 14.2) at ``now``: the effective status decides, so a
+    termination or the § 10.3 date counts before the nightly job has made it durable."""
+    _refuse(f"BSNR {practice.bsnr}", practice_status(practice, now, quarters))
+    if user is not None:
+        _refuse(f"Der Zugang {user.username}", user_status(user, now, quarters))
+
+
+def _refuse(who: str, status: EffectiveStatus) -> None:
+    if status.withdrawn:
+        raise ConflictError(
+            f"{who} ist gesperrt ({status.reason}); dafür werden keine Benutzer, Yubikeys "
+            "oder Kennwörter ausgegeben"
+        )
+
+
+def issue_key(
+    session: Session,
+    *,
+    serial: str,
+    bsnr: str,
+    actor: Actor,
+    now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> Letter:
     """Assign a key from stock to a practice and queue its key letter."""
     practice = get_practice(session, bsnr)
+    refuse_if_withdrawn(practice, now=now, quarters=quarters)
     token = stock.assign(session, serial=serial, bsnr=practice.bsnr, actor=actor, now=now)
     return mailruns.queue(
         session, kind=LetterKind.KEY, practice=practice, token=token, actor=actor, now=now
@@ -52,8 +88,13 @@ def add_user(
     name: str | None = None,
     lanr: str | None = None,
     migrated_password: str | None = None,
+    migrated_hash: str | None = None,
+    policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> tuple[User, Letter | None]:
-    """Create a user; unless a password is taken over, queue the credentials letter."""
+    """Create a user; unless a password (or its hash) is taken over from the previous
+    system, queue the credentials letter. See ``users.add_user`` for the policy."""
+    refuse_if_withdrawn(get_practice(session, bsnr), now=now, quarters=quarters)
     user = users.add_user(
         session,
         username=username,
@@ -62,10 +103,12 @@ def add_user(
         name=name,
         lanr=lanr,
         migrated_password=migrated_password,
+        migrated_hash=migrated_hash,
+        policy=policy,
         actor=actor,
         now=now,
     )
-    if migrated_password is not None:
+    if user.password_hash is not None:
         return user, None
     letter = mailruns.queue(
         session,
@@ -79,7 +122,13 @@ def add_user(
 
 
 def reissue_password(
-    session: Session, *, username: str, at_once: bool, actor: Actor, now: datetime
+    session: Session,
+    *,
+    username: str,
+    at_once: bool,
+    actor: Actor,
+    now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> Letter:
     """§ 7.3: new credentials on request, free of charge (§ 6.1).
 
@@ -89,6 +138,7 @@ def reissue_password(
     user = users.get_user(session, username)
     if user.status is UserStatus.REVOKED:
         raise ConflictError(f"Der Zugang {user.username} ist beendet")
+    refuse_if_withdrawn(user.practice, now=now, quarters=quarters, user=user)
     pending = session.scalar(
         select(Letter.id).where(
             Letter.user_id == user.id,
@@ -126,6 +176,7 @@ def replace_key(
     fee_cents: int,
     actor: Actor,
     now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> list[Letter]:
     """Replace a practice's lost or defective key with one from stock.
 
@@ -133,6 +184,7 @@ def replace_key(
     or on the first use of its replacement. Returns the letters queued.
     """
     practice = get_practice(session, bsnr)
+    refuse_if_withdrawn(practice, now=now, quarters=quarters)
     old = _current_key(session, practice.id)
     overlap = why is Replacement.DEFECTIVE and not at_once
     if not overlap:

@@ -25,7 +25,8 @@ from flexnet import audit, passwords, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import Settings
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.lifecycle.rules import BERLIN
+from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, start_of_day
+from flexnet.lifecycle.status import State, practice_status, user_status
 from flexnet.models import (
     Letter,
     LetterKind,
@@ -33,11 +34,9 @@ from flexnet.models import (
     MailRun,
     MailRunStatus,
     Practice,
-    PracticeStatus,
     Token,
     TokenStatus,
     User,
-    UserStatus,
 )
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.provisioning import letters as render
@@ -47,6 +46,8 @@ IT_SERVICE_ADDRESS = "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeb
 # § 3.2: the password travels on security paper; these letters are printed last, together.
 SECURITY_PAPER = render.SECURITY_PAPER
 PASSWORD_LETTERS = SECURITY_PAPER
+# Letters that hand something out: they wait while the practice is locked.
+ISSUING_LETTERS = frozenset({LetterKind.KEY, *PASSWORD_LETTERS})
 _KIND_LABEL = {
     LetterKind.KEY: "Begleitschreiben Yubikey",
     LetterKind.CREDENTIALS: "Zugangsdaten",
@@ -181,7 +182,14 @@ class DueList:
     waiting: list[Waiting]
 
 
-def due_letters(session: Session, *, today: date, delay_days: int, claim: bool = False) -> DueList:
+def due_letters(
+    session: Session,
+    *,
+    today: date,
+    delay_days: int,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+    claim: bool = False,
+) -> DueList:
     """The letters a run made ``today`` would carry, and those held back with the reason.
 
     ``claim`` locks the letters for the caller's transaction (PostgreSQL; SQLite's
@@ -192,8 +200,11 @@ def due_letters(session: Session, *, today: date, delay_days: int, claim: bool =
         select(Letter)
         .where(Letter.status == LetterStatus.DUE)
         .options(
+            # Everything the hold-back rules read (terms, the effective status), loaded
+            # per relationship rather than per letter.
             selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
-            selectinload(Letter.user),
+            selectinload(Letter.practice).selectinload(Practice.lock_exception),
+            selectinload(Letter.user).selectinload(User.lock_exception),
             selectinload(Letter.token),
         )
     )
@@ -203,13 +214,30 @@ def due_letters(session: Session, *, today: date, delay_days: int, claim: bool =
     key_out = _keys_out(session, {letter.practice_id for letter in letters})
     due, waiting = [], []
     for letter in letters:
-        reason = _held_back(letter, key_out, today, delay_days)
+        reason = _held_back(letter, key_out, today, delay_days, quarters)
         if reason is None:
             due.append(letter)
         else:
             waiting.append(Waiting(letter, reason))
     due.sort(key=lambda one: (one.kind in SECURITY_PAPER, one.practice.bsnr, one.id))
     return DueList(due, waiting)
+
+
+def outlook(
+    session: Session,
+    letters: Sequence[Letter],
+    *,
+    today: date,
+    delay_days: int,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> dict[int, str | None]:
+    """For each of ``letters`` still on the list: None if a run made ``today`` would
+    carry it, else why it waits (the rule of :func:`due_letters`, for a record's page)."""
+    listed = [letter for letter in letters if letter.status is LetterStatus.DUE]
+    key_out = _keys_out(session, {letter.practice_id for letter in listed})
+    return {
+        letter.id: _held_back(letter, key_out, today, delay_days, quarters) for letter in listed
+    }
 
 
 def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None]:
@@ -258,16 +286,22 @@ def _keys_out(session: Session, practice_ids: set[int]) -> dict[int, date | None
     }
 
 
-def _reprint_refused(letter: Letter) -> str | None:
+def _reprint_refused(letter: Letter, today: date, quarters: int) -> str | None:
     """What holds a letter back, apart from the split-shipment clock (it went out once)."""
-    return _held_back(letter, {letter.practice_id: None}, date.min, 0)
+    return _held_back(letter, {letter.practice_id: None}, today, 0, quarters)
 
 
 def _held_back(
-    letter: Letter, key_out: dict[int, date | None], today: date, delay_days: int
+    letter: Letter, key_out: dict[int, date | None], today: date, delay_days: int, quarters: int
 ) -> str | None:
     if letter.practice.terms_acceptance is None:
         return "Nutzungsbedingungen nicht angenommen (§ 1.3)"
+    if letter.kind in ISSUING_LETTERS:
+        # The effective status: a termination or the § 10.3 date counts from its day on,
+        # whether or not the nightly job has made the lock durable yet.
+        practice = practice_status(letter.practice, start_of_day(today), quarters)
+        if practice.state is State.LOCKED:
+            return f"Betriebsstätte ist gesperrt: {practice.reason}"
     if letter.kind is LetterKind.KEY and (
         letter.token is None or letter.token.status not in USABLE_STATUSES
     ):
@@ -281,10 +315,9 @@ def _held_back(
     if letter.kind not in PASSWORD_LETTERS:
         return None
     assert letter.user is not None  # noqa: S101 - a CHECK constraint guarantees it
-    if letter.user.status not in (UserStatus.PENDING, UserStatus.ACTIVE):
-        return "Benutzer ist gesperrt"
-    if letter.practice.status is PracticeStatus.LOCKED:
-        return "Betriebsstätte ist gesperrt"
+    user = user_status(letter.user, start_of_day(today), quarters)
+    if user.state in (State.LOCKED, State.REVOKED):
+        return f"Benutzer ist gesperrt: {user.reason}"
     if letter.practice_id not in key_out:
         return "Begleitschreiben mit dem Yubikey noch nicht versandt (§ 3.2)"
     sent = key_out[letter.practice_id]
@@ -326,7 +359,11 @@ def produce_run(
     password was changed. The caller must not keep the PDF beyond handing it out.
     """
     due = due_letters(
-        session, today=today, delay_days=settings.letters.credentials_delay_days, claim=True
+        session,
+        today=today,
+        delay_days=settings.letters.credentials_delay_days,
+        quarters=settings.lock_after_quarters,
+        claim=True,
     )
     if not due.due:
         return None
@@ -517,11 +554,18 @@ def _ship(session: Session, token: Token, *, actor: Actor, now: datetime) -> Non
 
 
 def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) -> MailRun:
-    """Throw away a produced run: its passwords stop working, its letters are due again."""
-    run = _open_run(session, run_id)
+    """Throw away a produced run: its passwords stop working, its letters are due again.
+
+    A run cancelled by an earlier version may still hold letters (that version skipped
+    every second one): cancelling it again finishes the job.
+    """
+    run = _open_run(session, run_id, unfinished_cancel=True)
     run.status = MailRunStatus.CANCELLED
     run.closed_by, run.closed_at = actor.name, now
-    for letter in run.letters:
+    returned = 0
+    # A copy: taking a letter out of the run (``letter.run = None``) removes it from
+    # ``run.letters`` at once, and a loop over the live list would skip its successor.
+    for letter in list(run.letters):
         if letter.kind in PASSWORD_LETTERS and letter.user is not None:
             users.revoke_issued_password(
                 session, letter.user, password_hash=letter.issued_password_hash
@@ -537,23 +581,27 @@ def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) ->
         letter.status = LetterStatus.DUE
         letter.run = None
         letter.printed_at = None
+        returned += 1
     audit.record(
         session,
         AuditTag.MAIL_RUN_CANCEL,
         actor=actor,
         subject=Subject("mail_run", str(run.id)),
+        data={"letters": returned},
         now=now,
     )
     return run
 
 
-def _open_run(session: Session, run_id: int) -> MailRun:
+def _open_run(session: Session, run_id: int, *, unfinished_cancel: bool = False) -> MailRun:
     """The run, locked for this transaction: of two confirmations (or a confirmation and
-    a cancel) at once, the second sees the first one's result."""
+    a cancel) at once, the second sees the first one's result. ``unfinished_cancel`` also
+    admits a cancelled run that still holds letters (see :func:`cancel_run`)."""
     run = session.get(MailRun, run_id, with_for_update=True, populate_existing=True)
     if run is None:
         raise NotFoundError(f"Keinen Versandlauf {run_id}")
-    if run.status is not MailRunStatus.PRODUCED:
+    left_behind = run.status is MailRunStatus.CANCELLED and bool(run.letters)
+    if run.status is not MailRunStatus.PRODUCED and not (unfinished_cancel and left_behind):
         raise ConflictError(f"Versandlauf {run.id} ist bereits abgeschlossen ({run.status.value})")
     return run
 
@@ -575,7 +623,7 @@ def reprint(
         raise NotFoundError(f"Keinen Brief FN-{letter_id:06d}")
     if letter.status not in (LetterStatus.PRINTED, LetterStatus.DISPATCHED):
         raise ConflictError(f"Brief {reference(letter)} wurde noch nicht gedruckt")
-    refused = _reprint_refused(letter)
+    refused = _reprint_refused(letter, today, settings.lock_after_quarters)
     if refused is not None:
         raise ConflictError(f"Brief {reference(letter)} wird nicht erneut gedruckt: {refused}")
     password = None

@@ -279,6 +279,7 @@ def practices_add_user(bsnr: str) -> tuple[Response, int]:
             lanr=body.get("lanr") or None,
             actor=g.api_actor,
             now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
         )
         return jsonify(user_json(user)), 201
 
@@ -417,8 +418,12 @@ def _letter_json(letter: Any, reason: str | None = None) -> dict[str, Any]:
 def letters_due() -> Response:
     today = utcnow().astimezone(BERLIN).date()
     with state().database.reader() as db:
+        settings = state().settings
         listing = mailruns.due_letters(
-            db, today=today, delay_days=state().settings.letters.credentials_delay_days
+            db,
+            today=today,
+            delay_days=settings.letters.credentials_delay_days,
+            quarters=settings.lock_after_quarters,
         )
         return jsonify(
             day=today.isoformat(),

@@ -26,7 +26,7 @@ from flexnet.authn import Channel, Client, Outcome
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
 from flexnet.lifecycle.status import user_status
-from flexnet.models import User
+from flexnet.models import TakenOverPassword, User
 from flexnet.selflock import Target
 from flexnet.web import state
 
@@ -143,6 +143,7 @@ def home(user: User) -> ResponseReturnValue:
         max_age_days=settings.password_max_age_days,
         warning_days=settings.password_warning_days,
         initial_days=settings.initial_password_days,
+        weak=user.taken_over_password is TakenOverPassword.WEAK,
     )
     return render_template("selfservice/home.html", user=user, status=status)
 

@@ -12,11 +12,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, users
+from flexnet import create_app, practices, users
 from flexnet.db import utcnow
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuthEvent, Practice, StaffRole, TerminationBy, UserKind
+from flexnet.provisioning import issuance
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
 from tests.conftest import BOX, STAFF
@@ -78,6 +79,71 @@ def test_dashboard_counts_and_warns_while_there_is_one_admin(
     assert "Revision (nur lesen)" in page
     assert "Es gibt 1 aktive Administration" in page
     assert '<th scope="row">aktiv</th><td>1</td>' in page  # the practice
+
+
+def test_dashboard_counts_the_letters_due_apart_from_those_held_back(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    now = utcnow()
+    with state(app).database.session() as db:
+        # The practice's key is in use: its new users' letters go with the next run.
+        for name in ("neu1", "neu2"):
+            issuance.add_user(
+                db, username=name, bsnr="881234500", kind=UserKind.STAFF, actor=STAFF, now=now
+            )
+        # No terms accepted (§ 1.3): these letters wait, whatever the run.
+        practices.add_practice(
+            db,
+            bsnr="881234600",
+            name="Praxis ohne Annahme",
+            street="Weg 2",
+            zip_code="39104",
+            city="Magdeburg",
+            actor=STAFF,
+            now=now,
+        )
+        for name in ("wartet1", "wartet2", "wartet3"):
+            issuance.add_user(
+                db, username=name, bsnr="881234600", kind=UserKind.STAFF, actor=STAFF, now=now
+            )
+
+    page = clients[StaffRole.AUDITOR].get("/admin/").get_data(as_text=True)
+
+    assert '<th scope="row">Briefe für den nächsten Postlauf</th><td>2</td>' in page
+    assert '<th scope="row">Briefe, die zurückgehalten werden</th><td>3</td>' in page
+
+
+def test_practice_and_user_pages_say_which_letters_wait_and_why(
+    app: Flask, clients: dict[StaffRole, FlaskClient]
+) -> None:
+    now = utcnow()
+    with state(app).database.session() as db:
+        issuance.add_user(
+            db, username="neu", bsnr="881234500", kind=UserKind.STAFF, actor=STAFF, now=now
+        )
+        practices.add_practice(
+            db,
+            bsnr="881234600",
+            name="Praxis ohne Annahme",
+            street="Weg 2",
+            zip_code="39104",
+            city="Magdeburg",
+            actor=STAFF,
+            now=now,
+        )
+        issuance.add_user(
+            db, username="spaeter", bsnr="881234600", kind=UserKind.STAFF, actor=STAFF, now=now
+        )
+    auditor = clients[StaffRole.AUDITOR]
+
+    due = auditor.get("/admin/practices/881234500").get_data(as_text=True)
+    held = auditor.get("/admin/practices/881234600").get_data(as_text=True)
+    held_user = auditor.get("/admin/users/spaeter").get_data(as_text=True)
+
+    assert "Zugangsdaten neu: fällig für den nächsten Versandlauf" in due
+    for page in (held, held_user):
+        assert "Zugangsdaten spaeter: wartet: Nutzungsbedingungen nicht angenommen" in page
+        assert "nächsten Versandlauf" not in page
 
 
 @pytest.mark.parametrize(

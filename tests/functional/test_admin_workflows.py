@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from datetime import date
 from io import BytesIO
 
 import pytest
@@ -18,6 +19,7 @@ from werkzeug.test import encode_multipart
 
 from flexnet import apiclients, create_app, nas, servicerequests, staff, users
 from flexnet.db import utcnow
+from flexnet.errors import NotFoundError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
@@ -30,6 +32,7 @@ from flexnet.models import (
     RequestStatus,
     ServiceRequest,
     StaffRole,
+    TerminationBy,
     Token,
     UserStatus,
     VpnSession,
@@ -40,8 +43,10 @@ from flexnet.otp.secrets import wsapi_client_context
 from flexnet.otp.stock import get_token
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
+from tests.functional.test_cli_keys import ykman_line
 from tests.support.admin import add_staff, change_password, csrf, enrol, password_step, signed_in
 from tests.support.seed import add_login
+from tests.support.yubikeys import SimulatedKey
 
 BSNR = "881234500"
 
@@ -198,6 +203,33 @@ def test_locking_a_user_and_unlocking_with_reasons(app: Flask) -> None:
         assert user.status is not UserStatus.LOCKED and user.lock_cause is None
 
 
+def test_an_unlock_the_termination_outlasts_is_refused_with_the_reason(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        locks.terminate(
+            db,
+            bsnr=BSNR,
+            by=TerminationBy.MEMBER,
+            notice_date=date(2020, 1, 2),
+            actor=STAFF,
+            now=utcnow(),
+        )
+        locks.lock_practice(
+            db, bsnr=BSNR, cause=LockCause.MANUAL, reason="Verstoß", actor=STAFF, now=utcnow()
+        )
+    unlock = f"/admin/practices/{BSNR}/unlock"
+
+    status, page = post(helpdesk, unlock, unlock, reason="Verstoß geklärt", confirm=BSNR)
+
+    assert status == 409
+    assert (
+        f"BSNR {BSNR} bleibt gesperrt (Kündigung durch die Praxis zum 16.01.2020 (§ 10.2))" in page
+    )
+    assert "Verstoß geklärt</textarea>" in page  # the reason typed is kept
+    with state(app).database.reader() as db:
+        assert users.get_user(db, "emuster").status is UserStatus.LOCKED
+
+
 def test_a_lost_key_is_locked_for_good_from_the_dialog(app: Flask) -> None:
     helpdesk = signed_in(app, "bernd")
     dialog = f"/admin/practices/{BSNR}/lock"
@@ -281,6 +313,42 @@ def test_onboarding_form_errors_keep_the_input(app: Flask) -> None:
     assert status == 400
     assert f"Die BSNR {BSNR} ist bereits angelegt" in page
     assert 'value="Praxis Doppelt"' in page
+
+
+def test_a_locked_practice_gets_no_user_and_no_key_and_the_form_keeps_the_input(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    stock = ykman_line("7000001", SimulatedKey.random()).encode()
+    imported = helpdesk.post(
+        "/admin/keys",
+        data={"csrf_token": csrf(helpdesk, "/admin/keys"), "file": (BytesIO(stock), "keys.csv")},
+        content_type="multipart/form-data",
+    )
+    with state(app).database.session() as db:
+        locks.lock_practice(
+            db,
+            bsnr=BSNR,
+            cause=LockCause.OBJECTION,
+            reason="Widerspruch ohne Grund (§ 14.2)",
+            actor=STAFF,
+            now=utcnow(),
+        )
+    users_page, key_page = f"/admin/practices/{BSNR}/users/new", f"/admin/practices/{BSNR}/key"
+
+    user = post(helpdesk, users_page, users_page, username="neu", kind="staff", name="Neue Kraft")
+    key = post(helpdesk, key_page, key_page, serial="7000001")
+
+    assert imported.status_code == 302
+    refusal = f"BSNR {BSNR} ist gesperrt (Widerspruch ohne Grund (§ 14.2))"
+    assert user[0] == 400 and refusal in user[1]
+    assert 'value="neu"' in user[1] and 'value="Neue Kraft"' in user[1]
+    assert key[0] == 400 and refusal in key[1] and 'value="7000001"' in key[1]
+    with state(app).database.reader() as db:
+        assert get_token(db, "7000001").status.value == "stock"
+        assert db.scalar(select(Letter.id).where(Letter.kind == LetterKind.KEY)) is None
+        with pytest.raises(NotFoundError):
+            users.get_user(db, "neu")
 
 
 def test_a_broken_key_file_imports_nothing_and_names_its_lines(app: Flask) -> None:

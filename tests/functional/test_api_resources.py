@@ -113,6 +113,30 @@ def test_a_practice_from_the_portal_with_terms_and_a_user(app: Flask) -> None:
         assert letter.user is not None and letter.user.username == "neu"
 
 
+def test_a_terminated_practice_gets_no_new_user(app: Flask) -> None:
+    terminated = call(
+        app,
+        "portal",
+        "POST",
+        f"/practices/{BSNR}/termination",
+        {"by": "extraordinary", "notice_date": "2026-11-20", "reason": "Weitergabe an Dritte"},
+    )
+
+    status, body, headers = call(
+        app, "portal", "POST", f"/practices/{BSNR}/users", {"username": "neu", "kind": "staff"}
+    )
+
+    assert terminated[0] == 200
+    assert status == 409 and headers["Content-Type"] == "application/problem+json"
+    assert body["title"] == "Konflikt mit dem Stand"
+    assert str(body["detail"]).startswith(
+        f"BSNR {BSNR} ist gesperrt (außerordentliche Kündigung (§ 10.2): Weitergabe an Dritte)"
+    )
+    assert call(app, "portal", "GET", "/users/neu")[0] == 404
+    with state(app).database.reader() as db:
+        assert db.scalars(select(Letter).where(Letter.kind == LetterKind.CREDENTIALS)).all() == []
+
+
 def test_locks_and_bad_bodies(app: Flask) -> None:
     lock = {"what": "user", "id": "emuster", "cause": "misuse", "reason": "Meldung Portal"}
 

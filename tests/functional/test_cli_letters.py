@@ -141,3 +141,54 @@ def test_nothing_due_makes_no_run(invoke: Invoke, practice_with_terms: str, tmp_
 
     assert "Keine Briefe fällig" in result.stderr and result.stdout == ""
     assert not (tmp_path / "none.pdf").exists()
+
+
+def test_cancel_returns_every_letter_of_a_large_run(
+    invoke: Invoke, database: Database, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.csv"
+    keys.write_text("".join(ykman_line(f"60000{n:02d}", SimulatedKey.random()) for n in range(8)))
+    ok(invoke("yubikey", "import", str(keys)))
+    for n in range(8):
+        bsnr = f"8812346{n:02d}"
+        address = ("--street", "Hauptstraße 1", "--zip", "39104", "--city", "Magdeburg")
+        ok(invoke("practice", "add", "--bsnr", bsnr, "--name", f"Praxis {n}", *address))
+        ok(invoke("terms", "accept", bsnr, "--version", "1.0", "--channel", "paper"))
+        ok(invoke("yubikey", "assign", f"60000{n:02d}", "--practice", bsnr))
+        for who in ("a", "b"):
+            ok(invoke("user", "add", f"{who}nutzer{n}", "--practice", bsnr, "--kind", "staff"))
+    pdf = str(tmp_path / "run.pdf")
+
+    ok(invoke("letters", "run", "--out", pdf, "--today", KEY_DAY))
+    ok(invoke("letters", "cancel", "1"))
+    keys_again = ok(invoke("letters", "due", "--today", KEY_DAY)).output
+    Path(pdf).unlink()
+    ok(invoke("letters", "run", "--out", pdf, "--today", KEY_DAY))
+    ok(invoke("letters", "dispatched", "2", "--date", KEY_DAY))
+    Path(pdf).unlink()
+    ok(invoke("letters", "run", "--out", pdf, "--today", "2025-11-04"))
+    printed = printed_credentials(Path(pdf).read_bytes())
+    ok(invoke("letters", "cancel", "3"))
+    credentials_again = ok(invoke("letters", "due", "--today", "2025-11-04")).output
+
+    assert "8 fällig, 16 zurückgehalten" in keys_again
+    assert len(printed) == 16
+    assert "16 fällig, 0 zurückgehalten" in credentials_again
+    with database.session() as session:
+        hashes = {user.username: user.password_hash for user in session.scalars(select(User))}
+    assert sorted(hashes) == sorted(printed) and set(hashes.values()) == {None}
+
+
+def test_show_tells_a_letter_the_next_run_carries_from_one_that_waits(
+    invoke: Invoke, onboarded: str
+) -> None:
+    practice = ok(invoke("practice", "show", onboarded)).output
+    user = ok(invoke("user", "show", "emuster")).output
+
+    waiting = (
+        "FN-000002 Zugangsdaten emuster: wartet: Begleitschreiben mit dem Yubikey noch nicht "
+        "versandt (§ 3.2)"
+    )
+    assert "FN-000001 Begleitschreiben Yubikey: fällig für den nächsten Versandlauf" in practice
+    assert waiting in practice and waiting in user
+    assert "FN-000002 Zugangsdaten emuster: fällig" not in practice + user

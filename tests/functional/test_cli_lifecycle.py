@@ -260,6 +260,35 @@ def test_extraordinary_termination_needs_a_reason_and_locks_at_once(
     assert ("Sperrung/Kündigung", BSNR) in kinds(due)
 
 
+def test_a_practice_whose_access_has_ended_is_issued_nothing(
+    invoke: Invoke, key: SimulatedKey, database: Database
+) -> None:
+    # Two weeks' notice from 2 January 2020: locked since 17 January, the job never ran.
+    ok(terminate(invoke, BSNR, "member", "2020-01-02"))
+    before = snapshot(database)
+
+    for command in (
+        ("user", "add", "neu", "--practice", BSNR, "--kind", "staff"),
+        ("user", "add", "alt", "--practice", BSNR, "--kind", "staff", "--password-stdin"),
+        ("yubikey", "assign", SPARE, "--practice", BSNR),
+        ("yubikey", "replace", BSNR, "--new", SPARE, "--defective"),
+        ("user", "reissue", "emuster"),
+    ):
+        refused(
+            invoke(*command, input="Sommer-Regen-2026!\n"),
+            f"BSNR {BSNR} ist gesperrt (Kündigung durch die Praxis zum 16.01.2020 (§ 10.2)); "
+            "dafür werden keine Benutzer, Yubikeys oder Kennwörter ausgegeben",
+        )
+
+    assert snapshot(database) == before
+    assert field(show(invoke, "yubikey", SPARE), "Status") == "im Lager"
+    due, held_back = due_letters(invoke, today().isoformat())
+    assert due == []
+    assert [line.split("  wartet: ")[1] for line in held_back] == [
+        "Betriebsstätte ist gesperrt: Kündigung durch die Praxis zum 16.01.2020 (§ 10.2)"
+    ] * 2  # the key letter and emuster's credentials
+
+
 # --- locks and unlocks by hand (§ 7.2, § 10.1) --------------------------------------
 
 
@@ -338,6 +367,33 @@ def test_practice_lock_and_unlock(invoke: Invoke, key: SimulatedKey, database: D
     refused(invoke("unlock", "practice", BSNR, "--reason", "nochmal"), "ist nicht gesperrt")
 
 
+def test_unlocking_a_terminated_practice_says_it_stays_locked_and_changes_nothing(
+    invoke: Invoke, key_out: SimulatedKey, database: Database
+) -> None:
+    # Two weeks' notice from 2 January 2020: the run on 17 January made the lock durable.
+    ok(terminate(invoke, BSNR, "member", "2020-01-02"))
+    locked = section(lifecycle_run(invoke, "2020-01-17"), "Jetzt gesperrt")
+    overdue_before = overdue(invoke, "0")
+    before = snapshot(database)
+
+    unlock = invoke("unlock", "practice", BSNR, "--reason", "Praxis bittet darum")
+    user_unlock = invoke("unlock", "user", "emuster", "--reason", "Praxis bittet darum")
+    after = snapshot(database)
+    overdue_after = overdue(invoke, "0")
+    next_run = lifecycle_run(invoke, today().isoformat())
+
+    why = "Kündigung durch die Praxis zum 16.01.2020 (§ 10.2)"
+    assert locked == [f"BSNR {BSNR} Praxis Dr. Müller: {why}"]
+    refused(unlock, f"BSNR {BSNR} bleibt gesperrt ({why}): eine Entsperrung hebt das nicht auf")
+    refused(user_unlock, f"emuster bleibt gesperrt (Betriebsstätte gesperrt: {why})")
+    assert after == before
+    assert field(show(invoke, "practice", BSNR), "Status") == f"gesperrt – {why}"
+    assert overdue_after == overdue_before and len(overdue_before) == 1
+    assert section(next_run, "Jetzt gesperrt") == []
+    due, _ = due_letters(invoke, today().isoformat())
+    assert kinds(due).count(("Sperrung/Kündigung", BSNR)) == 1
+
+
 def test_lost_key_is_reported_lost_and_never_unlocked(
     invoke: Invoke, key: SimulatedKey, database: Database
 ) -> None:
@@ -403,7 +459,10 @@ def test_lifecycle_run_warns_notices_once_then_locks_once(
     due, held_back = due_letters(invoke, "2027-07-01")
     # The notice, not yet printed, lapsed with the lock: the lock letter says it all.
     assert kinds(due) == [("Sperrung/Kündigung", BSNR)]
-    assert any("emuster  wartet: Benutzer ist gesperrt" in line for line in held_back)
+    assert any(
+        "emuster  wartet: Betriebsstätte ist gesperrt: automatisch gesperrt ab 01.07.2027" in line
+        for line in held_back
+    )
 
 
 def test_lifecycle_run_reminds_of_an_unreturned_key_once(

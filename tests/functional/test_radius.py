@@ -11,11 +11,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from passlib.hash import bcrypt
 from pyrad import packet as rp
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import nas, practices, vpn
+from flexnet import nas, practices, users, vpn
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
 from flexnet.db import Database
 from flexnet.lifecycle.rules import BERLIN
@@ -282,6 +283,43 @@ def test_locked_user_and_lifecycle_lock(world: World) -> None:
 
     assert (code_of(before), code_of(after)) == (rp.AccessAccept, rp.AccessReject)
     assert events(world)[-1] == ("reject", "user_locked_lifecycle")
+
+
+def test_a_taken_over_password_that_breaks_the_policy_does_not_open_the_vpn(
+    world_factory: object,
+) -> None:
+    world = world_factory(self_service_url="https://flexnet.example/self-service")  # type: ignore[operator]
+    taken_over = {
+        "altabc": {"migrated_password": "abc"},
+        "althash": {"migrated_hash": bcrypt.hash("abc")},
+        "altgut": {"migrated_hash": bcrypt.hash(PASSWORD)},
+    }
+    with world.database.session() as session:
+        for username, password in taken_over.items():
+            users.add_user(
+                session,
+                username=username,
+                bsnr="881234500",
+                kind=UserKind.STAFF,
+                actor=STAFF,
+                now=NOW,
+                **password,
+            )
+
+    def radclient(username: str, password: str) -> str:
+        return world.radius.radclient(
+            f"User-Name={username},User-Password='{password}{world.key.otp()}',"
+            "Message-Authenticator=0x00\n"
+        )
+
+    plain, hashed = radclient("altabc", "abc"), radclient("althash", "abc")
+    good = radclient("altgut", PASSWORD)
+
+    for out in (plain, hashed):
+        assert "Received Access-Reject" in out
+        assert "Kennwortrichtlinie" in out and "https://flexnet.example/self-service" in out
+    assert "Received Access-Accept" in good and 'Filter-Id = "flexnet-full"' in good
+    assert [reason for _, reason in events(world)[-3:]] == ["password_weak"] * 2 + ["ok"]
 
 
 def test_expired_password_restricted_profile(world_factory: object) -> None:

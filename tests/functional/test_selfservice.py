@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from passlib.hash import bcrypt
 from sqlalchemy.engine import URL
 
 from flexnet import create_app, passwords, users
 from flexnet.cli import cli
 from flexnet.db import utcnow
-from flexnet.models import LockCause
+from flexnet.models import LockCause, TakenOverPassword
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
@@ -115,6 +116,27 @@ def test_expired_password_allows_nothing_but_the_change(app: Flask) -> None:
     assert "muss geändert werden" in client.get("/self-service/password").get_data(as_text=True)
     assert change(client, PASSWORD, NEW)[0] == 302
     assert client.get("/self-service/").status_code == 200
+
+
+def test_a_weak_taken_over_hash_leads_to_the_change_at_its_first_login(app: Flask) -> None:
+    with state(app).database.session() as session:
+        user = users.get_user(session, "emuster")
+        # As ``flexnet user import`` left it today: the old system's hash, not yet checked.
+        user.password_hash, user.password_set_at = bcrypt.hash("abc"), utcnow()
+        user.taken_over_password = TakenOverPassword.UNCHECKED
+    client = app.test_client()
+
+    status, location = login(app, client, password="abc")
+    forced = client.get("/self-service/password").get_data(as_text=True)
+    changed = change(client, "abc", NEW)
+    again = login(app, app.test_client(), password=NEW)
+
+    assert (status, location) == (302, "/self-service/password")
+    assert "muss geändert werden" in forced
+    assert changed[0] == 302  # at once: replacing it is no voluntary change
+    assert again == (302, "/self-service/")
+    with state(app).database.reader() as session:
+        assert users.get_user(session, "emuster").taken_over_password is None
 
 
 def test_change_checks_old_policy_and_repeat_and_ends_other_sessions(app: Flask) -> None:

@@ -192,7 +192,12 @@ def unlock_practice(bsnr: str) -> ResponseReturnValue:
         typed_ok=lambda typed: typed == number,
         back=url_for("admin.practice", bsnr=number),
         act=lambda db, reason: locks.unlock_practice(
-            db, bsnr=number, reason=reason, actor=g.staff.actor, now=utcnow()
+            db,
+            bsnr=number,
+            reason=reason,
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
         ),
         done=f"BSNR {number} entsperrt.",
     )
@@ -212,7 +217,12 @@ def unlock_user(username: str) -> ResponseReturnValue:
         typed_ok=lambda typed: typed.lower() == name,
         back=url_for("admin.user", username=name),
         act=lambda db, reason: locks.unlock_user(
-            db, username=name, reason=reason, actor=g.staff.actor, now=utcnow()
+            db,
+            username=name,
+            reason=reason,
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
         ),
         done=f"{name} entsperrt.",
     )

@@ -45,7 +45,10 @@ def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
     settings = state().settings
     with state().database.reader() as db:
         listing = mailruns.due_letters(
-            db, today=_today(), delay_days=settings.letters.credentials_delay_days
+            db,
+            today=_today(),
+            delay_days=settings.letters.credentials_delay_days,
+            quarters=settings.lock_after_quarters,
         )
         runs = list(db.scalars(select(MailRun).order_by(MailRun.id.desc()).limit(20)))
         return render_template(

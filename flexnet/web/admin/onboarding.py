@@ -160,6 +160,7 @@ def user_new(bsnr: str) -> ResponseReturnValue:
                 lanr=form.lanr.data or None,
                 actor=g.staff.actor,
                 now=utcnow(),
+                quarters=state().settings.lock_after_quarters,
             )
             message = f"Benutzer {user.username} angelegt; der Zugangsdaten-Brief ist vorgemerkt."
         return message, url_for("admin.practice", bsnr=number)
@@ -176,7 +177,12 @@ def key_assign(bsnr: str) -> ResponseReturnValue:
     def act() -> tuple[str, str]:
         with state().database.session() as db:
             issuance.issue_key(
-                db, serial=form.serial.data or "", bsnr=number, actor=g.staff.actor, now=utcnow()
+                db,
+                serial=form.serial.data or "",
+                bsnr=number,
+                actor=g.staff.actor,
+                now=utcnow(),
+                quarters=state().settings.lock_after_quarters,
             )
         message = f"Yubikey {form.serial.data} zugewiesen; das Begleitschreiben ist vorgemerkt."
         return message, url_for("admin.practice", bsnr=number)

@@ -15,12 +15,12 @@ from flexnet import staff as staff_accounts
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import job, returns
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status, termination_reason, user_status
 from flexnet.models import (
     AuditEntry,
     AuthEvent,
     Letter,
-    LetterStatus,
     Practice,
     RequestStatus,
     ServiceRequest,
@@ -28,6 +28,7 @@ from flexnet.models import (
     User,
 )
 from flexnet.practices import get_practice
+from flexnet.provisioning import mailruns
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
 from flexnet.web.admin.requestpages import STATUS_LABELS
@@ -55,8 +56,15 @@ def dashboard() -> ResponseReturnValue:
     with state().database.reader() as db:
         practices = _counts(db, Practice.status)
         users = _counts(db, User.status)
+        letters = mailruns.due_letters(
+            db,
+            today=now.astimezone(BERLIN).date(),
+            delay_days=settings.letters.credentials_delay_days,
+            quarters=settings.lock_after_quarters,
+        )
         figures = {
-            "letters_due": db.scalar(select(func.count()).where(Letter.status == LetterStatus.DUE)),
+            "letters_due": len(letters.due),
+            "letters_waiting": len(letters.waiting),
             "open_requests": db.scalar(
                 select(func.count()).where(
                     ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED))
@@ -116,6 +124,18 @@ def _history(db: Session, subjects: list[tuple[str, str]]) -> list[AuditEntry]:
     )
 
 
+def _outlook(db: Session, letters: list[Letter], now: datetime) -> dict[int, str | None]:
+    """Which of the letters on the list the next run carries, and why the others wait."""
+    settings = state().settings
+    return mailruns.outlook(
+        db,
+        letters,
+        today=now.astimezone(BERLIN).date(),
+        delay_days=settings.letters.credentials_delay_days,
+        quarters=settings.lock_after_quarters,
+    )
+
+
 @blueprint.get("/practices/<bsnr>")
 @allowed(ALL_ROLES)
 def practice(bsnr: str) -> ResponseReturnValue:
@@ -157,6 +177,7 @@ def practice(bsnr: str) -> ResponseReturnValue:
             request_statuses=STATUS_LABELS,
             sessions=[labels.session_text(s) for s in sessions],
             history=_history(db, subjects),
+            outlook=_outlook(db, record.letters, now),
             labels=labels,
             staff=g.staff,
         )
@@ -182,6 +203,7 @@ def user(username: str) -> ResponseReturnValue:
             exception=labels.exception_text(record.lock_exception),
             sessions=[labels.session_text(s) for s in vpn.recent_sessions(record)],
             history=_history(db, [("user", record.username)]),
+            outlook=_outlook(db, record.letters, now),
             labels=labels,
             staff=g.staff,
         )

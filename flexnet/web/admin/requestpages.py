@@ -122,6 +122,7 @@ def request_handle(request_id: int) -> ResponseReturnValue:
                     at_once=not form.on_first_use.data,
                     actor=actor,
                     now=now,
+                    quarters=state().settings.lock_after_quarters,
                 )
             else:
                 servicerequests.reject(db, request_id=request_id, note=note, actor=actor, now=now)

@@ -98,6 +98,7 @@ def exception(bsnr: str) -> ResponseReturnValue:
                 decided_by=form.decided_by.data or "",
                 actor=g.staff.actor,
                 now=utcnow(),
+                quarters=state().settings.lock_after_quarters,
             )
         message = f"Ausnahme bis {form.until.data:%d.%m.%Y} erfasst."
         return message, url_for("admin.practice", bsnr=number)

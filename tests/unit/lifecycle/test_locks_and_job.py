@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit, practices
 from flexnet.errors import ConflictError
-from flexnet.lifecycle import job, locks
+from flexnet.lifecycle import exceptions, job, locks
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import (
     AuthEvent,
@@ -276,6 +276,138 @@ def test_retention_purges_old_connection_logs_and_keeps_the_chain_verifiable(
     remaining = session.scalars(select(AuthEvent.at)).all()
     assert report.purged["auth_events"] == 1 and remaining == [recent]
     assert audit.verify_chain(session).ok
+
+
+def _tags(session: Session) -> set[str]:
+    return set(session.scalars(select(audit.AuditEntry.tag)))
+
+
+def test_an_unlock_that_cannot_lift_a_termination_says_so_and_changes_nothing(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_user: Callable[..., User],
+    make_yubikey: MakeKey,
+) -> None:
+    practice = make_practice()
+    users = [make_user(practice=practice, migrated_password="Sommer-Regen-2026!") for _ in "ab"]
+    token, _ = make_yubikey(practice=practice)
+    locks.terminate(
+        session,
+        bsnr=practice.bsnr,
+        by=TerminationBy.MEMBER,
+        notice_date=date(2026, 10, 1),
+        actor=STAFF,
+        now=NOW,
+    )
+    run_job(session, date(2026, 10, 16))  # the first day without access: locked for good
+
+    with pytest.raises(ConflictError) as refused:
+        locks.unlock_practice(
+            session, bsnr=practice.bsnr, reason="Praxis bittet darum", actor=STAFF, now=NOW
+        )
+    run_job(session, date(2026, 11, 23))
+
+    assert str(refused.value) == (
+        f"BSNR {practice.bsnr} bleibt gesperrt (Kündigung durch die Praxis zum 15.10.2026 "
+        "(§ 10.2)): eine Entsperrung hebt das nicht auf; nichts geändert"
+    )
+    assert practice.status is PracticeStatus.LOCKED
+    assert practice.lock_cause is LockCause.TERMINATION
+    assert [user.status for user in users] == [UserStatus.LOCKED] * 2
+    assert token.status is TokenStatus.LOCKED and token.locked_at == start_of_day(
+        date(2026, 10, 16)
+    )
+    assert lock_letters(session, practice) == 1  # no second lock letter from the next run
+    assert not {"practice:lock:lift", "account:user:unlock"} & _tags(session)
+
+
+def test_unlock_by_hand_does_not_lift_a_date_that_has_passed_meanwhile(
+    session: Session, ended: tuple[Practice, User, Token]
+) -> None:
+    practice, user, _ = ended
+    locks.lock_practice(
+        session,
+        bsnr=practice.bsnr,
+        cause=LockCause.MANUAL,
+        reason="Verstoß",
+        actor=STAFF,
+        now=start_of_day(date(2027, 6, 1)),
+    )
+
+    with pytest.raises(ConflictError, match=r"bleibt gesperrt \(automatisch gesperrt ab 01\.07"):
+        locks.unlock_practice(
+            session,
+            bsnr=practice.bsnr,
+            reason="geklärt",
+            actor=STAFF,
+            now=start_of_day(date(2027, 7, 2)),
+        )
+    unlocked_before = locks.unlock_practice(
+        session,
+        bsnr=practice.bsnr,
+        reason="geklärt",
+        actor=STAFF,
+        now=start_of_day(date(2027, 6, 30)),
+    )
+
+    assert unlocked_before.status is PracticeStatus.ACTIVE
+    assert user.status is UserStatus.PENDING  # unlocked; it has not logged in yet
+
+
+def test_a_user_of_a_locked_practice_is_not_unlocked_alone(
+    session: Session, make_practice: Callable[..., Practice], make_user: Callable[..., User]
+) -> None:
+    practice = make_practice()
+    user = make_user(practice=practice, migrated_password="Sommer-Regen-2026!")
+    locks.lock_practice(
+        session,
+        bsnr=practice.bsnr,
+        cause=LockCause.OBJECTION,
+        reason="Widerspruch",
+        actor=STAFF,
+        now=NOW,
+    )
+
+    with pytest.raises(ConflictError) as refused:
+        locks.unlock_user(session, username=user.username, reason="bitte", actor=STAFF, now=NOW)
+
+    assert str(refused.value) == (
+        f"{user.username} bleibt gesperrt (Betriebsstätte gesperrt: Widerspruch): eine "
+        "Entsperrung hebt das nicht auf; nichts geändert"
+    )
+    assert user.status is UserStatus.LOCKED
+
+
+def test_an_exception_does_not_lift_a_termination_in_effect(
+    session: Session, ended: tuple[Practice, User, Token]
+) -> None:
+    practice, _, _ = ended
+    run_job(session, date(2027, 7, 1))  # § 10.3 locks
+    locks.terminate(
+        session,
+        bsnr=practice.bsnr,
+        by=TerminationBy.MEMBER,
+        notice_date=date(2027, 7, 1),
+        actor=STAFF,
+        now=start_of_day(date(2027, 7, 1)),
+    )  # last day 15.07.2027
+    session.commit()
+
+    with pytest.raises(ConflictError, match=r"bleibt gesperrt \(Kündigung durch die Praxis zum 15"):
+        exceptions.grant(
+            session,
+            bsnr=practice.bsnr,
+            until=date(2027, 12, 31),
+            reason="Praxisabwicklung",
+            decision_ref="V-1",
+            decided_by="Vorstand",
+            actor=STAFF,
+            now=start_of_day(date(2027, 7, 20)),
+        )
+    session.rollback()
+
+    assert practice.status is PracticeStatus.LOCKED
+    assert session.scalar(select(func.count()).select_from(LockException)) == 0
 
 
 def test_reasons_typed_with_line_breaks_keep_them_without_carriage_returns(

@@ -410,3 +410,62 @@ def test_own_password_change_and_locks_end_a_waiting_reissued_password(
     )
 
     assert changer.next_password_hash is None and locked.next_password_hash is None
+
+
+@pytest.mark.parametrize("practices", [2, 3, 8, 20])
+def test_cancelling_a_run_returns_every_letter_and_revokes_every_password(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_yubikey: MakeKey,
+    practices: int,
+) -> None:
+    onboarded = [
+        onboard(session, make_practice(), make_yubikey, username=f"nutzer{n:02d}")
+        for n in range(practices)
+    ]
+    key_run, _ = run(session, MONDAY)
+    assert key_run is not None and key_run.letters == practices
+    mailruns.cancel_run(session, run_id=key_run.run.id, actor=STAFF, now=NOW)
+    keys_due_again = due_kinds(session, MONDAY)
+    dispatch(session, run(session, MONDAY)[0], MONDAY)  # the key letters can still go out
+    produced, pdf = run(session, date(2027, 1, 8))
+    assert produced is not None and produced.letters == practices
+    printed = printed_credentials(pdf)
+
+    mailruns.cancel_run(session, run_id=produced.run.id, actor=STAFF, now=NOW)
+
+    assert keys_due_again == [LetterKind.KEY] * practices
+    assert produced.run.letters == []
+    assert due_kinds(session, date(2027, 1, 8)) == [LetterKind.CREDENTIALS] * practices
+    assert sorted(printed) == sorted(user.username for user, _, _ in onboarded)
+    for user, _, key in onboarded:
+        assert user.password_hash is None
+        decision = login(session, user.username, printed[user.username], key.otp())
+        assert decision.outcome is Outcome.REJECT
+    revoked = session.scalars(
+        select(AuditEntry).where(AuditEntry.tag == "account:password:revoke")
+    ).all()
+    assert len(revoked) == practices
+
+
+def test_cancelling_again_finishes_a_run_an_earlier_version_left_half_cancelled(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    onboarded = [onboard(session, make_practice(), make_yubikey, f"alt{n}") for n in range(3)]
+    dispatch(session, run(session, MONDAY)[0], MONDAY)
+    produced, pdf = run(session, date(2027, 1, 8))
+    assert produced is not None
+    # What the earlier cancel left: the run cancelled, its letters printed and in it.
+    produced.run.status = MailRunStatus.CANCELLED
+    session.flush()
+    printed = printed_credentials(pdf)
+
+    mailruns.cancel_run(session, run_id=produced.run.id, actor=STAFF, now=NOW)
+
+    assert due_kinds(session, date(2027, 1, 8)) == [LetterKind.CREDENTIALS] * 3
+    for user, _, key in onboarded:
+        assert login(session, user.username, printed[user.username], key.otp()).outcome is (
+            Outcome.REJECT
+        )
+    with pytest.raises(ConflictError, match="bereits abgeschlossen"):
+        mailruns.cancel_run(session, run_id=produced.run.id, actor=STAFF, now=NOW)
