@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
 from flexnet.identifiers import require_text, validate_bsnr, validate_zip
 from flexnet.lifecycle.rules import BERLIN
@@ -72,6 +73,7 @@ def end_activity(
     session: Session, *, bsnr: str, ended_on: date, actor: Actor, now: datetime
 ) -> Practice:
     """Record the end of the physician's activity; § 10.3 locks four quarters later."""
+    check_day(ended_on, field="Ende der Tätigkeit")
     practice = get_practice(session, bsnr)
     previous = practice.activity_ended_on
     practice.activity_ended_on = ended_on
@@ -100,6 +102,7 @@ def accept_terms(
     now: datetime,
 ) -> TermsAcceptance:
     """Record the participation declaration or portal checkbox; activates a pending practice."""
+    check_day(accepted_on, field="Datum der Annahme")
     practice = get_practice(session, bsnr)
     version = require_text(version, "Version der Nutzungsbedingungen", max_length=32)
     if accepted_on > now.astimezone(BERLIN).date():

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit, users
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.identifiers import require_text
 from flexnet.lifecycle import locks
@@ -49,6 +50,7 @@ def grant(
     username: str | None = None,
 ) -> LockException:
     """Grant (or change) the exception of a practice or user until ``until`` inclusive."""
+    check_day(until, field="Letzter Tag der Ausnahme")
     practice, user, subject = _subject(session, bsnr, username)
     if until < now.astimezone(BERLIN).date():
         raise ValidationError("Das Ende der Ausnahme liegt in der Vergangenheit")

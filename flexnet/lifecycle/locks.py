@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit, labels, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.lifecycle.rules import BERLIN, termination_last_day
@@ -340,6 +341,9 @@ def terminate(
 ) -> Practice:
     """Record a termination (§ 10.2); the dates lock the practice when it takes effect,
     an extraordinary one at once."""
+    check_day(notice_date, field="Eingang der Kündigung")
+    if requested is not None:
+        check_day(requested, field="Gewünschtes Ende")
     practice = get_practice(session, bsnr)
     if practice.terminated_by is not None:
         raise ConflictError(f"BSNR {practice.bsnr} ist bereits gekündigt")

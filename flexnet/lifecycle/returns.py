@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.labels import TOKEN_STATUS_LABEL
 from flexnet.lifecycle.rules import BERLIN
@@ -105,6 +106,7 @@ def record_return(
 ) -> Token:
     """Record the receipt of a key. Good condition: ``returned``, to be reprogrammed
     before it goes back to stock; damaged, or once reported lost: retired for good."""
+    check_day(received_on, field="Eingangsdatum")
     token = session.scalar(select(Token).where(Token.serial == serial.strip()).with_for_update())
     if token is None:
         raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")

@@ -88,6 +88,12 @@ def timestamp_field(now: datetime) -> str:
     return f"{utc:%Y-%m-%dT%H:%M:%S}Z0{utc.microsecond // 1000:03d}"
 
 
+def malformed(now: datetime) -> Answer:
+    """What to answer a request the web layer refused before reading it (a NUL in it):
+    like any malformed parameter, unsigned and without echoing anything."""
+    return _answer(Status.MISSING_PARAMETER, now=now, key=None)
+
+
 def unsigned_error(now: datetime) -> Answer:
     """What to answer when the backend itself fails (no key to sign with)."""
     return _answer(Status.BACKEND_ERROR, now=now, key=None)

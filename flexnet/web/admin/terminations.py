@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
@@ -16,6 +16,7 @@ from flexnet.lifecycle import exceptions, locks
 from flexnet.models import TerminationBy
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
+from flexnet.web.forms import DayField
 
 REQUIRED = "Bitte ausfüllen."
 
@@ -32,8 +33,8 @@ class TerminationForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no ty
             SelectChoice(TerminationBy.EXTRAORDINARY.value, "außerordentlich (sofort)"),
         ],
     )
-    notice_date = DateField("Eingang der Kündigung", validators=[DataRequired(REQUIRED)])
-    requested_date = DateField("Gewünschtes späteres Ende (optional)", validators=[Optional()])
+    notice_date = DayField("Eingang der Kündigung", validators=[InputRequired(REQUIRED)])
+    requested_date = DayField("Gewünschtes späteres Ende (optional)", validators=[Optional()])
     reason = TextAreaField(
         "Grund (bei außerordentlicher Kündigung nötig)", validators=[Length(max=500)]
     )
@@ -41,7 +42,7 @@ class TerminationForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no ty
 
 
 class ExceptionForm(FlaskForm):  # type: ignore[misc]
-    until = DateField("Letzter Tag mit Zugang", validators=[DataRequired(REQUIRED)])
+    until = DayField("Letzter Tag mit Zugang", validators=[InputRequired(REQUIRED)])
     reason = TextAreaField("Begründung", validators=[DataRequired(REQUIRED), Length(max=1000)])
     decision_ref = StringField("Aktenzeichen der Entscheidung", validators=[DataRequired(REQUIRED)])
     decided_by = StringField("Entschieden von", validators=[DataRequired(REQUIRED)])
