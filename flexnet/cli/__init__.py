@@ -28,6 +28,7 @@ from flexnet.db import Database, describe_error, utcnow
 from flexnet.errors import FlexnetError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.otp.secrets import SecretBox
+from flexnet.textrules import visible
 
 
 class FlexnetGroup(click.Group):
@@ -49,10 +50,10 @@ class FlexnetGroup(click.Group):
             click.echo("flexnet: abgebrochen", err=True)
             sys.exit(1)
         except click.ClickException as error:
-            click.echo(f"flexnet: {error.format_message()}", err=True)
+            echo_text(f"flexnet: {error.format_message()}", err=True)
             sys.exit(error.exit_code)
         except FlexnetError as error:
-            click.echo(f"flexnet: {error}", err=True)
+            echo_text(f"flexnet: {error}", err=True)
             sys.exit(1)
         except SQLAlchemyError as error:
             click.echo(
@@ -122,6 +123,13 @@ class DateType(click.ParamType[date, Any]):
 
 
 DATE = DateType()
+
+
+def echo_text(text: str, *, err: bool = False) -> None:
+    """Print a line that holds stored or typed text: a control or bidi character in it is
+    shown as \\xNN, never obeyed by the terminal (a title set, the screen cleared, a
+    line turned around), also for rows stored before the text rules."""
+    click.echo(visible(text), err=err)
 
 
 def configure_logging() -> None:

@@ -7,7 +7,7 @@ from datetime import date
 import click
 
 from flexnet import practices, staff, users
-from flexnet.cli import DATE, CliContext, cli, pass_context, read_password_stdin
+from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context, read_password_stdin
 from flexnet.cli.show import show_practice, show_user
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
@@ -91,7 +91,7 @@ def practice_show(ctx: CliContext, bsnr: str) -> None:
     with ctx.reading() as session:
         found = practices.get_practice(session, bsnr)
         for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters):
-            click.echo(line)
+            echo_text(line)
 
 
 @cli.group()
@@ -203,7 +203,7 @@ def user_show(ctx: CliContext, username: str) -> None:
     with ctx.reading() as session:
         found = users.get_user(session, username)
         for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters):
-            click.echo(line)
+            echo_text(line)
 
 
 @cli.group("staff")

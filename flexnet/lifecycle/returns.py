@@ -31,6 +31,7 @@ from flexnet.models import (
     Token,
     TokenStatus,
 )
+from flexnet.textrules import optional_line
 
 # Out of service and not yet back: what a receipt may be recorded for.
 _AWAITED = (TokenStatus.LOCKED, TokenStatus.LOST, TokenStatus.RETIRED)
@@ -107,6 +108,7 @@ def record_return(
     """Record the receipt of a key. Good condition: ``returned``, to be reprogrammed
     before it goes back to stock; damaged, or once reported lost: retired for good."""
     check_day(received_on, field="Eingangsdatum")
+    note = optional_line(note, field="Anmerkung", max_length=200)
     token = session.scalar(select(Token).where(Token.serial == serial.strip()).with_for_update())
     if token is None:
         raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")
@@ -139,7 +141,7 @@ def record_return(
             "was": previous.value,
             "now": token.status.value,
             "bsnr": token.practice.bsnr if token.practice else None,
-            "note": note.strip() if note and note.strip() else None,
+            "note": note,
         },
         now=now,
     )

@@ -9,12 +9,14 @@ from functools import cached_property
 from flask import Flask, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from flexnet.config import Settings
 from flexnet.db import UNAVAILABLE, Database, describe_error
 from flexnet.otp.remote import RemoteValidator
 from flexnet.otp.secrets import SecretBox
+from flexnet.textrules import visible
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,16 @@ def add_security_headers(response: Response) -> Response:
     if state().settings.cookie_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
+
+
+def shown(value: object) -> object:
+    """What every ``{{ … }}`` of a page prints (Jinja's ``finalize``): text with control
+    and bidi characters made visible (``textrules.visible``), for rows stored before the
+    text rules and for what machines send (RADIUS usernames, accounting data). Markup
+    (rendered form fields) stays as it is; HTML is escaped afterwards as always."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
 
 
 def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:

@@ -8,7 +8,6 @@ view states the roles that may use it (``@allowed``); the route table test walks
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,7 +31,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
-from flexnet import staffauth
+from flexnet import staffauth, textrules
 from flexnet.audit import Actor
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
@@ -188,20 +187,8 @@ def clear_cookie(response: BaseResponse) -> None:
 def visible(value: object) -> str:
     """Text from outside (usernames from RADIUS, request texts, audit data) with control
     and bidi characters shown as \\xNN instead of acting on the page; HTML is escaped by
-    the templates as always."""
-    return "".join(_shown(ch) for ch in ("" if value is None else str(value)))
-
-
-# Control, format (bidi marks, zero-width), line and paragraph separators; tab and
-# newline stay as they are.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
-
-def _shown(ch: str) -> str:
-    if ch in "\t\n" or unicodedata.category(ch) not in _INVISIBLE:
-        return ch
-    code = ord(ch)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    the templates as always. (Every ``{{ … }}`` does this too: ``web.shown``.)"""
+    return textrules.visible(value)
 
 
 @blueprint.app_template_filter("berlin")

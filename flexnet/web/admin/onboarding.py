@@ -32,7 +32,7 @@ from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
-from flexnet.web.forms import DayField
+from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -90,7 +90,7 @@ class ReturnForm(FlaskForm):  # type: ignore[misc]
             SelectChoice(ReturnCondition.DAMAGED.value, "beschädigt: ausmustern"),
         ],
     )
-    note = StringField("Anmerkung", validators=[Optional(), Length(max=200)])
+    note = StringField("Anmerkung", validators=[Optional(), one_line("Anmerkung", 200)])
 
 
 class ImportForm(FlaskForm):  # type: ignore[misc]
