@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Wire config, database and blueprints; no work beyond that."""
     from flask_wtf.csrf import CSRFProtect
 
-    from flexnet.web import FlexnetState, add_security_headers, register_blueprints
+    from flexnet.web import FlexnetState, add_security_headers, errors, register_blueprints, shown
 
     settings = settings or load_settings()
     app = Flask(
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
     database = Database.from_url(settings.database_url, timeout_ms=settings.db_timeout_ms)
     app.extensions["flexnet"] = FlexnetState(settings, database)
+    errors.init_app(app)  # first: its check runs before CSRF protection's
     register_blueprints(app, CSRFProtect(app))
     app.after_request(add_security_headers)
+    app.jinja_env.finalize = shown
     return app

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from flexnet import audit, clients
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError
-from flexnet.identifiers import require_text
 from flexnet.models import ApiClient, StaffRole
+from flexnet.textrules import clean_line
 
 _PREFIX = "fx"
 _KIND = clients.Kind("API-Client", AuditTag.API_CLIENT_ENABLE, AuditTag.API_CLIENT_DISABLE)
@@ -45,7 +45,7 @@ def add_client(
 ) -> tuple[ApiClient, str]:
     """Create a client; returns it and its key, which is shown exactly once. Without a
     role the client may only check logins (``/api/v1/auth``)."""
-    name = require_text(name, "Name", max_length=100)
+    name = clean_line(name, field="Name", max_length=100)
     if session.scalar(select(ApiClient.id).where(ApiClient.name == name)) is not None:
         raise ConflictError(f"Ein API-Client namens {name!r} existiert bereits")
     prefix, key = _new_key()

@@ -53,20 +53,3 @@ def validate_zip(value: str) -> str:
     if not _ZIP.fullmatch(zip_code):
         raise ValidationError(f"Postleitzahl {value!r} ist ungültig: erwartet werden 5 Ziffern")
     return zip_code
-
-
-def require_text(value: str, field: str, *, max_length: int) -> str:
-    text = " ".join(value.split())
-    if not text:
-        raise ValidationError(f"{field} darf nicht leer sein")
-    if len(text) > max_length:
-        raise ValidationError(f"{field} ist zu lang (höchstens {max_length} Zeichen)")
-    if any(not ch.isprintable() for ch in text):
-        raise ValidationError(f"{field} enthält Steuerzeichen")
-    return text
-
-
-def normalize_line_breaks(value: str) -> str:
-    """Line breaks as "\\n". Browsers send a text area's as CR LF (HTML); a CR kept in
-    the text is a control character on every page, letter and log line that shows it."""
-    return value.replace("\r\n", "\n").replace("\r", "\n")

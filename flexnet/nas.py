@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from flexnet import audit, clients
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.identifiers import require_text
 from flexnet.models import NasClient
 from flexnet.otp.secrets import SecretBox, SecretError
+from flexnet.textrules import clean_line
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def add_nas(
     allow_missing_message_authenticator: bool = False,
     coa_port: int | None = None,
 ) -> NasClient:
-    name = require_text(name, "Name", max_length=100)
+    name = clean_line(name, field="Name", max_length=100)
     network = parse_network(address)
     _check_secret(secret)
     if coa_port is not None and not 1 <= coa_port <= 65535:

@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
-from flexnet.identifiers import require_text, validate_bsnr, validate_zip
+from flexnet.identifiers import validate_bsnr, validate_zip
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import Practice, PracticeKind, PracticeStatus, TermsAcceptance, TermsChannel
+from flexnet.textrules import clean_line, optional_line
 
 # § 1.1: third parties' access may be restricted; members' practices get full access.
 DEFAULT_ACCESS_PROFILE = {PracticeKind.MEMBER: "full", PracticeKind.THIRD_PARTY: "restricted"}
@@ -44,13 +46,11 @@ def add_practice(
         raise ConflictError(f"Die BSNR {bsnr} ist bereits angelegt")
     practice = Practice(
         bsnr=bsnr,
-        name=require_text(name, "Name", max_length=200),
-        address_extra=require_text(address_extra, "Adresszusatz", max_length=200)
-        if address_extra
-        else None,
-        street=require_text(street, "Straße", max_length=200),
+        name=clean_line(name, field="Name", max_length=200),
+        address_extra=optional_line(address_extra, field="Adresszusatz", max_length=200),
+        street=clean_line(street, field="Straße", max_length=200),
         zip_code=validate_zip(zip_code),
-        city=require_text(city, "Ort", max_length=100),
+        city=clean_line(city, field="Ort", max_length=100),
         kind=kind,
         access_profile=DEFAULT_ACCESS_PROFILE[kind],
         status=PracticeStatus.PENDING,
@@ -72,6 +72,7 @@ def end_activity(
     session: Session, *, bsnr: str, ended_on: date, actor: Actor, now: datetime
 ) -> Practice:
     """Record the end of the physician's activity; § 10.3 locks four quarters later."""
+    check_day(ended_on, field="Ende der Tätigkeit")
     practice = get_practice(session, bsnr)
     previous = practice.activity_ended_on
     practice.activity_ended_on = ended_on
@@ -100,8 +101,9 @@ def accept_terms(
     now: datetime,
 ) -> TermsAcceptance:
     """Record the participation declaration or portal checkbox; activates a pending practice."""
+    check_day(accepted_on, field="Datum der Annahme")
     practice = get_practice(session, bsnr)
-    version = require_text(version, "Version der Nutzungsbedingungen", max_length=32)
+    version = clean_line(version, field="Version der Nutzungsbedingungen", max_length=32)
     if accepted_on > now.astimezone(BERLIN).date():
         raise ValidationError("Das Datum der Annahme liegt in der Zukunft")
     acceptance = TermsAcceptance(

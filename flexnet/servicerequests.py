@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from flexnet import audit, ratelimit, users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
-from flexnet.identifiers import normalize_line_breaks, require_text, validate_bsnr
+from flexnet.identifiers import validate_bsnr
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.provisioning import issuance, mailruns
+from flexnet.textrules import clean_line, clean_text, optional_line
 
 KIND_LABELS = {
     RequestKind.NEW_PASSWORD: "Neues Kennwort",
@@ -36,6 +37,7 @@ FORM_KINDS = tuple(kind for kind in KIND_LABELS if kind is not RequestKind.SELF_
 PER_SOURCE_PER_HOUR = 5
 PER_BSNR_PER_HOUR = 3
 _PHONE = re.compile(r"[0-9 +()/-]{6,40}")
+MESSAGE_MAX_LINES = 40
 
 
 class TooManyRequests(FlexnetError):
@@ -64,16 +66,14 @@ def file_request(
 ) -> ServiceRequest:
     """Validate and store a request; raises ValidationError or TooManyRequests."""
     bsnr = validate_bsnr(bsnr)
-    contact_person = require_text(contact_person, "Ansprechpartner", max_length=200)
+    contact_person = clean_line(contact_person, field="Ansprechpartner", max_length=200)
     if kind not in FORM_KINDS:
         raise ValidationError("Anliegen: bitte eines aus der Liste wählen")
     phone = check_phone(phone)
-    usernames = " ".join(usernames.split())[:500]
-    if any(not ch.isprintable() for ch in usernames):
-        raise ValidationError("Benutzer enthält Steuerzeichen")
-    message = normalize_line_breaks(message).strip()
-    if len(message) > 2000 or any(not (ch.isprintable() or ch in "\r\n") for ch in message):
-        raise ValidationError("Nachricht: höchstens 2000 Zeichen, keine Steuerzeichen")
+    usernames = optional_line(usernames, field="Benutzer", max_length=500) or ""
+    message = clean_text(
+        message, field="Nachricht", max_length=2000, max_lines=MESSAGE_MAX_LINES, required=False
+    )
     for key, limit in (
         (f"request-src:{source_ip}", PER_SOURCE_PER_HOUR),
         (f"request-bsnr:{bsnr}", PER_BSNR_PER_HOUR),
@@ -134,7 +134,7 @@ def _handle(
     now: datetime,
     data: dict[str, object] | None = None,
 ) -> ServiceRequest:
-    note = require_text(note, "Vermerk", max_length=1000)
+    note = clean_line(note, field="Vermerk", max_length=1000)
     if request.status not in _OPEN:
         raise ConflictError(f"Die Anfrage {request.id} ist bereits erledigt")
     request.status = status

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from flexnet import audit, passwords, staffauth
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.identifiers import normalize_username, require_text
+from flexnet.identifiers import normalize_username
 from flexnet.models import StaffAccount, StaffRole, TokenStatus, User
+from flexnet.textrules import optional_line
 
 MIN_STAFF_PASSWORD_LENGTH = 12
 
@@ -50,7 +51,7 @@ def add_staff(
         )
     account = StaffAccount(
         username=username,
-        name=require_text(name, "Name", max_length=200) if name else None,
+        name=optional_line(name, field="Name", max_length=200),
         role=role,
         password_hash=passwords.hash_password(password),
         # Someone else chose it: changed at the first sign-in.

@@ -13,7 +13,7 @@ from flexnet import audit, passwords, vpn
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.identifiers import normalize_username, require_text, validate_lanr
+from flexnet.identifiers import normalize_username, validate_lanr
 from flexnet.models import (
     Lock,
     LockCause,
@@ -27,6 +27,7 @@ from flexnet.models import (
     UserStatus,
 )
 from flexnet.practices import get_practice, require_terms_accepted
+from flexnet.textrules import optional_line
 
 # Which kinds of user a practice of each kind may have (§ 1.1, § 1.2, § 2.1).
 _ALLOWED_KINDS = {
@@ -95,7 +96,7 @@ def add_user(
         username=username,
         practice=practice,
         kind=kind,
-        name=require_text(name, "Name", max_length=200) if name else None,
+        name=optional_line(name, field="Name", max_length=200),
         lanr=lanr,
         status=UserStatus.PENDING,
         created_at=now,

@@ -20,6 +20,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from flexnet import days
 from flexnet.audit import Actor
 from flexnet.clients import Switch
 from flexnet.config import Settings, load_settings
@@ -27,6 +28,7 @@ from flexnet.db import Database, describe_error, utcnow
 from flexnet.errors import FlexnetError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.otp.secrets import SecretBox
+from flexnet.textrules import visible
 
 
 class FlexnetGroup(click.Group):
@@ -36,16 +38,22 @@ class FlexnetGroup(click.Group):
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
     ) -> Any:
         extra["standalone_mode"] = False
+        if any("\x00" in argument for argument in (sys.argv[1:] if args is None else args)):
+            # Nothing that holds one may reach the database (PostgreSQL refuses it).
+            click.echo(
+                "flexnet: Ein Argument enthält ein NUL-Zeichen (0x00); nichts geändert", err=True
+            )
+            sys.exit(2)
         try:
             result = super().main(args, prog_name or "flexnet", **extra)
         except click.exceptions.Abort:
             click.echo("flexnet: abgebrochen", err=True)
             sys.exit(1)
         except click.ClickException as error:
-            click.echo(f"flexnet: {error.format_message()}", err=True)
+            echo_text(f"flexnet: {error.format_message()}", err=True)
             sys.exit(error.exit_code)
         except FlexnetError as error:
-            click.echo(f"flexnet: {error}", err=True)
+            echo_text(f"flexnet: {error}", err=True)
             sys.exit(1)
         except SQLAlchemyError as error:
             click.echo(
@@ -102,18 +110,26 @@ pass_context = click.make_pass_decorator(CliContext, ensure=True)
 
 
 class DateType(click.ParamType[date, Any]):
+    """A day, read by the same parser as the web forms and the API (range included); a
+    wrong one is a ``ValidationError`` naming the option."""
+
     name = "JJJJ-MM-TT"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        field = param.opts[0] if param is not None and param.opts else "Datum"
         if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} ist kein gültiges Datum (JJJJ-MM-TT)", param, ctx)
+            return days.check_day(value, field=field)
+        return days.parse_day(str(value), field=field)
 
 
 DATE = DateType()
+
+
+def echo_text(text: str, *, err: bool = False) -> None:
+    """Print a line that holds stored or typed text: a control or bidi character in it is
+    shown as \\xNN, never obeyed by the terminal (a title set, the screen cleared, a
+    line turned around), also for rows stored before the text rules."""
+    click.echo(visible(text), err=err)
 
 
 def configure_logging() -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from flexnet.cli import CliContext, add_switch_commands, cli, pass_context, read_password_stdin
+from flexnet.cli import (
+    CliContext,
+    add_switch_commands,
+    cli,
+    echo_text,
+    pass_context,
+    read_password_stdin,
+)
 from flexnet.cli.show import token_lines
 from flexnet.config import parse_master_key
 from flexnet.errors import ConfigError, ValidationError
@@ -55,7 +62,7 @@ def yubikey_import(ctx: CliContext, file: Path, fmt: str, pskc_passphrase_stdin:
             )
     except importer.ImportFailed as failed:
         for error in failed.errors:
-            click.echo(error, err=True)
+            echo_text(error, err=True)
         above = " oben" if failed.count > len(failed.errors) else ""
         raise ValidationError(
             f"Import abgebrochen, nichts übernommen ({failed.summary}{above})"
@@ -152,7 +159,7 @@ def yubikey_show(ctx: CliContext, serial: str) -> None:
     """Yubikey mit Status, Betriebsstätte und Zählerständen anzeigen."""
     with ctx.reading() as session:
         for line in token_lines(stock.get_token(session, serial)):
-            click.echo(line)
+            echo_text(line)
 
 
 @yubikey.command("resync")

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import click
 
-from flexnet.cli import DATE, CliContext, cli, pass_context
+from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.models import Letter, MailRun
 from flexnet.provisioning import mailruns
@@ -39,9 +39,9 @@ def letters_due(ctx: CliContext, today: date | None) -> None:
             quarters=ctx.settings.lock_after_quarters,
         )
         for letter in listing.due:
-            click.echo(_line(letter))
+            echo_text(_line(letter))
         for waiting in listing.waiting:
-            click.echo(f"{_line(waiting.letter)}  wartet: {waiting.reason}")
+            echo_text(f"{_line(waiting.letter)}  wartet: {waiting.reason}")
     click.echo(f"{len(listing.due)} fällig, {len(listing.waiting)} zurückgehalten ({day:%d.%m.%Y})")
 
 

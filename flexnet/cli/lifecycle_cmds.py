@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from flexnet import labels
-from flexnet.cli import DATE, CliContext, cli, pass_context
+from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
 from flexnet.cli.keys import yubikey
 from flexnet.cli.records import practice
 from flexnet.lifecycle import exceptions, job, locks, returns
@@ -80,7 +80,7 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
     ):
         click.echo(f"{title}: {len(lines)}")
         for line in lines:
-            click.echo(f"  {line}")
+            echo_text(f"  {line}")
     if not dry_run:
         click.echo(f"Ankündigungsbriefe vorgemerkt: {report.notices}")
     purged = ", ".join(f"{_PURGED[name]} {count}" for name, count in report.purged.items())
@@ -201,7 +201,7 @@ def yubikey_overdue(ctx: CliContext, days: int | None) -> None:
     click.echo(f"Nicht zurückgegeben (gesperrt seit mindestens {wait} Tagen): {len(keys)}")
     for key in keys:
         reminded = f", erinnert am {key.reminded_on:%d.%m.%Y}" if key.reminded_on else ""
-        click.echo(
+        echo_text(
             f"  {key.serial}  BSNR {key.bsnr} {key.practice_name}, {key.address}; "
             f"gesperrt am {key.locked_on:%d.%m.%Y}{reminded}"
         )

@@ -13,6 +13,7 @@ from flexnet.cli import (
     add_switch_commands,
     cli,
     configure_logging,
+    echo_text,
     pass_context,
     read_password_stdin,
 )
@@ -141,7 +142,7 @@ def profile_list(ctx: CliContext) -> None:
     with ctx.reading() as session:
         for profile in profiles.list_profiles(session):
             pairs = ", ".join(f"{n}={v}" for n, v in profile.reply_attributes) or "(keine)"
-            click.echo(f"{profile.name:<18}{pairs}   {profile.description}")
+            echo_text(f"{profile.name:<18}{pairs}   {profile.description}")
 
 
 @profile_group.command("set")

@@ -10,7 +10,7 @@ import click
 from sqlalchemy.orm import Session
 
 from flexnet import practices, staff, users
-from flexnet.cli import DATE, CliContext, cli, pass_context, read_password_stdin
+from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context, read_password_stdin
 from flexnet.cli.show import show_practice, show_user
 from flexnet.errors import ValidationError
 from flexnet.lifecycle.rules import BERLIN
@@ -104,7 +104,7 @@ def practice_show(ctx: CliContext, bsnr: str) -> None:
         found = practices.get_practice(session, bsnr)
         outlook = _outlook(ctx, session, found.letters)
         for line in show_practice(found, ctx.now(), ctx.settings.lock_after_quarters, outlook):
-            click.echo(line)
+            echo_text(line)
 
 
 def _outlook(ctx: CliContext, session: Session, letters: list[Letter]) -> dict[int, str | None]:
@@ -276,7 +276,7 @@ def user_show(ctx: CliContext, username: str) -> None:
         found = users.get_user(session, username)
         outlook = _outlook(ctx, session, found.letters)
         for line in show_user(found, ctx.now(), ctx.settings.lock_after_quarters, outlook):
-            click.echo(line)
+            echo_text(line)
 
 
 @cli.group("staff")

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit, users
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.errors import NotFoundError, ValidationError
-from flexnet.identifiers import require_text
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.models import LockCause, LockException, Practice, PracticeStatus, User, UserStatus
 from flexnet.practices import get_practice
+from flexnet.textrules import clean_line
 
 
 def _subject(
@@ -50,14 +51,15 @@ def grant(
     quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> LockException:
     """Grant (or change) the exception of a practice or user until ``until`` inclusive."""
+    check_day(until, field="Letzter Tag der Ausnahme")
     practice, user, subject = _subject(session, bsnr, username)
     if until < now.astimezone(BERLIN).date():
         raise ValidationError("Das Ende der Ausnahme liegt in der Vergangenheit")
     fields = {
         "until": until,
-        "reason": require_text(reason, "Begründung", max_length=1000),
-        "decision_ref": require_text(decision_ref, "Aktenzeichen", max_length=100),
-        "decided_by": require_text(decided_by, "Entschieden von", max_length=200),
+        "reason": clean_line(reason, field="Begründung", max_length=1000),
+        "decision_ref": clean_line(decision_ref, field="Aktenzeichen", max_length=100),
+        "decided_by": clean_line(decided_by, field="Entschieden von", max_length=200),
     }
     exception = practice.lock_exception if practice else user.lock_exception if user else None
     if exception is None:
@@ -113,7 +115,7 @@ def end(
     username: str | None = None,
 ) -> None:
     """End an exception early: the dates apply again from this moment."""
-    reason = require_text(reason, "Grund", max_length=500)
+    reason = clean_line(reason, field="Grund", max_length=500)
     practice, user, subject = _subject(session, bsnr, username)
     exception = session.scalar(
         select(LockException).where(

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit, labels, users, vpn
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, ValidationError
-from flexnet.identifiers import normalize_line_breaks
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, termination_last_day
 from flexnet.lifecycle.status import (
     EffectiveStatus,
@@ -45,16 +45,17 @@ from flexnet.otp.stock import get_token
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.practices import get_practice
 from flexnet.provisioning import mailruns
+from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 
 # Causes staff choose when they lock by hand; the others come from rules or the system.
 STAFF_CAUSES = (LockCause.MANUAL, LockCause.MISUSE, LockCause.LOSS, LockCause.OBJECTION)
 
 
 def _require_reason(reason: str) -> str:
-    reason = normalize_line_breaks(reason).strip()
-    if not reason:
+    """A reason staff typed: one line, printable, short enough for the lock letter."""
+    if not reason.strip():
         raise ValidationError("Bitte einen Grund angeben")
-    return reason
+    return clean_line(reason, field="Grund", max_length=REASON_MAX_LENGTH)
 
 
 def lock_user(
@@ -138,8 +139,13 @@ def lock_practice(
     now: datetime,
 ) -> Practice:
     """Lock a practice with its users and keys, end their sessions, ask for the key back."""
-    practice = get_practice(session, bsnr)
     why = Lock(cause, _require_reason(reason))
+    return _lock_one_practice(session, get_practice(session, bsnr), why, actor=actor, now=now)
+
+
+def _lock_one_practice(
+    session: Session, practice: Practice, why: Lock, *, actor: Actor, now: datetime
+) -> Practice:
     if not lock_practices(
         session, {practice: why}, tag=AuditTag.PRACTICE_LOCK, actor=actor, now=now
     ):
@@ -366,6 +372,10 @@ def terminate(
 ) -> Practice:
     """Record a termination (§ 10.2); the dates lock the practice when it takes effect,
     an extraordinary one at once."""
+    check_day(notice_date, field="Eingang der Kündigung")
+    if requested is not None:
+        check_day(requested, field="Gewünschtes Ende")
+    reason = optional_line(reason, field="Grund", max_length=REASON_MAX_LENGTH)
     practice = get_practice(session, bsnr)
     if practice.terminated_by is not None:
         raise ConflictError(f"BSNR {practice.bsnr} ist bereits gekündigt")
@@ -374,8 +384,7 @@ def terminate(
     practice.terminated_by = by
     practice.termination_notice_on = notice_date
     practice.access_ends_on = termination_last_day(by, notice_date, requested)
-    reason = normalize_line_breaks(reason or "").strip()
-    practice.termination_reason = reason or None
+    practice.termination_reason = reason
     audit.record(
         session,
         AuditTag.PRACTICE_TERMINATE,
@@ -389,12 +398,6 @@ def terminate(
         now=now,
     )
     if by is TerminationBy.EXTRAORDINARY:
-        lock_practice(
-            session,
-            bsnr=practice.bsnr,
-            cause=LockCause.TERMINATION,
-            reason=termination_reason(practice),
-            actor=actor,
-            now=now,
-        )
+        why = Lock(LockCause.TERMINATION, termination_reason(practice))
+        _lock_one_practice(session, practice, why, actor=actor, now=now)
     return practice

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.labels import TOKEN_STATUS_LABEL
 from flexnet.lifecycle.rules import BERLIN
@@ -30,6 +31,7 @@ from flexnet.models import (
     Token,
     TokenStatus,
 )
+from flexnet.textrules import optional_line
 
 # Out of service and not yet back: what a receipt may be recorded for.
 _AWAITED = (TokenStatus.LOCKED, TokenStatus.LOST, TokenStatus.RETIRED)
@@ -105,6 +107,8 @@ def record_return(
 ) -> Token:
     """Record the receipt of a key. Good condition: ``returned``, to be reprogrammed
     before it goes back to stock; damaged, or once reported lost: retired for good."""
+    check_day(received_on, field="Eingangsdatum")
+    note = optional_line(note, field="Anmerkung", max_length=200)
     token = session.scalar(select(Token).where(Token.serial == serial.strip()).with_for_update())
     if token is None:
         raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")
@@ -137,7 +141,7 @@ def record_return(
             "was": previous.value,
             "now": token.status.value,
             "bsnr": token.practice.bsnr if token.practice else None,
-            "note": note.strip() if note and note.strip() else None,
+            "note": note,
         },
         now=now,
     )

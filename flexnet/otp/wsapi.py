@@ -25,10 +25,10 @@ from flexnet import audit, clients
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.config import OtpSettings
 from flexnet.errors import ConflictError, NotFoundError
-from flexnet.identifiers import require_text
 from flexnet.models import WsapiClient
 from flexnet.otp.secrets import SecretBox, SecretError, wsapi_client_context
 from flexnet.otp.verify import OtpReason, RemoteCheck, verify_yubico_otp
+from flexnet.textrules import clean_line
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,12 @@ def timestamp_field(now: datetime) -> str:
     """The protocol's ``t``: UTC, e.g. ``2026-11-23T09:30:00Z0123`` (milliseconds after Z0)."""
     utc = now.astimezone(UTC)
     return f"{utc:%Y-%m-%dT%H:%M:%S}Z0{utc.microsecond // 1000:03d}"
+
+
+def malformed(now: datetime) -> Answer:
+    """What to answer a request the web layer refused before reading it (a NUL in it):
+    like any malformed parameter, unsigned and without echoing anything."""
+    return _answer(Status.MISSING_PARAMETER, now=now, key=None)
 
 
 def unsigned_error(now: datetime) -> Answer:
@@ -210,7 +216,7 @@ def add_client(
     require_signature: bool = True,
 ) -> tuple[WsapiClient, str]:
     """Create a validation client; returns it and its API key (base64), shown once."""
-    name = require_text(name, "Name", max_length=100)
+    name = clean_line(name, field="Name", max_length=100)
     if session.scalar(select(WsapiClient.id).where(WsapiClient.name == name)) is not None:
         raise ConflictError(f"Ein Prüfdienst-Client namens {name!r} existiert bereits")
     client = WsapiClient(

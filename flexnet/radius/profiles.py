@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ValidationError
-from flexnet.identifiers import require_text
 from flexnet.models import AccessProfile
+from flexnet.textrules import clean_line
 
 # Attributes the server sets itself or that carry secrets: never from a profile.
 _RESERVED = frozenset(
@@ -43,6 +43,7 @@ def parse_attributes(pairs: Sequence[str], dictionary: Dictionary) -> list[list[
             raise ValidationError(f"{pair!r}: erwartet Attribut=Wert")
         if name not in dictionary.attributes or name in _RESERVED:
             raise ValidationError(f"{name!r} ist kein erlaubtes Antwort-Attribut")
+        value = clean_line(value, field=f"Wert von {name}", max_length=253)
         kind = dictionary.attributes[name].type
         if kind == "integer" and not (value.isascii() and value.isdigit()):
             raise ValidationError(f"{name} erwartet eine Zahl, nicht {value!r}")
@@ -62,7 +63,7 @@ def set_profile(
     now: datetime,
 ) -> AccessProfile:
     """Create or replace a profile's reply attributes."""
-    name = require_text(name, "Profilname", max_length=64)
+    name = clean_line(name, field="Profilname", max_length=64)
     profile = session.get(AccessProfile, name)
     if profile is None:
         profile = AccessProfile(name=name, description="", reply_attributes=[])
@@ -70,7 +71,7 @@ def set_profile(
     before = profile.reply_attributes
     profile.reply_attributes = attributes
     if description is not None:
-        profile.description = require_text(description, "Beschreibung", max_length=200)
+        profile.description = clean_line(description, field="Beschreibung", max_length=200)
     audit.record(
         session,
         AuditTag.PROFILE_SET,

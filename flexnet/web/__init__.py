@@ -9,6 +9,7 @@ from functools import cached_property
 from flask import Flask, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -16,6 +17,7 @@ from flexnet.config import Settings
 from flexnet.db import UNAVAILABLE, Database, describe_error
 from flexnet.otp.remote import RemoteValidator
 from flexnet.otp.secrets import SecretBox
+from flexnet.textrules import visible
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,16 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def shown(value: object) -> object:
+    """What every ``{{ … }}`` of a page prints (Jinja's ``finalize``): text with control
+    and bidi characters made visible (``textrules.visible``), for rows stored before the
+    text rules and for what machines send (RADIUS usernames, accounting data). Markup
+    (rendered form fields) stays as it is; HTML is escaped afterwards as always."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
 def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     from flexnet.web import (
         admin,
@@ -125,7 +137,7 @@ def http_error(error: HTTPException) -> ResponseReturnValue:
 
         return api.problem(code, error.name)
     title, text = HTTP_ERRORS[code]
-    return render_template("error.html", title=title, text=text), code
+    return render_template("error.html", title=title, message=text), code
 
 
 def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:

@@ -17,7 +17,7 @@ from flask import Response, g, jsonify, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flexnet import apiclients, practices, servicerequests, users
+from flexnet import apiclients, days, practices, servicerequests, users
 from flexnet.audit import Actor
 from flexnet.db import utcnow
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
@@ -97,10 +97,7 @@ def _body(
 
 
 def _date(value: Any, field: str) -> date:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"Feld {field}: Datum als JJJJ-MM-TT erwartet") from None
+    return days.parse_day(str(value), field=f"Feld {field}")
 
 
 def _choice(enum_type: Any, value: Any, field: str) -> Any:

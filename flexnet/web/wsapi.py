@@ -57,6 +57,11 @@ def verify() -> Response:
     return _response(answer, 200)
 
 
+def refusal() -> Response:
+    """The protocol's answer to a request the web layer refused (``web.errors``)."""
+    return _response(wsapi.malformed(utcnow()), 200)
+
+
 def _response(answer: wsapi.Answer, status: int) -> Response:
     response = Response(answer.body(), status=status, mimetype="text/plain")
     response.headers["Cache-Control"] = "no-store"

@@ -8,7 +8,6 @@ from flexnet.errors import ValidationError
 from flexnet.identifiers import (
     lanr_check_digit,
     normalize_username,
-    require_text,
     validate_bsnr,
     validate_lanr,
     validate_zip,
@@ -81,13 +80,3 @@ def test_zip_is_five_digits() -> None:
     assert validate_zip("06108") == "06108"
     with pytest.raises(ValidationError, match="Postleitzahl"):
         validate_zip("6108")
-
-
-def test_text_is_collapsed_and_control_characters_refused() -> None:
-    assert require_text("  Praxis   Dr. Müller ", "Name", max_length=50) == "Praxis Dr. Müller"
-    with pytest.raises(ValidationError, match="Steuerzeichen"):
-        require_text("Praxis\x1b[31m", "Name", max_length=50)
-    with pytest.raises(ValidationError, match="zu lang"):
-        require_text("x" * 51, "Name", max_length=50)
-    with pytest.raises(ValidationError, match="leer"):
-        require_text("   ", "Name", max_length=50)

@@ -9,7 +9,6 @@ view states the roles that may use it (``@allowed``); the route table test walks
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,7 +33,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
-from flexnet import staffauth
+from flexnet import staffauth, textrules
 from flexnet.audit import Actor
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
@@ -221,22 +220,9 @@ def clear_cookie(response: BaseResponse) -> None:
 def visible(value: object) -> str:
     """Text from outside (usernames from RADIUS, request texts, audit data) with control
     and bidi characters shown as \\xNN instead of acting on the page; HTML is escaped by
-    the templates as always. CR LF is a line break (browsers send a text area's line
-    breaks so); a CR alone is shown."""
-    text = "" if value is None else str(value).replace("\r\n", "\n")
-    return "".join(_shown(ch) for ch in text)
-
-
-# Control, format (bidi marks, zero-width), line and paragraph separators; tab and
-# newline stay as they are.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
-
-def _shown(ch: str) -> str:
-    if ch in "\t\n" or unicodedata.category(ch) not in _INVISIBLE:
-        return ch
-    code = ord(ch)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    the templates as always (every ``{{ … }}`` does this too: ``web.shown``). CR LF is a
+    line break (browsers send a text area's line breaks so); a CR alone is shown."""
+    return textrules.visible("" if value is None else str(value).replace("\r\n", "\n"))
 
 
 @blueprint.app_template_filter("berlin")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from flexnet import users
 from flexnet.db import utcnow
@@ -22,6 +22,7 @@ from flexnet.lifecycle import locks
 from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.practices import get_practice
+from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
 from flexnet.web.admin import (
     HELPDESK,
@@ -31,6 +32,7 @@ from flexnet.web.admin import (
     person_choices,
     practice_or_404,
 )
+from flexnet.web.forms import one_line
 
 REQUIRED = "Bitte ausfüllen."
 CAUSE_LABELS = {
@@ -55,13 +57,18 @@ class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type info
     cause = SelectField(
         "Anlass", choices=[SelectChoice(c.value, label) for c, label in CAUSE_LABELS.items()]
     )
-    reason = TextAreaField("Grund", validators=[DataRequired(REQUIRED), Length(max=500)])
+    reason = TextAreaField(
+        "Grund", validators=[DataRequired(REQUIRED), one_line("Grund", REASON_MAX_LENGTH)]
+    )
     all_credentials = BooleanField("Zugleich alle Zugänge der Betriebsstätte sperren (§ 7 Abs. 2)")
     confirm = StringField("Zur Bestätigung die BSNR eingeben", validators=[DataRequired(REQUIRED)])
 
 
 class UnlockForm(FlaskForm):  # type: ignore[misc]
-    reason = TextAreaField("Grund der Entsperrung", validators=[DataRequired(REQUIRED)])
+    reason = TextAreaField(
+        "Grund der Entsperrung",
+        validators=[DataRequired(REQUIRED), one_line("Grund", REASON_MAX_LENGTH)],
+    )
     confirm = StringField("Zur Bestätigung eingeben", validators=[DataRequired(REQUIRED)])
 
 

@@ -15,8 +15,8 @@ from flask import Response, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, StringField
-from wtforms.validators import DataRequired
+from wtforms import StringField
+from wtforms.validators import InputRequired
 
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
@@ -25,11 +25,12 @@ from flexnet.models import MailRun
 from flexnet.provisioning import mailruns
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, ButtonForm, allowed, blank, blueprint
+from flexnet.web.forms import DayField
 
 
 class DispatchForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
-    dispatched_on = DateField(
-        "Zur Post gegeben am", validators=[DataRequired("Bitte ein Datum angeben.")]
+    dispatched_on = DayField(
+        "Zur Post gegeben am", validators=[InputRequired("Bitte ein Datum angeben.")]
     )
 
 

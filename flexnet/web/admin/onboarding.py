@@ -11,9 +11,9 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import func, select
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from flexnet import practices, users
 from flexnet.db import utcnow
@@ -32,6 +32,7 @@ from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blank, blueprint, form_page, practice_or_404
+from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -63,7 +64,7 @@ class PracticeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type 
             SelectChoice(TermsChannel.PORTAL.value, "Portal (KVSAonline)"),
         ],
     )
-    terms_date = DateField("angenommen am", validators=[Optional()])
+    terms_date = DayField("angenommen am", validators=[Optional()])
 
 
 class UserForm(FlaskForm):  # type: ignore[misc]
@@ -81,7 +82,7 @@ class AssignForm(FlaskForm):  # type: ignore[misc]
 
 class ReturnForm(FlaskForm):  # type: ignore[misc]
     serial = StringField("Seriennummer", validators=[DataRequired(REQUIRED)])
-    received_on = DateField("Eingegangen am", validators=[DataRequired(REQUIRED)])
+    received_on = DayField("Eingegangen am", validators=[InputRequired(REQUIRED)])
     condition = SelectField(
         "Zustand",
         choices=[
@@ -89,7 +90,7 @@ class ReturnForm(FlaskForm):  # type: ignore[misc]
             SelectChoice(ReturnCondition.DAMAGED.value, "beschädigt: ausmustern"),
         ],
     )
-    note = StringField("Anmerkung", validators=[Optional(), Length(max=200)])
+    note = StringField("Anmerkung", validators=[Optional(), one_line("Anmerkung", 200)])
 
 
 class ImportForm(FlaskForm):  # type: ignore[misc]

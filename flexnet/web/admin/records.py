@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from flexnet import audit, vpn
+from flexnet import audit, days, vpn
 from flexnet.db import utcnow
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuditEntry, VpnSession
@@ -21,12 +21,9 @@ from flexnet.web.admin import ALL_ROLES, HELPDESK, ButtonForm, allowed, blueprin
 PAGE_SIZE = 100
 
 
-def _day(name: str) -> date | None:
+def _day(name: str, label: str) -> date | None:
     raw = request.args.get(name, "").strip()
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
+    return days.parse_day(raw, field=label) if raw else None
 
 
 def _start(day: date) -> datetime:
@@ -40,7 +37,7 @@ def audit_trail() -> ResponseReturnValue:
     subject = request.args.get("subject", "").strip()[:64]
     actor = request.args.get("actor", "").strip()[:128]
     tag = request.args.get("tag", "").strip()[:64]
-    since, until = _day("from"), _day("to")
+    since, until = _day("from", "Von"), _day("to", "Bis")
     before = request.args.get("before", type=int)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(PAGE_SIZE)
     if subject:

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from flexnet import servicerequests
 from flexnet.db import utcnow
@@ -17,6 +17,7 @@ from flexnet.errors import FlexnetError
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint, named_person, person_choices
+from flexnet.web.forms import one_line
 
 PAGE_SIZE = 50
 STATUS_LABELS = {
@@ -42,7 +43,8 @@ class HandleForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type in
     user = SelectField("Benutzer (bei neuem Kennwort)", choices=[], validate_choice=False)
     on_first_use = BooleanField("Altes Kennwort gilt bis zur ersten Nutzung des neuen (§ 7.3)")
     note = TextAreaField(
-        "Vermerk", validators=[DataRequired("Bitte einen Vermerk eingeben."), Length(max=1000)]
+        "Vermerk",
+        validators=[DataRequired("Bitte einen Vermerk eingeben."), one_line("Vermerk", 1000)],
     )
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
 from flexnet.lifecycle import exceptions, locks
 from flexnet.models import TerminationBy
+from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
+from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
 
@@ -32,19 +34,27 @@ class TerminationForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no ty
             SelectChoice(TerminationBy.EXTRAORDINARY.value, "außerordentlich (sofort)"),
         ],
     )
-    notice_date = DateField("Eingang der Kündigung", validators=[DataRequired(REQUIRED)])
-    requested_date = DateField("Gewünschtes späteres Ende (optional)", validators=[Optional()])
+    notice_date = DayField("Eingang der Kündigung", validators=[InputRequired(REQUIRED)])
+    requested_date = DayField("Gewünschtes späteres Ende (optional)", validators=[Optional()])
     reason = TextAreaField(
-        "Grund (bei außerordentlicher Kündigung nötig)", validators=[Length(max=500)]
+        "Grund (bei außerordentlicher Kündigung nötig)",
+        validators=[one_line("Grund", REASON_MAX_LENGTH)],
     )
     confirm = StringField("Zur Bestätigung die BSNR eingeben", validators=[DataRequired(REQUIRED)])
 
 
 class ExceptionForm(FlaskForm):  # type: ignore[misc]
-    until = DateField("Letzter Tag mit Zugang", validators=[DataRequired(REQUIRED)])
-    reason = TextAreaField("Begründung", validators=[DataRequired(REQUIRED), Length(max=1000)])
-    decision_ref = StringField("Aktenzeichen der Entscheidung", validators=[DataRequired(REQUIRED)])
-    decided_by = StringField("Entschieden von", validators=[DataRequired(REQUIRED)])
+    until = DayField("Letzter Tag mit Zugang", validators=[InputRequired(REQUIRED)])
+    reason = TextAreaField(
+        "Begründung", validators=[DataRequired(REQUIRED), one_line("Begründung", 1000)]
+    )
+    decision_ref = StringField(
+        "Aktenzeichen der Entscheidung",
+        validators=[DataRequired(REQUIRED), one_line("Aktenzeichen", 100)],
+    )
+    decided_by = StringField(
+        "Entschieden von", validators=[DataRequired(REQUIRED), one_line("Entschieden von", 200)]
+    )
 
 
 @blueprint.route("/practices/<bsnr>/terminate", methods=["GET", "POST"])

@@ -410,7 +410,7 @@ def test_an_exception_does_not_lift_a_termination_in_effect(
     assert session.scalar(select(func.count()).select_from(LockException)) == 0
 
 
-def test_reasons_typed_with_line_breaks_keep_them_without_carriage_returns(
+def test_reasons_typed_over_several_lines_are_kept_as_one_line_without_carriage_returns(
     session: Session,
     make_practice: Callable[..., Practice],
     make_user: Callable[..., User],
@@ -432,7 +432,8 @@ def test_reasons_typed_with_line_breaks_keep_them_without_carriage_returns(
         now=NOW,
     )
 
-    wanted = "Anruf von Frau Muster:\nZugangsdaten weitergegeben"
+    # A reason is one line (it goes onto the lock letter): the break becomes a space.
+    wanted = "Anruf von Frau Muster: Zugangsdaten weitergegeben"
     session.refresh(user)
     letter = session.scalars(
         select(Letter).where(Letter.practice_id == locked.id, Letter.kind == LetterKind.LOCK)
