@@ -10,8 +10,9 @@ minutes without activity and 12 hours after sign-in in any case.
 
 Attempts are counted before they are checked, atomically in the database (so parallel
 guesses cannot slip past the limit, and the limit holds across processes and nodes):
-per account and address, and more loosely per account and per address, so that a
-stranger cannot lock a colleague out with a few wrong passwords.
+per account and address and per address; an attempt these refuse counts nowhere. Many
+checked attempts at one account from everywhere only put it on alarm, when each further
+address gets two: no stranger can keep a colleague out (``ratelimit.admit_guess``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,17 @@ LIFETIME = timedelta(hours=12)
 THROTTLE_WINDOW_SECONDS = 15 * 60
 # Attempts per 15 minutes (each step counted on its own).
 MAX_PER_ACCOUNT_AND_SOURCE = 5
-MAX_PER_ACCOUNT = 30  # from anywhere: a stranger needs many addresses to lock one out
 MAX_PER_SOURCE = 20
+# Checked attempts at one account from all addresses after which it is on alarm: then
+# each address has two (one typo of the owner's), never none.
+ACCOUNT_ALARM = 30
+PER_SOURCE_UNDER_ALARM = 2
+LIMITS = ratelimit.GuessLimits(
+    per_account_and_source=MAX_PER_ACCOUNT_AND_SOURCE,
+    per_source=MAX_PER_SOURCE,
+    account_alarm=ACCOUNT_ALARM,
+    per_source_under_alarm=PER_SOURCE_UNDER_ALARM,
+)
 TOTP_ISSUER = "KV-FlexNet KVSA"
 TOTP_DIGITS = 6
 _TOTP_STEP_SECONDS = 30
@@ -75,25 +85,20 @@ def _name_key(username: str) -> str:
     return hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _pair_key(step: str, account: str, source_ip: str | None) -> str:
-    return f"staff-{step}:pair:{account}:{source_ip or '-'}"
-
-
 def _over_limit(
     session: Session, step: str, account: str, source_ip: str | None, now: datetime
 ) -> bool:
-    """Count this attempt first (atomically), then say whether it is one too many."""
-    limits = {
-        f"staff-{step}:acct:{account}": MAX_PER_ACCOUNT,
-        _pair_key(step, account, source_ip): MAX_PER_ACCOUNT_AND_SOURCE,
-    }
-    if source_ip:
-        limits[f"staff-{step}:ip:{source_ip}"] = MAX_PER_SOURCE
-    over = False
-    for key, limit in limits.items():
-        hits = ratelimit.record(session, key, window_seconds=THROTTLE_WINDOW_SECONDS, now=now)
-        over = over or hits > limit
-    return over
+    """Count this attempt before it is checked, if the limits admit it (atomically)."""
+    admission = ratelimit.admit_guess(
+        session,
+        f"staff-{step}",
+        account=account,
+        source=source_ip,
+        limits=LIMITS,
+        window_seconds=THROTTLE_WINDOW_SECONDS,
+        now=now,
+    )
+    return admission is not ratelimit.Admission.ADMITTED
 
 
 def open_session(
@@ -130,16 +135,16 @@ def open_session(
 def _succeeded(
     session: Session, step: str, account: str, source_ip: str | None, now: datetime
 ) -> None:
-    """A success does not count against anyone: the account-and-address count is
-    cleared, and the attempt is taken off the account's and the address's counts (many
-    colleagues sign in from one office address each morning)."""
-    window = THROTTLE_WINDOW_SECONDS
-    ratelimit.forget(session, _pair_key(step, account, source_ip), window_seconds=window, now=now)
-    keys = [f"staff-{step}:acct:{account}"] + (
-        [f"staff-{step}:ip:{source_ip}"] if source_ip else []
+    """A success counts against no one (``ratelimit.guess_succeeded``)."""
+    ratelimit.guess_succeeded(
+        session,
+        f"staff-{step}",
+        account=account,
+        source=source_ip,
+        limits=LIMITS,
+        window_seconds=THROTTLE_WINDOW_SECONDS,
+        now=now,
     )
-    for key in keys:
-        ratelimit.record(session, key, window_seconds=window, now=now, count=-1)
 
 
 def reissue_token(record: StaffSession) -> str:

@@ -1,0 +1,84 @@
+"""Attacks from outside, over real HTTP against a served app, from many client addresses
+(``X-Forwarded-For`` behind ``FLEXNET_PROXIES=1``, as nginx passes them): no stranger
+keeps staff or a practice out, and guessing stays bounded. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from sqlalchemy.engine import URL
+
+from flexnet import create_app, staffauth
+from flexnet.models import StaffRole
+from flexnet.web import state
+from tests.conftest import BOX
+from tests.support.admin import PASSWORD, add_staff
+from tests.support.http import Visitor
+from tests.support.seed import add_login
+from tests.support.web import served
+
+BSNR = "881234500"
+USER_PASSWORD = "Sommer-Regen-2026!"
+
+
+@dataclass(frozen=True)
+class Site:
+    app: Flask
+    base: str
+
+    def visitor(self, address: str) -> Visitor:
+        return Visitor(self.base, address)
+
+
+@pytest.fixture
+def site(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
+    monkeypatch.setenv("FLEXNET_PROXIES", "1")
+    app = create_app()
+    with state(app).database.session() as db:
+        add_staff(db, "anna", StaffRole.ADMIN)
+        add_staff(db, "bernd", StaffRole.HELPDESK)
+        add_login(db, BOX, bsnr=BSNR, username="emuster", password=USER_PASSWORD)
+    with served(app) as base:
+        yield Site(app, base)
+    state(app).database.dispose()
+
+
+# --- item 10: no stranger keeps staff out of /admin ------------------------------------
+
+
+def test_wrong_passwords_from_one_address_never_keep_the_owner_out(site: Site) -> None:
+    stranger = site.visitor("203.0.113.7")
+    answers = Counter(stranger.staff_password_step("anna", f"Rate-mal-{n}") for n in range(40))
+
+    owner = site.visitor("10.1.2.3").staff_password_step("anna", PASSWORD)
+
+    assert owner == 302
+    # Five guesses were checked; the rest were refused unchecked, at no cost.
+    assert answers == {401: staffauth.MAX_PER_ACCOUNT_AND_SOURCE, 429: 35}
+    assert stranger.staff_password_step("anna", PASSWORD) == 429  # not even the right one
+
+
+def test_wrong_passwords_from_many_addresses_never_keep_the_owner_out(site: Site) -> None:
+    addresses = [f"203.0.113.{n}" for n in range(1, 21)]
+    answers: Counter[int] = Counter()
+    for address in addresses:
+        stranger = site.visitor(address)
+        answers.update(
+            stranger.staff_password_step("anna", f"Rate-{address}-{n}") for n in range(5)
+        )
+
+    owner = site.visitor("10.1.2.3").staff_password_step("anna", PASSWORD)
+
+    assert owner == 302
+    # Bounded: guesses are checked freely up to the account's alarm, beyond it each further
+    # address gets only a few.
+    alarm_reached_after = staffauth.ACCOUNT_ALARM // staffauth.MAX_PER_ACCOUNT_AND_SOURCE
+    later = len(addresses) - alarm_reached_after
+    assert answers[401] == staffauth.ACCOUNT_ALARM + later * staffauth.PER_SOURCE_UNDER_ALARM
+    assert answers[401] + answers[429] == 100
