@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +68,10 @@ class Refusal(enum.StrEnum):
     THROTTLED = "throttled"
 
 
+# Who failed a sign-in is not known: the audit names the account tried and the address.
+SIGN_IN = Actor.system("admin-anmeldung")
+
+
 @dataclass(frozen=True)
 class Opened:
     """A session opened by the password; the token goes into the cookie, and nowhere else."""
@@ -85,20 +90,92 @@ def _name_key(username: str) -> str:
     return hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _over_limit(
-    session: Session, step: str, account: str, source_ip: str | None, now: datetime
+class SignInStep(enum.StrEnum):
+    """The steps a failure is recorded for (throttled each on its own)."""
+
+    LOGIN = "password"  # the first step: username and password
+    CODE = "code"  # the second factor: app code or Yubikey
+    ENROL = "enrol"  # the first code of a new authenticator app
+    CHANGE = "password_change"  # the old password, to change it
+
+
+_SCOPES = {
+    SignInStep.LOGIN: "login",
+    SignInStep.CODE: "totp",
+    SignInStep.ENROL: "totp",
+    SignInStep.CHANGE: "password",
+}
+
+
+def _admitted(
+    session: Session,
+    step: SignInStep,
+    account: str,
+    source_ip: str | None,
+    now: datetime,
+    label: Callable[[], str],
 ) -> bool:
-    """Count this attempt before it is checked, if the limits admit it (atomically)."""
+    """Count this attempt before it is checked, if the limits admit it (atomically);
+    a refusal is recorded (``label``: the account as the record names it)."""
     admission = ratelimit.admit_guess(
         session,
-        f"staff-{step}",
+        f"staff-{_SCOPES[step]}",
         account=account,
         source=source_ip,
         limits=LIMITS,
         window_seconds=THROTTLE_WINDOW_SECONDS,
         now=now,
     )
-    return admission is not ratelimit.Admission.ADMITTED
+    if admission is ratelimit.Admission.ADMITTED:
+        return True
+    # Only the first refusal of a window is audited: a flood costs a log line, no more.
+    report = admission is ratelimit.Admission.REFUSED
+    failed(session, step, label(), source_ip, "throttled", now, audited=report)
+    return False
+
+
+def failed(
+    session: Session,
+    step: SignInStep,
+    account: str,
+    source_ip: str | None,
+    reason: str,
+    now: datetime,
+    *,
+    audited: bool = True,
+) -> None:
+    """A refused step of a staff sign-in, for staff to see: a log line and an audit entry
+    naming the account, the address and why (never what was typed)."""
+    log.warning(
+        "staff sign-in refused: step=%s account=%s source=%s reason=%s",
+        step.value,
+        account,
+        source_ip or "-",
+        reason,
+    )
+    if audited:
+        audit.record(
+            session,
+            AuditTag.STAFF_SIGN_IN_FAIL,
+            actor=SIGN_IN,
+            subject=Subject("staff", account),
+            data={"step": step.value, "reason": reason},
+            source_ip=source_ip,
+            now=now,
+        )
+
+
+def _label(session: Session, name: str) -> str:
+    """The account a typed name names, or a hash of what was typed (it may be a password
+    typed into the wrong field)."""
+    known = _account(session, name)
+    return known.username if known is not None else f"unbekannt:{_name_key(name)}"
+
+
+def _account(session: Session, name: str) -> StaffAccount | None:
+    if not name.isprintable() or "\x00" in name:
+        return None
+    return session.scalar(select(StaffAccount).where(StaffAccount.username == name))
 
 
 def open_session(
@@ -106,17 +183,23 @@ def open_session(
 ) -> Opened | Refusal:
     """Check the password; on success a session that still needs the second factor."""
     name = username.strip().lower()[:64]
-    if _over_limit(session, "login", _name_key(name), source_ip, now):
-        log.warning("staff login throttled: account=%s source=%s", _name_key(name), source_ip)
+    step = SignInStep.LOGIN
+    if not _admitted(
+        session, step, _name_key(name), source_ip, now, label=lambda: _label(session, name)
+    ):
         return Refusal.THROTTLED
-    account = None
-    if name.isprintable() and "\x00" not in name:
-        account = session.scalar(select(StaffAccount).where(StaffAccount.username == name))
+    account = _account(session, name)
     # An unknown name costs a hash as well: the answer's timing tells nothing.
     checked = passwords.verify(password, account.password_hash if account else None)
     if account is None or not account.active or not checked.ok:
-        known = account.username if account else f"unbekannt ({_name_key(name)})"
-        log.info("staff login refused: account=%s source=%s", known, source_ip)
+        reason = (
+            "unknown_account"
+            if account is None
+            else "inactive"
+            if not account.active
+            else "password_wrong"
+        )
+        failed(session, step, _label(session, name), source_ip, reason, now)
         return Refusal.INVALID
     _succeeded(session, "login", _name_key(name), source_ip, now)
     token = secrets.token_urlsafe(32)
@@ -245,7 +328,7 @@ def confirm_enrolment(
     if staff.totp_enrolled_at is not None or record.enrol_secret is None:
         raise ConflictError("Keine Einrichtung des zweiten Faktors begonnen")
     seed = enrolment_seed(record, box=box)
-    refused = _check_code(session, record, seed, code, now)
+    refused = _check_code(session, record, seed, code, now, SignInStep.ENROL)
     if refused is not None:
         return refused
     staff.totp_secret = box.seal(seed.encode("ascii"), context=staff_totp_context(staff.id))
@@ -296,8 +379,9 @@ def pass_second_factor(
         refused = _check_yubikey(session, record, typed, box, otp_settings, now)
     elif staff.totp_secret is not None and staff.totp_enrolled_at is not None:
         seed = box.open(staff.totp_secret, context=staff_totp_context(staff.id)).decode("ascii")
-        refused = _check_code(session, record, seed, typed, now)
+        refused = _check_code(session, record, seed, typed, now, SignInStep.CODE)
     else:
+        failed(session, SignInStep.CODE, staff.username, record.source_ip, "no_app", now)
         refused = Refusal.INVALID
     if refused is None:
         _verified(session, record, now)
@@ -314,37 +398,44 @@ def _check_yubikey(
 ) -> Refusal | None:
     """The OTP of the key handed to this staff member; replay-safe like every OTP (the
     counters advance with a conditional UPDATE)."""
-    staff = record.staff
-    if _over_limit(session, "totp", staff.username, record.source_ip, now):
+    staff, step, source = record.staff, SignInStep.CODE, record.source_ip
+    if not _admitted(session, step, staff.username, source, now, label=lambda: staff.username):
         return Refusal.THROTTLED
     result = verify_yubico_otp(session, otp, box=box, settings=otp_settings, now=now)
     if not result.ok or result.token is None or result.token.staff_id != staff.id:
-        log.info("staff yubikey refused: account=%s reason=%s", staff.username, result.reason)
+        reason = f"yubikey_{result.reason.value}" if not result.ok else "yubikey_not_own"
+        failed(session, step, staff.username, source, reason, now)
         return Refusal.INVALID
     _succeeded(session, "totp", staff.username, record.source_ip, now)
     return None
 
 
 def _check_code(
-    session: Session, record: StaffSession, seed: str, code: str, now: datetime
+    session: Session,
+    record: StaffSession,
+    seed: str,
+    code: str,
+    now: datetime,
+    step: SignInStep,
 ) -> Refusal | None:
     """A six-digit code of the current step (± drift); each step is accepted once, also
     when two sessions race with the same code (a conditional UPDATE decides)."""
-    staff = record.staff
-    if _over_limit(session, "totp", staff.username, record.source_ip, now):
+    staff, source = record.staff, record.source_ip
+    if not _admitted(session, step, staff.username, source, now, label=lambda: staff.username):
         return Refusal.THROTTLED
     typed = "".join(code.split())
     if len(typed) != TOTP_DIGITS or not all(ch in "0123456789" for ch in typed):
+        failed(session, step, staff.username, source, "code_malformed", now)
         return Refusal.INVALID
     totp = pyotp.TOTP(seed)
     current = int(now.timestamp()) // _TOTP_STEP_SECONDS
-    for step in range(current - _TOTP_DRIFT_STEPS, current + _TOTP_DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.at(step * _TOTP_STEP_SECONDS), typed) and _claim_step(
-            session, staff, step
+    for tick in range(current - _TOTP_DRIFT_STEPS, current + _TOTP_DRIFT_STEPS + 1):
+        if hmac.compare_digest(totp.at(tick * _TOTP_STEP_SECONDS), typed) and _claim_step(
+            session, staff, tick
         ):
-            _succeeded(session, "totp", staff.username, record.source_ip, now)
+            _succeeded(session, "totp", staff.username, source, now)
             return None
-    log.info("staff second factor refused: account=%s", staff.username)
+    failed(session, step, staff.username, source, "code_wrong", now)
     return Refusal.INVALID
 
 
@@ -392,10 +483,11 @@ def change_password(
 ) -> list[str]:
     """Change the own password: the old one, the policy; the other sessions end.
     Returns what is wrong (German), empty when changed."""
-    staff = record.staff
-    if _over_limit(session, "password", staff.username, record.source_ip, now):
+    staff, step, source = record.staff, SignInStep.CHANGE, record.source_ip
+    if not _admitted(session, step, staff.username, source, now, label=lambda: staff.username):
         return ["Zu viele Versuche; bitte in 15 Minuten erneut."]
     if not passwords.verify(old, staff.password_hash).ok:
+        failed(session, step, staff.username, source, "old_password_wrong", now)
         return ["Das bisherige Kennwort stimmt nicht."]
     problems = passwords.policy_violations(
         new, personal=[staff.username, staff.name or ""], policy=policy

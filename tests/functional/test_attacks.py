@@ -82,3 +82,32 @@ def test_wrong_passwords_from_many_addresses_never_keep_the_owner_out(site: Site
     later = len(addresses) - alarm_reached_after
     assert answers[401] == staffauth.ACCOUNT_ALARM + later * staffauth.PER_SOURCE_UNDER_ALARM
     assert answers[401] + answers[429] == 100
+
+
+# --- item 12: failed staff sign-in steps leave a trace staff can see ------------------
+
+
+def test_failed_staff_sign_in_steps_are_on_the_audit_page_without_the_secret(
+    site: Site,
+) -> None:
+    stranger = site.visitor("203.0.113.7")
+    for n in range(staffauth.MAX_PER_ACCOUNT_AND_SOURCE + 3):
+        stranger.staff_password_step("bernd", f"Geheim-Versuch-{n}")
+    stranger.staff_password_step("niemand", "Geheim-Versuch-X")
+    owner = site.visitor("10.1.2.3")
+    owner.staff_password_step("anna", PASSWORD)
+    owner.staff_enrol()
+    careless = site.visitor("10.1.2.4")
+    careless.staff_password_step("anna", PASSWORD)
+    wrong_code = careless.post("/admin/login/code", code="000000").status_code
+
+    page = owner.get("/admin/audit?tag=staff:session:fail").text
+
+    assert wrong_code == 401
+    rows = [row for row in page.split("<tr>") if "staff:session:fail" in row]
+    assert sum("bernd" in row and "password_wrong" in row for row in rows) == 5
+    assert sum("bernd" in row and "throttled" in row for row in rows) == 1  # not three
+    assert all("203.0.113.7" in row for row in rows if "bernd" in row)
+    assert any("unbekannt:" in row and "unknown_account" in row for row in rows)
+    assert any("anna" in row and "code_wrong" in row and "10.1.2.4" in row for row in rows)
+    assert "Geheim-Versuch" not in page and "niemand" not in page

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import requests
 
 
@@ -38,3 +39,14 @@ class Visitor:
     def staff_password_step(self, username: str, password: str) -> int:
         """The first step of the staff sign-in; 302 means the password was accepted."""
         return self.post("/admin/login", username=username, password=password).status_code
+
+    def staff_enrol(self) -> str:
+        """After the password step of a first sign-in: enrol an authenticator app from
+        the seed on the page; returns the seed."""
+        page = self.get("/admin/login/enrol").text
+        seed = re.search(r'<code class="seed">([A-Z2-7 ]+)</code>', page)
+        assert seed, page
+        secret = seed.group(1).replace(" ", "")
+        done = self.post("/admin/login/enrol", code=pyotp.TOTP(secret).now())
+        assert done.status_code == 302, done.text
+        return secret
