@@ -19,25 +19,18 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pyotp
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flexnet import audit, passwords, ratelimit
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.config import OtpSettings
-from flexnet.errors import ConflictError
-from flexnet.models import StaffAccount, StaffSession, Token, TokenStatus
-from flexnet.otp import yubico
-from flexnet.otp.secrets import SecretBox, staff_totp_context
-from flexnet.otp.verify import verify_yubico_otp
+from flexnet.models import StaffAccount, StaffSession
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +50,12 @@ LIMITS = ratelimit.GuessLimits(
     account_alarm=ACCOUNT_ALARM,
     per_source_under_alarm=PER_SOURCE_UNDER_ALARM,
 )
-TOTP_ISSUER = "KV-FlexNet KVSA"
-TOTP_DIGITS = 6
-_TOTP_STEP_SECONDS = 30
-_TOTP_DRIFT_STEPS = 1  # one step either side: clocks of phones drift
 
 
 class Refusal(enum.StrEnum):
     INVALID = "invalid"
     THROTTLED = "throttled"
+    ENROLMENT_CODE = "enrolment_code"  # missing, wrong, expired or used
 
 
 # Who failed a sign-in is not known: the audit names the account tried and the address.
@@ -107,7 +97,7 @@ _SCOPES = {
 }
 
 
-def _admitted(
+def admitted(
     session: Session,
     step: SignInStep,
     account: str,
@@ -184,7 +174,7 @@ def open_session(
     """Check the password; on success a session that still needs the second factor."""
     name = username.strip().lower()[:64]
     step = SignInStep.LOGIN
-    if not _admitted(
+    if not admitted(
         session, step, _name_key(name), source_ip, now, label=lambda: _label(session, name)
     ):
         return Refusal.THROTTLED
@@ -201,7 +191,7 @@ def open_session(
         )
         failed(session, step, _label(session, name), source_ip, reason, now)
         return Refusal.INVALID
-    _succeeded(session, "login", _name_key(name), source_ip, now)
+    succeeded(session, "login", _name_key(name), source_ip, now)
     token = secrets.token_urlsafe(32)
     record = StaffSession(
         token_hash=token_hash(token),
@@ -215,7 +205,7 @@ def open_session(
     return Opened(token, record)
 
 
-def _succeeded(
+def succeeded(
     session: Session, step: str, account: str, source_ip: str | None, now: datetime
 ) -> None:
     """A success counts against no one (``ratelimit.guess_succeeded``)."""
@@ -296,177 +286,6 @@ def end_all(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# --- second factor ---------------------------------------------------------------------
-
-
-def _enrol_context(record: StaffSession) -> str:
-    return f"staff-totp-enrol:{record.id}"
-
-
-def enrolment_seed(record: StaffSession, *, box: SecretBox) -> str:
-    """The TOTP seed this session enrols (made on first use, shown to this session only:
-    another session of the account gets a seed of its own)."""
-    if record.staff.totp_enrolled_at is not None:
-        raise ConflictError("Der zweite Faktor ist bereits eingerichtet")
-    if record.enrol_secret is None:
-        seed = pyotp.random_base32()
-        record.enrol_secret = box.seal(seed.encode("ascii"), context=_enrol_context(record))
-        return seed
-    return box.open(record.enrol_secret, context=_enrol_context(record)).decode("ascii")
-
-
-def provisioning_uri(staff: StaffAccount, seed: str) -> str:
-    return pyotp.TOTP(seed).provisioning_uri(name=staff.username, issuer_name=TOTP_ISSUER)
-
-
-def confirm_enrolment(
-    session: Session, record: StaffSession, code: str, *, box: SecretBox, now: datetime
-) -> Refusal | None:
-    """The first code from this session's seed: enrolled, this session passes the factor,
-    and every other session of the account ends."""
-    staff = record.staff
-    if staff.totp_enrolled_at is not None or record.enrol_secret is None:
-        raise ConflictError("Keine Einrichtung des zweiten Faktors begonnen")
-    seed = enrolment_seed(record, box=box)
-    refused = _check_code(session, record, seed, code, now, SignInStep.ENROL)
-    if refused is not None:
-        return refused
-    staff.totp_secret = box.seal(seed.encode("ascii"), context=staff_totp_context(staff.id))
-    staff.totp_enrolled_at = now
-    record.enrol_secret = None
-    end_all(session, staff, reason="enrolled", now=now, keep=record.id)
-    audit.record(
-        session,
-        AuditTag.STAFF_TOTP_ENROL,
-        actor=Actor.staff(staff.username),
-        subject=Subject("staff", staff.username),
-        now=now,
-    )
-    _verified(session, record, now)
-    return None
-
-
-def has_second_factor(session: Session, staff: StaffAccount) -> bool:
-    """An enrolled authenticator app, or a Yubikey handed to this staff member."""
-    return staff.totp_enrolled_at is not None or bool(staff_keys(session, staff))
-
-
-def staff_keys(session: Session, staff: StaffAccount) -> list[Token]:
-    """The Yubikeys handed to this staff member and in use."""
-    return list(
-        session.scalars(
-            select(Token).where(Token.staff_id == staff.id, Token.status == TokenStatus.ACTIVE)
-        )
-    )
-
-
-def pass_second_factor(
-    session: Session,
-    record: StaffSession,
-    code: str,
-    *,
-    box: SecretBox,
-    otp_settings: OtpSettings,
-    now: datetime,
-) -> Refusal | None:
-    """A code from the enrolled authenticator, or a touch of the staff member's own
-    Yubikey (a 44-character OTP): the session may now act in its role."""
-    staff = record.staff
-    if not has_second_factor(session, staff):
-        raise ConflictError("Der zweite Faktor ist noch nicht eingerichtet")
-    typed = code.strip()
-    if yubico.parse(typed) is not None:
-        refused = _check_yubikey(session, record, typed, box, otp_settings, now)
-    elif staff.totp_secret is not None and staff.totp_enrolled_at is not None:
-        seed = box.open(staff.totp_secret, context=staff_totp_context(staff.id)).decode("ascii")
-        refused = _check_code(session, record, seed, typed, now, SignInStep.CODE)
-    else:
-        failed(session, SignInStep.CODE, staff.username, record.source_ip, "no_app", now)
-        refused = Refusal.INVALID
-    if refused is None:
-        _verified(session, record, now)
-    return refused
-
-
-def _check_yubikey(
-    session: Session,
-    record: StaffSession,
-    otp: str,
-    box: SecretBox,
-    otp_settings: OtpSettings,
-    now: datetime,
-) -> Refusal | None:
-    """The OTP of the key handed to this staff member; replay-safe like every OTP (the
-    counters advance with a conditional UPDATE)."""
-    staff, step, source = record.staff, SignInStep.CODE, record.source_ip
-    if not _admitted(session, step, staff.username, source, now, label=lambda: staff.username):
-        return Refusal.THROTTLED
-    result = verify_yubico_otp(session, otp, box=box, settings=otp_settings, now=now)
-    if not result.ok or result.token is None or result.token.staff_id != staff.id:
-        reason = f"yubikey_{result.reason.value}" if not result.ok else "yubikey_not_own"
-        failed(session, step, staff.username, source, reason, now)
-        return Refusal.INVALID
-    _succeeded(session, "totp", staff.username, record.source_ip, now)
-    return None
-
-
-def _check_code(
-    session: Session,
-    record: StaffSession,
-    seed: str,
-    code: str,
-    now: datetime,
-    step: SignInStep,
-) -> Refusal | None:
-    """A six-digit code of the current step (± drift); each step is accepted once, also
-    when two sessions race with the same code (a conditional UPDATE decides)."""
-    staff, source = record.staff, record.source_ip
-    if not _admitted(session, step, staff.username, source, now, label=lambda: staff.username):
-        return Refusal.THROTTLED
-    typed = "".join(code.split())
-    if len(typed) != TOTP_DIGITS or not all(ch in "0123456789" for ch in typed):
-        failed(session, step, staff.username, source, "code_malformed", now)
-        return Refusal.INVALID
-    totp = pyotp.TOTP(seed)
-    current = int(now.timestamp()) // _TOTP_STEP_SECONDS
-    for tick in range(current - _TOTP_DRIFT_STEPS, current + _TOTP_DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.at(tick * _TOTP_STEP_SECONDS), typed) and _claim_step(
-            session, staff, tick
-        ):
-            _succeeded(session, "totp", staff.username, source, now)
-            return None
-    failed(session, step, staff.username, source, "code_wrong", now)
-    return Refusal.INVALID
-
-
-def _claim_step(session: Session, staff: StaffAccount, step: int) -> bool:
-    claimed = session.execute(
-        update(StaffAccount)
-        .where(
-            StaffAccount.id == staff.id,
-            or_(StaffAccount.totp_last_step.is_(None), StaffAccount.totp_last_step < step),
-        )
-        .values(totp_last_step=step),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
-    if claimed:
-        session.expire(staff, ["totp_last_step"])
-    return bool(claimed)
-
-
-def _verified(session: Session, record: StaffSession, now: datetime) -> None:
-    record.verified_at = now
-    record.staff.last_login_at = now
-    audit.record(
-        session,
-        AuditTag.STAFF_LOGIN,
-        actor=Actor.staff(record.staff.username),
-        subject=Subject("staff", record.staff.username),
-        source_ip=record.source_ip,
-        now=now,
-    )
-
-
 # --- password ----------------------------------------------------------------------------
 
 MIN_PASSWORD_LENGTH = 12
@@ -484,7 +303,7 @@ def change_password(
     """Change the own password: the old one, the policy; the other sessions end.
     Returns what is wrong (German), empty when changed."""
     staff, step, source = record.staff, SignInStep.CHANGE, record.source_ip
-    if not _admitted(session, step, staff.username, source, now, label=lambda: staff.username):
+    if not admitted(session, step, staff.username, source, now, label=lambda: staff.username):
         return ["Zu viele Versuche; bitte in 15 Minuten erneut."]
     if not passwords.verify(old, staff.password_hash).ok:
         failed(session, step, staff.username, source, "old_password_wrong", now)

@@ -30,6 +30,7 @@ from flexnet.models import (
     Token,
     TokenStatus,
 )
+from flexnet.otp import stock
 
 # Out of service and not yet back: what a receipt may be recorded for.
 _AWAITED = (TokenStatus.LOCKED, TokenStatus.LOST, TokenStatus.RETIRED)
@@ -108,6 +109,7 @@ def record_return(
     token = session.scalar(select(Token).where(Token.serial == serial.strip()).with_for_update())
     if token is None:
         raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")
+    stock.practice_key(token)  # a staff member's key never goes back into stock
     if token.returned_on is not None:
         raise ConflictError(
             f"Yubikey {token.serial} ist bereits am {token.returned_on:%d.%m.%Y} eingegangen"

@@ -9,29 +9,46 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, staffauth
-from flexnet.models import StaffRole
+from flexnet import apiclients, create_app, staff, staffauth
+from flexnet.db import utcnow
+from flexnet.models import StaffAccount, StaffRole, TokenStatus
+from flexnet.otp import importer, stock
 from flexnet.web import state
-from tests.conftest import BOX
-from tests.support.admin import PASSWORD, add_staff
+from tests.conftest import BOX, STAFF
+from tests.functional.test_cli_keys import ykman_line
+from tests.support.admin import PASSWORD, add_staff, enrolment_code
 from tests.support.http import Visitor
 from tests.support.seed import add_login
 from tests.support.web import served
+from tests.support.yubikeys import SimulatedKey
 
 BSNR = "881234500"
 USER_PASSWORD = "Sommer-Regen-2026!"
+
+
+ADMIN_KEY = "7000009"
 
 
 @dataclass(frozen=True)
 class Site:
     app: Flask
     base: str
+    admin_key: SimulatedKey  # anna's Yubikey: her second factor
+    helpdesk_api_key: str
 
     def visitor(self, address: str) -> Visitor:
         return Visitor(self.base, address)
+
+    def admin(self, address: str = "10.9.9.9") -> Visitor:
+        """anna, signed in with her Yubikey."""
+        visitor = self.visitor(address)
+        assert visitor.staff_password_step("anna", PASSWORD) == 302
+        assert visitor.post("/admin/login/code", code=self.admin_key.otp()).status_code == 302
+        return visitor
 
 
 @pytest.fixture
@@ -40,12 +57,25 @@ def site(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
     monkeypatch.setenv("FLEXNET_PROXIES", "1")
     app = create_app()
+    admin_key = SimulatedKey.random()
     with state(app).database.session() as db:
         add_staff(db, "anna", StaffRole.ADMIN)
         add_staff(db, "bernd", StaffRole.HELPDESK)
         add_login(db, BOX, bsnr=BSNR, username="emuster", password=USER_PASSWORD)
+        importer.import_keys(
+            db,
+            importer.parse(ykman_line(ADMIN_KEY, admin_key).encode()),
+            box=BOX,
+            actor=STAFF,
+            now=utcnow(),
+        )
+        anna = staff.get_staff(db, "anna")
+        stock.assign_to_staff(db, serial=ADMIN_KEY, staff=anna, actor=STAFF, now=utcnow())
+        _, api_key = apiclients.add_client(
+            db, name="Portal", require_otp=True, role=StaffRole.HELPDESK, actor=STAFF, now=utcnow()
+        )
     with served(app) as base:
-        yield Site(app, base)
+        yield Site(app, base, admin_key, api_key)
     state(app).database.dispose()
 
 
@@ -95,19 +125,51 @@ def test_failed_staff_sign_in_steps_are_on_the_audit_page_without_the_secret(
         stranger.staff_password_step("bernd", f"Geheim-Versuch-{n}")
     stranger.staff_password_step("niemand", "Geheim-Versuch-X")
     owner = site.visitor("10.1.2.3")
-    owner.staff_password_step("anna", PASSWORD)
-    owner.staff_enrol()
+    owner.staff_password_step("bernd", PASSWORD)
+    owner.staff_enrol(enrolment_code(site.app, "bernd"))
     careless = site.visitor("10.1.2.4")
-    careless.staff_password_step("anna", PASSWORD)
+    careless.staff_password_step("bernd", PASSWORD)
     wrong_code = careless.post("/admin/login/code", code="000000").status_code
 
-    page = owner.get("/admin/audit?tag=staff:session:fail").text
+    page = site.admin().get("/admin/audit?tag=staff:session:fail").text
 
     assert wrong_code == 401
     rows = [row for row in page.split("<tr>") if "staff:session:fail" in row]
     assert sum("bernd" in row and "password_wrong" in row for row in rows) == 5
     assert sum("bernd" in row and "throttled" in row for row in rows) == 1  # not three
-    assert all("203.0.113.7" in row for row in rows if "bernd" in row)
+    assert all("203.0.113.7" in row for row in rows if "password_wrong" in row)
     assert any("unbekannt:" in row and "unknown_account" in row for row in rows)
-    assert any("anna" in row and "code_wrong" in row and "10.1.2.4" in row for row in rows)
+    assert any("bernd" in row and "code_wrong" in row and "10.1.2.4" in row for row in rows)
     assert "Geheim-Versuch" not in page and "niemand" not in page
+
+
+# --- item 11: nobody strips a staff member's second factor, the password never enrols --
+
+
+def test_a_helpdesk_api_key_cannot_lock_an_admins_staff_yubikey(site: Site) -> None:
+    locked = requests.post(
+        f"{site.base}/api/v1/locks",
+        json={"what": "key", "id": ADMIN_KEY, "cause": "manual", "reason": "Versuch"},
+        headers={"Authorization": f"Bearer {site.helpdesk_api_key}"},
+        timeout=30,
+    )
+
+    assert locked.status_code == 409
+    assert "Mitarbeiter" in locked.json()["detail"]
+    with state(site.app).database.reader() as db:
+        assert stock.get_token(db, ADMIN_KEY).status is TokenStatus.ACTIVE
+    site.admin()  # her key still answers the second step
+
+
+def test_the_password_alone_never_enrols_a_second_factor(site: Site) -> None:
+    thief = site.visitor("203.0.113.7")
+    assert thief.staff_password_step("bernd", PASSWORD) == 302  # the password is known
+
+    without_code = thief.staff_enrol_attempt(enrolment_code="")
+    assert without_code.status_code == 400
+    guessed = thief.staff_enrol_attempt(enrolment_code="ABCD-EFGH-JKMN-PQRS-TVWX")
+    assert guessed.status_code == 401 and "Einrichtungscode" in guessed.text
+    assert thief.get("/admin/").status_code == 302  # still not signed in
+    with state(site.app).database.reader() as db:
+        bernd = db.query(StaffAccount).filter_by(username="bernd").one()
+        assert bernd.totp_enrolled_at is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +52,7 @@ def test_run_starts_from_nothing(tmp_path: Path) -> None:
     assert health == {"status": "ok", "database": "ok"}
     assert "Erster Administrator angelegt" in output
     assert "Kennwort:" in output
+    assert re.search(r"Einrichtungscode: [A-Z0-9]{4}(-[A-Z0-9]{4}){4}\n", output), output
     assert "flexnet practice add" in output
     assert (instance / "flexnet.env").stat().st_mode & 0o777 == 0o600
     engine = make_engine(f"sqlite+pysqlite:///{instance / 'flexnet.sqlite3'}")

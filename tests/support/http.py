@@ -40,13 +40,20 @@ class Visitor:
         """The first step of the staff sign-in; 302 means the password was accepted."""
         return self.post("/admin/login", username=username, password=password).status_code
 
-    def staff_enrol(self) -> str:
-        """After the password step of a first sign-in: enrol an authenticator app from
-        the seed on the page; returns the seed."""
+    def staff_enrol_attempt(self, enrolment_code: str) -> requests.Response:
+        """After the password step of a first sign-in: the enrolment page's form, with
+        the first code of an app set up from the seed shown there."""
         page = self.get("/admin/login/enrol").text
         seed = re.search(r'<code class="seed">([A-Z2-7 ]+)</code>', page)
         assert seed, page
         secret = seed.group(1).replace(" ", "")
-        done = self.post("/admin/login/enrol", code=pyotp.TOTP(secret).now())
+        return self.post(
+            "/admin/login/enrol",
+            code=pyotp.TOTP(secret).now(),
+            enrolment_code=enrolment_code,
+        )
+
+    def staff_enrol(self, enrolment_code: str) -> None:
+        """Enrol an authenticator app with the enrolment code an admin handed out."""
+        done = self.staff_enrol_attempt(enrolment_code)
         assert done.status_code == 302, done.text
-        return secret

@@ -13,9 +13,9 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Regexp
+from wtforms.validators import DataRequired, Length, Regexp
 
-from flexnet import staffauth
+from flexnet import staffauth, stafffactor
 from flexnet.db import utcnow
 from flexnet.models import StaffSession
 from flexnet.staffauth import Refusal
@@ -36,6 +36,10 @@ _CODE_REFUSED = {
         "Ihrer Authenticator-App eingeben."
     ),
     Refusal.THROTTLED: _REFUSED[Refusal.THROTTLED],
+    Refusal.ENROLMENT_CODE: (
+        "Der Einrichtungscode stimmt nicht, ist abgelaufen oder wurde schon verwendet. "
+        "Einen neuen gibt Ihnen eine Administration (Seite „Mitarbeiter“)."
+    ),
 }
 
 
@@ -57,6 +61,13 @@ class CodeForm(FlaskForm):  # type: ignore[misc]
         ],
     )
     next = HiddenField()
+
+
+class EnrolForm(CodeForm):
+    enrolment_code = StringField(
+        "Einrichtungscode (von einer Administration erhalten)",
+        validators=[DataRequired(REQUIRED), Length(max=64, message="Höchstens 64 Zeichen.")],
+    )
 
 
 def safe_next(value: str | None) -> str:
@@ -85,7 +96,7 @@ def login() -> ResponseReturnValue:
             source_ip=request.remote_addr,
             now=utcnow(),
         )
-        enrolled = isinstance(opened, staffauth.Opened) and staffauth.has_second_factor(
+        enrolled = isinstance(opened, staffauth.Opened) and stafffactor.has_second_factor(
             db, opened.record.staff
         )
     if isinstance(opened, Refusal):
@@ -121,9 +132,11 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
         record = db.get_one(StaffSession, record_id)
         code, box, now = form.code.data or "", flexnet.secret_box, utcnow()
         if step is Step.ENROL:
-            refused = staffauth.confirm_enrolment(db, record, code, box=box, now=now)
+            refused = stafffactor.confirm_enrolment(
+                db, record, code, enrolment_code=form.enrolment_code.data or "", box=box, now=now
+            )
         else:
-            refused = staffauth.pass_second_factor(
+            refused = stafffactor.pass_second_factor(
                 db, record, code, box=box, otp_settings=flexnet.settings.otp, now=now
             )
         token = staffauth.reissue_token(record) if refused is None else None
@@ -143,7 +156,7 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
 def _enrolled(record_id: int) -> bool:
     """The account has a second factor: an enrolled app or its own Yubikey."""
     with state().database.reader() as db:
-        return staffauth.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
+        return stafffactor.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])
@@ -173,8 +186,8 @@ def enrol() -> ResponseReturnValue:
         return redirect(url_for("admin.code", next=request.args.get("next", "")))
     flexnet = state()
     with flexnet.database.session() as db:
-        seed = staffauth.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
-    form = CodeForm(next=request.args.get("next", ""))
+        seed = stafffactor.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
+    form = EnrolForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         done = _finish(pending, form, Step.ENROL)
         if done is not None:
@@ -198,8 +211,8 @@ def enrol_qr() -> ResponseReturnValue:
         record = db.get_one(StaffSession, pending)
         if record.enrol_secret is None or record.staff.totp_enrolled_at is not None:
             return Response(status=404)
-        seed = staffauth.enrolment_seed(record, box=flexnet.secret_box)
-        uri = staffauth.provisioning_uri(record.staff, seed)
+        seed = stafffactor.enrolment_seed(record, box=flexnet.secret_box)
+        uri = stafffactor.provisioning_uri(record.staff, seed)
     out = BytesIO()
     qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).save(out)
     return Response(out.getvalue(), mimetype="image/svg+xml")
