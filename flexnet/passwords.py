@@ -216,12 +216,49 @@ def policy_violations(
             "Das Kennwort ist zu leicht zu erraten. Sicherer sind längere Kennwörter aus "
             "mehreren nicht zusammenhängenden Wörtern, Ziffern und Zeichen."
         )
-    recent = history[-policy.history :] if policy.history else []
-    if any(_context.verify(normalized, old) for old in recent):
+    if reuses(normalized, history, policy=policy):
         problems.append(
             f"Das Kennwort darf keinem der letzten {policy.history} Kennwörter entsprechen."
         )
     return problems
+
+
+def reuses(password: str, history: Sequence[str], *, policy: PasswordPolicy) -> bool:
+    """``password`` is one of the last ``policy.history`` of ``history`` (hashes)."""
+    recent = history[-policy.history :] if policy.history else []
+    normalized = normalize(password)
+    return any(_context.verify(normalized, old) for old in recent)
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """The answer to a change of one's own password: what is wrong (German sentences,
+    none when it was changed), and whether it was refused for too many attempts.
+
+    A refusal never tells whether the old password was right: rules about the new one
+    alone are named whatever the old one is, and a wrong old password and a new one that
+    is the current or an earlier password get one answer together (``WRONG_OR_REUSED``).
+    """
+
+    problems: list[str]
+    throttled: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return not self.problems
+
+
+TOO_MANY_CHANGES = "Zu viele Versuche. Bitte versuchen Sie es in einigen Minuten erneut."
+
+
+def wrong_or_reused(history: int) -> str:
+    """The one answer for a wrong old password and for a new one used before (the
+    current one, or one of the last ``history``)."""
+    earlier = f"eines Ihrer letzten {history} Kennwörter" if history else "das bisherige"
+    return (
+        "Das Kennwort wurde nicht geändert: Entweder stimmt das bisherige Kennwort nicht, "
+        f"oder das neue ist {earlier}."
+    )
 
 
 def _strength(password: str, personal: Sequence[str]) -> int:

@@ -299,22 +299,24 @@ def change_password(
     new: str,
     policy: passwords.PasswordPolicy,
     now: datetime,
-) -> list[str]:
-    """Change the own password: the old one, the policy; the other sessions end.
-    Returns what is wrong (German), empty when changed."""
+) -> passwords.PasswordChange:
+    """Change the own password: the old one, the policy; the other sessions end. The
+    answer never tells whether the old password was right (``passwords.PasswordChange``):
+    rules about the new one alone come first, whatever the old one is."""
     staff, step, source = record.staff, SignInStep.CHANGE, record.source_ip
-    if not admitted(session, step, staff.username, source, now, label=lambda: staff.username):
-        return ["Zu viele Versuche; bitte in 15 Minuten erneut."]
-    if not passwords.verify(old, staff.password_hash).ok:
-        failed(session, step, staff.username, source, "old_password_wrong", now)
-        return ["Das bisherige Kennwort stimmt nicht."]
     problems = passwords.policy_violations(
         new, personal=[staff.username, staff.name or ""], policy=policy
     )
-    if passwords.verify(new, staff.password_hash).ok:
-        problems.append("Das neue Kennwort muss sich vom bisherigen unterscheiden.")
     if problems:
-        return problems
+        return passwords.PasswordChange(problems)
+    if not admitted(session, step, staff.username, source, now, label=lambda: staff.username):
+        return passwords.PasswordChange([passwords.TOO_MANY_CHANGES], throttled=True)
+    if not passwords.verify(old, staff.password_hash).ok:
+        failed(session, step, staff.username, source, "old_password_wrong", now)
+        return passwords.PasswordChange([passwords.wrong_or_reused(0)])
+    if passwords.verify(new, staff.password_hash).ok:
+        return passwords.PasswordChange([passwords.wrong_or_reused(0)])
+    succeeded(session, "password", staff.username, source, now)
     staff.password_hash = passwords.hash_password(new)
     staff.password_changed_at = now
     staff.must_change_password = False
@@ -326,4 +328,4 @@ def change_password(
         subject=Subject("staff", staff.username),
         now=now,
     )
-    return []
+    return passwords.PasswordChange([])

@@ -4,16 +4,18 @@ keeps staff or a practice out, and guessing stays bounded. SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import requests
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app, staff, staffauth
+from flexnet import apiclients, create_app, passwords, staff, staffauth, users
 from flexnet.db import utcnow
 from flexnet.models import StaffAccount, StaffRole, TokenStatus
 from flexnet.otp import importer, stock
@@ -39,6 +41,7 @@ class Site:
     base: str
     admin_key: SimulatedKey  # anna's Yubikey: her second factor
     helpdesk_api_key: str
+    practice_key: SimulatedKey  # the practice's Yubikey (user emuster)
 
     def visitor(self, address: str) -> Visitor:
         return Visitor(self.base, address)
@@ -48,6 +51,18 @@ class Site:
         visitor = self.visitor(address)
         assert visitor.staff_password_step("anna", PASSWORD) == 302
         assert visitor.post("/admin/login/code", code=self.admin_key.otp()).status_code == 302
+        return visitor
+
+    def practice_user(self, address: str) -> Visitor:
+        """emuster, logged in to the self-service."""
+        visitor = self.visitor(address)
+        answer = visitor.post(
+            "/self-service/login",
+            username="emuster",
+            password=USER_PASSWORD,
+            otp=self.practice_key.otp(),
+        )
+        assert answer.status_code == 302, answer.text
         return visitor
 
 
@@ -61,7 +76,15 @@ def site(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch
     with state(app).database.session() as db:
         add_staff(db, "anna", StaffRole.ADMIN)
         add_staff(db, "bernd", StaffRole.HELPDESK)
-        add_login(db, BOX, bsnr=BSNR, username="emuster", password=USER_PASSWORD)
+        # Set two days ago: a voluntary change is allowed (minimum age one day).
+        practice_key = add_login(
+            db,
+            BOX,
+            bsnr=BSNR,
+            username="emuster",
+            password=USER_PASSWORD,
+            now=utcnow() - timedelta(days=2),
+        )
         importer.import_keys(
             db,
             importer.parse(ykman_line(ADMIN_KEY, admin_key).encode()),
@@ -75,7 +98,7 @@ def site(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch
             db, name="Portal", require_otp=True, role=StaffRole.HELPDESK, actor=STAFF, now=utcnow()
         )
     with served(app) as base:
-        yield Site(app, base, admin_key, api_key)
+        yield Site(app, base, admin_key, api_key, practice_key)
     state(app).database.dispose()
 
 
@@ -173,3 +196,60 @@ def test_the_password_alone_never_enrols_a_second_factor(site: Site) -> None:
     with state(site.app).database.reader() as db:
         bernd = db.query(StaffAccount).filter_by(username="bernd").one()
         assert bernd.totp_enrolled_at is None
+
+
+# --- item 13: the current password cannot be guessed in the self-service ---------------
+
+NEW_PASSWORD = "Neues-Wort-Tulpe-93"
+
+
+def change(visitor: Visitor, old: str, new: str = NEW_PASSWORD) -> tuple[int, list[str]]:
+    """The answer to a password change: status and the problems named on the page."""
+    answer = visitor.post("/self-service/password", old=old, new=new, repeat=new)
+    return answer.status_code, re.findall(r'<p class="error" role="alert">([^<]*)</p>', answer.text)
+
+
+def test_the_current_password_cannot_be_guessed_in_the_self_service(site: Site) -> None:
+    user = site.practice_user("198.51.100.20")
+    threshold = state(site.app).settings.auth.lockout_threshold
+
+    answers = Counter(change(user, f"Rate-mal-{n}")[0] for n in range(40))
+    right = change(user, USER_PASSWORD)
+
+    assert answers == {400: threshold, 429: 40 - threshold}
+    assert right[0] == 429 and "Zu viele" in right[1][0]  # not even the right one
+    with state(site.app).database.reader() as db:  # unchanged
+        assert passwords.verify(USER_PASSWORD, users.get_user(db, "emuster").password_hash).ok
+
+
+def test_a_refused_change_does_not_tell_whether_the_old_password_was_right(
+    site: Site,
+) -> None:
+    user = site.practice_user("198.51.100.21")
+
+    for new in ("kurz", USER_PASSWORD):  # against the policy; the current one again
+        wrong_old, right_old = (
+            change(user, "Falsch-geraten-1", new),
+            change(user, USER_PASSWORD, new),
+        )
+        assert wrong_old == right_old and wrong_old[0] == 400, new
+
+
+def staff_change(visitor: Visitor, old: str, new: str) -> tuple[int, list[str]]:
+    answer = visitor.post("/admin/password", old=old, new=new, repeat=new)
+    return answer.status_code, re.findall(r'<p class="error" role="alert">([^<]*)</p>', answer.text)
+
+
+def test_a_refused_staff_password_change_does_not_tell_whether_the_old_one_was_right(
+    site: Site,
+) -> None:
+    admin = site.admin()
+
+    for new in ("kurz", PASSWORD):  # against the policy; the current one again
+        wrong_old, right_old = (
+            staff_change(admin, "Falsch-geraten-1", new),
+            staff_change(admin, PASSWORD, new),
+        )
+        assert wrong_old == right_old and wrong_old[0] == 400, new
+    guesses = Counter(staff_change(admin, f"Rate-{n}", NEW_PASSWORD)[0] for n in range(10))
+    assert guesses[429] > 0 and guesses[400] <= staffauth.MAX_PER_ACCOUNT_AND_SOURCE

@@ -245,13 +245,14 @@ def password() -> ResponseReturnValue:
     other session of the account ends."""
     form = PasswordForm(next=request.args.get("next", ""))
     problems: list[str] = []
+    status = 400 if form.is_submitted() else 200
     if form.validate_on_submit():
         if form.new.data != form.repeat.data:
             problems = ["Die beiden neuen Kennwörter stimmen nicht überein."]
         else:
             flexnet = state()
             with flexnet.database.session() as db:
-                problems = staffauth.change_password(
+                change = staffauth.change_password(
                     db,
                     db.get_one(StaffSession, g.staff.session_id),
                     old=form.old.data or "",
@@ -259,11 +260,11 @@ def password() -> ResponseReturnValue:
                     policy=flexnet.settings.password_policy,
                     now=utcnow(),
                 )
-            if not problems:
+            if change.changed:
                 flash("Ihr Kennwort ist geändert; andere Sitzungen sind beendet.")
                 return redirect(safe_next(form.next.data))
+            problems, status = change.problems, 429 if change.throttled else 400
     form.old.data = form.new.data = form.repeat.data = ""
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/password.html", form=form, problems=problems, staff=g.staff
     ), status
