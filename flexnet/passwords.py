@@ -68,8 +68,21 @@ class Verification:
     reissued: bool = False  # matched the user's re-issued (next) password, not the current
 
 
+def too_long(password: str) -> bool:
+    """No password flexnet stores is this long (``MAX_PASSWORD_BYTES`` in UTF-8), nor one
+    that is no text at all (a lone surrogate): it cannot be right, and the hash library
+    would raise on it (over 4096 characters) instead of saying no."""
+    try:
+        return len(normalize(password).encode("utf-8")) > MAX_PASSWORD_BYTES
+    except UnicodeEncodeError:
+        return True
+
+
 def verify(password: str, stored_hash: str | None) -> Verification:
-    """Check a password; with no stored hash, spend the same time and fail."""
+    """Check a password; with no stored hash, spend the same time and fail. A password
+    longer than any stored one is wrong without a hash (its length is no secret)."""
+    if too_long(password):
+        return Verification(ok=False)
     if stored_hash is None:
         _context.verify(normalize(password), _DUMMY_HASH)
         return Verification(ok=False)
@@ -226,6 +239,8 @@ def policy_violations(
 def reuses(password: str, history: Sequence[str], *, policy: PasswordPolicy) -> bool:
     """``password`` is one of the last ``policy.history`` of ``history`` (hashes)."""
     recent = history[-policy.history :] if policy.history else []
+    if too_long(password):
+        return False  # was never stored
     normalized = normalize(password)
     return any(_context.verify(normalized, old) for old in recent)
 

@@ -28,6 +28,7 @@ from flexnet.lifecycle.status import user_status
 from flexnet.models import User
 from flexnet.selflock import Target
 from flexnet.web import state
+from flexnet.web.fields import PasswordFits
 
 blueprint = Blueprint("selfservice", __name__, url_prefix="/self-service")
 REQUIRED = "Bitte ausfüllen."
@@ -37,14 +38,16 @@ _KEYS = ("ss_user", "ss_epoch", "ss_seen", "ss_change_only")
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
     otp = PasswordField("Einmalkennwort (Yubikey antippen)", validators=[DataRequired(REQUIRED)])
 
 
 class PasswordForm(FlaskForm):  # type: ignore[misc]
-    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED)])
-    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED)])
-    repeat = PasswordField("Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED)])
+    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    repeat = PasswordField(
+        "Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED), PasswordFits()]
+    )
 
 
 def _end_session() -> None:
@@ -212,7 +215,7 @@ def logout() -> ResponseReturnValue:
 
 class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
     target = RadioField(
         "Was soll gesperrt werden?",
         choices=[

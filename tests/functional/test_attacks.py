@@ -253,3 +253,34 @@ def test_a_refused_staff_password_change_does_not_tell_whether_the_old_one_was_r
         assert wrong_old == right_old and wrong_old[0] == 400, new
     guesses = Counter(staff_change(admin, f"Rate-{n}", NEW_PASSWORD)[0] for n in range(10))
     assert guesses[429] > 0 and guesses[400] <= staffauth.MAX_PER_ACCOUNT_AND_SOURCE
+
+
+# --- item 17 (part): an overlong password is a form error, never a server error ---------
+
+OVERLONG = "Ä" * 4100  # 8200 bytes in UTF-8, 4100 characters: more than argon2 takes
+
+
+def errors_of(page: str) -> list[str]:
+    return re.findall(r'<p class="error"[^>]*>([^<]*)</p>', page)
+
+
+def test_an_overlong_password_is_a_clear_form_error_on_every_password_form(site: Site) -> None:
+    login = site.visitor("10.2.0.1").post("/admin/login", username="anna", password=OVERLONG)
+    admin = site.admin()
+    staff_old = admin.post("/admin/password", old=OVERLONG, new=NEW_PASSWORD, repeat=NEW_PASSWORD)
+    staff_new = admin.post("/admin/password", old=PASSWORD, new=OVERLONG, repeat=OVERLONG)
+    user = site.practice_user("10.2.0.2")
+    own_old = user.post(
+        "/self-service/password", old=OVERLONG, new=NEW_PASSWORD, repeat=NEW_PASSWORD
+    )
+    own_new = user.post("/self-service/password", old=USER_PASSWORD, new=OVERLONG, repeat=OVERLONG)
+    self_login = site.visitor("10.2.0.3").post(
+        "/self-service/login", username="emuster", password=OVERLONG, otp=site.practice_key.otp()
+    )
+
+    assert login.status_code == 400 and 'value="anna"' in login.text
+    for answer in (login, staff_old, staff_new, own_old, own_new, self_login):
+        assert answer.status_code == 400, answer.text
+        assert any("zu lang" in error for error in errors_of(answer.text)), answer.text
+    with state(site.app).database.reader() as db:  # nothing changed
+        assert passwords.verify(USER_PASSWORD, users.get_user(db, "emuster").password_hash).ok

@@ -21,6 +21,7 @@ from flexnet.models import StaffSession
 from flexnet.staffauth import Refusal
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, allowed, blueprint, clear_cookie, principal, set_cookie
+from flexnet.web.fields import PasswordFits
 
 REQUIRED = "Bitte ausfüllen."
 _REFUSED = {
@@ -45,7 +46,7 @@ _CODE_REFUSED = {
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
     next = HiddenField()
 
 
@@ -232,9 +233,11 @@ def logout() -> ResponseReturnValue:
 
 
 class PasswordForm(FlaskForm):  # type: ignore[misc]
-    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED)])
-    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED)])
-    repeat = PasswordField("Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED)])
+    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    repeat = PasswordField(
+        "Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED), PasswordFits()]
+    )
     next = HiddenField()
 
 
