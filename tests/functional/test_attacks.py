@@ -13,11 +13,12 @@ from datetime import timedelta
 import pytest
 import requests
 from flask import Flask
+from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app, passwords, staff, staffauth, users
+from flexnet import apiclients, create_app, passwords, servicerequests, staff, staffauth, users
 from flexnet.db import utcnow
-from flexnet.models import StaffAccount, StaffRole, TokenStatus
+from flexnet.models import ServiceRequest, StaffAccount, StaffRole, TokenStatus
 from flexnet.otp import importer, stock
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
@@ -284,3 +285,35 @@ def test_an_overlong_password_is_a_clear_form_error_on_every_password_form(site:
         assert any("zu lang" in error for error in errors_of(answer.text)), answer.text
     with state(site.app).database.reader() as db:  # nothing changed
         assert passwords.verify(USER_PASSWORD, users.get_user(db, "emuster").password_hash).ok
+
+
+# --- item 18: nobody silences a practice's request form ---------------------------------
+
+REQUEST = {
+    "bsnr": BSNR,
+    "usernames": "emuster",
+    "kind": "new_password",
+    "contact_person": "Erika Muster",
+    "phone": "0391 123456",
+    "message": "Kennwort vergessen",
+}
+
+
+def file_request(visitor: Visitor, **changes: str) -> int:
+    return visitor.post("/requests/new", **{**REQUEST, **changes}).status_code
+
+
+def test_strangers_cannot_silence_a_practices_request_form(site: Site) -> None:
+    stranger = site.visitor("203.0.113.50")
+    from_one = [file_request(stranger) for _ in range(6)]
+    from_many = [file_request(site.visitor(f"203.0.113.{n}")) for n in range(60, 70)]
+
+    practice = file_request(site.visitor("192.0.2.44"))
+
+    assert practice == 200
+    per_source = servicerequests.PER_BSNR_PER_SOURCE_PER_HOUR
+    assert from_one == [200] * per_source + [429] * (6 - per_source)  # bounded per source
+    assert from_many == [200] * 10
+    assert file_request(stranger, bsnr="881234577") == 200  # other BSNRs: the source's limit
+    with state(site.app).database.reader() as db:  # staff see every request filed
+        assert db.scalar(select(func.count()).select_from(ServiceRequest)) == per_source + 12
