@@ -317,3 +317,23 @@ def test_strangers_cannot_silence_a_practices_request_form(site: Site) -> None:
     assert file_request(stranger, bsnr="881234577") == 200  # other BSNRs: the source's limit
     with state(site.app).database.reader() as db:  # staff see every request filed
         assert db.scalar(select(func.count()).select_from(ServiceRequest)) == per_source + 12
+
+
+def self_lock(visitor: Visitor, password: str) -> int:
+    return visitor.post(
+        "/self-service/lock", username="emuster", password=password, target="account"
+    ).status_code
+
+
+def test_a_stranger_cannot_keep_a_user_from_locking_their_own_access(site: Site) -> None:
+    """The same class as items 10 and 18: the password-only counter was kept per username
+    alone, so anyone who knew it paused the self-lock (MD § 5(5)) for its owner."""
+    stranger = site.visitor("203.0.113.80")
+    tries = [self_lock(stranger, f"Rate-mal-{n}") for n in range(12)]
+
+    owner = self_lock(site.visitor("192.0.2.44"), USER_PASSWORD)
+
+    assert owner == 200
+    assert tries == [400] * 12  # the same answer, throttled or not
+    with state(site.app).database.reader() as db:
+        assert users.get_user(db, "emuster").status.value == "locked"
