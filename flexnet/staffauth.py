@@ -1,9 +1,10 @@
 """Staff sign-in for the admin UI: password, second factor, sessions held on the server.
 
 A sign-in has two steps. The password opens a session that may do one thing only: pass
-the second factor (a TOTP code; at the first sign-in the staff member enrols an
-authenticator app, with a seed that only this session ever sees). A password chosen by
-someone else (an admin, ``flexnet init``) must then be changed before anything else.
+the second factor (``stafffactor``: a TOTP code or the staff member's Yubikey; without
+one, the staff member enrols an authenticator app with the one-time enrolment code an
+admin handed out, and a seed that only this session ever sees). A password chosen by
+someone else (an admin, ``flexnet run``) must then be changed before anything else.
 Sessions live in the database, so logout, a password change, a second-factor reset or
 a deactivation ends them whatever cookie a browser still holds; they end after 15
 minutes without activity and 12 hours after sign-in in any case.
@@ -191,7 +192,7 @@ def open_session(
         )
         failed(session, step, _label(session, name), source_ip, reason, now)
         return Refusal.INVALID
-    succeeded(session, "login", _name_key(name), source_ip, now)
+    succeeded(session, step, _name_key(name), source_ip, now)
     token = secrets.token_urlsafe(32)
     record = StaffSession(
         token_hash=token_hash(token),
@@ -206,12 +207,12 @@ def open_session(
 
 
 def succeeded(
-    session: Session, step: str, account: str, source_ip: str | None, now: datetime
+    session: Session, step: SignInStep, account: str, source_ip: str | None, now: datetime
 ) -> None:
     """A success counts against no one (``ratelimit.guess_succeeded``)."""
     ratelimit.guess_succeeded(
         session,
-        f"staff-{step}",
+        f"staff-{_SCOPES[step]}",
         account=account,
         source=source_ip,
         limits=LIMITS,
@@ -316,7 +317,7 @@ def change_password(
         return passwords.PasswordChange([passwords.wrong_or_reused(0)])
     if passwords.verify(new, staff.password_hash).ok:
         return passwords.PasswordChange([passwords.wrong_or_reused(0)])
-    succeeded(session, "password", staff.username, source, now)
+    succeeded(session, step, staff.username, source, now)
     staff.password_hash = passwords.hash_password(new)
     staff.password_changed_at = now
     staff.must_change_password = False

@@ -169,7 +169,7 @@ def _check_yubikey(
         reason = f"yubikey_{result.reason.value}" if not result.ok else "yubikey_not_own"
         failed(session, step, staff.username, source, reason, now)
         return Refusal.INVALID
-    succeeded(session, "totp", staff.username, record.source_ip, now)
+    succeeded(session, step, staff.username, record.source_ip, now)
     return None
 
 
@@ -195,7 +195,7 @@ def _check_code(
         if hmac.compare_digest(totp.at(tick * _TOTP_STEP_SECONDS), typed) and _claim_step(
             session, staff, tick
         ):
-            succeeded(session, "totp", staff.username, source, now)
+            succeeded(session, step, staff.username, source, now)
             return None
     failed(session, step, staff.username, source, "code_wrong", now)
     return Refusal.INVALID
