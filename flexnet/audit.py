@@ -43,8 +43,12 @@ class AuditTag(enum.StrEnum):
     STAFF_ROLE_CHANGE = "staff:account:role"
     STAFF_LOGIN = "staff:session:login"  # password and second factor passed
     STAFF_LOGOUT = "staff:session:logout"
+    # A step of the sign-in refused (step, reason; the first refusal of a throttle only).
+    STAFF_SIGN_IN_FAIL = "staff:session:fail"
     STAFF_TOTP_ENROL = "staff:totp:enrol"
     STAFF_TOTP_RESET = "staff:totp:reset"
+    # A one-time code for enrolling a second factor, handed out by an admin (never the code).
+    STAFF_ENROLMENT_CODE = "staff:enrolment-code:issue"
     STAFF_PASSWORD_CHANGE = "staff:password:change"
     PRACTICE_CREATE = "practice:record:create"
     PRACTICE_ACTIVITY_END = "practice:activity:end"

@@ -95,6 +95,14 @@ PASSWORD_CHANGE_REASONS = frozenset({"password_expired", "password_must_change",
 # Refusals by a rate limit that never depends on the user (unknown names are counted too):
 # decided without the password hash, which then tells nothing about who exists.
 THROTTLE_REASONS = frozenset({"source_throttled", "key_throttled", "password_only_throttled"})
+# Password-only failures of one username from all addresses after which each further
+# address has this many per window (never none: a stranger cannot keep the owner out).
+PASSWORD_ONLY_UNDER_ALARM = 1
+
+
+def password_only_alarm(auth: AuthSettings) -> int:
+    """Password-only failures of one username, from everywhere, that put it on alarm."""
+    return 6 * auth.lockout_threshold
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def authenticate(
 
     ``otp=None`` checks the password alone; only callers whose client is configured for
     it (portals that share the password, § 5.4) and the self-lock may pass it. Failures
-    there are counted per username apart from the user's lock (``_password_only_counter``).
+    there are counted per username apart from the user's lock (``_password_only_counters``).
     """
     attempt = _syntax(username, password, otp)
     if attempt is None:
@@ -178,7 +186,9 @@ def authenticate(
     if early in THROTTLE_REASONS:
         # Refused before argon2id, so a flood from a throttled source costs no CPU; any
         # valid OTP it carried has been used up above.
-        _count_failure(session, attempt, client, user=None, key=key, now=now, auth=settings.auth)
+        _count_failure(
+            session, attempt, client, user=None, key=key, now=now, auth=settings.auth, checked=False
+        )
         return _record(session, attempt.username, client, now, _reject(early, token=token), user)
     verification = _verify_password(attempt.password, user)
     reason = early or _key_problem(user, token) or (None if verification.ok else "password_wrong")
@@ -269,20 +279,22 @@ def _account_problem(
     The rate limits come first, checked in one statement: source, key (``key`` is its
     counter) and, without an OTP, the username's password-only counter.
     """
-    source, password_only = _source_counter(client), _password_only_counter(attempt)
+    source, password_only = _source_counter(client), _password_only_counters(attempt, client)
     limits = {source: auth.source_failure_limit} if source else {}
     if key:
         limits[key] = auth.key_failure_limit
     if password_only:
-        limits[password_only] = auth.lockout_threshold
-    throttled = ratelimit.over_limit(
-        session, limits, window_seconds=auth.failure_window_seconds, now=now
-    )
+        pair, whole = password_only
+        limits[pair], limits[whole] = auth.lockout_threshold, password_only_alarm(auth)
+    seen = ratelimit.counts(session, limits, window_seconds=auth.failure_window_seconds, now=now)
+    throttled = {counter for counter, limit in limits.items() if seen[counter] >= limit}
     if source in throttled:
         return "source_throttled"
     if key in throttled:
         return "key_throttled"
-    if password_only in throttled:
+    if password_only and (
+        pair in throttled or (whole in throttled and seen[pair] >= PASSWORD_ONLY_UNDER_ALARM)
+    ):
         return "password_only_throttled"
     if user is None or status is None:
         return "user_unknown"
@@ -377,14 +389,22 @@ def _key_counter(parsed: yubico.ParsedOtp | None, hotp: Token | None) -> str | N
     return f"auth-hotp:{hotp.serial}" if hotp is not None else None
 
 
-def _password_only_counter(attempt: _Attempt) -> str | None:
-    """Failures of one username without an OTP (self-lock, password-only API clients).
+def _password_only_counters(attempt: _Attempt, client: Client) -> tuple[str, str] | None:
+    """Failures of one username without an OTP (self-lock, password-only API clients):
+    from the client's address, and from everywhere.
 
     Whoever knows a username can fail here, so these failures never count towards the
-    user's lock; past the limit they throttle the password-only paths alone, and the
-    owner still logs in with the key. An unknown name is counted like a known one.
+    user's lock, and they throttle the password-only paths only per address: past
+    ``lockout_threshold`` from one address that address is refused for the window; past
+    the alarm from everywhere each further address has ``PASSWORD_ONLY_UNDER_ALARM``.
+    The owner, from an address of their own, can always lock their access at once, and
+    guessing is bounded by the addresses used. An unknown name is counted like a known
+    one. The VPN login with the key is never affected.
     """
-    return f"auth-pw:{attempt.username}" if attempt.otp is None else None
+    if attempt.otp is not None:
+        return None
+    where = ratelimit.source_key(client.source_ip)
+    return f"auth-pw:{attempt.username}:{where}", f"auth-pw:{attempt.username}"
 
 
 def _count_failure(
@@ -396,11 +416,16 @@ def _count_failure(
     key: str | None,
     now: datetime,
     auth: AuthSettings,
+    checked: bool = True,
 ) -> None:
     """Count a failure atomically for the source, the key's counter ``key``, the
-    password-only counter (without an OTP) and the user."""
+    password-only counters (without an OTP; ``checked``: only a password that was
+    checked counts against the username from everywhere) and the user."""
     window = auth.failure_window_seconds
-    counters = [_source_counter(client), key, _password_only_counter(attempt)]
+    password_only = _password_only_counters(attempt, client)
+    counters = [_source_counter(client), key]
+    if password_only:
+        counters += password_only if checked else password_only[:1]
     for counter in filter(None, counters):
         ratelimit.record(session, counter, window_seconds=window, now=now)
     if user is not None:

@@ -71,6 +71,7 @@ _PRACTICE_DATES = (
 )
 _STAFF_PASSWORD = ("password_hash", "password_changed_at", "must_change_password")
 _STAFF_FACTOR = ("totp_secret", "totp_enrolled_at", "totp_last_step")
+_STAFF_ENROLMENT_CODE = ("enrolment_code_hash", "enrolment_code_expires_at")
 
 
 @dataclass
@@ -255,6 +256,9 @@ def _carry_staff(replaced: Session, restored: Session, carried: CarriedState) ->
             carried.credentials += 1
         if _newer(current.password_changed_at, earlier.password_changed_at):
             _copy_fields(current, earlier, _STAFF_PASSWORD)
+            carried.credentials += 1
+        if _differ(current, earlier, _STAFF_ENROLMENT_CODE):  # used or issued since
+            _copy_fields(current, earlier, _STAFF_ENROLMENT_CODE)
             carried.credentials += 1
         if current.totp_enrolled_at != earlier.totp_enrolled_at:
             _copy_fields(current, earlier, _STAFF_FACTOR)  # reset or enrolled anew since

@@ -464,6 +464,10 @@ class StaffAccount(Base):
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # A new second factor is enrolled only with a one-time code another admin handed out
+    # (the password alone is not enough): its SHA-256, until it is used or expires.
+    enrolment_code_hash: Mapped[str | None] = mapped_column(String(64))
+    enrolment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:  # never the hash or the seed
         return f"<StaffAccount {self.username} {self.role.value}>"

@@ -88,8 +88,21 @@ class Verification:
     reissued: bool = False  # matched the user's re-issued (next) password, not the current
 
 
+def too_long(password: str) -> bool:
+    """No password flexnet stores is this long (``MAX_PASSWORD_BYTES`` in UTF-8), nor one
+    that is no text at all (a lone surrogate): it cannot be right, and the hash library
+    would raise on it (over 4096 characters) instead of saying no."""
+    try:
+        return len(normalize(password).encode("utf-8")) > MAX_PASSWORD_BYTES
+    except UnicodeEncodeError:
+        return True
+
+
 def verify(password: str, stored_hash: str | None) -> Verification:
-    """Check a password; with no stored hash, spend the same time and fail."""
+    """Check a password; with no stored hash, spend the same time and fail. A password
+    longer than any stored one is wrong without a hash (its length is no secret)."""
+    if too_long(password):
+        return Verification(ok=False)
     if stored_hash is None:
         _context.verify(normalize(password), _DUMMY_HASH)
         return Verification(ok=False)
@@ -241,12 +254,51 @@ def policy_violations(
             "Das Kennwort ist zu leicht zu erraten. Sicherer sind längere Kennwörter aus "
             "mehreren nicht zusammenhängenden Wörtern, Ziffern und Zeichen."
         )
-    recent = history[-policy.history :] if policy.history else []
-    if any(_context.verify(normalized, old) for old in recent):
+    if reuses(normalized, history, policy=policy):
         problems.append(
             f"Das Kennwort darf keinem der letzten {policy.history} Kennwörter entsprechen."
         )
     return problems
+
+
+def reuses(password: str, history: Sequence[str], *, policy: PasswordPolicy) -> bool:
+    """``password`` is one of the last ``policy.history`` of ``history`` (hashes)."""
+    recent = history[-policy.history :] if policy.history else []
+    if too_long(password):
+        return False  # was never stored
+    normalized = normalize(password)
+    return any(_context.verify(normalized, old) for old in recent)
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """The answer to a change of one's own password: what is wrong (German sentences,
+    none when it was changed), and whether it was refused for too many attempts.
+
+    A refusal never tells whether the old password was right: rules about the new one
+    alone are named whatever the old one is, and a wrong old password and a new one that
+    is the current or an earlier password get one answer together (``WRONG_OR_REUSED``).
+    """
+
+    problems: list[str]
+    throttled: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return not self.problems
+
+
+TOO_MANY_CHANGES = "Zu viele Versuche. Bitte versuchen Sie es in einigen Minuten erneut."
+
+
+def wrong_or_reused(history: int) -> str:
+    """The one answer for a wrong old password and for a new one used before (the
+    current one, or one of the last ``history``)."""
+    earlier = f"eines Ihrer letzten {history} Kennwörter" if history else "das bisherige"
+    return (
+        "Das Kennwort wurde nicht geändert: Entweder stimmt das bisherige Kennwort nicht, "
+        f"oder das neue ist {earlier}."
+    )
 
 
 def _strength(password: str, personal: Sequence[str]) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, passwords, staffauth
+from flexnet import audit, passwords, staffauth, stafffactor
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username
@@ -16,6 +17,29 @@ from flexnet.models import StaffAccount, StaffRole, TokenStatus, User
 from flexnet.textrules import optional_line
 
 MIN_STAFF_PASSWORD_LENGTH = 12
+# An enrolment code is handed over in person or by phone and used the same day.
+ENROLMENT_CODE_VALIDITY = timedelta(hours=24)
+# Without I, L, O, U, 0 and 1, which are read wrongly: 20 characters are about 98 bits.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+_CODE_CHARACTERS = 20
+
+
+@dataclass(frozen=True)
+class EnrolmentCode:
+    """A one-time code for enrolling a second factor; shown once, stored as a hash."""
+
+    username: str
+    code: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    """The admin ``ensure_first_admin`` created: password and enrolment code, shown once."""
+
+    account: StaffAccount
+    password: str = field(repr=False)
+    enrolment: EnrolmentCode
 
 
 def active_admin_count(session: Session) -> int:
@@ -83,24 +107,57 @@ def first_admin(session: Session) -> StaffAccount | None:
 
 def ensure_first_admin(
     session: Session, *, username: str = "admin", now: datetime
-) -> tuple[StaffAccount, str] | None:
-    """Create an admin with a random password if there is no active admin.
-
-    Returns the account and the password, which the caller shows exactly once.
-    """
+) -> FirstAdmin | None:
+    """Create an admin with a random password and an enrolment code if there is no
+    active admin; the caller shows both exactly once."""
     if active_admin_count(session) > 0:
         return None
     password = secrets.token_urlsafe(18)
+    setup = Actor.system("setup")
     account = add_staff(
         session,
         username=username,
         role=StaffRole.ADMIN,
         password=password,
         name="Erster Administrator",
-        actor=Actor.system("setup"),
+        actor=setup,
         now=now,
     )
-    return account, password
+    session.flush()  # the enrolment code is issued to the new row
+    return FirstAdmin(
+        account, password, issue_enrolment_code(session, username=username, actor=setup, now=now)
+    )
+
+
+def issue_enrolment_code(
+    session: Session, *, username: str, actor: Actor, now: datetime
+) -> EnrolmentCode:
+    """A one-time code with which the staff member enrols a second factor at their next
+    sign-in (a new account, or after a factor reset); valid 24 hours, replacing an
+    earlier one. Only its hash is stored; the audit names who issued it, never the code.
+    An account that has a second factor gets none: it is reset first."""
+    account = get_staff(session, username)
+    if not account.active:
+        raise ConflictError(f"{account.username} ist deaktiviert")
+    if stafffactor.has_second_factor(session, account):
+        raise ConflictError(
+            f"{account.username} hat einen zweiten Faktor; einen Einrichtungscode gibt es "
+            "erst, wenn er zurückgesetzt ist"
+        )
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_CHARACTERS))
+    expires_at = now + ENROLMENT_CODE_VALIDITY
+    account.enrolment_code_hash = stafffactor.enrolment_code_hash(raw)
+    account.enrolment_code_expires_at = expires_at
+    audit.record(
+        session,
+        AuditTag.STAFF_ENROLMENT_CODE,
+        actor=actor,
+        subject=Subject("staff", account.username),
+        data={"expires_at": expires_at.isoformat()},
+        now=now,
+    )
+    shown = "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+    return EnrolmentCode(account.username, shown, expires_at)
 
 
 def get_staff(session: Session, username: str) -> StaffAccount:
@@ -155,7 +212,7 @@ def deactivate_staff(
 
 def _retire_keys(session: Session, account: StaffAccount) -> list[str]:
     """Retire the staff member's Yubikeys for good; their serials."""
-    keys = staffauth.staff_keys(session, account)
+    keys = stafffactor.staff_keys(session, account)
     for key in keys:
         key.status = TokenStatus.RETIRED
     return [key.serial for key in keys]
@@ -188,10 +245,11 @@ def reset_second_factor(
     """A lost or replaced phone or Yubikey: the app's seed is dropped and the staff
     member's Yubikey retired for good; the next sign-in enrols anew; live sessions end."""
     account = get_staff(session, username)
-    keys = staffauth.staff_keys(session, account)
+    keys = stafffactor.staff_keys(session, account)
     if account.totp_enrolled_at is None and not keys:
         raise ConflictError(f"{account.username} hat noch keinen zweiten Faktor eingerichtet")
     account.totp_secret = account.totp_enrolled_at = account.totp_last_step = None
+    account.enrolment_code_hash = account.enrolment_code_expires_at = None
     retired = _retire_keys(session, account)
     ended = staffauth.end_all(session, account, reason="totp_reset", now=now)
     audit.record(

@@ -1,41 +1,37 @@
 """Staff sign-in for the admin UI: password, second factor, sessions held on the server.
 
 A sign-in has two steps. The password opens a session that may do one thing only: pass
-the second factor (a TOTP code; at the first sign-in the staff member enrols an
-authenticator app, with a seed that only this session ever sees). A password chosen by
-someone else (an admin, ``flexnet init``) must then be changed before anything else.
+the second factor (``stafffactor``: a TOTP code or the staff member's Yubikey; without
+one, the staff member enrols an authenticator app with the one-time enrolment code an
+admin handed out, and a seed that only this session ever sees). A password chosen by
+someone else (an admin, ``flexnet run``) must then be changed before anything else.
 Sessions live in the database, so logout, a password change, a second-factor reset or
 a deactivation ends them whatever cookie a browser still holds; they end after 15
 minutes without activity and 12 hours after sign-in in any case.
 
 Attempts are counted before they are checked, atomically in the database (so parallel
 guesses cannot slip past the limit, and the limit holds across processes and nodes):
-per account and address, and more loosely per account and per address, so that a
-stranger cannot lock a colleague out with a few wrong passwords.
+per account and address and per address; an attempt these refuse counts nowhere. Many
+checked attempts at one account from everywhere only put it on alarm, when each further
+address gets two: no stranger can keep a colleague out (``ratelimit.admit_guess``).
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pyotp
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flexnet import audit, passwords, ratelimit
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.config import OtpSettings
-from flexnet.errors import ConflictError
-from flexnet.models import StaffAccount, StaffSession, Token, TokenStatus
-from flexnet.otp import yubico
-from flexnet.otp.secrets import SecretBox, staff_totp_context
-from flexnet.otp.verify import verify_yubico_otp
+from flexnet.models import StaffAccount, StaffSession
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +40,27 @@ LIFETIME = timedelta(hours=12)
 THROTTLE_WINDOW_SECONDS = 15 * 60
 # Attempts per 15 minutes (each step counted on its own).
 MAX_PER_ACCOUNT_AND_SOURCE = 5
-MAX_PER_ACCOUNT = 30  # from anywhere: a stranger needs many addresses to lock one out
 MAX_PER_SOURCE = 20
-TOTP_ISSUER = "KV-FlexNet KVSA"
-TOTP_DIGITS = 6
-_TOTP_STEP_SECONDS = 30
-_TOTP_DRIFT_STEPS = 1  # one step either side: clocks of phones drift
+# Checked attempts at one account from all addresses after which it is on alarm: then
+# each address has two (one typo of the owner's), never none.
+ACCOUNT_ALARM = 30
+PER_SOURCE_UNDER_ALARM = 2
+LIMITS = ratelimit.GuessLimits(
+    per_account_and_source=MAX_PER_ACCOUNT_AND_SOURCE,
+    per_source=MAX_PER_SOURCE,
+    account_alarm=ACCOUNT_ALARM,
+    per_source_under_alarm=PER_SOURCE_UNDER_ALARM,
+)
 
 
 class Refusal(enum.StrEnum):
     INVALID = "invalid"
     THROTTLED = "throttled"
+    ENROLMENT_CODE = "enrolment_code"  # missing, wrong, expired or used
+
+
+# Who failed a sign-in is not known: the audit names the account tried and the address.
+SIGN_IN = Actor.system("admin-anmeldung")
 
 
 @dataclass(frozen=True)
@@ -75,25 +81,92 @@ def _name_key(username: str) -> str:
     return hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _pair_key(step: str, account: str, source_ip: str | None) -> str:
-    return f"staff-{step}:pair:{account}:{source_ip or '-'}"
+class SignInStep(enum.StrEnum):
+    """The steps a failure is recorded for (throttled each on its own)."""
+
+    LOGIN = "password"  # the first step: username and password
+    CODE = "code"  # the second factor: app code or Yubikey
+    ENROL = "enrol"  # the first code of a new authenticator app
+    CHANGE = "password_change"  # the old password, to change it
 
 
-def _over_limit(
-    session: Session, step: str, account: str, source_ip: str | None, now: datetime
+_SCOPES = {
+    SignInStep.LOGIN: "login",
+    SignInStep.CODE: "totp",
+    SignInStep.ENROL: "totp",
+    SignInStep.CHANGE: "password",
+}
+
+
+def admitted(
+    session: Session,
+    step: SignInStep,
+    account: str,
+    source_ip: str | None,
+    now: datetime,
+    label: Callable[[], str],
 ) -> bool:
-    """Count this attempt first (atomically), then say whether it is one too many."""
-    limits = {
-        f"staff-{step}:acct:{account}": MAX_PER_ACCOUNT,
-        _pair_key(step, account, source_ip): MAX_PER_ACCOUNT_AND_SOURCE,
-    }
-    if source_ip:
-        limits[f"staff-{step}:ip:{source_ip}"] = MAX_PER_SOURCE
-    over = False
-    for key, limit in limits.items():
-        hits = ratelimit.record(session, key, window_seconds=THROTTLE_WINDOW_SECONDS, now=now)
-        over = over or hits > limit
-    return over
+    """Count this attempt before it is checked, if the limits admit it (atomically);
+    a refusal is recorded (``label``: the account as the record names it)."""
+    admission = ratelimit.admit_guess(
+        session,
+        f"staff-{_SCOPES[step]}",
+        account=account,
+        source=source_ip,
+        limits=LIMITS,
+        window_seconds=THROTTLE_WINDOW_SECONDS,
+        now=now,
+    )
+    if admission is ratelimit.Admission.ADMITTED:
+        return True
+    # Only the first refusal of a window is audited: a flood costs a log line, no more.
+    report = admission is ratelimit.Admission.REFUSED
+    failed(session, step, label(), source_ip, "throttled", now, audited=report)
+    return False
+
+
+def failed(
+    session: Session,
+    step: SignInStep,
+    account: str,
+    source_ip: str | None,
+    reason: str,
+    now: datetime,
+    *,
+    audited: bool = True,
+) -> None:
+    """A refused step of a staff sign-in, for staff to see: a log line and an audit entry
+    naming the account, the address and why (never what was typed)."""
+    log.warning(
+        "staff sign-in refused: step=%s account=%s source=%s reason=%s",
+        step.value,
+        account,
+        source_ip or "-",
+        reason,
+    )
+    if audited:
+        audit.record(
+            session,
+            AuditTag.STAFF_SIGN_IN_FAIL,
+            actor=SIGN_IN,
+            subject=Subject("staff", account),
+            data={"step": step.value, "reason": reason},
+            source_ip=source_ip,
+            now=now,
+        )
+
+
+def _label(session: Session, name: str) -> str:
+    """The account a typed name names, or a hash of what was typed (it may be a password
+    typed into the wrong field)."""
+    known = _account(session, name)
+    return known.username if known is not None else f"unbekannt:{_name_key(name)}"
+
+
+def _account(session: Session, name: str) -> StaffAccount | None:
+    if not name.isprintable() or "\x00" in name:
+        return None
+    return session.scalar(select(StaffAccount).where(StaffAccount.username == name))
 
 
 def open_session(
@@ -101,19 +174,25 @@ def open_session(
 ) -> Opened | Refusal:
     """Check the password; on success a session that still needs the second factor."""
     name = username.strip().lower()[:64]
-    if _over_limit(session, "login", _name_key(name), source_ip, now):
-        log.warning("staff login throttled: account=%s source=%s", _name_key(name), source_ip)
+    step = SignInStep.LOGIN
+    if not admitted(
+        session, step, _name_key(name), source_ip, now, label=lambda: _label(session, name)
+    ):
         return Refusal.THROTTLED
-    account = None
-    if name.isprintable() and "\x00" not in name:
-        account = session.scalar(select(StaffAccount).where(StaffAccount.username == name))
+    account = _account(session, name)
     # An unknown name costs a hash as well: the answer's timing tells nothing.
     checked = passwords.verify(password, account.password_hash if account else None)
     if account is None or not account.active or not checked.ok:
-        known = account.username if account else f"unbekannt ({_name_key(name)})"
-        log.info("staff login refused: account=%s source=%s", known, source_ip)
+        reason = (
+            "unknown_account"
+            if account is None
+            else "inactive"
+            if not account.active
+            else "password_wrong"
+        )
+        failed(session, step, _label(session, name), source_ip, reason, now)
         return Refusal.INVALID
-    _succeeded(session, "login", _name_key(name), source_ip, now)
+    succeeded(session, step, _name_key(name), source_ip, now)
     token = secrets.token_urlsafe(32)
     record = StaffSession(
         token_hash=token_hash(token),
@@ -127,19 +206,19 @@ def open_session(
     return Opened(token, record)
 
 
-def _succeeded(
-    session: Session, step: str, account: str, source_ip: str | None, now: datetime
+def succeeded(
+    session: Session, step: SignInStep, account: str, source_ip: str | None, now: datetime
 ) -> None:
-    """A success does not count against anyone: the account-and-address count is
-    cleared, and the attempt is taken off the account's and the address's counts (many
-    colleagues sign in from one office address each morning)."""
-    window = THROTTLE_WINDOW_SECONDS
-    ratelimit.forget(session, _pair_key(step, account, source_ip), window_seconds=window, now=now)
-    keys = [f"staff-{step}:acct:{account}"] + (
-        [f"staff-{step}:ip:{source_ip}"] if source_ip else []
+    """A success counts against no one (``ratelimit.guess_succeeded``)."""
+    ratelimit.guess_succeeded(
+        session,
+        f"staff-{_SCOPES[step]}",
+        account=account,
+        source=source_ip,
+        limits=LIMITS,
+        window_seconds=THROTTLE_WINDOW_SECONDS,
+        now=now,
     )
-    for key in keys:
-        ratelimit.record(session, key, window_seconds=window, now=now, count=-1)
 
 
 def reissue_token(record: StaffSession) -> str:
@@ -208,169 +287,6 @@ def end_all(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# --- second factor ---------------------------------------------------------------------
-
-
-def _enrol_context(record: StaffSession) -> str:
-    return f"staff-totp-enrol:{record.id}"
-
-
-def enrolment_seed(record: StaffSession, *, box: SecretBox) -> str:
-    """The TOTP seed this session enrols (made on first use, shown to this session only:
-    another session of the account gets a seed of its own)."""
-    if record.staff.totp_enrolled_at is not None:
-        raise ConflictError("Der zweite Faktor ist bereits eingerichtet")
-    if record.enrol_secret is None:
-        seed = pyotp.random_base32()
-        record.enrol_secret = box.seal(seed.encode("ascii"), context=_enrol_context(record))
-        return seed
-    return box.open(record.enrol_secret, context=_enrol_context(record)).decode("ascii")
-
-
-def provisioning_uri(staff: StaffAccount, seed: str) -> str:
-    return pyotp.TOTP(seed).provisioning_uri(name=staff.username, issuer_name=TOTP_ISSUER)
-
-
-def confirm_enrolment(
-    session: Session, record: StaffSession, code: str, *, box: SecretBox, now: datetime
-) -> Refusal | None:
-    """The first code from this session's seed: enrolled, this session passes the factor,
-    and every other session of the account ends."""
-    staff = record.staff
-    if staff.totp_enrolled_at is not None or record.enrol_secret is None:
-        raise ConflictError("Keine Einrichtung des zweiten Faktors begonnen")
-    seed = enrolment_seed(record, box=box)
-    refused = _check_code(session, record, seed, code, now)
-    if refused is not None:
-        return refused
-    staff.totp_secret = box.seal(seed.encode("ascii"), context=staff_totp_context(staff.id))
-    staff.totp_enrolled_at = now
-    record.enrol_secret = None
-    end_all(session, staff, reason="enrolled", now=now, keep=record.id)
-    audit.record(
-        session,
-        AuditTag.STAFF_TOTP_ENROL,
-        actor=Actor.staff(staff.username),
-        subject=Subject("staff", staff.username),
-        now=now,
-    )
-    _verified(session, record, now)
-    return None
-
-
-def has_second_factor(session: Session, staff: StaffAccount) -> bool:
-    """An enrolled authenticator app, or a Yubikey handed to this staff member."""
-    return staff.totp_enrolled_at is not None or bool(staff_keys(session, staff))
-
-
-def staff_keys(session: Session, staff: StaffAccount) -> list[Token]:
-    """The Yubikeys handed to this staff member and in use."""
-    return list(
-        session.scalars(
-            select(Token).where(Token.staff_id == staff.id, Token.status == TokenStatus.ACTIVE)
-        )
-    )
-
-
-def pass_second_factor(
-    session: Session,
-    record: StaffSession,
-    code: str,
-    *,
-    box: SecretBox,
-    otp_settings: OtpSettings,
-    now: datetime,
-) -> Refusal | None:
-    """A code from the enrolled authenticator, or a touch of the staff member's own
-    Yubikey (a 44-character OTP): the session may now act in its role."""
-    staff = record.staff
-    if not has_second_factor(session, staff):
-        raise ConflictError("Der zweite Faktor ist noch nicht eingerichtet")
-    typed = code.strip()
-    if yubico.parse(typed) is not None:
-        refused = _check_yubikey(session, record, typed, box, otp_settings, now)
-    elif staff.totp_secret is not None and staff.totp_enrolled_at is not None:
-        seed = box.open(staff.totp_secret, context=staff_totp_context(staff.id)).decode("ascii")
-        refused = _check_code(session, record, seed, typed, now)
-    else:
-        refused = Refusal.INVALID
-    if refused is None:
-        _verified(session, record, now)
-    return refused
-
-
-def _check_yubikey(
-    session: Session,
-    record: StaffSession,
-    otp: str,
-    box: SecretBox,
-    otp_settings: OtpSettings,
-    now: datetime,
-) -> Refusal | None:
-    """The OTP of the key handed to this staff member; replay-safe like every OTP (the
-    counters advance with a conditional UPDATE)."""
-    staff = record.staff
-    if _over_limit(session, "totp", staff.username, record.source_ip, now):
-        return Refusal.THROTTLED
-    result = verify_yubico_otp(session, otp, box=box, settings=otp_settings, now=now)
-    if not result.ok or result.token is None or result.token.staff_id != staff.id:
-        log.info("staff yubikey refused: account=%s reason=%s", staff.username, result.reason)
-        return Refusal.INVALID
-    _succeeded(session, "totp", staff.username, record.source_ip, now)
-    return None
-
-
-def _check_code(
-    session: Session, record: StaffSession, seed: str, code: str, now: datetime
-) -> Refusal | None:
-    """A six-digit code of the current step (± drift); each step is accepted once, also
-    when two sessions race with the same code (a conditional UPDATE decides)."""
-    staff = record.staff
-    if _over_limit(session, "totp", staff.username, record.source_ip, now):
-        return Refusal.THROTTLED
-    typed = "".join(code.split())
-    if len(typed) != TOTP_DIGITS or not all(ch in "0123456789" for ch in typed):
-        return Refusal.INVALID
-    totp = pyotp.TOTP(seed)
-    current = int(now.timestamp()) // _TOTP_STEP_SECONDS
-    for step in range(current - _TOTP_DRIFT_STEPS, current + _TOTP_DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.at(step * _TOTP_STEP_SECONDS), typed) and _claim_step(
-            session, staff, step
-        ):
-            _succeeded(session, "totp", staff.username, record.source_ip, now)
-            return None
-    log.info("staff second factor refused: account=%s", staff.username)
-    return Refusal.INVALID
-
-
-def _claim_step(session: Session, staff: StaffAccount, step: int) -> bool:
-    claimed = session.execute(
-        update(StaffAccount)
-        .where(
-            StaffAccount.id == staff.id,
-            or_(StaffAccount.totp_last_step.is_(None), StaffAccount.totp_last_step < step),
-        )
-        .values(totp_last_step=step),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
-    if claimed:
-        session.expire(staff, ["totp_last_step"])
-    return bool(claimed)
-
-
-def _verified(session: Session, record: StaffSession, now: datetime) -> None:
-    record.verified_at = now
-    record.staff.last_login_at = now
-    audit.record(
-        session,
-        AuditTag.STAFF_LOGIN,
-        actor=Actor.staff(record.staff.username),
-        subject=Subject("staff", record.staff.username),
-        source_ip=record.source_ip,
-        now=now,
-    )
-
-
 # --- password ----------------------------------------------------------------------------
 
 MIN_PASSWORD_LENGTH = 12
@@ -384,21 +300,24 @@ def change_password(
     new: str,
     policy: passwords.PasswordPolicy,
     now: datetime,
-) -> list[str]:
-    """Change the own password: the old one, the policy; the other sessions end.
-    Returns what is wrong (German), empty when changed."""
-    staff = record.staff
-    if _over_limit(session, "password", staff.username, record.source_ip, now):
-        return ["Zu viele Versuche; bitte in 15 Minuten erneut."]
-    if not passwords.verify(old, staff.password_hash).ok:
-        return ["Das bisherige Kennwort stimmt nicht."]
+) -> passwords.PasswordChange:
+    """Change the own password: the old one, the policy; the other sessions end. The
+    answer never tells whether the old password was right (``passwords.PasswordChange``):
+    rules about the new one alone come first, whatever the old one is."""
+    staff, step, source = record.staff, SignInStep.CHANGE, record.source_ip
     problems = passwords.policy_violations(
         new, personal=[staff.username, staff.name or ""], policy=policy
     )
-    if passwords.verify(new, staff.password_hash).ok:
-        problems.append("Das neue Kennwort muss sich vom bisherigen unterscheiden.")
     if problems:
-        return problems
+        return passwords.PasswordChange(problems)
+    if not admitted(session, step, staff.username, source, now, label=lambda: staff.username):
+        return passwords.PasswordChange([passwords.TOO_MANY_CHANGES], throttled=True)
+    if not passwords.verify(old, staff.password_hash).ok:
+        failed(session, step, staff.username, source, "old_password_wrong", now)
+        return passwords.PasswordChange([passwords.wrong_or_reused(0)])
+    if passwords.verify(new, staff.password_hash).ok:
+        return passwords.PasswordChange([passwords.wrong_or_reused(0)])
+    succeeded(session, step, staff.username, source, now)
     staff.password_hash = passwords.hash_password(new)
     staff.password_changed_at = now
     staff.must_change_password = False
@@ -410,4 +329,4 @@ def change_password(
         subject=Subject("staff", staff.username),
         now=now,
     )
-    return []
+    return passwords.PasswordChange([])

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, passwords, vpn
+from flexnet import audit, passwords, ratelimit, vpn
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.config import AuthSettings
 from flexnet.db import chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.identifiers import normalize_username, validate_lanr
@@ -27,6 +28,7 @@ from flexnet.models import (
     UserStatus,
 )
 from flexnet.practices import get_practice, require_terms_accepted
+from flexnet.ratelimit import Admission
 from flexnet.textrules import optional_line
 
 # Which kinds of user a practice of each kind may have (§ 1.1, § 1.2, § 2.1).
@@ -291,15 +293,20 @@ def change_own_password(
     new_password: str,
     channel: str,
     now: datetime,
+    auth: AuthSettings,
+    source_ip: str | None,
     policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
-) -> list[str]:
-    """A user changes their password: old one, minimum age, policy. Empty list = done.
+) -> passwords.PasswordChange:
+    """A user changes their password: old one, minimum age, policy.
 
-    All of the user's sessions end (the session epoch rises); the caller keeps its own
-    by taking the new epoch.
+    Checking the old password is a guess at it, so it is throttled like every password
+    check: ``auth.lockout_threshold`` per user and ``auth.source_failure_limit`` per
+    address in the failure window, counted before the check (a refused attempt counts
+    nowhere). The answer never tells whether the old password was right
+    (``passwords.PasswordChange``). All of the user's sessions end (the session epoch
+    rises); the caller keeps its own by taking the new epoch.
     """
-    if not passwords.verify(old_password, user.password_hash).ok:
-        return ["Das bisherige Kennwort stimmt nicht."]
+    personal = [user.username, user.name or "", user.practice.bsnr, user.practice.name]
     too_soon = passwords.min_age_problem(
         set_at=user.password_set_at,
         # A taken-over password is no change of one's own: replacing it is never too soon.
@@ -307,9 +314,25 @@ def change_own_password(
         now=now,
         policy=policy,
     )
-    problems = ([too_soon] if too_soon else []) + password_problems(user, new_password, policy)
-    if problems:
-        return problems
+    problems = ([too_soon] if too_soon else []) + passwords.policy_violations(
+        new_password, personal=personal, policy=policy
+    )
+    if problems:  # the same whatever the old password is: nothing was guessed
+        return passwords.PasswordChange(problems)
+    limits: dict[str, int | None] = {f"password-change:user:{user.id}": auth.lockout_threshold}
+    if source_ip:
+        key = f"password-change:ip:{ratelimit.source_key(source_ip)}"
+        limits[key] = auth.source_failure_limit
+    window = auth.failure_window_seconds
+    if ratelimit.admit(session, limits, window_seconds=window, now=now) is not Admission.ADMITTED:
+        return passwords.PasswordChange([passwords.TOO_MANY_CHANGES], throttled=True)
+    history = [h.password_hash for h in user.password_history]
+    if (
+        not passwords.verify(old_password, user.password_hash).ok
+        or passwords.verify(new_password, user.password_hash).ok
+        or passwords.reuses(new_password, history, policy=policy)
+    ):
+        return passwords.PasswordChange([passwords.wrong_or_reused(policy.history)])
     set_password(session, user, new_password, now=now)
     audit.record(
         session,
@@ -319,7 +342,7 @@ def change_own_password(
         data={"channel": channel},
         now=now,
     )
-    return []
+    return passwords.PasswordChange([])
 
 
 @dataclass(frozen=True)

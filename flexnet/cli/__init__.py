@@ -7,8 +7,6 @@ stderr (``flexnet: …``) and a non-zero exit code; nothing is changed then.
 from __future__ import annotations
 
 import getpass
-import logging
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +18,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from flexnet import days
+from flexnet import days, logsetup
 from flexnet.audit import Actor
 from flexnet.clients import Switch
 from flexnet.config import Settings, load_settings
@@ -134,13 +132,7 @@ def echo_text(text: str, *, err: bool = False) -> None:
 
 def configure_logging() -> None:
     """Log lines for servers: time, level, source, message (never a secret: see authn)."""
-    level = os.environ.get("FLEXNET_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # pyrad logs whole packets, hidden passwords included, at DEBUG: never let it.
-    logging.getLogger("pyrad").setLevel(logging.INFO)
+    logsetup.configure()
 
 
 def read_password_stdin() -> str:

@@ -293,7 +293,8 @@ def staff_group() -> None:
 def staff_add(
     ctx: CliContext, username: str, role: str, name: str | None, password_stdin: bool
 ) -> None:
-    """Mitarbeiterkonto anlegen (admin, helpdesk oder auditor)."""
+    """Mitarbeiterkonto anlegen (admin, helpdesk oder auditor); gibt den Einrichtungscode
+    für den zweiten Faktor einmal aus."""
     password = read_password_stdin()
     with ctx.unit_of_work() as session:
         account = staff.add_staff(
@@ -305,7 +306,33 @@ def staff_add(
             actor=ctx.actor,
             now=ctx.now(),
         )
-    click.echo(f"Mitarbeiter {account.username} ({account.role.value}) angelegt")
+        session.flush()
+        enrolment = staff.issue_enrolment_code(
+            session, username=account.username, actor=ctx.actor, now=ctx.now()
+        )
+        shown = f"Mitarbeiter {account.username} ({account.role.value}) angelegt"
+    click.echo(shown)
+    _echo_enrolment_code(enrolment)
+
+
+@staff_group.command("enrolment-code")
+@click.argument("username")
+@pass_context
+def staff_enrolment_code(ctx: CliContext, username: str) -> None:
+    """Einrichtungscode für einen neuen zweiten Faktor ausgeben (nach dem Zurücksetzen,
+    oder wenn der letzte abgelaufen ist); nur einmal angezeigt, 24 Stunden gültig."""
+    with ctx.unit_of_work() as session:
+        enrolment = staff.issue_enrolment_code(
+            session, username=username, actor=ctx.actor, now=ctx.now()
+        )
+    _echo_enrolment_code(enrolment)
+
+
+def _echo_enrolment_code(enrolment: staff.EnrolmentCode) -> None:
+    click.echo(
+        f"Einrichtungscode für {enrolment.username} (nur jetzt angezeigt, gültig bis "
+        f"{enrolment.expires_at.astimezone(BERLIN):%d.%m.%Y %H:%M}): {enrolment.code}"
+    )
 
 
 @staff_group.command("yubikey")

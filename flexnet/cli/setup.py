@@ -13,6 +13,7 @@ from flexnet.cli import CliContext, cli, configure_logging, pass_context
 from flexnet.cli.radius_cmds import build_radius, print_radclient_hint
 from flexnet.config import generate_master_key, instance_path_from
 from flexnet.instance import ensure_instance
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.radius.server import Listen
 from flexnet.staff import ensure_first_admin, first_admin
 
@@ -93,11 +94,17 @@ def run(ctx: CliContext, host: str, port: int, auth_port: int, acct_port: int) -
         admin = first_admin(session)
         admin_name = admin.username if admin else None
     if created:
-        account, password = created
         click.echo("")
-        click.echo("Erster Administrator angelegt. Das Kennwort wird nur jetzt angezeigt:")
-        click.echo(f"  Benutzername: {account.username}")
-        click.echo(f"  Kennwort:     {password}")
+        click.echo(
+            "Erster Administrator angelegt. Kennwort und Einrichtungscode (für den zweiten "
+            "Faktor) werden nur jetzt angezeigt:"
+        )
+        click.echo(f"  Benutzername:     {created.enrolment.username}")
+        click.echo(f"  Kennwort:         {created.password}")
+        click.echo(f"  Einrichtungscode: {created.enrolment.code}")
+        click.echo(
+            f"  (gültig bis {created.enrolment.expires_at.astimezone(BERLIN):%d.%m.%Y %H:%M})"
+        )
     if demo_created:
         click.echo("Demo-Praxis, Benutzer 'demo' und ein Demo-Yubikey angelegt (FLEXNET_DEMO=1).")
     click.echo("")

@@ -41,7 +41,6 @@ from flexnet.models import (
     UserStatus,
 )
 from flexnet.otp import stock
-from flexnet.otp.stock import get_token
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.practices import get_practice
 from flexnet.provisioning import mailruns
@@ -95,7 +94,7 @@ def lock_key(
 ) -> Token:
     """Lock a Yubikey; reported lost, it is retired for good and never unlocked (§ 7.2)."""
     reason = _require_reason(reason)
-    token = get_token(session, serial)
+    token = stock.get_practice_key(session, serial)
     lost = cause is LockCause.LOSS
     values = (
         {"status": TokenStatus.LOST, "lock_cause": None, "lock_reason": None, "locked_at": None}

@@ -31,6 +31,7 @@ from flexnet.models import (
     Token,
     TokenStatus,
 )
+from flexnet.otp import stock
 from flexnet.textrules import optional_line
 
 # Out of service and not yet back: what a receipt may be recorded for.
@@ -112,6 +113,7 @@ def record_return(
     token = session.scalar(select(Token).where(Token.serial == serial.strip()).with_for_update())
     if token is None:
         raise NotFoundError(f"Kein Yubikey mit Seriennummer {serial.strip()}")
+    stock.practice_key(token)  # a staff member's key never goes back into stock
     if token.returned_on is not None:
         raise ConflictError(
             f"Yubikey {token.serial} ist bereits am {token.returned_on:%d.%m.%Y} eingegangen"

@@ -51,6 +51,24 @@ def get_token(session: Session, serial: str) -> Token:
     return token
 
 
+def practice_key(token: Token) -> Token:
+    """``token`` if it may go the ways of a practice's key (lock, loss, resynchronisation,
+    return, assignment). A staff member's Yubikey is their second factor for the admin
+    UI: locking it would leave the account to enrol a new factor, so it is handled only
+    on the staff page (second-factor reset, deactivation)."""
+    if token.staff_id is not None:
+        raise ConflictError(
+            f"Yubikey {token.serial} ist der zweite Faktor eines Mitarbeiters, kein "
+            "Praxis-Yubikey; bei Verlust unter „Mitarbeiter“ den zweiten Faktor zurücksetzen"
+        )
+    return token
+
+
+def get_practice_key(session: Session, serial: str) -> Token:
+    """The key with this serial, if it is no staff member's (``practice_key``)."""
+    return practice_key(get_token(session, serial))
+
+
 def register_remote(
     session: Session, *, serial: str, public_id: str, actor: Actor, now: datetime
 ) -> Token:
@@ -101,7 +119,7 @@ def assign(
     ``replacing`` is the practice's key that this one replaces on its first use; the two
     overlap until then.
     """
-    token = get_token(session, serial)
+    token = get_practice_key(session, serial)
     practice = get_practice(session, bsnr)
     if token.kind not in _HARDWARE:
         raise ValidationError(f"{token.serial} ist kein Yubikey")
@@ -161,9 +179,8 @@ def lock_keys(
 ) -> list[str]:
     """Lock keys in use or handed out (id → why), set-based, each audited; returns the
     serials locked now. Rows are locked first, so concurrent locks act once."""
-    rows = rows_for_update(
-        session, Token, Token.serial, list(locks), Token.status.in_(USABLE_STATUSES)
-    )
+    usable_practice_keys = (Token.status.in_(USABLE_STATUSES), Token.staff_id.is_(None))
+    rows = rows_for_update(session, Token, Token.serial, list(locks), *usable_practice_keys)
     if not rows:
         return []
     update_by_id(
@@ -205,7 +222,7 @@ def resync(
     now: datetime,
 ) -> OtpReason:
     """§ 6.1 Resynchronisierung from two consecutive OTPs typed by the key's holder."""
-    token = get_token(session, serial)
+    token = get_practice_key(session, serial)
     refused = status_reason(token)
     if refused is not None:
         return refused  # a locked, lost or returned key is replaced, not resynchronised

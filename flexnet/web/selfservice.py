@@ -29,6 +29,7 @@ from flexnet.lifecycle.status import user_status
 from flexnet.models import TakenOverPassword, User
 from flexnet.selflock import Target
 from flexnet.web import state
+from flexnet.web.fields import PasswordFits
 
 blueprint = Blueprint("selfservice", __name__, url_prefix="/self-service")
 REQUIRED = "Bitte ausfüllen."
@@ -38,14 +39,16 @@ _KEYS = ("ss_user", "ss_epoch", "ss_seen", "ss_change_only")
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
     otp = PasswordField("Einmalkennwort (Yubikey antippen)", validators=[DataRequired(REQUIRED)])
 
 
 class PasswordForm(FlaskForm):  # type: ignore[misc]
-    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED)])
-    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED)])
-    repeat = PasswordField("Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED)])
+    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    repeat = PasswordField(
+        "Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED), PasswordFits()]
+    )
 
 
 def _end_session() -> None:
@@ -154,26 +157,30 @@ def password(user: User) -> ResponseReturnValue:
     form = PasswordForm()
     policy = state().settings.password_policy
     problems: list[str] = []
+    status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
         if form.new.data != form.repeat.data:
             problems = ["Die beiden neuen Kennwörter stimmen nicht überein."]
         else:
             with state().database.session() as db:
                 fresh = db.get_one(User, user.id)
-                problems = users.change_own_password(
+                change = users.change_own_password(
                     db,
                     user=fresh,
                     old_password=form.old.data or "",
                     new_password=form.new.data or "",
                     channel=Channel.SELF_SERVICE.value,
                     now=utcnow(),
+                    auth=state().settings.auth,
+                    source_ip=request.remote_addr,
                     policy=policy,
                 )
                 epoch = fresh.session_epoch
-            if not problems:
+            if change.changed:
                 session.update(ss_epoch=epoch, ss_change_only=False)  # keep this session only
                 flash("Ihr Kennwort ist geändert. Andere Sitzungen wurden beendet.")
                 return redirect(url_for("selfservice.home"))
+            problems, status = change.problems, 429 if change.throttled else 400
     # (rule id for the page's script, text); the server checks all of them regardless.
     rules = [
         ("length", f"mindestens {policy.min_length}, höchstens {passwords.MAX_LENGTH} Zeichen"),
@@ -185,7 +192,6 @@ def password(user: User) -> ResponseReturnValue:
         ("common", f"kein häufig verwendetes Kennwort, keines der letzten {policy.history}"),
         ("match", "beide Eingaben des neuen Kennworts gleich"),
     ]
-    status = 400 if request.method == "POST" else 200
     return render_template(
         "selfservice/password.html",
         form=form,
@@ -211,7 +217,7 @@ def logout() -> ResponseReturnValue:
 
 class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
     target = RadioField(
         "Was soll gesperrt werden?",
         choices=[

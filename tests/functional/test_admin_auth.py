@@ -33,6 +33,7 @@ from tests.support.admin import (
     cookie,
     csrf,
     enrol,
+    enrolment_code,
     guarded_routes,
     password_step,
     signed_in,
@@ -59,15 +60,20 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
 def test_first_sign_in_enrols_the_second_factor_before_anything_else(app: Flask) -> None:
     client = app.test_client()
 
+    handed_out = enrolment_code(app, "anna")
     status, location = password_step(client, "anna")
     before = client.get("/admin/")
     client.get(location)  # the page shows the seed, its image the QR code
     qr = client.get("/admin/login/enrol/qr.svg")
     wrong = client.post(
         "/admin/login/enrol",
-        data={"csrf_token": csrf(client, "/admin/login/enrol"), "code": "000000"},
+        data={
+            "csrf_token": csrf(client, "/admin/login/enrol"),
+            "enrolment_code": handed_out,
+            "code": "000000",
+        },
     )
-    _, after = enrol(client, location)
+    _, after = enrol(client, location, enrolment_code=handed_out)
 
     assert (status, location) == (302, "/admin/login/enrol?next=/admin/")
     assert before.status_code == 302 and before.headers["Location"].startswith("/admin/login")
@@ -83,7 +89,7 @@ def test_first_sign_in_enrols_the_second_factor_before_anything_else(app: Flask)
 def test_later_sign_ins_ask_for_a_fresh_code_and_refuse_a_replayed_one(app: Flask) -> None:
     first = app.test_client()
     password_step(first, "anna")
-    secret, _ = enrol(first)
+    secret, _ = enrol(first, enrolment_code=enrolment_code(app, "anna"))
     used = pyotp.TOTP(secret).now()
 
     second = app.test_client()
@@ -184,7 +190,7 @@ def test_next_never_leads_off_the_admin_ui(app: Flask, target: str) -> None:
     client = app.test_client()
     _, enrol_page = password_step(client, "anna", next_=target)
 
-    _, location = enrol(client, enrol_page)
+    _, location = enrol(client, enrol_page, enrolment_code=enrolment_code(app, "anna"))
 
     assert location == "/admin/"
 
@@ -197,7 +203,7 @@ def test_next_leads_back_to_the_page_asked_for(app: Flask) -> None:
     assert carried, login_page
 
     _, enrol_page = password_step(client, "anna", next_=carried.group(1))
-    _, after = enrol(client, enrol_page)
+    _, after = enrol(client, enrol_page, enrolment_code=enrolment_code(app, "anna"))
 
     assert after == "/admin/search?q=8812"
 
@@ -249,7 +255,7 @@ def test_each_enrolling_session_gets_its_own_seed_and_the_others_end(app: Flask)
     password_step(owner, "anna")
     early_seed = enrol_page_seed(early)
 
-    owner_seed, _ = enrol(owner)
+    owner_seed, _ = enrol(owner, enrolment_code=enrolment_code(app, "anna"))
     ended = early.get("/admin/login/code")
     password_step(early, "anna")  # signing in again with the seed seen before
     late_code = code_step(early, pyotp.TOTP(early_seed).now())
@@ -295,10 +301,31 @@ def test_an_admin_resets_a_lost_second_factor(app: Flask) -> None:
     )
     again = app.test_client()
     _, location = password_step(again, "bernd")
+    handed_out = re.search(r'id="enrolment-code">([A-Z0-9-]+)<', response.get_data(as_text=True))
+    assert handed_out, response.get_data(as_text=True)
+    enrol(again, location, enrolment_code=handed_out.group(1))
+    replay = app.test_client()
+    password_step(replay, "bernd")
+    with state(app).database.session() as db:  # as if the factor were gone once more
+        db.execute(
+            update(StaffAccount)
+            .where(StaffAccount.username == "bernd")
+            .values(totp_enrolled_at=None)
+        )
+    used_again = replay.post(
+        "/admin/login/enrol",
+        data={
+            "csrf_token": csrf(replay, "/admin/login/enrol"),
+            "enrolment_code": handed_out.group(1),
+            "code": "123456",
+        },
+    )
 
-    assert response.status_code == 302
+    assert response.status_code == 200
     assert bernd.get("/admin/").status_code == 302
     assert location == "/admin/login/enrol?next=/admin/"
+    assert again.get("/admin/").status_code == 200
+    assert used_again.status_code == 401 and "Einrichtungscode" in used_again.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -308,7 +335,7 @@ def test_odd_next_values_fall_back_to_the_dashboard(app: Flask, target: str) -> 
     client = app.test_client()
     _, enrol_page = password_step(client, "anna", next_=target)
 
-    _, location = enrol(client, enrol_page)
+    _, location = enrol(client, enrol_page, enrolment_code=enrolment_code(app, "anna"))
 
     assert location == "/admin/"
 
@@ -317,7 +344,7 @@ def test_bad_input_gets_a_clear_answer_not_a_server_error(app: Flask) -> None:
     client = app.test_client()
     assert password_step(client, "an\x00na")[0] == 400  # a NUL is refused before any view
     password_step(client, "anna")
-    enrol(client)
+    enrol(client, enrolment_code=enrolment_code(app, "anna"))
     other = app.test_client()
     password_step(other, "anna")
 
@@ -398,7 +425,7 @@ def test_someone_elses_yubikey_does_not_pass(app: Flask) -> None:
     key = handed_a_yubikey(app, "bernd")
     client = app.test_client()
     password_step(client, "anna")
-    enrol(client)  # anna uses the app
+    enrol(client, enrolment_code=enrolment_code(app, "anna"))  # anna uses the app
     again = app.test_client()
     password_step(again, "anna")
 
@@ -407,7 +434,9 @@ def test_someone_elses_yubikey_does_not_pass(app: Flask) -> None:
 
 def test_a_lost_staff_yubikey_is_retired_by_the_factor_reset(app: Flask) -> None:
     key = handed_a_yubikey(app, "bernd")
-    admin = signed_in(app, "anna")
+    admin, bernd = signed_in(app, "anna"), app.test_client()
+    password_step(bernd, "bernd")
+    assert code_step(bernd, key.otp())[0] == 302
 
     response = admin.post(
         "/admin/staff/bernd/totp-reset",
@@ -416,7 +445,8 @@ def test_a_lost_staff_yubikey_is_retired_by_the_factor_reset(app: Flask) -> None
     client = app.test_client()
     _, location = password_step(client, "bernd")
 
-    assert response.status_code == 302
+    assert response.status_code == 200 and 'id="enrolment-code"' in response.get_data(as_text=True)
+    assert bernd.get("/admin/").status_code == 302  # the live session ended with the key
     assert location == "/admin/login/enrol?next=/admin/"  # the key no longer counts
     with state(app).database.reader() as db:
         assert get_token(db, "7000009").status.value == "retired"

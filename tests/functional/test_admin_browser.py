@@ -28,7 +28,7 @@ from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.functional.test_browser import ARTIFACTS
 from tests.functional.test_cli_keys import ykman_line
-from tests.support.admin import PASSWORD
+from tests.support.admin import PASSWORD, enrolment_code
 from tests.support.pdf import page_texts, printed_credentials
 from tests.support.web import served
 from tests.support.yubikeys import SimulatedKey
@@ -69,7 +69,7 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, base: str) -> None:
+def sign_in(page: Page, base: str, app: Flask) -> None:
     page.goto(f"{base}/admin/")
     page.get_by_label("Benutzername").fill("anna")
     page.get_by_label("Kennwort").fill(PASSWORD)
@@ -77,6 +77,7 @@ def sign_in(page: Page, base: str) -> None:
     expect(page.get_by_role("heading", name="Zweiten Faktor einrichten")).to_be_visible()
     shot(page, "enrol")
     seed = page.locator("code.seed").inner_text().replace(" ", "")
+    page.get_by_label("Einrichtungscode").fill(enrolment_code(app, "anna"))
     page.get_by_label("Code aus der Authenticator-App").fill(pyotp.TOTP(seed).now())
     page.get_by_role("button", name="Einrichten und anmelden").click()
     # The first password came from someone else: it is changed before anything else.
@@ -106,7 +107,7 @@ def test_staff_onboard_a_practice_reset_a_password_and_handle_a_loss(
 ) -> None:
     base, app = site
     page = browser.new_page(accept_downloads=True)
-    sign_in(page, base)
+    sign_in(page, base, app)
 
     # Onboarding: the practice with its terms, a user, the key from stock.
     page.get_by_role("link", name="Neue Betriebsstätte").click()

@@ -89,7 +89,7 @@ def test_an_added_staff_member_signs_in_and_a_deactivation_ends_the_session(
     app: Flask,
 ) -> None:
     admin = signed_in(app, "anna")
-    status, _ = post(
+    status, answer = post(
         admin,
         "/admin/staff",
         "/admin/staff",
@@ -98,12 +98,15 @@ def test_an_added_staff_member_signs_in_and_a_deactivation_ends_the_session(
         role="auditor",
         password="Noch-ein-Dienst-Kennwort-7",
     )
-    assert status == 302
+    assert status == 200 and "Mitarbeiter dora angelegt" in answer
+    handed_out = re.search(r'<code class="seed" id="enrolment-code">([A-Z0-9-]+)</code>', answer)
+    assert handed_out, answer  # shown once, on this answer only
+    assert handed_out.group(1) not in admin.get("/admin/staff").get_data(as_text=True)
     with state(app).database.reader() as db:
         assert staff.get_staff(db, "dora").role is StaffRole.AUDITOR
     dora = app.test_client()
     password_step(dora, "dora", "Noch-ein-Dienst-Kennwort-7")
-    _, forced = enrol(dora)
+    _, forced = enrol(dora, enrolment_code=handed_out.group(1))
     assert forced == "/admin/password?next=/admin/"  # an admin chose it: changed first
     assert dora.get("/admin/").headers["Location"].startswith("/admin/password")
     assert change_password(dora, "Noch-ein-Dienst-Kennwort-7", "Eigenes-Wort-Tulpe-93") == (

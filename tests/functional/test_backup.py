@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, backup, carryover, nas, users
+from flexnet import authn, backup, carryover, nas, stafffactor, users
 from flexnet.audit import AuditTag
 from flexnet.authn import Channel, Client, Decision
 from flexnet.config import generate_master_key, load_settings, parse_master_key
@@ -197,6 +197,8 @@ def test_a_staff_demotion_and_deactivation_since_the_backup_survive_it(
             )
         )
     ok(invoke("backup", str(tmp_path / "nightly.sqlite3")))
+    # A new enrolment code since: the one in the backup must not work again.
+    newer = ok(invoke("staff", "enrolment-code", "admin1")).output.rsplit(" ", 1)[-1].strip()
     with database.session() as session:
         demoted, gone = session.scalars(select(StaffAccount).order_by(StaffAccount.username))
         demoted.role = StaffRole.AUDITOR
@@ -210,6 +212,7 @@ def test_a_staff_demotion_and_deactivation_since_the_backup_survive_it(
         accounts = {a.username: a for a in session.scalars(select(StaffAccount))}
     assert accounts["admin1"].role is StaffRole.AUDITOR
     assert not accounts["admin2"].active
+    assert accounts["admin1"].enrolment_code_hash == stafffactor.enrolment_code_hash(newer)
 
 
 def test_a_master_key_rotation_and_a_new_nas_secret_since_the_backup_survive_it(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from flexnet import passwords
+from flexnet import passwords, stafffactor
 from flexnet.cli import cli
 from flexnet.db import Database
-from flexnet.models import StaffAccount, User
+from flexnet.models import AuditEntry, StaffAccount, User
+from tests.functional.test_cli_keys import ykman_line
 from tests.support.cli import Invoke, ok, refused, snapshot
+from tests.support.yubikeys import SimulatedKey
 
 
 def test_keygen_needs_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,6 +124,48 @@ def test_staff_add_with_password_from_stdin(invoke: Invoke, database: Database) 
     with database.session() as session:
         account = session.scalars(select(StaffAccount)).one()
     assert (account.username, account.role.value) == ("anna", "helpdesk")
+
+
+def test_staff_get_enrolment_codes_from_the_command_line(
+    invoke: Invoke, database: Database
+) -> None:
+    added = ok(
+        invoke("staff", "add", "anna", "--role", "admin", "--password-stdin", input=f"{'x' * 16}\n")
+    ).output
+    again = ok(invoke("staff", "enrolment-code", "anna")).output
+    shown = re.findall(
+        r"Einrichtungscode für anna \(nur jetzt angezeigt, gültig bis "
+        r"\d\d\.\d\d\.\d{4} \d\d:\d\d\): ([A-Z0-9-]{24})$",
+        added + again,
+        re.M,
+    )
+
+    with database.session() as session:
+        account = session.scalars(select(StaffAccount)).one()
+        tags = session.scalars(select(AuditEntry.tag)).all()
+    assert len(shown) == 2 and shown[0] != shown[1]
+    assert account.enrolment_code_hash == stafffactor.enrolment_code_hash(shown[1])
+    assert tags.count("staff:enrolment-code:issue") == 2
+
+
+def test_a_staff_members_yubikey_is_no_practice_key_on_the_command_line(
+    invoke: Invoke, database: Database, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.csv"
+    keys.write_text(ykman_line("7000009", SimulatedKey.random()))
+    ok(invoke("staff", "add", "anna", "--role", "admin", "--password-stdin", input=f"{'x' * 16}\n"))
+    ok(invoke("yubikey", "import", str(keys)))
+    ok(invoke("staff", "yubikey", "anna", "7000009"))
+    before = snapshot(database)
+
+    for args in (
+        ("lock", "key", "7000009", "--reason", "Versuch"),
+        ("lock", "key", "7000009", "--reason", "Versuch", "--cause", "loss"),
+        ("yubikey", "return", "7000009", "--condition", "good"),
+    ):
+        refused(invoke(*args), "der zweite Faktor eines Mitarbeiters")
+
+    assert snapshot(database) == before
 
 
 @pytest.mark.parametrize(

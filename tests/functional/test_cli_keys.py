@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flexnet import nas, staff, staffauth
+from flexnet import nas, staff, staffauth, stafffactor
 from flexnet.config import OtpSettings, generate_master_key, parse_master_key
 from flexnet.db import Database
 from flexnet.models import StaffRole, StaffSession, WsapiClient
@@ -168,7 +168,7 @@ def enrolling_and_idle_sessions(database: Database) -> tuple[int, int]:
             for _ in range(2)
         ]
         enrolling, idle = (o.record for o in opened if isinstance(o, staffauth.Opened))
-        staffauth.enrolment_seed(enrolling, box=BOX)
+        stafffactor.enrolment_seed(enrolling, box=BOX)
         return enrolling.id, idle.id
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ def test_run_starts_from_nothing(tmp_path: Path) -> None:
     assert "<h1>KV-FlexNet" in start_page
     assert "Erster Administrator angelegt" in output
     assert "Kennwort:" in output
+    assert re.search(r"Einrichtungscode: [A-Z0-9]{4}(-[A-Z0-9]{4}){4}\n", output), output
     assert "flexnet practice add" in output
     for console in (output, again):
         assert "Startseite: http://127.0.0.1:PORT/" in console

@@ -149,7 +149,7 @@ def test_change_checks_old_policy_and_repeat_and_ends_other_sessions(app: Flask)
     mismatch = change(mine, PASSWORD, NEW, "Mauer-Tinte-Kolibri-8")
     done = change(mine, PASSWORD, NEW)
 
-    assert wrong_old[0] == 400 and "bisherige Kennwort stimmt nicht" in wrong_old[1]
+    assert wrong_old[0] == 400 and "stimmt das bisherige Kennwort nicht" in wrong_old[1]
     assert weak[0] == 400 and "mindestens 12 Zeichen" in weak[1]
     assert mismatch[0] == 400 and "stimmen nicht überein" in mismatch[1]
     assert done[0] == 302

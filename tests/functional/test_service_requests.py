@@ -107,7 +107,7 @@ def test_post_without_csrf_token_is_refused(app: Flask) -> None:
     assert stored(app) == []
 
 
-def test_rate_limited_per_bsnr_with_a_clear_message(app: Flask) -> None:
+def test_rate_limited_per_bsnr_and_address_with_a_clear_message(app: Flask) -> None:
     codes = [post(app.test_client(), phone=f"0391 12345{n}")[0] for n in range(4)]
     status, page = post(app.test_client())
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from flexnet import staff
 from flexnet.db import utcnow
 from flexnet.models import StaffRole
+from flexnet.web import state
 from tests.conftest import STAFF
 
 PASSWORD = "Lange-Dienst-Kennwort-42"
@@ -39,8 +40,18 @@ def password_step(
     return response.status_code, response.headers.get("Location", "")
 
 
-def enrol(client: FlaskClient, path: str = "/admin/login/enrol") -> tuple[str, str]:
-    """The enrolment page's seed, and where its first code leads (as a browser posts it)."""
+def enrolment_code(app: Flask, username: str) -> str:
+    """A one-time enrolment code for ``username``, as another admin hands it out."""
+    with state(app).database.session() as db:
+        issued = staff.issue_enrolment_code(db, username=username, actor=STAFF, now=utcnow())
+        return issued.code
+
+
+def enrol(
+    client: FlaskClient, path: str = "/admin/login/enrol", *, enrolment_code: str
+) -> tuple[str, str]:
+    """The enrolment page's seed, and where its first code leads (as a browser posts it
+    with the enrolment code an admin handed out)."""
     page = client.get(path).get_data(as_text=True)
     seed = re.search(r'<code class="seed">([A-Z2-7 ]+)</code>', page)
     carried = re.search(r'name="next" type="hidden" value="([^"]*)"', page)
@@ -50,6 +61,7 @@ def enrol(client: FlaskClient, path: str = "/admin/login/enrol") -> tuple[str, s
         path,
         data={
             "csrf_token": csrf(client, path),
+            "enrolment_code": enrolment_code,
             "code": pyotp.TOTP(secret).now(),
             "next": carried.group(1),
         },
@@ -69,7 +81,7 @@ def code_step(client: FlaskClient, code: str) -> tuple[int, str]:
 def signed_in(app: Flask, username: str) -> FlaskClient:
     client = app.test_client()
     assert password_step(client, username)[0] == 302
-    enrol(client)
+    enrol(client, enrolment_code=enrolment_code(app, username))
     return client
 
 

@@ -709,3 +709,36 @@ def test_a_lone_surrogate_in_the_password_is_a_syntax_reject(
     decision = auth(session, "emuster", key.otp(), password="Sommer\ud800")
 
     assert (decision.outcome, decision.reason) == (Outcome.REJECT, "syntax")
+
+
+def test_a_stranger_elsewhere_never_pauses_the_password_only_paths_for_the_owner(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    """Issue 15, items 10 and 18, on the self-lock and password-only API clients: the
+    owner's right password from their own address is checked whatever strangers do."""
+    threshold = SETTINGS.auth.lockout_threshold
+
+    def from_address(address: str, password: str) -> authn.Decision:
+        client = Client(Channel.SELF_SERVICE, name="self-service", source_ip=address)
+        return authn.authenticate(
+            session,
+            username="emuster",
+            password=password,
+            otp=None,
+            client=client,
+            now=NOW,
+            settings=SETTINGS,
+            box=BOX,
+        )
+
+    one = [from_address("198.51.100.7", WRONG).reason for _ in range(3 * threshold)]
+    many = [from_address(f"198.51.100.{n}", WRONG).reason for n in range(20, 40) for _ in range(5)]
+    owner = from_address("192.0.2.44", PASSWORD)
+
+    assert owner.outcome is Outcome.ACCEPT
+    assert one.count("password_wrong") == threshold  # the rest refused before the hash
+    # Guessing from many addresses is bounded by them: after the alarm one each.
+    alarm = authn.password_only_alarm(SETTINGS.auth)
+    addresses_before_alarm = (alarm - threshold) // threshold
+    checked = threshold + many.count("password_wrong")
+    assert checked == alarm + (20 - addresses_before_alarm) * authn.PASSWORD_ONLY_UNDER_ALARM

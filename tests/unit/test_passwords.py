@@ -131,3 +131,15 @@ def test_a_stricter_policy_is_applied() -> None:
     assert passwords.policy_violations("Mauer-Tinte-Kolibri-9", policy=strict) == [
         "Das Kennwort muss mindestens 24 Zeichen lang sein."
     ]
+
+
+@pytest.mark.parametrize("typed", ["x" * 5000, "Ä" * 4100, "ab\ud800cd"])
+def test_an_impossible_password_is_wrong_not_an_error(typed: str) -> None:
+    """The hash library raises on passwords over 4096 characters (issue 15, item 17)."""
+    stored = passwords.hash_password("Richtiges-Kennwort-1")
+
+    assert passwords.verify(typed, stored).ok is False
+    assert passwords.verify(typed, None).ok is False
+    assert passwords.reuses(typed, [stored], policy=passwords.DEFAULT_POLICY) is False
+    if typed.isprintable():  # refused by the rules, not by an exception
+        assert "höchstens 64 Zeichen" in " ".join(passwords.policy_violations(typed))

@@ -13,14 +13,15 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Regexp
+from wtforms.validators import DataRequired, Length, Regexp
 
-from flexnet import staffauth
+from flexnet import staffauth, stafffactor
 from flexnet.db import utcnow
 from flexnet.models import StaffSession
 from flexnet.staffauth import Refusal
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, allowed, blueprint, clear_cookie, principal, set_cookie
+from flexnet.web.fields import PasswordFits
 
 REQUIRED = "Bitte ausfüllen."
 _REFUSED = {
@@ -36,12 +37,16 @@ _CODE_REFUSED = {
         "Ihrer Authenticator-App eingeben."
     ),
     Refusal.THROTTLED: _REFUSED[Refusal.THROTTLED],
+    Refusal.ENROLMENT_CODE: (
+        "Der Einrichtungscode stimmt nicht, ist abgelaufen oder wurde schon verwendet. "
+        "Einen neuen gibt Ihnen eine Administration (Seite „Mitarbeiter“)."
+    ),
 }
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
     next = HiddenField()
 
 
@@ -57,6 +62,13 @@ class CodeForm(FlaskForm):  # type: ignore[misc]
         ],
     )
     next = HiddenField()
+
+
+class EnrolForm(CodeForm):
+    enrolment_code = StringField(
+        "Einrichtungscode (von einer Administration erhalten)",
+        validators=[DataRequired(REQUIRED), Length(max=64, message="Höchstens 64 Zeichen.")],
+    )
 
 
 def safe_next(value: str | None) -> str:
@@ -85,7 +97,7 @@ def login() -> ResponseReturnValue:
             source_ip=request.remote_addr,
             now=utcnow(),
         )
-        enrolled = isinstance(opened, staffauth.Opened) and staffauth.has_second_factor(
+        enrolled = isinstance(opened, staffauth.Opened) and stafffactor.has_second_factor(
             db, opened.record.staff
         )
     if isinstance(opened, Refusal):
@@ -121,9 +133,11 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
         record = db.get_one(StaffSession, record_id)
         code, box, now = form.code.data or "", flexnet.secret_box, utcnow()
         if step is Step.ENROL:
-            refused = staffauth.confirm_enrolment(db, record, code, box=box, now=now)
+            refused = stafffactor.confirm_enrolment(
+                db, record, code, enrolment_code=form.enrolment_code.data or "", box=box, now=now
+            )
         else:
-            refused = staffauth.pass_second_factor(
+            refused = stafffactor.pass_second_factor(
                 db, record, code, box=box, otp_settings=flexnet.settings.otp, now=now
             )
         token = staffauth.reissue_token(record) if refused is None else None
@@ -143,7 +157,7 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
 def _enrolled(record_id: int) -> bool:
     """The account has a second factor: an enrolled app or its own Yubikey."""
     with state().database.reader() as db:
-        return staffauth.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
+        return stafffactor.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])
@@ -173,8 +187,8 @@ def enrol() -> ResponseReturnValue:
         return redirect(url_for("admin.code", next=request.args.get("next", "")))
     flexnet = state()
     with flexnet.database.session() as db:
-        seed = staffauth.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
-    form = CodeForm(next=request.args.get("next", ""))
+        seed = stafffactor.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
+    form = EnrolForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         done = _finish(pending, form, Step.ENROL)
         if done is not None:
@@ -198,8 +212,8 @@ def enrol_qr() -> ResponseReturnValue:
         record = db.get_one(StaffSession, pending)
         if record.enrol_secret is None or record.staff.totp_enrolled_at is not None:
             return Response(status=404)
-        seed = staffauth.enrolment_seed(record, box=flexnet.secret_box)
-        uri = staffauth.provisioning_uri(record.staff, seed)
+        seed = stafffactor.enrolment_seed(record, box=flexnet.secret_box)
+        uri = stafffactor.provisioning_uri(record.staff, seed)
     out = BytesIO()
     qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).save(out)
     return Response(out.getvalue(), mimetype="image/svg+xml")
@@ -219,9 +233,11 @@ def logout() -> ResponseReturnValue:
 
 
 class PasswordForm(FlaskForm):  # type: ignore[misc]
-    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED)])
-    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED)])
-    repeat = PasswordField("Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED)])
+    old = PasswordField("Bisheriges Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    new = PasswordField("Neues Kennwort", validators=[DataRequired(REQUIRED), PasswordFits()])
+    repeat = PasswordField(
+        "Neues Kennwort wiederholen", validators=[DataRequired(REQUIRED), PasswordFits()]
+    )
     next = HiddenField()
 
 
@@ -232,13 +248,14 @@ def password() -> ResponseReturnValue:
     other session of the account ends."""
     form = PasswordForm(next=request.args.get("next", ""))
     problems: list[str] = []
+    status = 400 if form.is_submitted() else 200
     if form.validate_on_submit():
         if form.new.data != form.repeat.data:
             problems = ["Die beiden neuen Kennwörter stimmen nicht überein."]
         else:
             flexnet = state()
             with flexnet.database.session() as db:
-                problems = staffauth.change_password(
+                change = staffauth.change_password(
                     db,
                     db.get_one(StaffSession, g.staff.session_id),
                     old=form.old.data or "",
@@ -246,11 +263,11 @@ def password() -> ResponseReturnValue:
                     policy=flexnet.settings.password_policy,
                     now=utcnow(),
                 )
-            if not problems:
+            if change.changed:
                 flash("Ihr Kennwort ist geändert; andere Sitzungen sind beendet.")
                 return redirect(safe_next(form.next.data))
+            problems, status = change.problems, 429 if change.throttled else 400
     form.old.data = form.new.data = form.repeat.data = ""
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/password.html", form=form, problems=problems, staff=g.staff
     ), status

@@ -1,4 +1,5 @@
-"""Staff accounts (admin only): list, add, change role, deactivate (MD § 6)."""
+"""Staff accounts (admin only): list, add, change role, deactivate (MD § 6), reset a
+second factor and hand out the one-time enrolment code for a new one (shown once)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from flexnet.errors import FlexnetError
 from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus
 from flexnet.otp import stock
 from flexnet.web import state
-from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blank, blueprint
+from flexnet.web.admin import ADMIN, ROLE_LABELS, ButtonForm, allowed, blank, blueprint
 
 REQUIRED = "Bitte ausfüllen."
 _ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
@@ -42,7 +43,12 @@ class DeactivateForm(FlaskForm):  # type: ignore[misc]
     )
 
 
-def _page(form: AddForm, problem: str | None = None, status: int = 200) -> ResponseReturnValue:
+def _page(
+    form: AddForm,
+    problem: str | None = None,
+    status: int = 200,
+    shown_code: staff.EnrolmentCode | None = None,
+) -> ResponseReturnValue:
     with state().database.reader() as db:
         staff_keys = dict(
             db.execute(
@@ -65,7 +71,9 @@ def _page(form: AddForm, problem: str | None = None, status: int = 200) -> Respo
         role_form=blank(RoleForm),
         deactivate_form=blank(DeactivateForm),
         yubikey_form=blank(YubikeyForm),
+        code_form=blank(ButtonForm),
         staff_keys=staff_keys,
+        shown_code=shown_code,
         problem=problem,
         role_labels=ROLE_LABELS,
         staff=g.staff,
@@ -86,7 +94,7 @@ def staff_add() -> ResponseReturnValue:
         return _page(form, status=400)
     try:
         with state().database.session() as db:
-            staff.add_staff(
+            account = staff.add_staff(
                 db,
                 username=form.username.data or "",
                 name=form.name.data or None,
@@ -95,11 +103,15 @@ def staff_add() -> ResponseReturnValue:
                 actor=g.staff.actor,
                 now=utcnow(),
             )
+            db.flush()
+            code = staff.issue_enrolment_code(
+                db, username=account.username, actor=g.staff.actor, now=utcnow()
+            )
     except FlexnetError as error:
         form.password.data = ""
         return _page(form, error.message, 400)
-    flash(f"Mitarbeiter {form.username.data} angelegt.")
-    return redirect(url_for("admin.staff_accounts"))
+    flash(f"Mitarbeiter {code.username} angelegt.")
+    return _page(blank(AddForm), shown_code=code)
 
 
 @blueprint.post("/staff/<username>/role")
@@ -143,19 +155,41 @@ def staff_deactivate(username: str) -> ResponseReturnValue:
 @blueprint.post("/staff/<username>/totp-reset")
 @allowed(ADMIN)
 def staff_totp_reset(username: str) -> ResponseReturnValue:
-    """A lost or replaced phone: the next sign-in enrols anew (confirmed by the name)."""
+    """A lost or replaced phone or Yubikey: live sessions end, and the next sign-in enrols
+    anew with the enrolment code shown here once (confirmed by the name)."""
     form = DeactivateForm()
     if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
         return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
     try:
         with state().database.session() as db:
             staff.reset_second_factor(db, username=username, actor=g.staff.actor, now=utcnow())
+            code = staff.issue_enrolment_code(
+                db, username=username, actor=g.staff.actor, now=utcnow()
+            )
     except FlexnetError as error:
         return _page(blank(AddForm), error.message, 409)
     flash(
-        f"Zweiter Faktor von {username} zurückgesetzt; die nächste Anmeldung richtet ihn neu ein."
+        f"Zweiter Faktor von {code.username} zurückgesetzt; die nächste Anmeldung richtet "
+        "ihn mit dem Einrichtungscode neu ein."
     )
-    return redirect(url_for("admin.staff_accounts"))
+    return _page(blank(AddForm), shown_code=code)
+
+
+@blueprint.post("/staff/<username>/enrolment-code")
+@allowed(ADMIN)
+def staff_enrolment_code(username: str) -> ResponseReturnValue:
+    """A new one-time enrolment code for an account without a second factor (the last
+    one expired), shown once; an earlier one stops working."""
+    if not ButtonForm().validate_on_submit():
+        return _page(blank(AddForm), "Das Formular war abgelaufen; bitte erneut.", 400)
+    try:
+        with state().database.session() as db:
+            code = staff.issue_enrolment_code(
+                db, username=username, actor=g.staff.actor, now=utcnow()
+            )
+    except FlexnetError as error:
+        return _page(blank(AddForm), error.message, 409)
+    return _page(blank(AddForm), shown_code=code)
 
 
 class YubikeyForm(FlaskForm):  # type: ignore[misc]
