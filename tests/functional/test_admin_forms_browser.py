@@ -19,7 +19,7 @@ from flexnet.db import utcnow
 from flexnet.models import Letter, LetterKind, RequestKind, ServiceRequest, StaffRole, UserKind
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
-from tests.support.admin import PASSWORD, add_staff
+from tests.support.admin import PASSWORD, add_staff, enrolment_code
 from tests.support.seed import add_login
 from tests.support.web import served
 
@@ -48,13 +48,14 @@ def site(
     state(app).database.dispose()
 
 
-def sign_in(browser: Browser, base: str) -> Page:
+def sign_in(browser: Browser, base: str, app: Flask) -> Page:
     page = browser.new_page()
     page.goto(f"{base}/admin/")
     page.get_by_label("Benutzername").fill("anna")
     page.get_by_label("Kennwort").fill(PASSWORD)
     page.get_by_role("button", name="Weiter").click()
     seed = page.locator("code.seed").inner_text().replace(" ", "")
+    page.get_by_label("Einrichtungscode").fill(enrolment_code(app, "anna"))
     page.get_by_label("Code aus der Authenticator-App").fill(pyotp.TOTP(seed).now())
     page.get_by_role("button", name="Einrichten und anmelden").click()
     expect(page.get_by_text("Angemeldet als anna")).to_be_visible()
@@ -85,7 +86,7 @@ def test_a_new_password_request_preselects_the_named_user_or_nobody(
         "": file_request(app, "Frau Schmidt"),  # no username of the practice
         " ": file_request(app, "berta carla"),  # two people: staff choose
     }
-    page = sign_in(browser, base)
+    page = sign_in(browser, base, app)
     chosen = {}
     for expected, number in named.items():
         page.goto(f"{base}/admin/requests/{number}")
@@ -121,7 +122,7 @@ def test_locking_from_a_users_page_preselects_that_user_and_from_the_practice_no
     site: tuple[str, Flask], browser: Browser
 ) -> None:
     base, app = site
-    page = sign_in(browser, base)
+    page = sign_in(browser, base, app)
     chosen = {}
     for username in ("berta", "dora"):
         page.goto(f"{base}/admin/users/{username}")
@@ -158,7 +159,7 @@ def test_each_form_of_the_clients_page_keeps_only_its_own_input(
             actor=STAFF,
             now=utcnow(),
         )
-    page = sign_in(browser, base)
+    page = sign_in(browser, base, app)
     page.goto(f"{base}/admin/clients")
     nas_form = page.locator("form[action$='/admin/clients/nas']")
     nas_form.get_by_label("Name").fill("asa-1")  # exists already: refused
@@ -205,7 +206,7 @@ def test_line_breaks_typed_into_the_public_form_show_as_line_breaks_to_staff(
     public.get_by_role("button", name="Anfrage senden").click()
     public.close()
 
-    page = sign_in(browser, base)
+    page = sign_in(browser, base, app)
     page.goto(f"{base}/admin/requests/1")
     on_request = page.get_by_role("row", name=re.compile("^Nachricht")).get_by_role("cell")
     on_request_text = on_request.inner_text()

@@ -149,16 +149,18 @@ def test_a_changed_password_ends_the_taken_over_state_at_once(
     _, key = make_yubikey(practice=practice)
     user = taken_over(session, practice, "schwach", password=WEAK)
 
-    problems = users.change_own_password(
+    change = users.change_own_password(
         session,
         user=user,
         old_password=WEAK,
         new_password="Neues-Herbst-Laub-7",
         channel="self_service",
         now=NOW + timedelta(minutes=5),  # the minimum age does not hold a forced change back
+        auth=AuthSettings(),
+        source_ip=None,
     )
 
-    assert problems == []
+    assert change.changed, change.problems
     assert user.taken_over_password is None
     assert login(session, "schwach", "Neues-Herbst-Laub-7", key).outcome is Outcome.ACCEPT
 
