@@ -21,7 +21,8 @@ from pyrad import packet as rp
 from sqlalchemy.engine import URL
 
 from benchmarks.report import percentile, write_section
-from flexnet import nas, passwords
+from flexnet.authn import passwords
+from flexnet.clients import nas
 from flexnet.db import Database
 from tests.conftest import BOX, NOW, STAFF
 from tests.support.nodes import radius_node, running

@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Wire config, database and blueprints; no work beyond that."""
     from flask_wtf.csrf import CSRFProtect
 
-    from flexnet import logsetup
+    from flexnet.ops import logsetup
     from flexnet.web import FlexnetState, add_security_headers, errors, register_blueprints, shown
 
     logsetup.configure()  # under gunicorn nobody else does (FLEXNET_LOG_LEVEL)

@@ -23,8 +23,8 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from flexnet.authn.passwords import HISTORY_KEPT, MAX_LENGTH, PasswordPolicy
 from flexnet.errors import ConfigError
-from flexnet.passwords import HISTORY_KEPT, MAX_LENGTH, PasswordPolicy
 
 ENV_FILE_NAME = "flexnet.env"
 MASTER_KEY_BYTES = 32

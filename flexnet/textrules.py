@@ -15,7 +15,7 @@ import unicodedata
 from flexnet.errors import ValidationError
 
 # Lock, unlock and termination reasons: printed on lock letters and notices, which must
-# stay one page with the longest practice name (tests/unit/test_letter_render.py).
+# stay one page with the longest practice name (test_letters.py).
 REASON_MAX_LENGTH = 300
 
 _NAMES = {"Cc": "ein Steuerzeichen", "Cf": "ein unsichtbares Formatzeichen"}

@@ -33,7 +33,7 @@ import atheris
 from fuzz._harness import Findings, FuzzFinding, Reader, TestOneInput, require, run
 
 with atheris.instrument_imports(include=["flexnet"]):
-    from flexnet import authn, passwords
+    from flexnet.authn import passwords, pipeline
     from flexnet.models import Token, TokenKind
     from flexnet.otp import modhex, oath, yubico
     from flexnet.otp.secrets import YubicoSecret
@@ -83,7 +83,7 @@ class OtpTarget:
     def check_syntax(self, username: str, password: str, otp: str | None, data: bytes) -> None:
         """``authn._syntax``: refuses or returns a normalised, bounded attempt."""
         try:
-            attempt = authn._syntax(username, password, otp)
+            attempt = pipeline._syntax(username, password, otp)
         except UnicodeEncodeError as error:
             # Only a lone surrogate (possible in JSON: "\ud800") may cause this; RADIUS
             # and HTML forms cannot deliver one. Fail-safe (the API answers 503).
@@ -98,7 +98,7 @@ class OtpTarget:
             return
         name = attempt.username
         require(name == username.strip().lower(), "username not normalised as documented")
-        require(0 < len(name) <= authn.MAX_USERNAME_CHARS, "username length not bounded")
+        require(0 < len(name) <= pipeline.MAX_USERNAME_CHARS, "username length not bounded")
         require(name.isprintable(), "unprintable username accepted")
         require(attempt.password == password, "password changed on the way")
         require(

@@ -50,8 +50,8 @@ from fuzz._harness import Findings, FuzzFinding, Reader, TestOneInput, require, 
 with atheris.instrument_imports(include=["flexnet", "pyrad"]):
     from sqlalchemy.engine import URL
 
-    from flexnet import migrate, nas
     from flexnet.audit import Actor
+    from flexnet.clients import nas
     from flexnet.config import AuthSettings, Settings
     from flexnet.db import Database, make_engine
     from flexnet.models import (
@@ -59,6 +59,7 @@ with atheris.instrument_imports(include=["flexnet", "pyrad"]):
         TokenKind,
         TokenStatus,
     )
+    from flexnet.ops import migrate
     from flexnet.otp.secrets import SecretBox
     from flexnet.otp.verify import OtpReason
     from flexnet.radius.handler import RadiusHandler

@@ -1,4 +1,4 @@
-"""Alembic environment: the engine comes from flexnet.migrate.alembic_config()."""
+"""Alembic environment: the engine comes from flexnet.ops.migrate.alembic_config()."""
 
 from __future__ import annotations
 

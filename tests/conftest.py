@@ -25,7 +25,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session
 
-from flexnet import migrate, practices, users
+from flexnet.accounts import practices, users
 from flexnet.audit import Actor
 from flexnet.config import parse_master_key
 from flexnet.db import make_engine
@@ -40,6 +40,7 @@ from flexnet.models import (
     User,
     UserKind,
 )
+from flexnet.ops import migrate
 from flexnet.otp.secrets import SecretBox, YubicoSecret, token_context
 from tests.support.yubikeys import SimulatedKey
 

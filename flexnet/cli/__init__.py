@@ -18,13 +18,14 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from flexnet import days, logsetup
+from flexnet import days
 from flexnet.audit import Actor
-from flexnet.clients import Switch
+from flexnet.clients.switch import Switch
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database, describe_error, utcnow
 from flexnet.errors import FlexnetError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
+from flexnet.ops import logsetup
 from flexnet.otp.secrets import SecretBox
 from flexnet.textrules import visible
 
@@ -188,10 +189,10 @@ def main() -> None:
 from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
     backup_cmds,
-    keys,
+    instance_cmds,
     letters_cmds,
     lifecycle_cmds,
     radius_cmds,
-    records,
-    setup,
+    record_cmds,
+    yubikey_cmds,
 )

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from flexnet import audit, backup, carryover, migrate
+from flexnet import audit
 from flexnet.audit import AuditTag
 from flexnet.cli import CliContext, cli, pass_context, read_password_stdin
-from flexnet.cli.setup import db
+from flexnet.cli.instance_cmds import db
 from flexnet.errors import ValidationError
+from flexnet.ops import backup, carryover, migrate
 
 
 @cli.command("backup")

@@ -10,9 +10,9 @@ import click
 
 from flexnet import labels
 from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
-from flexnet.cli.keys import yubikey
-from flexnet.cli.records import practice
-from flexnet.lifecycle import exceptions, job, locks, returns
+from flexnet.cli.record_cmds import practice
+from flexnet.cli.yubikey_cmds import yubikey
+from flexnet.lifecycle import job, lock_exceptions, locks, returns
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import ReturnCondition, TerminationBy, TokenStatus
 
@@ -120,7 +120,7 @@ def exception_grant(
     """Ausnahme erteilen oder ändern; eine bereits dauerhafte § 10.3-Sperre wird aufgehoben."""
     _who(bsnr, username)
     with ctx.unit_of_work() as session:
-        exceptions.grant(
+        lock_exceptions.grant(
             session,
             bsnr=bsnr,
             username=username,
@@ -144,7 +144,7 @@ def exception_end(ctx: CliContext, bsnr: str | None, username: str | None, reaso
     """Ausnahme vorzeitig beenden: die Daten gelten ab sofort wieder."""
     _who(bsnr, username)
     with ctx.unit_of_work() as session:
-        exceptions.end(
+        lock_exceptions.end(
             session, bsnr=bsnr, username=username, reason=reason, actor=ctx.actor, now=ctx.now()
         )
     click.echo(f"Ausnahme für {bsnr or username} beendet")

@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from flexnet import apiclients, demo, nas
 from flexnet.cli import (
     CliContext,
     add_switch_commands,
@@ -17,9 +16,10 @@ from flexnet.cli import (
     pass_context,
     read_password_stdin,
 )
+from flexnet.clients import apiclients, nas, profiles
 from flexnet.models import StaffRole
+from flexnet.ops import demo
 from flexnet.otp.remote import RemoteValidator
-from flexnet.radius import profiles
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import load_dictionary

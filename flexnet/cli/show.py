@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
-from flexnet import labels, vpn
+from flexnet import labels
+from flexnet.accounts import vpn
+from flexnet.accounts.users import kind_label
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import (
     practice_status,
@@ -19,7 +21,6 @@ from flexnet.models import (
     Token,
     User,
 )
-from flexnet.users import kind_label
 
 
 def _row(label: str, value: str) -> str:

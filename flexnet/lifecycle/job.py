@@ -18,8 +18,10 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from flexnet import audit, ratelimit, users
+from flexnet import audit
+from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag
+from flexnet.authn import ratelimit
 from flexnet.config import Settings
 from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit, labels, users, vpn
+from flexnet import audit, labels
+from flexnet.accounts import users, vpn
+from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.days import check_day
 from flexnet.db import chunked, rows_for_update, update_by_id
@@ -42,7 +44,6 @@ from flexnet.models import (
 )
 from flexnet.otp import stock
 from flexnet.otp.verify import USABLE_STATUSES
-from flexnet.practices import get_practice
 from flexnet.provisioning import mailruns
 from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 

@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, clients
+from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.clients import switch
 from flexnet.config import OtpSettings
 from flexnet.errors import ConflictError, NotFoundError
 from flexnet.models import WsapiClient
@@ -39,7 +40,7 @@ _CLIENT_ID = re.compile(r"[0-9]{1,9}")
 _TYPED_OTP = re.compile(r"[A-Za-z.]{32,48}")
 API_KEY_BYTES = 20
 RATE_WINDOW_SECONDS = 60
-_KIND = clients.Kind(
+_KIND = switch.Kind(
     "Prüfdienst-Client", AuditTag.WSAPI_CLIENT_ENABLE, AuditTag.WSAPI_CLIENT_DISABLE
 )
 
@@ -287,7 +288,7 @@ def set_active(
     """Disable a client (by name or id; its requests get NO_SUCH_CLIENT at once) or
     enable it again with the same key."""
     client = get_client(session, name)
-    clients.set_active(
+    switch.set_active(
         session,
         client,
         active=active,

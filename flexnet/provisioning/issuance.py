@@ -14,8 +14,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit, passwords, users, vpn
+from flexnet import audit
+from flexnet.accounts import users, vpn
+from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.authn import passwords
 from flexnet.errors import ConflictError, NotFoundError
 from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.lifecycle.status import EffectiveStatus, practice_status, user_status
@@ -32,7 +35,6 @@ from flexnet.models import (
 )
 from flexnet.otp import stock
 from flexnet.otp.verify import USABLE_STATUSES
-from flexnet.practices import get_practice
 from flexnet.provisioning import mailruns
 
 

@@ -21,8 +21,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import instance_state
 
-from flexnet import audit, passwords, users
+from flexnet import audit
+from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.authn import passwords
 from flexnet.config import Settings
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, start_of_day

@@ -17,8 +17,9 @@ from pyrad.client import Timeout
 from pyrad.dictionary import Dictionary
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from flexnet import audit, nas
+from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.clients import nas
 from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import NasClient, VpnSession
 from flexnet.otp.secrets import SecretBox

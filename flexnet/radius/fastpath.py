@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from flexnet import authn, ratelimit
+from flexnet.authn import pipeline, ratelimit
 from flexnet.config import AuthSettings
 from flexnet.db import UNAVAILABLE, Database, describe_error
 from flexnet.models import AuthEvent, Token, TokenKind
@@ -201,17 +201,17 @@ class RejectLog:
             if entry.source_ip:
                 sources[entry.source_ip] = sources.get(entry.source_ip, 0) + 1
         with self.database.session() as session:
-            authn.relax_durability(session)  # logs and counters only: no replay state
+            pipeline.relax_durability(session)  # logs and counters only: no replay state
             session.execute(
                 insert(AuthEvent),
                 [
                     {
                         "at": e.at,
-                        "channel": authn.Channel.RADIUS.value,
+                        "channel": pipeline.Channel.RADIUS.value,
                         "username": e.username,
                         "client": e.client,
                         "source_ip": e.source_ip,
-                        "outcome": authn.Outcome.REJECT.value,
+                        "outcome": pipeline.Outcome.REJECT.value,
                         "reason": e.reason,
                     }
                     for e in batch
@@ -221,7 +221,7 @@ class RejectLog:
             for source, count in sources.items():
                 ratelimit.record(
                     session,
-                    authn.source_counter(source),
+                    pipeline.source_counter(source),
                     window_seconds=self.auth.failure_window_seconds,
                     now=now,
                     count=count,

@@ -20,8 +20,10 @@ from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
 from sqlalchemy import select
 
-from flexnet import authn, nas, vpn
-from flexnet.authn import Channel, Client, Decision, Outcome
+from flexnet.accounts import vpn
+from flexnet.authn import pipeline
+from flexnet.authn.pipeline import Channel, Client, Decision, Outcome
+from flexnet.clients import nas
 from flexnet.config import Settings
 from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import AccessProfile
@@ -202,7 +204,7 @@ class RadiusHandler:
             return reply
         # Never an accept: silence makes the NAS fail over to its second server.
         if self.settings.radius_reject_on_error:
-            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         return None
 
     def _check_message_authenticator(
@@ -232,8 +234,10 @@ class RadiusHandler:
         now = self.clock()
         if username is None or typed is None:
             with self.database.session() as session:
-                authn.record_rejection(session, username or "?", origin, now, "radius_attributes")
-            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+                pipeline.record_rejection(
+                    session, username or "?", origin, now, "radius_attributes"
+                )
+            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         states = packets.raw_attributes(data, STATE)
         if states:
             return self._continue(request, states[0], username, typed, client, origin, now)
@@ -270,15 +274,15 @@ class RadiusHandler:
             self.reject_log.add(
                 LoggedReject(
                     now,
-                    authn.shown_username(username),
+                    pipeline.shown_username(username),
                     origin.name,
                     origin.source_ip,
                     certainly_invalid,
                 )
             )
-            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         with self.database.session() as session:
-            decision = authn.authenticate(
+            decision = pipeline.authenticate(
                 session,
                 username=username,
                 password=password,
@@ -309,8 +313,8 @@ class RadiusHandler:
         pending = self.challenges.take(state, username=username.lower(), nas_id=client.id)
         if pending is None:
             with self.database.session() as session:
-                authn.record_rejection(session, username, origin, now, "challenge_state_unknown")
-            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+                pipeline.record_rejection(session, username, origin, now, "challenge_state_unknown")
+            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         if pending.kind == "otp":
             return self._login(
                 request, username, pending.password, typed.strip(), client, origin, now
@@ -322,10 +326,10 @@ class RadiusHandler:
     ) -> bytes:
         """RSA's New-PIN mode for an expired or initial password, checked by the policy."""
         if pending.user_id is None:  # set when the challenge was issued; never missing
-            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         if pending.kind == "new_password":
             with self.database.reader() as session:
-                problems = authn.new_password_problems(
+                problems = pipeline.new_password_problems(
                     session,
                     user_id=pending.user_id,
                     password=typed,
@@ -345,7 +349,7 @@ class RadiusHandler:
         if typed != pending.password:
             return self._retry_new_password(request, pending, MISMATCH)
         with self.database.session() as session:
-            decision = authn.finish_password_change(
+            decision = pipeline.finish_password_change(
                 session,
                 user_id=pending.user_id,
                 new_password=typed,
@@ -359,7 +363,7 @@ class RadiusHandler:
         self, request: rp.AuthPacket, pending: Challenge, message: str
     ) -> bytes:
         if pending.tries + 1 >= MAX_NEW_PASSWORD_TRIES:
-            return self._reply(request, rp.AccessReject, authn.GENERIC_REJECT)
+            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         again = Challenge(
             "new_password",
             pending.username,
@@ -382,7 +386,7 @@ class RadiusHandler:
     def _answer(self, request: rp.AuthPacket, decision: Decision) -> bytes:
         if not decision.accepted:
             return self._reply(
-                request, rp.AccessReject, decision.reply_message or authn.GENERIC_REJECT
+                request, rp.AccessReject, decision.reply_message or pipeline.GENERIC_REJECT
             )
         attributes = self._profiles.get(decision.profile or "")
         if attributes is None:

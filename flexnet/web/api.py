@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from flexnet import apiclients, authn
-from flexnet.authn import Channel, Client, Outcome
+from flexnet.authn import pipeline
+from flexnet.authn.pipeline import Channel, Client, Outcome
+from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.web import state
 
@@ -60,7 +61,7 @@ def auth() -> Response:
             otp = body.get("otp") or None
             if client.require_otp and otp is None:
                 return problem(400, "Ungültige Anfrage", "Dieser Client muss ein otp mitsenden")
-            decision = authn.authenticate(
+            decision = pipeline.authenticate(
                 session,
                 username=body.get("username", ""),
                 password=body.get("password", ""),
@@ -75,7 +76,7 @@ def auth() -> Response:
         # Fail closed: an internal error is never an accept.
         log.exception("api auth: internal error")
         return problem(503, "Dienst vorübergehend nicht verfügbar")
-    if decision.reason in authn.PASSWORD_CHANGE_REASONS:
+    if decision.reason in pipeline.PASSWORD_CHANGE_REASONS:
         # Never "accept" for a password that must be changed: a portal might not look at
         # the profile. The user changes it in self-service.
         message = "Ihr Kennwort muss geändert werden. Bitte nutzen Sie das Selbstbedienungsportal."
@@ -83,4 +84,4 @@ def auth() -> Response:
     if decision.outcome is Outcome.ACCEPT:
         return jsonify(result="accept", profile=decision.profile, message=decision.reply_message)
     # The caller learns reject only; which factor failed stays in the auth log.
-    return jsonify(result="reject", message=decision.reply_message or authn.GENERIC_REJECT)
+    return jsonify(result="reject", message=decision.reply_message or pipeline.GENERIC_REJECT)

@@ -17,8 +17,10 @@ from flask import Response, g, jsonify, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flexnet import apiclients, days, practices, servicerequests, users
+from flexnet import days
+from flexnet.accounts import practices, servicerequests, users
 from flexnet.audit import Actor
+from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
 from flexnet.lifecycle import locks

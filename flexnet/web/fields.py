@@ -6,7 +6,7 @@ from typing import Any
 
 from wtforms.validators import ValidationError
 
-from flexnet import passwords
+from flexnet.authn import passwords
 
 
 class PasswordFits:

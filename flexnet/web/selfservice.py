@@ -21,13 +21,14 @@ from wtforms import PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from flexnet import authn, passwords, selflock, users
-from flexnet.authn import Channel, Client, Outcome
+from flexnet.accounts import selflock, users
+from flexnet.accounts.selflock import Target
+from flexnet.authn import passwords, pipeline
+from flexnet.authn.pipeline import Channel, Client, Outcome
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
 from flexnet.lifecycle.status import user_status
 from flexnet.models import TakenOverPassword, User
-from flexnet.selflock import Target
 from flexnet.web import state
 from flexnet.web.fields import PasswordFits
 
@@ -110,7 +111,7 @@ def login() -> ResponseReturnValue:
         )
     flexnet = state()
     with flexnet.database.session() as db:
-        decision = authn.authenticate(
+        decision = pipeline.authenticate(
             db,
             username=form.username.data or "",
             password=form.password.data or "",
@@ -123,12 +124,12 @@ def login() -> ResponseReturnValue:
         )
         user = db.get(User, decision.user_id) if decision.user_id else None
         epoch = user.session_epoch if user else None
-    change_only = decision.reason in authn.PASSWORD_CHANGE_REASONS or (
+    change_only = decision.reason in pipeline.PASSWORD_CHANGE_REASONS or (
         decision.outcome is Outcome.CHALLENGE or decision.profile == "password-change"
     )
     if user is None or not (decision.outcome is Outcome.ACCEPT or change_only):
         form.password.data = form.otp.data = ""
-        flash(authn.GENERIC_REJECT)
+        flash(pipeline.GENERIC_REJECT)
         return render_template("selfservice/login.html", form=form), 401
     session.clear()  # a fresh session: no fixation
     session.update(ss_user=user.id, ss_epoch=epoch, ss_seen=time.time(), ss_change_only=change_only)

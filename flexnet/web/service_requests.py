@@ -9,11 +9,11 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from flexnet import servicerequests
+from flexnet.accounts import servicerequests
+from flexnet.accounts.servicerequests import FORM_KINDS, KIND_LABELS, TooManyRequests
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
 from flexnet.models import RequestKind
-from flexnet.servicerequests import FORM_KINDS, KIND_LABELS, TooManyRequests
 from flexnet.web import state
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")

@@ -10,7 +10,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from flexnet import ratelimit
+from flexnet.authn import ratelimit
 from flexnet.db import utcnow
 from flexnet.otp import wsapi
 from flexnet.web import state

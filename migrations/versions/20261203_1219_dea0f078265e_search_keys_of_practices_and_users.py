@@ -4,7 +4,7 @@ Revision ID: dea0f078265e
 Revises: 2a5afbc81a75
 Create Date: 2026-12-03 12:19:08.077651+00:00
 
-The keys of the records already there are computed with flexnet.folding, the function
+The keys of the records already there are computed with flexnet.accounts.folding, the function
 that keeps them in step from now on (and folds each query). Should folding change, a
 later migration computes them anew.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from flexnet.folding import search_key
+from flexnet.accounts.folding import search_key
 
 revision: str = "dea0f078265e"
 down_revision: str | Sequence[str] | None = "2a5afbc81a75"

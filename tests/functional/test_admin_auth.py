@@ -14,13 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, staff
+from flexnet import create_app
 from flexnet.config import OtpSettings
 from flexnet.db import utcnow
 from flexnet.models import StaffAccount, StaffRole, StaffSession
 from flexnet.otp import importer, stock
 from flexnet.otp.stock import get_token
 from flexnet.otp.verify import verify_yubico_otp
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from flexnet.web.admin import ROUTE_ROLES
 from tests.conftest import BOX, STAFF
@@ -214,7 +215,7 @@ def test_the_cookie_is_host_only_secure_httponly_and_strict(
     monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
     application = create_app()
     with state(application).database.session() as db:
-        staff.add_staff(
+        staff_accounts.add_staff(
             db, username="anna", role=StaffRole.ADMIN, password=PASSWORD, actor=STAFF, now=utcnow()
         )
     client = application.test_client()
@@ -400,7 +401,11 @@ def handed_a_yubikey(app: Flask, username: str) -> SimulatedKey:
         keys = importer.parse(ykman_line("7000009", key).encode())
         importer.import_keys(db, keys, box=BOX, actor=STAFF, now=utcnow())
         stock.assign_to_staff(
-            db, serial="7000009", staff=staff.get_staff(db, username), actor=STAFF, now=utcnow()
+            db,
+            serial="7000009",
+            staff=staff_accounts.get_staff(db, username),
+            actor=STAFF,
+            now=utcnow(),
         )
     return key
 

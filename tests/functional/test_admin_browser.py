@@ -20,10 +20,14 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, nas, passwords, staff, users
+from flexnet import create_app
+from flexnet.accounts import users
+from flexnet.authn import passwords
+from flexnet.clients import nas
 from flexnet.db import utcnow
 from flexnet.models import MailRun, StaffRole, User, VpnSession
 from flexnet.otp import importer
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.functional.test_browser import ARTIFACTS
@@ -45,7 +49,7 @@ def site(
     monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
     app = create_app()
     with state(app).database.session() as db:
-        staff.add_staff(
+        staff_accounts.add_staff(
             db, username="anna", role=StaffRole.ADMIN, password=PASSWORD, actor=STAFF, now=utcnow()
         )
         keys = importer.parse(ykman_line(SERIAL, SimulatedKey.random()).encode())

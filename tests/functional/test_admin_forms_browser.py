@@ -14,7 +14,9 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, nas, servicerequests, users
+from flexnet import create_app
+from flexnet.accounts import servicerequests, users
+from flexnet.clients import nas
 from flexnet.db import utcnow
 from flexnet.models import Letter, LetterKind, RequestKind, ServiceRequest, StaffRole, UserKind
 from flexnet.web import state

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, practices, users
+from flexnet import create_app
+from flexnet.accounts import practices, users
 from flexnet.db import utcnow
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN

@@ -17,7 +17,9 @@ from sqlalchemy.engine import URL
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from flexnet import apiclients, create_app, nas, servicerequests, staff, users
+from flexnet import create_app
+from flexnet.accounts import servicerequests, users
+from flexnet.clients import apiclients, nas
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError
 from flexnet.lifecycle import locks
@@ -41,6 +43,7 @@ from flexnet.models import (
 from flexnet.otp import wsapi
 from flexnet.otp.secrets import wsapi_client_context
 from flexnet.otp.stock import get_token
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.functional.test_cli_keys import ykman_line
@@ -103,7 +106,7 @@ def test_an_added_staff_member_signs_in_and_a_deactivation_ends_the_session(
     assert handed_out, answer  # shown once, on this answer only
     assert handed_out.group(1) not in admin.get("/admin/staff").get_data(as_text=True)
     with state(app).database.reader() as db:
-        assert staff.get_staff(db, "dora").role is StaffRole.AUDITOR
+        assert staff_accounts.get_staff(db, "dora").role is StaffRole.AUDITOR
     dora = app.test_client()
     password_step(dora, "dora", "Noch-ein-Dienst-Kennwort-7")
     _, forced = enrol(dora, enrolment_code=handed_out.group(1))

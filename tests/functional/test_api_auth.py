@@ -10,7 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app, users
+from flexnet import create_app
+from flexnet.accounts import users
+from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.models import AuthEvent, User
 from flexnet.web import api, state

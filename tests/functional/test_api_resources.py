@@ -11,7 +11,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app
+from flexnet import create_app
+from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.models import Letter, LetterKind, StaffRole
 from flexnet.web import state

@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app
+from flexnet import create_app
+from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.models import StaffRole
 from flexnet.web import state

@@ -16,10 +16,15 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app, passwords, servicerequests, staff, staffauth, users
+from flexnet import create_app
+from flexnet.accounts import servicerequests, users
+from flexnet.authn import passwords
+from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.models import ServiceRequest, StaffAccount, StaffRole, TokenStatus
 from flexnet.otp import importer, stock
+from flexnet.staff import accounts as staff_accounts
+from flexnet.staff import signin
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.functional.test_cli_keys import ykman_line
@@ -93,7 +98,7 @@ def site(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch
             actor=STAFF,
             now=utcnow(),
         )
-        anna = staff.get_staff(db, "anna")
+        anna = staff_accounts.get_staff(db, "anna")
         stock.assign_to_staff(db, serial=ADMIN_KEY, staff=anna, actor=STAFF, now=utcnow())
         _, api_key = apiclients.add_client(
             db, name="Portal", require_otp=True, role=StaffRole.HELPDESK, actor=STAFF, now=utcnow()
@@ -114,7 +119,7 @@ def test_wrong_passwords_from_one_address_never_keep_the_owner_out(site: Site) -
 
     assert owner == 302
     # Five guesses were checked; the rest were refused unchecked, at no cost.
-    assert answers == {401: staffauth.MAX_PER_ACCOUNT_AND_SOURCE, 429: 35}
+    assert answers == {401: signin.MAX_PER_ACCOUNT_AND_SOURCE, 429: 35}
     assert stranger.staff_password_step("anna", PASSWORD) == 429  # not even the right one
 
 
@@ -132,9 +137,9 @@ def test_wrong_passwords_from_many_addresses_never_keep_the_owner_out(site: Site
     assert owner == 302
     # Bounded: guesses are checked freely up to the account's alarm, beyond it each further
     # address gets only a few.
-    alarm_reached_after = staffauth.ACCOUNT_ALARM // staffauth.MAX_PER_ACCOUNT_AND_SOURCE
+    alarm_reached_after = signin.ACCOUNT_ALARM // signin.MAX_PER_ACCOUNT_AND_SOURCE
     later = len(addresses) - alarm_reached_after
-    assert answers[401] == staffauth.ACCOUNT_ALARM + later * staffauth.PER_SOURCE_UNDER_ALARM
+    assert answers[401] == signin.ACCOUNT_ALARM + later * signin.PER_SOURCE_UNDER_ALARM
     assert answers[401] + answers[429] == 100
 
 
@@ -145,7 +150,7 @@ def test_failed_staff_sign_in_steps_are_on_the_audit_page_without_the_secret(
     site: Site,
 ) -> None:
     stranger = site.visitor("203.0.113.7")
-    for n in range(staffauth.MAX_PER_ACCOUNT_AND_SOURCE + 3):
+    for n in range(signin.MAX_PER_ACCOUNT_AND_SOURCE + 3):
         stranger.staff_password_step("bernd", f"Geheim-Versuch-{n}")
     stranger.staff_password_step("niemand", "Geheim-Versuch-X")
     owner = site.visitor("10.1.2.3")
@@ -253,7 +258,7 @@ def test_a_refused_staff_password_change_does_not_tell_whether_the_old_one_was_r
         )
         assert wrong_old == right_old and wrong_old[0] == 400, new
     guesses = Counter(staff_change(admin, f"Rate-{n}", NEW_PASSWORD)[0] for n in range(10))
-    assert guesses[429] > 0 and guesses[400] <= staffauth.MAX_PER_ACCOUNT_AND_SOURCE
+    assert guesses[429] > 0 and guesses[400] <= signin.MAX_PER_ACCOUNT_AND_SOURCE
 
 
 # --- item 17 (part): an overlong password is a form error, never a server error ---------

@@ -16,13 +16,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, backup, carryover, nas, stafffactor, users
+from flexnet.accounts import users
 from flexnet.audit import AuditTag
-from flexnet.authn import Channel, Client, Decision
+from flexnet.authn import pipeline
+from flexnet.authn.pipeline import Channel, Client, Decision
+from flexnet.clients import nas
 from flexnet.config import generate_master_key, load_settings, parse_master_key
 from flexnet.db import Database, utcnow
 from flexnet.models import AuditEntry, StaffAccount, StaffRole, Token, TokenStatus, User
+from flexnet.ops import backup, carryover
 from flexnet.otp.secrets import SecretBox
+from flexnet.staff import factor
 from tests.conftest import BOX, debian_postgresql_tool
 from tests.support.cli import Invoke, ok, refused, snapshot
 from tests.support.seed import add_login
@@ -49,7 +53,7 @@ def login(
     database: Database, otp: str, password: str = PASSWORD, *, box: SecretBox = BOX
 ) -> Decision:
     with database.session() as session:
-        return authn.authenticate(
+        return pipeline.authenticate(
             session,
             username="emuster",
             password=password,
@@ -212,7 +216,7 @@ def test_a_staff_demotion_and_deactivation_since_the_backup_survive_it(
         accounts = {a.username: a for a in session.scalars(select(StaffAccount))}
     assert accounts["admin1"].role is StaffRole.AUDITOR
     assert not accounts["admin2"].active
-    assert accounts["admin1"].enrolment_code_hash == stafffactor.enrolment_code_hash(newer)
+    assert accounts["admin1"].enrolment_code_hash == factor.enrolment_code_hash(newer)
 
 
 def test_a_master_key_rotation_and_a_new_nas_secret_since_the_backup_survive_it(

@@ -15,7 +15,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, users
+from flexnet import create_app
+from flexnet.accounts import users
 from flexnet.db import utcnow
 from flexnet.models import Token, TokenStatus, UserStatus
 from flexnet.web import state

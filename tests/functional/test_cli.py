@@ -9,10 +9,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from flexnet import passwords, stafffactor
+from flexnet.authn import passwords
 from flexnet.cli import cli
 from flexnet.db import Database
 from flexnet.models import AuditEntry, StaffAccount, User
+from flexnet.staff import factor
 from tests.functional.test_cli_keys import ykman_line
 from tests.support.cli import Invoke, ok, refused, snapshot
 from tests.support.yubikeys import SimulatedKey
@@ -144,7 +145,7 @@ def test_staff_get_enrolment_codes_from_the_command_line(
         account = session.scalars(select(StaffAccount)).one()
         tags = session.scalars(select(AuditEntry.tag)).all()
     assert len(shown) == 2 and shown[0] != shown[1]
-    assert account.enrolment_code_hash == stafffactor.enrolment_code_hash(shown[1])
+    assert account.enrolment_code_hash == factor.enrolment_code_hash(shown[1])
     assert tags.count("staff:enrolment-code:issue") == 2
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from flexnet import nas, staff, staffauth, stafffactor
+from flexnet.clients import nas
 from flexnet.config import OtpSettings, generate_master_key, parse_master_key
 from flexnet.db import Database
 from flexnet.models import StaffRole, StaffSession, WsapiClient
-from flexnet.otp import stock
+from flexnet.ops import keyrotation
 from flexnet.otp.secrets import SecretBox, wsapi_client_context
 from flexnet.otp.verify import OtpReason, verify_yubico_otp
+from flexnet.staff import accounts as staff_accounts
+from flexnet.staff import factor, signin
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.cli import Invoke, ok, refused, snapshot
 from tests.support.yubikeys import SimulatedKey
@@ -149,7 +151,7 @@ def enrolling_and_idle_sessions(database: Database) -> tuple[int, int]:
     """Two live sessions of a staff member: one showing an enrolment seed (sealed under
     the master key), one that has not got that far."""
     with database.session() as session:
-        staff.add_staff(
+        staff_accounts.add_staff(
             session,
             username="anna",
             role=StaffRole.HELPDESK,
@@ -158,7 +160,7 @@ def enrolling_and_idle_sessions(database: Database) -> tuple[int, int]:
             now=NOW,
         )
         opened = [
-            staffauth.open_session(
+            signin.open_session(
                 session,
                 username="anna",
                 password="Lange-Dienst-Kennwort-42",
@@ -167,8 +169,8 @@ def enrolling_and_idle_sessions(database: Database) -> tuple[int, int]:
             )
             for _ in range(2)
         ]
-        enrolling, idle = (o.record for o in opened if isinstance(o, staffauth.Opened))
-        stafffactor.enrolment_seed(enrolling, box=BOX)
+        enrolling, idle = (o.record for o in opened if isinstance(o, signin.Opened))
+        factor.enrolment_seed(enrolling, box=BOX)
         return enrolling.id, idle.id
 
 
@@ -210,7 +212,7 @@ def test_master_key_rotation(
         assert nas.load_active(session, BOX) == []  # under the old key it does not open
         ended, live = session.get_one(StaffSession, enrolling), session.get_one(StaffSession, idle)
         assert ended.ended_at is not None and ended.enrol_secret is None
-        assert ended.end_reason == stock.ENROLMENT_ENDED_BY_ROTATION
+        assert ended.end_reason == keyrotation.ENROLMENT_ENDED_BY_ROTATION
         assert live.ended_at is None
     monkeypatch.setenv("FLEXNET_MASTER_KEY", new_key)
     refused(invoke("keys", "rotate", "--new-key-stdin", input="kaputt\n"), "Der neue Schlüssel")

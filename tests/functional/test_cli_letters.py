@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from flexnet import passwords
+from flexnet.authn import passwords
 from flexnet.db import Database
 from flexnet.models import User
 from tests.functional.test_cli_keys import ykman_line

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from flexnet import apiclients, nas, vpn
+from flexnet.accounts import vpn
+from flexnet.clients import apiclients, nas
 from flexnet.db import Database
 from flexnet.models import NasClient, User, VpnSession
 from tests.conftest import BOX, NOW

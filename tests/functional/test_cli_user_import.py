@@ -10,7 +10,7 @@ from click.testing import Result
 from passlib.hash import argon2, bcrypt, sha512_crypt
 from sqlalchemy import select
 
-from flexnet import passwords
+from flexnet.authn import passwords
 from flexnet.db import Database
 from flexnet.models import Letter, LetterKind, TakenOverPassword, User
 from tests.support.cli import Invoke, ok, snapshot

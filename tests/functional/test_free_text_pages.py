@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import select, update
 
 from flexnet.db import utcnow
-from flexnet.lifecycle import exceptions, locks
+from flexnet.lifecycle import lock_exceptions, locks
 from flexnet.models import LockCause, LockException, Practice, ServiceRequest, Token, User
 from flexnet.web import state
 from tests.conftest import STAFF
@@ -89,7 +89,7 @@ def test_the_public_request_form_keeps_lines_and_refuses_control_characters(
 def test_text_stored_before_the_rules_is_shown_not_obeyed(site: Site) -> None:
     database = state(site.app).database
     with database.session() as db:
-        exceptions.grant(
+        lock_exceptions.grant(
             db,
             bsnr=BSNR,
             until=date(2099, 12, 31),

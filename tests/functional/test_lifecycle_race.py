@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from flexnet import audit, practices
+from flexnet import audit
+from flexnet.accounts import practices
 from flexnet.db import Database
 from flexnet.errors import ConflictError
 from flexnet.lifecycle import job

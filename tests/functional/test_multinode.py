@@ -32,9 +32,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, migrate
+from flexnet.clients import apiclients
 from flexnet.db import Database, make_engine
 from flexnet.models import LockCause, User, UserStatus
+from flexnet.ops import migrate
 from tests.conftest import NOW, STAFF
 from tests.support.nodes import (
     PASSWORD,

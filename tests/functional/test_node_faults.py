@@ -37,8 +37,8 @@ from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL
 
-from flexnet import migrate
 from flexnet.db import make_engine
+from flexnet.ops import migrate
 from tests.conftest import postgresql_cluster
 from tests.support.nodes import (
     Login,

@@ -16,7 +16,8 @@ from pyrad import packet as rp
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import nas, practices, users, vpn
+from flexnet.accounts import practices, users, vpn
+from flexnet.clients import nas
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
 from flexnet.db import Database
 from flexnet.lifecycle.rules import BERLIN

@@ -10,7 +10,7 @@ from pyrad import packet as rp
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from flexnet import nas
+from flexnet.clients import nas
 from flexnet.config import Settings, parse_master_key
 from flexnet.db import Database
 from flexnet.radius.handler import RadiusHandler

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import port_for
 
-from flexnet import migrate
 from flexnet.db import make_engine
+from flexnet.ops import migrate
 
 
 def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, str]:

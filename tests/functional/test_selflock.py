@@ -12,8 +12,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from flexnet import authn, create_app, nas, selflock, users
-from flexnet.authn import Channel, Client, Outcome
+from flexnet import create_app
+from flexnet.accounts import selflock, users
+from flexnet.accounts.selflock import SelfLockResult, Target
+from flexnet.authn import pipeline
+from flexnet.authn.pipeline import Channel, Client, Outcome
+from flexnet.clients import nas
 from flexnet.db import utcnow
 from flexnet.models import (
     LockCause,
@@ -25,7 +29,6 @@ from flexnet.models import (
     UserStatus,
     VpnSession,
 )
-from flexnet.selflock import SelfLockResult, Target
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.admin import add_staff, signed_in
@@ -200,10 +203,10 @@ def self_lock(app: Flask, password: str, now: datetime) -> SelfLockResult:
         )
 
 
-def vpn_login(app: Flask, now: datetime) -> authn.Decision:
+def vpn_login(app: Flask, now: datetime) -> pipeline.Decision:
     flexnet = state(app)
     with flexnet.database.session() as session:
-        return authn.authenticate(
+        return pipeline.authenticate(
             session,
             username="emuster",
             password=PASSWORD,
@@ -271,7 +274,7 @@ def test_after_the_key_lock_its_otps_are_refused(app: Flask) -> None:
     flexnet = state(app)
 
     with flexnet.database.session() as session:
-        decision = authn.authenticate(
+        decision = pipeline.authenticate(
             session,
             username="kollege",
             password=PASSWORD,

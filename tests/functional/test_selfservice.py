@@ -14,7 +14,9 @@ from flask.testing import FlaskClient
 from passlib.hash import bcrypt
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, passwords, users
+from flexnet import create_app
+from flexnet.accounts import users
+from flexnet.authn import passwords
 from flexnet.cli import cli
 from flexnet.db import utcnow
 from flexnet.models import LockCause, TakenOverPassword

@@ -20,7 +20,8 @@ from flask import Flask
 from pyrad import packet as rp
 from sqlalchemy.engine import URL
 
-from flexnet import create_app, nas
+from flexnet import create_app
+from flexnet.clients import nas
 from flexnet.config import load_settings
 from flexnet.db import Database, utcnow
 from flexnet.radius.handler import RadiusHandler

@@ -5,7 +5,8 @@ import http.client
 import pytest
 from sqlalchemy.engine import URL
 
-from flexnet import apiclients, create_app
+from flexnet import create_app
+from flexnet.clients import apiclients
 from flexnet.config import load_settings
 from flexnet.web import state
 from tests.support.web import served

@@ -16,7 +16,7 @@ from tests.support.http import Visitor
 from tests.support.nodes import running, wait_for_health, web_node
 
 LINE = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING flexnet\.staffauth: staff sign-in refused: "
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING flexnet\.staff\.signin: staff sign-in refused: "
     r"step=password account=anna source=127\.0\.0\.1 reason=password_wrong$",
     re.MULTILINE,
 )

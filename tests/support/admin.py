@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from flexnet import staff
 from flexnet.db import utcnow
 from flexnet.models import StaffRole
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from tests.conftest import STAFF
 
@@ -43,7 +43,9 @@ def password_step(
 def enrolment_code(app: Flask, username: str) -> str:
     """A one-time enrolment code for ``username``, as another admin hands it out."""
     with state(app).database.session() as db:
-        issued = staff.issue_enrolment_code(db, username=username, actor=STAFF, now=utcnow())
+        issued = staff_accounts.issue_enrolment_code(
+            db, username=username, actor=STAFF, now=utcnow()
+        )
         return issued.code
 
 
@@ -120,7 +122,7 @@ def guarded_routes(app: Flask, roles: dict[str, object]) -> dict[str, tuple[str,
 def add_staff(db: Session, name: str, role: StaffRole, *, settled: bool = True) -> None:
     """A staff account with PASSWORD; ``settled``: as if its first password had already
     been changed (the forced change has tests of its own)."""
-    account = staff.add_staff(
+    account = staff_accounts.add_staff(
         db, username=name, role=role, password=PASSWORD, actor=STAFF, now=utcnow()
     )
     account.must_change_password = not settled

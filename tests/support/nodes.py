@@ -30,7 +30,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.engine import URL
 from yubiotp.otp import decode_otp
 
-from flexnet import nas
+from flexnet.clients import nas
 from flexnet.db import Database
 from flexnet.models import AuthEvent, NasClient, Practice, Token
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY, TEST_SECRET_KEY

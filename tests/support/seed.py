@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from flexnet import practices, users
+from flexnet.accounts import practices, users
 from flexnet.audit import Actor
 from flexnet.db import Database, utcnow
 from flexnet.models import (

@@ -7,7 +7,7 @@ import pytest
 
 from flexnet.config import generate_master_key, load_settings, parse_master_key
 from flexnet.errors import ConfigError
-from flexnet.instance import ensure_instance
+from flexnet.ops.instance import ensure_instance
 
 
 def test_complete_environment_loads(env: dict[str, str]) -> None:

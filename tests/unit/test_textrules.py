@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import apiclients, nas, practices, servicerequests, staff, users
+from flexnet.accounts import practices, servicerequests, users
+from flexnet.clients import apiclients, nas, profiles
 from flexnet.errors import ValidationError
-from flexnet.lifecycle import exceptions, locks, returns
+from flexnet.lifecycle import lock_exceptions, locks, returns
 from flexnet.models import (
     AuditEntry,
     LockCause,
@@ -29,8 +30,8 @@ from flexnet.models import (
     UserKind,
 )
 from flexnet.otp import wsapi
-from flexnet.radius import profiles
 from flexnet.radius.packets import load_dictionary
+from flexnet.staff import accounts as staff_accounts
 from flexnet.textrules import REASON_MAX_LENGTH, clean_line, clean_text, optional_line, visible
 from tests.conftest import BOX, NOW, STAFF
 from tests.support.yubikeys import SimulatedKey
@@ -136,7 +137,7 @@ def _terminate(session: Session, world: dict[str, Any], text: str) -> object:
 
 def _grant(session: Session, world: dict[str, Any], **fields: str) -> object:
     values = {"reason": "Vertretung", "decision_ref": "Az 1", "decided_by": "Vorstand"}
-    return exceptions.grant(
+    return lock_exceptions.grant(
         session,
         bsnr=world["practice"].bsnr,
         until=date(2027, 12, 31),
@@ -200,7 +201,7 @@ FIELDS: dict[str, tuple[str, int, Call]] = {
     "staff name": (
         "Name",
         200,
-        lambda s, w, t: staff.add_staff(
+        lambda s, w, t: staff_accounts.add_staff(
             s,
             username="kollegin",
             role=StaffRole.HELPDESK,

@@ -1,6 +1,6 @@
 """``/admin``: the IT staff's web UI. It calls the same services as the CLI.
 
-Who is signed in comes from a server-side staff session (``flexnet.staffauth``), found
+Who is signed in comes from a server-side staff session (``flexnet.staff.signin``), found
 through the ``__Host-`` cookie by flask-login's request loader on every request; Flask's
 own signed cookie is not used for it, so a session ends on the server for good. Every
 view states the roles that may use it (``@allowed``); the route table test walks them.
@@ -33,13 +33,14 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
-from flexnet import staffauth, textrules
+from flexnet import textrules
+from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import StaffRole
-from flexnet.practices import get_practice
+from flexnet.staff import signin
 from flexnet.web import state
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -87,7 +88,7 @@ def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
     if not token:
         return None
     with state().database.session() as db:
-        record = staffauth.resume(db, token, now=utcnow())
+        record = signin.resume(db, token, now=utcnow())
         if record is None:
             g.staff_cookie_stale = True
             return None
@@ -208,7 +209,7 @@ def set_cookie(response: BaseResponse, token: str) -> None:
         secure=state().settings.cookie_secure,
         samesite="Strict",
         path="/",
-        max_age=int(staffauth.LIFETIME.total_seconds()),
+        max_age=int(signin.LIFETIME.total_seconds()),
     )
 
 
@@ -260,13 +261,13 @@ def init_app(app: Flask) -> None:
 
 # The views register themselves on the blueprint.
 from flexnet.web.admin import (  # noqa: E402, F401
+    auditpages,
     auth,
     clients,
     locking,
     mailrunpages,
     onboarding,
     pages,
-    records,
     requestpages,
     staffaccounts,
     terminations,

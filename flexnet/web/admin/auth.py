@@ -15,10 +15,10 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from flexnet import staffauth, stafffactor
 from flexnet.db import utcnow
 from flexnet.models import StaffSession
-from flexnet.staffauth import Refusal
+from flexnet.staff import factor, signin
+from flexnet.staff.signin import Refusal
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, allowed, blueprint, clear_cookie, principal, set_cookie
 from flexnet.web.fields import PasswordFits
@@ -90,14 +90,14 @@ def login() -> ResponseReturnValue:
         status = 400 if request.method == "POST" else 200
         return render_template("admin/login.html", form=form), status
     with state().database.session() as db:
-        opened = staffauth.open_session(
+        opened = signin.open_session(
             db,
             username=form.username.data or "",
             password=form.password.data or "",
             source_ip=request.remote_addr,
             now=utcnow(),
         )
-        enrolled = isinstance(opened, staffauth.Opened) and stafffactor.has_second_factor(
+        enrolled = isinstance(opened, signin.Opened) and factor.has_second_factor(
             db, opened.record.staff
         )
     if isinstance(opened, Refusal):
@@ -133,14 +133,14 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
         record = db.get_one(StaffSession, record_id)
         code, box, now = form.code.data or "", flexnet.secret_box, utcnow()
         if step is Step.ENROL:
-            refused = stafffactor.confirm_enrolment(
+            refused = factor.confirm_enrolment(
                 db, record, code, enrolment_code=form.enrolment_code.data or "", box=box, now=now
             )
         else:
-            refused = stafffactor.pass_second_factor(
+            refused = factor.pass_second_factor(
                 db, record, code, box=box, otp_settings=flexnet.settings.otp, now=now
             )
-        token = staffauth.reissue_token(record) if refused is None else None
+        token = signin.reissue_token(record) if refused is None else None
         must_change = record.staff.must_change_password
     if refused is not None or token is None:
         form.code.data = ""
@@ -157,7 +157,7 @@ def _finish(record_id: int, form: CodeForm, step: Step) -> ResponseReturnValue |
 def _enrolled(record_id: int) -> bool:
     """The account has a second factor: an enrolled app or its own Yubikey."""
     with state().database.reader() as db:
-        return stafffactor.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
+        return factor.has_second_factor(db, db.get_one(StaffSession, record_id).staff)
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])
@@ -187,7 +187,7 @@ def enrol() -> ResponseReturnValue:
         return redirect(url_for("admin.code", next=request.args.get("next", "")))
     flexnet = state()
     with flexnet.database.session() as db:
-        seed = stafffactor.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
+        seed = factor.enrolment_seed(db.get_one(StaffSession, pending), box=flexnet.secret_box)
     form = EnrolForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         done = _finish(pending, form, Step.ENROL)
@@ -212,8 +212,8 @@ def enrol_qr() -> ResponseReturnValue:
         record = db.get_one(StaffSession, pending)
         if record.enrol_secret is None or record.staff.totp_enrolled_at is not None:
             return Response(status=404)
-        seed = stafffactor.enrolment_seed(record, box=flexnet.secret_box)
-        uri = stafffactor.provisioning_uri(record.staff, seed)
+        seed = factor.enrolment_seed(record, box=flexnet.secret_box)
+        uri = factor.provisioning_uri(record.staff, seed)
     out = BytesIO()
     qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).save(out)
     return Response(out.getvalue(), mimetype="image/svg+xml")
@@ -225,7 +225,7 @@ def logout() -> ResponseReturnValue:
     if staff is not None:
         with state().database.session() as db:
             record = db.get_one(StaffSession, staff.session_id)
-            staffauth.end(db, record, reason="logout", now=utcnow())
+            signin.end(db, record, reason="logout", now=utcnow())
     response = redirect(url_for("admin.login"))
     clear_cookie(response)
     flash("Sie sind abgemeldet.")
@@ -255,7 +255,7 @@ def password() -> ResponseReturnValue:
         else:
             flexnet = state()
             with flexnet.database.session() as db:
-                change = staffauth.change_password(
+                change = signin.change_password(
                     db,
                     db.get_one(StaffSession, g.staff.session_id),
                     old=form.old.data or "",

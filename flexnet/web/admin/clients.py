@@ -19,13 +19,12 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from flexnet import apiclients, nas
-from flexnet.clients import Switch
+from flexnet.clients import apiclients, nas, profiles
+from flexnet.clients.switch import Switch
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import AccessProfile, ApiClient, NasClient, StaffRole, WsapiClient
 from flexnet.otp import wsapi
-from flexnet.radius import profiles
 from flexnet.radius.packets import load_dictionary
 from flexnet.web import state
 from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blank, blueprint

@@ -15,13 +15,13 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
-from flexnet import users
+from flexnet.accounts import users
+from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
 from flexnet.lifecycle import locks
 from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
-from flexnet.practices import get_practice
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
 from flexnet.web.admin import (

@@ -15,7 +15,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from flexnet import practices, users
+from flexnet.accounts import practices, users
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, ValidationError
 from flexnet.lifecycle import returns

@@ -9,9 +9,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from flexnet import labels, servicerequests, users, vpn
-from flexnet import search as finder
-from flexnet import staff as staff_accounts
+from flexnet import labels
+from flexnet.accounts import search as finder
+from flexnet.accounts import servicerequests, users, vpn
+from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import job, returns
@@ -27,8 +28,8 @@ from flexnet.models import (
     Token,
     User,
 )
-from flexnet.practices import get_practice
 from flexnet.provisioning import mailruns
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
 from flexnet.web.admin.requestpages import STATUS_LABELS

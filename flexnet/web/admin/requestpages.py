@@ -11,7 +11,7 @@ from wtforms import BooleanField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
-from flexnet import servicerequests
+from flexnet.accounts import servicerequests
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest

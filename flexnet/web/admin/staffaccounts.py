@@ -11,11 +11,11 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from flexnet import staff
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus
 from flexnet.otp import stock
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from flexnet.web.admin import ADMIN, ROLE_LABELS, ButtonForm, allowed, blank, blueprint
 
@@ -47,7 +47,7 @@ def _page(
     form: AddForm,
     problem: str | None = None,
     status: int = 200,
-    shown_code: staff.EnrolmentCode | None = None,
+    shown_code: staff_accounts.EnrolmentCode | None = None,
 ) -> ResponseReturnValue:
     with state().database.reader() as db:
         staff_keys = dict(
@@ -62,7 +62,7 @@ def _page(
                 select(StaffAccount).order_by(StaffAccount.active.desc(), StaffAccount.username)
             )
         )
-        admins = staff.active_admin_count(db)
+        admins = staff_accounts.active_admin_count(db)
     return render_template(
         "admin/staff.html",
         accounts=accounts,
@@ -82,7 +82,7 @@ def _page(
 
 @blueprint.get("/staff")
 @allowed(ADMIN)
-def staff_accounts() -> ResponseReturnValue:
+def staff_page() -> ResponseReturnValue:
     return _page(blank(AddForm))
 
 
@@ -94,7 +94,7 @@ def staff_add() -> ResponseReturnValue:
         return _page(form, status=400)
     try:
         with state().database.session() as db:
-            account = staff.add_staff(
+            account = staff_accounts.add_staff(
                 db,
                 username=form.username.data or "",
                 name=form.name.data or None,
@@ -104,7 +104,7 @@ def staff_add() -> ResponseReturnValue:
                 now=utcnow(),
             )
             db.flush()
-            code = staff.issue_enrolment_code(
+            code = staff_accounts.issue_enrolment_code(
                 db, username=account.username, actor=g.staff.actor, now=utcnow()
             )
     except FlexnetError as error:
@@ -122,7 +122,7 @@ def staff_role(username: str) -> ResponseReturnValue:
         return _page(blank(AddForm), "Bitte eine Rolle wählen.", 400)
     try:
         with state().database.session() as db:
-            staff.change_role(
+            staff_accounts.change_role(
                 db,
                 username=username,
                 role=StaffRole(form.role.data),
@@ -132,7 +132,7 @@ def staff_role(username: str) -> ResponseReturnValue:
     except FlexnetError as error:
         return _page(blank(AddForm), error.message, 409)
     flash(f"Rolle von {username} geändert.")
-    return redirect(url_for("admin.staff_accounts"))
+    return redirect(url_for("admin.staff_page"))
 
 
 @blueprint.post("/staff/<username>/deactivate")
@@ -143,13 +143,15 @@ def staff_deactivate(username: str) -> ResponseReturnValue:
         return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
     try:
         with state().database.session() as db:
-            staff.deactivate_staff(db, username=username, actor=g.staff.actor, now=utcnow())
+            staff_accounts.deactivate_staff(
+                db, username=username, actor=g.staff.actor, now=utcnow()
+            )
     except FlexnetError as error:
         return _page(blank(AddForm), error.message, 409)
     flash(f"{username} ist deaktiviert; laufende Sitzungen sind beendet.")
     if username.lower() == g.staff.username:
         return redirect(url_for("admin.login"))
-    return redirect(url_for("admin.staff_accounts"))
+    return redirect(url_for("admin.staff_page"))
 
 
 @blueprint.post("/staff/<username>/totp-reset")
@@ -162,8 +164,10 @@ def staff_totp_reset(username: str) -> ResponseReturnValue:
         return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
     try:
         with state().database.session() as db:
-            staff.reset_second_factor(db, username=username, actor=g.staff.actor, now=utcnow())
-            code = staff.issue_enrolment_code(
+            staff_accounts.reset_second_factor(
+                db, username=username, actor=g.staff.actor, now=utcnow()
+            )
+            code = staff_accounts.issue_enrolment_code(
                 db, username=username, actor=g.staff.actor, now=utcnow()
             )
     except FlexnetError as error:
@@ -184,7 +188,7 @@ def staff_enrolment_code(username: str) -> ResponseReturnValue:
         return _page(blank(AddForm), "Das Formular war abgelaufen; bitte erneut.", 400)
     try:
         with state().database.session() as db:
-            code = staff.issue_enrolment_code(
+            code = staff_accounts.issue_enrolment_code(
                 db, username=username, actor=g.staff.actor, now=utcnow()
             )
     except FlexnetError as error:
@@ -208,11 +212,11 @@ def staff_yubikey(username: str) -> ResponseReturnValue:
             stock.assign_to_staff(
                 db,
                 serial=form.serial.data or "",
-                staff=staff.get_staff(db, username),
+                staff=staff_accounts.get_staff(db, username),
                 actor=g.staff.actor,
                 now=utcnow(),
             )
     except FlexnetError as error:
         return _page(blank(AddForm), error.message, 409)
     flash(f"Yubikey {form.serial.data} an {username} ausgegeben (zweiter Faktor).")
-    return redirect(url_for("admin.staff_accounts"))
+    return redirect(url_for("admin.staff_page"))

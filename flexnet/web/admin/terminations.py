@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, InputRequired, Optional
 
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
-from flexnet.lifecycle import exceptions, locks
+from flexnet.lifecycle import lock_exceptions, locks
 from flexnet.models import TerminationBy
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
@@ -99,7 +99,7 @@ def exception(bsnr: str) -> ResponseReturnValue:
 
     def act() -> tuple[str, str]:
         with state().database.session() as db:
-            exceptions.grant(
+            lock_exceptions.grant(
                 db,
                 bsnr=number,
                 until=form.until.data,

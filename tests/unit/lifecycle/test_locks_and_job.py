@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, practices
+from flexnet import audit
+from flexnet.accounts import practices
 from flexnet.errors import ConflictError
-from flexnet.lifecycle import exceptions, job, locks
+from flexnet.lifecycle import job, lock_exceptions, locks
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import (
     AuthEvent,
@@ -394,7 +395,7 @@ def test_an_exception_does_not_lift_a_termination_in_effect(
     session.commit()
 
     with pytest.raises(ConflictError, match=r"bleibt gesperrt \(Kündigung durch die Praxis zum 15"):
-        exceptions.grant(
+        lock_exceptions.grant(
             session,
             bsnr=practice.bsnr,
             until=date(2027, 12, 31),

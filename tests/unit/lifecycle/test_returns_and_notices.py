@@ -10,7 +10,8 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from flexnet import audit, practices
+from flexnet import audit
+from flexnet.accounts import practices
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.lifecycle import job, locks, returns

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flexnet import practices
+from flexnet.accounts import practices
 from flexnet.errors import ConflictError
 from flexnet.lifecycle import locks
 from flexnet.models import (

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from flexnet import authn, passwords, users
-from flexnet.authn import Channel, Client, Outcome
+from flexnet.accounts import users
+from flexnet.authn import passwords, pipeline
+from flexnet.authn.pipeline import Channel, Client, Outcome
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.models import (
@@ -73,8 +74,8 @@ def dispatch(session: Session, produced: mailruns.ProducedRun | None, on: date) 
     )
 
 
-def login(session: Session, username: str, password: str, otp: str) -> authn.Decision:
-    return authn.authenticate(
+def login(session: Session, username: str, password: str, otp: str) -> pipeline.Decision:
+    return pipeline.authenticate(
         session,
         username=username,
         password=password,

@@ -1,0 +1,2 @@
+"""Practices, their users (members, staff, third parties, the practice access), identifiers,
+service requests, self-lock and VPN sessions."""

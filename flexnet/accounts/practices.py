@@ -1,0 +1,142 @@
+"""Practice records: create, end of activity, terms acceptance (§ 1.3)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexnet import audit
+from flexnet.accounts.identifiers import validate_bsnr, validate_zip
+from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.days import check_day
+from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import Practice, PracticeKind, PracticeStatus, TermsAcceptance, TermsChannel
+from flexnet.textrules import clean_line, optional_line
+
+# § 1.1: third parties' access may be restricted; members' practices get full access.
+DEFAULT_ACCESS_PROFILE = {PracticeKind.MEMBER: "full", PracticeKind.THIRD_PARTY: "restricted"}
+
+
+def get_practice(session: Session, bsnr: str) -> Practice:
+    practice = session.scalar(select(Practice).where(Practice.bsnr == validate_bsnr(bsnr)))
+    if practice is None:
+        raise NotFoundError(f"Keine Betriebsstätte mit BSNR {bsnr.strip()}")
+    return practice
+
+
+def add_practice(
+    session: Session,
+    *,
+    bsnr: str,
+    name: str,
+    street: str,
+    zip_code: str,
+    city: str,
+    address_extra: str | None = None,
+    kind: PracticeKind = PracticeKind.MEMBER,
+    actor: Actor,
+    now: datetime,
+) -> Practice:
+    """Record a practice. It stays pending until its terms are accepted (§ 1.3)."""
+    bsnr = validate_bsnr(bsnr)
+    if session.scalar(select(Practice.id).where(Practice.bsnr == bsnr)) is not None:
+        raise ConflictError(f"Die BSNR {bsnr} ist bereits angelegt")
+    practice = Practice(
+        bsnr=bsnr,
+        name=clean_line(name, field="Name", max_length=200),
+        address_extra=optional_line(address_extra, field="Adresszusatz", max_length=200),
+        street=clean_line(street, field="Straße", max_length=200),
+        zip_code=validate_zip(zip_code),
+        city=clean_line(city, field="Ort", max_length=100),
+        kind=kind,
+        access_profile=DEFAULT_ACCESS_PROFILE[kind],
+        status=PracticeStatus.PENDING,
+        created_at=now,
+    )
+    session.add(practice)
+    audit.record(
+        session,
+        AuditTag.PRACTICE_CREATE,
+        actor=actor,
+        subject=Subject("practice", bsnr),
+        data={"name": practice.name, "kind": kind.value, "city": practice.city},
+        now=now,
+    )
+    return practice
+
+
+def end_activity(
+    session: Session, *, bsnr: str, ended_on: date, actor: Actor, now: datetime
+) -> Practice:
+    """Record the end of the physician's activity; § 10.3 locks four quarters later."""
+    check_day(ended_on, field="Ende der Tätigkeit")
+    practice = get_practice(session, bsnr)
+    previous = practice.activity_ended_on
+    practice.activity_ended_on = ended_on
+    audit.record(
+        session,
+        AuditTag.PRACTICE_ACTIVITY_END,
+        actor=actor,
+        subject=Subject("practice", practice.bsnr),
+        data={
+            "ended_on": ended_on.isoformat(),
+            "previous": previous.isoformat() if previous else None,
+        },
+        now=now,
+    )
+    return practice
+
+
+def accept_terms(
+    session: Session,
+    *,
+    bsnr: str,
+    version: str,
+    channel: TermsChannel,
+    accepted_on: date,
+    actor: Actor,
+    now: datetime,
+) -> TermsAcceptance:
+    """Record the participation declaration or portal checkbox; activates a pending practice."""
+    check_day(accepted_on, field="Datum der Annahme")
+    practice = get_practice(session, bsnr)
+    version = clean_line(version, field="Version der Nutzungsbedingungen", max_length=32)
+    if accepted_on > now.astimezone(BERLIN).date():
+        raise ValidationError("Das Datum der Annahme liegt in der Zukunft")
+    acceptance = TermsAcceptance(
+        practice=practice,
+        version=version,
+        accepted_on=accepted_on,
+        channel=channel,
+        recorded_at=now,
+    )
+    session.add(acceptance)
+    audit.record(
+        session,
+        AuditTag.PRACTICE_TERMS_ACCEPT,
+        actor=actor,
+        subject=Subject("practice", practice.bsnr),
+        data={"version": version, "channel": channel.value, "accepted_on": accepted_on.isoformat()},
+        now=now,
+    )
+    if practice.status is PracticeStatus.PENDING:
+        practice.status = PracticeStatus.ACTIVE
+        audit.record(
+            session,
+            AuditTag.PRACTICE_ACTIVATE,
+            actor=actor,
+            subject=Subject("practice", practice.bsnr),
+            now=now,
+        )
+    return acceptance
+
+
+def require_terms_accepted(practice: Practice) -> None:
+    if practice.terms_acceptance is None:
+        raise PreconditionError(
+            f"Für BSNR {practice.bsnr} sind die Nutzungsbedingungen nicht angenommen (§ 1.3); "
+            "erst 'flexnet terms accept' ausführen"
+        )

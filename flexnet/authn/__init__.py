@@ -1,0 +1,2 @@
+"""The one authentication pipeline (``pipeline.authenticate`` -> ``Decision``), passwords and
+their policy, rate limits."""

@@ -1,0 +1,1 @@
+"""The association's IT staff: their accounts and their sign-in."""

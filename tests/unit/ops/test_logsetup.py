@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import logging
+import sys
+
+from flexnet.ops import logsetup
+
+
+def test_an_event_is_one_line_even_with_a_traceback_or_a_line_break() -> None:
+    formatter = logsetup.OneLineFormatter(logsetup.FORMAT)
+    try:
+        raise ValueError("kaputt")
+    except ValueError:
+        failure = sys.exc_info()
+    record = logging.LogRecord(
+        "flexnet.test", logging.ERROR, __file__, 1, "Benutzer %s", ("x\nINFO gefälscht",), failure
+    )
+
+    line = formatter.format(record)
+
+    assert "\n" not in line and "\r" not in line
+    assert "ERROR flexnet.test: Benutzer x\\nINFO gefälscht" in line
+    assert "ValueError: kaputt" in line
+
+
+def test_the_level_comes_from_flexnet_log_level() -> None:
+    assert logsetup.level({"FLEXNET_LOG_LEVEL": "warning"}) == "WARNING"
+    assert logsetup.level({"FLEXNET_LOG_LEVEL": "laut"}) == "INFO"
+    assert logsetup.level({}) == "INFO"
