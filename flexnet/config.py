@@ -113,14 +113,21 @@ def instance_path_from(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("FLEXNET_INSTANCE") or Path.cwd() / "instance").resolve()
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate all settings; raise ConfigError naming the first bad variable."""
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment, and for every variable not set there the value from
+    ``flexnet.env`` in the instance folder."""
     env = dict(os.environ if environ is None else environ)
-    instance = instance_path_from(env)
-    env_file = instance / ENV_FILE_NAME
+    env_file = instance_path_from(env) / ENV_FILE_NAME
     if env_file.is_file():
         from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
         env = {**from_file, **env}
+    return env
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate all settings; raise ConfigError naming the first bad variable."""
+    env = environment(environ)
+    instance = instance_path_from(env)
     return Settings(
         instance_path=instance,
         database_url=_database_url(env, instance),

@@ -4,8 +4,9 @@ message, one line per event, at ``FLEXNET_LOG_LEVEL``. Never a secret: see the c
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
+
+from flexnet import config
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -34,6 +35,7 @@ def configure(environ: Mapping[str, str] | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter(FORMAT))
     root.addHandler(handler)
-    root.setLevel(level(os.environ if environ is None else environ))
+    # Like every setting: the environment first, then the instance's flexnet.env.
+    root.setLevel(level(config.environment(environ)))
     # pyrad logs whole packets, hidden passwords included, at DEBUG: never let it.
     logging.getLogger("pyrad").setLevel(logging.INFO)

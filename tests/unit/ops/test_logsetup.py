@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
+from flexnet import config
 from flexnet.ops import logsetup
 
 
@@ -27,3 +29,11 @@ def test_the_level_comes_from_flexnet_log_level() -> None:
     assert logsetup.level({"FLEXNET_LOG_LEVEL": "warning"}) == "WARNING"
     assert logsetup.level({"FLEXNET_LOG_LEVEL": "laut"}) == "INFO"
     assert logsetup.level({}) == "INFO"
+
+
+def test_the_level_is_read_from_flexnet_env_like_every_setting(tmp_path: Path) -> None:
+    (tmp_path / "flexnet.env").write_text("FLEXNET_LOG_LEVEL=WARNING\n")
+    instance = {"FLEXNET_INSTANCE": str(tmp_path)}
+
+    assert logsetup.level(config.environment(instance)) == "WARNING"
+    assert logsetup.level(config.environment({**instance, "FLEXNET_LOG_LEVEL": "debug"})) == "DEBUG"
