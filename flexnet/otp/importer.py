@@ -37,7 +37,8 @@ from flexnet.otp import modhex
 from flexnet.otp.secrets import SecretBox, YubicoSecret, token_context
 
 _HEX = re.compile(r"[0-9a-f]+")
-_SERIAL = re.compile(r"[0-9]{1,12}")
+# A Yubikey serial as printed on the key: ASCII digits, as many as fit the column.
+SERIAL = re.compile(r"[0-9]{1,12}")
 _PSKC_YUBICO = "http://www.yubico.com/#yubikey-aes"
 _PSKC_HOTP = "urn:ietf:params:xml:ns:keyprov:pskc:hotp"
 _USERID = re.compile(r"CN=(?P<public>[a-z]+),\s*UID=(?P<private>[0-9a-fA-F]+)")
@@ -150,7 +151,7 @@ def _public_id(value: str, *, required: bool) -> str | None:
 
 def _serial(value: str) -> str:
     text = value.strip()
-    if not _SERIAL.fullmatch(text):
+    if not SERIAL.fullmatch(text):
         raise _LineError(f"Seriennummer {_excerpt(text)!r} ist keine Zahl")
     return text
 

@@ -21,6 +21,7 @@ from flexnet.models import (
     TokenStatus,
 )
 from flexnet.otp import modhex, oath, yubico
+from flexnet.otp.importer import SERIAL
 from flexnet.otp.secrets import (
     SecretBox,
 )
@@ -66,8 +67,10 @@ def register_remote(
     """Add a key whose AES secret stays with the external validation service."""
     serial = serial.strip()
     public_id = public_id.strip().lower()
-    if not serial.isdigit():
-        raise ValidationError(f"Seriennummer {serial!r} ist keine Zahl")
+    if not SERIAL.fullmatch(serial):
+        raise ValidationError(
+            f"Seriennummer {serial[:20]!r} ist keine Zahl mit höchstens 12 Ziffern"
+        )
     if len(public_id) != yubico.PUBLIC_ID_CHARS or not modhex.is_modhex(public_id):
         raise ValidationError("Die öffentliche ID muss 12 Modhex-Zeichen haben")
     taken = session.scalar(

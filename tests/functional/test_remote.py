@@ -96,3 +96,10 @@ def test_locked_remote_key_is_refused_even_if_the_service_accepts(
 def test_register_remote_validates_input(session: Session) -> None:
     with pytest.raises(ValidationError, match="Modhex"):
         stock.register_remote(session, serial="1", public_id="xyz", actor=STAFF, now=NOW)
+    # Digits of other scripts and serials longer than the column are no serials: a clear
+    # error, not a database error on PostgreSQL.
+    for serial in ("١٢٣٤٥", "9" * 40):
+        with pytest.raises(ValidationError, match="keine Zahl"):
+            stock.register_remote(
+                session, serial=serial, public_id="cccccccccccb", actor=STAFF, now=NOW
+            )
