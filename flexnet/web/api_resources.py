@@ -22,7 +22,7 @@ from flexnet.accounts import practices, servicerequests, users
 from flexnet.audit import Actor
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
-from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
+from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status, user_status
@@ -48,12 +48,12 @@ READ = frozenset(StaffRole)
 WRITE = frozenset({StaffRole.ADMIN, StaffRole.HELPDESK})
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000  # 10 million rows; more would overflow the database's offset
-_STATUS = {ValidationError: 400, NotFoundError: 404, ConflictError: 409}
-_TITLES = {400: "Ungültige Anfrage", 404: "Nicht gefunden", 409: "Konflikt mit dem Stand"}
 
 
 def client_with(roles: frozenset[StaffRole]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The view runs for an active client whose role is one of ``roles``."""
+    """The view runs for an active client whose role is one of ``roles``. A domain error
+    it raises becomes a problem document with the status its class carries
+    (``web.errors``)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -66,11 +66,7 @@ def client_with(roles: frozenset[StaffRole]) -> Callable[[Callable[..., Any]], C
             if role not in roles:
                 return problem(403, "Dieser API-Client darf das nicht")
             g.api_actor = Actor.api_client(name)
-            try:
-                return view(*args, **kwargs)
-            except FlexnetError as error:
-                status = next((s for t, s in _STATUS.items() if isinstance(error, t)), 400)
-                return problem(status, _TITLES[status], error.message)
+            return view(*args, **kwargs)
 
         return wrapped
 
