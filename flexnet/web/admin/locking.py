@@ -5,8 +5,9 @@ confirmed by typing the BSNR (or the username)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from wtforms.validators import DataRequired
 from flexnet.accounts import users
 from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError, NotFoundError, ValidationError
+from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import locks
 from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
@@ -28,13 +29,17 @@ from flexnet.web.admin import (
     HELPDESK,
     allowed,
     blueprint,
+    flash_and_redirect,
     named_person,
     person_choices,
     practice_or_404,
+    submit,
+    typed,
 )
 from flexnet.web.forms import one_line
 
 REQUIRED = "Bitte ausfüllen."
+MISTYPED = "Die Eingabe stimmt nicht; nichts geändert."
 CAUSE_LABELS = {
     LockCause.MANUAL: "Verstoß oder anderer wichtiger Grund (§ 10 Abs. 1)",
     LockCause.MISUSE: "Verdacht auf Missbrauch (§ 7 Abs. 2)",
@@ -83,9 +88,7 @@ def _load(bsnr: str) -> tuple[list[str], list[str], str, str]:
         return [u.username for u in practice.users], keys, practice.bsnr, practice.name
 
 
-def _dialog(
-    form: LockForm, bsnr: str, problem: str | None = None, status: int = 200
-) -> ResponseReturnValue:
+def _dialog(form: LockForm, bsnr: str, problems: list[str], status: int) -> ResponseReturnValue:
     usernames, keys, number, name = _load(bsnr)
     form.user.choices = person_choices(usernames)
     if not form.is_submitted():  # opened from a user's page: that user, else nobody
@@ -96,7 +99,7 @@ def _dialog(
         bsnr=number,
         name=name,
         keys=keys,
-        problem=problem,
+        problems=problems,
         staff=g.staff,
     ), status
 
@@ -104,7 +107,7 @@ def _dialog(
 @blueprint.get("/practices/<bsnr>/lock")
 @allowed(HELPDESK)
 def lock_dialog(bsnr: str) -> ResponseReturnValue:
-    return _dialog(LockForm(), bsnr)
+    return _dialog(LockForm(), bsnr, [], 200)
 
 
 @blueprint.post("/practices/<bsnr>/lock")
@@ -112,81 +115,83 @@ def lock_dialog(bsnr: str) -> ResponseReturnValue:
 def lock(bsnr: str) -> ResponseReturnValue:
     form = LockForm()
     usernames, keys, number, _ = _load(bsnr)
-    if not form.validate_on_submit():
-        return _dialog(form, bsnr, status=400)
-    if form.confirm.data.strip() != number:
-        form.confirm.errors = ["Die BSNR stimmt nicht; nichts gesperrt."]
-        return _dialog(form, bsnr, status=400)
-    cause, reason = LockCause(form.cause.data), form.reason.data or ""
     actor, now = g.staff.actor, utcnow()
-    try:
-        with state().database.session() as db:
-            if form.what.data == "practice":
-                locks.lock_practice(
-                    db, bsnr=number, cause=cause, reason=reason, actor=actor, now=now
-                )
-                done = f"BSNR {number} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt."
-            elif form.what.data == "key":
-                if not keys:
-                    raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
-                for serial in keys:
-                    locks.lock_key(
-                        db,
-                        serial=serial,
-                        cause=cause,
-                        reason=reason,
-                        all_practice_credentials=form.all_credentials.data,
-                        actor=actor,
-                        now=now,
-                    )
-                done = f"Yubikey {', '.join(keys)} gesperrt."
-            else:
-                if form.user.data not in usernames:
-                    raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
-                names = locks.lock_user(
+
+    def act(db: Session) -> str:
+        cause, reason = LockCause(form.cause.data), form.reason.data or ""
+        if form.what.data == "practice":
+            locks.lock_practice(db, bsnr=number, cause=cause, reason=reason, actor=actor, now=now)
+            return f"BSNR {number} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt."
+        if form.what.data == "key":
+            if not keys:
+                raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
+            for serial in keys:
+                locks.lock_key(
                     db,
-                    username=form.user.data,
+                    serial=serial,
                     cause=cause,
                     reason=reason,
                     all_practice_credentials=form.all_credentials.data,
                     actor=actor,
                     now=now,
                 )
-                done = f"Gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}."
-    except FlexnetError as error:
-        return _dialog(form, bsnr, error.message, 409)
-    flash(done + " Laufende VPN-Sitzungen werden getrennt.")
-    return redirect(url_for("admin.practice", bsnr=number))
+            return f"Yubikey {', '.join(keys)} gesperrt."
+        if form.user.data not in usernames:
+            raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
+        names = locks.lock_user(
+            db,
+            username=form.user.data,
+            cause=cause,
+            reason=reason,
+            all_practice_credentials=form.all_credentials.data,
+            actor=actor,
+            now=now,
+        )
+        return f"Gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}."
+
+    return submit(
+        form,
+        act,
+        done=lambda done: flash_and_redirect(
+            done + " Laufende VPN-Sitzungen werden getrennt.",
+            url_for("admin.practice", bsnr=number),
+        ),
+        again=lambda problems, status: _dialog(form, bsnr, problems, status),
+        extra_validators={"confirm": [typed(number, "Die BSNR stimmt nicht; nichts gesperrt.")]},
+    )
 
 
 def _unlock(
     *,
     title: str,
     expected: str,
-    typed_ok: Callable[[str], bool],
+    confirmation: Callable[[Any, Any], None],
     back: str,
     act: Callable[[Session, str], object],
     done: str,
 ) -> ResponseReturnValue:
     """The unlock form: a reason, and ``expected`` typed to confirm; ``act`` unlocks."""
     form = UnlockForm()
-    status = 400 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        if typed_ok(form.confirm.data.strip()):
-            try:
-                with state().database.session() as db:
-                    act(db, form.reason.data or "")
-            except FlexnetError as error:
-                form.confirm.errors = [error.message]
-                status = 409
-            else:
-                flash(done)
-                return redirect(back)
-        else:
-            form.confirm.errors = ["Die Eingabe stimmt nicht; nichts geändert."]
-    return render_template(
-        "admin/unlock.html", form=form, title=title, expected=expected, back=back, staff=g.staff
-    ), status
+
+    def again(problems: list[str], status: int) -> ResponseReturnValue:
+        page = render_template(
+            "admin/unlock.html",
+            form=form,
+            title=title,
+            expected=expected,
+            back=back,
+            problems=problems,
+            staff=g.staff,
+        )
+        return page, status
+
+    return submit(
+        form,
+        lambda db: act(db, form.reason.data or ""),
+        done=lambda _: flash_and_redirect(done, back),
+        again=again,
+        extra_validators={"confirm": [confirmation]},
+    )
 
 
 @blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
@@ -196,7 +201,7 @@ def unlock_practice(bsnr: str) -> ResponseReturnValue:
     return _unlock(
         title=f"Betriebsstätte {number} entsperren",
         expected="die BSNR",
-        typed_ok=lambda typed: typed == number,
+        confirmation=typed(number, MISTYPED),
         back=url_for("admin.practice", bsnr=number),
         act=lambda db, reason: locks.unlock_practice(
             db,
@@ -221,7 +226,7 @@ def unlock_user(username: str) -> ResponseReturnValue:
     return _unlock(
         title=f"Benutzer {name} entsperren",
         expected="den Benutzernamen",
-        typed_ok=lambda typed: typed.lower() == name,
+        confirmation=typed(name, MISTYPED, any_case=True),
         back=url_for("admin.user", username=name),
         act=lambda db, reason: locks.unlock_user(
             db,
