@@ -332,44 +332,23 @@ def locks_create() -> Response:
         {"what": str, "id": str, "cause": str, "reason": str},
         {"all_practice_credentials": bool},
     )
+    what = _choice(locks.LockTarget, body["what"], "what")
     if body["cause"] not in _LOCK_CAUSES:
         raise ValidationError(f"Feld cause: erlaubt sind {', '.join(_LOCK_CAUSES)}")
-    cause, reason, everyone = (
-        _LOCK_CAUSES[body["cause"]],
-        body["reason"],
-        bool(body.get("all_practice_credentials")),
-    )
-    actor, now = g.api_actor, utcnow()
     with state().database.session() as db:
-        if body["what"] == "user":
-            names = locks.lock_user(
-                db,
-                username=body["id"],
-                cause=cause,
-                reason=reason,
-                all_practice_credentials=everyone,
-                actor=actor,
-                now=now,
-            )
-            return jsonify(locked=names)
-        if body["what"] == "key":
-            token = locks.lock_key(
-                db,
-                serial=body["id"],
-                cause=cause,
-                reason=reason,
-                all_practice_credentials=everyone,
-                actor=actor,
-                now=now,
-            )
-            return jsonify(locked=[token.serial], status=token.status.value)
-        if body["what"] == "practice":
-            practice = _practice(db, body["id"])
-            locks.lock_practice(
-                db, bsnr=practice.bsnr, cause=cause, reason=reason, actor=actor, now=now
-            )
-            return jsonify(locked=[practice.bsnr])
-    raise ValidationError("Feld what: erlaubt sind user, key, practice")
+        outcome = locks.lock(
+            db,
+            what=what,
+            identifier=body["id"],
+            cause=_LOCK_CAUSES[body["cause"]],
+            reason=body["reason"],
+            all_practice_credentials=bool(body.get("all_practice_credentials")),
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+    if outcome.key_status is not None:
+        return jsonify(locked=outcome.locked, status=outcome.key_status.value)
+    return jsonify(locked=outcome.locked)
 
 
 @blueprint.get("/requests")

@@ -168,6 +168,31 @@ def test_locks_and_bad_bodies(app: Flask) -> None:
     assert shown[1]["status"] == "locked" and shown[1]["status_reason"] == "Meldung Portal"
 
 
+def test_keys_and_practices_are_locked_by_their_names(app: Flask) -> None:
+    other = "881234600"
+    with state(app).database.session() as db:
+        for bsnr, serial in ((BSNR, "9000101"), (other, "9000102")):
+            add_login(db, BOX, bsnr=bsnr, username=f"u{serial}", password=None, serial=serial)
+    why = {"cause": "misuse", "reason": "Meldung Portal"}
+
+    key = call(app, "portal", "POST", "/locks", {"what": "key", "id": "9000101", **why})
+    lost = call(
+        app, "portal", "POST", "/locks", {"what": "key", "id": "9000102"} | why | {"cause": "loss"}
+    )
+    practice = call(app, "portal", "POST", "/locks", {"what": "practice", "id": other, **why})
+    malformed = call(app, "portal", "POST", "/locks", {"what": "practice", "id": "12", **why})
+    unknown = call(app, "portal", "POST", "/locks", {"what": "practice", "id": "889999900", **why})
+    nothing = call(app, "portal", "POST", "/locks", {"what": "nas", "id": other, **why})
+
+    assert key[:2] == (200, {"locked": ["9000101"], "status": "locked"})
+    assert lost[:2] == (200, {"locked": ["9000102"], "status": "lost"})
+    assert practice[:2] == (200, {"locked": [other]})
+    assert malformed[0] == 400 and "BSNR" in str(malformed[1]["detail"])
+    assert unknown[0] == 404 and nothing[0] == 400
+    assert call(app, "revision", "GET", f"/practices/{other}")[1]["status"] == "locked"
+    assert call(app, "revision", "GET", f"/practices/{BSNR}")[1]["status"] == "active"
+
+
 def test_pages_carry_totals_and_links(app: Flask) -> None:
     for n in range(3):
         call(

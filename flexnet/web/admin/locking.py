@@ -21,6 +21,7 @@ from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import locks
+from flexnet.lifecycle.locks import LockTarget
 from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.textrules import REASON_MAX_LENGTH
@@ -52,11 +53,13 @@ class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type info
     what = RadioField(
         "Was wird gesperrt?",
         choices=[
-            SelectChoice("practice", "die Betriebsstätte mit allen Zugängen und dem Yubikey"),
-            SelectChoice("key", "der Yubikey"),
-            SelectChoice("user", "ein Benutzer"),
+            SelectChoice(
+                LockTarget.PRACTICE.value, "die Betriebsstätte mit allen Zugängen und dem Yubikey"
+            ),
+            SelectChoice(LockTarget.KEY.value, "der Yubikey"),
+            SelectChoice(LockTarget.USER.value, "ein Benutzer"),
         ],
-        default="user",
+        default=LockTarget.USER.value,
     )
     user = SelectField("Benutzer", choices=[], validate_choice=False)
     cause = SelectField(
@@ -118,47 +121,49 @@ def lock(bsnr: str) -> ResponseReturnValue:
     actor, now = g.staff.actor, utcnow()
 
     def act(db: Session) -> str:
-        cause, reason = LockCause(form.cause.data), form.reason.data or ""
-        if form.what.data == "practice":
-            locks.lock_practice(db, bsnr=number, cause=cause, reason=reason, actor=actor, now=now)
-            return f"BSNR {number} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt."
-        if form.what.data == "key":
-            if not keys:
-                raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
-            for serial in keys:
-                locks.lock_key(
-                    db,
-                    serial=serial,
-                    cause=cause,
-                    reason=reason,
-                    all_practice_credentials=form.all_credentials.data,
-                    actor=actor,
-                    now=now,
-                )
-            return f"Yubikey {', '.join(keys)} gesperrt."
-        if form.user.data not in usernames:
-            raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
-        names = locks.lock_user(
-            db,
-            username=form.user.data,
-            cause=cause,
-            reason=reason,
-            all_practice_credentials=form.all_credentials.data,
-            actor=actor,
-            now=now,
-        )
-        return f"Gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}."
+        what = LockTarget(form.what.data)
+        outcomes = [
+            locks.lock(
+                db,
+                what=what,
+                identifier=identifier,
+                cause=LockCause(form.cause.data),
+                reason=form.reason.data or "",
+                all_practice_credentials=form.all_credentials.data,
+                actor=actor,
+                now=now,
+            )
+            for identifier in _named(what, number, keys, usernames, form.user.data)
+        ]
+        done = "; ".join(outcome.text for outcome in outcomes)
+        return done[:1].upper() + done[1:]  # the CLI's line, as a sentence
 
     return submit(
         form,
         act,
         done=lambda done: flash_and_redirect(
-            done + " Laufende VPN-Sitzungen werden getrennt.",
+            f"{done}. Laufende VPN-Sitzungen werden getrennt.",
             url_for("admin.practice", bsnr=number),
         ),
         again=lambda problems, status: _dialog(form, bsnr, problems, status),
         extra_validators={"confirm": [typed(number, "Die BSNR stimmt nicht; nichts gesperrt.")]},
     )
+
+
+def _named(
+    what: LockTarget, bsnr: str, keys: list[str], usernames: list[str], chosen: str | None
+) -> list[str]:
+    """What the dialog locks, by name: the practice, its keys in use, or the chosen user
+    (one of the practice's)."""
+    if what is LockTarget.PRACTICE:
+        return [bsnr]
+    if what is LockTarget.KEY:
+        if not keys:
+            raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
+        return keys
+    if chosen not in usernames:
+        raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
+    return [chosen]
 
 
 def _unlock(
@@ -203,9 +208,10 @@ def unlock_practice(bsnr: str) -> ResponseReturnValue:
         expected="die BSNR",
         confirmation=typed(number, MISTYPED),
         back=url_for("admin.practice", bsnr=number),
-        act=lambda db, reason: locks.unlock_practice(
+        act=lambda db, reason: locks.unlock(
             db,
-            bsnr=number,
+            what=LockTarget.PRACTICE,
+            identifier=number,
             reason=reason,
             actor=g.staff.actor,
             now=utcnow(),
@@ -228,9 +234,10 @@ def unlock_user(username: str) -> ResponseReturnValue:
         expected="den Benutzernamen",
         confirmation=typed(name, MISTYPED, any_case=True),
         back=url_for("admin.user", username=name),
-        act=lambda db, reason: locks.unlock_user(
+        act=lambda db, reason: locks.unlock(
             db,
-            username=name,
+            what=LockTarget.USER,
+            identifier=name,
             reason=reason,
             actor=g.staff.actor,
             now=utcnow(),
