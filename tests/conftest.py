@@ -272,7 +272,7 @@ def make_user(session: Session, make_practice: Callable[..., Practice]) -> Calla
         if kind is UserKind.MEMBER:
             values["lanr"] = "123456601"
         values.update(fields)
-        return users.add_user(
+        return users.create_user(
             session, bsnr=practice.bsnr, kind=kind, actor=STAFF, now=NOW, **values
         )
 

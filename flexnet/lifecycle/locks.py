@@ -169,14 +169,15 @@ def lock_user(
     now: datetime,
     all_practice_credentials: bool = False,
 ) -> list[str]:
-    """Lock one user, or with ``all_practice_credentials`` every user of the practice
-    (§ 7.2). Returns the usernames locked now (the already locked are left as they are)."""
+    """Staff lock the user named, or with ``all_practice_credentials`` every user of the
+    practice (§ 7.2), for a cause with a reason (each user by ``users.lock_one``). Returns
+    the usernames locked now (the already locked are left as they are)."""
     reason = _require_reason(reason)
     user = users.get_user(session, username)
     targets = user.practice.users if all_practice_credentials else [user]
     locked = []
     for target in targets:
-        queued = users.lock_user(
+        queued = users.lock_one(
             session, user=target, cause=cause, reason=reason, actor=actor, now=now
         )
         if queued is not None:
@@ -226,7 +227,7 @@ def lock_key(
     vpn.request_disconnect_for_token(session, token=token, now=now)
     if all_practice_credentials and token.practice is not None:
         for user in token.practice.users:
-            users.lock_user(session, user=user, cause=cause, reason=reason, actor=actor, now=now)
+            users.lock_one(session, user=user, cause=cause, reason=reason, actor=actor, now=now)
     return token
 
 
