@@ -10,6 +10,7 @@ os.environ.setdefault("FLEXNET_BENCH_DURABLE_PG", "1")
 from tests.conftest import (  # noqa: F401  (fixtures, found by name)
     env,
     make_pg_database,
+    pg_template,
     pg_url,
     postgresql_server,
     sqlite_template,

@@ -2,7 +2,9 @@
 
 Tests that take ``session`` run once on SQLite and once on a real PostgreSQL server
 that this test session starts (pytest-postgresql with Debian's binaries). Each test
-runs in a transaction that is rolled back, so tests are independent of order.
+runs in a transaction that is rolled back, so tests are independent of order. The
+migrations run once per backend: a test that commits gets a copy of a migrated
+template (a copied file on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -127,16 +129,18 @@ def postgresql_server() -> Iterator[PostgreSQLExecutor]:
 @pytest.fixture(scope="session")
 def make_pg_database(
     postgresql_server: PostgreSQLExecutor,
-) -> Iterator[Callable[[str], URL]]:
-    """Creates an empty database on the test server; all are dropped at the end."""
+) -> Iterator[Callable[..., URL]]:
+    """Creates a database on the test server, empty or a copy of ``template``; all are
+    dropped at the end."""
     janitors: list[DatabaseJanitor] = []
 
-    def create(name: str) -> URL:
+    def create(name: str, template: str | None = None) -> URL:
         janitor = DatabaseJanitor(
             user="postgres",
             host=postgresql_server.host,
             port=postgresql_server.port,
             dbname=name,
+            template_dbname=template,
         )
         janitor.init()
         janitors.append(janitor)
@@ -174,17 +178,24 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
+@pytest.fixture(scope="session")
+def pg_template(make_pg_database: Callable[..., URL]) -> str:
+    """The name of a PostgreSQL database upgraded to head once; fresh databases are
+    copies of it. Nothing stays connected to it: PostgreSQL copies only an idle one."""
+    name = "flexnet_template"
+    engine = make_engine(make_pg_database(name))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return name
+
+
 _pg_counter = iter(range(1, 1_000_000))
 
 
 @pytest.fixture
-def pg_url(make_pg_database: Callable[[str], URL]) -> URL:
+def pg_url(make_pg_database: Callable[..., URL], pg_template: str) -> URL:
     """A fresh, migrated PostgreSQL database of this test's own (for tests that commit)."""
-    url = make_pg_database(f"flexnet_t{next(_pg_counter)}")
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
+    return make_pg_database(f"flexnet_t{next(_pg_counter)}", template=pg_template)
 
 
 @pytest.fixture(scope="session")
@@ -195,9 +206,8 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Pat
 
 
 @pytest.fixture(scope="session")
-def pg_engine(make_pg_database: Callable[[str], URL]) -> Iterator[Engine]:
-    engine = make_engine(make_pg_database("flexnet_shared"))
-    migrate.upgrade(engine)
+def pg_engine(make_pg_database: Callable[..., URL], pg_template: str) -> Iterator[Engine]:
+    engine = make_engine(make_pg_database("flexnet_shared", template=pg_template))
     yield engine
     engine.dispose()
 
@@ -272,7 +282,7 @@ def make_user(session: Session, make_practice: Callable[..., Practice]) -> Calla
         if kind is UserKind.MEMBER:
             values["lanr"] = "123456601"
         values.update(fields)
-        return users.add_user(
+        return users.create_user(
             session, bsnr=practice.bsnr, kind=kind, actor=STAFF, now=NOW, **values
         )
 

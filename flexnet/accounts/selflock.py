@@ -81,7 +81,7 @@ def lock_own_access(
     user = session.get_one(User, decision.user_id)
     reason = "vom Benutzer selbst gesperrt (Verlust oder Missbrauchsverdacht)"
     if target is Target.ACCOUNT:
-        queued = users.lock_user(
+        queued = users.lock_one(
             session,
             user=user,
             cause=LockCause.SELF_SERVICE,

@@ -49,6 +49,9 @@ MESSAGE_MAX_LINES = 40
 class TooManyRequests(FlexnetError):
     """The rate limit for a source address or a BSNR is reached."""
 
+    status = 429
+    title = "Zu viele Anfragen"
+
 
 def check_phone(phone: str) -> str:
     """A call-back number as typed (digits, spaces, + ( ) / -), or ValidationError."""

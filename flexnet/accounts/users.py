@@ -57,7 +57,7 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def add_user(
+def create_user(
     session: Session,
     *,
     username: str,
@@ -71,7 +71,8 @@ def add_user(
     migrated_hash: str | None = None,
     policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
 ) -> User:
-    """Create a user of a practice.
+    """Create a user of a practice: the building block, with no letter. Staff add a
+    user with ``provisioning.issuance.add_user``, which queues the credentials letter.
 
     Without a password the user is pending until a credentials letter is printed.
     With ``migrated_password`` (the plaintext) or ``migrated_hash`` (its hash in a
@@ -410,7 +411,7 @@ def lock_users(
     return Locked([username for _, username in rows], disconnects)
 
 
-def lock_user(
+def lock_one(
     session: Session,
     *,
     user: User,
@@ -421,7 +422,8 @@ def lock_user(
     data: dict[str, object] | None = None,
 ) -> int | None:
     """Lock one user (any cause), queue the disconnect of their live VPN sessions and end
-    their self-service sessions.
+    their self-service sessions: ``lock_users`` for one, the building block under the
+    failed-login lock, the self-lock and staff's lock (``lifecycle.locks.lock``).
 
     Returns how many live sessions were queued, or None if the user was locked already.
     """

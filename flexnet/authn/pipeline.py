@@ -463,7 +463,7 @@ def _count_user_failure(session: Session, user: User, now: datetime, auth: AuthS
 
 def _hard_lock(session: Session, user: User, failures: int, now: datetime) -> None:
     """After N consecutive failures only staff can unlock."""
-    queued = users.lock_user(
+    queued = users.lock_one(
         session,
         user=user,
         cause=LockCause.THROTTLE,

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from flexnet import labels
 from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
 from flexnet.cli.record_cmds import practice
 from flexnet.cli.yubikey_cmds import yubikey
@@ -248,7 +247,7 @@ def practice_terminate(
 
 
 @cli.command("lock")
-@click.argument("what", type=click.Choice(["user", "key", "practice"]))
+@click.argument("what", type=click.Choice([target.value for target in locks.LockTarget]))
 @click.argument("identifier", metavar="ID")
 @click.option("--reason", required=True, help="Grund der Sperre")
 @click.option("--cause", type=click.Choice(list(_CAUSES)), default="manual", help=_CAUSE_HELP)
@@ -267,65 +266,40 @@ def lock(
     all_practice_credentials: bool,
 ) -> None:
     """Benutzer, Yubikey oder Betriebsstätte sperren; laufende Sitzungen werden getrennt."""
-    chosen = _CAUSES[cause]
     with ctx.unit_of_work() as session:
-        actor, now = ctx.actor, ctx.now()
-        if what == "user":
-            names = locks.lock_user(
-                session,
-                username=identifier,
-                cause=chosen,
-                reason=reason,
-                all_practice_credentials=all_practice_credentials,
-                actor=actor,
-                now=now,
-            )
-            message = f"gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}"
-        elif what == "key":
-            token = locks.lock_key(
-                session,
-                serial=identifier,
-                cause=chosen,
-                reason=reason,
-                all_practice_credentials=all_practice_credentials,
-                actor=actor,
-                now=now,
-            )
-            message = f"Yubikey {token.serial}: {labels.TOKEN_STATUS_LABEL[token.status.value]}"
-        else:
-            locked = locks.lock_practice(
-                session, bsnr=identifier, cause=chosen, reason=reason, actor=actor, now=now
-            )
-            message = f"BSNR {locked.bsnr} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt"
-    click.echo(message)
+        outcome = locks.lock(
+            session,
+            what=locks.LockTarget(what),
+            identifier=identifier,
+            cause=_CAUSES[cause],
+            reason=reason,
+            all_practice_credentials=all_practice_credentials,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+    click.echo(outcome.text)
 
 
 @cli.command("unlock")
-@click.argument("what", type=click.Choice(["user", "practice"]))
+@click.argument(
+    "what", type=click.Choice([locks.LockTarget.USER.value, locks.LockTarget.PRACTICE.value])
+)
 @click.argument("identifier", metavar="ID")
 @click.option("--reason", required=True, help="Grund der Entsperrung")
 @pass_context
 def unlock(ctx: CliContext, what: str, identifier: str, reason: str) -> None:
     """Sperre aufheben (ein verlorener Yubikey bleibt gesperrt; er wird ersetzt)."""
+    target = locks.LockTarget(what)
     with ctx.unit_of_work() as session:
-        if what == "user":
-            user = locks.unlock_user(
-                session,
-                username=identifier,
-                reason=reason,
-                actor=ctx.actor,
-                now=ctx.now(),
-                quarters=ctx.settings.lock_after_quarters,
-            )
-            message = f"{user.username} entsperrt"
-        else:
-            unlocked = locks.unlock_practice(
-                session,
-                bsnr=identifier,
-                reason=reason,
-                actor=ctx.actor,
-                now=ctx.now(),
-                quarters=ctx.settings.lock_after_quarters,
-            )
-            message = f"BSNR {unlocked.bsnr} entsperrt"
-    click.echo(message)
+        name = locks.unlock(
+            session,
+            what=target,
+            identifier=identifier,
+            reason=reason,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
+        )
+    click.echo(
+        f"BSNR {name} entsperrt" if target is locks.LockTarget.PRACTICE else f"{name} entsperrt"
+    )

@@ -1,5 +1,7 @@
 """Locks for cause, loss reports, unlocks and terminations (§ 7.2, § 10.1, § 10.2, § 14.2).
 
+Staff name what they lock as user, key or practice (``lock``, ``unlock``): the one
+dispatch behind ``flexnet lock``, ``POST /api/v1/locks`` and the admin UI's lock dialog.
 Every lock, whatever its cause, is set-based: the rows are locked first (FOR UPDATE),
 so of concurrent locks one takes effect and is audited; it ends the live VPN sessions
 it affects and, for a practice, asks for the Yubikey back with a lock letter (§ 10.2).
@@ -7,7 +9,9 @@ it affects and, for a practice, asks for the Yubikey back with a lock letter (§
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -51,6 +55,103 @@ from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 STAFF_CAUSES = (LockCause.MANUAL, LockCause.MISUSE, LockCause.LOSS, LockCause.OBJECTION)
 
 
+class LockTarget(enum.StrEnum):
+    """What staff lock, and how they name it: a user (username), a Yubikey (serial) or
+    a practice (BSNR) with all its users and keys."""
+
+    USER = "user"
+    KEY = "key"
+    PRACTICE = "practice"
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    what: LockTarget
+    locked: list[str]  # locked by this call: usernames, the key's serial or the BSNR
+    key_status: TokenStatus | None = None  # a key's status now: locked, or lost for good
+
+    @property
+    def text(self) -> str:
+        """What happened, in German, as the CLI prints it and the admin UI shows it."""
+        if self.what is LockTarget.USER:
+            return f"gesperrt: {', '.join(self.locked) or 'keiner (bereits gesperrt)'}"
+        if self.what is LockTarget.KEY and self.key_status is not None:
+            return f"Yubikey {self.locked[0]}: {labels.TOKEN_STATUS_LABEL[self.key_status.value]}"
+        return f"BSNR {self.locked[0]} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt"
+
+
+def lock(
+    session: Session,
+    *,
+    what: LockTarget,
+    identifier: str,
+    cause: LockCause,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    all_practice_credentials: bool = False,
+) -> LockOutcome:
+    """Lock the user, key or practice staff named (§ 7.2, § 10.1, § 14.2); with
+    ``all_practice_credentials`` a user's or key's lock takes every user of the
+    practice along (a practice's lock always does)."""
+    everyone = all_practice_credentials
+    if what is LockTarget.USER:
+        names = lock_user(
+            session,
+            username=identifier,
+            cause=cause,
+            reason=reason,
+            actor=actor,
+            now=now,
+            all_practice_credentials=everyone,
+        )
+        return LockOutcome(what, names)
+    if what is LockTarget.KEY:
+        token = lock_key(
+            session,
+            serial=identifier,
+            cause=cause,
+            reason=reason,
+            actor=actor,
+            now=now,
+            all_practice_credentials=everyone,
+        )
+        return LockOutcome(what, [token.serial], token.status)
+    practice = lock_practice(
+        session, bsnr=identifier, cause=cause, reason=reason, actor=actor, now=now
+    )
+    return LockOutcome(what, [practice.bsnr])
+
+
+def unlock(
+    session: Session,
+    *,
+    what: LockTarget,
+    identifier: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> str:
+    """Lift the lock of the user or practice staff named; returns its name as stored. A
+    Yubikey is never unlocked on its own: a lost one stays retired, one locked with its
+    practice comes back with the practice; any other is replaced (§ 6)."""
+    if what is LockTarget.USER:
+        user = unlock_user(
+            session, username=identifier, reason=reason, actor=actor, now=now, quarters=quarters
+        )
+        return user.username
+    if what is LockTarget.PRACTICE:
+        practice = unlock_practice(
+            session, bsnr=identifier, reason=reason, actor=actor, now=now, quarters=quarters
+        )
+        return practice.bsnr
+    raise ValidationError(
+        "Ein Yubikey wird nicht entsperrt: mit seiner Betriebsstätte kommt er wieder, "
+        "sonst wird er ersetzt"
+    )
+
+
 def _require_reason(reason: str) -> str:
     """A reason staff typed: one line, printable, short enough for the lock letter."""
     if not reason.strip():
@@ -68,14 +169,15 @@ def lock_user(
     now: datetime,
     all_practice_credentials: bool = False,
 ) -> list[str]:
-    """Lock one user, or with ``all_practice_credentials`` every user of the practice
-    (§ 7.2). Returns the usernames locked now (the already locked are left as they are)."""
+    """Staff lock the user named, or with ``all_practice_credentials`` every user of the
+    practice (§ 7.2), for a cause with a reason (each user by ``users.lock_one``). Returns
+    the usernames locked now (the already locked are left as they are)."""
     reason = _require_reason(reason)
     user = users.get_user(session, username)
     targets = user.practice.users if all_practice_credentials else [user]
     locked = []
     for target in targets:
-        queued = users.lock_user(
+        queued = users.lock_one(
             session, user=target, cause=cause, reason=reason, actor=actor, now=now
         )
         if queued is not None:
@@ -125,7 +227,7 @@ def lock_key(
     vpn.request_disconnect_for_token(session, token=token, now=now)
     if all_practice_credentials and token.practice is not None:
         for user in token.practice.users:
-            users.lock_user(session, user=user, cause=cause, reason=reason, actor=actor, now=now)
+            users.lock_one(session, user=user, cause=cause, reason=reason, actor=actor, now=now)
     return token
 
 

@@ -67,7 +67,7 @@ def ensure_demo(session: Session, *, box: SecretBox, instance: Path, now: dateti
         now=now,
     )
     password = passwords.generate()
-    users.add_user(
+    users.create_user(
         session,
         username=DEMO_USER,
         bsnr=DEMO_BSNR,

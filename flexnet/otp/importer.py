@@ -85,6 +85,11 @@ class ImportFailed(ValidationError):
         return f"{self.count:,}".replace(",", ".") + " Fehler"
 
     @property
+    def lines(self) -> list[str]:
+        """What a page shows: how many problems, then the first ones, one per line."""
+        return [f"Import abgebrochen, nichts übernommen ({self.summary}):", *self.errors]
+
+    @property
     def summary(self) -> str:
         """How many problems there were and which are shown, in German."""
         if self.count > len(self.errors):

@@ -2,7 +2,7 @@
 
 Each function is one step staff take; the letters it queues go out with the next mail
 run that may carry them (see ``mailruns``). UI, API and CLI call these, never the
-lower-level ``stock.assign`` or ``users.add_user`` directly, so no letter is forgotten,
+lower-level ``stock.assign`` or ``users.create_user`` directly, so no letter is forgotten,
 and nothing is issued to a practice or user whose access is withdrawn (§ 10.1–10.3).
 """
 
@@ -94,10 +94,11 @@ def add_user(
     policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY,
     quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> tuple[User, Letter | None]:
-    """Create a user; unless a password (or its hash) is taken over from the previous
-    system, queue the credentials letter. See ``users.add_user`` for the policy."""
+    """Add a user, the step staff take: create it (``users.create_user``, which says
+    the policy) and, unless a password (or its hash) is taken over from the previous
+    system, queue the credentials letter."""
     refuse_if_withdrawn(get_practice(session, bsnr), now=now, quarters=quarters)
-    user = users.add_user(
+    user = users.create_user(
         session,
         username=username,
         bsnr=bsnr,

@@ -22,7 +22,7 @@ from flexnet.accounts import practices, servicerequests, users
 from flexnet.audit import Actor
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
-from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
+from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status, user_status
@@ -48,12 +48,12 @@ READ = frozenset(StaffRole)
 WRITE = frozenset({StaffRole.ADMIN, StaffRole.HELPDESK})
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000  # 10 million rows; more would overflow the database's offset
-_STATUS = {ValidationError: 400, NotFoundError: 404, ConflictError: 409}
-_TITLES = {400: "Ungültige Anfrage", 404: "Nicht gefunden", 409: "Konflikt mit dem Stand"}
 
 
 def client_with(roles: frozenset[StaffRole]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The view runs for an active client whose role is one of ``roles``."""
+    """The view runs for an active client whose role is one of ``roles``. A domain error
+    it raises becomes a problem document with the status its class carries
+    (``web.errors``)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -66,11 +66,7 @@ def client_with(roles: frozenset[StaffRole]) -> Callable[[Callable[..., Any]], C
             if role not in roles:
                 return problem(403, "Dieser API-Client darf das nicht")
             g.api_actor = Actor.api_client(name)
-            try:
-                return view(*args, **kwargs)
-            except FlexnetError as error:
-                status = next((s for t, s in _STATUS.items() if isinstance(error, t)), 400)
-                return problem(status, _TITLES[status], error.message)
+            return view(*args, **kwargs)
 
         return wrapped
 
@@ -336,44 +332,23 @@ def locks_create() -> Response:
         {"what": str, "id": str, "cause": str, "reason": str},
         {"all_practice_credentials": bool},
     )
+    what = _choice(locks.LockTarget, body["what"], "what")
     if body["cause"] not in _LOCK_CAUSES:
         raise ValidationError(f"Feld cause: erlaubt sind {', '.join(_LOCK_CAUSES)}")
-    cause, reason, everyone = (
-        _LOCK_CAUSES[body["cause"]],
-        body["reason"],
-        bool(body.get("all_practice_credentials")),
-    )
-    actor, now = g.api_actor, utcnow()
     with state().database.session() as db:
-        if body["what"] == "user":
-            names = locks.lock_user(
-                db,
-                username=body["id"],
-                cause=cause,
-                reason=reason,
-                all_practice_credentials=everyone,
-                actor=actor,
-                now=now,
-            )
-            return jsonify(locked=names)
-        if body["what"] == "key":
-            token = locks.lock_key(
-                db,
-                serial=body["id"],
-                cause=cause,
-                reason=reason,
-                all_practice_credentials=everyone,
-                actor=actor,
-                now=now,
-            )
-            return jsonify(locked=[token.serial], status=token.status.value)
-        if body["what"] == "practice":
-            practice = _practice(db, body["id"])
-            locks.lock_practice(
-                db, bsnr=practice.bsnr, cause=cause, reason=reason, actor=actor, now=now
-            )
-            return jsonify(locked=[practice.bsnr])
-    raise ValidationError("Feld what: erlaubt sind user, key, practice")
+        outcome = locks.lock(
+            db,
+            what=what,
+            identifier=body["id"],
+            cause=_LOCK_CAUSES[body["cause"]],
+            reason=body["reason"],
+            all_practice_credentials=bool(body.get("all_practice_credentials")),
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+    if outcome.key_status is not None:
+        return jsonify(locked=outcome.locked, status=outcome.key_status.value)
+    return jsonify(locked=outcome.locked)
 
 
 @blueprint.get("/requests")

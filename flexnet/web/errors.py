@@ -5,8 +5,8 @@ Two things are refused here before any view (and before any key or CSRF check, s
 answer is the same for everyone and tells nothing about a key): a NUL character anywhere
 in the request, which PostgreSQL cannot store and SQLite would keep, and a JSON body
 nested deeper than any of flexnet's bodies, which Python's parser would otherwise meet
-with a RecursionError. A domain error that a view leaves unhandled becomes the status
-its type names instead of an error 500.
+with a RecursionError. A domain error that a view leaves unhandled is answered with the
+status and title its class carries (``flexnet.errors``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, render_template, request
 
-from flexnet.errors import (
-    ConflictError,
-    FlexnetError,
-    NotFoundError,
-    PreconditionError,
-    ValidationError,
-)
+from flexnet.errors import FlexnetError
 
 # flexnet's bodies are flat objects; 20 levels leave room for any client's envelope.
 MAX_JSON_DEPTH = 20
@@ -39,12 +33,6 @@ NOT_UNICODE = (
     "Der JSON-Inhalt enthält ungültige Zeichen (einzelne UTF-16-Ersatzzeichen); die "
     "Anfrage wurde nicht verarbeitet."
 )
-_STATUS: dict[type[FlexnetError], tuple[int, str]] = {
-    ValidationError: (400, BAD_REQUEST),
-    NotFoundError: (404, "Nicht gefunden"),
-    ConflictError: (409, "Konflikt mit dem Stand"),
-    PreconditionError: (409, "Voraussetzung nicht erfüllt"),
-}
 
 
 def init_app(app: Flask) -> None:
@@ -68,11 +56,7 @@ def error_response(status: int, title: str, detail: str) -> Response:
 
 
 def domain_error(error: FlexnetError) -> Response:
-    status, title = next(
-        (answer for kind, answer in _STATUS.items() if isinstance(error, kind)),
-        (400, BAD_REQUEST),
-    )
-    return error_response(status, title, error.message)
+    return error_response(error.status, error.title, error.message)
 
 
 def refuse_malformed_request() -> Response | None:

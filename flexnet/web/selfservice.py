@@ -26,7 +26,7 @@ from flexnet.accounts.selflock import Target
 from flexnet.authn import passwords, pipeline
 from flexnet.authn.pipeline import Channel, Client, Outcome
 from flexnet.db import utcnow
-from flexnet.errors import ValidationError
+from flexnet.errors import FlexnetError
 from flexnet.lifecycle.status import user_status
 from flexnet.models import TakenOverPassword, User
 from flexnet.web import state
@@ -255,8 +255,9 @@ def lock() -> ResponseReturnValue:
                 box=flexnet.secret_box,
                 phone=form.phone.data or "",
             )
-    except ValidationError as error:
-        return render_template("selfservice/lock.html", form=form, problem=error.message), 400
+    except FlexnetError as error:
+        page = render_template("selfservice/lock.html", form=form, problem=error.message)
+        return page, error.status
     if not result.locked:
         problem = (
             "Benutzername oder Kennwort stimmen nicht, oder der Zugang ist bereits gesperrt. "

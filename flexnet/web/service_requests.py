@@ -10,9 +10,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from flexnet.accounts import servicerequests
-from flexnet.accounts.servicerequests import FORM_KINDS, KIND_LABELS, TooManyRequests
+from flexnet.accounts.servicerequests import FORM_KINDS, KIND_LABELS
 from flexnet.db import utcnow
-from flexnet.errors import ValidationError
+from flexnet.errors import FlexnetError
 from flexnet.models import RequestKind
 from flexnet.web import state
 
@@ -61,8 +61,6 @@ def new() -> ResponseReturnValue:
                 source_ip=request.remote_addr,
                 now=utcnow(),
             )
-    except TooManyRequests as error:
-        return render_template("requests/new.html", form=form, problem=str(error)), 429
-    except ValidationError as error:
-        return render_template("requests/new.html", form=form, problem=str(error)), 400
+    except FlexnetError as error:
+        return render_template("requests/new.html", form=form, problem=error.message), error.status
     return render_template("requests/done.html")

@@ -198,7 +198,7 @@ def test_staff_onboard_a_practice_reset_a_password_and_handle_a_loss(
     page.get_by_label("Zur Bestätigung die BSNR eingeben").fill(BSNR)
     shot(page, "lock")
     page.get_by_role("button", name="Sperren").click()
-    expect(page.get_by_text(f"Yubikey {SERIAL} gesperrt")).to_be_visible()
+    expect(page.get_by_text(f"Yubikey {SERIAL}: verloren")).to_be_visible()
     expect(page.get_by_text("Trennung: angefordert")).to_be_visible()
     expect(page.get_by_text(f"{SERIAL} (verloren")).to_be_visible()
     shot(page, "after-loss")

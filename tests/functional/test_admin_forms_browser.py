@@ -42,7 +42,7 @@ def site(
         add_staff(db, "anna", StaffRole.ADMIN)
         add_login(db, BOX, bsnr=BSNR, serial="9000001")
         for username in USERNAMES:
-            users.add_user(
+            users.create_user(
                 db, username=username, bsnr=BSNR, kind=UserKind.STAFF, actor=STAFF, now=utcnow()
             )
     with served(app) as base:

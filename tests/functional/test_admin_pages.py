@@ -168,7 +168,7 @@ def test_search_folds_case_and_umlauts(
         add_login(db, BOX, bsnr="881234511", serial="9000011")
         practice = db.scalars(select(Practice).where(Practice.bsnr == "881234511")).one()
         practice.name, practice.city = "Praxis Dr. Müller", "Köthen (Anhalt)"
-        users.add_user(
+        users.create_user(
             db,
             username="jgross",
             bsnr="881234511",

@@ -140,7 +140,7 @@ def test_a_form_error_keeps_what_was_typed_but_not_the_password(app: Flask) -> N
         password="Noch-ein-Dienst-Kennwort-7",
     )
 
-    assert status == 400
+    assert status == 409
     assert "bereits angelegt" in page
     assert 'value="Zweiter Bernd"' in page
     assert "Noch-ein-Dienst-Kennwort-7" not in page
@@ -316,7 +316,7 @@ def test_onboarding_form_errors_keep_the_input(app: Flask) -> None:
         terms_channel="paper",
     )
 
-    assert status == 400
+    assert status == 409
     assert f"Die BSNR {BSNR} ist bereits angelegt" in page
     assert 'value="Praxis Doppelt"' in page
 
@@ -347,9 +347,9 @@ def test_a_locked_practice_gets_no_user_and_no_key_and_the_form_keeps_the_input(
 
     assert imported.status_code == 302
     refusal = f"BSNR {BSNR} ist gesperrt (Widerspruch ohne Grund (§ 14.2))"
-    assert user[0] == 400 and refusal in user[1]
+    assert user[0] == 409 and refusal in user[1]
     assert 'value="neu"' in user[1] and 'value="Neue Kraft"' in user[1]
-    assert key[0] == 400 and refusal in key[1] and 'value="7000001"' in key[1]
+    assert key[0] == 409 and refusal in key[1] and 'value="7000001"' in key[1]
     with state(app).database.reader() as db:
         assert get_token(db, "7000001").status.value == "stock"
         assert db.scalar(select(Letter.id).where(Letter.kind == LetterKind.KEY)) is None
@@ -532,7 +532,8 @@ def test_an_admin_adds_clients_and_each_key_is_shown_once(app: Flask) -> None:
     )
     listing = admin.get("/admin/clients").get_data(as_text=True)
 
-    assert nas_added[0] == 200 and "asa-2" in nas_added[1]
+    assert nas_added[0] == 302
+    assert "asa-2" in listing and "192.0.2.0/28" in listing
     assert short_secret[0] == 400 and "ein-langes" not in short_secret[1]
     key = re.search(r'<code class="seed">(fx_[^<]+)</code>', api_added[1])
     assert key is not None
@@ -589,7 +590,7 @@ def test_an_admin_changes_a_nas_secret_typed_twice(app: Flask) -> None:
     listing = admin.get("/admin/clients").get_data(as_text=True)
 
     assert typo[0] == 400 and "Die Eingaben stimmen nicht überein." in typo[1]
-    assert unknown[0] == 400 and "Kein NAS-Client" in unknown[1]
+    assert unknown[0] == 404 and "Kein NAS-Client" in unknown[1]
     assert new not in typo[1] + unknown[1] + listing  # a secret is never sent back
     assert changed[0] == 302 and "Geheimnis von NAS asa-1 geändert" in listing
     with state(app).database.reader() as db:
@@ -623,9 +624,9 @@ def test_an_admin_disables_and_enables_each_kind_of_client_by_its_name(app: Flas
     after = admin.get("/admin/clients").get_data(as_text=True)
 
     assert unconfirmed[0] == 400 and "Zur Bestätigung bitte den Namen" in unconfirmed[1]
-    assert unknown[0] == 400 and "Kein NAS-Client" in unknown[1]
+    assert unknown[0] == 404 and "Kein NAS-Client" in unknown[1]
     assert disabled == enabled == [302, 302, 302]
-    assert again[0] == 400 and "ist bereits deaktiviert" in again[1]
+    assert again[0] == 409 and "ist bereits deaktiviert" in again[1]
     assert while_disabled == ([], None, False)
     assert listing.count("<strong>deaktiviert</strong>") == 3
     assert listing.count("Aktivieren</button>") == 3
@@ -703,7 +704,7 @@ def test_a_returned_key_is_recorded_on_the_stock_page(app: Flask) -> None:
         condition="good",
     )
 
-    assert unknown[0] == 400 and "Kein Yubikey mit Seriennummer 9000002" in unknown[1]
+    assert unknown[0] == 404 and "Kein Yubikey mit Seriennummer 9000002" in unknown[1]
     assert done[0] == 302
     with state(app).database.reader() as db:
         assert get_token(db, "9000001").status.value == "returned"
@@ -730,6 +731,50 @@ def test_cancelling_a_run_needs_its_number_typed(app: Flask) -> None:
         assert db.get_one(MailRun, 1).status is MailRunStatus.CANCELLED
 
 
+def test_a_refusal_answers_with_the_status_its_kind_carries_and_keeps_the_input(
+    app: Flask,
+) -> None:
+    """Not found is 404, a conflict 409, bad input 400, on every admin page alike: the
+    status comes from the kind of refusal, not from the page that meets it."""
+    admin, helpdesk = signed_in(app, "anna"), signed_in(app, "bernd")
+    with state(app).database.session() as db:
+        db.add(
+            MailRun(
+                status=MailRunStatus.PRODUCED,
+                run_date=utcnow().date(),
+                produced_at=utcnow(),
+                produced_by="bernd",
+            )
+        )
+        locks.lock_practice(
+            db,
+            bsnr=BSNR,
+            cause=LockCause.OBJECTION,
+            reason="Widerspruch",
+            actor=STAFF,
+            now=utcnow(),
+        )
+    today = utcnow().astimezone(BERLIN).date().isoformat()
+    user_page = f"/admin/practices/{BSNR}/users/new"
+
+    no_staff = post(admin, "/admin/staff/niemand/role", "/admin/staff", role="helpdesk")
+    no_run = post(
+        helpdesk, "/admin/letters/runs/4711/dispatched", "/admin/letters", dispatched_on=today
+    )
+    future = post(
+        helpdesk, "/admin/letters/runs/1/dispatched", "/admin/letters", dispatched_on="2099-01-01"
+    )
+    withdrawn = post(helpdesk, user_page, user_page, username="neu", kind="staff", name="Neue")
+    no_nas = post(admin, "/admin/clients/nas/enable", "/admin/clients", name="asa-9")
+
+    assert no_staff[0] == 404 and "Kein Mitarbeiter" in no_staff[1]
+    assert no_run[0] == 404 and "Keinen Versandlauf 4711" in no_run[1]
+    assert future[0] == 400 and "in der Zukunft" in future[1]
+    assert withdrawn[0] == 409 and f"BSNR {BSNR} ist gesperrt" in withdrawn[1]
+    assert 'value="neu"' in withdrawn[1] and 'value="Neue"' in withdrawn[1]
+    assert no_nas[0] == 404 and "Kein NAS-Client" in no_nas[1]
+
+
 def test_a_refused_dispatch_date_stays_with_its_own_run(app: Flask) -> None:
     helpdesk = signed_in(app, "bernd")
     with state(app).database.session() as db:
@@ -748,7 +793,7 @@ def test_a_refused_dispatch_date_stays_with_its_own_run(app: Flask) -> None:
         helpdesk, "/admin/letters/runs/2/dispatched", "/admin/letters", dispatched_on=future
     )
 
-    assert status == 409 and "in der Zukunft" in page
+    assert status == 400 and "in der Zukunft" in page
     today = utcnow().astimezone(BERLIN).date().isoformat()
     dates = re.findall(r'id="sent-(\d+)" type="date" name="dispatched_on" value="([^"]*)"', page)
     assert sorted(dates) == [("1", today), ("2", today), ("3", today)]
@@ -804,7 +849,9 @@ def test_an_admin_sets_an_access_profile_checked_against_the_dictionary(app: Fla
         "/admin/clients",
         **{"profile-name": "gast", "profile-attributes": "Filter-Id=gast"},
     )
+    listing = admin.get("/admin/clients").get_data(as_text=True)
 
     assert bad[0] == 400 and "kein erlaubtes Antwort-Attribut" in bad[1]
-    assert good[0] == 200 and "Filter-Id=praxis, Session-Timeout=28800" in good[1]
-    assert without_description[0] == 200 and "Filter-Id=gast" in without_description[1]
+    assert good[0] == without_description[0] == 302  # post/redirect/get
+    assert "Filter-Id=praxis, Session-Timeout=28800" in listing and "Filter-Id=gast" in listing
+    assert "Profil gast gespeichert" in listing

@@ -12,10 +12,20 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
+from flexnet.accounts.servicerequests import TooManyRequests
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
+from flexnet.errors import (
+    ConfigError,
+    ConflictError,
+    FlexnetError,
+    NotFoundError,
+    PreconditionError,
+    ValidationError,
+)
 from flexnet.models import Letter, LetterKind, StaffRole
 from flexnet.web import state
+from flexnet.web.api_resources import READ, client_with
 from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
 
@@ -158,6 +168,31 @@ def test_locks_and_bad_bodies(app: Flask) -> None:
     assert shown[1]["status"] == "locked" and shown[1]["status_reason"] == "Meldung Portal"
 
 
+def test_keys_and_practices_are_locked_by_their_names(app: Flask) -> None:
+    other = "881234600"
+    with state(app).database.session() as db:
+        for bsnr, serial in ((BSNR, "9000101"), (other, "9000102")):
+            add_login(db, BOX, bsnr=bsnr, username=f"u{serial}", password=None, serial=serial)
+    why = {"cause": "misuse", "reason": "Meldung Portal"}
+
+    key = call(app, "portal", "POST", "/locks", {"what": "key", "id": "9000101", **why})
+    lost = call(
+        app, "portal", "POST", "/locks", {"what": "key", "id": "9000102"} | why | {"cause": "loss"}
+    )
+    practice = call(app, "portal", "POST", "/locks", {"what": "practice", "id": other, **why})
+    malformed = call(app, "portal", "POST", "/locks", {"what": "practice", "id": "12", **why})
+    unknown = call(app, "portal", "POST", "/locks", {"what": "practice", "id": "889999900", **why})
+    nothing = call(app, "portal", "POST", "/locks", {"what": "nas", "id": other, **why})
+
+    assert key[:2] == (200, {"locked": ["9000101"], "status": "locked"})
+    assert lost[:2] == (200, {"locked": ["9000102"], "status": "lost"})
+    assert practice[:2] == (200, {"locked": [other]})
+    assert malformed[0] == 400 and "BSNR" in str(malformed[1]["detail"])
+    assert unknown[0] == 404 and nothing[0] == 400
+    assert call(app, "revision", "GET", f"/practices/{other}")[1]["status"] == "locked"
+    assert call(app, "revision", "GET", f"/practices/{BSNR}")[1]["status"] == "active"
+
+
 def test_pages_carry_totals_and_links(app: Flask) -> None:
     for n in range(3):
         call(
@@ -214,3 +249,35 @@ def test_a_disabled_client_is_refused_until_enabled_again(app: Flask) -> None:
     assert refused[0] == 401 and refused[2]["Content-Type"] == "application/problem+json"
     assert refused[1]["title"] == call(app, None, "GET", "/practices")[1]["title"]
     assert call(app, "portal", "GET", "/practices")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "title"),
+    [
+        (ValidationError("Feld fehlt"), 400, "Ungültige Anfrage"),
+        (NotFoundError("Kein Benutzer x"), 404, "Nicht gefunden"),
+        (ConflictError("bereits gesperrt"), 409, "Konflikt mit dem Stand"),
+        (PreconditionError("Bedingungen nicht angenommen"), 409, "Voraussetzung nicht erfüllt"),
+        (TooManyRequests("Zu viele Anfragen von dieser Adresse"), 429, "Zu viele Anfragen"),
+        (ConfigError("FLEXNET_LETTERS_DIR", "fehlt"), 500, "Fehler in der Einrichtung"),
+    ],
+)
+def test_a_domain_error_is_answered_with_the_status_its_kind_carries(
+    app: Flask, error: FlexnetError, status: int, title: str
+) -> None:
+    """The same kind gets the same answer wherever it is met: in an API view (problem
+    JSON) and in any page (the German error page)."""
+
+    def fails() -> str:
+        raise error
+
+    app.add_url_rule("/api/v1/probe", "probe_api", client_with(READ)(fails))
+    app.add_url_rule("/probe", "probe_page", fails)
+
+    api = call(app, "revision", "GET", "/probe")
+    page = app.test_client().get("/probe")
+
+    assert api[0] == status and api[2]["Content-Type"] == "application/problem+json"
+    assert api[1] == {"type": "about:blank", "title": title, "status": status, "detail": str(error)}
+    assert page.status_code == status and page.mimetype == "text/html"
+    assert title in page.get_data(as_text=True) and str(error) in page.get_data(as_text=True)

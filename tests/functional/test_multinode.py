@@ -33,9 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet.clients import apiclients
-from flexnet.db import Database, make_engine
+from flexnet.db import Database
 from flexnet.models import LockCause, User, UserStatus
-from flexnet.ops import migrate
 from tests.conftest import NOW, STAFF
 from tests.support.nodes import (
     PASSWORD,
@@ -88,12 +87,8 @@ class Attempt:
 
 
 @pytest.fixture(scope="module")
-def url(make_pg_database: Callable[[str], URL]) -> URL:
-    url = make_pg_database("flexnet_multinode")
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
+def url(make_pg_database: Callable[..., URL], pg_template: str) -> URL:
+    return make_pg_database("flexnet_multinode", template=pg_template)
 
 
 @pytest.fixture(scope="module")

@@ -297,7 +297,7 @@ def test_a_taken_over_password_that_breaks_the_policy_does_not_open_the_vpn(
     }
     with world.database.session() as session:
         for username, password in taken_over.items():
-            users.add_user(
+            users.create_user(
                 session,
                 username=username,
                 bsnr="881234500",

@@ -47,7 +47,7 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
         application.config["TEST_KEY"] = add_login(
             session, BOX, username="emuster", password=PASSWORD, now=now
         )
-        users.add_user(
+        users.create_user(
             session,
             username="kollege",
             bsnr="881234500",

@@ -194,7 +194,7 @@ def lock_by_cli(app: Flask) -> None:
 def lock_by_domain_function(app: Flask) -> None:
     with state(app).database.session() as session:
         user = users.get_user(session, "emuster")
-        users.lock_user(
+        users.lock_one(
             session,
             user=user,
             cause=LockCause.MISUSE,

@@ -66,7 +66,7 @@ def add_login(
             now=now,
         )
     if username is not None:
-        users.add_user(
+        users.create_user(
             session,
             username=username,
             bsnr=bsnr,

@@ -188,7 +188,7 @@ FIELDS: dict[str, tuple[str, int, Call]] = {
     "user name": (
         "Name",
         200,
-        lambda s, w, t: users.add_user(
+        lambda s, w, t: users.create_user(
             s,
             username="neu",
             bsnr=w["practice"].bsnr,
@@ -251,7 +251,7 @@ def world(
     practice = make_practice()
     user = make_user(practice=practice)
     locked = make_user(practice=practice)
-    users.lock_user(session, user=locked, cause=LockCause.MISUSE, reason="x", actor=STAFF, now=NOW)
+    users.lock_one(session, user=locked, cause=LockCause.MISUSE, reason="x", actor=STAFF, now=NOW)
     token, _ = make_yubikey(practice=practice)
     return {"practice": practice, "user": user, "locked": locked, "token": token}
 

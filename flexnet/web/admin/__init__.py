@@ -9,7 +9,7 @@ view states the roles that may use it (``@allowed``); the route table test walks
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
@@ -30,8 +30,10 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError as FieldError
 
 from flexnet import textrules
 from flexnet.accounts.practices import get_practice
@@ -179,26 +181,80 @@ def practice_or_404(bsnr: str) -> str:
             abort(404)
 
 
+Outcome = TypeVar("Outcome")
+# The page again: the problems to show above the form (German), and the status.
+Again = Callable[[list[str], int], ResponseReturnValue]
+
+
+def submit(
+    form: FlaskForm,
+    act: Callable[[Session], Outcome],
+    *,
+    done: Callable[[Outcome], ResponseReturnValue],
+    again: Again,
+    invalid: str | None = None,
+    extra_validators: Mapping[str, Sequence[Any]] | None = None,
+) -> ResponseReturnValue:
+    """Every admin form the one way. A submitted ``form`` is validated (with
+    ``extra_validators``, e.g. a typed confirmation), ``act`` runs in one unit of work
+    (committed when it returns, rolled back if it raises), and ``done`` answers with
+    what it returned: flash and redirect (post/redirect/get), or a page showing a new
+    key once. Otherwise the page comes ``again`` with the form as typed: for a form that
+    does not validate with 400 (the fields show their messages, ``invalid`` is shown on
+    pages whose form is not shown again), for a domain error with its German lines and
+    the status its class carries (404, 409, …). A GET shows the page with status 200."""
+    if not form.is_submitted():
+        return again([], 200)
+    if not form.validate(extra_validators=extra_validators):
+        return again([invalid] if invalid else [], 400)
+    try:
+        with state().database.session() as db:
+            outcome = act(db)
+    except FlexnetError as error:
+        return again(error.lines, error.status)
+    return done(outcome)
+
+
+def flash_and_redirect(message: str, target: str) -> BaseResponse:
+    """Post/redirect/get: the message shows on the page the browser goes to."""
+    flash(message)
+    return redirect(target)
+
+
+def typed(expected: str, message: str, *, any_case: bool = False) -> Callable[[Any, Any], None]:
+    """A validator for a destructive action's confirmation: the field holds ``expected``
+    (spaces around it ignored; with ``any_case`` in any case, as for a username)."""
+
+    def check(_form: Any, field: Any) -> None:
+        value = (field.data or "").strip()
+        same = value.lower() == expected.lower() if any_case else value == expected
+        if not same:
+            raise FieldError(message)
+
+    return check
+
+
 def form_page(
-    form: Any,
+    form: FlaskForm,
     template: str,
-    act: Callable[[], tuple[str, str]],
+    act: Callable[[Session], tuple[str, str]],
+    extra_validators: Mapping[str, Sequence[Any]] | None = None,
     **context: Any,
 ) -> ResponseReturnValue:
-    """The usual form page: on a valid submission ``act`` runs and returns (message, where
-    to go); a domain error is shown in German above the form, which keeps the input."""
-    problem = None
-    if form.validate_on_submit():
-        try:
-            message, target = act()
-        except FlexnetError as error:
-            problem = error.message
-        else:
-            flash(message)
-            return redirect(target)
-    status = 400 if form.is_submitted() else 200
-    page = render_template(template, form=form, problem=problem, staff=g.staff, **context)
-    return page, status
+    """A page of one form (``submit``): ``act`` returns the message to flash and where
+    to go; problems are shown above the form."""
+
+    def again(problems: list[str], status: int) -> ResponseReturnValue:
+        page = render_template(template, form=form, problems=problems, staff=g.staff, **context)
+        return page, status
+
+    return submit(
+        form,
+        act,
+        done=lambda outcome: flash_and_redirect(*outcome),
+        again=again,
+        extra_validators=extra_validators,
+    )
 
 
 def set_cookie(response: BaseResponse, token: str) -> None:

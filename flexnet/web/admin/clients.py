@@ -7,10 +7,10 @@ concentrator or a portal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import g, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -22,12 +22,20 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from flexnet.clients import apiclients, nas, profiles
 from flexnet.clients.switch import Switch
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError
 from flexnet.models import AccessProfile, ApiClient, NasClient, StaffRole, WsapiClient
 from flexnet.otp import wsapi
 from flexnet.radius.packets import load_dictionary
 from flexnet.web import state
-from flexnet.web.admin import ADMIN, ROLE_LABELS, allowed, blank, blueprint
+from flexnet.web.admin import (
+    ADMIN,
+    ROLE_LABELS,
+    Again,
+    allowed,
+    blank,
+    blueprint,
+    flash_and_redirect,
+    submit,
+)
 
 REQUIRED = "Bitte ausfüllen."
 
@@ -118,7 +126,11 @@ _SWITCHES: dict[str, tuple[Switch, str, str]] = {
 
 
 def _page(
-    *, shown_key: str | None = None, problem: str | None = None, status: int = 200, **forms: object
+    *,
+    shown_key: str | None = None,
+    problems: Sequence[str] = (),
+    status: int = 200,
+    submitted: Mapping[str, FlaskForm] | None = None,
 ) -> ResponseReturnValue:
     with state().database.reader() as db:
         listing = {
@@ -133,18 +145,32 @@ def _page(
         "api_form": blank(ApiClientForm),
         "wsapi_form": blank(WsapiForm),
         "secret_form": blank(NasSecretForm),
-        **forms,  # the one submitted, when it is shown again with its errors
+        **(submitted or {}),  # the one submitted, when it is shown again as typed
     }
     response = render_template(
         "admin/clients.html",
         shown_key=shown_key,
-        problem=problem,
+        problems=problems,
         role_labels=ROLE_LABELS,
         staff=g.staff,
         **listing,
         **form_set,
     )
     return response, status, {"Cache-Control": "no-store"}
+
+
+def _again(**submitted: FlaskForm) -> Again:
+    """The page again with the submitted form (``nas_form=…``) as typed."""
+    return lambda problems, status: _page(problems=problems, status=status, submitted=submitted)
+
+
+def _listed(message: str) -> ResponseReturnValue:
+    return flash_and_redirect(message, url_for("admin.clients"))
+
+
+def _key_shown(key: str) -> ResponseReturnValue:
+    """A new key on this answer only (no-store), never again."""
+    return _page(shown_key=key)
 
 
 @blueprint.get("/clients")
@@ -157,26 +183,24 @@ def clients() -> ResponseReturnValue:
 @allowed(ADMIN)
 def clients_nas() -> ResponseReturnValue:
     form = NasForm()
-    if not form.validate_on_submit():
-        return _page(nas_form=form, status=400)
     flexnet = state()
-    try:
-        with flexnet.database.session() as db:
-            nas.add_nas(
-                db,
-                name=form.name.data or "",
-                address=form.address.data or "",
-                secret=form.secret.data or "",
-                allow_missing_message_authenticator=form.allow_missing_ma.data,
-                box=flexnet.secret_box,
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-    except FlexnetError as error:
-        form.secret.data = ""
-        return _page(nas_form=form, problem=error.message, status=400)
-    flash(f"NAS {form.name.data} angelegt; die RADIUS-Server laden ihn binnen einer Minute.")
-    return _page()
+    return submit(
+        form,
+        lambda db: nas.add_nas(
+            db,
+            name=form.name.data or "",
+            address=form.address.data or "",
+            secret=form.secret.data or "",
+            allow_missing_message_authenticator=form.allow_missing_ma.data,
+            box=flexnet.secret_box,
+            actor=g.staff.actor,
+            now=utcnow(),
+        ),
+        done=lambda added: _listed(
+            f"NAS {added.name} angelegt; die RADIUS-Server laden ihn binnen einer Minute."
+        ),
+        again=_again(nas_form=form),
+    )
 
 
 @blueprint.post("/clients/profile")
@@ -185,45 +209,46 @@ def clients_profile() -> ResponseReturnValue:
     """Create a profile or replace its reply attributes (the RADIUS servers take it up
     within 30 seconds)."""
     form = ProfileForm()
-    if not form.validate_on_submit():
-        return _page(profile_form=form, status=400)
-    lines = [line for line in (form.attributes.data or "").splitlines() if line.strip()]
-    try:
-        attributes = profiles.parse_attributes(lines, load_dictionary())
-        with state().database.session() as db:
-            profiles.set_profile(
-                db,
-                name=form.name.data or "",
-                attributes=attributes,
-                description=form.description.data or None,  # empty: keep it (none for a new one)
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-    except FlexnetError as error:
-        return _page(profile_form=form, problem=error.message, status=400)
-    flash(f"Profil {form.name.data} gespeichert; die RADIUS-Server übernehmen es binnen 30 s.")
-    return _page()
+
+    def act(db: Session) -> str:
+        lines = [line for line in (form.attributes.data or "").splitlines() if line.strip()]
+        profile = profiles.set_profile(
+            db,
+            name=form.name.data or "",
+            attributes=profiles.parse_attributes(lines, load_dictionary()),
+            description=form.description.data or None,  # empty: keep it (none for a new one)
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        return profile.name
+
+    return submit(
+        form,
+        act,
+        done=lambda name: _listed(
+            f"Profil {name} gespeichert; die RADIUS-Server übernehmen es binnen 30 s."
+        ),
+        again=_again(profile_form=form),
+    )
 
 
 @blueprint.post("/clients/api")
 @allowed(ADMIN)
 def clients_api() -> ResponseReturnValue:
     form = ApiClientForm()
-    if not form.validate_on_submit():
-        return _page(api_form=form, status=400)
-    try:
-        with state().database.session() as db:
-            _, key = apiclients.add_client(
-                db,
-                name=form.name.data or "",
-                role=StaffRole(form.role.data) if form.role.data else None,
-                require_otp=form.require_otp.data,
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-    except FlexnetError as error:
-        return _page(api_form=form, problem=error.message, status=400)
-    return _page(shown_key=key)
+    return submit(
+        form,
+        lambda db: apiclients.add_client(
+            db,
+            name=form.name.data or "",
+            role=StaffRole(form.role.data) if form.role.data else None,
+            require_otp=form.require_otp.data,
+            actor=g.staff.actor,
+            now=utcnow(),
+        )[1],
+        done=_key_shown,
+        again=_again(api_form=form),
+    )
 
 
 @blueprint.post("/clients/api/regenerate")
@@ -234,30 +259,26 @@ def clients_api_regenerate() -> ResponseReturnValue:
     def regenerate(db: Session, name: str) -> str:
         return apiclients.regenerate_key(db, name=name, actor=g.staff.actor, now=utcnow())
 
-    return _named(regenerate, shows_key=True)
+    return _named(regenerate, done=_key_shown)
 
 
 @blueprint.post("/clients/wsapi")
 @allowed(ADMIN)
 def clients_wsapi() -> ResponseReturnValue:
     form = WsapiForm()
-    if not form.validate_on_submit():
-        return _page(wsapi_form=form, status=400)
-    flexnet = state()
-    try:
-        with flexnet.database.session() as db:
-            client, key = wsapi.add_client(
-                db,
-                name=form.name.data or "",
-                require_signature=not form.unsigned_allowed.data,
-                box=flexnet.secret_box,
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-            shown = f"id={client.id} key={key}"
-    except FlexnetError as error:
-        return _page(wsapi_form=form, problem=error.message, status=400)
-    return _page(shown_key=shown)
+
+    def act(db: Session) -> str:
+        client, key = wsapi.add_client(
+            db,
+            name=form.name.data or "",
+            require_signature=not form.unsigned_allowed.data,
+            box=state().secret_box,
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        return f"id={client.id} key={key}"
+
+    return submit(form, act, done=_key_shown, again=_again(wsapi_form=form))
 
 
 @blueprint.post("/clients/wsapi/regenerate")
@@ -271,7 +292,7 @@ def clients_wsapi_regenerate() -> ResponseReturnValue:
         )
         return f"id={client.id} key={key}"
 
-    return _named(regenerate, shows_key=True)
+    return _named(regenerate, done=_key_shown)
 
 
 @blueprint.post("/clients/nas/secret")
@@ -280,27 +301,23 @@ def clients_nas_secret() -> ResponseReturnValue:
     """A new shared secret, e.g. when the old one may have leaked (it decrypts recorded
     passwords and OTPs). Typed twice: a typo would cut the concentrator off."""
     form = NasSecretForm()
-    if not form.validate_on_submit():
-        return _page(secret_form=form, status=400)
     flexnet = state()
-    try:
-        with flexnet.database.session() as db:
-            changed = nas.set_secret(
-                db,
-                name=form.name.data or "",
-                secret=form.secret.data or "",
-                box=flexnet.secret_box,
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-            name = changed.name
-    except FlexnetError as error:
-        return _page(secret_form=form, problem=error.message, status=400)
-    flash(
-        f"Geheimnis von NAS {name} geändert; die RADIUS-Server verwenden es binnen einer "
-        "Minute. Bitte jetzt auch am Konzentrator eintragen."
+    return submit(
+        form,
+        lambda db: nas.set_secret(
+            db,
+            name=form.name.data or "",
+            secret=form.secret.data or "",
+            box=flexnet.secret_box,
+            actor=g.staff.actor,
+            now=utcnow(),
+        ),
+        done=lambda changed: _listed(
+            f"Geheimnis von NAS {changed.name} geändert; die RADIUS-Server verwenden es binnen "
+            "einer Minute. Bitte jetzt auch am Konzentrator eintragen."
+        ),
+        again=_again(secret_form=form),
     )
-    return redirect(url_for("admin.clients"))
 
 
 @blueprint.post("/clients/<any(nas, api, wsapi):kind>/<any(disable, enable):action>")
@@ -314,25 +331,22 @@ def clients_switch(kind: str, action: str) -> ResponseReturnValue:
         client = switch(db, name=name, active=active, actor=g.staff.actor, now=utcnow())
         return (enabled if active else disabled).format(name=client.name)
 
-    return _named(act, shows_key=False)
+    return _named(act, done=_listed)
 
 
-def _named(act: Callable[[Session, str], str], *, shows_key: bool) -> ResponseReturnValue:
-    """Run ``act`` on the client whose name was typed. What it returns is either a key,
-    shown on this answer page only (no-store) and never again, or a message for the
-    list it leads back to."""
+def _named(
+    act: Callable[[Session, str], str], *, done: Callable[[str], ResponseReturnValue]
+) -> ResponseReturnValue:
+    """Run ``act`` on the client whose name was typed; ``done`` shows what it returns (a
+    key on this answer only, or a message on the list it leads back to)."""
     form = NameForm()
-    if not form.validate_on_submit():
-        return _page(problem="Zur Bestätigung bitte den Namen des Clients eingeben.", status=400)
-    try:
-        with state().database.session() as db:
-            result = act(db, form.name.data)
-    except FlexnetError as error:
-        return _page(problem=error.message, status=400)
-    if shows_key:
-        return _page(shown_key=result)
-    flash(result)
-    return redirect(url_for("admin.clients"))
+    return submit(
+        form,
+        lambda db: act(db, form.name.data),
+        done=done,
+        again=_again(),
+        invalid="Zur Bestätigung bitte den Namen des Clients eingeben.",
+    )
 
 
 @blueprint.get("/settings")

@@ -5,8 +5,9 @@ confirmed by typing the BSNR (or the username)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -18,8 +19,9 @@ from wtforms.validators import DataRequired
 from flexnet.accounts import users
 from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError, NotFoundError, ValidationError
+from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import locks
+from flexnet.lifecycle.locks import LockTarget
 from flexnet.models import LockCause, Practice
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.textrules import REASON_MAX_LENGTH
@@ -28,13 +30,17 @@ from flexnet.web.admin import (
     HELPDESK,
     allowed,
     blueprint,
+    flash_and_redirect,
     named_person,
     person_choices,
     practice_or_404,
+    submit,
+    typed,
 )
 from flexnet.web.forms import one_line
 
 REQUIRED = "Bitte ausfüllen."
+MISTYPED = "Die Eingabe stimmt nicht; nichts geändert."
 CAUSE_LABELS = {
     LockCause.MANUAL: "Verstoß oder anderer wichtiger Grund (§ 10 Abs. 1)",
     LockCause.MISUSE: "Verdacht auf Missbrauch (§ 7 Abs. 2)",
@@ -47,11 +53,13 @@ class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type info
     what = RadioField(
         "Was wird gesperrt?",
         choices=[
-            SelectChoice("practice", "die Betriebsstätte mit allen Zugängen und dem Yubikey"),
-            SelectChoice("key", "der Yubikey"),
-            SelectChoice("user", "ein Benutzer"),
+            SelectChoice(
+                LockTarget.PRACTICE.value, "die Betriebsstätte mit allen Zugängen und dem Yubikey"
+            ),
+            SelectChoice(LockTarget.KEY.value, "der Yubikey"),
+            SelectChoice(LockTarget.USER.value, "ein Benutzer"),
         ],
-        default="user",
+        default=LockTarget.USER.value,
     )
     user = SelectField("Benutzer", choices=[], validate_choice=False)
     cause = SelectField(
@@ -83,9 +91,7 @@ def _load(bsnr: str) -> tuple[list[str], list[str], str, str]:
         return [u.username for u in practice.users], keys, practice.bsnr, practice.name
 
 
-def _dialog(
-    form: LockForm, bsnr: str, problem: str | None = None, status: int = 200
-) -> ResponseReturnValue:
+def _dialog(form: LockForm, bsnr: str, problems: list[str], status: int) -> ResponseReturnValue:
     usernames, keys, number, name = _load(bsnr)
     form.user.choices = person_choices(usernames)
     if not form.is_submitted():  # opened from a user's page: that user, else nobody
@@ -96,7 +102,7 @@ def _dialog(
         bsnr=number,
         name=name,
         keys=keys,
-        problem=problem,
+        problems=problems,
         staff=g.staff,
     ), status
 
@@ -104,7 +110,7 @@ def _dialog(
 @blueprint.get("/practices/<bsnr>/lock")
 @allowed(HELPDESK)
 def lock_dialog(bsnr: str) -> ResponseReturnValue:
-    return _dialog(LockForm(), bsnr)
+    return _dialog(LockForm(), bsnr, [], 200)
 
 
 @blueprint.post("/practices/<bsnr>/lock")
@@ -112,81 +118,85 @@ def lock_dialog(bsnr: str) -> ResponseReturnValue:
 def lock(bsnr: str) -> ResponseReturnValue:
     form = LockForm()
     usernames, keys, number, _ = _load(bsnr)
-    if not form.validate_on_submit():
-        return _dialog(form, bsnr, status=400)
-    if form.confirm.data.strip() != number:
-        form.confirm.errors = ["Die BSNR stimmt nicht; nichts gesperrt."]
-        return _dialog(form, bsnr, status=400)
-    cause, reason = LockCause(form.cause.data), form.reason.data or ""
     actor, now = g.staff.actor, utcnow()
-    try:
-        with state().database.session() as db:
-            if form.what.data == "practice":
-                locks.lock_practice(
-                    db, bsnr=number, cause=cause, reason=reason, actor=actor, now=now
-                )
-                done = f"BSNR {number} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt."
-            elif form.what.data == "key":
-                if not keys:
-                    raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
-                for serial in keys:
-                    locks.lock_key(
-                        db,
-                        serial=serial,
-                        cause=cause,
-                        reason=reason,
-                        all_practice_credentials=form.all_credentials.data,
-                        actor=actor,
-                        now=now,
-                    )
-                done = f"Yubikey {', '.join(keys)} gesperrt."
-            else:
-                if form.user.data not in usernames:
-                    raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
-                names = locks.lock_user(
-                    db,
-                    username=form.user.data,
-                    cause=cause,
-                    reason=reason,
-                    all_practice_credentials=form.all_credentials.data,
-                    actor=actor,
-                    now=now,
-                )
-                done = f"Gesperrt: {', '.join(names) or 'keiner (bereits gesperrt)'}."
-    except FlexnetError as error:
-        return _dialog(form, bsnr, error.message, 409)
-    flash(done + " Laufende VPN-Sitzungen werden getrennt.")
-    return redirect(url_for("admin.practice", bsnr=number))
+
+    def act(db: Session) -> str:
+        what = LockTarget(form.what.data)
+        outcomes = [
+            locks.lock(
+                db,
+                what=what,
+                identifier=identifier,
+                cause=LockCause(form.cause.data),
+                reason=form.reason.data or "",
+                all_practice_credentials=form.all_credentials.data,
+                actor=actor,
+                now=now,
+            )
+            for identifier in _named(what, number, keys, usernames, form.user.data)
+        ]
+        done = "; ".join(outcome.text for outcome in outcomes)
+        return done[:1].upper() + done[1:]  # the CLI's line, as a sentence
+
+    return submit(
+        form,
+        act,
+        done=lambda done: flash_and_redirect(
+            f"{done}. Laufende VPN-Sitzungen werden getrennt.",
+            url_for("admin.practice", bsnr=number),
+        ),
+        again=lambda problems, status: _dialog(form, bsnr, problems, status),
+        extra_validators={"confirm": [typed(number, "Die BSNR stimmt nicht; nichts gesperrt.")]},
+    )
+
+
+def _named(
+    what: LockTarget, bsnr: str, keys: list[str], usernames: list[str], chosen: str | None
+) -> list[str]:
+    """What the dialog locks, by name: the practice, its keys in use, or the chosen user
+    (one of the practice's)."""
+    if what is LockTarget.PRACTICE:
+        return [bsnr]
+    if what is LockTarget.KEY:
+        if not keys:
+            raise ValidationError("Die Betriebsstätte hat keinen Yubikey in Gebrauch")
+        return keys
+    if chosen not in usernames:
+        raise ValidationError("Bitte einen Benutzer der Betriebsstätte wählen")
+    return [chosen]
 
 
 def _unlock(
     *,
     title: str,
     expected: str,
-    typed_ok: Callable[[str], bool],
+    confirmation: Callable[[Any, Any], None],
     back: str,
     act: Callable[[Session, str], object],
     done: str,
 ) -> ResponseReturnValue:
     """The unlock form: a reason, and ``expected`` typed to confirm; ``act`` unlocks."""
     form = UnlockForm()
-    status = 400 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        if typed_ok(form.confirm.data.strip()):
-            try:
-                with state().database.session() as db:
-                    act(db, form.reason.data or "")
-            except FlexnetError as error:
-                form.confirm.errors = [error.message]
-                status = 409
-            else:
-                flash(done)
-                return redirect(back)
-        else:
-            form.confirm.errors = ["Die Eingabe stimmt nicht; nichts geändert."]
-    return render_template(
-        "admin/unlock.html", form=form, title=title, expected=expected, back=back, staff=g.staff
-    ), status
+
+    def again(problems: list[str], status: int) -> ResponseReturnValue:
+        page = render_template(
+            "admin/unlock.html",
+            form=form,
+            title=title,
+            expected=expected,
+            back=back,
+            problems=problems,
+            staff=g.staff,
+        )
+        return page, status
+
+    return submit(
+        form,
+        lambda db: act(db, form.reason.data or ""),
+        done=lambda _: flash_and_redirect(done, back),
+        again=again,
+        extra_validators={"confirm": [confirmation]},
+    )
 
 
 @blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
@@ -196,11 +206,12 @@ def unlock_practice(bsnr: str) -> ResponseReturnValue:
     return _unlock(
         title=f"Betriebsstätte {number} entsperren",
         expected="die BSNR",
-        typed_ok=lambda typed: typed == number,
+        confirmation=typed(number, MISTYPED),
         back=url_for("admin.practice", bsnr=number),
-        act=lambda db, reason: locks.unlock_practice(
+        act=lambda db, reason: locks.unlock(
             db,
-            bsnr=number,
+            what=LockTarget.PRACTICE,
+            identifier=number,
             reason=reason,
             actor=g.staff.actor,
             now=utcnow(),
@@ -221,11 +232,12 @@ def unlock_user(username: str) -> ResponseReturnValue:
     return _unlock(
         title=f"Benutzer {name} entsperren",
         expected="den Benutzernamen",
-        typed_ok=lambda typed: typed.lower() == name,
+        confirmation=typed(name, MISTYPED, any_case=True),
         back=url_for("admin.user", username=name),
-        act=lambda db, reason: locks.unlock_user(
+        act=lambda db, reason: locks.unlock(
             db,
-            username=name,
+            what=LockTarget.USER,
+            identifier=name,
             reason=reason,
             actor=g.staff.actor,
             now=utcnow(),

@@ -11,20 +11,30 @@ from __future__ import annotations
 from datetime import date
 from io import BytesIO
 
-from flask import Response, flash, g, redirect, render_template, url_for
+from flask import Response, g, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from wtforms import StringField
 from wtforms.validators import InputRequired
 
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError
+from flexnet.errors import ConflictError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import MailRun
 from flexnet.provisioning import mailruns
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, ButtonForm, allowed, blank, blueprint
+from flexnet.web.admin import (
+    HELPDESK,
+    ButtonForm,
+    allowed,
+    blank,
+    blueprint,
+    flash_and_redirect,
+    submit,
+    typed,
+)
 from flexnet.web.forms import DayField
 
 
@@ -42,7 +52,7 @@ def _today() -> date:
     return utcnow().astimezone(BERLIN).date()
 
 
-def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
+def _page(problems: list[str], status: int) -> ResponseReturnValue:
     settings = state().settings
     with state().database.reader() as db:
         listing = mailruns.due_letters(
@@ -61,7 +71,7 @@ def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
             dispatch_form=blank(DispatchForm, dispatched_on=_today()),
             plain_form=blank(ButtonForm),
             cancel_form=blank(CancelForm),
-            problem=problem,
+            problems=problems,
             staff=g.staff,
         ), status
 
@@ -69,39 +79,45 @@ def _page(problem: str | None = None, status: int = 200) -> ResponseReturnValue:
 @blueprint.get("/letters")
 @allowed(HELPDESK)
 def letters() -> ResponseReturnValue:
-    return _page()
+    return _page([], 200)
 
 
 @blueprint.post("/letters/run")
 @allowed(HELPDESK)
 def letters_run() -> ResponseReturnValue:
-    if not ButtonForm().validate_on_submit():
-        return _page("Die Seite war veraltet; bitte erneut versuchen.", 400)
     settings = state().settings
     out = BytesIO()
-    try:
-        with state().database.session() as db:
-            produced = mailruns.produce_run(
-                db,
-                today=_today(),
-                out=out,
-                templates=mailruns.templates_for(settings),
-                settings=settings,
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-            run_id = produced.run.id if produced else None
-    except FlexnetError as error:
-        return _page(error.message, 409)
-    if run_id is None:
-        return _page("Keine Briefe fällig; kein Lauf erstellt.", 409)
-    return Response(
-        out.getvalue(),
-        mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="versandlauf-{run_id}.pdf"',
-            "Cache-Control": "no-store",
-        },
+
+    def act(db: Session) -> int:
+        produced = mailruns.produce_run(
+            db,
+            today=_today(),
+            out=out,
+            templates=mailruns.templates_for(settings),
+            settings=settings,
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        if produced is None:
+            raise ConflictError("Keine Briefe fällig; kein Lauf erstellt.")
+        return produced.run.id
+
+    def download(run_id: int) -> Response:
+        return Response(
+            out.getvalue(),
+            mimetype="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="versandlauf-{run_id}.pdf"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    return submit(
+        ButtonForm(),
+        act,
+        done=download,
+        again=_page,
+        invalid="Die Seite war veraltet; bitte erneut versuchen.",
     )
 
 
@@ -109,35 +125,37 @@ def letters_run() -> ResponseReturnValue:
 @allowed(HELPDESK)
 def letters_dispatched(run_id: int) -> ResponseReturnValue:
     form = DispatchForm()
-    if not form.validate_on_submit():
-        return _page("Bitte das Datum angeben, an dem der Lauf zur Post ging.", 400)
-    try:
-        with state().database.session() as db:
-            mailruns.confirm_dispatch(
-                db,
-                run_id=run_id,
-                dispatched_on=form.dispatched_on.data,
-                today=_today(),
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-    except FlexnetError as error:
-        return _page(error.message, 409)
-    flash(f"Versandlauf {run_id}: Versand bestätigt.")
-    return redirect(url_for("admin.letters"))
+    return submit(
+        form,
+        lambda db: mailruns.confirm_dispatch(
+            db,
+            run_id=run_id,
+            dispatched_on=form.dispatched_on.data,
+            today=_today(),
+            actor=g.staff.actor,
+            now=utcnow(),
+        ),
+        done=lambda _: flash_and_redirect(
+            f"Versandlauf {run_id}: Versand bestätigt.", url_for("admin.letters")
+        ),
+        again=_page,
+        invalid="Bitte das Datum angeben, an dem der Lauf zur Post ging.",
+    )
 
 
 @blueprint.post("/letters/runs/<int(max=2147483647):run_id>/cancel")
 @allowed(HELPDESK)
 def letters_cancel(run_id: int) -> ResponseReturnValue:
     """Destructive (its passwords stop working): confirmed by typing the run's number."""
-    form = CancelForm()
-    if not form.validate_on_submit() or (form.confirm.data or "").strip() != str(run_id):
-        return _page("Zum Stornieren bitte die Nummer des Laufs eingeben; nichts geändert.", 400)
-    try:
-        with state().database.session() as db:
-            mailruns.cancel_run(db, run_id=run_id, actor=g.staff.actor, now=utcnow())
-    except FlexnetError as error:
-        return _page(error.message, 409)
-    flash(f"Versandlauf {run_id} storniert; seine Kennwörter gelten nicht mehr.")
-    return redirect(url_for("admin.letters"))
+    mistyped = "Zum Stornieren bitte die Nummer des Laufs eingeben; nichts geändert."
+    return submit(
+        CancelForm(),
+        lambda db: mailruns.cancel_run(db, run_id=run_id, actor=g.staff.actor, now=utcnow()),
+        done=lambda _: flash_and_redirect(
+            f"Versandlauf {run_id} storniert; seine Kennwörter gelten nicht mehr.",
+            url_for("admin.letters"),
+        ),
+        again=_page,
+        invalid=mistyped,
+        extra_validators={"confirm": [typed(str(run_id), mistyped)]},
+    )

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import g, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from flexnet.accounts import practices, users
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError, ValidationError
+from flexnet.errors import ValidationError
 from flexnet.lifecycle import returns
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
@@ -31,7 +32,16 @@ from flexnet.models import (
 from flexnet.otp import importer
 from flexnet.provisioning import issuance
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blank, blueprint, form_page, practice_or_404
+from flexnet.web.admin import (
+    HELPDESK,
+    allowed,
+    blank,
+    blueprint,
+    flash_and_redirect,
+    form_page,
+    practice_or_404,
+    submit,
+)
 from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
@@ -105,43 +115,42 @@ class ImportForm(FlaskForm):  # type: ignore[misc]
 def practice_new() -> ResponseReturnValue:
     form = PracticeForm()
 
-    def act() -> tuple[str, str]:
-        bsnr = _add_practice(form)
+    def act(db: Session) -> tuple[str, str]:
+        bsnr = _add_practice(db, form)
         return f"BSNR {bsnr} angelegt.", url_for("admin.practice", bsnr=bsnr)
 
     return form_page(form, "admin/practice_new.html", act)
 
 
-def _add_practice(form: PracticeForm) -> str:
+def _add_practice(db: Session, form: PracticeForm) -> str:
     """Practice and, if given, its terms acceptance in one transaction."""
     version, accepted_on = (form.terms_version.data or "").strip(), form.terms_date.data
     if bool(version) != bool(accepted_on):
         raise ValidationError("Für die Nutzungsbedingungen Version und Datum angeben (oder keins)")
     actor, now = g.staff.actor, utcnow()
-    with state().database.session() as db:
-        practice = practices.add_practice(
+    practice = practices.add_practice(
+        db,
+        bsnr=form.bsnr.data or "",
+        name=form.name.data or "",
+        address_extra=form.address_extra.data or None,
+        street=form.street.data or "",
+        zip_code=form.zip_code.data or "",
+        city=form.city.data or "",
+        kind=PracticeKind(form.kind.data),
+        actor=actor,
+        now=now,
+    )
+    if version and accepted_on:
+        practices.accept_terms(
             db,
-            bsnr=form.bsnr.data or "",
-            name=form.name.data or "",
-            address_extra=form.address_extra.data or None,
-            street=form.street.data or "",
-            zip_code=form.zip_code.data or "",
-            city=form.city.data or "",
-            kind=PracticeKind(form.kind.data),
+            bsnr=practice.bsnr,
+            version=version,
+            channel=TermsChannel(form.terms_channel.data),
+            accepted_on=accepted_on,
             actor=actor,
             now=now,
         )
-        if version and accepted_on:
-            practices.accept_terms(
-                db,
-                bsnr=practice.bsnr,
-                version=version,
-                channel=TermsChannel(form.terms_channel.data),
-                accepted_on=accepted_on,
-                actor=actor,
-                now=now,
-            )
-        return practice.bsnr
+    return practice.bsnr
 
 
 @blueprint.route("/practices/<bsnr>/users/new", methods=["GET", "POST"])
@@ -150,20 +159,19 @@ def user_new(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
     form = UserForm()
 
-    def act() -> tuple[str, str]:
-        with state().database.session() as db:
-            user, _ = issuance.add_user(
-                db,
-                username=form.username.data or "",
-                bsnr=number,
-                kind=UserKind(form.kind.data),
-                name=form.name.data or None,
-                lanr=form.lanr.data or None,
-                actor=g.staff.actor,
-                now=utcnow(),
-                quarters=state().settings.lock_after_quarters,
-            )
-            message = f"Benutzer {user.username} angelegt; der Zugangsdaten-Brief ist vorgemerkt."
+    def act(db: Session) -> tuple[str, str]:
+        user, _ = issuance.add_user(
+            db,
+            username=form.username.data or "",
+            bsnr=number,
+            kind=UserKind(form.kind.data),
+            name=form.name.data or None,
+            lanr=form.lanr.data or None,
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+        message = f"Benutzer {user.username} angelegt; der Zugangsdaten-Brief ist vorgemerkt."
         return message, url_for("admin.practice", bsnr=number)
 
     return form_page(form, "admin/user_new.html", act, bsnr=number)
@@ -175,16 +183,15 @@ def key_assign(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
     form = AssignForm()
 
-    def act() -> tuple[str, str]:
-        with state().database.session() as db:
-            issuance.issue_key(
-                db,
-                serial=form.serial.data or "",
-                bsnr=number,
-                actor=g.staff.actor,
-                now=utcnow(),
-                quarters=state().settings.lock_after_quarters,
-            )
+    def act(db: Session) -> tuple[str, str]:
+        issuance.issue_key(
+            db,
+            serial=form.serial.data or "",
+            bsnr=number,
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
         message = f"Yubikey {form.serial.data} zugewiesen; das Begleitschreiben ist vorgemerkt."
         return message, url_for("admin.practice", bsnr=number)
 
@@ -197,29 +204,25 @@ def keys() -> ResponseReturnValue:
     """The stock: counts by status, the keys ready to hand out, overdue returns, the
     receipt of a returned key, and the import."""
     form = ImportForm()
-    problems: list[str] = []
-    if form.validate_on_submit():
+
+    def act(db: Session) -> str:
         data = form.file.data.read(MAX_IMPORT_BYTES + 1)
-        try:
-            if len(data) > MAX_IMPORT_BYTES:
-                raise ValidationError("Die Datei ist größer als 5 MB")
-            flexnet = state()
-            parsed = importer.parse(data, importer.Format.AUTO)
-            with flexnet.database.session() as db:
-                summary = importer.import_keys(
-                    db, parsed, box=flexnet.secret_box, actor=g.staff.actor, now=utcnow()
-                )
-        except importer.ImportFailed as failed:
-            problems = [
-                f"Import abgebrochen, nichts übernommen ({failed.summary}):",
-                *failed.errors,
-            ]
-        except FlexnetError as error:
-            problems = [error.message]
-        else:
-            flash(f"{summary.total} Yubikeys importiert ({summary.reprogrammed} neu programmiert).")
-            return redirect(url_for("admin.keys"))
-    return _keys_page(form, blank(ReturnForm, received_on=_today()), problems)
+        if len(data) > MAX_IMPORT_BYTES:
+            raise ValidationError("Die Datei ist größer als 5 MB")
+        parsed = importer.parse(data, importer.Format.AUTO)  # before any row is read
+        summary = importer.import_keys(
+            db, parsed, box=state().secret_box, actor=g.staff.actor, now=utcnow()
+        )
+        return f"{summary.total} Yubikeys importiert ({summary.reprogrammed} neu programmiert)."
+
+    return submit(
+        form,
+        act,
+        done=lambda message: flash_and_redirect(message, url_for("admin.keys")),
+        again=lambda problems, status: _keys_page(
+            form, blank(ReturnForm, received_on=_today()), problems, status
+        ),
+    )
 
 
 @blueprint.post("/keys/return")
@@ -227,33 +230,32 @@ def keys() -> ResponseReturnValue:
 def key_return() -> ResponseReturnValue:
     """Record a key that came back (§ 10.2)."""
     form = ReturnForm()
-    problems: list[str] = []
-    if form.validate_on_submit():
-        try:
-            with state().database.session() as db:
-                token = returns.record_return(
-                    db,
-                    serial=form.serial.data or "",
-                    received_on=form.received_on.data,
-                    condition=ReturnCondition(form.condition.data),
-                    note=form.note.data or None,
-                    actor=g.staff.actor,
-                    now=utcnow(),
-                )
-                returned = token.status is TokenStatus.RETURNED
-        except FlexnetError as error:
-            problems = [error.message]
-        else:
-            flash(
-                f"Yubikey {form.serial.data} eingegangen; "
-                + ("ins Lager erst nach Neuprogrammierung." if returned else "ausgemustert.")
-            )
-            return redirect(url_for("admin.keys"))
-    return _keys_page(blank(ImportForm), form, problems)
+
+    def act(db: Session) -> str:
+        token = returns.record_return(
+            db,
+            serial=form.serial.data or "",
+            received_on=form.received_on.data,
+            condition=ReturnCondition(form.condition.data),
+            note=form.note.data or None,
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        returned = token.status is TokenStatus.RETURNED
+        return f"Yubikey {form.serial.data} eingegangen; " + (
+            "ins Lager erst nach Neuprogrammierung." if returned else "ausgemustert."
+        )
+
+    return submit(
+        form,
+        act,
+        done=lambda message: flash_and_redirect(message, url_for("admin.keys")),
+        again=lambda problems, status: _keys_page(blank(ImportForm), form, problems, status),
+    )
 
 
 def _keys_page(
-    form: ImportForm, return_form: ReturnForm, problems: list[str]
+    form: ImportForm, return_form: ReturnForm, problems: list[str], status: int
 ) -> ResponseReturnValue:
     settings = state().settings
     with state().database.reader() as db:
@@ -269,7 +271,6 @@ def _keys_page(
                 .limit(100)
             )
         )
-    status = 400 if problems or form.errors or return_form.errors else 200
     return render_template(
         "admin/keys.html",
         form=form,

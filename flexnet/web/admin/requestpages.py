@@ -3,20 +3,28 @@ fulfil (a new password is issued here), reject; every step with a note, audited.
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from wtforms import BooleanField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
 from flexnet.accounts import servicerequests
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, named_person, person_choices
+from flexnet.web.admin import (
+    HELPDESK,
+    allowed,
+    blueprint,
+    flash_and_redirect,
+    named_person,
+    person_choices,
+    submit,
+)
 from flexnet.web.forms import one_line
 
 PAGE_SIZE = 50
@@ -73,7 +81,7 @@ def requests() -> ResponseReturnValue:
 
 
 def _detail(
-    request_id: int, form: HandleForm, problem: str | None = None, status: int = 200
+    request_id: int, form: HandleForm, problems: list[str], status: int
 ) -> ResponseReturnValue:
     with state().database.reader() as db:
         item = db.get(ServiceRequest, request_id)
@@ -89,7 +97,7 @@ def _detail(
             item=item,
             practice=practice,
             form=form,
-            problem=problem,
+            problems=problems,
             kinds=servicerequests.KIND_LABELS,
             statuses=STATUS_LABELS,
             new_password=item.kind is RequestKind.NEW_PASSWORD,
@@ -101,34 +109,38 @@ def _detail(
 @blueprint.get("/requests/<int(max=2147483647):request_id>")
 @allowed(HELPDESK)
 def request_detail(request_id: int) -> ResponseReturnValue:
-    return _detail(request_id, HandleForm())
+    return _detail(request_id, HandleForm(), [], 200)
 
 
 @blueprint.post("/requests/<int(max=2147483647):request_id>")
 @allowed(HELPDESK)
 def request_handle(request_id: int) -> ResponseReturnValue:
     form = HandleForm()
-    if not form.validate_on_submit():
-        return _detail(request_id, form, status=400)
-    actor, now, note = g.staff.actor, utcnow(), form.note.data or ""
-    try:
-        with state().database.session() as db:
-            if form.step.data == "verify":
-                servicerequests.verify(db, request_id=request_id, note=note, actor=actor, now=now)
-            elif form.step.data == "fulfil":
-                servicerequests.fulfil(
-                    db,
-                    request_id=request_id,
-                    note=note,
-                    username=form.user.data or None,
-                    at_once=not form.on_first_use.data,
-                    actor=actor,
-                    now=now,
-                    quarters=state().settings.lock_after_quarters,
-                )
-            else:
-                servicerequests.reject(db, request_id=request_id, note=note, actor=actor, now=now)
-    except FlexnetError as error:
-        return _detail(request_id, form, error.message, 409)
-    flash(f"Anfrage {request_id}: {_DONE[form.step.data]}.")
-    return redirect(url_for("admin.request_detail", request_id=request_id))
+
+    def act(db: Session) -> None:
+        actor, now, note = g.staff.actor, utcnow(), form.note.data or ""
+        if form.step.data == "verify":
+            servicerequests.verify(db, request_id=request_id, note=note, actor=actor, now=now)
+        elif form.step.data == "fulfil":
+            servicerequests.fulfil(
+                db,
+                request_id=request_id,
+                note=note,
+                username=form.user.data or None,
+                at_once=not form.on_first_use.data,
+                actor=actor,
+                now=now,
+                quarters=state().settings.lock_after_quarters,
+            )
+        else:
+            servicerequests.reject(db, request_id=request_id, note=note, actor=actor, now=now)
+
+    return submit(
+        form,
+        act,
+        done=lambda _: flash_and_redirect(
+            f"Anfrage {request_id}: {_DONE[form.step.data]}.",
+            url_for("admin.request_detail", request_id=request_id),
+        ),
+        again=lambda problems, status: _detail(request_id, form, problems, status),
+    )

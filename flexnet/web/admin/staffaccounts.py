@@ -3,23 +3,36 @@ second factor and hand out the one-time enrolment code for a new one (shown once
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from flexnet.db import utcnow
-from flexnet.errors import FlexnetError
 from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus
 from flexnet.otp import stock
 from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
-from flexnet.web.admin import ADMIN, ROLE_LABELS, ButtonForm, allowed, blank, blueprint
+from flexnet.web.admin import (
+    ADMIN,
+    ROLE_LABELS,
+    ButtonForm,
+    allowed,
+    blank,
+    blueprint,
+    flash_and_redirect,
+    submit,
+    typed,
+)
 
 REQUIRED = "Bitte ausfüllen."
+CONFIRM = "Zur Bestätigung bitte genau den Benutzernamen eingeben."
 _ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
 
 
@@ -45,8 +58,8 @@ class DeactivateForm(FlaskForm):  # type: ignore[misc]
 
 def _page(
     form: AddForm,
-    problem: str | None = None,
-    status: int = 200,
+    problems: list[str],
+    status: int,
     shown_code: staff_accounts.EnrolmentCode | None = None,
 ) -> ResponseReturnValue:
     with state().database.reader() as db:
@@ -74,84 +87,102 @@ def _page(
         code_form=blank(ButtonForm),
         staff_keys=staff_keys,
         shown_code=shown_code,
-        problem=problem,
+        problems=problems,
         role_labels=ROLE_LABELS,
         staff=g.staff,
     ), status
 
 
+def _again(problems: list[str], status: int) -> ResponseReturnValue:
+    """The staff page again after a refused action on one account (the add form blank)."""
+    return _page(blank(AddForm), problems, status)
+
+
+def _shown(code: staff_accounts.EnrolmentCode) -> ResponseReturnValue:
+    """A new enrolment code, on this answer only (the page is not a redirect target)."""
+    return _page(blank(AddForm), [], 200, shown_code=code)
+
+
+def _back_to_staff(message: str) -> ResponseReturnValue:
+    return flash_and_redirect(message, url_for("admin.staff_page"))
+
+
 @blueprint.get("/staff")
 @allowed(ADMIN)
 def staff_page() -> ResponseReturnValue:
-    return _page(blank(AddForm))
+    return _page(blank(AddForm), [], 200)
 
 
 @blueprint.post("/staff")
 @allowed(ADMIN)
 def staff_add() -> ResponseReturnValue:
     form = AddForm()
-    if not form.validate_on_submit():
-        return _page(form, status=400)
-    try:
-        with state().database.session() as db:
-            account = staff_accounts.add_staff(
-                db,
-                username=form.username.data or "",
-                name=form.name.data or None,
-                role=StaffRole(form.role.data),
-                password=form.password.data or "",
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-            db.flush()
-            code = staff_accounts.issue_enrolment_code(
-                db, username=account.username, actor=g.staff.actor, now=utcnow()
-            )
-    except FlexnetError as error:
-        form.password.data = ""
-        return _page(form, error.message, 400)
-    flash(f"Mitarbeiter {code.username} angelegt.")
-    return _page(blank(AddForm), shown_code=code)
+
+    def act(db: Session) -> staff_accounts.EnrolmentCode:
+        account = staff_accounts.add_staff(
+            db,
+            username=form.username.data or "",
+            name=form.name.data or None,
+            role=StaffRole(form.role.data),
+            password=form.password.data or "",
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        db.flush()
+        return staff_accounts.issue_enrolment_code(
+            db, username=account.username, actor=g.staff.actor, now=utcnow()
+        )
+
+    def added(code: staff_accounts.EnrolmentCode) -> ResponseReturnValue:
+        flash(f"Mitarbeiter {code.username} angelegt.")
+        return _shown(code)
+
+    def again(problems: list[str], status: int) -> ResponseReturnValue:
+        form.password.data = ""  # a password typed is never sent back
+        return _page(form, problems, status)
+
+    return submit(form, act, done=added, again=again)
 
 
 @blueprint.post("/staff/<username>/role")
 @allowed(ADMIN)
 def staff_role(username: str) -> ResponseReturnValue:
     form = RoleForm()
-    if not form.validate_on_submit():
-        return _page(blank(AddForm), "Bitte eine Rolle wählen.", 400)
-    try:
-        with state().database.session() as db:
-            staff_accounts.change_role(
-                db,
-                username=username,
-                role=StaffRole(form.role.data),
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-    except FlexnetError as error:
-        return _page(blank(AddForm), error.message, 409)
-    flash(f"Rolle von {username} geändert.")
-    return redirect(url_for("admin.staff_page"))
+    return submit(
+        form,
+        lambda db: staff_accounts.change_role(
+            db, username=username, role=StaffRole(form.role.data), actor=g.staff.actor, now=utcnow()
+        ),
+        done=lambda _: _back_to_staff(f"Rolle von {username} geändert."),
+        again=_again,
+        invalid="Bitte eine Rolle wählen.",
+    )
+
+
+def _confirmed(username: str) -> dict[str, list[Any]]:
+    """The username typed to confirm a destructive action on the account (any case)."""
+    return {"confirm": [typed(username, CONFIRM, any_case=True)]}
 
 
 @blueprint.post("/staff/<username>/deactivate")
 @allowed(ADMIN)
 def staff_deactivate(username: str) -> ResponseReturnValue:
-    form = DeactivateForm()
-    if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
-        return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
-    try:
-        with state().database.session() as db:
-            staff_accounts.deactivate_staff(
-                db, username=username, actor=g.staff.actor, now=utcnow()
-            )
-    except FlexnetError as error:
-        return _page(blank(AddForm), error.message, 409)
-    flash(f"{username} ist deaktiviert; laufende Sitzungen sind beendet.")
-    if username.lower() == g.staff.username:
-        return redirect(url_for("admin.login"))
-    return redirect(url_for("admin.staff_page"))
+    def deactivated(_: object) -> ResponseReturnValue:
+        flash(f"{username} ist deaktiviert; laufende Sitzungen sind beendet.")
+        if username.lower() == g.staff.username:
+            return redirect(url_for("admin.login"))
+        return redirect(url_for("admin.staff_page"))
+
+    return submit(
+        DeactivateForm(),
+        lambda db: staff_accounts.deactivate_staff(
+            db, username=username, actor=g.staff.actor, now=utcnow()
+        ),
+        done=deactivated,
+        again=_again,
+        invalid=CONFIRM,
+        extra_validators=_confirmed(username),
+    )
 
 
 @blueprint.post("/staff/<username>/totp-reset")
@@ -159,24 +190,28 @@ def staff_deactivate(username: str) -> ResponseReturnValue:
 def staff_totp_reset(username: str) -> ResponseReturnValue:
     """A lost or replaced phone or Yubikey: live sessions end, and the next sign-in enrols
     anew with the enrolment code shown here once (confirmed by the name)."""
-    form = DeactivateForm()
-    if not form.validate_on_submit() or form.confirm.data.strip().lower() != username.lower():
-        return _page(blank(AddForm), "Zur Bestätigung bitte genau den Benutzernamen eingeben.", 400)
-    try:
-        with state().database.session() as db:
-            staff_accounts.reset_second_factor(
-                db, username=username, actor=g.staff.actor, now=utcnow()
-            )
-            code = staff_accounts.issue_enrolment_code(
-                db, username=username, actor=g.staff.actor, now=utcnow()
-            )
-    except FlexnetError as error:
-        return _page(blank(AddForm), error.message, 409)
-    flash(
-        f"Zweiter Faktor von {code.username} zurückgesetzt; die nächste Anmeldung richtet "
-        "ihn mit dem Einrichtungscode neu ein."
+
+    def act(db: Session) -> staff_accounts.EnrolmentCode:
+        staff_accounts.reset_second_factor(db, username=username, actor=g.staff.actor, now=utcnow())
+        return staff_accounts.issue_enrolment_code(
+            db, username=username, actor=g.staff.actor, now=utcnow()
+        )
+
+    def reset(code: staff_accounts.EnrolmentCode) -> ResponseReturnValue:
+        flash(
+            f"Zweiter Faktor von {code.username} zurückgesetzt; die nächste Anmeldung richtet "
+            "ihn mit dem Einrichtungscode neu ein."
+        )
+        return _shown(code)
+
+    return submit(
+        DeactivateForm(),
+        act,
+        done=reset,
+        again=_again,
+        invalid=CONFIRM,
+        extra_validators=_confirmed(username),
     )
-    return _page(blank(AddForm), shown_code=code)
 
 
 @blueprint.post("/staff/<username>/enrolment-code")
@@ -184,16 +219,15 @@ def staff_totp_reset(username: str) -> ResponseReturnValue:
 def staff_enrolment_code(username: str) -> ResponseReturnValue:
     """A new one-time enrolment code for an account without a second factor (the last
     one expired), shown once; an earlier one stops working."""
-    if not ButtonForm().validate_on_submit():
-        return _page(blank(AddForm), "Das Formular war abgelaufen; bitte erneut.", 400)
-    try:
-        with state().database.session() as db:
-            code = staff_accounts.issue_enrolment_code(
-                db, username=username, actor=g.staff.actor, now=utcnow()
-            )
-    except FlexnetError as error:
-        return _page(blank(AddForm), error.message, 409)
-    return _page(blank(AddForm), shown_code=code)
+    return submit(
+        ButtonForm(),
+        lambda db: staff_accounts.issue_enrolment_code(
+            db, username=username, actor=g.staff.actor, now=utcnow()
+        ),
+        done=_shown,
+        again=_again,
+        invalid="Das Formular war abgelaufen; bitte erneut.",
+    )
 
 
 class YubikeyForm(FlaskForm):  # type: ignore[misc]
@@ -205,18 +239,18 @@ class YubikeyForm(FlaskForm):  # type: ignore[misc]
 def staff_yubikey(username: str) -> ResponseReturnValue:
     """Hand a Yubikey from stock to a staff member as their second factor."""
     form = YubikeyForm()
-    if not form.validate_on_submit():
-        return _page(blank(AddForm), "Bitte die Seriennummer angeben.", 400)
-    try:
-        with state().database.session() as db:
-            stock.assign_to_staff(
-                db,
-                serial=form.serial.data or "",
-                staff=staff_accounts.get_staff(db, username),
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-    except FlexnetError as error:
-        return _page(blank(AddForm), error.message, 409)
-    flash(f"Yubikey {form.serial.data} an {username} ausgegeben (zweiter Faktor).")
-    return redirect(url_for("admin.staff_page"))
+    return submit(
+        form,
+        lambda db: stock.assign_to_staff(
+            db,
+            serial=form.serial.data or "",
+            staff=staff_accounts.get_staff(db, username),
+            actor=g.staff.actor,
+            now=utcnow(),
+        ),
+        done=lambda _: _back_to_staff(
+            f"Yubikey {form.serial.data} an {username} ausgegeben (zweiter Faktor)."
+        ),
+        again=_again,
+        invalid="Bitte die Seriennummer angeben.",
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Optional
@@ -16,7 +17,7 @@ from flexnet.lifecycle import lock_exceptions, locks
 from flexnet.models import TerminationBy
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404
+from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404, typed
 from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
@@ -63,24 +64,21 @@ def terminate(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
     form = TerminationForm()
 
-    def act() -> tuple[str, str]:
-        if form.confirm.data.strip() != number:
-            raise ValidationError("Die BSNR zur Bestätigung stimmt nicht; nichts erfasst")
+    def act(db: Session) -> tuple[str, str]:
         by = TerminationBy(form.by.data)
         if by is TerminationBy.EXTRAORDINARY and not (form.reason.data or "").strip():
             raise ValidationError("Eine außerordentliche Kündigung braucht einen Grund")
-        with state().database.session() as db:
-            practice = locks.terminate(
-                db,
-                bsnr=number,
-                by=by,
-                notice_date=form.notice_date.data,
-                requested=form.requested_date.data,
-                reason=form.reason.data,
-                actor=g.staff.actor,
-                now=utcnow(),
-            )
-            last_day = practice.access_ends_on
+        practice = locks.terminate(
+            db,
+            bsnr=number,
+            by=by,
+            notice_date=form.notice_date.data,
+            requested=form.requested_date.data,
+            reason=form.reason.data,
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        last_day = practice.access_ends_on
         message = (
             f"Kündigung erfasst; letzter Tag mit Zugang {last_day:%d.%m.%Y}."
             if last_day
@@ -88,7 +86,8 @@ def terminate(bsnr: str) -> ResponseReturnValue:
         )
         return message, url_for("admin.practice", bsnr=number)
 
-    return form_page(form, "admin/terminate.html", act, bsnr=number)
+    confirmed = typed(number, "Die BSNR zur Bestätigung stimmt nicht; nichts erfasst.")
+    return form_page(form, "admin/terminate.html", act, {"confirm": [confirmed]}, bsnr=number)
 
 
 @blueprint.route("/practices/<bsnr>/exception", methods=["GET", "POST"])
@@ -97,19 +96,18 @@ def exception(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
     form = ExceptionForm()
 
-    def act() -> tuple[str, str]:
-        with state().database.session() as db:
-            lock_exceptions.grant(
-                db,
-                bsnr=number,
-                until=form.until.data,
-                reason=form.reason.data or "",
-                decision_ref=form.decision_ref.data or "",
-                decided_by=form.decided_by.data or "",
-                actor=g.staff.actor,
-                now=utcnow(),
-                quarters=state().settings.lock_after_quarters,
-            )
+    def act(db: Session) -> tuple[str, str]:
+        lock_exceptions.grant(
+            db,
+            bsnr=number,
+            until=form.until.data,
+            reason=form.reason.data or "",
+            decision_ref=form.decision_ref.data or "",
+            decided_by=form.decided_by.data or "",
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
         message = f"Ausnahme bis {form.until.data:%d.%m.%Y} erfasst."
         return message, url_for("admin.practice", bsnr=number)
 

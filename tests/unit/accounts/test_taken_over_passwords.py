@@ -45,7 +45,7 @@ def taken_over(
     password: str | None = None,
     password_hash: str | None = None,
 ) -> User:
-    return users.add_user(
+    return users.create_user(
         session,
         username=username,
         bsnr=practice.bsnr,
@@ -203,7 +203,7 @@ def test_policy_check_uses_the_configured_policy(
     practice = make_practice()
     strict = passwords.PasswordPolicy(min_length=20)
 
-    user = users.add_user(
+    user = users.create_user(
         session,
         username="kurz",
         bsnr=practice.bsnr,

@@ -108,7 +108,7 @@ def test_lock_ends_self_service_sessions_set_based(
     user's own epoch rises (not one value for all), in one UPDATE for all of them."""
     fresh, changed, earlier = (make_user(migrated_password="Alt-System-2019!") for _ in range(3))
     users.set_password(session, changed, "Neues-Kennwort-2026!", now=NOW)  # epoch 1 → 2
-    users.lock_user(
+    users.lock_one(
         session, user=earlier, cause=LockCause.MANUAL, reason="vorher", actor=STAFF, now=NOW
     )
     session.flush()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.accounts import practices
-from flexnet.errors import ConflictError
+from flexnet.errors import ConflictError, ValidationError
 from flexnet.lifecycle import job, lock_exceptions, locks
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import (
@@ -441,3 +441,93 @@ def test_reasons_typed_over_several_lines_are_kept_as_one_line_without_carriage_
     ).one()
     stored = (user.lock_reason, letter.note, terminated.termination_reason)
     assert stored == (wanted, wanted, wanted)
+
+
+# --- one lock and unlock for the CLI, the API and the admin UI ------------------------
+
+
+def test_what_staff_name_decides_what_is_locked_and_unlocked(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_user: Callable[..., User],
+    make_yubikey: MakeKey,
+) -> None:
+    """user | key | practice, named by username, serial or BSNR: the one dispatch behind
+    ``flexnet lock``, ``POST /api/v1/locks`` and the lock dialog."""
+    clinics = [make_practice() for _ in range(4)]
+    staff = [[make_user(practice=p) for _ in range(3)] for p in clinics]
+    keys = [make_yubikey(practice=p)[0] for p in clinics]
+    why = {"cause": LockCause.MISUSE, "reason": "Anruf 23.11.", "actor": STAFF, "now": NOW}
+    named = staff[0][1].username
+
+    one = locks.lock(session, what=locks.LockTarget.USER, identifier=f" {named.upper()}", **why)
+    everyone = locks.lock(
+        session,
+        what=locks.LockTarget.USER,
+        identifier=staff[1][0].username,
+        all_practice_credentials=True,
+        **why,
+    )
+    key = locks.lock(session, what=locks.LockTarget.KEY, identifier=keys[2].serial, **why)
+    lost = locks.lock(
+        session,
+        what=locks.LockTarget.KEY,
+        identifier=keys[3].serial,
+        **(why | {"cause": LockCause.LOSS}),
+    )
+    practice = locks.lock(
+        session, what=locks.LockTarget.PRACTICE, identifier=clinics[3].bsnr, **why
+    )
+
+    assert (one.locked, one.text) == ([named], f"gesperrt: {named}")
+    assert everyone.locked == sorted(u.username for u in staff[1])
+    assert (key.locked, key.key_status, key.text) == (
+        [keys[2].serial],
+        TokenStatus.LOCKED,
+        f"Yubikey {keys[2].serial}: gesperrt",
+    )
+    assert (lost.key_status, lost.text) == (TokenStatus.LOST, f"Yubikey {keys[3].serial}: verloren")
+    assert practice.locked == [clinics[3].bsnr]
+    assert (
+        practice.text
+        == f"BSNR {clinics[3].bsnr} mit allen Zugängen gesperrt; Sperrbrief vorgemerkt"
+    )
+    statuses = [[u.status for u in row] for row in staff]
+    assert statuses == [
+        [UserStatus.PENDING, UserStatus.LOCKED, UserStatus.PENDING],
+        [UserStatus.LOCKED] * 3,
+        [UserStatus.PENDING] * 3,  # a key lock alone leaves the users
+        [UserStatus.LOCKED] * 3,
+    ]
+    assert [p.status for p in clinics] == [PracticeStatus.ACTIVE] * 3 + [PracticeStatus.LOCKED]
+
+    unlocked_user = locks.unlock(
+        session,
+        what=locks.LockTarget.USER,
+        identifier=named,
+        reason="geklärt",
+        actor=STAFF,
+        now=NOW,
+    )
+    unlocked_practice = locks.unlock(
+        session,
+        what=locks.LockTarget.PRACTICE,
+        identifier=clinics[3].bsnr,
+        reason="geklärt",
+        actor=STAFF,
+        now=NOW,
+    )
+    with pytest.raises(ValidationError, match="Yubikey wird nicht entsperrt"):
+        locks.unlock(
+            session,
+            what=locks.LockTarget.KEY,
+            identifier=keys[2].serial,
+            reason="gefunden",
+            actor=STAFF,
+            now=NOW,
+        )
+
+    assert (unlocked_user, unlocked_practice) == (named, clinics[3].bsnr)
+    assert staff[0][1].status is UserStatus.PENDING and clinics[3].status is PracticeStatus.ACTIVE
+    assert [u.status for u in staff[3]] == [UserStatus.PENDING] * 3
+    assert keys[2].status is TokenStatus.LOCKED

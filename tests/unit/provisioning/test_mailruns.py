@@ -406,7 +406,7 @@ def test_own_password_change_and_locks_end_a_waiting_reissued_password(
     assert changer.next_password_hash and locked.next_password_hash
 
     users.set_password(session, changer, "Herbst-Wind-2027?", now=NOW)
-    users.lock_user(
+    users.lock_one(
         session, user=locked, cause=LockCause.MISUSE, reason="Verdacht", actor=STAFF, now=NOW
     )
 
