@@ -100,6 +100,8 @@ class Settings:
     letters: LetterSettings = field(default_factory=LetterSettings)
     connection_log_days: int = 31  # connection data with full IP addresses (KVS)
     audit_retention_years: int = 10  # the audit trail (purged by the lifecycle job)
+    request_retention_days: int = 365  # service requests after they were closed
+    record_retention_years: int = 10  # practices, users, letters after their end
     return_reminder_days: int = 28  # a locked Yubikey not back by then: reminder letter
     proxies: int = 0  # reverse proxies in front of the web app (X-Forwarded-For hops)
     demo: bool = False
@@ -148,6 +150,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         letters=_letter_settings(env),
         connection_log_days=_positive_int(env, "FLEXNET_CONNECTION_LOG_DAYS", default=31),
         audit_retention_years=_positive_int(env, "FLEXNET_AUDIT_RETENTION_YEARS", default=10),
+        request_retention_days=_positive_int(env, "FLEXNET_REQUEST_RETENTION_DAYS", default=365),
+        record_retention_years=_positive_int(env, "FLEXNET_RECORD_RETENTION_YEARS", default=10),
         return_reminder_days=_positive_int(env, "FLEXNET_RETURN_REMINDER_DAYS", default=28),
         proxies=_non_negative_int(env, "FLEXNET_PROXIES", default=0),
         demo=_flag(env, "FLEXNET_DEMO"),

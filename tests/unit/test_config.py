@@ -30,6 +30,8 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
         ("FLEXNET_MASTER_KEY", base64.urlsafe_b64encode(b"16 bytes only...").decode()),
         ("FLEXNET_AUDIT_KEY", ""),
         ("FLEXNET_AUDIT_KEY", base64.urlsafe_b64encode(b"16 bytes only...").decode()),
+        ("FLEXNET_REQUEST_RETENTION_DAYS", "0"),
+        ("FLEXNET_RECORD_RETENTION_YEARS", "zehn"),
         ("FLEXNET_DATABASE_URL", "no url"),
         ("FLEXNET_DATABASE_URL", "mysql://u@h/db"),
         ("FLEXNET_LOCK_AFTER_QUARTERS", "0"),
