@@ -114,6 +114,10 @@ class AuditTag(enum.StrEnum):
     RETENTION_PURGE = "lifecycle:retention:purge"
     AUDIT_PURGE = "lifecycle:audit:purge"  # names the hash the kept chain starts from
     MASTER_KEY_ROTATE = "keys:master:rotate"
+    # Every seal renewed under a new FLEXNET_AUDIT_KEY; names both checkpoint keys.
+    AUDIT_KEY_ROTATE = "keys:audit:rotate"
+    AUDIT_EXPORT = "audit:trail:export"  # for the data protection officer: filters, count
+    PRIVACY_EXPORT = "privacy:access:export"  # Art. 15 DSGVO: whose data, never the data
     DATABASE_BACKUP = "system:database:backup"  # names the file, never its content
     DATABASE_RESTORE = "system:database:restore"  # with what was carried over
     WSAPI_CLIENT_CREATE = "wsapi:client:create"
@@ -172,8 +176,10 @@ def record(
     data: Mapping[str, Any] | None = None,
     source_ip: str | None = None,
     now: datetime | None = None,
+    key: AuditKey | None = None,
 ) -> AuditEntry:
-    """Append one entry to the chain inside the caller's transaction."""
+    """Append one entry to the chain inside the caller's transaction, sealed with ``key``
+    (by default the session's audit key)."""
     payload = _canonical_json(data or {})
     _lock_chain(session)
     prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
@@ -194,7 +200,7 @@ def record(
         format=CURRENT,
     )
     entry.hash = entry_hash(entry)
-    entry.seal = _seal(session_key(session), _fields(entry))
+    entry.seal = _seal(key or session_key(session), _fields(entry))
     session.add(entry)
     # Flushed now so that the next record() in this transaction chains onto it.
     session.flush()
@@ -253,7 +259,8 @@ def entry_hash(entry: AuditEntry) -> str:
     return auditformat.legacy_hash(row) if entry.format == LEGACY else auditformat.current_hash(row)
 
 
-_STORED = (
+# What a seal is computed from (a key rotation reads these to seal every entry anew).
+STORED = (
     "prev_hash",
     *auditformat.CONTENT,
     "source_ip",
@@ -265,7 +272,7 @@ _STORED = (
 
 
 def _fields(entry: AuditEntry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in _STORED}
+    return {name: getattr(entry, name) for name in STORED}
 
 
 def _seal(key: AuditKey | None, row: Mapping[str, Any]) -> str | None:

@@ -10,11 +10,13 @@ import click
 
 from flexnet import labels
 from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
+from flexnet.cli.audit_cmds import write_checkpoint
 from flexnet.cli.record_cmds import practice
 from flexnet.cli.yubikey_cmds import yubikey
 from flexnet.lifecycle import job, lock_exceptions, locks, retention, returns
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import ReturnCondition, TerminationBy, TokenStatus
+from flexnet.ops import checkpoints
 
 _CAUSES = {cause.value: cause for cause in locks.STAFF_CAUSES}
 _CAUSE_HELP = "manual (§ 10.1), misuse/loss (§ 7.2), objection (§ 14.2)"
@@ -84,6 +86,9 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
         f"{settings.record_retention_years} Jahre nach dem Ende anonymisiert, Protokoll "
         f"nach {settings.audit_retention_years} Jahren): {purged}"
     )
+    if not dry_run:
+        # The day's checkpoint of the audit chain, for shipping elsewhere (log and file).
+        write_checkpoint(ctx, settings.instance_path / checkpoints.FILE_NAME)
 
 
 @cli.group("exception")
