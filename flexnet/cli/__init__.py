@@ -194,6 +194,7 @@ from flexnet.cli import (  # noqa: E402, F401
     instance_cmds,
     letters_cmds,
     lifecycle_cmds,
+    privacy_cmds,
     radius_cmds,
     record_cmds,
     yubikey_cmds,
