@@ -31,6 +31,7 @@ from flexnet.ops import privacy, privacypdf
 from flexnet.provisioning import issuance, letters
 from tests.conftest import NOW, STAFF
 from tests.support.pdf import page_texts
+from tests.unit.models.test_personal_data import personal
 from tests.support.yubikeys import SimulatedKey
 
 MakeKey = Callable[..., tuple[Token, SimulatedKey]]
@@ -189,3 +190,27 @@ def test_the_pdf_reads_in_german_with_the_persons_data(session: Session, two: Tw
     assert "Dr. Alice Albrecht" in text and "LANR" in text and "123456601" in text
     assert "Anmeldeprotokoll" in text and "198.51.100.1" in text
     assert "Bob Bauer" not in text and "$argon2" not in text
+
+
+def test_a_report_has_every_registered_personal_column_of_its_rows(
+    session: Session, two: Two
+) -> None:
+    """What docs/DATA_PROTECTION.md lists as personal is in the report, but the secrets."""
+    report = privacy.for_user(session, "aalbrecht", actor=STAFF, now=NOW).sections
+    sections = {
+        "users": [report["benutzer"]],
+        "practices": [report["betriebsstaette"]],
+        "letters": report["briefe"],
+        "tokens": report["yubikeys"],
+        "service_requests": report["anfragen"],
+        "auth_events": report["anmeldeprotokoll"],
+        "vpn_sessions": report["vpn_sitzungen"],
+        "audit_entries": report["revisionsprotokoll"],
+    }
+
+    for table, rows in sections.items():
+        wanted = {c.split(".")[1] for c in personal() if c.startswith(f"{table}.")}
+        wanted -= privacy.NEVER.get(table, set())
+        assert rows, table
+        for shown in rows:
+            assert wanted <= set(shown), (table, wanted - set(shown))
