@@ -95,10 +95,9 @@ def write_checkpoint(ctx: CliContext, path: Path) -> None:
     """A checkpoint of the head now: appended to ``path``, logged and shown."""
     with ctx.reading() as session:
         statement = checkpoints.make(session, audit_key(ctx), now=ctx.now())
-    checkpoints.publish(statement, path)
-    click.echo(
-        f"Prüfpunkt geschrieben nach {path}: Eintrag {statement['entry']}, Hash {statement['hash']}"
-    )
+    line = checkpoints.publish(statement, path)
+    # On standard output too: under systemd that is the journal, a second copy elsewhere.
+    click.echo(f"Prüfpunkt (angehängt an {path}): {line}")
 
 
 @audit_group.command("rotate-key")

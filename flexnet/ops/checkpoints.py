@@ -51,8 +51,8 @@ def make(session: Session, key: AuditKey, *, now: datetime) -> dict[str, Any]:
     )
 
 
-def publish(statement: dict[str, Any], path: Path) -> None:
-    """Append the checkpoint to ``path`` (created 0600) and log it as one line."""
+def publish(statement: dict[str, Any], path: Path) -> str:
+    """Append the checkpoint to ``path`` (created 0600) and log it; returns its line."""
     line = json.dumps(statement, sort_keys=True, separators=(",", ":"))
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -61,6 +61,7 @@ def publish(statement: dict[str, Any], path: Path) -> None:
     finally:
         os.close(descriptor)
     log.info("audit checkpoint %s", line)
+    return line
 
 
 def read(path: Path) -> list[dict[str, Any]]:

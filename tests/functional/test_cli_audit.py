@@ -134,17 +134,20 @@ def test_the_nightly_job_writes_checkpoints_that_hold_through_years_of_purges(
     ten_years = relativedelta(years=10)
     days = [today + timedelta(days=1), today + timedelta(days=20)]
     days += [today + ten_years + timedelta(days=10), today + ten_years + timedelta(days=11)]
-    for day in days:
-        ok(invoke("lifecycle", "run", "--today", day.isoformat()))
+    printed = [ok(invoke("lifecycle", "run", "--today", d.isoformat())).output for d in days]
     written = Path(env["FLEXNET_INSTANCE"]) / "audit-checkpoints.jsonl"
+    journal = Path(env["FLEXNET_INSTANCE"]) / "from-the-journal.jsonl"
+    journal.write_text(printed[-1].splitlines()[-1].split("): ", 1)[1] + "\n")
 
     verified = invoke("audit", "verify", "--checkpoint", str(written))
+    from_journal = invoke("audit", "verify", "--checkpoint", str(journal))
 
     assert len(written.read_text().splitlines()) == len(days)
     assert written.stat().st_mode & 0o777 == 0o600
     assert verified.exit_code == 0, verified.stderr
     assert "nach Aufbewahrungsfrist gelöscht" in verified.output
     assert f"Prüfpunkte: {len(days)} geprüft, 0 passen nicht" in verified.output
+    assert from_journal.exit_code == 0 and "Prüfpunkte: 1 geprüft" in from_journal.output
 
 
 def test_rotating_the_audit_key_reseals_everything_and_keeps_older_checkpoints(

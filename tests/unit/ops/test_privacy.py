@@ -31,8 +31,8 @@ from flexnet.ops import privacy, privacypdf
 from flexnet.provisioning import issuance, letters
 from tests.conftest import NOW, STAFF
 from tests.support.pdf import page_texts
-from tests.unit.models.test_personal_data import personal
 from tests.support.yubikeys import SimulatedKey
+from tests.unit.models.test_personal_data import personal
 
 MakeKey = Callable[..., tuple[Token, SimulatedKey]]
 
