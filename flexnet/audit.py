@@ -200,7 +200,7 @@ def record(
         format=CURRENT,
     )
     entry.hash = entry_hash(entry)
-    entry.seal = _seal(key or session_key(session), _fields(entry))
+    entry.seal = _seal(key or session_key(session), _fields(entry), entry.hash)
     session.add(entry)
     # Flushed now so that the next record() in this transaction chains onto it.
     session.flush()
@@ -246,7 +246,7 @@ def record_many(
             "format": CURRENT,
         }
         prev_hash = row["hash"] = auditformat.current_hash(row)
-        row["seal"] = _seal(key, row)
+        row["seal"] = _seal(key, row, row["hash"])
         rows.append(row)
     # One statement, rows in order: the ids follow the chain (appends are serialised).
     session.execute(insert(AuditEntry.metadata.tables[AuditEntry.__tablename__]), rows)
@@ -275,8 +275,8 @@ def _fields(entry: AuditEntry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in STORED}
 
 
-def _seal(key: AuditKey | None, row: Mapping[str, Any]) -> str | None:
-    return auditformat.seal(key, row) if key is not None else None
+def _seal(key: AuditKey | None, row: Mapping[str, Any], content_hash: str) -> str | None:
+    return auditformat.seal(key, row, content_hash) if key is not None else None
 
 
 @dataclass(frozen=True)
@@ -376,7 +376,9 @@ def _entry_problem(entry: AuditEntry, key: AuditKey | None) -> str | None:
         return None
     if entry.seal is None:
         return "Ohne Siegel (ohne FLEXNET_AUDIT_KEY geschrieben oder Siegel entfernt)"
-    if not auditformat.seal_matches(key, row):
+    # Of a current entry the content hash is its hash (checked just above).
+    content = entry.hash if entry.format == CURRENT else None
+    if not auditformat.seal_matches(key, row, content):
         return "Siegel falsch (Eintrag verändert oder anderer Schlüssel)"
     return None
 

@@ -107,16 +107,18 @@ def current_hash(row: Mapping[str, Any]) -> str:
     ).hexdigest()
 
 
-def seal(key: AuditKey, row: Mapping[str, Any]) -> str:
+def seal(key: AuditKey, row: Mapping[str, Any], content_hash: str | None = None) -> str:
     """The keyed seal of an entry: its stored hash (the link) and its content in the
-    current format (for a format-1 entry whose address has gone, the only check left)."""
-    message = _encode(["flexnet-audit-seal/1", row["hash"], current_hash(row)])
+    current format (for a format-1 entry whose address has gone, the only check left).
+    ``content_hash`` is ``current_hash(row)`` if the caller has it already."""
+    content = content_hash if content_hash is not None else current_hash(row)
+    message = f"flexnet-audit-seal/1\n{row['hash']}\n{content}".encode()
     return hmac.new(key.seal_key, message, hashlib.sha256).hexdigest()
 
 
-def seal_matches(key: AuditKey, row: Mapping[str, Any]) -> bool:
+def seal_matches(key: AuditKey, row: Mapping[str, Any], content_hash: str | None = None) -> bool:
     stored = row.get("seal")
-    return stored is not None and hmac.compare_digest(seal(key, row), stored)
+    return stored is not None and hmac.compare_digest(seal(key, row, content_hash), stored)
 
 
 def commit_address(address: str | None) -> tuple[str | None, str | None]:
