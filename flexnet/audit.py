@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from flexnet import auditformat
-from flexnet.auditformat import CURRENT, GENESIS_HASH, LEGACY, AuditKey
+from flexnet.auditformat import CURRENT, GENESIS_HASH, AuditKey
 from flexnet.db import AUDIT_KEY_INFO, utcnow
 from flexnet.models import AuditEntry
 
@@ -255,8 +255,7 @@ def record_many(
 
 def entry_hash(entry: AuditEntry) -> str:
     """The hash an entry's content gives in its own format."""
-    row = _fields(entry)
-    return auditformat.legacy_hash(row) if entry.format == LEGACY else auditformat.current_hash(row)
+    return auditformat.content_hash(_fields(entry))
 
 
 # What a seal is computed from (a key rotation reads these to seal every entry anew).
@@ -268,6 +267,7 @@ STORED = (
     "source_ip_digest",
     "hash",
     "seal",
+    "format",
 )
 
 
@@ -345,7 +345,7 @@ def _walk(
             expected_prev = cut.anchor
         if entry.prev_hash != expected_prev:
             return ChainReport(count, entry.id, "Verkettung unterbrochen (Eintrag fehlt davor)")
-        problem = _entry_problem(entry, key)
+        problem = auditformat.problem(_fields(entry), key)
         if problem:
             return ChainReport(count, entry.id, problem)
         expected_prev, head_id = entry.hash, entry.id
@@ -356,31 +356,6 @@ def _walk(
         purged_before=cut.before if cut else None,
         sealed=key is not None,
     )
-
-
-def _entry_problem(entry: AuditEntry, key: AuditKey | None) -> str | None:
-    """What is wrong with one entry's content, address or seal (its link is checked)."""
-    row = _fields(entry)
-    if entry.format not in (LEGACY, CURRENT):
-        return "Unbekanntes Format"
-    committed = entry.source_ip is not None and entry.source_ip_digest is not None
-    if committed and not auditformat.address_matches(
-        entry.source_ip or "", entry.source_ip_salt, entry.source_ip_digest
-    ):
-        return "Adresse verändert"
-    # A format-1 entry whose address has gone can no longer be hashed: its seal covers it.
-    address_gone = entry.format == LEGACY and entry.source_ip is None and entry.source_ip_digest
-    if not address_gone and entry_hash(entry) != entry.hash:
-        return "Inhalt verändert"
-    if key is None:
-        return None
-    if entry.seal is None:
-        return "Ohne Siegel (ohne FLEXNET_AUDIT_KEY geschrieben oder Siegel entfernt)"
-    # Of a current entry the content hash is its hash (checked just above).
-    content = entry.hash if entry.format == CURRENT else None
-    if not auditformat.seal_matches(key, row, content):
-        return "Siegel falsch (Eintrag verändert oder anderer Schlüssel)"
-    return None
 
 
 def _cut_problem(first: AuditEntry, cut: _Cut, retention_years: int) -> str | None:

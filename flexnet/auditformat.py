@@ -107,6 +107,34 @@ def current_hash(row: Mapping[str, Any]) -> str:
     ).hexdigest()
 
 
+def content_hash(row: Mapping[str, Any]) -> str:
+    """The hash an entry's content gives in its own format."""
+    return legacy_hash(row) if row["format"] == LEGACY else current_hash(row)
+
+
+def problem(row: Mapping[str, Any], key: AuditKey | None) -> str | None:
+    """What is wrong with one entry's content, address or seal (its link is the
+    caller's); without ``key`` the seal is not checked."""
+    if row["format"] not in (LEGACY, CURRENT):
+        return "Unbekanntes Format"
+    address, salt, digest = row["source_ip"], row["source_ip_salt"], row["source_ip_digest"]
+    if address is not None and digest is not None and not address_matches(address, salt, digest):
+        return "Adresse verändert"
+    # A format-1 entry whose address has gone can no longer be hashed: its seal covers it.
+    address_gone = row["format"] == LEGACY and address is None and digest is not None
+    if not address_gone and content_hash(row) != row["hash"]:
+        return "Inhalt verändert"
+    if key is None:
+        return None
+    if row["seal"] is None:
+        return "Ohne Siegel (ohne FLEXNET_AUDIT_KEY geschrieben oder Siegel entfernt)"
+    # Of a current entry the content hash is its hash (checked just above).
+    content = row["hash"] if row["format"] == CURRENT else None
+    if not seal_matches(key, row, content):
+        return "Siegel falsch (Eintrag verändert oder anderer Schlüssel)"
+    return None
+
+
 def seal(key: AuditKey, row: Mapping[str, Any], content_hash: str | None = None) -> str:
     """The keyed seal of an entry: its stored hash (the link) and its content in the
     current format (for a format-1 entry whose address has gone, the only check left).
