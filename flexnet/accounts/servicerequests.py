@@ -111,7 +111,9 @@ def file_request(
     audit.record(
         session,
         AuditTag.REQUEST_FILE,
-        actor=Actor.user(f"formular:{source_ip or '?'}"),
+        # The address goes beside the hashed content (deleted after the connection-data
+        # period), never into the actor, which the chain keeps for years.
+        actor=Actor.user("formular"),
         subject=Subject("request", str(request.id)),
         data={"bsnr": bsnr, "kind": kind.value, "known_practice": practice_id is not None},
         source_ip=source_ip,

@@ -74,7 +74,9 @@ class CliContext:
     @cached_property
     def database(self) -> Database:
         database = Database.from_url(
-            self.settings.database_url, timeout_ms=self.settings.db_timeout_ms
+            self.settings.database_url,
+            timeout_ms=self.settings.db_timeout_ms,
+            audit_key=self.settings.chain_key,
         )
         click.get_current_context().find_root().call_on_close(database.dispose)
         return database
@@ -192,6 +194,7 @@ from flexnet.cli import (  # noqa: E402, F401
     instance_cmds,
     letters_cmds,
     lifecycle_cmds,
+    privacy_cmds,
     radius_cmds,
     record_cmds,
     yubikey_cmds,

@@ -62,6 +62,7 @@ def restore_command(ctx: CliContext, source: Path, yes: bool, discard_live_state
         source,
         actor=ctx.actor,
         now=ctx.now(),
+        audit_key=ctx.settings.chain_key,
         discard_live_state=discard_live_state,
     )
     click.echo(f"Wiederhergestellt aus {source} (Schemastand {report.backup.revision})")
@@ -96,6 +97,7 @@ def db_carry_state(ctx: CliContext, replaced_url: str) -> None:
         ctx.settings.database_url,
         actor=ctx.actor,
         now=ctx.now(),
+        audit_key=ctx.settings.chain_key,
         carried_from=replaced.database,
     )
     _echo_carried(carried)

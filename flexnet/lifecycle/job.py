@@ -15,21 +15,19 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from flexnet import audit
 from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag
-from flexnet.authn import ratelimit
 from flexnet.config import Settings
 from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError
-from flexnet.lifecycle import locks, returns
+from flexnet.lifecycle import locks, retention, returns
 from flexnet.lifecycle.rules import BERLIN, quarter_start
 from flexnet.lifecycle.status import State, practice_status, user_status
 from flexnet.models import (
-    AuthEvent,
     Letter,
     LetterKind,
     LetterStatus,
@@ -42,7 +40,6 @@ from flexnet.models import (
     TokenStatus,
     User,
     UserKind,
-    VpnSession,
 )
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.provisioning import mailruns
@@ -63,9 +60,11 @@ class Progress(Protocol):
 @dataclass(frozen=True)
 class JobSettings:
     quarters: int = 4  # § 10.3: access ends four quarters after the end's quarter
-    connection_days: int = 31  # auth log and VPN accounting (full IP addresses), KVS
+    connection_days: int = 31  # connection data with full IP addresses, KVS
     audit_years: int = 10  # the audit trail
     return_reminder_days: int = 28  # a locked key not back by then gets a reminder
+    request_days: int = 365  # service requests after they were closed
+    record_years: int = 10  # practices, users, letters after their end (§ 304 SGB V)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobSettings:
@@ -74,6 +73,14 @@ class JobSettings:
             connection_days=settings.connection_log_days,
             audit_years=settings.audit_retention_years,
             return_reminder_days=settings.return_reminder_days,
+            request_days=settings.request_retention_days,
+            record_years=settings.record_retention_years,
+        )
+
+    @property
+    def periods(self) -> retention.Periods:
+        return retention.Periods(
+            self.connection_days, self.request_days, self.record_years, self.audit_years
         )
 
 
@@ -378,36 +385,5 @@ def _exception_subject(exception: LockException) -> str:
 
 
 def _purge(session: Session, now: datetime, settings: JobSettings, dry_run: bool) -> dict[str, int]:
-    """Connection data with full IP addresses goes after its retention period (KVS), the
-    audit trail after its own (the kept chain stays verifiable, see ``audit.purge``)."""
-    cutoff = now - timedelta(days=settings.connection_days)
-    expired = {
-        "auth_events": (AuthEvent, AuthEvent.at < cutoff),
-        "vpn_sessions": (VpnSession, VpnSession.stopped_at < cutoff),  # live ones stay
-    }
-    system = Actor.system("lifecycle")
-    audit_cutoff = now - relativedelta(years=settings.audit_years)
-    if dry_run:
-        counts = {
-            name: session.scalar(select(func.count()).select_from(model).where(condition)) or 0
-            for name, (model, condition) in expired.items()
-        }
-    else:
-        counts = {
-            name: int(session.execute(delete(model).where(condition)).rowcount or 0)  # type: ignore[attr-defined]
-            for name, (model, condition) in expired.items()
-        }
-        counts["rate_limit_counters"] = ratelimit.purge(
-            session, older_than=timedelta(days=1), now=now
-        )
-        audit.record(
-            session,
-            AuditTag.RETENTION_PURGE,
-            actor=system,
-            data={"older_than_days": settings.connection_days, **counts},
-            now=now,
-        )
-    counts["audit_entries"] = audit.purge(
-        session, older_than=audit_cutoff, actor=system, now=now, dry_run=dry_run
-    )
-    return counts
+    """Personal data whose period is up (``retention``); the audit trail after its own."""
+    return retention.purge(session, now=now, periods=settings.periods, dry_run=dry_run)

@@ -158,6 +158,9 @@ class Practice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # fold(name) and fold(city), for staff's search; set on every write (_search_keys).
     search_key: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Ten years (FLEXNET_RECORD_RETENTION_YEARS) after the end of participation the
+    # personal data go; the row keeps its structure for statistics (lifecycle.anonymise).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     users: Mapped[list[User]] = relationship(back_populates="practice", order_by="User.username")
     tokens: Mapped[list[Token]] = relationship(back_populates="practice", order_by="Token.serial")
@@ -259,6 +262,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # fold(name), for staff's search; set on every write (_search_keys).
     search_key: Mapped[str] = mapped_column(Text, default="", server_default="")
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # see Practice
 
     practice: Mapped[Practice] = relationship(back_populates="users")
     password_history: Mapped[list[PasswordHistory]] = relationship(

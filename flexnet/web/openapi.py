@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from flexnet.web.api import blueprint
+from flexnet.web.api_privacy import PATHS as PRIVACY_PATHS
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _BSNR = {
@@ -386,6 +387,7 @@ _PATHS: dict[str, Any] = {
             parameters=_PAGING,
         )
     },
+    **PRIVACY_PATHS,
 }
 
 DOCUMENT: dict[str, Any] = {

@@ -16,7 +16,7 @@ from flexnet.cli import cli
 from flexnet.db import Database
 from flexnet.otp import wsapi
 from flexnet.web import state
-from tests.conftest import BOX, NOW, STAFF
+from tests.conftest import AUDIT_KEY, BOX, NOW, STAFF
 from tests.support.cli import Invoke, ok
 from tests.support.seed import add_login
 from tests.support.web import served
@@ -42,7 +42,8 @@ def invoke(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture
 def database(database_url: URL) -> Iterator[Database]:
-    database = Database.from_url(database_url)
+    """The CLI's database, opened as a node opens it (its audit entries sealed)."""
+    database = Database.from_url(database_url, audit_key=AUDIT_KEY)
     yield database
     database.dispose()
 

@@ -324,6 +324,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     mailrunpages,
     onboarding,
     pages,
+    privacypages,
     requestpages,
     staffaccounts,
     terminations,
