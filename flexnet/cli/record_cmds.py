@@ -10,7 +10,15 @@ import click
 from sqlalchemy.orm import Session
 
 from flexnet.accounts import practices, users
-from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context, read_password_stdin
+from flexnet.cli import (
+    DATE,
+    CliContext,
+    cli,
+    echo_text,
+    invoking_login,
+    pass_context,
+    read_password_stdin,
+)
 from flexnet.cli.show import show_practice, show_user
 from flexnet.errors import ValidationError
 from flexnet.lifecycle.rules import BERLIN
@@ -297,6 +305,10 @@ def staff_add(
     """Mitarbeiterkonto anlegen (admin, helpdesk oder auditor); gibt den Einrichtungscode
     für den zweiten Faktor einmal aus."""
     password = read_password_stdin()
+    with ctx.reading() as session:
+        first = staff_accounts.active_admin_count(session) == 0
+    # The first admin has no colleague who could be named: setting up is recorded as such.
+    actor = ctx.acting(system=f"setup:{invoking_login()}" if first else None)
     with ctx.unit_of_work() as session:
         account = staff_accounts.add_staff(
             session,
@@ -304,12 +316,12 @@ def staff_add(
             role=StaffRole(role),
             password=password,
             name=name,
-            actor=ctx.actor,
+            actor=actor,
             now=ctx.now(),
         )
         session.flush()
         enrolment = staff_accounts.issue_enrolment_code(
-            session, username=account.username, actor=ctx.actor, now=ctx.now()
+            session, username=account.username, actor=actor, now=ctx.now()
         )
         shown = f"Mitarbeiter {account.username} ({account.role.value}) angelegt"
     click.echo(shown)
