@@ -51,6 +51,7 @@ class AuditTag(enum.StrEnum):
     STAFF_ENROLMENT_CODE = "staff:enrolment-code:issue"
     STAFF_PASSWORD_CHANGE = "staff:password:change"
     PRACTICE_CREATE = "practice:record:create"
+    PRACTICE_EDIT = "practice:record:edit"  # name, address, phone, contact: old and new
     PRACTICE_ACTIVITY_END = "practice:activity:end"
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"
     PRACTICE_ACTIVATE = "practice:record:activate"
@@ -61,6 +62,7 @@ class AuditTag(enum.StrEnum):
     EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
     EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"
+    USER_EDIT = "account:user:edit"  # name, LANR: old and new
     USER_PASSWORD_MIGRATE = "account:password:migrate"
     # A taken-over hash's plaintext, first typed, checked against the policy (§ 5.4).
     USER_PASSWORD_POLICY_CHECK = "account:password:policy-check"

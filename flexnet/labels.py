@@ -64,6 +64,26 @@ TOKEN_STATUS_LABEL = {
 }
 
 
+FIELD_LABEL = {
+    "name": "Name",
+    "street": "Straße",
+    "zip_code": "PLZ",
+    "city": "Ort",
+    "address_extra": "Adresszusatz",
+    "phone": "Telefon",
+    "contact_person": "Ansprechpartner",
+    "lanr": "LANR",
+}
+
+
+def change_lines(changes: Mapping[str, Mapping[str, object]]) -> list[str]:
+    """What an edit changed, one line per field: "Ort: Magdeburg → Halle (Saale)"."""
+    return [
+        f"{FIELD_LABEL.get(field, field)}: {change['old'] or '–'} → {change['new'] or '–'}"
+        for field, change in changes.items()
+    ]
+
+
 def status_text(status: EffectiveStatus) -> str:
     label = STATE_LABEL[status.state]
     return f"{label} – {status.reason}" if status.reason else label

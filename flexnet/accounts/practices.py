@@ -1,14 +1,16 @@
-"""Practice records: create, end of activity, terms acceptance (§ 1.3)."""
+"""Practice records: create, edit, end of activity, terms acceptance (§ 1.3)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flexnet import audit
-from flexnet.accounts.identifiers import validate_bsnr, validate_zip
+from flexnet.accounts.identifiers import validate_bsnr, validate_phone, validate_zip
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
@@ -66,6 +68,78 @@ def add_practice(
         now=now,
     )
     return practice
+
+
+# What staff may change of a practice, each with its rule; the optional ones are cleared
+# by an empty value.
+_EDITABLE: Mapping[str, Callable[[str], str | None]] = {
+    "name": lambda v: clean_line(v, field="Name", max_length=200),
+    "street": lambda v: clean_line(v, field="Straße", max_length=200),
+    "zip_code": validate_zip,
+    "city": lambda v: clean_line(v, field="Ort", max_length=100),
+    "address_extra": lambda v: optional_line(v, field="Adresszusatz", max_length=200),
+    "phone": lambda v: validate_phone(v) if v.strip() else None,
+    "contact_person": lambda v: optional_line(v, field="Ansprechpartner", max_length=200),
+}
+
+
+def edit_practice(
+    session: Session,
+    *,
+    bsnr: str,
+    actor: Actor,
+    now: datetime,
+    name: str | None = None,
+    street: str | None = None,
+    zip_code: str | None = None,
+    city: str | None = None,
+    address_extra: str | None = None,
+    phone: str | None = None,
+    contact_person: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Change a practice's name, address, phone number or contact person (None: leave
+    it). Every letter printed later uses the new values; the old ones stay in the audit
+    trail. Returns what changed (field → old and new); every value is checked before
+    any is written."""
+    given = {
+        "name": name,
+        "street": street,
+        "zip_code": zip_code,
+        "city": city,
+        "address_extra": address_extra,
+        "phone": phone,
+        "contact_person": contact_person,
+    }
+    practice = get_practice(session, bsnr)
+    changes = apply_changes(practice, _EDITABLE, given)
+    if changes:
+        audit.record(
+            session,
+            AuditTag.PRACTICE_EDIT,
+            actor=actor,
+            subject=Subject("practice", practice.bsnr),
+            data={"changes": changes},
+            now=now,
+        )
+    return changes
+
+
+def apply_changes(
+    record: Any, rules: Mapping[str, Callable[[str], Any]], given: Mapping[str, str | None]
+) -> dict[str, dict[str, Any]]:
+    """Check each given value by its rule, then set those that differ; returns field →
+    old and new. Nothing given is an error; a bad value raises before anything is set."""
+    if all(value is None for value in given.values()):
+        raise ValidationError("Keine Änderung angegeben")
+    cleaned = {field: rules[field](value) for field, value in given.items() if value is not None}
+    changes = {
+        field: {"old": getattr(record, field), "new": value}
+        for field, value in cleaned.items()
+        if getattr(record, field) != value
+    }
+    for field, change in changes.items():
+        setattr(record, field, change["new"])
+    return changes
 
 
 def end_activity(

@@ -234,6 +234,7 @@ def main() -> None:
 from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
     backup_cmds,
+    edit_cmds,
     instance_cmds,
     letters_cmds,
     lifecycle_cmds,

@@ -39,6 +39,9 @@ def show_practice(
     yield _row("Art", f"{kind}, Zugangsprofil {practice.access_profile}")
     extra = f"{practice.address_extra}, " if practice.address_extra else ""
     yield _row("Anschrift", f"{extra}{practice.street}, {practice.zip_code} {practice.city}")
+    yield _row("Telefon", practice.phone or "–")
+    if practice.contact_person:
+        yield _row("Ansprechpartner", practice.contact_person)
     yield _row("Status", labels.status_text(status))
     ended = practice.activity_ended_on
     yield _row("Ende der Tätigkeit", f"{ended:%d.%m.%Y}" if ended else "–")

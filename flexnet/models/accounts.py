@@ -138,6 +138,10 @@ class Practice(Base):
     street: Mapped[str] = mapped_column(String(200))
     zip_code: Mapped[str] = mapped_column(String(5))
     city: Mapped[str] = mapped_column(String(100))
+    # Staff verify a request by calling the practice back on this number (not the one
+    # typed into the request form); the contact person is whom to ask for.
+    phone: Mapped[str | None] = mapped_column(String(40))
+    contact_person: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[PracticeKind] = mapped_column(enum_column(PracticeKind, "practice_kind"))
     access_profile: Mapped[str] = mapped_column(String(64))
     activity_ended_on: Mapped[date | None] = mapped_column(Date)

@@ -161,6 +161,8 @@ def practice_json(practice: Practice, *, detail: bool = False) -> dict[str, Any]
             "zip_code": practice.zip_code,
             "city": practice.city,
         }
+        body["phone"] = practice.phone
+        body["contact_person"] = practice.contact_person
         body["users"] = [user.username for user in practice.users]
         body["keys"] = [{"serial": t.serial, "status": t.status.value} for t in practice.tokens]
     return body
@@ -173,6 +175,7 @@ def user_json(user: User) -> dict[str, Any]:
         "bsnr": user.practice.bsnr,
         "kind": user.kind.value,
         "name": user.name,
+        "lanr": user.lanr,
         "status": status.state.value,
         "status_reason": status.reason,
         "lock_at": status.lock_at.isoformat() if status.lock_at else None,
@@ -238,6 +241,26 @@ def _practice(db: Session, bsnr: str) -> Practice:
 def practices_show(bsnr: str) -> Response:
     with state().database.reader() as db:
         return jsonify(practice_json(_practice(db, bsnr), detail=True))
+
+
+_PRACTICE_FIELDS = ("name", "street", "zip_code", "city", "address_extra", "phone")
+
+
+@blueprint.patch("/practices/<bsnr>")
+@client_with(WRITE)
+def practices_edit(bsnr: str) -> Response:
+    """Name, address, phone number or contact person; an empty optional value clears it."""
+    body = _body({}, dict.fromkeys((*_PRACTICE_FIELDS, "contact_person"), str))
+    with state().database.session() as db:
+        practice = _practice(db, bsnr)
+        practices.edit_practice(
+            db,
+            bsnr=practice.bsnr,
+            **{field: body.get(field) for field in (*_PRACTICE_FIELDS, "contact_person")},
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+        return jsonify(practice_json(practice, detail=True))
 
 
 @blueprint.post("/practices/<bsnr>/terms")
@@ -316,6 +339,24 @@ def users_show(username: str) -> Response:
         return jsonify(user_json(users.get_user(db, username)))
 
 
+@blueprint.patch("/users/<username>")
+@client_with(WRITE)
+def users_edit(username: str) -> Response:
+    """A user's name, a member's LANR (check digit; not another person's)."""
+    body = _body({}, {"name": str, "lanr": str})
+    with state().database.session() as db:
+        user = users.get_user(db, username)
+        users.edit_user(
+            db,
+            username=user.username,
+            name=body.get("name"),
+            lanr=body.get("lanr"),
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+        return jsonify(user_json(user))
+
+
 @blueprint.get("/tokens/<serial>")
 @client_with(READ)
 def tokens_show(serial: str) -> Response:
@@ -386,13 +427,20 @@ def requests_list() -> Response:
         query = query.where(ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED)))
     with state().database.reader() as db:
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = db.scalars(_window(query.order_by(ServiceRequest.id.desc()), page, per_page))
+        rows = list(db.scalars(_window(query.order_by(ServiceRequest.id.desc()), page, per_page)))
+        # Staff verify a request by calling back the practice's stored number, never the
+        # one typed into the form.
+        known = {item.practice_id for item in rows if item.practice_id}
+        phones = dict(
+            db.execute(select(Practice.id, Practice.phone).where(Practice.id.in_(known))).all()
+        )
         items = [
             {
                 "id": item.id,
                 "created_at": item.created_at.isoformat(),
                 "bsnr": item.bsnr,
                 "known_practice": item.practice_id is not None,
+                "practice_phone": phones.get(item.practice_id) if item.practice_id else None,
                 "kind": item.kind.value,
                 "kind_label": servicerequests.KIND_LABELS[item.kind],
                 "status": item.status.value,

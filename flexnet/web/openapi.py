@@ -17,6 +17,12 @@ _BSNR = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[0-9]{9}$"},
 }
+_USERNAME = {
+    "name": "username",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
+}
 _PAGING = [
     {
         "name": "page",
@@ -109,6 +115,8 @@ _SCHEMAS: dict[str, Any] = {
                     "city": {"type": "string"},
                 }
             ),
+            "phone": _NULLABLE_STRING,
+            "contact_person": _NULLABLE_STRING,
             "users": {"type": "array", "items": {"type": "string"}},
             "keys": {
                 "type": "array",
@@ -122,6 +130,7 @@ _SCHEMAS: dict[str, Any] = {
             "bsnr": {"type": "string"},
             "kind": {"enum": ["member", "staff", "third_party", "practice_access"]},
             "name": _NULLABLE_STRING,
+            "lanr": _NULLABLE_STRING,
             "status": {"enum": ["active", "pending", "locked", "revoked"]},
             "status_reason": _NULLABLE_STRING,
             "lock_at": _NULLABLE_STRING,
@@ -166,6 +175,7 @@ _REQUEST_ITEM = _object(
         "created_at": {"type": "string"},
         "bsnr": {"type": "string"},
         "known_practice": {"type": "boolean"},
+        "practice_phone": _NULLABLE_STRING,
         "kind": {"type": "string"},
         "kind_label": {"type": "string"},
         "status": {"type": "string"},
@@ -240,7 +250,25 @@ _PATHS: dict[str, Any] = {
             _json(_ref("PracticeDetail"), "Die Betriebsstätte"),
             errors=("401", "403", "404"),
             parameters=[_BSNR],
-        )
+        ),
+        "patch": _operation(
+            "Name, Anschrift, Telefon oder Ansprechpartner ändern (leer: entfernen)",
+            _json(_ref("PracticeDetail"), "Geändert"),
+            errors=("400", "401", "403", "404"),
+            parameters=[_BSNR],
+            body=_object(
+                {
+                    "name": _TEXT,
+                    "street": _TEXT,
+                    "zip_code": {"type": "string", "maxLength": 5},
+                    "city": _TEXT,
+                    "address_extra": _TEXT,
+                    "phone": {"type": "string", "maxLength": 40},
+                    "contact_person": _TEXT,
+                },
+                [],
+            ),
+        ),
     },
     "/practices/{bsnr}/terms": {
         "post": _operation(
@@ -302,15 +330,15 @@ _PATHS: dict[str, Any] = {
             "Ein Benutzer",
             _json(_ref("User"), "Der Benutzer"),
             errors=("401", "403", "404"),
-            parameters=[
-                {
-                    "name": "username",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
-                }
-            ],
-        )
+            parameters=[_USERNAME],
+        ),
+        "patch": _operation(
+            "Namen oder LANR (nur Mitglieder) ändern",
+            _json(_ref("User"), "Geändert"),
+            errors=("400", "401", "403", "404", "409"),
+            parameters=[_USERNAME],
+            body=_object({"name": _TEXT, "lanr": {"type": "string", "maxLength": 9}}, []),
+        ),
     },
     "/tokens/{serial}": {
         "get": _operation(

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
+from flexnet.accounts import servicerequests
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
-from flexnet.models import Letter, LetterKind, StaffRole
+from flexnet.models import AuditEntry, Letter, LetterKind, RequestKind, StaffRole
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
@@ -214,3 +215,51 @@ def test_a_disabled_client_is_refused_until_enabled_again(app: Flask) -> None:
     assert refused[0] == 401 and refused[2]["Content-Type"] == "application/problem+json"
     assert refused[1]["title"] == call(app, None, "GET", "/practices")[1]["title"]
     assert call(app, "portal", "GET", "/practices")[0] == 200
+
+
+def test_patch_edits_a_practice_and_a_user_with_the_old_values_in_the_audit(app: Flask) -> None:
+    address = {"street": "Breiter Weg 10", "zip_code": "06108", "city": "Halle (Saale)"}
+    bad_phone = call(app, "portal", "PATCH", f"/practices/{BSNR}", {**address, "phone": "ab"})
+    nothing = call(app, "portal", "PATCH", f"/practices/{BSNR}", {})
+    moved = call(app, "portal", "PATCH", f"/practices/{BSNR}", {**address, "phone": "0345 123"})
+    renamed = call(app, "portal", "PATCH", "/users/emuster", {"name": "Erika Muster-Lang"})
+    reader = call(app, "revision", "PATCH", "/users/emuster", {"name": "X"})
+
+    assert bad_phone[0] == 400 and "Telefonnummer" in str(bad_phone[1]["detail"])
+    assert nothing[0] == 400 and "Keine Änderung" in str(nothing[1]["detail"])
+    assert moved[0] == 200 and moved[1]["phone"] == "0345 123"
+    assert moved[1]["address"] == {"extra": None, **address}
+    assert renamed[0] == 200 and renamed[1]["name"] == "Erika Muster-Lang"
+    assert reader[0] == 403
+    with state(app).database.reader() as db:
+        entries = db.execute(
+            select(AuditEntry.actor, AuditEntry.data)
+            .where(AuditEntry.tag.in_(("practice:record:edit", "account:user:edit")))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [actor for actor, _ in entries] == ["portal", "portal"]
+    assert '"street":{"new":"Breiter Weg 10","old":"Weg 1"}' in entries[0][1]
+
+
+def test_the_request_queue_names_the_stored_number_to_call_back(app: Flask) -> None:
+    call(app, "portal", "PATCH", f"/practices/{BSNR}", {"phone": "0391 555 12 34"})
+    with state(app).database.session() as db:
+        for bsnr in (BSNR, "999999999"):
+            servicerequests.file_request(
+                db,
+                bsnr=bsnr,
+                usernames="emuster",
+                kind=RequestKind.NEW_PASSWORD,
+                contact_person="Jemand",
+                phone="0171 666 66 66",
+                message="",
+                source_ip="192.0.2.1",
+                now=utcnow(),
+            )
+
+    status, body, _ = call(app, "portal", "GET", "/requests")
+
+    assert status == 200
+    items = {item["bsnr"]: item for item in body["items"]}  # type: ignore[union-attr]
+    assert items[BSNR]["practice_phone"] == "0391 555 12 34"
+    assert items["999999999"]["practice_phone"] is None

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from flexnet.accounts import practices as practices_service
 from flexnet.accounts import users
 from flexnet.authn import passwords, pipeline
 from flexnet.authn.pipeline import Channel, Client, Outcome
@@ -470,3 +471,31 @@ def test_cancelling_again_finishes_a_run_an_earlier_version_left_half_cancelled(
         )
     with pytest.raises(ConflictError, match="bereits abgeschlossen"):
         mailruns.cancel_run(session, run_id=produced.run.id, actor=STAFF, now=NOW)
+
+
+def test_letters_printed_after_an_edit_carry_the_current_name_and_address(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    practices = [make_practice(name=f"Praxis {n}") for n in range(3)]
+    for practice in practices:
+        onboard(session, practice, make_yubikey, username=f"nutzer{practice.bsnr}")
+    moved = practices[1]
+    practices_service.edit_practice(
+        session,
+        bsnr=moved.bsnr,
+        name="Gemeinschaftspraxis Neustadt",
+        street="Lübecker Straße 30",
+        zip_code="39124",
+        address_extra="2. OG",
+        actor=STAFF,
+        now=NOW,
+    )
+
+    _, pdf = run(session, MONDAY)
+
+    pages = page_texts(pdf)
+    (letter,) = [page for page in pages if moved.bsnr in page]
+    assert "Gemeinschaftspraxis Neustadt" in letter
+    assert "2. OG" in letter and "Lübecker Straße 30" in letter and "39124 Magdeburg" in letter
+    assert "Praxis 1" not in letter and "Doctor-Eisenbart-Ring" not in letter
+    assert sum("Doctor-Eisenbart-Ring 2" in page for page in pages) == 2
