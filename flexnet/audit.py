@@ -53,6 +53,7 @@ class AuditTag(enum.StrEnum):
     PRACTICE_CREATE = "practice:record:create"
     PRACTICE_EDIT = "practice:record:edit"  # name, address, phone, contact: old and new
     PRACTICE_ACTIVITY_END = "practice:activity:end"
+    PRACTICE_ACTIVITY_CLEAR = "practice:activity:clear"  # a recorded end taken back, with why
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"
     PRACTICE_ACTIVATE = "practice:record:activate"
     PRACTICE_LOCK = "practice:lock:set"
@@ -63,6 +64,8 @@ class AuditTag(enum.StrEnum):
     EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"
     USER_EDIT = "account:user:edit"  # name, LANR: old and new
+    USER_ACTIVITY_END = "account:activity:end"  # a member's own end of activity (§ 10.3)
+    USER_ACTIVITY_CLEAR = "account:activity:clear"
     USER_PASSWORD_MIGRATE = "account:password:migrate"
     # A taken-over hash's plaintext, first typed, checked against the policy (§ 5.4).
     USER_PASSWORD_POLICY_CHECK = "account:password:policy-check"

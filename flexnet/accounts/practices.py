@@ -16,7 +16,7 @@ from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import Practice, PracticeKind, PracticeStatus, TermsAcceptance, TermsChannel
-from flexnet.textrules import clean_line, optional_line
+from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 
 # § 1.1: third parties' access may be restricted; members' practices get full access.
 DEFAULT_ACCESS_PROFILE = {PracticeKind.MEMBER: "full", PracticeKind.THIRD_PARTY: "restricted"}
@@ -143,25 +143,59 @@ def apply_changes(
 
 
 def end_activity(
-    session: Session, *, bsnr: str, ended_on: date, actor: Actor, now: datetime
+    session: Session,
+    *,
+    bsnr: str,
+    ended_on: date | None,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
 ) -> Practice:
-    """Record the end of the physician's activity; § 10.3 locks four quarters later."""
-    check_day(ended_on, field="Ende der Tätigkeit")
+    """Record the end of the physician's activity (None clears it); § 10.3 locks four
+    quarters later. Correcting or clearing a recorded date needs a reason. (Lifting a
+    lock the old date made: ``lifecycle.activity``.)"""
     practice = get_practice(session, bsnr)
     previous = practice.activity_ended_on
+    why = end_change_reason(previous, ended_on, reason)
     practice.activity_ended_on = ended_on
     audit.record(
         session,
-        AuditTag.PRACTICE_ACTIVITY_END,
+        AuditTag.PRACTICE_ACTIVITY_END if ended_on else AuditTag.PRACTICE_ACTIVITY_CLEAR,
         actor=actor,
         subject=Subject("practice", practice.bsnr),
-        data={
-            "ended_on": ended_on.isoformat(),
-            "previous": previous.isoformat() if previous else None,
-        },
+        data=end_change_data(previous, ended_on, why),
         now=now,
     )
     return practice
+
+
+def end_change_reason(
+    previous: date | None, ended_on: date | None, reason: str | None
+) -> str | None:
+    """The checked reason for recording ``ended_on`` over ``previous``: a first date needs
+    none, a correction or a clearing one (it may lift a lock, or bring one closer)."""
+    if ended_on is not None:
+        check_day(ended_on, field="Ende der Tätigkeit")
+    if ended_on is None and previous is None:
+        raise ValidationError("Es ist kein Ende der Tätigkeit erfasst, das entfallen könnte")
+    if previous is not None and ended_on != previous and not (reason or "").strip():
+        what = "Korrigieren" if ended_on else "Streichen"
+        raise ValidationError(
+            f"Zum {what} des erfassten Endes der Tätigkeit ({previous:%d.%m.%Y}) bitte einen "
+            "Grund angeben"
+        )
+    return optional_line(reason, field="Grund", max_length=REASON_MAX_LENGTH)
+
+
+def end_change_data(
+    previous: date | None, ended_on: date | None, reason: str | None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"previous": previous.isoformat() if previous else None}
+    if ended_on is not None:
+        data["ended_on"] = ended_on.isoformat()
+    if reason:
+        data["reason"] = reason
+    return data
 
 
 def accept_terms(

@@ -159,6 +159,12 @@ class DateType(click.ParamType[date, Any]):
 DATE = DateType()
 
 
+def one_of_date_or_clear(day: date | None, clear: bool) -> None:
+    """``--date D`` records a day, ``--clear`` takes a recorded one back: one of them."""
+    if clear == (day is not None):
+        raise ValidationError("Bitte entweder --date oder --clear angeben")
+
+
 def echo_text(text: str, *, err: bool = False) -> None:
     """Print a line that holds stored or typed text: a control or bidi character in it is
     shown as \\xNN, never obeyed by the terminal (a title set, the screen cleared, a

@@ -16,11 +16,13 @@ from flexnet.cli import (
     cli,
     echo_text,
     invoking_login,
+    one_of_date_or_clear,
     pass_context,
     read_password_stdin,
 )
 from flexnet.cli.show import show_practice, show_user
 from flexnet.errors import ValidationError
+from flexnet.lifecycle import activity
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
 from flexnet.models import (
@@ -88,16 +90,33 @@ def practice_add(
 
 @practice.command("end")
 @click.argument("bsnr")
-@click.option("--date", "ended_on", required=True, type=DATE, help="Ende der Tätigkeit")
+@click.option("--date", "ended_on", type=DATE, help="Ende der Tätigkeit")
+@click.option("--clear", is_flag=True, help="Erfasstes Ende streichen (mit --reason)")
+@click.option("--reason", default=None, help="Grund einer Korrektur oder Streichung")
 @pass_context
-def practice_end(ctx: CliContext, bsnr: str, ended_on: date) -> None:
-    """Ende der vertragsärztlichen Tätigkeit erfassen (§ 10.3: Sperre 4 Quartale später)."""
+def practice_end(
+    ctx: CliContext, bsnr: str, ended_on: date | None, clear: bool, reason: str | None
+) -> None:
+    """Ende der Tätigkeit der ganzen Betriebsstätte erfassen, berichtigen oder streichen
+    (§ 10.3: Sperre 4 Quartale später; für ein einzelnes Mitglied 'flexnet user end')."""
+    one_of_date_or_clear(ended_on, clear)
     with ctx.unit_of_work() as session:
-        ended = practices.end_activity(
-            session, bsnr=bsnr, ended_on=ended_on, actor=ctx.actor, now=ctx.now()
+        ended = activity.record_practice_end(
+            session,
+            bsnr=bsnr,
+            ended_on=None if clear else ended_on,
+            reason=reason,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         lock_at = practice_lock_instant(ended, ctx.settings.lock_after_quarters)
         lock_text = f"{lock_at.astimezone(BERLIN):%d.%m.%Y %H:%M}" if lock_at else "–"
+    if clear:
+        click.echo(
+            f"Ende der Tätigkeit für {ended.bsnr} gestrichen; Sperre nach Daten ab {lock_text}"
+        )
+        return
     click.echo(
         f"Ende der Tätigkeit für {ended.bsnr}: {ended_on:%d.%m.%Y}; "
         f"automatische Sperre ab {lock_text}"

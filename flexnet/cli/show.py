@@ -20,6 +20,7 @@ from flexnet.models import (
     PracticeKind,
     Token,
     User,
+    UserKind,
 )
 
 
@@ -65,7 +66,9 @@ def show_practice(
     yield _row("Benutzer", str(len(practice.users)))
     for member in practice.users:
         user_state = labels.STATE_LABEL[user_status(member, now, quarters).state]
-        yield f"    {member.username:<24}{kind_label(member.kind):<16}{user_state}"
+        ended = member.activity_ended_on if member.kind is UserKind.MEMBER else None
+        own_end = f"  Ende der Tätigkeit {ended:%d.%m.%Y}" if ended else ""
+        yield f"    {member.username:<24}{kind_label(member.kind):<16}{user_state}{own_end}"
     yield from _letter_lines(practice.letters, outlook)
 
 

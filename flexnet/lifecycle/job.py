@@ -162,9 +162,12 @@ def _make_plan(
         if progress:
             progress.advance(1)
     locking = {practice.id for practice in plan.practices}
+    # A member whose end also ends the practice (the last one, § 1.2) is named in the
+    # practice's notice: one letter, not two for the same day.
+    noticed = {(notice.practice.id, notice.effective_on) for notice in plan.notices}
     for user in _member_candidates(session, now + WARNING_PERIOD, quarters):
         if user.practice_id not in locking:
-            _plan_member(plan, report, user, now, quarters)
+            _plan_member(plan, report, user, now, quarters, noticed)
     return plan
 
 
@@ -200,19 +203,33 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
     """Unlocked practices whose dates lock them by ``until`` (one query; exceptions are
     applied per practice afterwards)."""
     last_day = until.astimezone(BERLIN).date()
+    cutoff = date_lock_cutoff(until, quarters)
+    # § 1.2: a practice whose members have all ended locks with the last of them, so a
+    # practice with a member ended by then is a candidate (the members decide per row).
+    member_ended = (
+        select(User.id)
+        .where(
+            User.practice_id == Practice.id,
+            User.kind == UserKind.MEMBER,
+            User.activity_ended_on < cutoff,
+        )
+        .exists()
+    )
     return list(
         session.scalars(
             select(Practice)
             .where(Practice.status != PracticeStatus.LOCKED)
             .where(
                 or_(
-                    Practice.activity_ended_on < date_lock_cutoff(until, quarters),
+                    Practice.activity_ended_on < cutoff,
                     Practice.access_ends_on < last_day,
+                    member_ended,
                 )
             )
             .options(
                 selectinload(Practice.tokens),
                 selectinload(Practice.lock_exception),
+                selectinload(Practice.users).selectinload(User.lock_exception),
             )
             .order_by(Practice.bsnr)
         )
@@ -260,7 +277,14 @@ def _member_candidates(session: Session, until: datetime, quarters: int) -> list
     )
 
 
-def _plan_member(plan: _Plan, report: JobReport, user: User, now: datetime, quarters: int) -> None:
+def _plan_member(
+    plan: _Plan,
+    report: JobReport,
+    user: User,
+    now: datetime,
+    quarters: int,
+    noticed: set[tuple[int, date | None]],
+) -> None:
     status = user_status(user, now, quarters)
     if status.state is State.LOCKED and status.cause is LockCause.LIFECYCLE:
         plan.lines[user.username] = f"{user.username}: {status.reason}"
@@ -270,9 +294,10 @@ def _plan_member(plan: _Plan, report: JobReport, user: User, now: datetime, quar
         report.upcoming.append(f"{user.username}: gesperrt ab {status.lock_at:%d.%m.%Y}")
         then = user_status(user, status.lock_at, quarters)
         day = status.lock_at.astimezone(BERLIN).date()
-        plan.notices.append(
-            mailruns.NewLetter(NOTICE, user.practice, user, note=then.reason, effective_on=day)
-        )
+        if (user.practice_id, day) not in noticed:
+            plan.notices.append(
+                mailruns.NewLetter(NOTICE, user.practice, user, note=then.reason, effective_on=day)
+            )
 
 
 def _queue_notices(

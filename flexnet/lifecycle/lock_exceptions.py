@@ -99,6 +99,12 @@ def grant(
             by_exception=True,
             quarters=quarters,
         )
+    # A member's exception keeps the staff deriving from the member open too (§ 1.2).
+    owner = practice if practice is not None else user.practice if user else None
+    if owner is not None:
+        locks.lift_stale_date_locks(
+            session, owner, reason=why, actor=actor, now=now, quarters=quarters
+        )
     return exception
 
 

@@ -338,6 +338,53 @@ def unlock_practice(
     return practice
 
 
+def lift_stale_date_locks(
+    session: Session,
+    practice: Practice,
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> list[str]:
+    """The § 10.3 locks of the practice and its users that the nightly job made durable
+    and whose dates no longer lock at ``now`` (a date corrected or cleared, an exception
+    granted): lifted, and only those; every other lock stays. Returns who was unlocked."""
+    lifted = []
+    if (
+        practice.status is PracticeStatus.LOCKED
+        and practice.lock_cause is LockCause.LIFECYCLE
+        and practice_lock_after_unlock(practice, now, quarters) is None
+    ):
+        unlock_practice(
+            session,
+            bsnr=practice.bsnr,
+            reason=reason,
+            actor=actor,
+            now=now,
+            by_exception=True,
+            quarters=quarters,
+        )
+        lifted.append(f"BSNR {practice.bsnr}")
+    for user in practice.users:
+        if (
+            user.status is UserStatus.LOCKED
+            and user.lock_cause is LockCause.LIFECYCLE
+            and user_lock_after_unlock(user, now, quarters) is None
+        ):
+            unlock_user(
+                session,
+                username=user.username,
+                reason=reason,
+                actor=actor,
+                now=now,
+                by_exception=True,
+                quarters=quarters,
+            )
+            lifted.append(user.username)
+    return lifted
+
+
 def _refuse_if_still_locked(who: str, still: EffectiveStatus | None) -> None:
     if still is not None:
         raise ConflictError(

@@ -88,3 +88,40 @@ def test_a_member_changes_name_and_lanr_and_another_persons_lanr_is_refused(
             {"name": {"old": "Dr. Anna Schmidt", "new": "Dr. Anna Schmidt-Berger"}},
         )
     ]
+
+
+def test_a_member_leaves_the_group_practice_and_the_date_is_cleared_with_a_reason(
+    invoke: Invoke, database: Database, practice_with_terms: str
+) -> None:
+    for username, lanr, name in (
+        ("aschmidt", "123456601", "Dr. Anna Schmidt"),
+        ("blange", "234567701", "Dr. Bert Lange"),
+    ):
+        ok(
+            invoke(
+                "user", "add", username, "--practice", BSNR, "--kind", "member",
+                "--lanr", lanr, "--name", name,
+            )
+        )  # fmt: skip
+    ok(invoke("user", "add", "mfa", "--practice", BSNR, "--kind", "staff"))
+
+    ended = ok(invoke("user", "end", "aschmidt", "--date", "2026-05-15")).output
+    shown = ok(invoke("practice", "show", BSNR)).output
+    before = snapshot(database)
+    refused(invoke("user", "end", "aschmidt", "--clear"), "Grund")
+    refused(invoke("user", "end", "mfa", "--date", "2026-05-15"), "kein Mitglied")
+    refused(invoke("user", "end", "aschmidt"), "--date oder --clear")
+    assert snapshot(database) == before
+    cleared = ok(
+        invoke("user", "end", "aschmidt", "--clear", "--reason", "Meldung irrtümlich")
+    ).output
+
+    assert "automatische Sperre ab 01.07.2027 00:00" in ended
+    assert "Ende der Tätigkeit 15.05.2026" in shown
+    assert "gestrichen" in cleared
+    assert "Eigenes Tätigkeitsende" not in ok(invoke("user", "show", "aschmidt")).output
+    with database.session() as session:
+        tags = session.scalars(
+            select(AuditEntry.tag).where(AuditEntry.subject_id == "aschmidt")
+        ).all()
+    assert "account:activity:end" in tags and "account:activity:clear" in tags
