@@ -108,6 +108,7 @@ class AuditTag(enum.StrEnum):
     TOKEN_REPROGRAM = "token:stock:reprogram"  # a returned key back in stock, new secrets
     LETTER_QUEUE = "letter:letter:queue"
     LETTER_REPRINT = "letter:letter:reprint"
+    LETTER_RETURN = "letter:letter:return"  # came back undeliverable; the re-send it queued
     MAIL_RUN_PRODUCE = "letter:run:produce"
     MAIL_RUN_DISPATCH = "letter:run:dispatch"
     MAIL_RUN_CANCEL = "letter:run:cancel"

@@ -42,6 +42,7 @@ LETTER_STATUS_LABEL = {
     LetterStatus.PRINTED: "gedruckt",
     LetterStatus.DISPATCHED: "versandt",
     LetterStatus.CANCELLED: "entfallen",
+    LetterStatus.RETURNED: "unzustellbar zurück",
 }
 TAKEN_OVER_LABEL = {
     TakenOverPassword.UNCHECKED: (
@@ -73,6 +74,7 @@ FIELD_LABEL = {
     "phone": "Telefon",
     "contact_person": "Ansprechpartner",
     "lanr": "LANR",
+    "undeliverable_since": "Unzustellbar seit",
 }
 
 
@@ -129,6 +131,8 @@ def letter_text(letter: Letter, outlook: Mapping[int, str | None] | None = None)
         return text + f"versandt am {run.dispatched_on:%d.%m.%Y} (Lauf {run.id})"
     if letter.status is LetterStatus.PRINTED and run:
         return text + f"gedruckt in Lauf {run.id}, Versand nicht bestätigt"
+    if letter.status is LetterStatus.RETURNED and letter.returned_on:
+        return text + f"unzustellbar zurück am {letter.returned_on:%d.%m.%Y}"
     return text + LETTER_STATUS_LABEL[letter.status]
 
 

@@ -70,6 +70,7 @@ def add_practice(
     return practice
 
 
+ADDRESS_FIELDS = ("name", "street", "zip_code", "city", "address_extra")
 # What staff may change of a practice, each with its rule; the optional ones are cleared
 # by an empty value.
 _EDITABLE: Mapping[str, Callable[[str], str | None]] = {
@@ -99,8 +100,9 @@ def edit_practice(
 ) -> dict[str, dict[str, Any]]:
     """Change a practice's name, address, phone number or contact person (None: leave
     it). Every letter printed later uses the new values; the old ones stay in the audit
-    trail. Returns what changed (field → old and new); every value is checked before
-    any is written."""
+    trail. Typing any part of the address after a letter came back undeliverable
+    confirms it, and the letters waiting for it go out again. Returns what changed
+    (field → old and new); every value is checked before any is written."""
     given = {
         "name": name,
         "street": street,
@@ -112,6 +114,13 @@ def edit_practice(
     }
     practice = get_practice(session, bsnr)
     changes = apply_changes(practice, _EDITABLE, given)
+    if practice.undeliverable_since is not None and any(
+        given[field] is not None for field in ADDRESS_FIELDS
+    ):
+        # Staff typed the address after a letter came back: corrected or, where it was
+        # right after all, confirmed. The letters waiting for it may go out.
+        changes["undeliverable_since"] = {"old": practice.undeliverable_since, "new": None}
+        practice.undeliverable_since = None
     if changes:
         audit.record(
             session,

@@ -248,18 +248,21 @@ def issue_password(
         user.next_password_set_at = now
 
 
-def revoke_issued_password(session: Session, user: User, *, password_hash: str | None) -> None:
-    """The letter with this password was never sent: that password must not work.
-
-    Only where it is still in use: a later letter's or the user's own password stays.
-    """
+def revoke_issued_password(session: Session, user: User, *, password_hash: str | None) -> bool:
+    """The letter with this password was never sent, or came back from the post: that
+    password must not work. Only where it is still in use: a later letter's or the
+    user's own password stays. True if it was in use (and is revoked now)."""
     if password_hash is None:
-        return
+        return False
+    revoked = False
     if user.password_hash == password_hash:
         user.password_hash = None
         user.session_epoch = (user.session_epoch or 0) + 1
+        revoked = True
     if user.next_password_hash == password_hash:
         user.next_password_hash = user.next_password_set_at = None
+        revoked = True
+    return revoked
 
 
 def promote_next_password(session: Session, user: User, *, now: datetime) -> None:

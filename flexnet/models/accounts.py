@@ -142,6 +142,9 @@ class Practice(Base):
     # typed into the request form); the contact person is whom to ask for.
     phone: Mapped[str | None] = mapped_column(String(40))
     contact_person: Mapped[str | None] = mapped_column(String(200))
+    # A letter came back undeliverable on this day: letters wait until staff correct or
+    # confirm the address (``practices.edit_practice``).
+    undeliverable_since: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[PracticeKind] = mapped_column(enum_column(PracticeKind, "practice_kind"))
     access_profile: Mapped[str] = mapped_column(String(64))
     activity_ended_on: Mapped[date | None] = mapped_column(Date)

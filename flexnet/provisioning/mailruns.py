@@ -298,6 +298,12 @@ def _held_back(
 ) -> str | None:
     if letter.practice.terms_acceptance is None:
         return "Nutzungsbedingungen nicht angenommen (§ 1.3)"
+    returned_on = letter.practice.undeliverable_since
+    if returned_on is not None:
+        return (
+            f"Anschrift unzustellbar (Brief am {returned_on:%d.%m.%Y} zurückgekommen): erst die "
+            f"Anschrift berichtigen oder bestätigen (flexnet practice edit {letter.practice.bsnr})"
+        )
     if letter.kind in ISSUING_LETTERS:
         # The effective status: a termination or the § 10.3 date counts from its day on,
         # whether or not the nightly job has made the lock durable yet.

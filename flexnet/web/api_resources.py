@@ -40,7 +40,7 @@ from flexnet.models import (
     UserKind,
 )
 from flexnet.otp.stock import get_token
-from flexnet.provisioning import issuance, mailruns
+from flexnet.provisioning import issuance, mailruns, returnmail
 from flexnet.web import state
 from flexnet.web.api import api_key, blueprint, problem
 
@@ -476,6 +476,34 @@ def letters_due() -> Response:
             day=today.isoformat(),
             due=[_letter_json(letter) for letter in listing.due],
             waiting=[_letter_json(w.letter, w.reason) for w in listing.waiting],
+        )
+
+
+@blueprint.post("/letters/<reference>/returned")
+@client_with(WRITE)
+def letters_returned(reference: str) -> Response:
+    """A dispatched letter came back undeliverable: re-sent as a new letter, which waits
+    with the practice's others for the corrected address; a password in it stops."""
+    body = _body({}, {"returned_on": str})
+    try:
+        letter_id = mailruns.parse_reference(reference)
+    except ValidationError:
+        raise NotFoundError(f"Keinen Brief {reference}") from None
+    today = utcnow().astimezone(BERLIN).date()
+    day = body.get("returned_on")
+    with state().database.session() as db:
+        resend = returnmail.record_return(
+            db,
+            letter_id=letter_id,
+            returned_on=_date(day, "returned_on") if day else today,
+            today=today,
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+        return jsonify(
+            letter=mailruns.reference(letter_id),
+            status="returned",
+            resend=mailruns.reference(resend) if resend else None,
         )
 
 

@@ -407,6 +407,31 @@ _PATHS: dict[str, Any] = {
             errors=("401", "403"),
         )
     },
+    "/letters/{reference}/returned": {
+        "post": _operation(
+            "Brief als unzustellbar erfassen: neu vorgemerkt, ein Kennwort darin gilt nicht mehr",
+            _json(
+                _object(
+                    {
+                        "letter": {"type": "string"},
+                        "status": {"enum": ["returned"]},
+                        "resend": _NULLABLE_STRING,
+                    }
+                ),
+                "Erfasst, mit dem neu vorgemerkten Brief",
+            ),
+            errors=("400", "401", "403", "404", "409"),
+            parameters=[
+                {
+                    "name": "reference",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^FN-[0-9]{6}$"},
+                }
+            ],
+            body=_object({"returned_on": {"type": "string", "format": "date"}}, []),
+        )
+    },
     "/letters/runs": {
         "get": _operation(
             "Versandläufe, seitenweise",

@@ -5,6 +5,7 @@ locks)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from flask import Flask
@@ -12,10 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
-from flexnet.accounts import servicerequests
+from flexnet.accounts import practices, servicerequests
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
-from flexnet.models import AuditEntry, Letter, LetterKind, RequestKind, StaffRole
+from flexnet.models import (
+    AuditEntry,
+    Letter,
+    LetterKind,
+    LetterStatus,
+    MailRun,
+    MailRunStatus,
+    RequestKind,
+    StaffRole,
+)
+from flexnet.provisioning import mailruns
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
@@ -263,3 +274,29 @@ def test_the_request_queue_names_the_stored_number_to_call_back(app: Flask) -> N
     items = {item["bsnr"]: item for item in body["items"]}  # type: ignore[union-attr]
     assert items[BSNR]["practice_phone"] == "0391 555 12 34"
     assert items["999999999"]["practice_phone"] is None
+
+
+def test_a_returned_letter_through_the_api(app: Flask) -> None:
+    with state(app).database.session() as db:
+        practice = practices.get_practice(db, BSNR)
+        letter = mailruns.queue(
+            db, kind=LetterKind.LOCK_NOTICE, practice=practice, actor=STAFF, now=utcnow()
+        )
+        run = MailRun(
+            status=MailRunStatus.DISPATCHED,
+            run_date=date(2026, 11, 2),
+            produced_at=utcnow(),
+            produced_by="test",
+            dispatched_on=date(2026, 11, 2),
+        )
+        letter.run, letter.status = run, LetterStatus.DISPATCHED
+        reference = mailruns.reference(letter)
+
+    back = call(
+        app, "portal", "POST", f"/letters/{reference}/returned", {"returned_on": "2026-11-05"}
+    )
+    again = call(app, "portal", "POST", f"/letters/{reference}/returned", {})
+    unknown = call(app, "portal", "POST", "/letters/FN-999999/returned", {})
+
+    assert back[0] == 200 and back[1]["letter"] == reference and back[1]["resend"]
+    assert again[0] == 409 and unknown[0] == 404
