@@ -60,6 +60,7 @@ class AuditTag(enum.StrEnum):
     PRACTICE_LOCK_AUTO = "practice:lock:auto"  # made durable by the lifecycle job
     PRACTICE_UNLOCK = "practice:lock:lift"
     PRACTICE_TERMINATE = "practice:termination:record"
+    PRACTICE_TAKEOVER = "practice:record:takeover"  # a new owner continues it (§ 2.3)
     EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
     EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"

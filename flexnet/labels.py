@@ -102,6 +102,25 @@ def lock_date_text(status: EffectiveStatus, quarters: int, practice: Practice) -
     return f"{when:%d.%m.%Y %H:%M} (§ 10.3: {quarters} Quartale nach Ende der Tätigkeit)"
 
 
+def takeover_lines(practice: Practice) -> list[str]:
+    """The practice's changes of hands (§ 2.3): from whom it was continued, to whom it went."""
+    lines = []
+    for record in practice.taken_over:
+        where = (
+            f", bisher BSNR {record.predecessor.bsnr}"
+            if record.predecessor_id != practice.id
+            else ""
+        )
+        lines.append(f"am {record.taken_over_on:%d.%m.%Y} von {record.previous_name}{where}")
+    for record in practice.handed_over:
+        if record.practice_id != practice.id:
+            lines.append(
+                f"am {record.taken_over_on:%d.%m.%Y} übergeben an BSNR {record.practice.bsnr} "
+                f"({record.practice.name})"
+            )
+    return lines
+
+
 def exception_text(exception: LockException | None) -> str | None:
     if exception is None:
         return None

@@ -136,9 +136,14 @@ def _check_kind(practice: Practice, kind: UserKind) -> None:
             f"Ein Benutzer der Art {kind_label(kind)!r} ist bei einer {where} nicht vorgesehen"
         )
     if kind is UserKind.PRACTICE_ACCESS and any(
-        u.kind is UserKind.PRACTICE_ACCESS for u in practice.users
+        u.kind is UserKind.PRACTICE_ACCESS and not _ended_for_good(u) for u in practice.users
     ):
         raise ConflictError(f"BSNR {practice.bsnr} hat bereits einen Praxiszugang (§ 2.1)")
+
+
+def _ended_for_good(user: User) -> bool:
+    """Revoked, or a previous owner's (§ 2.3): such an account never comes back."""
+    return user.status is UserStatus.REVOKED or user.lock_cause is LockCause.TAKEOVER
 
 
 def _checked_lanr(kind: UserKind, lanr: str | None) -> str | None:
@@ -156,14 +161,23 @@ def _refuse_other_holder(
 ) -> None:
     """A LANR belongs to one person for life. It may appear in several practices (one
     member, two BSNRs), with that person's name (folded: case, umlauts), but only once
-    in a practice (an account whose access has ended for good aside)."""
+    in a practice (an account whose access has ended for good, or a previous owner's,
+    aside)."""
     others = session.execute(
-        select(User.username, User.name, User.practice_id, User.status, Practice.bsnr)
+        select(
+            User.username,
+            User.name,
+            User.practice_id,
+            User.status,
+            User.lock_cause,
+            Practice.bsnr,
+        )
         .join(Practice, User.practice_id == Practice.id)
         .where(User.lanr == lanr, User.id != user_id)
     )
     for other in others:
-        same_practice = other.practice_id == practice.id and other.status is not UserStatus.REVOKED
+        ended = other.status is UserStatus.REVOKED or other.lock_cause is LockCause.TAKEOVER
+        same_practice = other.practice_id == practice.id and not ended
         if same_practice or fold(other.name or "") != fold(name or ""):
             raise ConflictError(
                 f"Die LANR {lanr} gehört bereits {other.name or other.username} (Benutzer "

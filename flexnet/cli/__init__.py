@@ -246,5 +246,6 @@ from flexnet.cli import (  # noqa: E402, F401
     lifecycle_cmds,
     radius_cmds,
     record_cmds,
+    takeover_cmds,
     yubikey_cmds,
 )

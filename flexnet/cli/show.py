@@ -61,6 +61,8 @@ def show_practice(
         if acceptance
         else "nicht angenommen",
     )
+    for line in labels.takeover_lines(practice):
+        yield _row("Übernahme", line)
     tokens = ", ".join(labels.token_text(t) for t in practice.tokens) or "keiner"
     yield _row("Yubikey", tokens)
     yield _row("Benutzer", str(len(practice.users)))

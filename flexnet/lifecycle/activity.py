@@ -18,7 +18,8 @@ from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.errors import ValidationError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
-from flexnet.models import Practice, User, UserKind
+from flexnet.lifecycle.status import practice_lock_after_unlock, user_lock_after_unlock
+from flexnet.models import LockCause, Practice, PracticeStatus, User, UserKind, UserStatus
 
 
 def record_practice_end(
@@ -82,7 +83,7 @@ def _lift(
     quarters: int,
 ) -> None:
     session.flush()
-    locks.lift_stale_date_locks(
+    lift_stale_date_locks(
         session,
         practice,
         reason=f"Ende der Tätigkeit berichtigt: {reason}"
@@ -92,3 +93,50 @@ def _lift(
         now=now,
         quarters=quarters,
     )
+
+
+def lift_stale_date_locks(
+    session: Session,
+    practice: Practice,
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> list[str]:
+    """The § 10.3 locks of the practice and its users that the nightly job made durable
+    and whose dates no longer lock at ``now`` (a date corrected or cleared, an exception
+    granted): lifted, and only those; every other lock stays. Returns who was unlocked."""
+    lifted = []
+    if (
+        practice.status is PracticeStatus.LOCKED
+        and practice.lock_cause is LockCause.LIFECYCLE
+        and practice_lock_after_unlock(practice, now, quarters) is None
+    ):
+        locks.unlock_practice(
+            session,
+            bsnr=practice.bsnr,
+            reason=reason,
+            actor=actor,
+            now=now,
+            by_exception=True,
+            quarters=quarters,
+        )
+        lifted.append(f"BSNR {practice.bsnr}")
+    for user in practice.users:
+        if (
+            user.status is UserStatus.LOCKED
+            and user.lock_cause is LockCause.LIFECYCLE
+            and user_lock_after_unlock(user, now, quarters) is None
+        ):
+            locks.unlock_user(
+                session,
+                username=user.username,
+                reason=reason,
+                actor=actor,
+                now=now,
+                by_exception=True,
+                quarters=quarters,
+            )
+            lifted.append(user.username)
+    return lifted

@@ -262,6 +262,7 @@ def unlock_user(
         raise ConflictError(f"{user.username} ist nicht gesperrt")
     if user.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
+    _refuse_takeover(user.lock_cause)
     _refuse_if_still_locked(user.username, user_lock_after_unlock(user, now, quarters))
     previous = user.lock_cause
     user.status = UserStatus.ACTIVE if user.first_login_at else UserStatus.PENDING
@@ -298,6 +299,7 @@ def unlock_practice(
         raise ConflictError(f"BSNR {practice.bsnr} ist nicht gesperrt")
     if practice.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
+    _refuse_takeover(practice.lock_cause)
     _refuse_if_still_locked(
         f"BSNR {practice.bsnr}", practice_lock_after_unlock(practice, now, quarters)
     )
@@ -338,51 +340,12 @@ def unlock_practice(
     return practice
 
 
-def lift_stale_date_locks(
-    session: Session,
-    practice: Practice,
-    *,
-    reason: str,
-    actor: Actor,
-    now: datetime,
-    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
-) -> list[str]:
-    """The § 10.3 locks of the practice and its users that the nightly job made durable
-    and whose dates no longer lock at ``now`` (a date corrected or cleared, an exception
-    granted): lifted, and only those; every other lock stays. Returns who was unlocked."""
-    lifted = []
-    if (
-        practice.status is PracticeStatus.LOCKED
-        and practice.lock_cause is LockCause.LIFECYCLE
-        and practice_lock_after_unlock(practice, now, quarters) is None
-    ):
-        unlock_practice(
-            session,
-            bsnr=practice.bsnr,
-            reason=reason,
-            actor=actor,
-            now=now,
-            by_exception=True,
-            quarters=quarters,
+def _refuse_takeover(cause: LockCause | None) -> None:
+    if cause is LockCause.TAKEOVER:
+        raise ConflictError(
+            "Nach einer Praxisübernahme sind Zugangsdaten und Yubikey des bisherigen Inhabers "
+            "nicht übertragbar (§ 2.3): die Sperre bleibt; der neue Inhaber bekommt eigene"
         )
-        lifted.append(f"BSNR {practice.bsnr}")
-    for user in practice.users:
-        if (
-            user.status is UserStatus.LOCKED
-            and user.lock_cause is LockCause.LIFECYCLE
-            and user_lock_after_unlock(user, now, quarters) is None
-        ):
-            unlock_user(
-                session,
-                username=user.username,
-                reason=reason,
-                actor=actor,
-                now=now,
-                by_exception=True,
-                quarters=quarters,
-            )
-            lifted.append(user.username)
-    return lifted
 
 
 def _refuse_if_still_locked(who: str, still: EffectiveStatus | None) -> None:

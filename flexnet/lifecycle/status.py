@@ -43,7 +43,13 @@ class State(enum.StrEnum):
 # loss or misuse, a user's own lock, too many failures), whose remedy is new
 # credentials (§ 7.3).
 WITHDRAWING_CAUSES = frozenset(
-    {LockCause.MANUAL, LockCause.TERMINATION, LockCause.LIFECYCLE, LockCause.OBJECTION}
+    {
+        LockCause.MANUAL,
+        LockCause.TERMINATION,
+        LockCause.LIFECYCLE,
+        LockCause.OBJECTION,
+        LockCause.TAKEOVER,  # § 2.3: the practice changed hands
+    }
 )
 
 
@@ -85,11 +91,14 @@ class _DateLock:
 
 
 def _members(practice: Practice) -> list[User]:
-    """The members the practice's access derives from (§ 1.2): not ended for good."""
+    """The members the practice's access derives from (§ 1.2): not ended for good, not
+    the previous owner's (§ 2.3)."""
     return [
         user
         for user in practice.users
-        if user.kind is UserKind.MEMBER and user.status is not UserStatus.REVOKED
+        if user.kind is UserKind.MEMBER
+        and user.status is not UserStatus.REVOKED
+        and user.lock_cause is not LockCause.TAKEOVER
     ]
 
 

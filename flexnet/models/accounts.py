@@ -75,6 +75,7 @@ class LockCause(enum.StrEnum):
     TERMINATION = "termination"  # § 10.2
     OBJECTION = "objection"  # objection to changed terms, § 14.2
     REPLACED = "replaced"  # superseded by a replacement, § 7.3
+    TAKEOVER = "takeover"  # the practice changed hands: not transferable, § 2.3
     THROTTLE = "throttle"  # too many failed logins
 
 
@@ -173,11 +174,37 @@ class Practice(Base):
     )
     lock_exception: Mapped[LockException | None] = relationship(back_populates="practice")
     letters: Mapped[list[Letter]] = relationship(back_populates="practice", order_by="Letter.id")
+    # Takeovers (§ 2.3) that this record continues, and those that continued it elsewhere.
+    taken_over: Mapped[list[Takeover]] = relationship(
+        foreign_keys="Takeover.practice_id", order_by="Takeover.id", viewonly=True
+    )
+    handed_over: Mapped[list[Takeover]] = relationship(
+        foreign_keys="Takeover.predecessor_id", order_by="Takeover.id", viewonly=True
+    )
 
     @property
     def terms_acceptance(self) -> TermsAcceptance | None:
         """The latest acceptance; the earlier ones stay for the record."""
         return self.terms_acceptances[-1] if self.terms_acceptances else None
+
+
+class Takeover(Base):
+    """A new owner continues a practice (§ 2.3): under its BSNR (``predecessor`` is the
+    practice itself) or under a new one (a new record; the old one stays for the
+    history, locked)."""
+
+    __tablename__ = "practice_takeovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    predecessor_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    taken_over_on: Mapped[date] = mapped_column(Date)  # the new owner's first day
+    previous_name: Mapped[str] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    practice: Mapped[Practice] = relationship(foreign_keys=[practice_id])
+    predecessor: Mapped[Practice] = relationship(foreign_keys=[predecessor_id])
 
 
 class TermsAcceptance(Base):

@@ -40,7 +40,7 @@ from flexnet.models import (
     UserKind,
 )
 from flexnet.otp.stock import get_token
-from flexnet.provisioning import issuance, mailruns, returnmail
+from flexnet.provisioning import issuance, mailruns, returnmail, takeover
 from flexnet.web import state
 from flexnet.web.api import api_key, blueprint, problem
 
@@ -337,6 +337,72 @@ def practices_terminate(bsnr: str) -> Response:
 def users_show(username: str) -> Response:
     with state().database.reader() as db:
         return jsonify(user_json(users.get_user(db, username)))
+
+
+_PERSON = {"username": str, "name": str, "lanr": str}
+
+
+def _people(items: Any, kind: UserKind, field: str) -> list[takeover.NewUser]:
+    """A JSON list of users of one kind: objects with username (and name, lanr)."""
+    people = []
+    for item in items or []:
+        if not isinstance(item, dict) or not isinstance(item.get("username"), str):
+            raise ValidationError(f"Feld {field}: eine Liste von Objekten mit username")
+        if any(key not in _PERSON or not isinstance(v, str) for key, v in item.items()):
+            raise ValidationError(f"Feld {field}: erlaubt sind username, name, lanr (Text)")
+        people.append(takeover.NewUser(item["username"], kind, item.get("name"), item.get("lanr")))
+    return people
+
+
+@blueprint.post("/practices/<bsnr>/takeover")
+@client_with(WRITE)
+def practices_takeover(bsnr: str) -> tuple[Response, int]:
+    """A new owner continues the practice (§ 2.3), under its BSNR or a new one."""
+    address_fields = ("street", "zip_code", "city", "address_extra", "phone", "contact_person")
+    body = _body(
+        {"on": str, "new_name": str, "terms_version": str, "members": list},
+        {
+            "new_bsnr": str,
+            "terms_channel": str,
+            "accepted_on": str,
+            "staff": list,
+            "practice_access": str,
+            "key": str,
+            **dict.fromkeys(address_fields, str),
+        },
+    )
+    new_users = _people(body["members"], UserKind.MEMBER, "members")
+    new_users += _people(body.get("staff"), UserKind.STAFF, "staff")
+    if body.get("practice_access"):
+        new_users.append(takeover.NewUser(body["practice_access"], UserKind.PRACTICE_ACCESS))
+    channel = _choice(TermsChannel, body.get("terms_channel", "portal"), "terms_channel")
+    accepted = body.get("accepted_on")
+    with state().database.session() as db:
+        result = takeover.take_over(
+            db,
+            bsnr=_practice(db, bsnr).bsnr,
+            on=_date(body["on"], "on"),
+            new_name=body["new_name"],
+            new_bsnr=body.get("new_bsnr") or None,
+            terms_version=body["terms_version"],
+            terms_channel=channel,
+            accepted_on=_date(accepted, "accepted_on")
+            if accepted
+            else utcnow().astimezone(BERLIN).date(),
+            new_users=new_users,
+            new_key=body.get("key") or None,
+            address=takeover.Address(**{field: body.get(field) for field in address_fields}),
+            actor=g.api_actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+        db.flush()
+        db.refresh(result.practice)
+        return jsonify(
+            practice=practice_json(result.practice, detail=True),
+            ended=sorted(result.ended),
+            letters=[mailruns.reference(letter) for letter in result.letters],
+        ), 201
 
 
 @blueprint.patch("/users/<username>")

@@ -191,6 +191,14 @@ _RUN_ITEM = _object(
     }
 )
 _TEXT = {"type": "string", "maxLength": 200}
+_PERSON = _object(
+    {
+        "username": {"type": "string", "maxLength": 64},
+        "name": _TEXT,
+        "lanr": {"type": "string", "maxLength": 9},
+    },
+    ["username"],
+)
 
 _PATHS: dict[str, Any] = {
     "/auth": {
@@ -322,6 +330,46 @@ _PATHS: dict[str, Any] = {
                     "reason": {"type": "string", "maxLength": 500},
                 },
                 ["by", "notice_date"],
+            ),
+        )
+    },
+    "/practices/{bsnr}/takeover": {
+        "post": _operation(
+            "Praxisübernahme (§ 2.3): Zugänge und Yubikey des bisherigen Inhabers enden, "
+            "der neue Inhaber bekommt eigene",
+            _json(
+                _object(
+                    {
+                        "practice": _ref("PracticeDetail"),
+                        "ended": {"type": "array", "items": {"type": "string"}},
+                        "letters": {"type": "array", "items": {"type": "string"}},
+                    }
+                ),
+                "Erfasst: die fortgeführte Betriebsstätte",
+            ),
+            status="201",
+            errors=("400", "401", "403", "404", "409"),
+            parameters=[_BSNR],
+            body=_object(
+                {
+                    "on": {"type": "string", "format": "date"},
+                    "new_name": _TEXT,
+                    "new_bsnr": {"type": "string", "maxLength": 9},
+                    "terms_version": {"type": "string", "maxLength": 32},
+                    "terms_channel": {"enum": ["portal", "paper"]},
+                    "accepted_on": {"type": "string", "format": "date"},
+                    "members": {"type": "array", "items": _PERSON, "maxItems": 20},
+                    "staff": {"type": "array", "items": _PERSON, "maxItems": 50},
+                    "practice_access": {"type": "string", "maxLength": 64},
+                    "key": {"type": "string", "maxLength": 32},
+                    "street": _TEXT,
+                    "zip_code": {"type": "string", "maxLength": 5},
+                    "city": _TEXT,
+                    "address_extra": _TEXT,
+                    "phone": {"type": "string", "maxLength": 40},
+                    "contact_person": _TEXT,
+                },
+                ["on", "new_name", "terms_version", "members"],
             ),
         )
     },

@@ -300,3 +300,29 @@ def test_a_returned_letter_through_the_api(app: Flask) -> None:
 
     assert back[0] == 200 and back[1]["letter"] == reference and back[1]["resend"]
     assert again[0] == 409 and unknown[0] == 404
+
+
+def test_a_takeover_through_the_api(app: Flask) -> None:
+    body = {
+        "on": "2026-11-01",
+        "new_name": "Praxis Dr. Neu",
+        "new_bsnr": "889999900",
+        "terms_version": "2.0",
+        "terms_channel": "portal",
+        "accepted_on": "2026-10-28",
+        "members": [{"username": "lneu", "lanr": "234567701", "name": "Dr. Lena Neu"}],
+        "staff": [{"username": "nneu", "name": "Nina Neu"}],
+    }
+
+    bad = call(app, "portal", "POST", f"/practices/{BSNR}/takeover", {**body, "members": [1]})
+    done = call(app, "portal", "POST", f"/practices/{BSNR}/takeover", body)
+    old = call(app, "revision", "GET", f"/practices/{BSNR}")
+    again = call(app, "portal", "POST", f"/practices/{BSNR}/takeover", body)
+
+    assert bad[0] == 400
+    assert done[0] == 201, done[1]
+    assert done[1]["practice"]["bsnr"] == "889999900"  # type: ignore[index]
+    assert done[1]["practice"]["users"] == ["lneu", "nneu"]  # type: ignore[index]
+    assert done[1]["ended"] == ["emuster"]
+    assert old[1]["status"] == "locked" and "§ 2.3" in str(old[1]["status_reason"])
+    assert again[0] == 409  # the old record is locked: taken over once
