@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -15,7 +15,14 @@ from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import Practice, PracticeKind, PracticeStatus, TermsAcceptance, TermsChannel
+from flexnet.models import (
+    Practice,
+    PracticeKind,
+    PracticeStatus,
+    TermsAcceptance,
+    TermsChannel,
+    TermsVersion,
+)
 from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 
 # § 1.1: third parties' access may be restricted; members' practices get full access.
@@ -223,6 +230,12 @@ def accept_terms(
     version = clean_line(version, field="Version der Nutzungsbedingungen", max_length=32)
     if accepted_on > now.astimezone(BERLIN).date():
         raise ValidationError("Das Datum der Annahme liegt in der Zukunft")
+    published = published_versions(session)
+    if published and version not in {one.version for one in published}:
+        raise ValidationError(
+            f"Die Version {version!r} ist nicht veröffentlicht; veröffentlicht: "
+            + ", ".join(one.version for one in published)
+        )
     acceptance = TermsAcceptance(
         practice=practice,
         version=version,
@@ -231,6 +244,9 @@ def accept_terms(
         recorded_at=now,
     )
     session.add(acceptance)
+    practice.terms_due_version, practice.terms_due_by = terms_due(
+        published, [one.version for one in practice.terms_acceptances]
+    )
     audit.record(
         session,
         AuditTag.PRACTICE_TERMS_ACCEPT,
@@ -249,6 +265,28 @@ def accept_terms(
             now=now,
         )
     return acceptance
+
+
+def published_versions(session: Session) -> list[TermsVersion]:
+    """The published versions of the terms, oldest first (by the day they take effect)."""
+    return list(
+        session.scalars(select(TermsVersion).order_by(TermsVersion.effective_on, TermsVersion.id))
+    )
+
+
+def terms_due(
+    published: Sequence[TermsVersion], accepted: Iterable[str]
+) -> tuple[str | None, date | None]:
+    """What a practice that accepted ``accepted`` still has to accept: the newest
+    published version, by the earliest deadline among the versions newer than the newest
+    it accepted (accepting the newest covers the older ones; a later version does not
+    excuse a missed deadline). (None, None) if nothing is due."""
+    accepted = set(accepted)
+    newest = max((i for i, one in enumerate(published) if one.version in accepted), default=-1)
+    due = published[newest + 1 :]
+    if not due:
+        return None, None
+    return due[-1].version, min(one.accept_by for one in due)
 
 
 def require_terms_accepted(practice: Practice) -> None:

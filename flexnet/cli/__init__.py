@@ -247,5 +247,6 @@ from flexnet.cli import (  # noqa: E402, F401
     radius_cmds,
     record_cmds,
     takeover_cmds,
+    terms_cmds,
     yubikey_cmds,
 )

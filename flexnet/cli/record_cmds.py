@@ -23,6 +23,7 @@ from flexnet.cli import (
 from flexnet.cli.show import show_practice, show_user
 from flexnet.errors import ValidationError
 from flexnet.lifecycle import activity
+from flexnet.lifecycle import terms as terms_service
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
 from flexnet.models import (
@@ -148,7 +149,7 @@ def _outlook(ctx: CliContext, session: Session, letters: list[Letter]) -> dict[i
 
 @cli.group()
 def terms() -> None:
-    """Nutzungsbedingungen (§ 1.3)."""
+    """Nutzungsbedingungen (§ 1.3) und ihre Versionen (MD § 2 Abs. 4, § 14.2)."""
 
 
 @terms.command("accept")
@@ -163,7 +164,7 @@ def terms_accept(
     """Annahme der Nutzungsbedingungen erfassen (Teilnahmeerklärung oder KVSAonline)."""
     now = ctx.now()
     with ctx.unit_of_work() as session:
-        acceptance = practices.accept_terms(
+        acceptance = terms_service.accept(
             session,
             bsnr=bsnr,
             version=version,
@@ -171,6 +172,7 @@ def terms_accept(
             accepted_on=accepted_on or now.astimezone(BERLIN).date(),
             actor=ctx.actor,
             now=now,
+            quarters=ctx.settings.lock_after_quarters,
         )
     click.echo(
         f"Nutzungsbedingungen {acceptance.version} für {bsnr.strip()} angenommen am "

@@ -22,12 +22,12 @@ from flexnet import audit
 from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag
 from flexnet.authn import ratelimit
-from flexnet.config import Settings
+from flexnet.config import Settings, TermsOverdue
 from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError
 from flexnet.lifecycle import locks, returns
 from flexnet.lifecycle.rules import BERLIN, quarter_start
-from flexnet.lifecycle.status import State, practice_status, user_status
+from flexnet.lifecycle.status import EffectiveStatus, State, practice_status, user_status
 from flexnet.models import (
     AuthEvent,
     Letter,
@@ -66,6 +66,8 @@ class JobSettings:
     connection_days: int = 31  # auth log and VPN accounting (full IP addresses), KVS
     audit_years: int = 10  # the audit trail
     return_reminder_days: int = 28  # a locked key not back by then gets a reminder
+    # New terms not accepted in time: refused at login only, or also locked (§ 14.2).
+    terms_overdue: TermsOverdue = TermsOverdue.REFUSE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobSettings:
@@ -74,6 +76,7 @@ class JobSettings:
             connection_days=settings.connection_log_days,
             audit_years=settings.audit_retention_years,
             return_reminder_days=settings.return_reminder_days,
+            terms_overdue=settings.terms_overdue,
         )
 
 
@@ -115,7 +118,7 @@ def run(
     """
     _claim(session)
     report = JobReport(today=now.astimezone(BERLIN).date(), dry_run=dry_run)
-    plan = _make_plan(session, report, now, settings.quarters, progress)
+    plan = _make_plan(session, report, now, settings.quarters, progress, settings.terms_overdue)
     report.exceptions_ending = _exceptions_ending(session, report.today)
     if dry_run:
         report.locked = list(plan.lines.values())
@@ -151,14 +154,21 @@ def _make_plan(
     now: datetime,
     quarters: int,
     progress: Progress | None = None,
+    terms_overdue: TermsOverdue = TermsOverdue.REFUSE,
 ) -> _Plan:
-    """What the dates decide at ``now``; what locks within eight weeks goes to the report."""
+    """What the dates decide at ``now``; what locks within eight weeks goes to the report.
+    New terms not accepted in time refuse the login by themselves (``status``); they
+    make a lock only with ``terms_overdue`` = lock."""
     plan = _Plan()
     practices = _practice_candidates(session, now + WARNING_PERIOD, quarters)
     if progress:
         progress.start(len(practices))
     for practice in practices:
-        _plan_practice(plan, report, practice, now, quarters)
+        status = practice_status(practice, now, quarters)
+        if status.cause is LockCause.OBJECTION and terms_overdue is TermsOverdue.REFUSE:
+            # Refused at login, not locked: the dates still plan as for any practice.
+            status = EffectiveStatus(State.ACTIVE, lock_at=status.lock_at)
+        _plan_practice(plan, report, practice, status, now, quarters)
         if progress:
             progress.advance(1)
     locking = {practice.id for practice in plan.practices}
@@ -203,6 +213,7 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
     """Unlocked practices whose dates lock them by ``until`` (one query; exceptions are
     applied per practice afterwards)."""
     last_day = until.astimezone(BERLIN).date()
+    now_day = (until - WARNING_PERIOD).astimezone(BERLIN).date()
     cutoff = date_lock_cutoff(until, quarters)
     # § 1.2: a practice whose members have all ended locks with the last of them, so a
     # practice with a member ended by then is a candidate (the members decide per row).
@@ -224,6 +235,7 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
                     Practice.activity_ended_on < cutoff,
                     Practice.access_ends_on < last_day,
                     member_ended,
+                    Practice.terms_due_by < now_day,  # new terms not accepted in time
                 )
             )
             .options(
@@ -237,9 +249,13 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
 
 
 def _plan_practice(
-    plan: _Plan, report: JobReport, practice: Practice, now: datetime, quarters: int
+    plan: _Plan,
+    report: JobReport,
+    practice: Practice,
+    status: EffectiveStatus,
+    now: datetime,
+    quarters: int,
 ) -> None:
-    status = practice_status(practice, now, quarters)
     label = f"BSNR {practice.bsnr} {practice.name}"
     if status.state is State.LOCKED:
         reason = status.reason or ""

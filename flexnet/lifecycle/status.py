@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flexnet.lifecycle.rules import (
     BERLIN,
     DEFAULT_LOCK_AFTER_QUARTERS,
     automatic_lock_instant,
     exception_end_instant,
+    start_of_day,
     termination_lock_instant,
 )
 from flexnet.models import (
@@ -59,6 +60,9 @@ class EffectiveStatus:
     reason: str | None = None  # German, for staff; never sent to a VPN client
     cause: LockCause | None = None
     lock_at: datetime | None = None  # automatic lock instant (past or future), if any
+    # German, for the user, shown only once password and key were right: what to do
+    # (accept the new terms); None for every other refusal, which stays generic.
+    message: str | None = None
 
     @property
     def may_log_in(self) -> bool:
@@ -222,14 +226,42 @@ def practice_status(
     """``members=False``: without the members' rule (§ 1.2), see _automatic_practice_lock."""
     lock_at = practice_lock_instant(practice, quarters, members=members)
     if practice.status is PracticeStatus.LOCKED:
-        return EffectiveStatus(State.LOCKED, practice.lock_reason, practice.lock_cause, lock_at)
+        cause = practice.lock_cause
+        message = terms_message(practice) if cause is LockCause.OBJECTION else None
+        return EffectiveStatus(State.LOCKED, practice.lock_reason, cause, lock_at, message)
     dated = _dated_practice_lock(practice, now, lock_at, quarters, members)
     if dated is not None:
         return dated
     if practice.status is PracticeStatus.PENDING:
         reason = "Nutzungsbedingungen nicht angenommen (§ 1.3)"
         return EffectiveStatus(State.PENDING, reason, None, lock_at)
+    if practice.terms_due_by is not None and now >= start_of_day(
+        practice.terms_due_by + timedelta(days=1)
+    ):
+        return EffectiveStatus(
+            State.LOCKED, terms_overdue_reason(practice), LockCause.OBJECTION, lock_at,
+            terms_message(practice),
+        )  # fmt: skip
     return EffectiveStatus(State.ACTIVE, None, None, lock_at)
+
+
+def terms_overdue_reason(practice: Practice) -> str:
+    """Why a practice is refused: the new terms not accepted in time (MD § 2(4), § 14.2)."""
+    by = f" bis {practice.terms_due_by:%d.%m.%Y}" if practice.terms_due_by else ""
+    return (
+        f"Neue Nutzungsbedingungen (Version {practice.terms_due_version}) nicht{by} "
+        "angenommen (MD § 2 Abs. 4, § 14.2)"
+    )
+
+
+def terms_message(practice: Practice) -> str | None:
+    """What the user reads at login while the new terms wait for acceptance."""
+    if practice.terms_due_version is None:
+        return None
+    return (
+        f"Bitte nehmen Sie die neuen Nutzungsbedingungen (Version {practice.terms_due_version}) "
+        "an: in KVSAonline oder beim IT-Service der KV Sachsen-Anhalt, Tel. 0391 627 7000."
+    )
 
 
 def practice_lock_after_unlock(
@@ -298,7 +330,7 @@ def _lock_beyond_own(
 ) -> EffectiveStatus | None:
     if practice.state is State.LOCKED and practice.cause is not LockCause.LIFECYCLE:
         reason = f"Betriebsstätte gesperrt: {practice.reason}"
-        return EffectiveStatus(State.LOCKED, reason, practice.cause, lock_at)
+        return EffectiveStatus(State.LOCKED, reason, practice.cause, lock_at, practice.message)
     if lock_at is not None and now >= lock_at:
         own = user.activity_ended_on if user.kind is UserKind.MEMBER else None
         if (

@@ -146,6 +146,11 @@ class Practice(Base):
     # A letter came back undeliverable on this day: letters wait until staff correct or
     # confirm the address (``practices.edit_practice``).
     undeliverable_since: Mapped[date | None] = mapped_column(Date)
+    # Terms of use still to accept (MD § 2(4)): the newest published version the practice
+    # has not accepted, and the earliest deadline among those newer than its own; after
+    # that day it is refused at login until it accepts (``lifecycle.terms``).
+    terms_due_version: Mapped[str | None] = mapped_column(String(32))
+    terms_due_by: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[PracticeKind] = mapped_column(enum_column(PracticeKind, "practice_kind"))
     access_profile: Mapped[str] = mapped_column(String(64))
     activity_ended_on: Mapped[date | None] = mapped_column(Date)
@@ -205,6 +210,21 @@ class Takeover(Base):
 
     practice: Mapped[Practice] = relationship(foreign_keys=[practice_id])
     predecessor: Mapped[Practice] = relationship(foreign_keys=[predecessor_id])
+
+
+class TermsVersion(Base):
+    """A version of the terms of use staff published: the day it takes effect and the
+    last day to accept it (MD § 2(4), § 14.2)."""
+
+    __tablename__ = "terms_versions"
+    __table_args__ = (CheckConstraint("accept_by >= effective_on", name="accept_after_effect"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), unique=True)
+    effective_on: Mapped[date] = mapped_column(Date)
+    accept_by: Mapped[date] = mapped_column(Date)  # last day to accept, inclusive
+    published_by: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TermsAcceptance(Base):

@@ -30,6 +30,7 @@ class LetterKind(enum.StrEnum):
     LOSS_CONFIRMATION = "loss_confirmation"  # loss recorded, key locked, fee (§ 6.3)
     LOCK_NOTICE = "lock_notice"  # eight weeks before a lock by the dates (§ 10.2, § 10.3)
     RETURN_REMINDER = "return_reminder"  # the locked Yubikey has not come back (§ 10.2)
+    TERMS = "terms"  # new terms of use published: please accept them (MD § 2(4))
 
 
 class LetterStatus(enum.StrEnum):

@@ -92,6 +92,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     from flexnet.web import (
         admin,
         api,
+        api_changes,
         api_resources,
         health,
         openapi,
@@ -101,7 +102,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
         wsapi,
     )
 
-    del api_resources, openapi  # imported for their routes on api.blueprint
+    del api_changes, api_resources, openapi  # imported for their routes on api.blueprint
 
     # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
     csrf.exempt(api.blueprint)

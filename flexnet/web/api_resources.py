@@ -23,7 +23,7 @@ from flexnet.audit import Actor
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.errors import ConflictError, FlexnetError, NotFoundError, ValidationError
-from flexnet.lifecycle import locks
+from flexnet.lifecycle import locks, terms
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status, user_status
 from flexnet.models import (
@@ -40,7 +40,7 @@ from flexnet.models import (
     UserKind,
 )
 from flexnet.otp.stock import get_token
-from flexnet.provisioning import issuance, mailruns, returnmail, takeover
+from flexnet.provisioning import issuance, mailruns
 from flexnet.web import state
 from flexnet.web.api import api_key, blueprint, problem
 
@@ -142,6 +142,10 @@ def _paged(items: list[Any], total: int, page: int, per_page: int, endpoint: str
 # --- representations ------------------------------------------------------------------
 
 
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 def practice_json(practice: Practice, *, detail: bool = False) -> dict[str, Any]:
     settings = state().settings
     status = practice_status(practice, utcnow(), settings.lock_after_quarters)
@@ -153,6 +157,9 @@ def practice_json(practice: Practice, *, detail: bool = False) -> dict[str, Any]
         "status_reason": status.reason,
         "lock_at": status.lock_at.isoformat() if status.lock_at else None,
         "terms_version": practice.terms_acceptance.version if practice.terms_acceptance else None,
+        "terms_due_version": practice.terms_due_version,
+        "terms_due_by": _day(practice.terms_due_by),
+        "activity_ended_on": _day(practice.activity_ended_on),
     }
     if detail:
         body["address"] = {
@@ -176,6 +183,7 @@ def user_json(user: User) -> dict[str, Any]:
         "kind": user.kind.value,
         "name": user.name,
         "lanr": user.lanr,
+        "activity_ended_on": _day(user.activity_ended_on),
         "status": status.state.value,
         "status_reason": status.reason,
         "lock_at": status.lock_at.isoformat() if status.lock_at else None,
@@ -194,17 +202,6 @@ def token_json(token: Token) -> dict[str, Any]:
 
 
 # --- practices and users ------------------------------------------------------------------
-
-
-@blueprint.get("/practices")
-@client_with(READ)
-def practices_list() -> Response:
-    page, per_page = _page_args()
-    with state().database.reader() as db:
-        total = db.scalar(select(func.count()).select_from(Practice)) or 0
-        rows = db.scalars(_window(select(Practice).order_by(Practice.bsnr), page, per_page))
-        items = [practice_json(practice) for practice in rows]
-    return _paged(items, total, page, per_page, "api.practices_list")
 
 
 @blueprint.post("/practices")
@@ -271,7 +268,7 @@ def practices_terms(bsnr: str) -> tuple[Response, int]:
     channel = _choice(TermsChannel, body.get("channel", "portal"), "channel")
     with state().database.session() as db:
         practice = _practice(db, bsnr)
-        practices.accept_terms(
+        terms.accept(
             db,
             bsnr=practice.bsnr,
             version=body["version"],
@@ -279,6 +276,7 @@ def practices_terms(bsnr: str) -> tuple[Response, int]:
             accepted_on=_date(body["accepted_on"], "accepted_on"),
             actor=g.api_actor,
             now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
         )
         db.refresh(practice)
         return jsonify(practice_json(practice, detail=True)), 201
@@ -337,72 +335,6 @@ def practices_terminate(bsnr: str) -> Response:
 def users_show(username: str) -> Response:
     with state().database.reader() as db:
         return jsonify(user_json(users.get_user(db, username)))
-
-
-_PERSON = {"username": str, "name": str, "lanr": str}
-
-
-def _people(items: Any, kind: UserKind, field: str) -> list[takeover.NewUser]:
-    """A JSON list of users of one kind: objects with username (and name, lanr)."""
-    people = []
-    for item in items or []:
-        if not isinstance(item, dict) or not isinstance(item.get("username"), str):
-            raise ValidationError(f"Feld {field}: eine Liste von Objekten mit username")
-        if any(key not in _PERSON or not isinstance(v, str) for key, v in item.items()):
-            raise ValidationError(f"Feld {field}: erlaubt sind username, name, lanr (Text)")
-        people.append(takeover.NewUser(item["username"], kind, item.get("name"), item.get("lanr")))
-    return people
-
-
-@blueprint.post("/practices/<bsnr>/takeover")
-@client_with(WRITE)
-def practices_takeover(bsnr: str) -> tuple[Response, int]:
-    """A new owner continues the practice (§ 2.3), under its BSNR or a new one."""
-    address_fields = ("street", "zip_code", "city", "address_extra", "phone", "contact_person")
-    body = _body(
-        {"on": str, "new_name": str, "terms_version": str, "members": list},
-        {
-            "new_bsnr": str,
-            "terms_channel": str,
-            "accepted_on": str,
-            "staff": list,
-            "practice_access": str,
-            "key": str,
-            **dict.fromkeys(address_fields, str),
-        },
-    )
-    new_users = _people(body["members"], UserKind.MEMBER, "members")
-    new_users += _people(body.get("staff"), UserKind.STAFF, "staff")
-    if body.get("practice_access"):
-        new_users.append(takeover.NewUser(body["practice_access"], UserKind.PRACTICE_ACCESS))
-    channel = _choice(TermsChannel, body.get("terms_channel", "portal"), "terms_channel")
-    accepted = body.get("accepted_on")
-    with state().database.session() as db:
-        result = takeover.take_over(
-            db,
-            bsnr=_practice(db, bsnr).bsnr,
-            on=_date(body["on"], "on"),
-            new_name=body["new_name"],
-            new_bsnr=body.get("new_bsnr") or None,
-            terms_version=body["terms_version"],
-            terms_channel=channel,
-            accepted_on=_date(accepted, "accepted_on")
-            if accepted
-            else utcnow().astimezone(BERLIN).date(),
-            new_users=new_users,
-            new_key=body.get("key") or None,
-            address=takeover.Address(**{field: body.get(field) for field in address_fields}),
-            actor=g.api_actor,
-            now=utcnow(),
-            quarters=state().settings.lock_after_quarters,
-        )
-        db.flush()
-        db.refresh(result.practice)
-        return jsonify(
-            practice=practice_json(result.practice, detail=True),
-            ended=sorted(result.ended),
-            letters=[mailruns.reference(letter) for letter in result.letters],
-        ), 201
 
 
 @blueprint.patch("/users/<username>")
@@ -542,34 +474,6 @@ def letters_due() -> Response:
             day=today.isoformat(),
             due=[_letter_json(letter) for letter in listing.due],
             waiting=[_letter_json(w.letter, w.reason) for w in listing.waiting],
-        )
-
-
-@blueprint.post("/letters/<reference>/returned")
-@client_with(WRITE)
-def letters_returned(reference: str) -> Response:
-    """A dispatched letter came back undeliverable: re-sent as a new letter, which waits
-    with the practice's others for the corrected address; a password in it stops."""
-    body = _body({}, {"returned_on": str})
-    try:
-        letter_id = mailruns.parse_reference(reference)
-    except ValidationError:
-        raise NotFoundError(f"Keinen Brief {reference}") from None
-    today = utcnow().astimezone(BERLIN).date()
-    day = body.get("returned_on")
-    with state().database.session() as db:
-        resend = returnmail.record_return(
-            db,
-            letter_id=letter_id,
-            returned_on=_date(day, "returned_on") if day else today,
-            today=today,
-            actor=g.api_actor,
-            now=utcnow(),
-        )
-        return jsonify(
-            letter=mailruns.reference(letter_id),
-            status="returned",
-            resend=mailruns.reference(resend) if resend else None,
         )
 
 

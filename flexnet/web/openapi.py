@@ -9,79 +9,18 @@ from typing import Any
 from flask import Response, jsonify
 
 from flexnet.web.api import blueprint
-
-_NULLABLE_STRING = {"type": ["string", "null"]}
-_BSNR = {
-    "name": "bsnr",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9]{9}$"},
-}
-_USERNAME = {
-    "name": "username",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
-}
-_PAGING = [
-    {
-        "name": "page",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100_000},
-    },
-    {
-        "name": "per_page",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-    },
-]
-
-
-def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required if required is not None else list(properties),
-        "additionalProperties": False,
-    }
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_PROBLEM = {
-    "description": "Fehler (RFC 9457)",
-    "content": {"application/problem+json": {"schema": _ref("Problem")}},
-}
-
-
-def _operation(
-    summary: str,
-    ok: dict[str, Any],
-    *,
-    status: str = "200",
-    errors: tuple[str, ...] = ("400", "401", "403"),
-    body: dict[str, Any] | None = None,
-    parameters: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "responses": {status: ok, **dict.fromkeys(errors, _PROBLEM)},
-    }
-    if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
-    if parameters:
-        operation["parameters"] = parameters
-    return operation
-
+from flexnet.web.openapi_changes import PATHS as CHANGES
+from flexnet.web.openapi_changes import PRACTICE_FILTERS
+from flexnet.web.openapi_parts import BSNR as _BSNR
+from flexnet.web.openapi_parts import NULLABLE_STRING as _NULLABLE_STRING
+from flexnet.web.openapi_parts import PAGING as _PAGING
+from flexnet.web.openapi_parts import TEXT as _TEXT
+from flexnet.web.openapi_parts import USERNAME as _USERNAME
+from flexnet.web.openapi_parts import json_ as _json
+from flexnet.web.openapi_parts import object_ as _object
+from flexnet.web.openapi_parts import operation as _operation
+from flexnet.web.openapi_parts import page_of as _page_of
+from flexnet.web.openapi_parts import ref as _ref
 
 _PRACTICE = {
     "bsnr": {"type": "string"},
@@ -91,6 +30,9 @@ _PRACTICE = {
     "status_reason": _NULLABLE_STRING,
     "lock_at": _NULLABLE_STRING,
     "terms_version": _NULLABLE_STRING,
+    "terms_due_version": _NULLABLE_STRING,
+    "terms_due_by": _NULLABLE_STRING,
+    "activity_ended_on": _NULLABLE_STRING,
 }
 _SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -131,6 +73,7 @@ _SCHEMAS: dict[str, Any] = {
             "kind": {"enum": ["member", "staff", "third_party", "practice_access"]},
             "name": _NULLABLE_STRING,
             "lanr": _NULLABLE_STRING,
+            "activity_ended_on": _NULLABLE_STRING,
             "status": {"enum": ["active", "pending", "locked", "revoked"]},
             "status_reason": _NULLABLE_STRING,
             "lock_at": _NULLABLE_STRING,
@@ -158,17 +101,6 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def _page_of(item: dict[str, Any]) -> dict[str, Any]:
-    return _object(
-        {
-            "items": {"type": "array", "items": item},
-            "page": {"type": "integer"},
-            "per_page": {"type": "integer"},
-            "total": {"type": "integer"},
-        }
-    )
-
-
 _REQUEST_ITEM = _object(
     {
         "id": {"type": "integer"},
@@ -190,16 +122,6 @@ _RUN_ITEM = _object(
         "dispatched_on": _NULLABLE_STRING,
     }
 )
-_TEXT = {"type": "string", "maxLength": 200}
-_PERSON = _object(
-    {
-        "username": {"type": "string", "maxLength": 64},
-        "name": _TEXT,
-        "lanr": {"type": "string", "maxLength": 9},
-    },
-    ["username"],
-)
-
 _PATHS: dict[str, Any] = {
     "/auth": {
         "post": _operation(
@@ -229,9 +151,10 @@ _PATHS: dict[str, Any] = {
     },
     "/practices": {
         "get": _operation(
-            "Betriebsstätten, seitenweise",
+            "Betriebsstätten, gefiltert (Status, Art, Version der Nutzungsbedingungen, "
+            "Sperrdatum von/bis) und seitenweise",
             _json(_page_of(_ref("Practice")), "Eine Seite"),
-            parameters=_PAGING,
+            parameters=PRACTICE_FILTERS,
         ),
         "post": _operation(
             "Betriebsstätte anlegen",
@@ -333,46 +256,6 @@ _PATHS: dict[str, Any] = {
             ),
         )
     },
-    "/practices/{bsnr}/takeover": {
-        "post": _operation(
-            "Praxisübernahme (§ 2.3): Zugänge und Yubikey des bisherigen Inhabers enden, "
-            "der neue Inhaber bekommt eigene",
-            _json(
-                _object(
-                    {
-                        "practice": _ref("PracticeDetail"),
-                        "ended": {"type": "array", "items": {"type": "string"}},
-                        "letters": {"type": "array", "items": {"type": "string"}},
-                    }
-                ),
-                "Erfasst: die fortgeführte Betriebsstätte",
-            ),
-            status="201",
-            errors=("400", "401", "403", "404", "409"),
-            parameters=[_BSNR],
-            body=_object(
-                {
-                    "on": {"type": "string", "format": "date"},
-                    "new_name": _TEXT,
-                    "new_bsnr": {"type": "string", "maxLength": 9},
-                    "terms_version": {"type": "string", "maxLength": 32},
-                    "terms_channel": {"enum": ["portal", "paper"]},
-                    "accepted_on": {"type": "string", "format": "date"},
-                    "members": {"type": "array", "items": _PERSON, "maxItems": 20},
-                    "staff": {"type": "array", "items": _PERSON, "maxItems": 50},
-                    "practice_access": {"type": "string", "maxLength": 64},
-                    "key": {"type": "string", "maxLength": 32},
-                    "street": _TEXT,
-                    "zip_code": {"type": "string", "maxLength": 5},
-                    "city": _TEXT,
-                    "address_extra": _TEXT,
-                    "phone": {"type": "string", "maxLength": 40},
-                    "contact_person": _TEXT,
-                },
-                ["on", "new_name", "terms_version", "members"],
-            ),
-        )
-    },
     "/users/{username}": {
         "get": _operation(
             "Ein Benutzer",
@@ -455,31 +338,6 @@ _PATHS: dict[str, Any] = {
             errors=("401", "403"),
         )
     },
-    "/letters/{reference}/returned": {
-        "post": _operation(
-            "Brief als unzustellbar erfassen: neu vorgemerkt, ein Kennwort darin gilt nicht mehr",
-            _json(
-                _object(
-                    {
-                        "letter": {"type": "string"},
-                        "status": {"enum": ["returned"]},
-                        "resend": _NULLABLE_STRING,
-                    }
-                ),
-                "Erfasst, mit dem neu vorgemerkten Brief",
-            ),
-            errors=("400", "401", "403", "404", "409"),
-            parameters=[
-                {
-                    "name": "reference",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^FN-[0-9]{6}$"},
-                }
-            ],
-            body=_object({"returned_on": {"type": "string", "format": "date"}}, []),
-        )
-    },
     "/letters/runs": {
         "get": _operation(
             "Versandläufe, seitenweise",
@@ -488,6 +346,8 @@ _PATHS: dict[str, Any] = {
         )
     },
 }
+
+_PATHS.update(CHANGES)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
