@@ -56,6 +56,7 @@ class AuditTag(enum.StrEnum):
     PRACTICE_ACTIVITY_CLEAR = "practice:activity:clear"  # a recorded end taken back, with why
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"
     TERMS_PUBLISH = "terms:version:publish"  # a new version, its effective day and deadline
+    REGISTRY_IMPORT = "registry:import:apply"  # the registry's export applied: counts
     PRACTICE_ACTIVATE = "practice:record:activate"
     PRACTICE_LOCK = "practice:lock:set"
     PRACTICE_LOCK_AUTO = "practice:lock:auto"  # made durable by the lifecycle job

@@ -246,6 +246,7 @@ from flexnet.cli import (  # noqa: E402, F401
     lifecycle_cmds,
     radius_cmds,
     record_cmds,
+    registry_cmds,
     takeover_cmds,
     terms_cmds,
     yubikey_cmds,

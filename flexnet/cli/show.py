@@ -61,6 +61,16 @@ def show_practice(
         if acceptance
         else "nicht angenommen",
     )
+    if practice.terms_due_version and practice.terms_due_by and acceptance:
+        yield _row(
+            "Anzunehmen",
+            f"Version {practice.terms_due_version} bis {practice.terms_due_by:%d.%m.%Y}",
+        )
+    if practice.undeliverable_since:
+        yield _row(
+            "Unzustellbar",
+            f"Brief zurück am {practice.undeliverable_since:%d.%m.%Y}: Anschrift berichtigen",
+        )
     for line in labels.takeover_lines(practice):
         yield _row("Übernahme", line)
     tokens = ", ".join(labels.token_text(t) for t in practice.tokens) or "keiner"
