@@ -61,6 +61,7 @@ class Result:
     practice: Practice  # the successor: the same record, or the new one
     ended: list[str] = field(default_factory=list)  # the old owner's users, locked now
     letters: list[Letter] = field(default_factory=list)  # queued by the takeover
+    cleared: dict[str, str | None] = field(default_factory=dict)  # the old owner's dates
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _continue(
         session, bsnr=practice.bsnr, name=new_name, actor=actor, now=now, **vars(address)
     )
     result = Result(practice, ended=_end_users(session, practice.users, reason, actor, now))
-    _clear_old_dates(session, practice, reason, actor, now)
+    result.cleared = _clear_old_dates(session, practice, reason, actor, now)
     current = [token for token in practice.tokens if token.status in USABLE_STATUSES]
     if current and new_key:
         result.letters += issuance.replace_key(
@@ -282,14 +283,19 @@ def _end_users(
 
 def _clear_old_dates(
     session: Session, practice: Practice, reason: str, actor: Actor, now: datetime
-) -> None:
+) -> dict[str, str | None]:
     """The old owner's end of activity and termination do not bind the successor; a lock
-    they made is lifted from the practice (not from the old owner's users or key)."""
+    they made is lifted from the practice (not from the old owner's users or key).
+    Returns what was cleared, for the takeover's audit entry."""
+    cleared: dict[str, str | None] = {}
     if practice.activity_ended_on is not None:
+        cleared["activity_ended_on"] = practice.activity_ended_on.isoformat()
         practices.end_activity(
             session, bsnr=practice.bsnr, ended_on=None, reason=reason, actor=actor, now=now
         )
     if practice.terminated_by is not None:
+        last_day = practice.access_ends_on
+        cleared["termination"] = last_day.isoformat() if last_day else "extraordinary"
         practice.terminated_by = practice.termination_notice_on = None
         practice.access_ends_on = practice.termination_reason = None
     if practice.status is PracticeStatus.LOCKED:
@@ -304,6 +310,7 @@ def _clear_old_dates(
             data={"reason": reason, "cause": cause.value if cause else None},
             now=now,
         )
+    return cleared
 
 
 def _record(
@@ -338,6 +345,7 @@ def _record(
             "new_name": successor.name,
             "successor_bsnr": successor.bsnr,
             "ended": result.ended,
+            "cleared": result.cleared,
             "new_users": [
                 user.username for user in successor.users if user.username not in result.ended
             ],

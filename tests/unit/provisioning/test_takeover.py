@@ -5,6 +5,7 @@ a new one. Concrete dates: the takeover on 1 April 2029."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,6 +20,7 @@ from flexnet.lifecycle import activity, locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import State, practice_status, user_status
 from flexnet.models import (
+    AuditEntry,
     Letter,
     LetterKind,
     LockCause,
@@ -149,6 +151,10 @@ def test_the_old_owners_end_of_activity_no_longer_locks_the_successor(
     a_year_on = datetime(2030, 4, 1, tzinfo=BERLIN)
 
     assert old.practice.activity_ended_on is None
+    recorded = session.scalars(
+        select(AuditEntry.data).where(AuditEntry.tag == "practice:record:takeover")
+    ).one()
+    assert json.loads(recorded)["cleared"] == {"activity_ended_on": "2029-03-31"}
     assert practice_status(old.practice, a_year_on).state is not State.LOCKED
     assert practice_status(old.practice, a_year_on).lock_at is None
     for user in (new_owner, assistant):
