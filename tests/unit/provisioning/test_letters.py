@@ -325,7 +325,8 @@ def test_the_terms_letter_names_version_effect_and_deadline(templates: LetterTem
     assert pages == [1]
     assert "Neue Nutzungsbedingungen für KV-FlexNet (Version 2.0)" in text
     assert "ab dem 01.07.2030 gilt die Version 2.0" in text
-    assert "bis zum 30.09.2030 an" in text and f"(BSNR {BSNR})" in text
+    assert "bis zum 30.09.2030 an." in text and f"(BSNR {BSNR})" in text
+    assert "**" not in text  # the bold line is printed bold, not with its marks
     assert "Kennwort" not in text and SERIAL not in text
 
 
