@@ -55,16 +55,24 @@ class AuditTag(enum.StrEnum):
     STAFF_ENROLMENT_CODE = "staff:enrolment-code:issue"
     STAFF_PASSWORD_CHANGE = "staff:password:change"
     PRACTICE_CREATE = "practice:record:create"
+    PRACTICE_EDIT = "practice:record:edit"  # name, address, phone, contact: old and new
     PRACTICE_ACTIVITY_END = "practice:activity:end"
+    PRACTICE_ACTIVITY_CLEAR = "practice:activity:clear"  # a recorded end taken back, with why
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"
+    TERMS_PUBLISH = "terms:version:publish"  # a new version, its effective day and deadline
+    REGISTRY_IMPORT = "registry:import:apply"  # the registry's export applied: counts
     PRACTICE_ACTIVATE = "practice:record:activate"
     PRACTICE_LOCK = "practice:lock:set"
     PRACTICE_LOCK_AUTO = "practice:lock:auto"  # made durable by the lifecycle job
     PRACTICE_UNLOCK = "practice:lock:lift"
     PRACTICE_TERMINATE = "practice:termination:record"
+    PRACTICE_TAKEOVER = "practice:record:takeover"  # a new owner continues it (§ 2.3)
     EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
     EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"
+    USER_EDIT = "account:user:edit"  # name, LANR: old and new
+    USER_ACTIVITY_END = "account:activity:end"  # a member's own end of activity (§ 10.3)
+    USER_ACTIVITY_CLEAR = "account:activity:clear"
     USER_PASSWORD_MIGRATE = "account:password:migrate"
     # A taken-over hash's plaintext, first typed, checked against the policy (§ 5.4).
     USER_PASSWORD_POLICY_CHECK = "account:password:policy-check"
@@ -107,6 +115,7 @@ class AuditTag(enum.StrEnum):
     TOKEN_REPROGRAM = "token:stock:reprogram"  # a returned key back in stock, new secrets
     LETTER_QUEUE = "letter:letter:queue"
     LETTER_REPRINT = "letter:letter:reprint"
+    LETTER_RETURN = "letter:letter:return"  # came back undeliverable; the re-send it queued
     MAIL_RUN_PRODUCE = "letter:run:produce"
     MAIL_RUN_DISPATCH = "letter:run:dispatch"
     MAIL_RUN_CANCEL = "letter:run:cancel"

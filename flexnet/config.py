@@ -52,6 +52,14 @@ class ExpiredPasswordMode(enum.StrEnum):
     CHALLENGE = "challenge"  # ask for a new password in-band (Access-Challenge)
 
 
+class TermsOverdue(enum.StrEnum):
+    """A practice still on an older version of the terms after the period to accept the
+    new one (MD § 2(4), § 14.2): refused at login either way, until it accepts."""
+
+    REFUSE = "refuse"  # refused at login only; accepting opens the access at once
+    LOCK = "lock"  # also locked by the nightly job with the cause "objection" (§ 14.2)
+
+
 @dataclass(frozen=True)
 class AuthSettings:
     """Throttling, lockout and password-state handling of the authentication pipeline."""
@@ -103,6 +111,7 @@ class Settings:
     request_retention_days: int = 365  # service requests after they were closed
     record_retention_years: int = 10  # practices, users, letters after their end
     return_reminder_days: int = 28  # a locked Yubikey not back by then: reminder letter
+    terms_overdue: TermsOverdue = TermsOverdue.REFUSE  # new terms not accepted in time
     proxies: int = 0  # reverse proxies in front of the web app (X-Forwarded-For hops)
     demo: bool = False
 
@@ -161,8 +170,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         record_retention_years=_positive_int(env, "FLEXNET_RECORD_RETENTION_YEARS", default=10),
         return_reminder_days=_positive_int(env, "FLEXNET_RETURN_REMINDER_DAYS", default=28),
         proxies=_non_negative_int(env, "FLEXNET_PROXIES", default=0),
+        terms_overdue=_terms_overdue(env),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
+
+
+def _terms_overdue(env: Mapping[str, str]) -> TermsOverdue:
+    mode = env.get("FLEXNET_TERMS_OVERDUE", "").strip() or TermsOverdue.REFUSE.value
+    if mode not in {m.value for m in TermsOverdue}:
+        raise ConfigError("FLEXNET_TERMS_OVERDUE", "muss refuse oder lock sein")
+    return TermsOverdue(mode)
 
 
 def _letter_settings(env: Mapping[str, str]) -> LetterSettings:

@@ -52,6 +52,8 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
     """Sperren dauerhaft machen, Sperrbriefe vormerken, alte Verbindungsdaten löschen."""
     now = start_of_day(today) if today else ctx.now()
     settings = ctx.settings
+    # The nightly timer has no person behind it: the dates decide, the system acts.
+    actor = ctx.acting(system="lifecycle")
     bar = _Bar()
     try:
         with ctx.reading() if dry_run else ctx.unit_of_work() as session:
@@ -59,7 +61,7 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
                 session,
                 now=now,
                 settings=job.JobSettings.from_settings(settings),
-                actor=ctx.actor,
+                actor=actor,
                 dry_run=dry_run,
                 progress=bar,
             )

@@ -31,6 +31,8 @@ from flexnet.models import (
     PracticeStatus,
     ServiceRequest,
     StaffAccount,
+    Takeover,
+    TermsVersion,
     Token,
     User,
     UserStatus,
@@ -115,6 +117,8 @@ def _practices(session: Session, ids: list[int], now: datetime) -> int:
             bsnr=literal("X") + func.substr(cast(Practice.id + 100_000_000, String), 2),
             name=ANONYMISED,
             address_extra=None,
+            phone=None,
+            contact_person=None,
             street=ANONYMISED,
             city=ANONYMISED,
             # The region (Leitregion) stays for statistics, the rest of the code goes.
@@ -143,6 +147,13 @@ def _practices(session: Session, ids: list[int], now: datetime) -> int:
             LockException.practice_id.in_(chunk),
             reason=ANONYMISED,
             decided_by=ANONYMISED,
+        )
+        # The owner before a takeover is a person too: the name goes with either record.
+        _where(
+            session,
+            Takeover,
+            or_(Takeover.practice_id.in_(chunk), Takeover.predecessor_id.in_(chunk)),
+            previous_name=ANONYMISED,
         )
         session.execute(
             delete(ServiceRequest).where(
@@ -213,6 +224,8 @@ def _staff(session: Session, ids: list[int], now: datetime) -> None:
             (MailRun, MailRun.closed_by),
             (ServiceRequest, ServiceRequest.handled_by),
             (ApiClient, ApiClient.created_by),
+            (Takeover, Takeover.recorded_by),
+            (TermsVersion, TermsVersion.published_by),
         ):
             session.execute(
                 update(model).where(column == old).values({column.key: new}),

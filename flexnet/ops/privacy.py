@@ -105,6 +105,7 @@ def for_user(session: Session, username: str, *, actor: Actor, now: datetime) ->
         "ausnahme_von_der_sperre": row(user.lock_exception),
         "betriebsstaette": row(practice),
         "nutzungsbedingungen": _rows(practice.terms_acceptances),
+        "uebernahmen": _rows([*practice.taken_over, *practice.handed_over]),
         "briefe": _rows(
             session.scalars(
                 select(Letter)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from flexnet import create_app
 from flexnet.cli import cli
 from flexnet.db import Database
+from flexnet.models import StaffAccount, StaffRole
 from flexnet.otp import wsapi
 from flexnet.web import state
 from tests.conftest import AUDIT_KEY, BOX, NOW, STAFF
@@ -31,13 +32,30 @@ def database_url(request: pytest.FixtureRequest) -> URL:
 
 @pytest.fixture
 def invoke(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """The CLI against this test's database, acting as the staff account ``STAFF`` names
+    (``FLEXNET_ACTOR``), which exists there as a helpdesk account."""
     monkeypatch.setenv("FLEXNET_DATABASE_URL", database_url.render_as_string(hide_password=False))
+    seed_acting_staff(database_url, monkeypatch)
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:
         return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
 
     return run
+
+
+def seed_acting_staff(database_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changes on the command line name a staff account: the tests' own (helpdesk role,
+    no usable password), named in ``FLEXNET_ACTOR``."""
+    database = Database.from_url(database_url)
+    try:
+        with database.session() as session:
+            session.add(
+                StaffAccount(username=STAFF.name, role=StaffRole.HELPDESK, password_hash="-")
+            )
+    finally:
+        database.dispose()
+    monkeypatch.setenv("FLEXNET_ACTOR", STAFF.name)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from flexnet.config import generate_master_key, load_settings, parse_master_key
+from flexnet.config import TermsOverdue, generate_master_key, load_settings, parse_master_key
 from flexnet.errors import ConfigError
 from flexnet.ops.instance import ensure_instance
 
@@ -18,6 +18,7 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
     assert settings.database_url.database == str(settings.instance_path / "flexnet.sqlite3")
     assert len(settings.master_key) == 32
     assert settings.lock_after_quarters == 4
+    assert settings.terms_overdue is TermsOverdue.REFUSE  # refused at login, not locked
 
 
 @pytest.mark.parametrize(
@@ -36,6 +37,7 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
         ("FLEXNET_DATABASE_URL", "mysql://u@h/db"),
         ("FLEXNET_LOCK_AFTER_QUARTERS", "0"),
         ("FLEXNET_LOCK_AFTER_QUARTERS", "vier"),
+        ("FLEXNET_TERMS_OVERDUE", "sperren"),
     ],
 )
 def test_bad_value_is_refused_naming_the_variable(

@@ -30,7 +30,9 @@ from flexnet.models import (
     StaffAccount,
     StaffRole,
     StaffSession,
+    Takeover,
     TerminationBy,
+    TermsVersion,
     User,
     UserKind,
     UserStatus,
@@ -228,6 +230,18 @@ def two_practices(
     with a member and a staff user with passwords and letters."""
     ended = make_practice(name="Praxis Dr. Ende", street="Schlussweg 1", city="Halle (Saale)")
     going = make_practice(name="Praxis Dr. Weiter", street="Hauptstraße 5", city="Magdeburg")
+    ended.phone, ended.contact_person = "0345 1234567", "Erika Muster"
+    # Dr. Weiter once took over a practice whose owner was Dr. Ende (§ 2.3).
+    session.add(
+        Takeover(
+            practice=going,
+            predecessor=ended,
+            taken_over_on=NOW.date(),
+            previous_name="Praxis Dr. Ende",
+            recorded_by="it-schmidt",
+            recorded_at=NOW,
+        )
+    )
     for practice, lanr in ((ended, "123456601"), (going, "987654401")):
         make_user(
             practice=practice,
@@ -269,6 +283,8 @@ def test_practices_users_and_letters_are_anonymised_ten_years_after_their_end(
     assert (ended.name, ended.street, ended.city) == ("anonymisiert",) * 3
     assert ended.anonymised_at is not None
     assert not ended.bsnr.isdigit() and ended.zip_code == "39000"
+    assert ended.phone is None and ended.contact_person is None
+    assert [t.previous_name for t in going.taken_over] == ["anonymisiert"]
     assert ended.lock_cause is LockCause.TERMINATION and ended.termination_reason is None
     for user in ended.users:
         assert user.name is None and user.password_hash is None
@@ -320,6 +336,15 @@ def test_a_departed_staff_member_is_anonymised_ten_years_after_deactivation(
             now=NOW,
         )
     staff_accounts.deactivate_staff(session, username="berta", actor=STAFF, now=NOW)
+    session.add(
+        TermsVersion(
+            version="2027-01",
+            effective_on=date(2027, 1, 1),
+            accept_by=date(2027, 3, 31),
+            published_by="berta",
+            published_at=NOW,
+        )
+    )
 
     run_on(session, day_after(NOW, -1, years=10))
     kept = session.scalar(select(StaffAccount.name).where(StaffAccount.username == "berta"))
@@ -330,6 +355,7 @@ def test_a_departed_staff_member_is_anonymised_ten_years_after_deactivation(
     assert kept == "Berta"
     assert sorted(n or "-" for n in names.values()) == ["-", "Carl"]
     assert "berta" not in usernames and "carl" in usernames
+    assert session.scalar(select(TermsVersion.published_by)) != "berta"
 
 
 def test_the_nightly_job_through_ten_years_keeps_the_audit_trail_verifiable(
