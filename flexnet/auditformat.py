@@ -56,6 +56,16 @@ class AuditKey:
         return _derive(self.raw, b"flexnet audit seal v1")
 
     @cached_property
+    def pseudonym_key(self) -> bytes:
+        return _derive(self.raw, b"flexnet pseudonym v1")
+
+    def pseudonym(self, text: str) -> str:
+        """A stable stand-in for ``text`` that nobody without the key can test guesses
+        against (a name typed at sign-in may be a password typed into the wrong field)."""
+        digest = hmac.new(self.pseudonym_key, text.encode("utf-8", "replace"), "sha256")
+        return digest.hexdigest()[:16]
+
+    @cached_property
     def signing_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(
             _derive(self.raw, b"flexnet audit checkpoint v1")
