@@ -17,6 +17,7 @@ from flexnet.cli import (
     read_password_stdin,
 )
 from flexnet.clients import apiclients, nas, profiles
+from flexnet.db import Database
 from flexnet.models import StaffRole
 from flexnet.ops import demo
 from flexnet.otp.remote import RemoteValidator
@@ -27,10 +28,12 @@ from flexnet.radius.server import Listen, RadiusServer
 
 
 def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
-    handler = RadiusHandler(
-        ctx.database, ctx.settings, remote=RemoteValidator.from_settings(ctx.settings.otp)
-    )
-    dispatcher = DisconnectDispatcher(ctx.database, ctx.secret_box, handler.dictionary)
+    # A database of its own: a request waits for locks no longer than the NAS waits for it.
+    settings = ctx.settings
+    database = Database.from_url(settings.database_url, timeout_ms=settings.radius_db_timeout_ms)
+    click.get_current_context().find_root().call_on_close(database.dispose)
+    handler = RadiusHandler(database, settings, remote=RemoteValidator.from_settings(settings.otp))
+    dispatcher = DisconnectDispatcher(database, ctx.secret_box, handler.dictionary)
     return RadiusServer(handler, listen, dispatcher)
 
 
