@@ -69,7 +69,7 @@ class RadiusHandler:
         self.authenticator = Authenticator(settings, self.box, remote)
         self.clock = clock
         self.duplicates = DuplicateCache()
-        self.challenges = ChallengeStore()
+        self.challenges = ChallengeStore(database, self.box, clock=clock)
         self._refresh_seconds = refresh_seconds
         self._loaded_at = float("-inf")
         self._nas: list[nas.NasEntry] = []
