@@ -6,6 +6,7 @@ from alembic import context
 
 import flexnet.models  # noqa: F401  (registers every table on Base.metadata)
 from flexnet.db import Base
+from flexnet.ops import migrate
 
 target_metadata = Base.metadata
 
@@ -25,6 +26,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=migrate.include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
