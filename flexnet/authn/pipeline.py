@@ -212,7 +212,9 @@ class Authenticator:
         login = _Login(attempt, client, now, user, hotp, key, limits)
         login.early = self._account_problem(session, login, status)
         possession = (
-            self._check_possession(session, login) if attempt.otp else OtpResult(OtpReason.OK)
+            self._check_possession(session, login, attempt.otp)
+            if attempt.otp
+            else OtpResult(OtpReason.OK)
         )
         login.token = possession.token
         if not possession.ok:
@@ -265,10 +267,8 @@ class Authenticator:
             return Reason.USER_THROTTLED
         return None
 
-    def _check_possession(self, session: Session, login: _Login) -> OtpResult:
+    def _check_possession(self, session: Session, login: _Login, otp: Presented) -> OtpResult:
         """Verify (and so consume) the OTP; a backend failure raises instead of rejecting."""
-        otp = login.attempt.otp
-        assert otp is not None  # noqa: S101 - only called with an OTP
         if otp.parsed is not None:
             result = verify_yubico_otp(
                 session,
@@ -348,7 +348,7 @@ class Authenticator:
             or (None if checked.verification.ok else Reason.PASSWORD_WRONG)
         )
         if reason is None and user is not None:
-            reason = self._changed_meanwhile(session, login, checked)
+            reason = self._changed_meanwhile(session, login, user, checked)
         if reason is not None or user is None:
             # A wrong password with the practice's own valid key is someone guessing this
             # user's password; anything else (a foreign key) is charged to key and source
@@ -370,13 +370,11 @@ class Authenticator:
         return self._record(session, login, decision)
 
     def _changed_meanwhile(
-        self, session: Session, login: _Login, checked: _Checked
+        self, session: Session, login: _Login, user: User, checked: _Checked
     ) -> Reason | None:
         """Why the rows read again (and locked) no longer allow the login phase 1 and 2
         found good: a lock of the user, practice or key, failures counted meanwhile, or a
         password changed since it was verified (a reject, as in the serial order)."""
-        user = login.user
-        assert user is not None  # noqa: S101 - only called for a known user
         status = user_status(user, login.now, self.settings.lock_after_quarters)
         if not status.may_log_in:
             return Reason.of_status(status)

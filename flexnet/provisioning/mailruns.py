@@ -537,7 +537,8 @@ def _issue_passwords(
     at_once_rows: list[dict[str, object]] = []
     later_rows: list[dict[str, object]] = []
     for letter in letters:
-        assert letter.user_id is not None  # noqa: S101 - CHECK password_letter_has_user
+        if letter.user_id is None:  # CHECK password_letter_has_user: never
+            raise ValueError(f"password letter {reference(letter)} without a user")
         # Recorded on the letter, so that cancelling its run revokes exactly this password.
         at_once = bool(letter.replace_at_once or current[letter.user_id] is None)
         issued[letter.id] = at_once
