@@ -223,7 +223,15 @@ def set_password(
     session: Session, user: User, password: str, *, now: datetime, must_change: bool = False
 ) -> None:
     """Store a new password's hash and keep the last ones for the history rule (§ 5.4)."""
-    password_hash = passwords.hash_password(password)
+    set_password_hash(
+        session, user, passwords.hash_password(password), now=now, must_change=must_change
+    )
+
+
+def set_password_hash(
+    session: Session, user: User, password_hash: str, *, now: datetime, must_change: bool = False
+) -> None:
+    """``set_password`` with the hash made beforehand (outside the transaction)."""
     _store_hash(user, password_hash, now=now)
     user.password_must_change = must_change
     # A password of one's own supersedes a re-issued one still waiting for its first use.
@@ -329,9 +337,26 @@ def check_taken_over(
 ) -> None:
     """A taken-over hash's plaintext, just typed and verified: it meets the policy and
     counts as any other password, or it must be changed before anything else (§ 5.4)."""
+    weak = taken_over_weak(user, password, policy)
+    if weak is not None:
+        record_taken_over_check(session, user, weak=weak, now=now)
+
+
+def taken_over_weak(
+    user: User, password: str, policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY
+) -> bool | None:
+    """Whether the plaintext of a taken-over hash not checked yet breaks the policy; None
+    for any other password. Reads only the loaded user: the login pipeline asks while
+    no transaction is open, as the policy check can take a while."""
+    if user.taken_over_password is not TakenOverPassword.UNCHECKED:
+        return None
+    return bool(_policy_problems(user, password, policy))
+
+
+def record_taken_over_check(session: Session, user: User, *, weak: bool, now: datetime) -> None:
+    """Store (and audit) the verdict of ``taken_over_weak`` while it is still pending."""
     if user.taken_over_password is not TakenOverPassword.UNCHECKED:
         return
-    weak = bool(_policy_problems(user, password, policy))
     user.taken_over_password = TakenOverPassword.WEAK if weak else None
     audit.record(
         session,
