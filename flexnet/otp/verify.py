@@ -150,14 +150,17 @@ def verify_yubico_otp(
     nonce: str | None = None,
     remote: RemoteCheck | None = None,
     presented: Presented | None = None,
+    practice_keys_only: bool = False,
 ) -> OtpResult:
     """Parse (unless the caller did), find the key by its public id and check the OTP;
-    ``presented``: what the caller knows of ``otp`` already (parsed, decrypted)."""
+    ``presented``: what the caller knows of ``otp`` already (parsed, decrypted).
+    ``practice_keys_only``: a staff member's key is unknown here, and its OTP stays
+    unused (the validation protocol answers for practices' keys, never for staff's)."""
     parsed = presented.parsed if presented is not None else yubico.parse(otp)
     if parsed is None:
         return OtpResult(OtpReason.MALFORMED)
     token = find_yubikey(session, parsed.public_id)
-    if token is None:
+    if token is None or (practice_keys_only and token.staff_id is not None):
         return OtpResult(OtpReason.UNKNOWN_KEY)
     if token.remote_validation:
         return check_remote(token, otp, remote)
