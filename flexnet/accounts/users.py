@@ -16,7 +16,8 @@ from flexnet.accounts.folding import fold
 from flexnet.accounts.identifiers import normalize_username, validate_lanr
 from flexnet.accounts.practices import apply_changes, get_practice, require_terms_accepted
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.authn import passwords, ratelimit
+from flexnet.authn import authlog, passwords, ratelimit
+from flexnet.authn.decision import Channel, Client, Reason, reject
 from flexnet.authn.ratelimit import Admission
 from flexnet.config import AuthSettings
 from flexnet.db import chunked, rows_for_update, update_by_id
@@ -430,11 +431,19 @@ def change_own_password(
     if ratelimit.admit(session, limits, window_seconds=window, now=now) is not Admission.ADMITTED:
         return passwords.PasswordChange([passwords.TOO_MANY_CHANGES], throttled=True)
     history = [h.password_hash for h in user.password_history]
-    if (
-        not passwords.verify(old_password, user.password_hash).ok
-        or passwords.verify(new_password, user.password_hash).ok
-        or passwords.reuses(new_password, history, policy=policy)
-    ):
+    # All three checks run whatever the first says: the time of the answer tells no more
+    # than its text whether the old password was right.
+    old_right = passwords.verify(old_password, user.password_hash).ok
+    same_as_old = passwords.verify(new_password, user.password_hash).ok
+    reused = passwords.reuses(new_password, history, policy=policy)
+    if not old_right:
+        # A guess at the password: staff see it in the login log like a failed login.
+        client = Client(Channel(channel), source_ip=source_ip)
+        authlog.record(
+            session, reject(Reason.PASSWORD_WRONG), username=user.username, client=client,
+            now=now, user=user,
+        )  # fmt: skip
+    if not old_right or same_as_old or reused:
         return passwords.PasswordChange([passwords.wrong_or_reused(policy.history)])
     set_password(session, user, new_password, now=now)
     audit.record(
