@@ -243,6 +243,7 @@ from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
     backup_cmds,
     edit_cmds,
+    fees_cmds,
     instance_cmds,
     letters_cmds,
     lifecycle_cmds,

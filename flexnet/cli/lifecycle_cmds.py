@@ -279,6 +279,7 @@ def lock(
             all_practice_credentials=all_practice_credentials,
             actor=ctx.actor,
             now=ctx.now(),
+            loss_fee_cents=ctx.settings.letters.loss_fee_cents,
         )
     click.echo(outcome.text)
 

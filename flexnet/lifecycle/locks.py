@@ -48,7 +48,7 @@ from flexnet.models import (
 )
 from flexnet.otp import stock
 from flexnet.otp.verify import USABLE_STATUSES
-from flexnet.provisioning import mailruns
+from flexnet.provisioning import fees, mailruns
 from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 
 # Causes staff choose when they lock by hand; the others come from rules or the system.
@@ -90,10 +90,12 @@ def lock(
     actor: Actor,
     now: datetime,
     all_practice_credentials: bool = False,
+    loss_fee_cents: int | None = None,
 ) -> LockOutcome:
     """Lock the user, key or practice staff named (§ 7.2, § 10.1, § 14.2); with
     ``all_practice_credentials`` a user's or key's lock takes every user of the
-    practice along (a practice's lock always does)."""
+    practice along (a practice's lock always does). A key's loss owes
+    ``loss_fee_cents`` (§ 6.3, ``FLEXNET_LOSS_FEE_EUR``)."""
     everyone = all_practice_credentials
     if what is LockTarget.USER:
         names = lock_user(
@@ -115,6 +117,7 @@ def lock(
             actor=actor,
             now=now,
             all_practice_credentials=everyone,
+            loss_fee_cents=loss_fee_cents,
         )
         return LockOutcome(what, [token.serial], token.status)
     practice = lock_practice(
@@ -194,11 +197,20 @@ def lock_key(
     actor: Actor,
     now: datetime,
     all_practice_credentials: bool = False,
+    loss_fee_cents: int | None = None,
 ) -> Token:
-    """Lock a Yubikey; reported lost, it is retired for good and never unlocked (§ 7.2)."""
+    """Lock a Yubikey; reported lost, it is retired for good and never unlocked (§ 7.2),
+    and the § 6.3 fee is owed (once: a loss reported again, or recorded first by a
+    replacement, finds it recorded and changes nothing)."""
     reason = _require_reason(reason)
     token = stock.get_practice_key(session, serial)
     lost = cause is LockCause.LOSS
+    if lost and loss_fee_cents is None:
+        raise ValidationError("Für einen Verlust fehlt die Gebühr (FLEXNET_LOSS_FEE_EUR)")
+    if lost and token.status is TokenStatus.LOST:
+        assert loss_fee_cents is not None  # noqa: S101 - checked above
+        fees.record_loss(session, token, amount_cents=loss_fee_cents, actor=actor, now=now)
+        return token
     values = (
         {"status": TokenStatus.LOST, "lock_cause": None, "lock_reason": None, "locked_at": None}
         if lost
@@ -224,6 +236,9 @@ def lock_key(
         data={"cause": cause.value, "reason": reason},
         now=now,
     )
+    if lost:
+        assert loss_fee_cents is not None  # noqa: S101 - checked above
+        fees.record_loss(session, token, amount_cents=loss_fee_cents, actor=actor, now=now)
     vpn.request_disconnect_for_token(session, token=token, now=now)
     if all_practice_credentials and token.practice is not None:
         for user in token.practice.users:

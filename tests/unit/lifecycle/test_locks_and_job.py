@@ -195,6 +195,7 @@ def test_loss_report_retires_the_key_for_good_and_may_lock_all_credentials(
         all_practice_credentials=True,
         actor=STAFF,
         now=NOW,
+        loss_fee_cents=6000,
     )
 
     assert token.status is TokenStatus.LOST
@@ -474,6 +475,7 @@ def test_what_staff_name_decides_what_is_locked_and_unlocked(
         what=locks.LockTarget.KEY,
         identifier=keys[3].serial,
         **(why | {"cause": LockCause.LOSS}),
+        loss_fee_cents=6000,
     )
     practice = locks.lock(
         session, what=locks.LockTarget.PRACTICE, identifier=clinics[3].bsnr, **why

@@ -1,0 +1,55 @@
+"""/api/v1 for fees, mistakes undone and reports: the same services as the CLI, as JSON
+and as the German CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Flask
+
+from flexnet.web import state
+from tests.conftest import BOX
+from tests.functional.test_api_resources import app, call  # noqa: F401 - the fixture
+from tests.support.seed import add_login
+
+BSNR = "881234500"
+OTHERS = {"881234600": "9000201", "881234601": "9000202", "881234602": "9000203"}
+
+
+def lose_keys(app: Flask) -> None:  # noqa: F811
+    with state(app).database.session() as db:
+        for bsnr, serial in OTHERS.items():
+            add_login(db, BOX, bsnr=bsnr, username=f"u{serial}", password=None, serial=serial)
+    for serial in OTHERS.values():
+        lost = {"what": "key", "id": serial, "cause": "loss", "reason": "Verlust gemeldet"}
+        assert call(app, "portal", "POST", "/locks", lost)[0] == 200
+
+
+def test_fees_are_listed_invoiced_paid_and_waived(app: Flask) -> None:  # noqa: F811
+    lose_keys(app)
+    listed = call(app, "revision", "GET", "/fees")[1]["items"]
+    ids = [item["id"] for item in listed]  # type: ignore[index]
+
+    invoiced = call(app, "portal", "POST", f"/fees/{ids[0]}/invoiced", {})
+    paid = call(app, "portal", "POST", f"/fees/{ids[0]}/paid", {})
+    waived = call(app, "portal", "POST", f"/fees/{ids[1]}/waived", {"reason": "wiedergefunden"})
+    twice = call(app, "portal", "POST", f"/fees/{ids[1]}/waived", {"reason": "nochmal"})
+    auditor = call(app, "revision", "POST", f"/fees/{ids[2]}/paid", {})
+    missing = call(app, "portal", "POST", "/fees/999/paid", {})
+    still_open = call(app, "revision", "GET", "/fees?open=true")[1]["items"]
+    response = app.test_client().get(
+        "/api/v1/fees?format=csv",
+        headers={"Authorization": f"Bearer {app.config['KEYS']['revision']}"},
+    )
+
+    assert [(i["serial"], i["amount_cents"], i["state"]) for i in listed] == [  # type: ignore[index]
+        (serial, 6000, "offen") for serial in OTHERS.values()
+    ]
+    assert invoiced[1]["state"] == "berechnet" and paid[1]["state"] == "bezahlt"
+    assert waived[1]["waive_reason"] == "wiedergefunden"
+    assert twice[0] == 409 and auditor[0] == 403 and missing[0] == 404
+    assert [item["serial"] for item in still_open] == ["9000203"]  # type: ignore[index]
+    assert response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
+    assert [row[4] for row in rows[1:]] == ["60,00", "60,00", "60,00"]
