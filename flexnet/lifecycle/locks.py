@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from flexnet import audit, labels
@@ -325,7 +325,7 @@ def lock_practices(
     for tid, pid in keys:
         if pid not in first_key:  # named on the lock letter; the keys come in id order
             first_key[pid] = session.get_one(Token, tid)
-    day = now.astimezone(BERLIN).date()
+    # The day the access ended: a date that passed before the nightly job ran, not the run.
     mailruns.queue_many(
         session,
         [
@@ -334,7 +334,8 @@ def lock_practices(
                 p,
                 token=first_key.get(p.id),
                 note=locks[p].reason,
-                effective_on=day,
+                effective_on=(locks[p].since or now).astimezone(BERLIN).date(),
+                cause=locks[p].cause,
             )
             for p in locking
         ],
@@ -446,15 +447,44 @@ def unlock_practice(
         ):
             token.status = _status_before_lock(session, token)
             token.lock_cause = token.lock_reason = token.locked_at = None
+    cancelled = cancel_lock_letters(session, practice, cause, locked_at)
     audit.record(
         session,
         AuditTag.PRACTICE_UNLOCK,
         actor=actor,
         subject=Subject("practice", practice.bsnr),
-        data={"reason": reason, "cause": cause.value if cause else None},
+        data={
+            "reason": reason,
+            "cause": cause.value if cause else None,
+            "letters_cancelled": [mailruns.reference(id_) for id_ in cancelled],
+        },
         now=now,
     )
     return practice
+
+
+def cancel_lock_letters(
+    session: Session, practice: Practice, cause: LockCause | None, locked_at: datetime | None
+) -> list[int]:
+    """The lock letters of a lock that was lifted before they were printed: they would
+    announce a lock that no longer is (a takeover's letter asking a key back stays)."""
+    same_lock = Letter.cause == cause
+    if locked_at is not None:
+        same_lock = same_lock | (Letter.cause.is_(None) & (Letter.created_at >= locked_at))
+    ids = list(
+        session.scalars(
+            select(Letter.id).where(
+                Letter.practice_id == practice.id,
+                Letter.kind == LetterKind.LOCK,
+                Letter.status == LetterStatus.DUE,
+                same_lock,
+            )
+        )
+    )
+    update_by_id(session, Letter, {id_: {"status": LetterStatus.CANCELLED} for id_ in ids})
+    if ids and "letters" not in inspect(practice).unloaded:
+        session.expire(practice, ["letters"])
+    return ids
 
 
 def _refuse_takeover(cause: LockCause | None) -> None:

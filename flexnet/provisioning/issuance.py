@@ -314,6 +314,7 @@ def ask_back(
         token=token,
         note=token.lock_reason or TAKEOVER_REASON,
         effective_on=now.astimezone(BERLIN).date(),
+        cause=token.lock_cause or LockCause.TAKEOVER,
         actor=actor,
         now=now,
     )
