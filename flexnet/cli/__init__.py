@@ -252,6 +252,7 @@ from flexnet.cli import (  # noqa: E402, F401
     record_cmds,
     registry_cmds,
     takeover_cmds,
+    termination_cmds,
     terms_cmds,
     yubikey_cmds,
 )

@@ -136,9 +136,8 @@ def unlock(
     now: datetime,
     quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> str:
-    """Lift the lock of the user or practice staff named; returns its name as stored. A
-    Yubikey is never unlocked on its own: a lost one stays retired, one locked with its
-    practice comes back with the practice; any other is replaced (§ 6)."""
+    """Lift the lock of the user, practice or key named; returns its name as stored. A
+    Yubikey alone only after a false alarm (``unlock_key``)."""
     if what is LockTarget.USER:
         user = unlock_user(
             session, username=identifier, reason=reason, actor=actor, now=now, quarters=quarters
@@ -149,10 +148,58 @@ def unlock(
             session, bsnr=identifier, reason=reason, actor=actor, now=now, quarters=quarters
         )
         return practice.bsnr
-    raise ValidationError(
-        "Ein Yubikey wird nicht entsperrt: mit seiner Betriebsstätte kommt er wieder, "
-        "sonst wird er ersetzt"
+    return unlock_key(session, serial=identifier, reason=reason, actor=actor, now=now).serial
+
+
+# A key alone is unlocked only after a false alarm: the practice's own lock, suspected
+# misuse (§ 7.2). Lost stays lost; one locked with its practice comes back with it; any
+# other lock of a key (§ 10.1, a takeover) is ended by a replacement or the practice.
+KEY_UNLOCK_CAUSES = frozenset({LockCause.SELF_SERVICE, LockCause.MISUSE})
+
+
+def unlock_key(session: Session, *, serial: str, reason: str, actor: Actor, now: datetime) -> Token:
+    """Lift a key's lock after a false alarm (a self-lock or a misuse lock), with a
+    reason; the key is back in the state it had (in use, at the practice, or waiting for
+    its letter). Refused, changing nothing, for a lost key and for any other lock."""
+    reason = _require_reason(reason)
+    token = stock.get_practice_key(session, serial)
+    if token.status is TokenStatus.LOST:
+        raise ConflictError(
+            f"Yubikey {token.serial} ist als verloren gemeldet und bleibt ausgemustert "
+            "(§ 7.2); die Betriebsstätte bekommt einen Ersatz (flexnet yubikey replace)"
+        )
+    if token.status is not TokenStatus.LOCKED:
+        state = labels.TOKEN_STATUS_LABEL[token.status.value]
+        raise ConflictError(f"Yubikey {token.serial} ist nicht gesperrt ({state})")
+    practice = token.practice
+    if (
+        practice is not None
+        and practice.status is PracticeStatus.LOCKED
+        and (practice.lock_cause, practice.locked_at) == (token.lock_cause, token.locked_at)
+    ):
+        raise ConflictError(
+            f"Yubikey {token.serial} ist mit seiner Betriebsstätte gesperrt: er kommt mit ihr "
+            f"wieder (flexnet unlock practice {practice.bsnr})"
+        )
+    if token.lock_cause not in KEY_UNLOCK_CAUSES:
+        raise ConflictError(
+            "Nur eine Sperre wegen Missbrauchsverdacht oder eine Selbstsperre der Praxis wird "
+            f"für einen Yubikey allein aufgehoben; Yubikey {token.serial} ist gesperrt: "
+            f"{token.lock_reason}"
+        )
+    cause = token.lock_cause
+    token.status = _status_before_lock(session, token)
+    token.lock_cause = token.lock_reason = token.locked_at = None
+    token.return_reminded_on = None
+    audit.record(
+        session,
+        AuditTag.TOKEN_UNLOCK,
+        actor=actor,
+        subject=Subject("token", token.serial),
+        data={"reason": reason, "cause": cause.value if cause else None},
+        now=now,
     )
+    return token
 
 
 def _require_reason(reason: str) -> str:
@@ -381,7 +428,9 @@ def unlock_user(
     if user.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
     _refuse_takeover(user.lock_cause)
-    _refuse_if_still_locked(user.username, user_lock_after_unlock(user, now, quarters))
+    _refuse_if_still_locked(
+        user.username, user_lock_after_unlock(user, now, quarters), bsnr=user.practice.bsnr
+    )
     previous = user.lock_cause
     user.status = UserStatus.ACTIVE if user.first_login_at else UserStatus.PENDING
     user.lock_cause = user.lock_reason = user.locked_at = None
@@ -419,8 +468,34 @@ def unlock_practice(
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
     _refuse_takeover(practice.lock_cause)
     _refuse_if_still_locked(
-        f"BSNR {practice.bsnr}", practice_lock_after_unlock(practice, now, quarters)
+        f"BSNR {practice.bsnr}",
+        practice_lock_after_unlock(practice, now, quarters),
+        bsnr=practice.bsnr,
     )
+    return lift_practice_lock(
+        session,
+        practice,
+        reason=reason,
+        actor=actor,
+        now=now,
+        by_exception=by_exception,
+        quarters=quarters,
+    )
+
+
+def lift_practice_lock(
+    session: Session,
+    practice: Practice,
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    by_exception: bool = False,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> Practice:
+    """Lift the practice's stored lock and the locks its users and keys got with it (and
+    only those), cancel its lock letters not yet printed; audited. The caller has
+    decided that nothing else keeps it locked."""
     cause, locked_at = practice.lock_cause, practice.locked_at
     practice.status = PracticeStatus.ACTIVE if practice.terms_acceptance else PracticeStatus.PENDING
     practice.lock_cause = practice.lock_reason = practice.locked_at = None
@@ -495,12 +570,19 @@ def _refuse_takeover(cause: LockCause | None) -> None:
         )
 
 
-def _refuse_if_still_locked(who: str, still: EffectiveStatus | None) -> None:
-    if still is not None:
-        raise ConflictError(
-            f"{who} bleibt gesperrt ({still.reason}): eine Entsperrung hebt das nicht auf; "
-            "nichts geändert"
-        )
+def _refuse_if_still_locked(who: str, still: EffectiveStatus | None, *, bsnr: str) -> None:
+    if still is None:
+        return
+    way = (
+        f"; eine irrtümliche Kündigung wird zurückgenommen: flexnet termination withdraw "
+        f"{bsnr} --reason …"
+        if still.cause is LockCause.TERMINATION
+        else ""
+    )
+    raise ConflictError(
+        f"{who} bleibt gesperrt ({still.reason}): eine Entsperrung hebt das nicht auf; "
+        f"nichts geändert{way}"
+    )
 
 
 def _status_before_lock(session: Session, token: Token) -> TokenStatus:

@@ -170,7 +170,11 @@ def _automatic_practice_lock(
 
 
 def _termination_lock(practice: Practice) -> datetime | None:
-    """§ 10.2: the day after the last day with access (an exception does not extend it)."""
+    """§ 10.2: the day after the last day with access (an exception does not extend it);
+    an extraordinary termination has no last day: it ends the access from its notice on,
+    so that only its withdrawal, never an unlock, gives the access back."""
+    if practice.terminated_by is TerminationBy.EXTRAORDINARY and practice.termination_notice_on:
+        return start_of_day(practice.termination_notice_on)
     if practice.access_ends_on is None:
         return None
     return termination_lock_instant(practice.access_ends_on)

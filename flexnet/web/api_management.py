@@ -11,12 +11,22 @@ from flask import Response, g, jsonify, request
 
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
+from flexnet.lifecycle import lock_exceptions, locks, terminations
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import LossFee
+from flexnet.models import LockException, LossFee
 from flexnet.provisioning import fees as ledger
 from flexnet.web import state
 from flexnet.web.api import blueprint
-from flexnet.web.api_resources import READ, WRITE, _body, _date, client_with
+from flexnet.web.api_resources import (
+    READ,
+    WRITE,
+    _body,
+    _choice,
+    _date,
+    _practice,
+    client_with,
+    practice_json,
+)
 
 
 def _format() -> str:
@@ -103,3 +113,114 @@ def fees_waived(fee_id: int) -> Response:
             db, fee_id=fee_id, reason=body["reason"], actor=g.api_actor, now=utcnow()
         )
         return jsonify(fee_json(fee))
+
+
+# --- mistakes undone ----------------------------------------------------------------------
+
+
+@blueprint.post("/unlocks")
+@client_with(WRITE)
+def unlocks_create() -> Response:
+    """Lift a user's, practice's or (after a false alarm) a key's lock, with a reason."""
+    body = _body({"what": str, "id": str, "reason": str})
+    what = _choice(locks.LockTarget, body["what"], "what")
+    with state().database.session() as db:
+        name = locks.unlock(
+            db,
+            what=what,
+            identifier=body["id"],
+            reason=body["reason"],
+            actor=g.api_actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+    return jsonify(unlocked=name)
+
+
+def _undone_json(undone: terminations.Undone) -> dict[str, Any]:
+    last_day = undone.practice.access_ends_on
+    return {
+        "practice": practice_json(undone.practice),
+        "last_day": last_day.isoformat() if last_day else None,
+        "lock_lifted": undone.lifted,
+        "cancelled": undone.cancelled,
+        "already_sent": undone.sent,
+    }
+
+
+@blueprint.post("/practices/<bsnr>/termination/correction")
+@client_with(WRITE)
+def termination_correct(bsnr: str) -> Response:
+    """Correct a termination's notice date or requested end (§ 10.2), with a reason."""
+    body = _body({"reason": str}, {"notice_date": str, "requested_date": str})
+    notice, requested = body.get("notice_date"), body.get("requested_date")
+    with state().database.session() as db:
+        undone = terminations.correct(
+            db,
+            bsnr=_practice(db, bsnr).bsnr,
+            notice_date=_date(notice, "notice_date") if notice else None,
+            requested=_date(requested, "requested_date") if requested else None,
+            reason=body["reason"],
+            actor=g.api_actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+        return jsonify(_undone_json(undone))
+
+
+@blueprint.post("/practices/<bsnr>/termination/withdrawal")
+@client_with(WRITE)
+def termination_withdraw(bsnr: str) -> Response:
+    """Withdraw a termination, with a reason: the lock it caused (only that) is lifted."""
+    body = _body({"reason": str})
+    with state().database.session() as db:
+        undone = terminations.withdraw(
+            db,
+            bsnr=_practice(db, bsnr).bsnr,
+            reason=body["reason"],
+            actor=g.api_actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+        return jsonify(_undone_json(undone))
+
+
+@blueprint.get("/exceptions")
+@client_with(READ)
+def exceptions_list() -> Response:
+    """Exceptions to the automatic lock (§ 10.3 sentence 2) with their end, soonest first."""
+    with state().database.reader() as db:
+        items = [
+            {
+                "bsnr": _owner_bsnr(e),
+                "username": e.user.username if e.user else None,
+                "until": e.until.isoformat(),
+                "reason": e.reason,
+                "decision_ref": e.decision_ref,
+                "decided_by": e.decided_by,
+            }
+            for e in lock_exceptions.listing(db)
+        ]
+    return jsonify(items=items)
+
+
+def _owner_bsnr(exception: LockException) -> str | None:
+    practice = exception.practice or (exception.user.practice if exception.user else None)
+    return practice.bsnr if practice else None
+
+
+@blueprint.post("/exceptions/end")
+@client_with(WRITE)
+def exceptions_end() -> Response:
+    """End an exception early: the dates apply again from now."""
+    body = _body({"reason": str}, {"bsnr": str, "username": str})
+    with state().database.session() as db:
+        lock_exceptions.end(
+            db,
+            bsnr=body.get("bsnr"),
+            username=body.get("username"),
+            reason=body["reason"],
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+    return jsonify(ended=body.get("bsnr") or body.get("username"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flexnet.web.openapi_parts import NULLABLE_STRING, json_, object_, operation
+from flexnet.web.openapi_parts import BSNR, NULLABLE_STRING, json_, object_, operation, ref
 
 _DATE = {"type": "string", "format": "date"}
 _REASON = {"type": "string", "maxLength": 300}
@@ -73,3 +73,87 @@ PATHS: dict[str, Any] = {
     ),
     "/fees/{fee_id}/waived": _fee_step("Gebühr mit Grund erlassen", object_({"reason": _REASON})),
 }
+
+_UNDONE = object_(
+    {
+        "practice": ref("Practice"),
+        "last_day": NULLABLE_STRING,
+        "lock_lifted": {"type": "boolean"},
+        "cancelled": {"type": "array", "items": {"type": "string"}},
+        "already_sent": {"type": "array", "items": {"type": "string"}},
+    }
+)
+_EXCEPTION = object_(
+    {
+        "bsnr": NULLABLE_STRING,
+        "username": NULLABLE_STRING,
+        "until": {"type": "string"},
+        "reason": {"type": "string"},
+        "decision_ref": {"type": "string"},
+        "decided_by": {"type": "string"},
+    }
+)
+_UNDO_ERRORS = ("400", "401", "403", "404", "409")
+
+PATHS.update(
+    {
+        "/unlocks": {
+            "post": operation(
+                "Sperre eines Benutzers, einer Betriebsstätte oder (nach Selbstsperre oder "
+                "Missbrauchsverdacht) eines Yubikeys aufheben; ein verlorener bleibt gesperrt",
+                json_(object_({"unlocked": {"type": "string"}}), "Entsperrt"),
+                errors=_UNDO_ERRORS,
+                body=object_(
+                    {
+                        "what": {"enum": ["user", "key", "practice"]},
+                        "id": {"type": "string", "maxLength": 64},
+                        "reason": _REASON,
+                    }
+                ),
+            )
+        },
+        "/practices/{bsnr}/termination/correction": {
+            "post": operation(
+                "Kündigung berichtigen (Eingang, gewünschtes Ende; § 10.2), mit Grund",
+                json_(_UNDONE, "Berichtigt"),
+                errors=_UNDO_ERRORS,
+                parameters=[BSNR],
+                body=object_(
+                    {"notice_date": _DATE, "requested_date": _DATE, "reason": _REASON},
+                    ["reason"],
+                ),
+            )
+        },
+        "/practices/{bsnr}/termination/withdrawal": {
+            "post": operation(
+                "Kündigung zurücknehmen, mit Grund; die Sperre durch sie wird aufgehoben",
+                json_(_UNDONE, "Zurückgenommen"),
+                errors=_UNDO_ERRORS,
+                parameters=[BSNR],
+                body=object_({"reason": _REASON}),
+            )
+        },
+        "/exceptions": {
+            "get": operation(
+                "Ausnahmen von der automatischen Sperre (§ 10.3 Satz 2) mit ihrem Ende",
+                json_(object_({"items": {"type": "array", "items": _EXCEPTION}}), "Die Liste"),
+                errors=("401", "403"),
+            )
+        },
+        "/exceptions/end": {
+            "post": operation(
+                "Ausnahme vorzeitig beenden: die Daten gelten ab sofort wieder",
+                json_(object_({"ended": {"type": "string"}}), "Beendet"),
+                errors=_UNDO_ERRORS,
+                body=object_(
+                    {
+                        "bsnr": {"type": "string", "maxLength": 9},
+                        "username": {"type": "string", "maxLength": 64},
+                        "reason": _REASON,
+                    },
+                    ["reason"],
+                ),
+            )
+        },
+    }
+)

@@ -53,3 +53,67 @@ def test_fees_are_listed_invoiced_paid_and_waived(app: Flask) -> None:  # noqa: 
     assert response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
     assert [row[4] for row in rows[1:]] == ["60,00", "60,00", "60,00"]
+
+
+def test_terminations_are_corrected_and_withdrawn_and_keys_unlocked(app: Flask) -> None:  # noqa: F811
+    lose_keys(app)  # three more practices with keys (locked lost)
+    other, serial = "881234600", "9000201"
+    terminated = call(
+        app, "portal", "POST", f"/practices/{BSNR}/termination",
+        {"by": "association", "notice_date": "2026-11-23"},
+    )  # fmt: skip
+    corrected = call(
+        app, "portal", "POST", f"/practices/{BSNR}/termination/correction",
+        {"notice_date": "2027-02-04", "reason": "Tippfehler"},
+    )  # fmt: skip
+    withdrawn = call(
+        app, "portal", "POST", f"/practices/{BSNR}/termination/withdrawal", {"reason": "Irrtum"}
+    )
+    again = call(
+        app, "portal", "POST", f"/practices/{BSNR}/termination/withdrawal", {"reason": "Irrtum"}
+    )
+    lost_key = call(
+        app, "portal", "POST", "/unlocks", {"what": "key", "id": serial, "reason": "gefunden"}
+    )
+    ok_lock = {"what": "practice", "id": other, "cause": "misuse", "reason": "Anruf"}
+    assert call(app, "portal", "POST", "/locks", ok_lock)[0] == 200
+    unlocked = call(
+        app, "portal", "POST", "/unlocks", {"what": "practice", "id": other, "reason": "geklärt"}
+    )
+
+    assert terminated[1]["last_day"] == "2027-03-31"
+    assert corrected[0] == 200 and corrected[1]["last_day"] == "2027-06-30"
+    assert withdrawn[0] == 200 and withdrawn[1]["last_day"] is None
+    assert again[0] == 409
+    assert lost_key[0] == 409 and "als verloren gemeldet" in str(lost_key[1]["detail"])
+    assert unlocked[:2] == (200, {"unlocked": other})
+
+
+def test_exceptions_are_listed_and_ended(app: Flask) -> None:  # noqa: F811
+    from datetime import date
+
+    from flexnet.db import utcnow
+    from flexnet.lifecycle import lock_exceptions
+    from tests.conftest import STAFF
+
+    until = date(utcnow().year + 1, 3, 31)
+    with state(app).database.session() as db:
+        lock_exceptions.grant(
+            db, bsnr=BSNR, until=until, reason="Vertretung", decision_ref="AZ-1",
+            decided_by="Vorstand", actor=STAFF, now=utcnow(),
+        )  # fmt: skip
+    listed = call(app, "revision", "GET", "/exceptions")[1]["items"]
+    ended = call(app, "portal", "POST", "/exceptions/end", {"bsnr": BSNR, "reason": "vorbei"})
+    after = call(app, "revision", "GET", "/exceptions")[1]["items"]
+
+    assert listed == [
+        {
+            "bsnr": BSNR,
+            "username": None,
+            "until": until.isoformat(),
+            "reason": "Vertretung",
+            "decision_ref": "AZ-1",
+            "decided_by": "Vorstand",
+        }
+    ]
+    assert ended[:2] == (200, {"ended": BSNR}) and after == []
