@@ -251,6 +251,7 @@ from flexnet.cli import (  # noqa: E402, F401
     radius_cmds,
     record_cmds,
     registry_cmds,
+    report_cmds,
     takeover_cmds,
     termination_cmds,
     terms_cmds,

@@ -10,10 +10,11 @@ from typing import Any
 from flask import Response, g, jsonify, request
 
 from flexnet.db import utcnow
-from flexnet.errors import ValidationError
+from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import lock_exceptions, locks, terminations
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import LockException, LossFee
+from flexnet.ops import reports
 from flexnet.provisioning import fees as ledger
 from flexnet.web import state
 from flexnet.web.api import blueprint
@@ -224,3 +225,20 @@ def exceptions_end() -> Response:
             now=utcnow(),
         )
     return jsonify(ended=body.get("bsnr") or body.get("username"))
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+@blueprint.get("/reports/<name>")
+@client_with(READ)
+def reports_show(name: str) -> Response:
+    """A management report at this instant, as JSON or CSV (``format=csv``)."""
+    as_format = _format()
+    if name not in reports.REPORTS:
+        raise NotFoundError(f"Keinen Bericht {name!r}; es gibt {', '.join(reports.REPORTS)}")
+    with state().database.reader() as db:
+        made = reports.make(db, name, now=utcnow(), quarters=state().settings.lock_after_quarters)
+    if as_format == "csv":
+        return csv_response(made.as_csv(), f"bericht-{name}")
+    return jsonify(made.as_json())

@@ -157,3 +157,33 @@ PATHS.update(
         },
     }
 )
+
+PATHS["/reports/{name}"] = {
+    "get": operation(
+        "Bericht für die Geschäftsführung zum jetzigen Zeitpunkt (as_of; in der CSV die "
+        "erste Spalte „Stand“ jeder Zeile)",
+        json_or_csv(
+            object_(
+                {
+                    "report": {"type": "string"},
+                    "title": {"type": "string"},
+                    "as_of": {"type": "string"},
+                    "rows": {"type": "array", "items": {"type": "object"}},
+                }
+            ),
+            "Der Bericht",
+        ),
+        errors=("400", "401", "403", "404"),
+        parameters=[
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": {
+                    "enum": ["practices", "keys-out", "locks-next-quarter", "fees", "terms"]
+                },
+            },
+            FORMAT,
+        ],
+    )
+}

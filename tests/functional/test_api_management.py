@@ -117,3 +117,23 @@ def test_exceptions_are_listed_and_ended(app: Flask) -> None:  # noqa: F811
         }
     ]
     assert ended[:2] == (200, {"ended": BSNR}) and after == []
+
+
+def test_reports_come_as_json_and_csv_stating_their_instant(app: Flask) -> None:  # noqa: F811
+    lose_keys(app)
+    fees_json = call(app, "revision", "GET", "/reports/fees")
+    unknown = call(app, "revision", "GET", "/reports/everything")
+    response = app.test_client().get(
+        "/api/v1/reports/practices?format=csv",
+        headers={"Authorization": f"Bearer {app.config['KEYS']['revision']}"},
+    )
+
+    assert fees_json[0] == 200 and fees_json[1]["report"] == "fees"
+    assert [row["amount_cents"] for row in fees_json[1]["rows"]] == [6000] * 3  # type: ignore[index]
+    assert str(fees_json[1]["as_of"]).endswith("+00:00")
+    assert unknown[0] == 404
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
+    assert [(r["Art"], r["Status"], r["Betriebsstätten"]) for r in rows] == [
+        ("Mitglied", "aktiv", "4")
+    ]
+    assert len({r["Stand"] for r in rows}) == 1

@@ -110,3 +110,20 @@ def test_the_ledger_invoices_pays_waives_and_lists_what_is_open(
     assert rows[1]["Erlassen am"] == day
     assert rows[1]["Grund"] == "Yubikey vor dem Ersatz wiedergefunden"
     assert f"{old1}" in listed and "1.234,50 EUR" in listed
+
+
+def test_reports_on_the_command_line_state_their_instant(
+    invoke: Invoke, practices: dict[str, tuple[str, str]]
+) -> None:
+    (first, (old1, new1)), _ = practices.items()
+    ok(invoke("yubikey", "replace", first, "--new", new1, "--lost"))
+
+    text = ok(invoke("report", "fees", "--today", today().isoformat())).stdout.splitlines()
+    out = ok(invoke("report", "keys-out", "--csv")).stdout_bytes.decode("utf-8-sig")
+    unknown = invoke("report", "everything")
+
+    assert text[0] == f"Offene Gebühren (§ 6 Abs. 3), Stand {today():%d.%m.%Y} 00:00: 1"
+    assert f"{first} | Praxis Neu | {old1} | 60,00 |" in text[2]
+    rows = list(csv.DictReader(io.StringIO(out), delimiter=";"))
+    assert sorted(r["Yubikey"] for r in rows) == sorted([new1, PRACTICES["881234601"][0]])
+    assert unknown.exit_code != 0
