@@ -68,6 +68,7 @@ class AuditTag(enum.StrEnum):
     PRACTICE_TERMINATE = "practice:termination:record"
     PRACTICE_TERMINATION_CORRECT = "practice:termination:correct"  # old and new dates, why
     PRACTICE_TERMINATION_WITHDRAW = "practice:termination:withdraw"  # with why
+    PRACTICE_REACTIVATE = "practice:record:reactivate"  # a new participation after an end
     PRACTICE_TAKEOVER = "practice:record:takeover"  # a new owner continues it (§ 2.3)
     EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
     EXCEPTION_END = "lifecycle:exception:end"

@@ -7,7 +7,10 @@ from datetime import date
 import click
 
 from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
+from flexnet.cli.record_cmds import practice
 from flexnet.lifecycle import terminations
+from flexnet.models import TermsChannel
+from flexnet.provisioning import mailruns, reactivation
 
 
 @cli.group("termination")
@@ -79,3 +82,40 @@ def termination_withdraw(ctx: CliContext, bsnr: str, reason: str) -> None:
         )
         click.echo(f"Kündigung der BSNR {undone.practice.bsnr} zurückgenommen")
         _report(undone)
+
+
+@practice.command("reactivate")
+@click.argument("bsnr")
+@click.option("--terms-version", required=True, help="Angenommene Version der Nutzungsbedingungen")
+@click.option("--channel", required=True, type=click.Choice([c.value for c in TermsChannel]))
+@click.option("--accepted-on", type=DATE, help="Tag der Annahme (Standard: heute)")
+@click.option("--key", "key_serial", help="Neuer Yubikey aus dem Lager (§ 2.1)")
+@click.option("--reason", required=True, help="Grund, z. B. neue Teilnahmeerklärung")
+@pass_context
+def practice_reactivate(
+    ctx: CliContext,
+    bsnr: str,
+    terms_version: str,
+    channel: str,
+    accepted_on: date | None,
+    key_serial: str | None,
+    reason: str,
+) -> None:
+    """Gekündigte Betriebsstätte nimmt wieder teil: neue Annahme, neue Zugangsdaten-Briefe."""
+    with ctx.unit_of_work() as session:
+        result = reactivation.reactivate(
+            session,
+            bsnr=bsnr,
+            version=terms_version,
+            channel=TermsChannel(channel),
+            accepted_on=accepted_on or ctx.today(),
+            key_serial=key_serial,
+            reason=reason,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
+        )
+        numbers = ", ".join(mailruns.reference(letter) for letter in result.letters)
+        click.echo(f"BSNR {result.practice.bsnr} nimmt wieder teil; Briefe vorgemerkt: {numbers}")
+        if result.users:
+            echo_text(f"Neue Zugangsdaten für: {', '.join(result.users)}")

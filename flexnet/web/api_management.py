@@ -13,9 +13,10 @@ from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import lock_exceptions, locks, terminations
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import LockException, LossFee
+from flexnet.models import LockException, LossFee, TermsChannel
 from flexnet.ops import reports
 from flexnet.provisioning import fees as ledger
+from flexnet.provisioning import mailruns, reactivation
 from flexnet.web import state
 from flexnet.web.api import blueprint
 from flexnet.web.api_resources import (
@@ -184,6 +185,36 @@ def termination_withdraw(bsnr: str) -> Response:
             quarters=state().settings.lock_after_quarters,
         )
         return jsonify(_undone_json(undone))
+
+
+@blueprint.post("/practices/<bsnr>/reactivation")
+@client_with(WRITE)
+def practices_reactivate(bsnr: str) -> tuple[Response, int]:
+    """A terminated practice takes part again: new terms acceptance, new key, new
+    credentials letters (``reactivation``)."""
+    body = _body(
+        {"terms_version": str, "channel": str, "reason": str}, {"accepted_on": str, "key": str}
+    )
+    channel = _choice(TermsChannel, body["channel"], "channel")
+    accepted = body.get("accepted_on")
+    with state().database.session() as db:
+        result = reactivation.reactivate(
+            db,
+            bsnr=_practice(db, bsnr).bsnr,
+            version=body["terms_version"],
+            channel=channel,
+            accepted_on=_date(accepted, "accepted_on") if accepted else _today(),
+            key_serial=body.get("key") or None,
+            reason=body["reason"],
+            actor=g.api_actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+        return jsonify(
+            practice=practice_json(result.practice),
+            credentials_for=result.users,
+            letters=[mailruns.reference(letter) for letter in result.letters],
+        ), 201
 
 
 @blueprint.get("/exceptions")

@@ -187,3 +187,33 @@ PATHS["/reports/{name}"] = {
         ],
     )
 }
+
+PATHS["/practices/{bsnr}/reactivation"] = {
+    "post": operation(
+        "Gekündigte Betriebsstätte nimmt wieder teil: neue Annahme der Nutzungsbedingungen, "
+        "neuer Yubikey, neue Zugangsdaten-Briefe",
+        json_(
+            object_(
+                {
+                    "practice": ref("Practice"),
+                    "credentials_for": {"type": "array", "items": {"type": "string"}},
+                    "letters": {"type": "array", "items": {"type": "string"}},
+                }
+            ),
+            "Wieder aufgenommen",
+        ),
+        status="201",
+        errors=_UNDO_ERRORS,
+        parameters=[BSNR],
+        body=object_(
+            {
+                "terms_version": {"type": "string", "maxLength": 32},
+                "channel": {"enum": ["paper", "portal"]},
+                "accepted_on": _DATE,
+                "key": {"type": "string", "maxLength": 32},
+                "reason": _REASON,
+            },
+            ["terms_version", "channel", "reason"],
+        ),
+    )
+}

@@ -113,7 +113,7 @@ def test_a_termination_is_corrected_and_withdrawn_before_and_after_it_took_effec
 
     ok(invoke("termination", "withdraw", OTHER, "--reason", "Kündigung beruhte auf Irrtum"))
     shown = show(invoke, "practice", OTHER)
-    assert "Kündigung" not in shown and status(invoke, OTHER) == "aktiv"
+    assert "  Kündigung:" not in shown and status(invoke, OTHER) == "aktiv"
 
 
 def test_a_key_locked_for_misuse_is_unlocked_after_a_false_alarm_a_lost_one_never(
@@ -184,3 +184,57 @@ def test_exceptions_are_listed_with_their_end_and_ended_early(
     )
     assert any(line.startswith("  emuster (BSNR 881234500): bis") for line in listed)
     assert after[0] == "Ausnahmen: 1" and "emuster" not in "\n".join(after)
+
+
+def test_a_terminated_practice_takes_part_again_with_new_terms_key_and_passwords(
+    invoke: Invoke,
+    key_out: SimulatedKey,  # noqa: F811
+    database: Database,
+) -> None:
+    from tests.functional.test_cli_lifecycle import SPARE
+
+    ok(invoke("user", "add", "kmeier", "--practice", BSNR, "--kind", "staff"))
+    ok(invoke("lock", "user", "kmeier", "--cause", "misuse", "--reason", "Anruf"))
+    ok(terminate(invoke, BSNR, "member", "2026-10-01"))  # last day 15.10.2026
+    add_practice(invoke, OTHER)
+    ok(terminate(invoke, OTHER, "association", "2026-11-23"))  # not yet in effect
+    assert len(section(lifecycle_run(invoke, "2026-11-20"), "Jetzt gesperrt")) == 1
+    before = snapshot(database)
+    too_early = invoke(
+        "practice", "reactivate", OTHER, "--terms-version", "1.0", "--channel", "paper",
+        "--reason", "neue Teilnahmeerklärung",
+    )  # fmt: skip
+    no_key = invoke(
+        "practice", "reactivate", BSNR, "--terms-version", "1.0", "--channel", "paper",
+        "--reason", "neue Teilnahmeerklärung",
+    )  # fmt: skip
+    refused(too_early, f"flexnet termination withdraw {OTHER}")
+    refused(no_key, "bitte einen neuen angeben (--key SERIAL)")
+    assert snapshot(database) == before
+
+    again = ok(
+        invoke(
+            "practice",
+            "reactivate",
+            BSNR,
+            "--terms-version",
+            "1.0",
+            "--channel",
+            "paper",
+            "--key",
+            SPARE,
+            "--reason",
+            "neue Teilnahmeerklärung vom 01.12.2026",
+        )
+    ).stdout
+
+    assert "Neue Zugangsdaten für: emuster" in again
+    assert status(invoke) == "aktiv"
+    assert "  Kündigung:" not in show(invoke, "practice", BSNR)
+    assert field(show(invoke, "user", "emuster"), "Status").startswith("wartet")
+    assert field(show(invoke, "user", "kmeier"), "Status").startswith("gesperrt – Anruf")
+    assert field(show(invoke, "yubikey", KEY), "Status").startswith("gesperrt – Kündigung")
+    due, waiting = due_letters(invoke, today().isoformat())
+    assert ("Begleitschreiben Yubikey", BSNR) in kinds(due)
+    credentials = [line for line in waiting if "Zugangsdaten" in line and "emuster" in line]
+    assert len(credentials) == 1 and "noch nicht versandt (§ 3.2)" in credentials[0]
