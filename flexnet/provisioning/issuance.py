@@ -208,6 +208,11 @@ def replace_key(
     _cancel_due_key_letters(session, old)
     if overlap:
         old.replaced_by_id = new.id
+    fee = (
+        fees.record_loss(session, old, amount_cents=fee_cents, actor=actor, now=now)
+        if why is Replacement.LOST
+        else None
+    )
     audit.record(
         session,
         AuditTag.TOKEN_REPLACE,
@@ -217,14 +222,9 @@ def replace_key(
             "replaced_by": new.serial,
             "why": why.value,
             "old_stops": "on_first_use" if overlap else "at_once",
-            "fee_cents": fee_cents if why is Replacement.LOST else None,
+            "fee_cents": fee.amount_cents if fee else None,  # as owed once (§ 6.3)
         },
         now=now,
-    )
-    fee = (
-        fees.record_loss(session, old, amount_cents=fee_cents, actor=actor, now=now)
-        if why is Replacement.LOST
-        else None
     )
     queued = []
     if why is Replacement.TAKEOVER:
