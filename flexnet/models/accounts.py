@@ -86,6 +86,9 @@ class Lock:
     cause: LockCause
     reason: str
     data: Mapping[str, object] = field(default_factory=dict)
+    # When the access ended, if before the lock is recorded (a date the nightly job
+    # makes durable later): the day a lock letter names.
+    since: datetime | None = None
 
 
 class TerminationBy(enum.StrEnum):
