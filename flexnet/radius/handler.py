@@ -29,7 +29,7 @@ from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import AccessProfile
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import Presented, RemoteCheck
-from flexnet.radius import packets
+from flexnet.radius import packets, status
 from flexnet.radius.fastpath import KeySnapshot, LookupBudget
 from flexnet.radius.packets import Port
 from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
@@ -99,6 +99,8 @@ class RadiusHandler:
         if client is None:
             log.warning("dropped packet from unknown client %s", source[0])
             return None
+        if data[0] == status.STATUS_SERVER:
+            return self._status(data, port, client)
         key = (source, data[0], data[1], data[4:20])
         cached = self.duplicates.claim(key)
         if cached is IN_FLIGHT:
@@ -125,6 +127,25 @@ class RadiusHandler:
                 self.duplicates.forget(key)  # a retransmission may then be evaluated
             else:
                 self.duplicates.store(key, reply)
+        return reply
+
+    def _status(self, data: bytes, port: Port, client: nas.NasEntry) -> bytes | None:
+        """Status-Server: alive only while the database answers (else silence: the proxy
+        fails over to another server)."""
+        try:
+            reply = status.answer(data, port, client, self.dictionary)
+            status.check_database(self.database)
+        except status.StatusRefused as refused:
+            log.warning("dropped packet from %s (%s): %s", client.name, port.value, refused)
+            return None
+        except UNAVAILABLE as error:
+            self._database_down = True
+            log.error(
+                "database unavailable (%s): Status-Server from %s not answered",
+                describe_error(error),
+                client.name,
+            )
+            return None
         return reply
 
     # --- NAS clients and profiles ------------------------------------------------------
