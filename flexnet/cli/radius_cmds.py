@@ -128,6 +128,58 @@ def nas_set_secret(ctx: CliContext, name: str, secret_stdin: bool) -> None:
     )
 
 
+YES_NO = click.Choice(["yes", "no"])
+
+
+@nas_group.command("set")
+@click.argument("name")
+@click.option("--address", default=None, help="Neue IP-Adresse oder neues Netz (CIDR)")
+@click.option(
+    "--allow-missing-message-authenticator",
+    "allow_missing",
+    type=YES_NO,
+    default=None,
+    help="yes: Anfragen ohne Message-Authenticator annehmen (nur alte NAS; unsicher)",
+)
+@click.option(
+    "--coa-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port für Disconnect-Requests (RFC 5176); 0: keine Disconnect-Requests",
+)
+@pass_context
+def nas_set(
+    ctx: CliContext,
+    name: str,
+    address: str | None,
+    allow_missing: str | None,
+    coa_port: int | None,
+) -> None:
+    """Eigenschaften eines NAS-Clients ändern (Geheimnis: set-secret).
+
+    Nur die angegebenen ändern sich; jede Änderung wird protokolliert. Die
+    RADIUS-Server übernehmen sie binnen einer Minute.
+    """
+    with ctx.unit_of_work() as session:
+        changed = nas.change_nas(
+            session,
+            name=name,
+            actor=ctx.actor,
+            now=ctx.now(),
+            address=nas.KEEP if address is None else address,
+            allow_missing_message_authenticator=(
+                nas.KEEP if allow_missing is None else allow_missing == "yes"
+            ),
+            coa_port=nas.KEEP if coa_port is None else (coa_port or None),
+        )
+        shown = (
+            f"NAS {changed.name}: Adresse {changed.address}, Message-Authenticator "
+            f"{'darf fehlen' if changed.allow_missing_message_authenticator else 'Pflicht'}, "
+            f"CoA-Port {changed.coa_port or 'keiner'}"
+        )
+    click.echo(f"{shown}; die RADIUS-Server übernehmen es binnen einer Minute")
+
+
 add_switch_commands(
     nas_group,
     nas.set_active,

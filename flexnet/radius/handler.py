@@ -30,6 +30,7 @@ from flexnet.models import AccessProfile
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import Presented, RemoteCheck
 from flexnet.radius import packets, status
+from flexnet.radius.droplog import DropLog
 from flexnet.radius.fastpath import KeySnapshot, LookupBudget
 from flexnet.radius.packets import Port
 from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
@@ -73,6 +74,8 @@ class RadiusHandler:
         self._refresh_seconds = refresh_seconds
         self._loaded_at = float("-inf")
         self._nas: list[nas.NasEntry] = []
+        self._disabled: list[tuple[str, nas.IpNetwork]] = []
+        self.drops = DropLog(log)
         self._profiles: dict[str, list[list[str]]] = {}
         self._keys = KeySnapshot({})
         self._lock = threading.Lock()
@@ -89,7 +92,9 @@ class RadiusHandler:
     def handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
         checked = packets.check(data, port)
         if isinstance(checked, str):
-            log.warning("dropped packet from %s: %s", source[0], checked)
+            self.drops.warning(
+                (source[0], checked), "dropped packet from %s: %s", source[0], checked
+            )
             return None
         try:
             client = self._nas_for(source[0])
@@ -97,7 +102,7 @@ class RadiusHandler:
             log.exception("NAS list unavailable, dropping packet from %s", source[0])
             return None
         if client is None:
-            log.warning("dropped packet from unknown client %s", source[0])
+            self._unknown(source[0])
             return None
         if data[0] == status.STATUS_SERVER:
             return self._status(data, port, client)
@@ -119,7 +124,13 @@ class RadiusHandler:
                 reply = None  # a NAS discards it anyway (RFC 2865 § 3)
                 raise _Drop("the answer (Proxy-State echoed) would exceed 4096 octets")
         except _Drop as dropped:
-            log.warning("dropped packet from %s (%s): %s", source[0], client.name, dropped)
+            self.drops.warning(
+                (client.name, str(dropped)),
+                "dropped packet from %s (NAS %s): %s",
+                source[0],
+                client.name,
+                dropped,
+            )
         except Exception:
             log.exception("unexpected error on a packet from %s; no answer", client.name)
         finally:
@@ -147,6 +158,19 @@ class RadiusHandler:
             )
             return None
         return reply
+
+    def _unknown(self, address: str) -> None:
+        disabled = nas.match_disabled(self._disabled, address)
+        if disabled is None:
+            self.drops.warning(address, "dropped packet from unknown client %s", address)
+            return
+        self.drops.warning(
+            disabled,
+            "dropped packet from %s: NAS %s is disabled (`flexnet nas enable %s` admits it)",
+            address,
+            disabled,
+            disabled,
+        )
 
     # --- NAS clients and profiles ------------------------------------------------------
 
@@ -176,6 +200,7 @@ class RadiusHandler:
     def _reload(self) -> None:
         with self.database.reader() as session:
             self._nas = nas.load_active(session, self.box)
+            self._disabled = nas.load_disabled(session)
             self._profiles = {
                 p.name: p.reply_attributes for p in session.scalars(select(AccessProfile))
             }
@@ -239,7 +264,11 @@ class RadiusHandler:
         if packet.values(packets.PROXY_STATE):
             raise _Drop("Proxy-State without Message-Authenticator")
         if not client.allow_missing_message_authenticator:
-            raise _Drop("Access-Request without Message-Authenticator")
+            raise _Drop(
+                "Access-Request without Message-Authenticator; only for an old NAS that "
+                f"cannot send it: `flexnet nas set {client.name} "
+                "--allow-missing-message-authenticator yes` admits it"
+            )
 
     def _decide(
         self, request: rp.AuthPacket, packet: packets.Checked, client: nas.NasEntry
