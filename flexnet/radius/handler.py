@@ -33,7 +33,7 @@ from flexnet.radius import packets, status
 from flexnet.radius.droplog import DropLog
 from flexnet.radius.fastpath import KeySnapshot, LookupBudget
 from flexnet.radius.packets import Port
-from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
+from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache, altered
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ ASK_FOR_OTP = "Bitte geben Sie das Einmalkennwort Ihres Yubikeys ein."
 ASK_AGAIN = "Bitte geben Sie das neue Kennwort noch einmal ein."
 MISMATCH = "Die Kennwörter stimmen nicht überein. Bitte geben Sie ein neues Kennwort ein."
 MAX_NEW_PASSWORD_TRIES = 3
+_ROUNDS = {  # what the next answer to a challenge carries, as logged
+    "otp": "OTP after the password",
+    "new_password": "new password",
+    "confirm": "new password repeated",
+}
 RELOAD_RETRY_SECONDS = 5.0
 MAX_OCTETS = 2**63 - 1  # the BIGINT column; 64-bit gigaword counters can claim more
 USER_NAME = 1
@@ -345,6 +350,15 @@ class RadiusHandler:
     ) -> bytes:
         pending = self.challenges.take(state, username=username.lower(), nas_id=client.id)
         if pending is None:
+            change = altered(state)
+            log.warning(
+                "answer to a challenge from NAS %s for %s rejected: %s",
+                client.name,
+                authlog.shown_username(username),
+                "State came back altered (" + change + ")"
+                if change
+                else "State unknown, used, expired or of another user or NAS",
+            )
             with self.database.session() as session:
                 pipeline.record_rejection(
                     session, username, origin, now, Reason.CHALLENGE_STATE_UNKNOWN
@@ -406,6 +420,13 @@ class RadiusHandler:
 
     def _challenge(self, request: rp.AuthPacket, pending: Challenge, message: str) -> bytes:
         state = self.challenges.issue(pending)
+        log.info(
+            "Access-Challenge to NAS %s for %s: round %s%s",
+            next((e.name for e in self._nas if e.id == pending.nas_id), pending.nas_id),
+            authlog.shown_username(pending.username),
+            _ROUNDS[pending.kind],
+            f", try {pending.tries + 1}" if pending.tries else "",
+        )
         reply = request.CreateReply()
         reply.code = rp.AccessChallenge
         reply.AddAttribute("State", state)
