@@ -32,7 +32,14 @@ def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
 
 
 @cli.command()
-@click.option("--bind", default="127.0.0.1", show_default=True, help="Adresse, z. B. 0.0.0.0")
+@click.option(
+    "--bind",
+    "binds",
+    multiple=True,
+    default=["127.0.0.1"],
+    show_default=True,
+    help="Adresse, mehrfach angebbar; :: nimmt IPv6 und IPv4 an",
+)
 @click.option("--auth-port", default=1812, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--acct-port", default=1813, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -51,11 +58,16 @@ def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
 )
 @pass_context
 def radius(
-    ctx: CliContext, bind: str, auth_port: int, acct_port: int, workers: int, threads: int
+    ctx: CliContext,
+    binds: tuple[str, ...],
+    auth_port: int,
+    acct_port: int,
+    workers: int,
+    threads: int,
 ) -> None:
     """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet)."""
     configure_logging()
-    listen = Listen(bind, auth_port, acct_port, threads=threads)
+    listen = Listen(binds[0], auth_port, acct_port, threads=threads, also=tuple(binds[1:]))
     radius_workers.serve(ctx.settings, listen, workers)
 
 
