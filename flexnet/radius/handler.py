@@ -29,7 +29,7 @@ from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import AccessProfile
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import Presented, RemoteCheck
-from flexnet.radius import packets, status
+from flexnet.radius import methods, packets, status
 from flexnet.radius.droplog import DropLog
 from flexnet.radius.fastpath import KeySnapshot, LookupBudget
 from flexnet.radius.packets import Port
@@ -288,10 +288,16 @@ class RadiusHandler:
         origin = Client(Channel.RADIUS, client.name, _station(packet.values(CALLING_STATION)))
         now = self.clock()
         if username is None or typed is None:
+            method = None if hidden else methods.refused(packet)
             with self.database.session() as session:
                 pipeline.record_rejection(
-                    session, username or "?", origin, now, Reason.RADIUS_ATTRIBUTES
+                    session, username or "?", origin, now, method or Reason.RADIUS_ATTRIBUTES
                 )
+            if method is Reason.METHOD_EAP:
+                reply = request.CreateReply()
+                reply.code = rp.AccessReject
+                reply.AddAttribute("EAP-Message", methods.eap_failure(packet))
+                return bytes(reply.ReplyPacket())
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         states = packet.values(STATE)
         if states:
