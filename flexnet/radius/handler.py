@@ -8,6 +8,7 @@ an Access-Accept.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import struct
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
@@ -479,6 +481,14 @@ class RadiusHandler:
             record = _accounting_record(request, address)
         except (ValueError, TypeError, struct.error) as error:
             raise _Drop(f"undecodable accounting attribute: {error}") from None
+        record, cleaned = _without_nul(record)
+        if cleaned:
+            self.drops.warning(
+                (client.name, "nul"),
+                "accounting from NAS %s: zero bytes in %s removed (trailing) or replaced",
+                client.name,
+                ", ".join(cleaned),
+            )
         try:
             with self.database.session() as session:
                 vpn.record_accounting(session, nas_id=client.id, record=record, now=self.clock())
@@ -543,6 +553,20 @@ def _accounting_record(request: rp.AcctPacket, address: str) -> vpn.AccountingRe
         terminate_cause=_attribute_text(request, "Acct-Terminate-Cause"),
         nas_address=address,
     )
+
+
+def _without_nul(record: vpn.AccountingRecord) -> tuple[vpn.AccountingRecord, list[str]]:
+    """The record without zero bytes, and the fields that had some. A NAS should send
+    none (RFC 2865 5), PostgreSQL refuses them in text, and a message that cannot be
+    stored is never answered: the NAS would retry it for ever. Trailing ones (C string
+    padding) go, others become U+FFFD, the same way each time, so that Start and Stop of
+    one session still match."""
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, str) and "\x00" in value:
+            changes[item.name] = value.rstrip("\x00").replace("\x00", "\ufffd")
+    return dataclasses.replace(record, **changes), sorted(changes)
 
 
 def _attribute_text(request: rp.Packet, name: str) -> str | None:

@@ -4,9 +4,11 @@ EAP answered with an EAP-Failure. Acct-Terminate-Cause stored by its name."""
 
 from __future__ import annotations
 
+import logging
 import struct
 import subprocess
 
+import pytest
 from pyrad import packet as rp
 from sqlalchemy import select
 
@@ -86,4 +88,39 @@ def test_acct_terminate_cause_is_stored_by_its_name(served: Served) -> None:
         ("s-1", "User-Request"),
         ("s-2", "Idle-Timeout"),
         ("s-3", "99"),  # a number no RFC names stays a number
+    ]
+
+
+def accounting(served: Served, status: int, **raw: bytes) -> rp.Packet | None:
+    client = served.radius.client()
+    request = client.CreateAcctPacket()
+    request["Acct-Status-Type"] = status
+    for code, value in ((1, raw["username"]), (44, raw["session"])):
+        request[code] = [value]  # raw octets, as the NAS sent them
+    try:
+        return served.radius.send(request)
+    finally:
+        client._CloseSocket()
+
+
+def test_zero_bytes_in_accounting_text_are_cleaned_and_answered(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL refuses NUL in text: the message was never stored nor answered, and
+    the NAS retried it for ever."""
+    caplog.set_level(logging.WARNING, logger="flexnet.radius")
+    sent = [
+        accounting(served, status, username=b"emuster\x00\x00", session=b"ab\x00cd")
+        for status in (1, 2)  # Start, then Stop of the same session
+    ]
+
+    assert [None if r is None else r.code for r in sent] == [rp.AccountingResponse] * 2
+    with served.radius.server.handler.database.reader() as session:
+        (stored,) = session.scalars(select(VpnSession))
+    assert (stored.username, stored.acct_session_id) == ("emuster", "ab\ufffdcd")
+    assert stored.user_id is not None and stored.stopped_at is not None
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "accounting from NAS ocserv-1: zero bytes in session_id, username removed "
+        "(trailing) or replaced"
     ]
