@@ -154,7 +154,13 @@ class RadiusHandler:
             reply = status.answer(data, port, client, self.dictionary)
             status.check_database(self.database)
         except status.StatusRefused as refused:
-            log.warning("dropped packet from %s (%s): %s", client.name, port.value, refused)
+            self.drops.warning(
+                (client.name, str(refused)),
+                "dropped packet to the %s port (NAS %s): %s",
+                port.value,
+                client.name,
+                refused,
+            )
             return None
         except UNAVAILABLE as error:
             self._database_down = True
