@@ -312,3 +312,37 @@ def test_fees_on_loss_letters_become_the_ledger_once_per_key_and_notices_get_a_c
     assert rows(
         empty_engine, "SELECT cause FROM letters WHERE kind = 'lock_notice' ORDER BY id"
     ) == [("termination",), ("lifecycle",)]
+
+
+def test_stored_terminate_causes_get_their_names(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "f0e7e498f224")
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO nas_clients (id, name, address, secret,"
+                " allow_missing_message_authenticator, active, created_at)"
+                " VALUES (1, 'vpn-1', '192.0.2.1/32', :secret, false, true, :at)"
+            ),
+            {"secret": b"sealed", "at": at},
+        )
+        for n, cause in enumerate(("1", "4", "22", "99", "NAS-Reboot", None), start=1):
+            connection.execute(
+                text(
+                    "INSERT INTO vpn_sessions (id, nas_id, acct_session_id, username,"
+                    " started_at, updated_at, input_octets, output_octets, terminate_cause)"
+                    " VALUES (:id, 1, :sid, 'emuster', :at, :at, 0, 0, :cause)"
+                ),
+                {"id": n, "sid": f"s-{n}", "at": at, "cause": cause},
+            )
+
+    migrate.upgrade(empty_engine, "c3fb71f396ed")
+
+    assert rows(empty_engine, "SELECT terminate_cause FROM vpn_sessions ORDER BY id") == [
+        ("User-Request",),
+        ("Idle-Timeout",),
+        ("Port-Administratively-Disabled",),
+        ("99",),
+        ("NAS-Reboot",),
+        (None,),
+    ]
