@@ -89,6 +89,7 @@ class AuditTag(enum.StrEnum):
     NAS_CLIENT_SECRET = "radius:nas:secret"  # a new shared secret; never its value
     NAS_CLIENT_DISABLE = "radius:nas:disable"
     NAS_CLIENT_ENABLE = "radius:nas:enable"
+    NAS_CLIENT_PROXY = "radius:nas:proxy"  # marked as a proxy in front of concentrators
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
     API_CLIENT_REGENERATE = "api:client:regenerate"

@@ -101,6 +101,7 @@ def request_disconnect_for_token(session: Session, *, token: Token, now: datetim
 
 
 MAX_SESSION_ID = 128  # the column's length
+MAX_CONCENTRATOR = 320
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,24 @@ class AccountingRecord:
     input_octets: int
     output_octets: int
     terminate_cause: str | None
-    nas_address: str
+    nas_address: str  # the packet's source: the NAS client (a proxy or the concentrator)
+    # The concentrator's own identity as received (RFC 2866 § 5: one of them is present).
+    nas_ip_address: str | None = None  # NAS-IP-Address or NAS-IPv6-Address
+    nas_identifier: str | None = None
+
+    def concentrator(self, *, behind_proxy: bool) -> str:
+        """Which concentrator sent it: behind a proxy its own identity (the proxy's
+        address is shared by all of them), the source otherwise. A proxied message that
+        names no concentrator (against RFC 2866) falls back to the source."""
+        if behind_proxy:
+            named = [
+                f"{label}={value}"
+                for label, value in (("ip", self.nas_ip_address), ("id", self.nas_identifier))
+                if value
+            ]
+            if named:
+                return " ".join(named)[:MAX_CONCENTRATOR]
+        return self.nas_address
 
 
 _STATUS_NAMES = {
@@ -126,39 +144,64 @@ _STATUS_NAMES = {
 
 
 def record_accounting(
-    session: Session, *, nas_id: int, record: AccountingRecord, now: datetime
-) -> None:
-    """Store one accounting message; a NAS reboot (On/Off) closes its open sessions."""
+    session: Session,
+    *,
+    nas_id: int,
+    record: AccountingRecord,
+    now: datetime,
+    behind_proxy: bool = False,
+) -> VpnSession | None:
+    """Store one accounting message. A session is keyed by the NAS client, the
+    concentrator and its Acct-Session-Id; a Start opens a new row unless that session is
+    live. A concentrator's reboot (On/Off) closes its own open sessions only."""
     status = _STATUS_NAMES.get(record.status, record.status)
+    concentrator = record.concentrator(behind_proxy=behind_proxy)
     if status in ("Accounting-On", "Accounting-Off"):
         session.execute(
             update(VpnSession)
-            .where(VpnSession.nas_id == nas_id, VpnSession.stopped_at.is_(None))
+            .where(
+                VpnSession.nas_id == nas_id,
+                VpnSession.concentrator == concentrator,
+                VpnSession.stopped_at.is_(None),
+            )
             .values(stopped_at=now, updated_at=now, terminate_cause="NAS-Reboot"),
             execution_options={"synchronize_session": False},
         )
-        return
+        return None
     session_id = record.session_id[:MAX_SESSION_ID]  # as stored: a longer one is cut
     if not session_id:
-        return
-    vpn_session = session.scalar(
-        select(VpnSession).where(
-            VpnSession.nas_id == nas_id, VpnSession.acct_session_id == session_id
-        )
-    )
+        return None
+    vpn_session = _stored_session(session, nas_id, concentrator, session_id, status)
     if vpn_session is None:
-        vpn_session = _new_session(session, nas_id, record, now)
+        vpn_session = _new_session(session, nas_id, concentrator, record, now)
     vpn_session.updated_at = now
     vpn_session.input_octets = max(vpn_session.input_octets, record.input_octets)
     vpn_session.output_octets = max(vpn_session.output_octets, record.output_octets)
     vpn_session.framed_ip = record.framed_ip or vpn_session.framed_ip
     if status == "Stop":
-        vpn_session.stopped_at = now
+        vpn_session.stopped_at = vpn_session.stopped_at or now
         vpn_session.terminate_cause = record.terminate_cause
+    return vpn_session
+
+
+def _stored_session(
+    session: Session, nas_id: int, concentrator: str, session_id: str, status: str
+) -> VpnSession | None:
+    """The live row of this session; for a Stop (perhaps a retransmitted one) the latest
+    row. A Start or Interim-Update without a live row begins a new session."""
+    same = select(VpnSession).where(
+        VpnSession.nas_id == nas_id,
+        VpnSession.concentrator == concentrator,
+        VpnSession.acct_session_id == session_id,
+    )
+    live = session.scalar(same.where(VpnSession.stopped_at.is_(None)))
+    if live is not None or status != "Stop":
+        return live
+    return session.scalar(same.order_by(VpnSession.id.desc()).limit(1))
 
 
 def _new_session(
-    session: Session, nas_id: int, record: AccountingRecord, now: datetime
+    session: Session, nas_id: int, concentrator: str, record: AccountingRecord, now: datetime
 ) -> VpnSession:
     username = record.username.strip().lower()[:64]
     user = session.scalar(select(User).where(User.username == username))
@@ -178,6 +221,9 @@ def _new_session(
         framed_ip=record.framed_ip,
         calling_station=(record.calling_station or "")[:64] or None,
         nas_address=record.nas_address,
+        nas_ip_address=record.nas_ip_address,
+        nas_identifier=record.nas_identifier,
+        concentrator=concentrator,
         started_at=now,
         updated_at=now,
         input_octets=0,

@@ -51,6 +51,7 @@ def add_nas(
     now: datetime,
     allow_missing_message_authenticator: bool = False,
     coa_port: int | None = None,
+    proxy: bool = False,
 ) -> NasClient:
     name = clean_line(name, field="Name", max_length=100)
     network = parse_network(address)
@@ -68,6 +69,7 @@ def add_nas(
         secret=b"",
         allow_missing_message_authenticator=allow_missing_message_authenticator,
         coa_port=coa_port,
+        proxy=proxy,
         active=True,
         created_at=now,
     )
@@ -84,6 +86,7 @@ def add_nas(
             "address": str(network),
             "allow_missing_message_authenticator": allow_missing_message_authenticator,
             "coa_port": coa_port,
+            "proxy": proxy,
         },
         now=now,
     )
@@ -145,6 +148,28 @@ def set_active(
     return nas
 
 
+def set_proxy(
+    session: Session, *, name: str, proxy: bool, actor: Actor, now: datetime
+) -> NasClient:
+    """Mark a NAS client as a RADIUS proxy in front of several concentrators (or not).
+
+    Behind a proxy, sessions are told apart by the identity each concentrator sends
+    (NAS-IP-Address, NAS-IPv6-Address, NAS-Identifier), not by the proxy's address; the
+    sessions already stored keep their key. Takes effect at the servers' next reload."""
+    nas = get_nas(session, name)
+    if nas.proxy != proxy:
+        nas.proxy = proxy
+        audit.record(
+            session,
+            AuditTag.NAS_CLIENT_PROXY,
+            actor=actor,
+            subject=Subject("nas", nas.name),
+            data={"proxy": proxy},
+            now=now,
+        )
+    return nas
+
+
 @dataclass(frozen=True)
 class NasEntry:
     """What the RADIUS server needs of a NAS, with the secret opened once at load."""
@@ -155,6 +180,7 @@ class NasEntry:
     secret: bytes = field(repr=False)
     allow_missing_message_authenticator: bool
     coa_port: int | None
+    proxy: bool = False
 
 
 def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
@@ -178,6 +204,7 @@ def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
                 secret=secret,
                 allow_missing_message_authenticator=nas.allow_missing_message_authenticator,
                 coa_port=nas.coa_port,
+                proxy=nas.proxy,
             )
         )
     return sorted(entries, key=lambda e: e.network.prefixlen, reverse=True)

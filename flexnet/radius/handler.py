@@ -404,7 +404,13 @@ class RadiusHandler:
             raise _Drop(f"undecodable accounting attribute: {error}") from None
         try:
             with self.database.session() as session:
-                vpn.record_accounting(session, nas_id=client.id, record=record, now=self.clock())
+                vpn.record_accounting(
+                    session,
+                    nas_id=client.id,
+                    record=record,
+                    now=self.clock(),
+                    behind_proxy=client.proxy,
+                )
         except Exception:
             log.exception(
                 "accounting from %s not stored; no answer, the NAS will retry", client.name
@@ -465,7 +471,18 @@ def _accounting_record(request: rp.AcctPacket, address: str) -> vpn.AccountingRe
         output_octets=_octets(request, "Acct-Output-Octets", "Acct-Output-Gigawords"),
         terminate_cause=_attribute_text(request, "Acct-Terminate-Cause"),
         nas_address=address,
+        nas_ip_address=_attribute_text(request, "NAS-IP-Address")
+        or _attribute_text(request, "NAS-IPv6-Address"),
+        nas_identifier=_identity(_attribute_text(request, "NAS-Identifier")),
     )
+
+
+def _identity(text: str | None) -> str | None:
+    """A NAS-Identifier as a key and for a Disconnect: printable (a NUL would break the
+    write on PostgreSQL and with it the answer), at most its 253 octets."""
+    if not text:
+        return None
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)[:253]
 
 
 def _attribute_text(request: rp.Packet, name: str) -> str | None:
