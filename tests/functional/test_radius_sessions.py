@@ -105,3 +105,34 @@ def test_a_concentrator_that_is_no_proxy_is_keyed_by_its_address(world: World) -
 
     stored = sessions(world)
     assert len(stored) == 1 and stored[0].stopped_at is not None
+
+
+def test_a_disconnect_names_the_concentrator_its_accounting_named(world: World) -> None:
+    """RFC 5176 § 3: the proxy routes a Disconnect-Request by the NAS identification
+    attributes; it goes to the NAS client the accounting came from (here the proxy)."""
+    mark_proxy(world)
+    for address, identifier in (("10.1.0.1", "ocserv-a"), ("10.1.0.2", "ocserv-b")):
+        acct(
+            world,
+            User_Name="emuster",
+            Acct_Session_Id="same-id",
+            Acct_Status_Type="Start",
+            NAS_IP_Address=address,
+            NAS_Identifier=identifier,
+        )
+    with world.database.session() as session:
+        second = session.scalars(
+            select(VpnSession).where(VpnSession.nas_ip_address == "10.1.0.2")
+        ).one()
+        staff_queued = vpn.request_session_disconnect(
+            session, session_id=second.id, actor=STAFF, now=NOW
+        )
+
+    assert staff_queued and dispatch(world) == 1
+    [request] = world.nas.received
+    assert request["NAS-IP-Address"] == ["10.1.0.2"]
+    assert request["NAS-Identifier"] == ["ocserv-b"]
+    assert request["Acct-Session-Id"] == ["same-id"]
+    assert request["User-Name"] == ["emuster"]
+    assert len(request["Event-Timestamp"]) == 1
+    assert [s.stopped_at is None for s in sessions(world)] == [True, False]
