@@ -9,16 +9,21 @@ is lost when a process restarts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
+from flexnet.lifecycle.status import user_status
 from flexnet.models import Token, TokenStatus, User, VpnSession
+
+log = logging.getLogger(__name__)
 
 
 def recent_sessions(user: User, limit: int = 5) -> list[VpnSession]:
@@ -43,6 +48,18 @@ def live_sessions(session: Session, *, user_ids: Sequence[int]) -> list[VpnSessi
                 VpnSession.user_id.in_(user_ids), VpnSession.stopped_at.is_(None)
             )
         )
+    )
+
+
+def flagged_live_count(session: Session) -> int:
+    """Live sessions of accounts that may not be on the VPN (for the dashboard)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                VpnSession.flagged.is_not(None), VpnSession.stopped_at.is_(None)
+            )
+        )
+        or 0
     )
 
 
@@ -150,10 +167,12 @@ def record_accounting(
     record: AccountingRecord,
     now: datetime,
     behind_proxy: bool = False,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> VpnSession | None:
     """Store one accounting message. A session is keyed by the NAS client, the
     concentrator and its Acct-Session-Id; a Start opens a new row unless that session is
-    live. A concentrator's reboot (On/Off) closes its own open sessions only."""
+    live. A concentrator's reboot (On/Off) closes its own open sessions only. A Start or
+    Interim-Update of an account that may not log in now is flagged and disconnected."""
     status = _STATUS_NAMES.get(record.status, record.status)
     concentrator = record.concentrator(behind_proxy=behind_proxy)
     if status in ("Accounting-On", "Accounting-Off"):
@@ -181,7 +200,59 @@ def record_accounting(
     if status == "Stop":
         vpn_session.stopped_at = vpn_session.stopped_at or now
         vpn_session.terminate_cause = record.terminate_cause
+    elif vpn_session.stopped_at is None and vpn_session.flagged is None:
+        _admit(session, vpn_session, now, quarters)
     return vpn_session
+
+
+# Why a session's account may not be on the VPN (vpn_sessions.flagged), for staff.
+FLAG_TEXT = {
+    "locked": "Zugang gesperrt",
+    "pending": "Zugang noch nicht aktiv",
+    "revoked": "Zugang beendet",
+    "key": "Yubikey gesperrt oder nicht aktiv",
+    "unknown": "Benutzer in flexnet unbekannt",
+}
+
+
+def _refusal(session: Session, vpn_session: VpnSession, now: datetime, quarters: int) -> str | None:
+    """Why this session's user, practice or key may not log in now (None: it may)."""
+    user = session.get(User, vpn_session.user_id) if vpn_session.user_id is not None else None
+    if user is None:
+        return "unknown"
+    status = user_status(user, now, quarters)
+    if not status.may_log_in:
+        return status.state.value
+    key = session.scalar(select(Token.status).where(Token.serial == vpn_session.token_serial))
+    return None if key is TokenStatus.ACTIVE else "key"
+
+
+def _admit(session: Session, vpn_session: VpnSession, now: datetime, quarters: int) -> None:
+    """A concentrator that re-admits a session from before a lock (ocserv's cookie) or
+    has no Disconnect support reports it: flag it for staff and queue a Disconnect at
+    once. A user flexnet does not know is only flagged: the concentrator may serve other
+    logins of its own, which are not flexnet's to cut."""
+    flag = _refusal(session, vpn_session, now, quarters)
+    if flag is None:
+        return
+    vpn_session.flagged = flag
+    log.warning(
+        "accounting for %s (%s) on session %d: flagged",
+        vpn_session.username,
+        FLAG_TEXT[flag],
+        vpn_session.id or 0,
+    )
+    if flag == "unknown" or vpn_session.disconnect_requested_at is not None:
+        return
+    vpn_session.disconnect_requested_at = now
+    audit.record(
+        session,
+        AuditTag.VPN_DISCONNECT_REQUEST,
+        actor=Actor.system("radius"),
+        subject=Subject("user", vpn_session.username),
+        data={"session": vpn_session.acct_session_id, "flagged": flag},
+        now=now,
+    )
 
 
 def _stored_session(

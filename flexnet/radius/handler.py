@@ -376,6 +376,9 @@ class RadiusHandler:
         for name, value in attributes:
             kind = self.dictionary.attributes[name].type
             reply.AddAttribute(name, int(value) if kind == "integer" else value)
+        if not any(name == "Session-Timeout" for name, _ in attributes):
+            # Bounded even where no Disconnect reaches the concentrator (ocserv).
+            reply.AddAttribute("Session-Timeout", self.settings.session_timeout_hours * 3600)
         if decision.reply_message:
             _add_message(reply, decision.reply_message)
         return bytes(reply.ReplyPacket())
@@ -410,6 +413,7 @@ class RadiusHandler:
                     record=record,
                     now=self.clock(),
                     behind_proxy=client.proxy,
+                    quarters=self.settings.lock_after_quarters,
                 )
         except Exception:
             log.exception(
