@@ -79,6 +79,12 @@ def nas_group() -> None:
     default=None,
     help="Port für Disconnect-Requests (RFC 5176), meist 3799",
 )
+@click.option(
+    "--proxy",
+    is_flag=True,
+    help="RADIUS-Proxy vor mehreren Konzentratoren: Sitzungen nach NAS-IP-Address/"
+    "NAS-Identifier des Konzentrators unterscheiden",
+)
 @pass_context
 def nas_add(
     ctx: CliContext,
@@ -87,6 +93,7 @@ def nas_add(
     secret_stdin: bool,
     allow_missing_message_authenticator: bool,
     coa_port: int | None,
+    proxy: bool,
 ) -> None:
     """NAS-Client anlegen."""
     secret = read_password_stdin()
@@ -101,6 +108,7 @@ def nas_add(
             now=ctx.now(),
             allow_missing_message_authenticator=allow_missing_message_authenticator,
             coa_port=coa_port,
+            proxy=proxy,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
 
