@@ -237,10 +237,10 @@ def _admit(session: Session, vpn_session: VpnSession, now: datetime, quarters: i
         return
     vpn_session.flagged = flag
     log.warning(
-        "accounting for %s (%s) on session %d: flagged",
+        "accounting for %s on session %s flagged: %s",
         vpn_session.username,
-        FLAG_TEXT[flag],
-        vpn_session.id or 0,
+        vpn_session.acct_session_id,
+        flag,
     )
     if flag == "unknown" or vpn_session.disconnect_requested_at is not None:
         return
