@@ -96,3 +96,19 @@ def test_marking_a_nas_as_proxy_is_audited_once(session: Session) -> None:
     tags = session.scalars(select(AuditEntry.tag).where(AuditEntry.tag == "radius:nas:proxy"))
     assert list(tags) == ["radius:nas:proxy"]
     assert nas.load_active(session, BOX)[0].proxy is True
+
+
+def test_an_accounting_on_ends_only_the_sessions_of_the_concentrator_that_sent_it(
+    session: Session,
+) -> None:
+    """One NAS entry may be a network of concentrators: each reboots alone."""
+    client = add_nas(session, proxy=False)
+    for source in ("192.0.2.21", "192.0.2.22", "192.0.2.23"):
+        vpn.record_accounting(
+            session, nas_id=client.id, record=record("Start", nas_address=source), now=NOW
+        )
+    vpn.record_accounting(
+        session, nas_id=client.id, record=record("Accounting-On", nas_address="192.0.2.22"), now=NOW
+    )
+
+    assert [s.stopped_at is None for s in rows(session)] == [True, False, True]
