@@ -92,7 +92,7 @@ class AuditTag(enum.StrEnum):
     NAS_CLIENT_SECRET = "radius:nas:secret"  # a new shared secret; never its value
     NAS_CLIENT_DISABLE = "radius:nas:disable"
     NAS_CLIENT_ENABLE = "radius:nas:enable"
-    NAS_CLIENT_CHANGE = "radius:nas:change"  # address, Message-Authenticator rule, CoA port
+    NAS_CLIENT_CHANGE = "radius:nas:change"  # address, Message-Authenticator rule, CoA port, proxy
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
     API_CLIENT_REGENERATE = "api:client:regenerate"

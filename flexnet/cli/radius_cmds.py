@@ -91,6 +91,12 @@ def nas_group() -> None:
     default=None,
     help="Port für Disconnect-Requests (RFC 5176), meist 3799",
 )
+@click.option(
+    "--proxy",
+    is_flag=True,
+    help="RADIUS-Proxy vor mehreren Konzentratoren: Sitzungen nach NAS-IP-Address/"
+    "NAS-Identifier des Konzentrators unterscheiden",
+)
 @pass_context
 def nas_add(
     ctx: CliContext,
@@ -99,6 +105,7 @@ def nas_add(
     secret_stdin: bool,
     allow_missing_message_authenticator: bool,
     coa_port: int | None,
+    proxy: bool,
 ) -> None:
     """NAS-Client anlegen."""
     secret = read_password_stdin()
@@ -113,6 +120,7 @@ def nas_add(
             now=ctx.now(),
             allow_missing_message_authenticator=allow_missing_message_authenticator,
             coa_port=coa_port,
+            proxy=proxy,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
 
@@ -159,6 +167,13 @@ YES_NO = click.Choice(["yes", "no"])
     default=None,
     help="Port für Disconnect-Requests (RFC 5176); 0: keine Disconnect-Requests",
 )
+@click.option(
+    "--proxy",
+    type=YES_NO,
+    default=None,
+    help="yes: ein RADIUS-Proxy vor mehreren Konzentratoren (Sitzungen nach NAS-IP-Address/"
+    "NAS-Identifier unterschieden)",
+)
 @pass_context
 def nas_set(
     ctx: CliContext,
@@ -166,6 +181,7 @@ def nas_set(
     address: str | None,
     allow_missing: str | None,
     coa_port: int | None,
+    proxy: str | None,
 ) -> None:
     """Eigenschaften eines NAS-Clients ändern (Geheimnis: set-secret).
 
@@ -183,11 +199,13 @@ def nas_set(
                 nas.KEEP if allow_missing is None else allow_missing == "yes"
             ),
             coa_port=nas.KEEP if coa_port is None else (coa_port or None),
+            proxy=nas.KEEP if proxy is None else proxy == "yes",
         )
         shown = (
             f"NAS {changed.name}: Adresse {changed.address}, Message-Authenticator "
             f"{'darf fehlen' if changed.allow_missing_message_authenticator else 'Pflicht'}, "
             f"CoA-Port {changed.coa_port or 'keiner'}"
+            f"{', Proxy' if changed.proxy else ''}"
         )
     click.echo(f"{shown}; die RADIUS-Server übernehmen es binnen einer Minute")
 

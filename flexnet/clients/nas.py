@@ -52,6 +52,7 @@ def add_nas(
     now: datetime,
     allow_missing_message_authenticator: bool = False,
     coa_port: int | None = None,
+    proxy: bool = False,
 ) -> NasClient:
     name = clean_line(name, field="Name", max_length=100)
     network = parse_network(address)
@@ -69,6 +70,7 @@ def add_nas(
         secret=b"",
         allow_missing_message_authenticator=allow_missing_message_authenticator,
         coa_port=coa_port,
+        proxy=proxy,
         active=True,
         created_at=now,
     )
@@ -85,6 +87,7 @@ def add_nas(
             "address": str(network),
             "allow_missing_message_authenticator": allow_missing_message_authenticator,
             "coa_port": coa_port,
+            "proxy": proxy,
         },
         now=now,
     )
@@ -145,12 +148,16 @@ def change_nas(
     address: str | Keep = KEEP,
     allow_missing_message_authenticator: bool | Keep = KEEP,
     coa_port: int | Keep | None = KEEP,
+    proxy: bool | Keep = KEEP,
 ) -> NasClient:
     """Change a NAS's properties in place (its secret: ``set_secret``; on or off:
     ``set_active``), e.g. admit an old concentrator that cannot send
     Message-Authenticator, or a new address; audited with the old and new values. The
     RADIUS servers use them from their next reload on. ``coa_port=None``: no
-    Disconnect-Requests to this NAS."""
+    Disconnect-Requests to this NAS. ``proxy``: a RADIUS proxy in front of several
+    concentrators, whose sessions are told apart by the identity each concentrator sends
+    (NAS-IP-Address, NAS-IPv6-Address, NAS-Identifier), not by the proxy's address; the
+    sessions already stored keep their key."""
     nas = get_nas(session, name)
     wanted: dict[str, object] = {}
     if not isinstance(address, Keep):
@@ -167,6 +174,8 @@ def change_nas(
         if coa_port is not None and not 1 <= coa_port <= 65535:
             raise ValidationError("Der CoA-Port muss zwischen 1 und 65535 liegen")
         wanted["coa_port"] = coa_port
+    if not isinstance(proxy, Keep):
+        wanted["proxy"] = proxy
     if not wanted:
         raise ValidationError("Bitte mindestens eine Einstellung angeben, die sich ändern soll")
     changed = {
@@ -218,6 +227,7 @@ class NasEntry:
     secret: bytes = field(repr=False)
     allow_missing_message_authenticator: bool
     coa_port: int | None
+    proxy: bool = False
 
 
 def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
@@ -241,6 +251,7 @@ def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
                 secret=secret,
                 allow_missing_message_authenticator=nas.allow_missing_message_authenticator,
                 coa_port=nas.coa_port,
+                proxy=nas.proxy,
             )
         )
     return sorted(entries, key=lambda e: e.network.prefixlen, reverse=True)

@@ -461,6 +461,9 @@ class RadiusHandler:
         for name, value in attributes:
             kind = self.dictionary.attributes[name].type
             reply.AddAttribute(name, int(value) if kind == "integer" else value)
+        if not any(name == "Session-Timeout" for name, _ in attributes):
+            # Bounded even where no Disconnect reaches the concentrator (ocserv).
+            reply.AddAttribute("Session-Timeout", self.settings.session_timeout_hours * 3600)
         if decision.reply_message:
             _add_message(reply, decision.reply_message)
         return bytes(reply.ReplyPacket())
@@ -497,7 +500,14 @@ class RadiusHandler:
             )
         try:
             with self.database.session() as session:
-                vpn.record_accounting(session, nas_id=client.id, record=record, now=self.clock())
+                vpn.record_accounting(
+                    session,
+                    nas_id=client.id,
+                    record=record,
+                    now=self.clock(),
+                    behind_proxy=client.proxy,
+                    quarters=self.settings.lock_after_quarters,
+                )
         except Exception:
             log.exception(
                 "accounting from %s not stored; no answer, the NAS will retry", client.name
@@ -558,6 +568,9 @@ def _accounting_record(request: rp.AcctPacket, address: str) -> vpn.AccountingRe
         output_octets=_octets(request, "Acct-Output-Octets", "Acct-Output-Gigawords"),
         terminate_cause=_attribute_text(request, "Acct-Terminate-Cause"),
         nas_address=address,
+        nas_ip_address=_attribute_text(request, "NAS-IP-Address")
+        or _attribute_text(request, "NAS-IPv6-Address"),
+        nas_identifier=_identity(_attribute_text(request, "NAS-Identifier")),
     )
 
 
@@ -573,6 +586,14 @@ def _without_nul(record: vpn.AccountingRecord) -> tuple[vpn.AccountingRecord, li
         if isinstance(value, str) and "\x00" in value:
             changes[item.name] = value.rstrip("\x00").replace("\x00", "\ufffd")
     return dataclasses.replace(record, **changes), sorted(changes)
+
+
+def _identity(text: str | None) -> str | None:
+    """A NAS-Identifier as a key and for a Disconnect: printable (a NUL would break the
+    write on PostgreSQL and with it the answer), at most its 253 octets."""
+    if not text:
+        return None
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)[:253]
 
 
 def _attribute_text(request: rp.Packet, name: str) -> str | None:

@@ -156,6 +156,8 @@ def _carry_over() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("letters", schema=None) as batch_op:
+        # The CHECK of the enum names the column: SQLite's copy of the table needs it gone.
+        batch_op.drop_constraint(op.f("ck_letters_lock_cause"), type_="check")
         batch_op.drop_column("cause")
 
     with op.batch_alter_table("loss_fees", schema=None) as batch_op:
