@@ -30,6 +30,7 @@ from flexnet.errors import FlexnetError
 from flexnet.lifecycle.status import user_status
 from flexnet.models import TakenOverPassword, User
 from flexnet.web import state
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.fields import PasswordFits
 
 blueprint = Blueprint("selfservice", __name__, url_prefix="/self-service")
@@ -103,6 +104,7 @@ def login_required(
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
+@reshows_stale_form
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if not form.validate_on_submit():
@@ -153,6 +155,7 @@ def home(user: User) -> ResponseReturnValue:
 
 
 @blueprint.route("/password", methods=["GET", "POST"])
+@reshows_stale_form
 @login_required
 def password(user: User) -> ResponseReturnValue:
     form = PasswordForm()
@@ -235,6 +238,7 @@ class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type info
 
 
 @blueprint.route("/lock", methods=["GET", "POST"])
+@reshows_stale_form
 def lock() -> ResponseReturnValue:
     """'Zugang sofort sperren': username and password only, the key may be lost."""
     form = LockForm()

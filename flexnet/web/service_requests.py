@@ -15,6 +15,7 @@ from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import RequestKind
 from flexnet.web import state
+from flexnet.web.errors import reshows_stale_form
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
 REQUIRED = "Bitte ausfüllen."
@@ -42,6 +43,7 @@ class RequestForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type i
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
+@reshows_stale_form
 def new() -> ResponseReturnValue:
     form = RequestForm()
     if not form.validate_on_submit():

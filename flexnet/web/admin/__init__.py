@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -93,6 +94,7 @@ def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
         record = signin.resume(db, token, now=utcnow())
         if record is None:
             g.staff_cookie_stale = True
+            g.staff_session_ended = signin.end_reason_of(db, token)
             return None
         staff = record.staff
         return StaffPrincipal(
@@ -104,6 +106,17 @@ def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
             record.verified_at is not None,
             staff.must_change_password,
         )
+
+
+def _return_to() -> str:
+    """Where to go after signing in again: this page, or for a form sent after the
+    session ended, the page the form was on (a form's own address may take POST only)."""
+    if request.method == "GET":
+        return request.full_path
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path.startswith("/admin/"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return url_for("admin.dashboard")
 
 
 def principal() -> StaffPrincipal | None:
@@ -124,7 +137,8 @@ def allowed(
         def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             staff = principal()
             if staff is None or not staff.verified:
-                return redirect(url_for("admin.login", next=request.full_path))
+                ended = g.get("staff_session_ended")
+                return redirect(url_for("admin.login", next=_return_to(), ended=ended))
             g.staff = staff
             if staff.role not in roles:
                 abort(403)
@@ -205,6 +219,8 @@ def submit(
     the status its class carries (404, 409, …). A GET shows the page with status 200."""
     if not form.is_submitted():
         return again([], 200)
+    if g.get("stale_form"):  # sent with a stale token: shown again as typed (web.errors)
+        return again([], 400)
     if not form.validate(extra_validators=extra_validators):
         return again([invalid] if invalid else [], 400)
     try:
@@ -292,11 +308,6 @@ def day(value: date) -> str:
     return f"{value:%d.%m.%Y}"
 
 
-@blueprint.errorhandler(403)
-def _forbidden(_error: Exception) -> ResponseReturnValue:
-    return render_template("admin/forbidden.html", staff=g.get("staff")), 403
-
-
 @blueprint.after_request
 def _forget_stale_cookie(response: Response) -> Response:
     if g.get("staff_cookie_stale"):
@@ -322,6 +333,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     clients,
     locking,
     mailrunpages,
+    navigation,
     onboarding,
     pages,
     requestpages,

@@ -18,6 +18,7 @@ from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuditEntry, VpnSession
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, HELPDESK, ButtonForm, allowed, blueprint
+from flexnet.web.errors import reshows_stale_form
 
 PAGE_SIZE = 100
 
@@ -102,6 +103,7 @@ def vpn_sessions() -> ResponseReturnValue:
 
 
 @blueprint.post("/sessions/<int(max=2147483647):session_id>/disconnect")
+@reshows_stale_form
 @allowed(HELPDESK)
 def vpn_disconnect(session_id: int) -> ResponseReturnValue:
     if not ButtonForm().validate_on_submit():

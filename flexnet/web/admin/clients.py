@@ -36,6 +36,7 @@ from flexnet.web.admin import (
     flash_and_redirect,
     submit,
 )
+from flexnet.web.errors import reshows_stale_form
 
 REQUIRED = "Bitte ausfüllen."
 
@@ -180,6 +181,7 @@ def clients() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/nas")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_nas() -> ResponseReturnValue:
     form = NasForm()
@@ -204,6 +206,7 @@ def clients_nas() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/profile")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_profile() -> ResponseReturnValue:
     """Create a profile or replace its reply attributes (the RADIUS servers take it up
@@ -233,6 +236,7 @@ def clients_profile() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/api")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_api() -> ResponseReturnValue:
     form = ApiClientForm()
@@ -252,6 +256,7 @@ def clients_api() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/api/regenerate")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_api_regenerate() -> ResponseReturnValue:
     """A new key, shown once; the old one is refused at once (MD § 6(4))."""
@@ -263,6 +268,7 @@ def clients_api_regenerate() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/wsapi")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_wsapi() -> ResponseReturnValue:
     form = WsapiForm()
@@ -282,6 +288,7 @@ def clients_wsapi() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/wsapi/regenerate")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_wsapi_regenerate() -> ResponseReturnValue:
     """A new key, shown once with the id the portal sends; the old one is refused at once."""
@@ -296,6 +303,7 @@ def clients_wsapi_regenerate() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/nas/secret")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_nas_secret() -> ResponseReturnValue:
     """A new shared secret, e.g. when the old one may have leaked (it decrypts recorded
@@ -321,6 +329,7 @@ def clients_nas_secret() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/<any(nas, api, wsapi):kind>/<any(disable, enable):action>")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_switch(kind: str, action: str) -> ResponseReturnValue:
     """Switch a client off (refused from then on, like an unknown one) or on again."""

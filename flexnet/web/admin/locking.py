@@ -37,6 +37,7 @@ from flexnet.web.admin import (
     submit,
     typed,
 )
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import one_line
 
 REQUIRED = "Bitte ausfüllen."
@@ -114,6 +115,7 @@ def lock_dialog(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/practices/<bsnr>/lock")
+@reshows_stale_form
 @allowed(HELPDESK)
 def lock(bsnr: str) -> ResponseReturnValue:
     form = LockForm()
@@ -200,6 +202,7 @@ def _unlock(
 
 
 @blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def unlock_practice(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -222,6 +225,7 @@ def unlock_practice(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/users/<username>/unlock", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def unlock_user(username: str) -> ResponseReturnValue:
     with state().database.reader() as db:

@@ -35,6 +35,7 @@ from flexnet.web.admin import (
     submit,
     typed,
 )
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import DayField
 
 
@@ -83,6 +84,7 @@ def letters() -> ResponseReturnValue:
 
 
 @blueprint.post("/letters/run")
+@reshows_stale_form
 @allowed(HELPDESK)
 def letters_run() -> ResponseReturnValue:
     settings = state().settings
@@ -122,6 +124,7 @@ def letters_run() -> ResponseReturnValue:
 
 
 @blueprint.post("/letters/runs/<int(max=2147483647):run_id>/dispatched")
+@reshows_stale_form
 @allowed(HELPDESK)
 def letters_dispatched(run_id: int) -> ResponseReturnValue:
     form = DispatchForm()
@@ -144,6 +147,7 @@ def letters_dispatched(run_id: int) -> ResponseReturnValue:
 
 
 @blueprint.post("/letters/runs/<int(max=2147483647):run_id>/cancel")
+@reshows_stale_form
 @allowed(HELPDESK)
 def letters_cancel(run_id: int) -> ResponseReturnValue:
     """Destructive (its passwords stop working): confirmed by typing the run's number."""

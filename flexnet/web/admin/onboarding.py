@@ -42,6 +42,7 @@ from flexnet.web.admin import (
     practice_or_404,
     submit,
 )
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
@@ -111,6 +112,7 @@ class ImportForm(FlaskForm):  # type: ignore[misc]
 
 
 @blueprint.route("/practices/new", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def practice_new() -> ResponseReturnValue:
     form = PracticeForm()
@@ -154,6 +156,7 @@ def _add_practice(db: Session, form: PracticeForm) -> str:
 
 
 @blueprint.route("/practices/<bsnr>/users/new", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def user_new(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -178,6 +181,7 @@ def user_new(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/practices/<bsnr>/key", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def key_assign(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -199,6 +203,7 @@ def key_assign(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/keys", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def keys() -> ResponseReturnValue:
     """The stock: counts by status, the keys ready to hand out, overdue returns, the
@@ -226,6 +231,7 @@ def keys() -> ResponseReturnValue:
 
 
 @blueprint.post("/keys/return")
+@reshows_stale_form
 @allowed(HELPDESK)
 def key_return() -> ResponseReturnValue:
     """Record a key that came back (§ 10.2)."""

@@ -25,6 +25,7 @@ from flexnet.web.admin import (
     person_choices,
     submit,
 )
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import one_line
 
 PAGE_SIZE = 50
@@ -113,6 +114,7 @@ def request_detail(request_id: int) -> ResponseReturnValue:
 
 
 @blueprint.post("/requests/<int(max=2147483647):request_id>")
+@reshows_stale_form
 @allowed(HELPDESK)
 def request_handle(request_id: int) -> ResponseReturnValue:
     form = HandleForm()

@@ -30,6 +30,7 @@ from flexnet.web.admin import (
     submit,
     typed,
 )
+from flexnet.web.errors import reshows_stale_form
 
 REQUIRED = "Bitte ausfüllen."
 CONFIRM = "Zur Bestätigung bitte genau den Benutzernamen eingeben."
@@ -114,6 +115,7 @@ def staff_page() -> ResponseReturnValue:
 
 
 @blueprint.post("/staff")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_add() -> ResponseReturnValue:
     form = AddForm()
@@ -145,6 +147,7 @@ def staff_add() -> ResponseReturnValue:
 
 
 @blueprint.post("/staff/<username>/role")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_role(username: str) -> ResponseReturnValue:
     form = RoleForm()
@@ -165,6 +168,7 @@ def _confirmed(username: str) -> dict[str, list[Any]]:
 
 
 @blueprint.post("/staff/<username>/deactivate")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_deactivate(username: str) -> ResponseReturnValue:
     def deactivated(_: object) -> ResponseReturnValue:
@@ -186,6 +190,7 @@ def staff_deactivate(username: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/staff/<username>/totp-reset")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_totp_reset(username: str) -> ResponseReturnValue:
     """A lost or replaced phone or Yubikey: live sessions end, and the next sign-in enrols
@@ -215,6 +220,7 @@ def staff_totp_reset(username: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/staff/<username>/enrolment-code")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_enrolment_code(username: str) -> ResponseReturnValue:
     """A new one-time enrolment code for an account without a second factor (the last
@@ -235,6 +241,7 @@ class YubikeyForm(FlaskForm):  # type: ignore[misc]
 
 
 @blueprint.post("/staff/<username>/yubikey")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_yubikey(username: str) -> ResponseReturnValue:
     """Hand a Yubikey from stock to a staff member as their second factor."""

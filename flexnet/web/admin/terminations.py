@@ -18,6 +18,7 @@ from flexnet.models import TerminationBy
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404, typed
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import DayField, one_line
 
 REQUIRED = "Bitte ausfüllen."
@@ -59,6 +60,7 @@ class ExceptionForm(FlaskForm):  # type: ignore[misc]
 
 
 @blueprint.route("/practices/<bsnr>/terminate", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def terminate(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -91,6 +93,7 @@ def terminate(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/practices/<bsnr>/exception", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def exception(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
