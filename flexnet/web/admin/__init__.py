@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError as FieldError
 
-from flexnet import textrules
+from flexnet import labels, loglabels, textrules
 from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor
 from flexnet.db import utcnow
@@ -306,6 +306,24 @@ def berlin(value: datetime) -> str:
 @blueprint.app_template_filter("day")
 def day(value: date) -> str:
     return f"{value:%d.%m.%Y}"
+
+
+@blueprint.app_template_filter("number")
+def number(value: int) -> str:
+    """1.234 as Germans write it."""
+    return f"{value:,}".replace(",", ".")
+
+
+@blueprint.app_template_filter("tone")
+def tone(value: object) -> str:
+    """The badge colour of a state (``labels.TONE``)."""
+    return labels.TONE.get(str(getattr(value, "value", value)), "")
+
+
+@blueprint.context_processor
+def _wording() -> dict[str, Any]:
+    """The German wording of states and records, for every admin page."""
+    return {"labels": labels, "loglabels": loglabels}
 
 
 @blueprint.after_request
