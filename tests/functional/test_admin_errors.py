@@ -85,7 +85,6 @@ def test_a_stale_form_is_shown_again_as_typed_and_nothing_is_saved(app: Flask) -
         "zip_code": "39104",
         "city": "Magdeburg",
         "kind": "member",
-        "terms_channel": "paper",
     }
 
     response = admin.post("/admin/practices/new", data={"csrf_token": "abgelaufen", **typed})

@@ -45,6 +45,7 @@ from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import StaffRole
 from flexnet.staff import signin
 from flexnet.web import state
+from flexnet.web.forms import NOBODY
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -167,11 +168,6 @@ def blank(form_class: type[F], **data: Any) -> F:
     """
     form: F = form_class(formdata=None, **data)
     return form
-
-
-# A select shows its first option when the page selected none: a select of people starts
-# with nobody, so that no one is chosen whom staff did not choose.
-NOBODY = SelectChoice("", "– bitte wählen –")
 
 
 def person_choices(usernames: Iterable[str]) -> list[SelectChoice]:

@@ -12,10 +12,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from wtforms import SelectField, StringField
+from wtforms import StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from flexnet import labels
 from flexnet.accounts import practices, users
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
@@ -43,7 +44,7 @@ from flexnet.web.admin import (
     submit,
 )
 from flexnet.web.errors import reshows_stale_form
-from flexnet.web.forms import DayField, one_line
+from flexnet.web.forms import DayField, chosen, maybe_chosen, one_line
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -60,28 +61,25 @@ class PracticeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type 
     street = StringField("Straße und Hausnummer", validators=[DataRequired(REQUIRED)])
     zip_code = StringField("PLZ", validators=[DataRequired(REQUIRED)])
     city = StringField("Ort", validators=[DataRequired(REQUIRED)])
-    kind = SelectField(
+    kind = chosen(
         "Art",
-        choices=[
-            SelectChoice(PracticeKind.MEMBER.value, "Mitgliedspraxis"),
-            SelectChoice(PracticeKind.THIRD_PARTY.value, "Dritter (§ 1 Abs. 1)"),
-        ],
+        [SelectChoice(k.value, label) for k, label in labels.PRACTICE_KIND_LABEL.items()],
+        "Bitte die Art wählen.",
     )
     terms_version = StringField("Nutzungsbedingungen: Version", validators=[Optional()])
-    terms_channel = SelectField(
+    terms_channel = maybe_chosen(
         "angenommen über",
-        choices=[
-            SelectChoice(TermsChannel.PAPER.value, "Teilnahmeerklärung (Papier)"),
-            SelectChoice(TermsChannel.PORTAL.value, "Portal (KVSAonline)"),
-        ],
+        [SelectChoice(c.value, label) for c, label in labels.TERMS_CHANNEL_LABEL.items()],
     )
     terms_date = DayField("angenommen am", validators=[Optional()])
 
 
 class UserForm(FlaskForm):  # type: ignore[misc]
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    kind = SelectField(
-        "Art", choices=[SelectChoice(k.value, users.kind_label(k)) for k in UserKind]
+    kind = chosen(
+        "Art",
+        [SelectChoice(k.value, users.kind_label(k)) for k in UserKind],
+        "Bitte die Art des Benutzers wählen.",
     )
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     lanr = StringField("LANR (bei Mitgliedern)", validators=[Optional()])
@@ -94,12 +92,13 @@ class AssignForm(FlaskForm):  # type: ignore[misc]
 class ReturnForm(FlaskForm):  # type: ignore[misc]
     serial = StringField("Seriennummer", validators=[DataRequired(REQUIRED)])
     received_on = DayField("Eingegangen am", validators=[InputRequired(REQUIRED)])
-    condition = SelectField(
+    condition = chosen(
         "Zustand",
-        choices=[
+        [
             SelectChoice(ReturnCondition.GOOD.value, "gut: nach Neuprogrammierung ins Lager"),
             SelectChoice(ReturnCondition.DAMAGED.value, "beschädigt: ausmustern"),
         ],
+        "Bitte den Zustand wählen.",
     )
     note = StringField("Anmerkung", validators=[Optional(), one_line("Anmerkung", 200)])
 
@@ -127,8 +126,11 @@ def practice_new() -> ResponseReturnValue:
 def _add_practice(db: Session, form: PracticeForm) -> str:
     """Practice and, if given, its terms acceptance in one transaction."""
     version, accepted_on = (form.terms_version.data or "").strip(), form.terms_date.data
-    if bool(version) != bool(accepted_on):
-        raise ValidationError("Für die Nutzungsbedingungen Version und Datum angeben (oder keins)")
+    channel = form.terms_channel.data
+    if not (bool(version) == bool(accepted_on) == bool(channel)):
+        raise ValidationError(
+            "Für die Nutzungsbedingungen Version, Weg und Datum angeben (oder nichts davon)"
+        )
     actor, now = g.staff.actor, utcnow()
     practice = practices.add_practice(
         db,
@@ -147,7 +149,7 @@ def _add_practice(db: Session, form: PracticeForm) -> str:
             db,
             bsnr=practice.bsnr,
             version=version,
-            channel=TermsChannel(form.terms_channel.data),
+            channel=TermsChannel(channel),
             accepted_on=accepted_on,
             actor=actor,
             now=now,

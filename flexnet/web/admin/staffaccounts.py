@@ -31,6 +31,7 @@ from flexnet.web.admin import (
     typed,
 )
 from flexnet.web.errors import reshows_stale_form
+from flexnet.web.forms import chosen
 
 REQUIRED = "Bitte ausfüllen."
 CONFIRM = "Zur Bestätigung bitte genau den Benutzernamen eingeben."
@@ -40,7 +41,7 @@ _ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.
 class AddForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED), Length(max=64)])
     name = StringField("Name", validators=[Length(max=200)])
-    role = SelectField("Rolle", choices=_ROLE_CHOICES, default=StaffRole.HELPDESK.value)
+    role = chosen("Rolle", _ROLE_CHOICES, "Bitte eine Rolle wählen.")
     password = PasswordField(
         "Erstkennwort (mindestens 12 Zeichen, der Mitarbeiter richtet dann den zweiten Faktor ein)",
         validators=[DataRequired(REQUIRED)],
