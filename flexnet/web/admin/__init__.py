@@ -346,6 +346,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     auth,
     clients,
     locking,
+    logins,
     mailrunpages,
     navigation,
     onboarding,
