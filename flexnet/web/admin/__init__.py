@@ -345,6 +345,8 @@ from flexnet.web.admin import (  # noqa: E402, F401
     auditpages,
     auth,
     clients,
+    keypages,
+    lists,
     locking,
     logins,
     mailrunpages,
