@@ -38,7 +38,7 @@ from flexnet.models import (
 )
 from flexnet.otp.secrets import token_context
 from flexnet.provisioning.workdays import add_working_days
-from tests.conftest import BOX, TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.conftest import BOX, TEST_AUDIT_KEY, TEST_MASTER_KEY, TEST_SECRET_KEY
 
 LETTERS = 5000
 # Split shipment: the credentials letters go out three working days after the key letters
@@ -116,6 +116,7 @@ def flexnet_env(url: URL, instance: Path) -> dict[str, str]:
         FLEXNET_DATABASE_URL=url.render_as_string(hide_password=False),
         FLEXNET_SECRET_KEY=TEST_SECRET_KEY,
         FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
+        FLEXNET_AUDIT_KEY=TEST_AUDIT_KEY,
         FLEXNET_INSTANCE=str(instance),
     )
     return env

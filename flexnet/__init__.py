@@ -44,7 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies
         )
-    database = Database.from_url(settings.database_url, timeout_ms=settings.db_timeout_ms)
+    database = Database.from_url(
+        settings.database_url, timeout_ms=settings.db_timeout_ms, audit_key=settings.chain_key
+    )
     app.extensions["flexnet"] = FlexnetState(settings, database)
     errors.init_app(app)  # first: its check runs before CSRF protection's
     register_blueprints(app, CSRFProtect(app))

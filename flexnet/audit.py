@@ -1,16 +1,18 @@
-"""The audit trail: every state change, in the same transaction, as a hash chain.
+"""The audit trail: every state change, in the same transaction, as a sealed hash chain.
 
 Each entry stores the hash of its predecessor and a SHA-256 over its own content, so
 that altering, inserting or deleting an entry in the middle breaks the chain and
-``verify_chain`` finds it. Appends are serialised (an advisory lock on PostgreSQL,
-``BEGIN IMMEDIATE`` on SQLite) so that concurrent transactions cannot fork the chain;
-call :func:`record` late in a transaction, after slow work such as password hashing.
+``verify_chain`` finds it; a seal under ``FLEXNET_AUDIT_KEY`` (which the session carries,
+never the database) makes recomputing the chain after a change useless without the key
+(formats: :mod:`flexnet.auditformat`). Appends are serialised (an advisory lock on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) so that concurrent transactions cannot fork
+the chain; call :func:`record` late in a transaction, after slow work such as password
+hashing.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
@@ -22,10 +24,12 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from flexnet.db import utcnow
+from flexnet import auditformat
+from flexnet.auditformat import CURRENT, GENESIS_HASH, AuditKey
+from flexnet.db import AUDIT_KEY_INFO, utcnow
 from flexnet.models import AuditEntry
 
-GENESIS_HASH = "0" * 64
+__all__ = ["GENESIS_HASH", "AuditKey"]  # re-exported: callers name them from here
 # Arbitrary constant naming flexnet's audit-chain lock among PostgreSQL advisory locks.
 _PG_AUDIT_LOCK_KEY = 0x464C58_415544  # "FLX" "AUD"
 
@@ -51,16 +55,24 @@ class AuditTag(enum.StrEnum):
     STAFF_ENROLMENT_CODE = "staff:enrolment-code:issue"
     STAFF_PASSWORD_CHANGE = "staff:password:change"
     PRACTICE_CREATE = "practice:record:create"
+    PRACTICE_EDIT = "practice:record:edit"  # name, address, phone, contact: old and new
     PRACTICE_ACTIVITY_END = "practice:activity:end"
+    PRACTICE_ACTIVITY_CLEAR = "practice:activity:clear"  # a recorded end taken back, with why
     PRACTICE_TERMS_ACCEPT = "practice:terms:accept"
+    TERMS_PUBLISH = "terms:version:publish"  # a new version, its effective day and deadline
+    REGISTRY_IMPORT = "registry:import:apply"  # the registry's export applied: counts
     PRACTICE_ACTIVATE = "practice:record:activate"
     PRACTICE_LOCK = "practice:lock:set"
     PRACTICE_LOCK_AUTO = "practice:lock:auto"  # made durable by the lifecycle job
     PRACTICE_UNLOCK = "practice:lock:lift"
     PRACTICE_TERMINATE = "practice:termination:record"
+    PRACTICE_TAKEOVER = "practice:record:takeover"  # a new owner continues it (§ 2.3)
     EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
     EXCEPTION_END = "lifecycle:exception:end"
     USER_CREATE = "account:user:create"
+    USER_EDIT = "account:user:edit"  # name, LANR: old and new
+    USER_ACTIVITY_END = "account:activity:end"  # a member's own end of activity (§ 10.3)
+    USER_ACTIVITY_CLEAR = "account:activity:clear"
     USER_PASSWORD_MIGRATE = "account:password:migrate"
     # A taken-over hash's plaintext, first typed, checked against the policy (§ 5.4).
     USER_PASSWORD_POLICY_CHECK = "account:password:policy-check"
@@ -103,6 +115,7 @@ class AuditTag(enum.StrEnum):
     TOKEN_REPROGRAM = "token:stock:reprogram"  # a returned key back in stock, new secrets
     LETTER_QUEUE = "letter:letter:queue"
     LETTER_REPRINT = "letter:letter:reprint"
+    LETTER_RETURN = "letter:letter:return"  # came back undeliverable; the re-send it queued
     MAIL_RUN_PRODUCE = "letter:run:produce"
     MAIL_RUN_DISPATCH = "letter:run:dispatch"
     MAIL_RUN_CANCEL = "letter:run:cancel"
@@ -110,6 +123,10 @@ class AuditTag(enum.StrEnum):
     RETENTION_PURGE = "lifecycle:retention:purge"
     AUDIT_PURGE = "lifecycle:audit:purge"  # names the hash the kept chain starts from
     MASTER_KEY_ROTATE = "keys:master:rotate"
+    # Every seal renewed under a new FLEXNET_AUDIT_KEY; names both checkpoint keys.
+    AUDIT_KEY_ROTATE = "keys:audit:rotate"
+    AUDIT_EXPORT = "audit:trail:export"  # for the data protection officer: filters, count
+    PRIVACY_EXPORT = "privacy:access:export"  # Art. 15 DSGVO: whose data, never the data
     DATABASE_BACKUP = "system:database:backup"  # names the file, never its content
     DATABASE_RESTORE = "system:database:restore"  # with what was carried over
     WSAPI_CLIENT_CREATE = "wsapi:client:create"
@@ -153,6 +170,12 @@ class Subject:
     id: str  # BSNR, username, serial: what staff search for
 
 
+def session_key(session: Session) -> AuditKey | None:
+    """The audit key the session's process holds (``Database(audit_key=…)``)."""
+    key = session.info.get(AUDIT_KEY_INFO)
+    return key if isinstance(key, AuditKey) else None
+
+
 def record(
     session: Session,
     tag: AuditTag,
@@ -162,11 +185,14 @@ def record(
     data: Mapping[str, Any] | None = None,
     source_ip: str | None = None,
     now: datetime | None = None,
+    key: AuditKey | None = None,
 ) -> AuditEntry:
-    """Append one entry to the chain inside the caller's transaction."""
+    """Append one entry to the chain inside the caller's transaction, sealed with ``key``
+    (by default the session's audit key)."""
     payload = _canonical_json(data or {})
     _lock_chain(session)
     prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    salt, digest = auditformat.commit_address(source_ip)
     entry = AuditEntry(
         # UTC, as it comes back from the database: the hash must see the same value.
         at=(now or utcnow()).astimezone(UTC),
@@ -177,9 +203,13 @@ def record(
         subject_id=subject.id if subject else None,
         data=payload,
         source_ip=source_ip,
+        source_ip_salt=salt,
+        source_ip_digest=digest,
         prev_hash=prev_hash or GENESIS_HASH,
+        format=CURRENT,
     )
     entry.hash = entry_hash(entry)
+    entry.seal = _seal(key or session_key(session), _fields(entry), entry.hash)
     session.add(entry)
     # Flushed now so that the next record() in this transaction chains onto it.
     session.flush()
@@ -206,10 +236,11 @@ def record_many(
     _lock_chain(session)
     prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
     prev_hash = prev_hash or GENESIS_HASH
+    key = session_key(session)
     at = now.astimezone(UTC)
     rows = []
     for pending in entries:
-        row = {
+        row: dict[str, Any] = {
             "prev_hash": prev_hash,
             "at": at,
             "actor_kind": actor.kind.value,
@@ -219,8 +250,12 @@ def record_many(
             "subject_id": pending.subject.id if pending.subject else None,
             "data": _canonical_json(pending.data or {}),
             "source_ip": None,
+            "source_ip_salt": None,
+            "source_ip_digest": None,
+            "format": CURRENT,
         }
-        prev_hash = row["hash"] = _content_hash(row)
+        prev_hash = row["hash"] = auditformat.current_hash(row)
+        row["seal"] = _seal(key, row, row["hash"])
         rows.append(row)
     # One statement, rows in order: the ids follow the chain (appends are serialised).
     session.execute(insert(AuditEntry.metadata.tables[AuditEntry.__tablename__]), rows)
@@ -228,30 +263,29 @@ def record_many(
 
 
 def entry_hash(entry: AuditEntry) -> str:
-    return _content_hash({name: getattr(entry, name) for name in _HASHED})
+    """The hash an entry's content gives in its own format."""
+    return auditformat.content_hash(_fields(entry))
 
 
-# What the hash covers, in this order (the hash itself and the id are not content).
-_HASHED = (
+# What a seal is computed from (a key rotation reads these to seal every entry anew).
+STORED = (
     "prev_hash",
-    "at",
-    "actor_kind",
-    "actor",
-    "tag",
-    "subject_kind",
-    "subject_id",
-    "data",
+    *auditformat.CONTENT,
     "source_ip",
+    "source_ip_salt",
+    "source_ip_digest",
+    "hash",
+    "seal",
+    "format",
 )
 
 
-def _content_hash(entry: Mapping[str, Any]) -> str:
-    content = [
-        entry["at"].isoformat(timespec="microseconds") if name == "at" else entry[name]
-        for name in _HASHED
-    ]
-    encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()
+def _fields(entry: AuditEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in STORED}
+
+
+def _seal(key: AuditKey | None, row: Mapping[str, Any], content_hash: str) -> str | None:
+    return auditformat.seal(key, row, content_hash) if key is not None else None
 
 
 @dataclass(frozen=True)
@@ -259,11 +293,14 @@ class ChainReport:
     entries: int
     first_broken_id: int | None = None
     problem: str | None = None
-    # The newest hash: operations record it outside the database (e.g. daily in their
-    # log), because a chain alone cannot show that its newest entries were cut off.
+    # The newest hash and its entry: a checkpoint of them kept outside the database
+    # (flexnet.ops.checkpoints) shows a cut-off or rewritten history up to it.
     head: str = GENESIS_HASH
+    head_id: int | None = None
     # Entries recorded before this instant were deleted by the retention purge.
     purged_before: datetime | None = None
+    # Every seal was checked with the audit key (without it: links and hashes only).
+    sealed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -282,8 +319,12 @@ class _Cut:
     at: datetime  # when the purge ran
 
 
-def verify_chain(session: Session, *, retention_years: int = 10) -> ChainReport:
-    """Walk the chain in order; report the first entry whose link or content is wrong.
+def verify_chain(
+    session: Session, *, retention_years: int = 10, key: AuditKey | None = None
+) -> ChainReport:
+    """Walk the chain in order; report the first entry whose link, content or seal is
+    wrong. ``key`` defaults to the session's audit key; with one, every entry must carry
+    a seal made with it.
 
     After a retention purge the kept chain starts at the anchor the newest purge entry
     names. That entry is data anyone with write access could add, so it counts only
@@ -292,14 +333,17 @@ def verify_chain(session: Session, *, retention_years: int = 10) -> ChainReport:
     Deleting newer entries, or more than the purge did, shows as a broken chain.
     """
     cut = _newest_cut(session)
+    key = key or session_key(session)
     query = select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=1000)
     # Closed explicitly: on PostgreSQL this is a server-side cursor left open on early return.
     with closing(session.scalars(query)) as entries:
-        return _walk(entries, cut, retention_years)
+        return _walk(entries, cut, retention_years, key)
 
 
-def _walk(entries: Iterable[AuditEntry], cut: _Cut | None, retention_years: int) -> ChainReport:
-    expected_prev = GENESIS_HASH
+def _walk(
+    entries: Iterable[AuditEntry], cut: _Cut | None, retention_years: int, key: AuditKey | None
+) -> ChainReport:
+    expected_prev, head_id = GENESIS_HASH, None
     count = 0
     for entry in entries:
         count += 1
@@ -310,10 +354,17 @@ def _walk(entries: Iterable[AuditEntry], cut: _Cut | None, retention_years: int)
             expected_prev = cut.anchor
         if entry.prev_hash != expected_prev:
             return ChainReport(count, entry.id, "Verkettung unterbrochen (Eintrag fehlt davor)")
-        if entry_hash(entry) != entry.hash:
-            return ChainReport(count, entry.id, "Inhalt verändert")
-        expected_prev = entry.hash
-    return ChainReport(count, head=expected_prev, purged_before=cut.before if cut else None)
+        problem = auditformat.problem(_fields(entry), key)
+        if problem:
+            return ChainReport(count, entry.id, problem)
+        expected_prev, head_id = entry.hash, entry.id
+    return ChainReport(
+        count,
+        head=expected_prev,
+        head_id=head_id,
+        purged_before=cut.before if cut else None,
+        sealed=key is not None,
+    )
 
 
 def _cut_problem(first: AuditEntry, cut: _Cut, retention_years: int) -> str | None:

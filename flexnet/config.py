@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from flexnet.auditformat import AuditKey
 from flexnet.authn.passwords import HISTORY_KEPT, MAX_LENGTH, PasswordPolicy
 from flexnet.errors import ConfigError
 
@@ -48,6 +50,14 @@ class ExpiredPasswordMode(enum.StrEnum):
     REJECT = "reject"  # Access-Reject with a Reply-Message pointing to self-service
     RESTRICTED = "restricted"  # accept into the password-change access profile
     CHALLENGE = "challenge"  # ask for a new password in-band (Access-Challenge)
+
+
+class TermsOverdue(enum.StrEnum):
+    """A practice still on an older version of the terms after the period to accept the
+    new one (MD § 2(4), § 14.2): refused at login either way, until it accepts."""
+
+    REFUSE = "refuse"  # refused at login only; accepting opens the access at once
+    LOCK = "lock"  # also locked by the nightly job with the cause "objection" (§ 14.2)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,9 @@ class Settings:
     database_url: URL
     secret_key: str = field(repr=False)
     master_key: bytes = field(repr=False)
+    # Seals the audit chain and signs its checkpoints (flexnet.auditformat); not in the
+    # database. None only for settings built in code (their audit entries are unsealed).
+    audit_key: bytes | None = field(default=None, repr=False)
     lock_after_quarters: int = 4
     otp: OtpSettings = field(default_factory=OtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -93,11 +106,19 @@ class Settings:
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
     letters: LetterSettings = field(default_factory=LetterSettings)
-    connection_log_days: int = 31  # auth log and VPN accounting with full IP addresses (KVS)
+    connection_log_days: int = 31  # connection data with full IP addresses (KVS)
     audit_retention_years: int = 10  # the audit trail (purged by the lifecycle job)
+    request_retention_days: int = 365  # service requests after they were closed
+    record_retention_years: int = 10  # practices, users, letters after their end
     return_reminder_days: int = 28  # a locked Yubikey not back by then: reminder letter
+    terms_overdue: TermsOverdue = TermsOverdue.REFUSE  # new terms not accepted in time
     proxies: int = 0  # reverse proxies in front of the web app (X-Forwarded-For hops)
     demo: bool = False
+
+    @cached_property
+    def chain_key(self) -> AuditKey | None:
+        """The audit key in the form the audit chain uses (seals, checkpoints)."""
+        return AuditKey(self.audit_key) if self.audit_key is not None else None
 
 
 def generate_master_key() -> str:
@@ -133,6 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=_database_url(env, instance),
         secret_key=_secret_key(env),
         master_key=parse_master_key(_required(env, "FLEXNET_MASTER_KEY")),
+        audit_key=parse_audit_key(_required(env, "FLEXNET_AUDIT_KEY")),
         lock_after_quarters=_positive_int(env, "FLEXNET_LOCK_AFTER_QUARTERS", default=4),
         otp=_otp_settings(env),
         auth=_auth_settings(env),
@@ -144,10 +166,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         letters=_letter_settings(env),
         connection_log_days=_positive_int(env, "FLEXNET_CONNECTION_LOG_DAYS", default=31),
         audit_retention_years=_positive_int(env, "FLEXNET_AUDIT_RETENTION_YEARS", default=10),
+        request_retention_days=_positive_int(env, "FLEXNET_REQUEST_RETENTION_DAYS", default=365),
+        record_retention_years=_positive_int(env, "FLEXNET_RECORD_RETENTION_YEARS", default=10),
         return_reminder_days=_positive_int(env, "FLEXNET_RETURN_REMINDER_DAYS", default=28),
         proxies=_non_negative_int(env, "FLEXNET_PROXIES", default=0),
+        terms_overdue=_terms_overdue(env),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
+
+
+def _terms_overdue(env: Mapping[str, str]) -> TermsOverdue:
+    mode = env.get("FLEXNET_TERMS_OVERDUE", "").strip() or TermsOverdue.REFUSE.value
+    if mode not in {m.value for m in TermsOverdue}:
+        raise ConfigError("FLEXNET_TERMS_OVERDUE", "muss refuse oder lock sein")
+    return TermsOverdue(mode)
 
 
 def _letter_settings(env: Mapping[str, str]) -> LetterSettings:
@@ -272,13 +304,22 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def parse_master_key(value: str) -> bytes:
+    return _key_bytes(value, "FLEXNET_MASTER_KEY")
+
+
+def parse_audit_key(value: str) -> bytes:
+    """``FLEXNET_AUDIT_KEY``: the same form as the master key, a different value."""
+    return _key_bytes(value, "FLEXNET_AUDIT_KEY")
+
+
+def _key_bytes(value: str, name: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(value.encode("ascii"))
     except (binascii.Error, ValueError, UnicodeEncodeError):
         key = b""
     if len(key) != MASTER_KEY_BYTES:
         raise ConfigError(
-            "FLEXNET_MASTER_KEY",
+            name,
             "muss 32 Zufallsbytes in URL-sicherem Base64 enthalten "
             "(neu erzeugen mit 'flexnet keygen')",
         )

@@ -19,6 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
+from flexnet.auditformat import AuditKey
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -58,6 +60,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
+
+# Where a session carries its process's audit key (flexnet.audit seals entries with it).
+AUDIT_KEY_INFO = "flexnet.audit_key"
 
 # Ids per IN (...) list: well below SQLite's and PostgreSQL's parameter limits.
 CHUNK = 1000
@@ -176,19 +181,30 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """One engine and its session factory for a process."""
+    """One engine and its session factory for a process.
 
-    def __init__(self, engine: Engine) -> None:
+    ``audit_key`` (from ``FLEXNET_AUDIT_KEY``) travels
+    with every session: audit entries are sealed with it and verified against it. A
+    database opened without it writes unsealed entries, which a verification with the
+    key reports.
+    """
+
+    def __init__(self, engine: Engine, *, audit_key: AuditKey | None = None) -> None:
         self.engine = engine
-        self.session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+        info = {AUDIT_KEY_INFO: audit_key} if audit_key is not None else {}
+        self.session_factory = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         # Reads (shows, reports, verification) must not hold SQLite's write lock.
         self._reader_factory = sessionmaker(
-            bind=engine.execution_options(flexnet_readonly=True), expire_on_commit=False
+            bind=engine.execution_options(flexnet_readonly=True),
+            expire_on_commit=False,
+            info=info,
         )
 
     @classmethod
-    def from_url(cls, url: URL | str, *, timeout_ms: int = 5000) -> Database:
-        return cls(make_engine(url, timeout_ms=timeout_ms))
+    def from_url(
+        cls, url: URL | str, *, timeout_ms: int = 5000, audit_key: AuditKey | None = None
+    ) -> Database:
+        return cls(make_engine(url, timeout_ms=timeout_ms), audit_key=audit_key)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

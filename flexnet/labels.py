@@ -49,6 +49,7 @@ LETTER_STATUS_LABEL = {
     LetterStatus.PRINTED: "gedruckt",
     LetterStatus.DISPATCHED: "versandt",
     LetterStatus.CANCELLED: "entfallen",
+    LetterStatus.RETURNED: "unzustellbar zurück",
 }
 TAKEN_OVER_LABEL = {
     TakenOverPassword.UNCHECKED: (
@@ -168,6 +169,27 @@ def duration(span: timedelta) -> str:
     return f"{minutes} {'Minute' if minutes == 1 else 'Minuten'}"
 
 
+FIELD_LABEL = {
+    "name": "Name",
+    "street": "Straße",
+    "zip_code": "PLZ",
+    "city": "Ort",
+    "address_extra": "Adresszusatz",
+    "phone": "Telefon",
+    "contact_person": "Ansprechpartner",
+    "lanr": "LANR",
+    "undeliverable_since": "Unzustellbar seit",
+}
+
+
+def change_lines(changes: Mapping[str, Mapping[str, object]]) -> list[str]:
+    """What an edit changed, one line per field: "Ort: Magdeburg → Halle (Saale)"."""
+    return [
+        f"{FIELD_LABEL.get(field, field)}: {change['old'] or '–'} → {change['new'] or '–'}"
+        for field, change in changes.items()
+    ]
+
+
 def status_text(status: EffectiveStatus) -> str:
     label = STATE_LABEL[status.state]
     return f"{label} – {status.reason}" if status.reason else label
@@ -182,6 +204,25 @@ def lock_date_text(status: EffectiveStatus, quarters: int, practice: Practice) -
     if ends is not None and status.lock_at == termination_lock_instant(ends):
         return f"{when:%d.%m.%Y %H:%M} (§ 10.2: Kündigung, letzter Tag {ends:%d.%m.%Y})"
     return f"{when:%d.%m.%Y %H:%M} (§ 10.3: {quarters} Quartale nach Ende der Tätigkeit)"
+
+
+def takeover_lines(practice: Practice) -> list[str]:
+    """The practice's changes of hands (§ 2.3): from whom it was continued, to whom it went."""
+    lines = []
+    for record in practice.taken_over:
+        where = (
+            f", bisher BSNR {record.predecessor.bsnr}"
+            if record.predecessor_id != practice.id
+            else ""
+        )
+        lines.append(f"am {record.taken_over_on:%d.%m.%Y} von {record.previous_name}{where}")
+    for record in practice.handed_over:
+        if record.practice_id != practice.id:
+            lines.append(
+                f"am {record.taken_over_on:%d.%m.%Y} übergeben an BSNR {record.practice.bsnr} "
+                f"({record.practice.name})"
+            )
+    return lines
 
 
 def exception_text(exception: LockException | None) -> str | None:
@@ -213,6 +254,8 @@ def letter_text(letter: Letter, outlook: Mapping[int, str | None] | None = None)
         return text + f"versandt am {run.dispatched_on:%d.%m.%Y} (Lauf {run.id})"
     if letter.status is LetterStatus.PRINTED and run:
         return text + f"gedruckt in Lauf {run.id}, Versand nicht bestätigt"
+    if letter.status is LetterStatus.RETURNED and letter.returned_on:
+        return text + f"unzustellbar zurück am {letter.returned_on:%d.%m.%Y}"
     return text + LETTER_STATUS_LABEL[letter.status]
 
 

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flexnet.audit import ActorKind, AuditTag
-from flexnet.labels import euro
+from flexnet.labels import change_lines, euro
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuditEntry, LockCause
 
@@ -95,6 +95,18 @@ AUDIT_TAG_LABEL: dict[AuditTag, str] = {
     AuditTag.WSAPI_CLIENT_REGENERATE: "neuer Schlüssel für Prüfdienst-Client",
     AuditTag.WSAPI_CLIENT_DISABLE: "Prüfdienst-Client deaktiviert",
     AuditTag.WSAPI_CLIENT_ENABLE: "Prüfdienst-Client aktiviert",
+    AuditTag.PRACTICE_EDIT: "Daten der Betriebsstätte geändert",
+    AuditTag.PRACTICE_ACTIVITY_CLEAR: "Ende der Tätigkeit gestrichen",
+    AuditTag.PRACTICE_TAKEOVER: "Praxis übernommen",
+    AuditTag.TERMS_PUBLISH: "neue Version der Nutzungsbedingungen veröffentlicht",
+    AuditTag.REGISTRY_IMPORT: "Arztregister eingelesen",
+    AuditTag.USER_EDIT: "Daten des Benutzers geändert",
+    AuditTag.USER_ACTIVITY_END: "Ende der Tätigkeit des Mitglieds erfasst",
+    AuditTag.USER_ACTIVITY_CLEAR: "Ende der Tätigkeit des Mitglieds gestrichen",
+    AuditTag.LETTER_RETURN: "Brief als unzustellbar zurückgekommen",
+    AuditTag.AUDIT_KEY_ROTATE: "Signaturschlüssel des Protokolls gewechselt",
+    AuditTag.AUDIT_EXPORT: "Revisionsprotokoll exportiert",
+    AuditTag.PRIVACY_EXPORT: "Auskunft nach Art. 15 DSGVO erstellt",
 }
 
 SUBJECT_KIND_LABEL = {
@@ -158,6 +170,7 @@ LOCK_CAUSE_LABEL = {
     LockCause.OBJECTION: "Widerspruch gegen Bedingungen",
     LockCause.REPLACED: "ersetzt",
     LockCause.THROTTLE: "Fehlversuche",
+    LockCause.TAKEOVER: "Praxisübernahme",
 }
 
 AUTH_REASON_LABEL = {
@@ -306,6 +319,29 @@ DATA_KEY_LABEL = {
     "users": "Benutzer",
     "tokens": "Yubikeys",
     "practices": "Betriebsstätten",
+    "changes": "Änderungen",
+    "returned_on": "zurück am",
+    "resend": "erneut gesendet als",
+    "on": "am",
+    "previous_name": "bisheriger Name",
+    "new_name": "neuer Name",
+    "successor_bsnr": "BSNR des Nachfolgers",
+    "ended": "beendet",
+    "cleared": "Termine gestrichen",
+    "new_users": "neue Benutzer",
+    "practices_created": "Betriebsstätten neu",
+    "practices_changed": "Betriebsstätten geändert",
+    "members_created": "Mitglieder neu",
+    "members_changed": "Mitglieder geändert",
+    "skipped": "übersprungen",
+    "effective_on": "gilt ab",
+    "accept_by": "anzunehmen bis",
+    "subject": "betrifft",
+    "by_actor": "von",
+    "format": "Format",
+    "old_public_key": "alter öffentlicher Schlüssel",
+    "new_public_key": "neuer öffentlicher Schlüssel",
+    "source": "Quelle",
 }
 
 # Values that are codes, by key: shown in German.
@@ -403,6 +439,8 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_value(key, item) for item in value) or "–"
     if isinstance(value, dict):
+        if key == "changes":  # an edit: field by field, old → new
+            return "; ".join(change_lines(value))
         if key == "by_kind":  # letters counted by their kind
             kinds = _VALUE_LABEL["kind"]
             return "; ".join(f"{kinds.get(k, k)}: {_value(k, v)}" for k, v in value.items())

@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session
 
 from flexnet.accounts import practices, users
 from flexnet.audit import Actor
-from flexnet.config import parse_master_key
-from flexnet.db import make_engine
+from flexnet.auditformat import AuditKey
+from flexnet.config import parse_audit_key, parse_master_key
+from flexnet.db import AUDIT_KEY_INFO, make_engine
 from flexnet.models import (
     LockCause,
     Practice,
@@ -49,6 +50,8 @@ from tests.support.yubikeys import SimulatedKey
 SUPPORT = Path(__file__).parent / "support"
 TEST_SECRET_KEY = "test-secret-key-for-flexnet-tests-only-0123456789"
 TEST_MASTER_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
+TEST_AUDIT_KEY = base64.urlsafe_b64encode(bytes(range(100, 132))).decode()
+AUDIT_KEY = AuditKey(parse_audit_key(TEST_AUDIT_KEY))
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 STAFF = Actor.staff("helpdesk-test")
 BOX = SecretBox(parse_master_key(TEST_MASTER_KEY))
@@ -64,6 +67,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "FLEXNET_INSTANCE": str(tmp_path / "instance"),
         "FLEXNET_SECRET_KEY": TEST_SECRET_KEY,
         "FLEXNET_MASTER_KEY": TEST_MASTER_KEY,
+        "FLEXNET_AUDIT_KEY": TEST_AUDIT_KEY,
     }
     for name in list(os.environ):
         if name.startswith("FLEXNET_"):
@@ -223,11 +227,15 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    """A session whose commits are savepoints inside a transaction rolled back at the end."""
+    """A session whose commits are savepoints inside a transaction rolled back at the end;
+    it carries the test audit key, as a process's sessions carry FLEXNET_AUDIT_KEY."""
     with engine.connect() as connection:
         transaction = connection.begin()
         db_session = Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            info={AUDIT_KEY_INFO: AUDIT_KEY},
         )
         try:
             yield db_session

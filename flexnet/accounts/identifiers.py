@@ -8,6 +8,7 @@ from flexnet.errors import ValidationError
 
 _NINE_DIGITS = re.compile(r"[0-9]{9}")
 _ZIP = re.compile(r"[0-9]{5}")
+_PHONE = re.compile(r"[0-9 +()/-]{6,40}")
 # Lower case after normalisation; letters, digits and . _ - so usernames survive every
 # VPN client, RADIUS attribute and letter font.
 _USERNAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{1,62}[a-z0-9])")
@@ -53,3 +54,11 @@ def validate_zip(value: str) -> str:
     if not _ZIP.fullmatch(zip_code):
         raise ValidationError(f"Postleitzahl {value!r} ist ungültig: erwartet werden 5 Ziffern")
     return zip_code
+
+
+def validate_phone(value: str) -> str:
+    """A telephone number as typed (digits, spaces, + ( ) / -), or ValidationError."""
+    phone = value.strip()
+    if not _PHONE.fullmatch(phone):
+        raise ValidationError("Telefonnummer: bitte nur Ziffern, Leerzeichen und + ( ) / -")
+    return phone

@@ -92,6 +92,7 @@ def practices(chosen: PracticeFilter, *, now: datetime, quarters: int) -> Select
         selectinload(Practice.tokens),
         selectinload(Practice.lock_exception),
         selectinload(Practice.terms_acceptances),
+        selectinload(Practice.users),  # a member's own end of activity dates the lock
     )
     if chosen.text:
         folded = fold(chosen.text)

@@ -7,7 +7,6 @@ travels as a letter to the practice's registered address (issue 6), never on scr
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.accounts import users
-from flexnet.accounts.identifiers import validate_bsnr
+from flexnet.accounts.identifiers import validate_bsnr, validate_phone
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import ratelimit
 from flexnet.authn.ratelimit import Admission
@@ -42,7 +41,6 @@ FORM_KINDS = tuple(kind for kind in KIND_LABELS if kind is not RequestKind.SELF_
 # request filed and verify it by calling the practice back.
 PER_SOURCE_PER_HOUR = 5
 PER_BSNR_PER_SOURCE_PER_HOUR = 3
-_PHONE = re.compile(r"[0-9 +()/-]{6,40}")
 MESSAGE_MAX_LINES = 40
 
 
@@ -54,11 +52,8 @@ class TooManyRequests(FlexnetError):
 
 
 def check_phone(phone: str) -> str:
-    """A call-back number as typed (digits, spaces, + ( ) / -), or ValidationError."""
-    phone = phone.strip()
-    if not _PHONE.fullmatch(phone):
-        raise ValidationError("Telefonnummer: bitte nur Ziffern, Leerzeichen und + ( ) / -")
-    return phone
+    """A call-back number as typed: the same rule as a practice's stored number."""
+    return validate_phone(phone)
 
 
 def file_request(
@@ -111,7 +106,9 @@ def file_request(
     audit.record(
         session,
         AuditTag.REQUEST_FILE,
-        actor=Actor.user(f"formular:{source_ip or '?'}"),
+        # The address goes beside the hashed content (deleted after the connection-data
+        # period), never into the actor, which the chain keeps for years.
+        actor=Actor.user("formular"),
         subject=Subject("request", str(request.id)),
         data={"bsnr": bsnr, "kind": kind.value, "known_practice": practice_id is not None},
         source_ip=source_ip,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.accounts import vpn
+from flexnet.accounts.folding import fold
 from flexnet.accounts.identifiers import normalize_username, validate_lanr
-from flexnet.accounts.practices import get_practice, require_terms_accepted
+from flexnet.accounts.practices import apply_changes, get_practice, require_terms_accepted
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import passwords, ratelimit
 from flexnet.authn.ratelimit import Admission
@@ -85,6 +87,9 @@ def create_user(
     practice = get_practice(session, bsnr)
     _check_kind(practice, kind)
     lanr = _checked_lanr(kind, lanr)
+    name = optional_line(name, field="Name", max_length=200)
+    if lanr is not None:
+        _refuse_other_holder(session, lanr=lanr, practice=practice, name=name)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ConflictError(f"Der Benutzername {username!r} ist bereits vergeben")
     if session.scalar(select(StaffAccount.id).where(StaffAccount.username == username)):
@@ -101,7 +106,7 @@ def create_user(
         username=username,
         practice=practice,
         kind=kind,
-        name=optional_line(name, field="Name", max_length=200),
+        name=name,
         lanr=lanr,
         status=UserStatus.PENDING,
         created_at=now,
@@ -132,9 +137,14 @@ def _check_kind(practice: Practice, kind: UserKind) -> None:
             f"Ein Benutzer der Art {kind_label(kind)!r} ist bei einer {where} nicht vorgesehen"
         )
     if kind is UserKind.PRACTICE_ACCESS and any(
-        u.kind is UserKind.PRACTICE_ACCESS for u in practice.users
+        u.kind is UserKind.PRACTICE_ACCESS and not _ended_for_good(u) for u in practice.users
     ):
         raise ConflictError(f"BSNR {practice.bsnr} hat bereits einen Praxiszugang (§ 2.1)")
+
+
+def _ended_for_good(user: User) -> bool:
+    """Revoked, or a previous owner's (§ 2.3): such an account never comes back."""
+    return user.status is UserStatus.REVOKED or user.lock_cause is LockCause.TAKEOVER
 
 
 def _checked_lanr(kind: UserKind, lanr: str | None) -> str | None:
@@ -145,6 +155,68 @@ def _checked_lanr(kind: UserKind, lanr: str | None) -> str | None:
     if lanr:
         raise ValidationError("Eine LANR gibt es nur für Mitglieder (Ärzte/Psychotherapeuten)")
     return None
+
+
+def _refuse_other_holder(
+    session: Session, *, lanr: str, practice: Practice, name: str | None, user_id: int = 0
+) -> None:
+    """A LANR belongs to one person for life. It may appear in several practices (one
+    member, two BSNRs), with that person's name (folded: case, umlauts), but only once
+    in a practice (an account whose access has ended for good, or a previous owner's,
+    aside)."""
+    others = session.execute(
+        select(
+            User.username,
+            User.name,
+            User.practice_id,
+            User.status,
+            User.lock_cause,
+            Practice.bsnr,
+        )
+        .join(Practice, User.practice_id == Practice.id)
+        .where(User.lanr == lanr, User.id != user_id)
+    )
+    for other in others:
+        ended = other.status is UserStatus.REVOKED or other.lock_cause is LockCause.TAKEOVER
+        same_practice = other.practice_id == practice.id and not ended
+        if same_practice or fold(other.name or "") != fold(name or ""):
+            raise ConflictError(
+                f"Die LANR {lanr} gehört bereits {other.name or other.username} (Benutzer "
+                f"{other.username}, BSNR {other.bsnr}); eine LANR gehört genau einer Person"
+            )
+
+
+def edit_user(
+    session: Session,
+    *,
+    username: str,
+    actor: Actor,
+    now: datetime,
+    name: str | None = None,
+    lanr: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Change a user's name or a member's LANR (check digit; not one held by another
+    person); None leaves it. Later letters use the new name; the old values stay in the
+    audit trail. Returns what changed (field → old and new)."""
+    user = get_user(session, username)
+    new_name = optional_line(name, field="Name", max_length=200) if name is not None else user.name
+    new_lanr = _checked_lanr(user.kind, lanr) if lanr is not None else user.lanr
+    if new_lanr is not None and (new_lanr, new_name) != (user.lanr, user.name):
+        _refuse_other_holder(
+            session, lanr=new_lanr, practice=user.practice, name=new_name, user_id=user.id
+        )
+    rules = {"name": lambda _v: new_name, "lanr": lambda _v: new_lanr}
+    changes = apply_changes(user, rules, {"name": name, "lanr": lanr})
+    if changes:
+        audit.record(
+            session,
+            AuditTag.USER_EDIT,
+            actor=actor,
+            subject=Subject("user", user.username),
+            data={"changes": changes},
+            now=now,
+        )
+    return changes
 
 
 def set_password(
@@ -191,18 +263,21 @@ def issue_password(
         user.next_password_set_at = now
 
 
-def revoke_issued_password(session: Session, user: User, *, password_hash: str | None) -> None:
-    """The letter with this password was never sent: that password must not work.
-
-    Only where it is still in use: a later letter's or the user's own password stays.
-    """
+def revoke_issued_password(session: Session, user: User, *, password_hash: str | None) -> bool:
+    """The letter with this password was never sent, or came back from the post: that
+    password must not work. Only where it is still in use: a later letter's or the
+    user's own password stays. True if it was in use (and is revoked now)."""
     if password_hash is None:
-        return
+        return False
+    revoked = False
     if user.password_hash == password_hash:
         user.password_hash = None
         user.session_epoch = (user.session_epoch or 0) + 1
+        revoked = True
     if user.next_password_hash == password_hash:
         user.next_password_hash = user.next_password_set_at = None
+        revoked = True
+    return revoked
 
 
 def promote_next_password(session: Session, user: User, *, now: datetime) -> None:

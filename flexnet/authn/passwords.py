@@ -44,11 +44,22 @@ def normalize(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
+# A lone surrogate (from a JSON escape or a mis-decoded terminal) is no character: it
+# cannot be encoded, typed or printed, so no password may contain one.
+NOT_A_CHARACTER = "Das Kennwort enthält ein ungültiges Zeichen."
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(char) <= 0xDFFF for char in text)
+
+
 def check_transportable(password: str) -> str:
     """The normalised password, if it can travel in PAP next to an OTP."""
     normalized = normalize(password)
     if not normalized:
         raise ValidationError("Das Kennwort darf nicht leer sein")
+    if _has_lone_surrogate(normalized):
+        raise ValidationError(NOT_A_CHARACTER)
     if len(normalized.encode("utf-8")) > MAX_PASSWORD_BYTES:
         raise ValidationError(
             f"Das Kennwort ist zu lang (höchstens {MAX_PASSWORD_BYTES} Bytes in UTF-8)"
@@ -226,6 +237,8 @@ def policy_violations(
     the password. ``history``: hashes of the last passwords, which may not come back.
     """
     normalized = normalize(password)
+    if _has_lone_surrogate(normalized):
+        return [NOT_A_CHARACTER]
     problems = []
     if len(normalized) < policy.min_length:
         problems.append(f"Das Kennwort muss mindestens {policy.min_length} Zeichen lang sein.")

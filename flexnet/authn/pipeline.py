@@ -195,7 +195,11 @@ def authenticate(
     verification = _verify_password(attempt.password, user)
     reason = early or _key_problem(user, token) or (None if verification.ok else "password_wrong")
     if reason is not None or user is None:
-        decision = _reject(reason or "user_unknown", token=token)
+        # Password and key right, refused by a status that has something to tell the user
+        # (new terms to accept): say so; every other refusal stays generic.
+        right = verification.ok and _key_problem(user, token) is None
+        told = status.message if status and early and right else None
+        decision = _reject(reason or "user_unknown", token=token, message=told or GENERIC_REJECT)
         # A wrong password with the practice's own valid key is someone guessing this
         # user's password; anything else (a foreign key) is charged to key and source only.
         # Without an OTP anyone who knows the username may be guessing: that failure goes

@@ -7,6 +7,7 @@ stderr (``flexnet: …``) and a non-zero exit code; nothing is changed then.
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,10 +24,11 @@ from flexnet.audit import Actor
 from flexnet.clients.switch import Switch
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database, describe_error, utcnow
-from flexnet.errors import FlexnetError, ValidationError
+from flexnet.errors import FlexnetError, PreconditionError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.ops import logsetup
 from flexnet.otp.secrets import SecretBox
+from flexnet.staff import accounts as staff_accounts
 from flexnet.textrules import visible
 
 
@@ -74,7 +76,9 @@ class CliContext:
     @cached_property
     def database(self) -> Database:
         database = Database.from_url(
-            self.settings.database_url, timeout_ms=self.settings.db_timeout_ms
+            self.settings.database_url,
+            timeout_ms=self.settings.db_timeout_ms,
+            audit_key=self.settings.chain_key,
         )
         click.get_current_context().find_root().call_on_close(database.dispose)
         return database
@@ -93,9 +97,36 @@ class CliContext:
     def secret_box(self) -> SecretBox:
         return SecretBox(self.settings.master_key)
 
+    # ``--as``: the staff account a change is recorded for (see :meth:`acting`).
+    acting_as: str | None = None
+
     @cached_property
     def actor(self) -> Actor:
-        return Actor.system(f"cli:{getpass.getuser()}")
+        """The staff member who makes this change; without one it is refused."""
+        return self.acting()
+
+    def acting(self, *, system: str | None = None) -> Actor:
+        """The staff account named by ``--as`` or ``FLEXNET_ACTOR``, or else the one with
+        the invoking login's name (the person behind ``sudo``). Without any, a change is
+        refused, unless ``system`` names the job that may then act on its own (the nightly
+        run, backups, setting up the first admin)."""
+        named = self.acting_as if self.acting_as is not None else os.environ.get(ACTOR_ENV)
+        login = invoking_login()
+        try:
+            with self.reading() as session:
+                actor = staff_accounts.acting_staff(session, named=named, login=login)
+        except SQLAlchemyError:
+            if system is None:
+                raise
+            actor = None  # a restore replaces a database that may be unreadable
+        if actor is not None:
+            return actor
+        if system is not None:
+            return Actor.system(system)
+        raise PreconditionError(
+            f"Wer ändert? Bitte '--as MITARBEITER' angeben oder {ACTOR_ENV} setzen: "
+            f"die Anmeldung {login!r} ist kein aktives Mitarbeiterkonto; nichts geändert"
+        )
 
     def now(self) -> datetime:
         return utcnow()
@@ -106,6 +137,12 @@ class CliContext:
 
 
 pass_context = click.make_pass_decorator(CliContext, ensure=True)
+ACTOR_ENV = "FLEXNET_ACTOR"
+
+
+def invoking_login() -> str:
+    """Who typed the command: under ``sudo -u flexnet`` the person behind sudo."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 class DateType(click.ParamType[date, Any]):
@@ -122,6 +159,12 @@ class DateType(click.ParamType[date, Any]):
 
 
 DATE = DateType()
+
+
+def one_of_date_or_clear(day: date | None, clear: bool) -> None:
+    """``--date D`` records a day, ``--clear`` takes a recorded one back: one of them."""
+    if clear == (day is not None):
+        raise ValidationError("Bitte entweder --date oder --clear angeben")
 
 
 def echo_text(text: str, *, err: bool = False) -> None:
@@ -173,12 +216,22 @@ def _switch_command(switch: Switch, *, active: bool, done: str) -> Callable[...,
 
 @click.group(cls=FlexnetGroup)
 @click.version_option(package_name="flexnet", prog_name="flexnet")
-def cli() -> None:
+@click.option(
+    "--as",
+    "acting_as",
+    metavar="MITARBEITER",
+    default=None,
+    help=f"Mitarbeiterkonto, für das Änderungen protokolliert werden (sonst {ACTOR_ENV} "
+    "oder das Konto mit dem Namen der Anmeldung)",
+)
+@click.pass_context
+def cli(click_ctx: click.Context, acting_as: str | None) -> None:
     """KV-FlexNet: Verwaltung und RADIUS-Authentifizierung für den VPN-Zugang der Praxen.
 
     Konfiguration über FLEXNET_*-Umgebungsvariablen oder flexnet.env im Instanzordner
-    (siehe README).
+    (siehe README). Änderungen brauchen ein aktives Mitarbeiterkonto (--as).
     """
+    click_ctx.ensure_object(CliContext).acting_as = acting_as
 
 
 def main() -> None:
@@ -189,10 +242,15 @@ def main() -> None:
 from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
     backup_cmds,
+    edit_cmds,
     instance_cmds,
     letters_cmds,
     lifecycle_cmds,
+    privacy_cmds,
     radius_cmds,
     record_cmds,
+    registry_cmds,
+    takeover_cmds,
+    terms_cmds,
     yubikey_cmds,
 )

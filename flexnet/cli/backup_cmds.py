@@ -8,8 +8,8 @@ import click
 from sqlalchemy.engine import make_url
 
 from flexnet import audit
-from flexnet.audit import AuditTag
-from flexnet.cli import CliContext, cli, pass_context, read_password_stdin
+from flexnet.audit import Actor, AuditTag
+from flexnet.cli import CliContext, cli, invoking_login, pass_context, read_password_stdin
 from flexnet.cli.instance_cmds import db
 from flexnet.errors import ValidationError
 from flexnet.ops import backup, carryover, migrate
@@ -20,12 +20,15 @@ from flexnet.ops import backup, carryover, migrate
 @pass_context
 def backup_command(ctx: CliContext, destination: Path) -> None:
     """SQLite-Datenbank im laufenden Betrieb in eine neue Datei sichern."""
+    backup.sqlite_file(ctx.settings.database_url)  # PostgreSQL: pointed to pg_dump first
+    # Backups are also made by timers: without a person, the system makes them.
+    actor = ctx.acting(system=f"backup:{invoking_login()}")
     info = backup.backup(ctx.settings.database_url, destination)
     with ctx.unit_of_work() as session:
         audit.record(
             session,
             AuditTag.DATABASE_BACKUP,
-            actor=ctx.actor,
+            actor=actor,
             data={"file": info.path.name, "bytes": info.size, "revision": info.revision},
             now=ctx.now(),
         )
@@ -57,11 +60,16 @@ def restore_command(ctx: CliContext, source: Path, yes: bool, discard_live_state
             "RADIUS-Server und Web-Anwendung müssen angehalten sein",
             abort=True,
         )
+    # Without the live database there is no staff account to look up (and reading it
+    # would create an empty file in its place).
+    system = f"restore:{invoking_login()}"
+    actor = ctx.acting(system=system) if live.exists() else Actor.system(system)
     report = backup.restore(
         ctx.settings.database_url,
         source,
-        actor=ctx.actor,
+        actor=actor,
         now=ctx.now(),
+        audit_key=ctx.settings.chain_key,
         discard_live_state=discard_live_state,
     )
     click.echo(f"Wiederhergestellt aus {source} (Schemastand {report.backup.revision})")
@@ -94,8 +102,9 @@ def db_carry_state(ctx: CliContext, replaced_url: str) -> None:
     carried = carryover.carry_between(
         replaced,
         ctx.settings.database_url,
-        actor=ctx.actor,
+        actor=ctx.acting(system=f"restore:{invoking_login()}"),
         now=ctx.now(),
+        audit_key=ctx.settings.chain_key,
         carried_from=replaced.database,
     )
     _echo_carried(carried)

@@ -41,7 +41,7 @@ def db() -> None:
 @pass_context
 def db_upgrade(ctx: CliContext, revision: str) -> None:
     """Datenbank auf den neuesten Stand bringen."""
-    migrate.upgrade(ctx.database.engine, revision)
+    migrate.upgrade(ctx.database.engine, revision, audit_key=ctx.settings.chain_key)
     click.echo(f"Datenbankschema auf Stand {', '.join(migrate.current(ctx.database.engine))}")
 
 
@@ -84,7 +84,7 @@ def run(ctx: CliContext, host: str, port: int, auth_port: int, acct_port: int) -
     configure_logging()
     for line in ensure_instance(instance_path_from(os.environ), os.environ):
         click.echo(line)
-    migrate.upgrade(ctx.database.engine)
+    migrate.upgrade(ctx.database.engine, audit_key=ctx.settings.chain_key)
     click.echo(f"Datenbank: {ctx.settings.database_url.render_as_string(hide_password=True)}")
     with ctx.unit_of_work() as session:
         created = ensure_first_admin(session, now=ctx.now())

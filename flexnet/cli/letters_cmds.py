@@ -1,4 +1,5 @@
-"""Letters and mail runs: due, run, dispatched, cancel, reprint (split shipment, § 3.2)."""
+"""Letters and mail runs: due, run, dispatched, cancel, reprint, returned (split shipment,
+§ 3.2)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import click
 
 from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
 from flexnet.errors import ConflictError, ValidationError
-from flexnet.models import Letter, MailRun
-from flexnet.provisioning import mailruns
+from flexnet.models import Letter, LetterKind, MailRun
+from flexnet.provisioning import mailruns, returnmail
 
 OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
@@ -204,3 +205,48 @@ def letters_reprint(ctx: CliContext, letter_ref: str, out_path: Path) -> None:
         )
         commit(f"Brief {mailruns.reference(letter)}")
     click.echo(f"Brief {mailruns.reference(letter)} in {out_path}{note}")
+
+
+@letters.command("returned")
+@click.argument("letter_ref", metavar="LETTER")
+@click.option("--date", "returned_on", type=DATE, help="Tag der Rücksendung (Standard: heute)")
+@pass_context
+def letters_returned(ctx: CliContext, letter_ref: str, returned_on: date | None) -> None:
+    """Einen Brief als unzustellbar erfassen: er wird neu vorgemerkt, die Briefe der Praxis
+    warten auf die berichtigte Anschrift; ein Kennwort darin gilt sofort nicht mehr."""
+    letter_id = mailruns.parse_reference(letter_ref)
+    today = ctx.today()
+    with ctx.unit_of_work() as session:
+        resend = returnmail.record_return(
+            session,
+            letter_id=letter_id,
+            returned_on=returned_on or today,
+            today=today,
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
+        letter = session.get_one(Letter, letter_id)
+        lines = _return_lines(letter, resend)
+    for line in lines:
+        echo_text(line)
+
+
+def _return_lines(letter: Letter, resend: Letter | None) -> list[str]:
+    reference, bsnr = mailruns.reference(letter), letter.practice.bsnr
+    lines = [f"Brief {reference} ({mailruns.kind_label(letter.kind)}) als unzustellbar erfasst"]
+    if letter.kind is LetterKind.KEY and letter.token is not None:
+        lines.append(
+            f"Yubikey {letter.token.serial} ist wieder im Haus; die Kennwortbriefe warten auf "
+            "den neuen Versand des Begleitschreibens (§ 3.2)"
+        )
+    if letter.kind in mailruns.PASSWORD_LETTERS and letter.user is not None:
+        lines.append(f"Das Kennwort darin gilt nicht mehr ({letter.user.username})")
+    if resend is not None:
+        lines.append(f"Neuer Brief {mailruns.reference(resend)} vorgemerkt")
+    else:
+        lines.append("Kein neuer Brief nötig (inzwischen ersetzt)")
+    lines.append(
+        f"Die Briefe an BSNR {bsnr} warten, bis die Anschrift berichtigt oder bestätigt ist: "
+        f"flexnet practice edit {bsnr} --street … (oder die bisherige Anschrift erneut)"
+    )
+    return lines

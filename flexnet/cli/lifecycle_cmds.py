@@ -9,19 +9,15 @@ from typing import Any
 import click
 
 from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
+from flexnet.cli.audit_cmds import write_checkpoint
 from flexnet.cli.record_cmds import practice
 from flexnet.cli.yubikey_cmds import yubikey
-from flexnet.lifecycle import job, lock_exceptions, locks, returns
+from flexnet.lifecycle import job, lock_exceptions, locks, retention, returns
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import ReturnCondition, TerminationBy, TokenStatus
+from flexnet.ops import checkpoints
 
 _CAUSES = {cause.value: cause for cause in locks.STAFF_CAUSES}
-_PURGED = {
-    "auth_events": "Anmeldeprotokoll",
-    "vpn_sessions": "VPN-Sitzungen",
-    "rate_limit_counters": "Zähler der Sperrfristen",
-    "audit_entries": "Revisionsprotokoll",
-}
 _CAUSE_HELP = "manual (§ 10.1), misuse/loss (§ 7.2), objection (§ 14.2)"
 
 
@@ -56,6 +52,8 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
     """Sperren dauerhaft machen, Sperrbriefe vormerken, alte Verbindungsdaten löschen."""
     now = start_of_day(today) if today else ctx.now()
     settings = ctx.settings
+    # The nightly timer has no person behind it: the dates decide, the system acts.
+    actor = ctx.acting(system="lifecycle")
     bar = _Bar()
     try:
         with ctx.reading() if dry_run else ctx.unit_of_work() as session:
@@ -63,7 +61,7 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
                 session,
                 now=now,
                 settings=job.JobSettings.from_settings(settings),
-                actor=ctx.actor,
+                actor=actor,
                 dry_run=dry_run,
                 progress=bar,
             )
@@ -82,11 +80,16 @@ def lifecycle_run(ctx: CliContext, today: date | None, dry_run: bool) -> None:
             echo_text(f"  {line}")
     if not dry_run:
         click.echo(f"Ankündigungsbriefe vorgemerkt: {report.notices}")
-    purged = ", ".join(f"{_PURGED[name]} {count}" for name, count in report.purged.items())
+    purged = ", ".join(f"{retention.LABELS[name]} {count}" for name, count in report.purged.items())
     click.echo(
-        f"Gelöscht (Verbindungsdaten nach {settings.connection_log_days} Tagen, "
-        f"Protokoll nach {settings.audit_retention_years} Jahren): {purged}"
+        f"Gelöscht (Verbindungsdaten nach {settings.connection_log_days} Tagen, erledigte "
+        f"Anfragen nach {settings.request_retention_days} Tagen, Stammdaten "
+        f"{settings.record_retention_years} Jahre nach dem Ende anonymisiert, Protokoll "
+        f"nach {settings.audit_retention_years} Jahren): {purged}"
     )
+    if not dry_run:
+        # The day's checkpoint of the audit chain, for shipping elsewhere (log and file).
+        write_checkpoint(ctx, settings.instance_path / checkpoints.FILE_NAME)
 
 
 @cli.group("exception")

@@ -10,9 +10,20 @@ import click
 from sqlalchemy.orm import Session
 
 from flexnet.accounts import practices, users
-from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context, read_password_stdin
+from flexnet.cli import (
+    DATE,
+    CliContext,
+    cli,
+    echo_text,
+    invoking_login,
+    one_of_date_or_clear,
+    pass_context,
+    read_password_stdin,
+)
 from flexnet.cli.show import show_practice, show_user
 from flexnet.errors import ValidationError
+from flexnet.lifecycle import activity
+from flexnet.lifecycle import terms as terms_service
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_lock_instant
 from flexnet.models import (
@@ -80,16 +91,33 @@ def practice_add(
 
 @practice.command("end")
 @click.argument("bsnr")
-@click.option("--date", "ended_on", required=True, type=DATE, help="Ende der Tätigkeit")
+@click.option("--date", "ended_on", type=DATE, help="Ende der Tätigkeit")
+@click.option("--clear", is_flag=True, help="Erfasstes Ende streichen (mit --reason)")
+@click.option("--reason", default=None, help="Grund einer Korrektur oder Streichung")
 @pass_context
-def practice_end(ctx: CliContext, bsnr: str, ended_on: date) -> None:
-    """Ende der vertragsärztlichen Tätigkeit erfassen (§ 10.3: Sperre 4 Quartale später)."""
+def practice_end(
+    ctx: CliContext, bsnr: str, ended_on: date | None, clear: bool, reason: str | None
+) -> None:
+    """Ende der Tätigkeit der ganzen Betriebsstätte erfassen, berichtigen oder streichen
+    (§ 10.3: Sperre 4 Quartale später; für ein einzelnes Mitglied 'flexnet user end')."""
+    one_of_date_or_clear(ended_on, clear)
     with ctx.unit_of_work() as session:
-        ended = practices.end_activity(
-            session, bsnr=bsnr, ended_on=ended_on, actor=ctx.actor, now=ctx.now()
+        ended = activity.record_practice_end(
+            session,
+            bsnr=bsnr,
+            ended_on=None if clear else ended_on,
+            reason=reason,
+            actor=ctx.actor,
+            now=ctx.now(),
+            quarters=ctx.settings.lock_after_quarters,
         )
         lock_at = practice_lock_instant(ended, ctx.settings.lock_after_quarters)
         lock_text = f"{lock_at.astimezone(BERLIN):%d.%m.%Y %H:%M}" if lock_at else "–"
+    if clear:
+        click.echo(
+            f"Ende der Tätigkeit für {ended.bsnr} gestrichen; Sperre nach Daten ab {lock_text}"
+        )
+        return
     click.echo(
         f"Ende der Tätigkeit für {ended.bsnr}: {ended_on:%d.%m.%Y}; "
         f"automatische Sperre ab {lock_text}"
@@ -121,7 +149,7 @@ def _outlook(ctx: CliContext, session: Session, letters: list[Letter]) -> dict[i
 
 @cli.group()
 def terms() -> None:
-    """Nutzungsbedingungen (§ 1.3)."""
+    """Nutzungsbedingungen (§ 1.3) und ihre Versionen (MD § 2 Abs. 4, § 14.2)."""
 
 
 @terms.command("accept")
@@ -136,7 +164,7 @@ def terms_accept(
     """Annahme der Nutzungsbedingungen erfassen (Teilnahmeerklärung oder KVSAonline)."""
     now = ctx.now()
     with ctx.unit_of_work() as session:
-        acceptance = practices.accept_terms(
+        acceptance = terms_service.accept(
             session,
             bsnr=bsnr,
             version=version,
@@ -144,6 +172,7 @@ def terms_accept(
             accepted_on=accepted_on or now.astimezone(BERLIN).date(),
             actor=ctx.actor,
             now=now,
+            quarters=ctx.settings.lock_after_quarters,
         )
     click.echo(
         f"Nutzungsbedingungen {acceptance.version} für {bsnr.strip()} angenommen am "
@@ -297,6 +326,10 @@ def staff_add(
     """Mitarbeiterkonto anlegen (admin, helpdesk oder auditor); gibt den Einrichtungscode
     für den zweiten Faktor einmal aus."""
     password = read_password_stdin()
+    with ctx.reading() as session:
+        first = staff_accounts.active_admin_count(session) == 0
+    # The first admin has no colleague who could be named: setting up is recorded as such.
+    actor = ctx.acting(system=f"setup:{invoking_login()}" if first else None)
     with ctx.unit_of_work() as session:
         account = staff_accounts.add_staff(
             session,
@@ -304,12 +337,12 @@ def staff_add(
             role=StaffRole(role),
             password=password,
             name=name,
-            actor=ctx.actor,
+            actor=actor,
             now=ctx.now(),
         )
         session.flush()
         enrolment = staff_accounts.issue_enrolment_code(
-            session, username=account.username, actor=ctx.actor, now=ctx.now()
+            session, username=account.username, actor=actor, now=ctx.now()
         )
         shown = f"Mitarbeiter {account.username} ({account.role.value}) angelegt"
     click.echo(shown)

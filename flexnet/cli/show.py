@@ -20,6 +20,7 @@ from flexnet.models import (
     PracticeKind,
     Token,
     User,
+    UserKind,
 )
 
 
@@ -39,6 +40,9 @@ def show_practice(
     yield _row("Art", f"{kind}, Zugangsprofil {practice.access_profile}")
     extra = f"{practice.address_extra}, " if practice.address_extra else ""
     yield _row("Anschrift", f"{extra}{practice.street}, {practice.zip_code} {practice.city}")
+    yield _row("Telefon", practice.phone or "–")
+    if practice.contact_person:
+        yield _row("Ansprechpartner", practice.contact_person)
     yield _row("Status", labels.status_text(status))
     ended = practice.activity_ended_on
     yield _row("Ende der Tätigkeit", f"{ended:%d.%m.%Y}" if ended else "–")
@@ -57,12 +61,26 @@ def show_practice(
         if acceptance
         else "nicht angenommen",
     )
+    if practice.terms_due_version and practice.terms_due_by and acceptance:
+        yield _row(
+            "Anzunehmen",
+            f"Version {practice.terms_due_version} bis {practice.terms_due_by:%d.%m.%Y}",
+        )
+    if practice.undeliverable_since:
+        yield _row(
+            "Unzustellbar",
+            f"Brief zurück am {practice.undeliverable_since:%d.%m.%Y}: Anschrift berichtigen",
+        )
+    for line in labels.takeover_lines(practice):
+        yield _row("Übernahme", line)
     tokens = ", ".join(labels.token_text(t) for t in practice.tokens) or "keiner"
     yield _row("Yubikey", tokens)
     yield _row("Benutzer", str(len(practice.users)))
     for member in practice.users:
         user_state = labels.STATE_LABEL[user_status(member, now, quarters).state]
-        yield f"    {member.username:<24}{kind_label(member.kind):<16}{user_state}"
+        ended = member.activity_ended_on if member.kind is UserKind.MEMBER else None
+        own_end = f"  Ende der Tätigkeit {ended:%d.%m.%Y}" if ended else ""
+        yield f"    {member.username:<24}{kind_label(member.kind):<16}{user_state}{own_end}"
     yield from _letter_lines(practice.letters, outlook)
 
 

@@ -123,6 +123,12 @@ def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
 )
 @click.option("--defective", "why", flag_value=issuance.Replacement.DEFECTIVE.value)
 @click.option(
+    "--takeover",
+    "why",
+    flag_value=issuance.Replacement.TAKEOVER.value,
+    help="Praxisübernahme (§ 2.3): der alte wird gesperrt und zurückgefordert, keine Gebühr",
+)
+@click.option(
     "--on-first-use",
     is_flag=True,
     help="Nur bei Defekt: der alte Yubikey gilt, bis der neue zum ersten Mal benutzt wird",
@@ -131,12 +137,12 @@ def yubikey_assign(ctx: CliContext, serial: str, bsnr: str) -> None:
 def yubikey_replace(
     ctx: CliContext, bsnr: str, new_serial: str, why: str | None, on_first_use: bool
 ) -> None:
-    """Verlorenen oder defekten Yubikey einer Betriebsstätte ersetzen."""
+    """Verlorenen, defekten oder übernommenen Yubikey einer Betriebsstätte ersetzen."""
     if why is None:
-        raise ValidationError("Bitte --lost oder --defective angeben")
+        raise ValidationError("Bitte --lost, --defective oder --takeover angeben")
     reason = issuance.Replacement(why)
-    if reason is issuance.Replacement.LOST and on_first_use:
-        raise ValidationError("Ein verlorener Yubikey wird sofort gesperrt (§ 7.2)")
+    if reason is not issuance.Replacement.DEFECTIVE and on_first_use:
+        raise ValidationError("Nur ein defekter Yubikey gilt bis zur ersten Nutzung des neuen")
     with ctx.unit_of_work() as session:
         queued = issuance.replace_key(
             session,

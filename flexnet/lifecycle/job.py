@@ -15,21 +15,19 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from flexnet import audit
 from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag
-from flexnet.authn import ratelimit
-from flexnet.config import Settings
+from flexnet.config import Settings, TermsOverdue
 from flexnet.db import rows_for_update, update_by_id
 from flexnet.errors import ConflictError
-from flexnet.lifecycle import locks, returns
+from flexnet.lifecycle import locks, retention, returns
 from flexnet.lifecycle.rules import BERLIN, quarter_start
-from flexnet.lifecycle.status import State, practice_status, user_status
+from flexnet.lifecycle.status import EffectiveStatus, State, practice_status, user_status
 from flexnet.models import (
-    AuthEvent,
     Letter,
     LetterKind,
     LetterStatus,
@@ -42,7 +40,6 @@ from flexnet.models import (
     TokenStatus,
     User,
     UserKind,
-    VpnSession,
 )
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.provisioning import mailruns
@@ -63,9 +60,13 @@ class Progress(Protocol):
 @dataclass(frozen=True)
 class JobSettings:
     quarters: int = 4  # § 10.3: access ends four quarters after the end's quarter
-    connection_days: int = 31  # auth log and VPN accounting (full IP addresses), KVS
+    connection_days: int = 31  # connection data with full IP addresses, KVS
     audit_years: int = 10  # the audit trail
     return_reminder_days: int = 28  # a locked key not back by then gets a reminder
+    request_days: int = 365  # service requests after they were closed
+    record_years: int = 10  # practices, users, letters after their end (§ 304 SGB V)
+    # New terms not accepted in time: refused at login only, or also locked (§ 14.2).
+    terms_overdue: TermsOverdue = TermsOverdue.REFUSE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobSettings:
@@ -74,6 +75,15 @@ class JobSettings:
             connection_days=settings.connection_log_days,
             audit_years=settings.audit_retention_years,
             return_reminder_days=settings.return_reminder_days,
+            request_days=settings.request_retention_days,
+            record_years=settings.record_retention_years,
+            terms_overdue=settings.terms_overdue,
+        )
+
+    @property
+    def periods(self) -> retention.Periods:
+        return retention.Periods(
+            self.connection_days, self.request_days, self.record_years, self.audit_years
         )
 
 
@@ -115,7 +125,7 @@ def run(
     """
     _claim(session)
     report = JobReport(today=now.astimezone(BERLIN).date(), dry_run=dry_run)
-    plan = _make_plan(session, report, now, settings.quarters, progress)
+    plan = _make_plan(session, report, now, settings.quarters, progress, settings.terms_overdue)
     report.exceptions_ending = _exceptions_ending(session, report.today)
     if dry_run:
         report.locked = list(plan.lines.values())
@@ -151,20 +161,30 @@ def _make_plan(
     now: datetime,
     quarters: int,
     progress: Progress | None = None,
+    terms_overdue: TermsOverdue = TermsOverdue.REFUSE,
 ) -> _Plan:
-    """What the dates decide at ``now``; what locks within eight weeks goes to the report."""
+    """What the dates decide at ``now``; what locks within eight weeks goes to the report.
+    New terms not accepted in time refuse the login by themselves (``status``); they
+    make a lock only with ``terms_overdue`` = lock."""
     plan = _Plan()
     practices = _practice_candidates(session, now + WARNING_PERIOD, quarters)
     if progress:
         progress.start(len(practices))
     for practice in practices:
-        _plan_practice(plan, report, practice, now, quarters)
+        status = practice_status(practice, now, quarters)
+        if status.cause is LockCause.OBJECTION and terms_overdue is TermsOverdue.REFUSE:
+            # Refused at login, not locked: the dates still plan as for any practice.
+            status = EffectiveStatus(State.ACTIVE, lock_at=status.lock_at)
+        _plan_practice(plan, report, practice, status, now, quarters)
         if progress:
             progress.advance(1)
     locking = {practice.id for practice in plan.practices}
+    # A member whose end also ends the practice (the last one, § 1.2) is named in the
+    # practice's notice: one letter, not two for the same day.
+    noticed = {(notice.practice.id, notice.effective_on) for notice in plan.notices}
     for user in _member_candidates(session, now + WARNING_PERIOD, quarters):
         if user.practice_id not in locking:
-            _plan_member(plan, report, user, now, quarters)
+            _plan_member(plan, report, user, now, quarters, noticed)
     return plan
 
 
@@ -200,19 +220,35 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
     """Unlocked practices whose dates lock them by ``until`` (one query; exceptions are
     applied per practice afterwards)."""
     last_day = until.astimezone(BERLIN).date()
+    now_day = (until - WARNING_PERIOD).astimezone(BERLIN).date()
+    cutoff = date_lock_cutoff(until, quarters)
+    # § 1.2: a practice whose members have all ended locks with the last of them, so a
+    # practice with a member ended by then is a candidate (the members decide per row).
+    member_ended = (
+        select(User.id)
+        .where(
+            User.practice_id == Practice.id,
+            User.kind == UserKind.MEMBER,
+            User.activity_ended_on < cutoff,
+        )
+        .exists()
+    )
     return list(
         session.scalars(
             select(Practice)
             .where(Practice.status != PracticeStatus.LOCKED)
             .where(
                 or_(
-                    Practice.activity_ended_on < date_lock_cutoff(until, quarters),
+                    Practice.activity_ended_on < cutoff,
                     Practice.access_ends_on < last_day,
+                    member_ended,
+                    Practice.terms_due_by < now_day,  # new terms not accepted in time
                 )
             )
             .options(
                 selectinload(Practice.tokens),
                 selectinload(Practice.lock_exception),
+                selectinload(Practice.users).selectinload(User.lock_exception),
             )
             .order_by(Practice.bsnr)
         )
@@ -220,9 +256,13 @@ def _practice_candidates(session: Session, until: datetime, quarters: int) -> li
 
 
 def _plan_practice(
-    plan: _Plan, report: JobReport, practice: Practice, now: datetime, quarters: int
+    plan: _Plan,
+    report: JobReport,
+    practice: Practice,
+    status: EffectiveStatus,
+    now: datetime,
+    quarters: int,
 ) -> None:
-    status = practice_status(practice, now, quarters)
     label = f"BSNR {practice.bsnr} {practice.name}"
     if status.state is State.LOCKED:
         reason = status.reason or ""
@@ -260,7 +300,14 @@ def _member_candidates(session: Session, until: datetime, quarters: int) -> list
     )
 
 
-def _plan_member(plan: _Plan, report: JobReport, user: User, now: datetime, quarters: int) -> None:
+def _plan_member(
+    plan: _Plan,
+    report: JobReport,
+    user: User,
+    now: datetime,
+    quarters: int,
+    noticed: set[tuple[int, date | None]],
+) -> None:
     status = user_status(user, now, quarters)
     if status.state is State.LOCKED and status.cause is LockCause.LIFECYCLE:
         plan.lines[user.username] = f"{user.username}: {status.reason}"
@@ -270,9 +317,10 @@ def _plan_member(plan: _Plan, report: JobReport, user: User, now: datetime, quar
         report.upcoming.append(f"{user.username}: gesperrt ab {status.lock_at:%d.%m.%Y}")
         then = user_status(user, status.lock_at, quarters)
         day = status.lock_at.astimezone(BERLIN).date()
-        plan.notices.append(
-            mailruns.NewLetter(NOTICE, user.practice, user, note=then.reason, effective_on=day)
-        )
+        if (user.practice_id, day) not in noticed:
+            plan.notices.append(
+                mailruns.NewLetter(NOTICE, user.practice, user, note=then.reason, effective_on=day)
+            )
 
 
 def _queue_notices(
@@ -378,36 +426,5 @@ def _exception_subject(exception: LockException) -> str:
 
 
 def _purge(session: Session, now: datetime, settings: JobSettings, dry_run: bool) -> dict[str, int]:
-    """Connection data with full IP addresses goes after its retention period (KVS), the
-    audit trail after its own (the kept chain stays verifiable, see ``audit.purge``)."""
-    cutoff = now - timedelta(days=settings.connection_days)
-    expired = {
-        "auth_events": (AuthEvent, AuthEvent.at < cutoff),
-        "vpn_sessions": (VpnSession, VpnSession.stopped_at < cutoff),  # live ones stay
-    }
-    system = Actor.system("lifecycle")
-    audit_cutoff = now - relativedelta(years=settings.audit_years)
-    if dry_run:
-        counts = {
-            name: session.scalar(select(func.count()).select_from(model).where(condition)) or 0
-            for name, (model, condition) in expired.items()
-        }
-    else:
-        counts = {
-            name: int(session.execute(delete(model).where(condition)).rowcount or 0)  # type: ignore[attr-defined]
-            for name, (model, condition) in expired.items()
-        }
-        counts["rate_limit_counters"] = ratelimit.purge(
-            session, older_than=timedelta(days=1), now=now
-        )
-        audit.record(
-            session,
-            AuditTag.RETENTION_PURGE,
-            actor=system,
-            data={"older_than_days": settings.connection_days, **counts},
-            now=now,
-        )
-    counts["audit_entries"] = audit.purge(
-        session, older_than=audit_cutoff, actor=system, now=now, dry_run=dry_run
-    )
-    return counts
+    """Personal data whose period is up (``retention``); the audit trail after its own."""
+    return retention.purge(session, now=now, periods=settings.periods, dry_run=dry_run)

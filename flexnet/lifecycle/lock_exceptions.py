@@ -20,7 +20,7 @@ from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.days import check_day
 from flexnet.errors import NotFoundError, ValidationError
-from flexnet.lifecycle import locks
+from flexnet.lifecycle import activity, locks
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.models import LockCause, LockException, Practice, PracticeStatus, User, UserStatus
 from flexnet.textrules import clean_line
@@ -98,6 +98,12 @@ def grant(
             now=now,
             by_exception=True,
             quarters=quarters,
+        )
+    # A member's exception keeps the staff deriving from the member open too (§ 1.2).
+    owner = practice if practice is not None else user.practice if user else None
+    if owner is not None:
+        activity.lift_stale_date_locks(
+            session, owner, reason=why, actor=actor, now=now, quarters=quarters
         )
     return exception
 

@@ -364,6 +364,7 @@ def unlock_user(
         raise ConflictError(f"{user.username} ist nicht gesperrt")
     if user.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
+    _refuse_takeover(user.lock_cause)
     _refuse_if_still_locked(user.username, user_lock_after_unlock(user, now, quarters))
     previous = user.lock_cause
     user.status = UserStatus.ACTIVE if user.first_login_at else UserStatus.PENDING
@@ -400,6 +401,7 @@ def unlock_practice(
         raise ConflictError(f"BSNR {practice.bsnr} ist nicht gesperrt")
     if practice.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
+    _refuse_takeover(practice.lock_cause)
     _refuse_if_still_locked(
         f"BSNR {practice.bsnr}", practice_lock_after_unlock(practice, now, quarters)
     )
@@ -438,6 +440,14 @@ def unlock_practice(
         now=now,
     )
     return practice
+
+
+def _refuse_takeover(cause: LockCause | None) -> None:
+    if cause is LockCause.TAKEOVER:
+        raise ConflictError(
+            "Nach einer Praxisübernahme sind Zugangsdaten und Yubikey des bisherigen Inhabers "
+            "nicht übertragbar (§ 2.3): die Sperre bleibt; der neue Inhaber bekommt eigene"
+        )
 
 
 def _refuse_if_still_locked(who: str, still: EffectiveStatus | None) -> None:

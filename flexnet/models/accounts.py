@@ -75,6 +75,7 @@ class LockCause(enum.StrEnum):
     TERMINATION = "termination"  # § 10.2
     OBJECTION = "objection"  # objection to changed terms, § 14.2
     REPLACED = "replaced"  # superseded by a replacement, § 7.3
+    TAKEOVER = "takeover"  # the practice changed hands: not transferable, § 2.3
     THROTTLE = "throttle"  # too many failed logins
 
 
@@ -138,6 +139,18 @@ class Practice(Base):
     street: Mapped[str] = mapped_column(String(200))
     zip_code: Mapped[str] = mapped_column(String(5))
     city: Mapped[str] = mapped_column(String(100))
+    # Staff verify a request by calling the practice back on this number (not the one
+    # typed into the request form); the contact person is whom to ask for.
+    phone: Mapped[str | None] = mapped_column(String(40))
+    contact_person: Mapped[str | None] = mapped_column(String(200))
+    # A letter came back undeliverable on this day: letters wait until staff correct or
+    # confirm the address (``practices.edit_practice``).
+    undeliverable_since: Mapped[date | None] = mapped_column(Date)
+    # Terms of use still to accept (MD § 2(4)): the newest published version the practice
+    # has not accepted, and the earliest deadline among those newer than its own; after
+    # that day it is refused at login until it accepts (``lifecycle.terms``).
+    terms_due_version: Mapped[str | None] = mapped_column(String(32))
+    terms_due_by: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[PracticeKind] = mapped_column(enum_column(PracticeKind, "practice_kind"))
     access_profile: Mapped[str] = mapped_column(String(64))
     activity_ended_on: Mapped[date | None] = mapped_column(Date)
@@ -158,6 +171,9 @@ class Practice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # fold(name) and fold(city), for staff's search; set on every write (_search_keys).
     search_key: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Ten years (FLEXNET_RECORD_RETENTION_YEARS) after the end of participation the
+    # personal data go; the row keeps its structure for statistics (lifecycle.anonymise).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     users: Mapped[list[User]] = relationship(back_populates="practice", order_by="User.username")
     tokens: Mapped[list[Token]] = relationship(back_populates="practice", order_by="Token.serial")
@@ -166,11 +182,52 @@ class Practice(Base):
     )
     lock_exception: Mapped[LockException | None] = relationship(back_populates="practice")
     letters: Mapped[list[Letter]] = relationship(back_populates="practice", order_by="Letter.id")
+    # Takeovers (§ 2.3) that this record continues, and those that continued it elsewhere.
+    taken_over: Mapped[list[Takeover]] = relationship(
+        foreign_keys="Takeover.practice_id", order_by="Takeover.id", viewonly=True
+    )
+    handed_over: Mapped[list[Takeover]] = relationship(
+        foreign_keys="Takeover.predecessor_id", order_by="Takeover.id", viewonly=True
+    )
 
     @property
     def terms_acceptance(self) -> TermsAcceptance | None:
         """The latest acceptance; the earlier ones stay for the record."""
         return self.terms_acceptances[-1] if self.terms_acceptances else None
+
+
+class Takeover(Base):
+    """A new owner continues a practice (§ 2.3): under its BSNR (``predecessor`` is the
+    practice itself) or under a new one (a new record; the old one stays for the
+    history, locked)."""
+
+    __tablename__ = "practice_takeovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    predecessor_id: Mapped[int] = mapped_column(ForeignKey("practices.id"), index=True)
+    taken_over_on: Mapped[date] = mapped_column(Date)  # the new owner's first day
+    previous_name: Mapped[str] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    practice: Mapped[Practice] = relationship(foreign_keys=[practice_id])
+    predecessor: Mapped[Practice] = relationship(foreign_keys=[predecessor_id])
+
+
+class TermsVersion(Base):
+    """A version of the terms of use staff published: the day it takes effect and the
+    last day to accept it (MD § 2(4), § 14.2)."""
+
+    __tablename__ = "terms_versions"
+    __table_args__ = (CheckConstraint("accept_by >= effective_on", name="accept_after_effect"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), unique=True)
+    effective_on: Mapped[date] = mapped_column(Date)
+    accept_by: Mapped[date] = mapped_column(Date)  # last day to accept, inclusive
+    published_by: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TermsAcceptance(Base):
@@ -259,6 +316,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # fold(name), for staff's search; set on every write (_search_keys).
     search_key: Mapped[str] = mapped_column(Text, default="", server_default="")
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # see Practice
 
     practice: Mapped[Practice] = relationship(back_populates="users")
     password_history: Mapped[list[PasswordHistory]] = relationship(

@@ -30,6 +30,7 @@ class LetterKind(enum.StrEnum):
     LOSS_CONFIRMATION = "loss_confirmation"  # loss recorded, key locked, fee (§ 6.3)
     LOCK_NOTICE = "lock_notice"  # eight weeks before a lock by the dates (§ 10.2, § 10.3)
     RETURN_REMINDER = "return_reminder"  # the locked Yubikey has not come back (§ 10.2)
+    TERMS = "terms"  # new terms of use published: please accept them (MD § 2(4))
 
 
 class LetterStatus(enum.StrEnum):
@@ -37,6 +38,7 @@ class LetterStatus(enum.StrEnum):
     PRINTED = "printed"  # in a produced run, dispatch not yet confirmed
     DISPATCHED = "dispatched"
     CANCELLED = "cancelled"  # superseded before it was printed
+    RETURNED = "returned"  # came back from the post undeliverable; re-sent as a new letter
 
 
 class MailRunStatus(enum.StrEnum):
@@ -80,10 +82,13 @@ class Letter(Base):
         ),
         CheckConstraint("kind <> 'key' OR token_id IS NOT NULL", name="key_letter_has_token"),
         CheckConstraint(
-            "status NOT IN ('printed', 'dispatched') OR run_id IS NOT NULL",
+            "status NOT IN ('printed', 'dispatched', 'returned') OR run_id IS NOT NULL",
             name="printed_letter_has_run",
         ),
         CheckConstraint("fee_cents IS NULL OR fee_cents >= 0", name="fee_nonnegative"),
+        CheckConstraint(
+            "(status = 'returned') = (returned_on IS NOT NULL)", name="returned_has_date"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +112,9 @@ class Letter(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_on: Mapped[date | None] = mapped_column(Date)  # came back undeliverable
+    # The returned letter this one sends again (to the corrected address).
+    resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
 
     practice: Mapped[Practice] = relationship(back_populates="letters")
     user: Mapped[User | None] = relationship(back_populates="letters")

@@ -55,6 +55,8 @@ class StaffAccount(Base):
     # (the password alone is not enough): its SHA-256, until it is used or expires.
     enrolment_code_hash: Mapped[str | None] = mapped_column(String(64))
     enrolment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Ten years after deactivation name and credentials go (lifecycle.anonymise).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:  # never the hash or the seed
         return f"<StaffAccount {self.username} {self.role.value}>"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
-from flexnet.audit import Actor
+from flexnet.audit import Actor, AuditKey
 from flexnet.db import Database
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.ops import migrate
@@ -107,6 +107,7 @@ def restore(
     *,
     actor: Actor,
     now: datetime,
+    audit_key: AuditKey | None,
     discard_live_state: bool = False,
 ) -> RestoreReport:
     """Put the backup ``source`` in place of the live database.
@@ -116,7 +117,8 @@ def restore(
     a failure on the way leaves the live database as it was. A safety copy of the live
     database stays next to it. ``discard_live_state`` is for a live database that is gone
     or unreadable: an OTP used after the backup could then be accepted again until the
-    key is next used, and the caller must say so.
+    key is next used, and the caller must say so. ``audit_key`` seals the restore's audit
+    entry (and the entries of a backup from before the key while it is migrated).
     """
     live = sqlite_file(url)
     info = BackupInfo(source, source.stat().st_size, check_backup(source))
@@ -131,7 +133,7 @@ def restore(
     watch = _WriteWatch(live) if live.exists() else None
     try:
         _copy(source, staging)
-        _upgrade(staging)
+        _upgrade(staging, audit_key)
         if live.exists():
             safety_copy = live.with_name(
                 f"{live.name}.vor-wiederherstellung-{now:%Y%m%dT%H%M%S.%f}Z"
@@ -146,10 +148,17 @@ def restore(
         }
         if safety_copy is not None and not discard_live_state:
             carried = carry_between(
-                _sqlite_url(safety_copy), _sqlite_url(staging), actor=actor, now=now, **details
+                _sqlite_url(safety_copy),
+                _sqlite_url(staging),
+                actor=actor,
+                now=now,
+                audit_key=audit_key,
+                **details,
             )
         else:
-            record_restore(_sqlite_url(staging), actor=actor, now=now, **details)
+            record_restore(
+                _sqlite_url(staging), actor=actor, now=now, audit_key=audit_key, **details
+            )
         if watch is not None:
             watch.refuse_if_written()
         _copy(staging, live)
@@ -225,9 +234,9 @@ def _sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
-def _upgrade(path: Path) -> None:
+def _upgrade(path: Path, audit_key: AuditKey | None) -> None:
     database = Database.from_url(_sqlite_url(path))
     try:
-        migrate.upgrade(database.engine)
+        migrate.upgrade(database.engine, audit_key=audit_key)
     finally:
         database.dispose()

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from flexnet import audit
-from flexnet.audit import Actor, AuditTag
+from flexnet.audit import Actor, AuditKey, AuditTag
 from flexnet.db import Database
 from flexnet.errors import ValidationError
 from flexnet.models import (
@@ -310,25 +310,45 @@ def carry_between(
     *,
     actor: Actor,
     now: datetime,
+    audit_key: AuditKey | None,
     **details: str | None,
 ) -> CarriedState:
     """:func:`carry_security_state` from one database to another (both at the schema
-    head), audited in the restored database in the same transaction."""
+    head), audited in the restored database in the same transaction (sealed with
+    ``audit_key``, naming the replaced database's head: checkpoints written after the
+    backup point there)."""
     replaced = Database.from_url(replaced_url)
-    restored = Database.from_url(restored_url)
+    restored = Database.from_url(restored_url, audit_key=audit_key)
     try:
         with replaced.reader() as current_side, restored.session() as earlier_side:
             carried = carry_security_state(current_side, earlier_side)
-            _audit_restore(earlier_side, carried, actor=actor, now=now, details=details)
+            head = current_side.execute(
+                select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+            ).first()
+            replaced_head = f"{head.id}:{head.hash}" if head else None
+            _audit_restore(
+                earlier_side,
+                carried,
+                actor=actor,
+                now=now,
+                details={**details, "replaced_head": replaced_head},
+            )
             return carried
     finally:
         replaced.dispose()
         restored.dispose()
 
 
-def record_restore(url: URL | str, *, actor: Actor, now: datetime, **details: str | None) -> None:
+def record_restore(
+    url: URL | str,
+    *,
+    actor: Actor,
+    now: datetime,
+    audit_key: AuditKey | None,
+    **details: str | None,
+) -> None:
     """Audit a restore that carried nothing over (the replaced database was lost)."""
-    database = Database.from_url(url)
+    database = Database.from_url(url, audit_key=audit_key)
     try:
         with database.session() as session:
             _audit_restore(session, None, actor=actor, now=now, details=details)

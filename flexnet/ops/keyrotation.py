@@ -1,16 +1,18 @@
-"""Master key rotation: every secret sealed under the master key, re-encrypted at once."""
+"""Key rotation: every secret sealed under the master key re-encrypted at once; every seal
+of the audit chain renewed under a new audit key at once."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flexnet import audit
-from flexnet.audit import Actor, AuditTag
+from flexnet import audit, auditformat
+from flexnet.audit import Actor, AuditKey, AuditTag
 from flexnet.clients.nas import nas_context
-from flexnet.models import NasClient, StaffAccount, StaffSession, Token, WsapiClient
+from flexnet.errors import ValidationError
+from flexnet.models import AuditEntry, NasClient, StaffAccount, StaffSession, Token, WsapiClient
 from flexnet.otp.secrets import (
     SecretBox,
     staff_totp_context,
@@ -88,3 +90,57 @@ def _end_enrolments(session: Session, *, now: datetime) -> int:
             record.ended_at, record.end_reason = now, ENROLMENT_ENDED_BY_ROTATION
             ended += 1
     return ended
+
+
+def rotate_audit_key(
+    session: Session,
+    *,
+    old: AuditKey,
+    new: AuditKey,
+    actor: Actor,
+    now: datetime,
+    retention_years: int,
+) -> int:
+    """Renew every seal of the audit chain under a new ``FLEXNET_AUDIT_KEY``, in the
+    caller's one transaction; returns how many entries were sealed anew.
+
+    The chain must verify with ``old`` first (else ValidationError, nothing changed): a
+    rotation must not seal a rewritten history. Hashes stay as they are, so checkpoints
+    and heads recorded outside the database keep matching; the rotation entry (sealed
+    with ``new``) names both checkpoint keys, so checkpoints signed before it still count
+    as the installation's own.
+    """
+    if new.public_key == old.public_key:
+        raise ValidationError("Der neue Schlüssel ist der bisherige; nichts geändert")
+    report = audit.verify_chain(session, retention_years=retention_years, key=old)
+    if not report.ok:
+        raise ValidationError(
+            f"Das Revisionsprotokoll ist mit dem bisherigen Schlüssel nicht intakt (Eintrag "
+            f"{report.first_broken_id}: {report.problem}); nichts geändert"
+        )
+    columns = [AuditEntry.__table__.c[name] for name in ("id", *audit.STORED)]
+    resealed = last = 0
+    while True:
+        batch = session.execute(
+            select(*columns).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(1000)
+        ).mappings()
+        seals = [{"id": row["id"], "seal": auditformat.seal(new, dict(row))} for row in batch]
+        if not seals:
+            break
+        # By primary key, many rows in one executemany.
+        session.execute(update(AuditEntry), seals)
+        resealed += len(seals)
+        last = seals[-1]["id"]
+    audit.record(
+        session,
+        AuditTag.AUDIT_KEY_ROTATE,
+        actor=actor,
+        data={
+            "entries": resealed,
+            "old_public_key": old.public_key,
+            "new_public_key": new.public_key,
+        },
+        now=now,
+        key=new,
+    )
+    return resealed

@@ -10,21 +10,24 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 from flexnet import resources
+from flexnet.auditformat import AuditKey
 
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, *, audit_key: AuditKey | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.migrations_dir()))
     config.set_main_option("file_template", FILE_TEMPLATE)
     config.set_main_option("timezone", "UTC")
     config.attributes["engine"] = engine
+    # A migration that seals the audit chain needs the key (not in the database).
+    config.attributes["audit_key"] = audit_key
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "head", *, audit_key: AuditKey | None = None) -> None:
+    command.upgrade(alembic_config(engine, audit_key=audit_key), revision)
 
 
 def revision(engine: Engine, message: str) -> None:

@@ -20,12 +20,14 @@ from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import passwords
 from flexnet.errors import ConflictError, NotFoundError
-from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
+from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.lifecycle.status import EffectiveStatus, practice_status, user_status
 from flexnet.models import (
     Letter,
     LetterKind,
     LetterStatus,
+    Lock,
+    LockCause,
     Practice,
     Token,
     TokenStatus,
@@ -167,6 +169,8 @@ def reissue_password(
 class Replacement(enum.StrEnum):
     LOST = "lost"  # retired for good at once; the § 6.3 fee is recorded
     DEFECTIVE = "defective"
+    # The practice changed hands (§ 2.3): locked at once and asked back (§ 10.2), no fee.
+    TAKEOVER = "takeover"
 
 
 def replace_key(
@@ -181,10 +185,11 @@ def replace_key(
     now: datetime,
     quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> list[Letter]:
-    """Replace a practice's lost or defective key with one from stock.
+    """Replace a practice's lost, defective or taken-over key with one from stock.
 
-    A lost key stops working at once, whatever ``at_once`` says; a defective one at once
-    or on the first use of its replacement. Returns the letters queued.
+    A lost key stops working at once, whatever ``at_once`` says; so does the old owner's
+    after a takeover, which is asked back with a lock letter; a defective one at once or
+    on the first use of its replacement. Returns the letters queued.
     """
     practice = get_practice(session, bsnr)
     refuse_if_withdrawn(practice, now=now, quarters=quarters)
@@ -216,11 +221,14 @@ def replace_key(
         },
         now=now,
     )
-    queued = [
+    queued = []
+    if why is Replacement.TAKEOVER:
+        queued.append(ask_back(session, practice, old, actor=actor, now=now))
+    queued.append(
         mailruns.queue(
             session, kind=LetterKind.KEY, practice=practice, token=new, actor=actor, now=now
         )
-    ]
+    )
     if why is Replacement.LOST:
         queued.append(
             mailruns.queue(
@@ -252,15 +260,41 @@ def _current_key(session: Session, practice_id: int) -> Token:
     return token
 
 
+TAKEOVER_REASON = "Praxisübernahme: Yubikey und Zugangsdaten sind nicht übertragbar (§ 2.3)"
+
+
 def _take_out_of_service(
     session: Session, token: Token, why: Replacement, *, actor: Actor, now: datetime
 ) -> None:
-    """Lost: never to be unlocked. Defective: retired. Live sessions end either way."""
-    token.status = TokenStatus.LOST if why is Replacement.LOST else TokenStatus.RETIRED
-    token.lock_cause = token.lock_reason = token.locked_at = None
-    tag = AuditTag.TOKEN_LOSS if why is Replacement.LOST else AuditTag.TOKEN_RETIRE
-    audit.record(session, tag, actor=actor, subject=Subject("token", token.serial), now=now)
+    """Lost: never to be unlocked. Defective: retired. Taken over: locked until it comes
+    back (§ 10.2). Live sessions end either way."""
+    if why is Replacement.TAKEOVER:
+        if token.status is not TokenStatus.LOCKED:
+            takeover_lock = Lock(LockCause.TAKEOVER, TAKEOVER_REASON)
+            stock.lock_keys(session, {token.id: takeover_lock}, actor=actor, now=now)
+            session.refresh(token)
+    else:
+        token.status = TokenStatus.LOST if why is Replacement.LOST else TokenStatus.RETIRED
+        token.lock_cause = token.lock_reason = token.locked_at = None
+        tag = AuditTag.TOKEN_LOSS if why is Replacement.LOST else AuditTag.TOKEN_RETIRE
+        audit.record(session, tag, actor=actor, subject=Subject("token", token.serial), now=now)
     vpn.request_disconnect_for_token(session, token=token, now=now)
+
+
+def ask_back(
+    session: Session, practice: Practice, token: Token, *, actor: Actor, now: datetime
+) -> Letter:
+    """The lock letter that asks for a key back (§ 10.2), without any fee."""
+    return mailruns.queue(
+        session,
+        kind=LetterKind.LOCK,
+        practice=practice,
+        token=token,
+        note=token.lock_reason or TAKEOVER_REASON,
+        effective_on=now.astimezone(BERLIN).date(),
+        actor=actor,
+        now=now,
+    )
 
 
 def _cancel_due_key_letters(session: Session, token: Token) -> None:

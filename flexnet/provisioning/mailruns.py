@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import BinaryIO
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 from sqlalchemy.orm.attributes import instance_state
 
 from flexnet import audit
@@ -36,6 +36,7 @@ from flexnet.models import (
     MailRun,
     MailRunStatus,
     Practice,
+    TermsVersion,
     Token,
     TokenStatus,
     User,
@@ -58,6 +59,7 @@ _KIND_LABEL = {
     LetterKind.LOSS_CONFIRMATION: "Verlustbestätigung",
     LetterKind.LOCK_NOTICE: "Ankündigung einer Sperre",
     LetterKind.RETURN_REMINDER: "Erinnerung Yubikey-Rückgabe",
+    LetterKind.TERMS: "Neue Nutzungsbedingungen",
 }
 
 
@@ -298,6 +300,12 @@ def _held_back(
 ) -> str | None:
     if letter.practice.terms_acceptance is None:
         return "Nutzungsbedingungen nicht angenommen (§ 1.3)"
+    returned_on = letter.practice.undeliverable_since
+    if returned_on is not None:
+        return (
+            f"Anschrift unzustellbar (Brief am {returned_on:%d.%m.%Y} zurückgekommen): erst die "
+            f"Anschrift berichtigen oder bestätigen (flexnet practice edit {letter.practice.bsnr})"
+        )
     if letter.kind in ISSUING_LETTERS:
         # The effective status: a termination or the § 10.3 date counts from its day on,
         # whether or not the nightly job has made the lock durable yet.
@@ -489,6 +497,8 @@ def _letter_data(
             "effective_date": f"{effective:%d.%m.%Y}",
             "return_address": IT_SERVICE_ADDRESS,
         }
+    elif letter.kind is LetterKind.TERMS:
+        fields |= _terms_fields(letter)
     elif letter.kind is LetterKind.RETURN_REMINDER:
         assert token is not None  # noqa: S101 - held back without one
         fields |= {
@@ -510,6 +520,23 @@ def _letter_data(
         city=practice.city,
     )
     return render.LetterData(letter.kind, recipient, today, reference(letter), fields)
+
+
+def _terms_fields(letter: Letter) -> dict[str, str]:
+    """The version a terms letter asks to accept (its note), when it takes effect, and
+    by when to accept it (the letter's day)."""
+    session = object_session(letter)
+    published = (
+        session.scalar(select(TermsVersion).where(TermsVersion.version == letter.note))
+        if session is not None
+        else None
+    )
+    accept_by = letter.effective_on or (published.accept_by if published else None)
+    return {
+        "version": letter.note or "",
+        "effective_date": f"{published.effective_on:%d.%m.%Y}" if published else "",
+        "accept_by": f"{accept_by:%d.%m.%Y}" if accept_by else "",
+    }
 
 
 def format_euro(cents: int) -> str:

@@ -13,7 +13,7 @@ from flexnet import audit
 from flexnet.accounts.identifiers import normalize_username
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import passwords
-from flexnet.errors import ConflictError, NotFoundError, ValidationError
+from flexnet.errors import ConflictError, NotFoundError, PreconditionError, ValidationError
 from flexnet.models import StaffAccount, StaffRole, TokenStatus, User
 from flexnet.staff import factor, signin
 from flexnet.textrules import optional_line
@@ -169,6 +169,35 @@ def get_staff(session: Session, username: str) -> StaffAccount:
     if account is None:
         raise NotFoundError(f"Kein Mitarbeiter {username.strip()!r}")
     return account
+
+
+def acting_staff(session: Session, *, named: str | None, login: str | None) -> Actor | None:
+    """The staff member a command-line change is recorded for: ``named`` (``--as`` or
+    ``FLEXNET_ACTOR``) must be an active account that may change things; without it the
+    invoking ``login`` counts if an active account of that name exists. None if there is
+    no one to name: the caller refuses the change (or, for a job, acts as the system)."""
+    if named is not None and named.strip():
+        account = session.scalar(
+            select(StaffAccount).where(StaffAccount.username == named.strip().lower())
+        )
+        if account is None or not account.active:
+            raise PreconditionError(
+                f"{named.strip()!r} ist kein aktives Mitarbeiterkonto; nichts geändert"
+            )
+    else:
+        account = session.scalar(
+            select(StaffAccount).where(
+                StaffAccount.username == (login or "").strip().lower(),
+                StaffAccount.active.is_(True),
+            )
+        )
+        if account is None:
+            return None
+    if account.role is StaffRole.AUDITOR:
+        raise PreconditionError(
+            f"{account.username} hat die Rolle auditor und darf nur lesen; nichts geändert"
+        )
+    return Actor.staff(account.username)
 
 
 def _keep_an_admin(session: Session, account: StaffAccount) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.auditformat import AuditKey
 from flexnet.authn import passwords, ratelimit
 from flexnet.models import StaffAccount, StaffSession
 
@@ -76,10 +77,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def _name_key(username: str) -> str:
-    """The account as it appears in counter keys and logs: a hash, since what was typed
-    may be a password typed into the wrong field."""
-    return hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:16]
+# Without FLEXNET_AUDIT_KEY (tests and tools only) a key of this process stands in.
+_PROCESS_KEY = AuditKey(secrets.token_bytes(32))
+
+
+def _name_key(session: Session, username: str) -> str:
+    """The account as it appears in counter keys and logs: a keyed pseudonym, since what
+    was typed may be a password typed into the wrong field (a plain hash of it could be
+    tested against a dictionary by anyone who reads the audit trail)."""
+    return (audit.session_key(session) or _PROCESS_KEY).pseudonym(username)
 
 
 class SignInStep(enum.StrEnum):
@@ -161,7 +167,7 @@ def _label(session: Session, name: str) -> str:
     """The account a typed name names, or a hash of what was typed (it may be a password
     typed into the wrong field)."""
     known = _account(session, name)
-    return known.username if known is not None else f"unbekannt:{_name_key(name)}"
+    return known.username if known is not None else f"unbekannt:{_name_key(session, name)}"
 
 
 def _account(session: Session, name: str) -> StaffAccount | None:
@@ -177,7 +183,7 @@ def open_session(
     name = username.strip().lower()[:64]
     step = SignInStep.LOGIN
     if not admitted(
-        session, step, _name_key(name), source_ip, now, label=lambda: _label(session, name)
+        session, step, _name_key(session, name), source_ip, now, label=lambda: _label(session, name)
     ):
         return Refusal.THROTTLED
     account = _account(session, name)
@@ -193,7 +199,7 @@ def open_session(
         )
         failed(session, step, _label(session, name), source_ip, reason, now)
         return Refusal.INVALID
-    succeeded(session, step, _name_key(name), source_ip, now)
+    succeeded(session, step, _name_key(session, name), source_ip, now)
     token = secrets.token_urlsafe(32)
     record = StaffSession(
         token_hash=token_hash(token),

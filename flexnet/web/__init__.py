@@ -91,6 +91,8 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     from flexnet.web import (
         admin,
         api,
+        api_changes,
+        api_privacy,
         api_resources,
         health,
         openapi,
@@ -100,7 +102,8 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
         wsapi,
     )
 
-    del api_resources, openapi  # imported for their routes on api.blueprint
+    # imported for their routes on api.blueprint
+    del api_changes, api_privacy, api_resources, openapi
 
     # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
     csrf.exempt(api.blueprint)

@@ -23,7 +23,7 @@ from flexnet.audit import Actor
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
-from flexnet.lifecycle import locks
+from flexnet.lifecycle import locks, terms
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status, user_status
 from flexnet.models import (
@@ -138,6 +138,10 @@ def _paged(items: list[Any], total: int, page: int, per_page: int, endpoint: str
 # --- representations ------------------------------------------------------------------
 
 
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 def practice_json(practice: Practice, *, detail: bool = False) -> dict[str, Any]:
     settings = state().settings
     status = practice_status(practice, utcnow(), settings.lock_after_quarters)
@@ -149,6 +153,9 @@ def practice_json(practice: Practice, *, detail: bool = False) -> dict[str, Any]
         "status_reason": status.reason,
         "lock_at": status.lock_at.isoformat() if status.lock_at else None,
         "terms_version": practice.terms_acceptance.version if practice.terms_acceptance else None,
+        "terms_due_version": practice.terms_due_version,
+        "terms_due_by": _day(practice.terms_due_by),
+        "activity_ended_on": _day(practice.activity_ended_on),
     }
     if detail:
         body["address"] = {
@@ -157,6 +164,8 @@ def practice_json(practice: Practice, *, detail: bool = False) -> dict[str, Any]
             "zip_code": practice.zip_code,
             "city": practice.city,
         }
+        body["phone"] = practice.phone
+        body["contact_person"] = practice.contact_person
         body["users"] = [user.username for user in practice.users]
         body["keys"] = [{"serial": t.serial, "status": t.status.value} for t in practice.tokens]
     return body
@@ -169,6 +178,8 @@ def user_json(user: User) -> dict[str, Any]:
         "bsnr": user.practice.bsnr,
         "kind": user.kind.value,
         "name": user.name,
+        "lanr": user.lanr,
+        "activity_ended_on": _day(user.activity_ended_on),
         "status": status.state.value,
         "status_reason": status.reason,
         "lock_at": status.lock_at.isoformat() if status.lock_at else None,
@@ -187,17 +198,6 @@ def token_json(token: Token) -> dict[str, Any]:
 
 
 # --- practices and users ------------------------------------------------------------------
-
-
-@blueprint.get("/practices")
-@client_with(READ)
-def practices_list() -> Response:
-    page, per_page = _page_args()
-    with state().database.reader() as db:
-        total = db.scalar(select(func.count()).select_from(Practice)) or 0
-        rows = db.scalars(_window(select(Practice).order_by(Practice.bsnr), page, per_page))
-        items = [practice_json(practice) for practice in rows]
-    return _paged(items, total, page, per_page, "api.practices_list")
 
 
 @blueprint.post("/practices")
@@ -236,6 +236,26 @@ def practices_show(bsnr: str) -> Response:
         return jsonify(practice_json(_practice(db, bsnr), detail=True))
 
 
+_PRACTICE_FIELDS = ("name", "street", "zip_code", "city", "address_extra", "phone")
+
+
+@blueprint.patch("/practices/<bsnr>")
+@client_with(WRITE)
+def practices_edit(bsnr: str) -> Response:
+    """Name, address, phone number or contact person; an empty optional value clears it."""
+    body = _body({}, dict.fromkeys((*_PRACTICE_FIELDS, "contact_person"), str))
+    with state().database.session() as db:
+        practice = _practice(db, bsnr)
+        practices.edit_practice(
+            db,
+            bsnr=practice.bsnr,
+            **{field: body.get(field) for field in (*_PRACTICE_FIELDS, "contact_person")},
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+        return jsonify(practice_json(practice, detail=True))
+
+
 @blueprint.post("/practices/<bsnr>/terms")
 @client_with(WRITE)
 def practices_terms(bsnr: str) -> tuple[Response, int]:
@@ -244,7 +264,7 @@ def practices_terms(bsnr: str) -> tuple[Response, int]:
     channel = _choice(TermsChannel, body.get("channel", "portal"), "channel")
     with state().database.session() as db:
         practice = _practice(db, bsnr)
-        practices.accept_terms(
+        terms.accept(
             db,
             bsnr=practice.bsnr,
             version=body["version"],
@@ -252,6 +272,7 @@ def practices_terms(bsnr: str) -> tuple[Response, int]:
             accepted_on=_date(body["accepted_on"], "accepted_on"),
             actor=g.api_actor,
             now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
         )
         db.refresh(practice)
         return jsonify(practice_json(practice, detail=True)), 201
@@ -312,6 +333,24 @@ def users_show(username: str) -> Response:
         return jsonify(user_json(users.get_user(db, username)))
 
 
+@blueprint.patch("/users/<username>")
+@client_with(WRITE)
+def users_edit(username: str) -> Response:
+    """A user's name, a member's LANR (check digit; not another person's)."""
+    body = _body({}, {"name": str, "lanr": str})
+    with state().database.session() as db:
+        user = users.get_user(db, username)
+        users.edit_user(
+            db,
+            username=user.username,
+            name=body.get("name"),
+            lanr=body.get("lanr"),
+            actor=g.api_actor,
+            now=utcnow(),
+        )
+        return jsonify(user_json(user))
+
+
 @blueprint.get("/tokens/<serial>")
 @client_with(READ)
 def tokens_show(serial: str) -> Response:
@@ -361,13 +400,20 @@ def requests_list() -> Response:
         query = query.where(ServiceRequest.status.in_((RequestStatus.OPEN, RequestStatus.VERIFIED)))
     with state().database.reader() as db:
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = db.scalars(_window(query.order_by(ServiceRequest.id.desc()), page, per_page))
+        rows = list(db.scalars(_window(query.order_by(ServiceRequest.id.desc()), page, per_page)))
+        # Staff verify a request by calling back the practice's stored number, never the
+        # one typed into the form.
+        known = {item.practice_id for item in rows if item.practice_id}
+        phones = dict(
+            db.execute(select(Practice.id, Practice.phone).where(Practice.id.in_(known))).all()
+        )
         items = [
             {
                 "id": item.id,
                 "created_at": item.created_at.isoformat(),
                 "bsnr": item.bsnr,
                 "known_practice": item.practice_id is not None,
+                "practice_phone": phones.get(item.practice_id) if item.practice_id else None,
                 "kind": item.kind.value,
                 "kind_label": servicerequests.KIND_LABELS[item.kind],
                 "status": item.status.value,

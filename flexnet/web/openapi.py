@@ -9,73 +9,19 @@ from typing import Any
 from flask import Response, jsonify
 
 from flexnet.web.api import blueprint
-
-_NULLABLE_STRING = {"type": ["string", "null"]}
-_BSNR = {
-    "name": "bsnr",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9]{9}$"},
-}
-_PAGING = [
-    {
-        "name": "page",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100_000},
-    },
-    {
-        "name": "per_page",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-    },
-]
-
-
-def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required if required is not None else list(properties),
-        "additionalProperties": False,
-    }
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_PROBLEM = {
-    "description": "Fehler (RFC 9457)",
-    "content": {"application/problem+json": {"schema": _ref("Problem")}},
-}
-
-
-def _operation(
-    summary: str,
-    ok: dict[str, Any],
-    *,
-    status: str = "200",
-    errors: tuple[str, ...] = ("400", "401", "403"),
-    body: dict[str, Any] | None = None,
-    parameters: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "responses": {status: ok, **dict.fromkeys(errors, _PROBLEM)},
-    }
-    if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
-    if parameters:
-        operation["parameters"] = parameters
-    return operation
-
+from flexnet.web.api_privacy import PATHS as PRIVACY_PATHS
+from flexnet.web.openapi_changes import PATHS as CHANGES
+from flexnet.web.openapi_changes import PRACTICE_FILTERS
+from flexnet.web.openapi_parts import BSNR as _BSNR
+from flexnet.web.openapi_parts import NULLABLE_STRING as _NULLABLE_STRING
+from flexnet.web.openapi_parts import PAGING as _PAGING
+from flexnet.web.openapi_parts import TEXT as _TEXT
+from flexnet.web.openapi_parts import USERNAME as _USERNAME
+from flexnet.web.openapi_parts import json_ as _json
+from flexnet.web.openapi_parts import object_ as _object
+from flexnet.web.openapi_parts import operation as _operation
+from flexnet.web.openapi_parts import page_of as _page_of
+from flexnet.web.openapi_parts import ref as _ref
 
 _PRACTICE = {
     "bsnr": {"type": "string"},
@@ -85,6 +31,9 @@ _PRACTICE = {
     "status_reason": _NULLABLE_STRING,
     "lock_at": _NULLABLE_STRING,
     "terms_version": _NULLABLE_STRING,
+    "terms_due_version": _NULLABLE_STRING,
+    "terms_due_by": _NULLABLE_STRING,
+    "activity_ended_on": _NULLABLE_STRING,
 }
 _SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -109,6 +58,8 @@ _SCHEMAS: dict[str, Any] = {
                     "city": {"type": "string"},
                 }
             ),
+            "phone": _NULLABLE_STRING,
+            "contact_person": _NULLABLE_STRING,
             "users": {"type": "array", "items": {"type": "string"}},
             "keys": {
                 "type": "array",
@@ -122,6 +73,8 @@ _SCHEMAS: dict[str, Any] = {
             "bsnr": {"type": "string"},
             "kind": {"enum": ["member", "staff", "third_party", "practice_access"]},
             "name": _NULLABLE_STRING,
+            "lanr": _NULLABLE_STRING,
+            "activity_ended_on": _NULLABLE_STRING,
             "status": {"enum": ["active", "pending", "locked", "revoked"]},
             "status_reason": _NULLABLE_STRING,
             "lock_at": _NULLABLE_STRING,
@@ -149,23 +102,13 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def _page_of(item: dict[str, Any]) -> dict[str, Any]:
-    return _object(
-        {
-            "items": {"type": "array", "items": item},
-            "page": {"type": "integer"},
-            "per_page": {"type": "integer"},
-            "total": {"type": "integer"},
-        }
-    )
-
-
 _REQUEST_ITEM = _object(
     {
         "id": {"type": "integer"},
         "created_at": {"type": "string"},
         "bsnr": {"type": "string"},
         "known_practice": {"type": "boolean"},
+        "practice_phone": _NULLABLE_STRING,
         "kind": {"type": "string"},
         "kind_label": {"type": "string"},
         "status": {"type": "string"},
@@ -180,8 +123,6 @@ _RUN_ITEM = _object(
         "dispatched_on": _NULLABLE_STRING,
     }
 )
-_TEXT = {"type": "string", "maxLength": 200}
-
 _PATHS: dict[str, Any] = {
     "/auth": {
         "post": _operation(
@@ -211,9 +152,10 @@ _PATHS: dict[str, Any] = {
     },
     "/practices": {
         "get": _operation(
-            "Betriebsstätten, seitenweise",
+            "Betriebsstätten, gefiltert (Status, Art, Version der Nutzungsbedingungen, "
+            "Sperrdatum von/bis) und seitenweise",
             _json(_page_of(_ref("Practice")), "Eine Seite"),
-            parameters=_PAGING,
+            parameters=PRACTICE_FILTERS,
         ),
         "post": _operation(
             "Betriebsstätte anlegen",
@@ -240,7 +182,25 @@ _PATHS: dict[str, Any] = {
             _json(_ref("PracticeDetail"), "Die Betriebsstätte"),
             errors=("401", "403", "404"),
             parameters=[_BSNR],
-        )
+        ),
+        "patch": _operation(
+            "Name, Anschrift, Telefon oder Ansprechpartner ändern (leer: entfernen)",
+            _json(_ref("PracticeDetail"), "Geändert"),
+            errors=("400", "401", "403", "404"),
+            parameters=[_BSNR],
+            body=_object(
+                {
+                    "name": _TEXT,
+                    "street": _TEXT,
+                    "zip_code": {"type": "string", "maxLength": 5},
+                    "city": _TEXT,
+                    "address_extra": _TEXT,
+                    "phone": {"type": "string", "maxLength": 40},
+                    "contact_person": _TEXT,
+                },
+                [],
+            ),
+        ),
     },
     "/practices/{bsnr}/terms": {
         "post": _operation(
@@ -302,15 +262,15 @@ _PATHS: dict[str, Any] = {
             "Ein Benutzer",
             _json(_ref("User"), "Der Benutzer"),
             errors=("401", "403", "404"),
-            parameters=[
-                {
-                    "name": "username",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
-                }
-            ],
-        )
+            parameters=[_USERNAME],
+        ),
+        "patch": _operation(
+            "Namen oder LANR (nur Mitglieder) ändern",
+            _json(_ref("User"), "Geändert"),
+            errors=("400", "401", "403", "404", "409"),
+            parameters=[_USERNAME],
+            body=_object({"name": _TEXT, "lanr": {"type": "string", "maxLength": 9}}, []),
+        ),
     },
     "/tokens/{serial}": {
         "get": _operation(
@@ -387,6 +347,9 @@ _PATHS: dict[str, Any] = {
         )
     },
 }
+
+_PATHS.update(CHANGES)
+_PATHS.update(PRIVACY_PATHS)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -131,7 +131,7 @@ def login() -> ResponseReturnValue:
     )
     if user is None or not (decision.outcome is Outcome.ACCEPT or change_only):
         form.password.data = form.otp.data = ""
-        flash(pipeline.GENERIC_REJECT)
+        flash(decision.reply_message or pipeline.GENERIC_REJECT)
         return render_template("selfservice/login.html", form=form), 401
     session.clear()  # a fresh session: no fixation
     session.update(ss_user=user.id, ss_epoch=epoch, ss_seen=time.time(), ss_change_only=change_only)

@@ -14,9 +14,10 @@ from sqlalchemy.engine import URL
 from flexnet import create_app
 from flexnet.cli import cli
 from flexnet.db import Database
+from flexnet.models import StaffAccount, StaffRole
 from flexnet.otp import wsapi
 from flexnet.web import state
-from tests.conftest import BOX, NOW, STAFF
+from tests.conftest import AUDIT_KEY, BOX, NOW, STAFF
 from tests.support.cli import Invoke, ok
 from tests.support.seed import add_login
 from tests.support.web import served
@@ -31,7 +32,10 @@ def database_url(request: pytest.FixtureRequest) -> URL:
 
 @pytest.fixture
 def invoke(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """The CLI against this test's database, acting as the staff account ``STAFF`` names
+    (``FLEXNET_ACTOR``), which exists there as a helpdesk account."""
     monkeypatch.setenv("FLEXNET_DATABASE_URL", database_url.render_as_string(hide_password=False))
+    seed_acting_staff(database_url, monkeypatch)
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:
@@ -40,9 +44,24 @@ def invoke(env: dict[str, str], database_url: URL, monkeypatch: pytest.MonkeyPat
     return run
 
 
+def seed_acting_staff(database_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changes on the command line name a staff account: the tests' own (helpdesk role,
+    no usable password), named in ``FLEXNET_ACTOR``."""
+    database = Database.from_url(database_url)
+    try:
+        with database.session() as session:
+            session.add(
+                StaffAccount(username=STAFF.name, role=StaffRole.HELPDESK, password_hash="-")
+            )
+    finally:
+        database.dispose()
+    monkeypatch.setenv("FLEXNET_ACTOR", STAFF.name)
+
+
 @pytest.fixture
 def database(database_url: URL) -> Iterator[Database]:
-    database = Database.from_url(database_url)
+    """The CLI's database, opened as a node opens it (its audit entries sealed)."""
+    database = Database.from_url(database_url, audit_key=AUDIT_KEY)
     yield database
     database.dispose()
 

@@ -185,8 +185,8 @@ def test_a_list_page_issues_the_same_few_statements_for_2000_practices(app: Flas
     statements: list[str] = []
     engine = state(app).database.engine
 
-    def count(*_: object) -> None:
-        statements.append("")
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -195,4 +195,4 @@ def test_a_list_page_issues_the_same_few_statements_for_2000_practices(app: Flas
         event.remove(engine, "before_cursor_execute", count)
 
     assert "Betriebsstätten 1–50 von 2.061" in page
-    assert len(statements) <= 12
+    assert len(statements) <= 12, statements[-3:]

@@ -5,6 +5,7 @@ locks)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from flask import Flask
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
+from flexnet.accounts import practices, servicerequests
 from flexnet.accounts.servicerequests import TooManyRequests
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
@@ -23,7 +25,17 @@ from flexnet.errors import (
     PreconditionError,
     ValidationError,
 )
-from flexnet.models import Letter, LetterKind, StaffRole
+from flexnet.models import (
+    AuditEntry,
+    Letter,
+    LetterKind,
+    LetterStatus,
+    MailRun,
+    MailRunStatus,
+    RequestKind,
+    StaffRole,
+)
+from flexnet.provisioning import mailruns
 from flexnet.web import state
 from flexnet.web.api_resources import READ, client_with
 from tests.conftest import BOX, STAFF
@@ -281,3 +293,103 @@ def test_a_domain_error_is_answered_with_the_status_its_kind_carries(
     assert api[1] == {"type": "about:blank", "title": title, "status": status, "detail": str(error)}
     assert page.status_code == status and page.mimetype == "text/html"
     assert title in page.get_data(as_text=True) and str(error) in page.get_data(as_text=True)
+
+
+def test_patch_edits_a_practice_and_a_user_with_the_old_values_in_the_audit(app: Flask) -> None:
+    address = {"street": "Breiter Weg 10", "zip_code": "06108", "city": "Halle (Saale)"}
+    bad_phone = call(app, "portal", "PATCH", f"/practices/{BSNR}", {**address, "phone": "ab"})
+    nothing = call(app, "portal", "PATCH", f"/practices/{BSNR}", {})
+    moved = call(app, "portal", "PATCH", f"/practices/{BSNR}", {**address, "phone": "0345 123"})
+    renamed = call(app, "portal", "PATCH", "/users/emuster", {"name": "Erika Muster-Lang"})
+    reader = call(app, "revision", "PATCH", "/users/emuster", {"name": "X"})
+
+    assert bad_phone[0] == 400 and "Telefonnummer" in str(bad_phone[1]["detail"])
+    assert nothing[0] == 400 and "Keine Änderung" in str(nothing[1]["detail"])
+    assert moved[0] == 200 and moved[1]["phone"] == "0345 123"
+    assert moved[1]["address"] == {"extra": None, **address}
+    assert renamed[0] == 200 and renamed[1]["name"] == "Erika Muster-Lang"
+    assert reader[0] == 403
+    with state(app).database.reader() as db:
+        entries = db.execute(
+            select(AuditEntry.actor, AuditEntry.data)
+            .where(AuditEntry.tag.in_(("practice:record:edit", "account:user:edit")))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [actor for actor, _ in entries] == ["portal", "portal"]
+    assert '"street":{"new":"Breiter Weg 10","old":"Weg 1"}' in entries[0][1]
+
+
+def test_the_request_queue_names_the_stored_number_to_call_back(app: Flask) -> None:
+    call(app, "portal", "PATCH", f"/practices/{BSNR}", {"phone": "0391 555 12 34"})
+    with state(app).database.session() as db:
+        for bsnr in (BSNR, "999999999"):
+            servicerequests.file_request(
+                db,
+                bsnr=bsnr,
+                usernames="emuster",
+                kind=RequestKind.NEW_PASSWORD,
+                contact_person="Jemand",
+                phone="0171 666 66 66",
+                message="",
+                source_ip="192.0.2.1",
+                now=utcnow(),
+            )
+
+    status, body, _ = call(app, "portal", "GET", "/requests")
+
+    assert status == 200
+    items = {item["bsnr"]: item for item in body["items"]}  # type: ignore[union-attr]
+    assert items[BSNR]["practice_phone"] == "0391 555 12 34"
+    assert items["999999999"]["practice_phone"] is None
+
+
+def test_a_returned_letter_through_the_api(app: Flask) -> None:
+    with state(app).database.session() as db:
+        practice = practices.get_practice(db, BSNR)
+        letter = mailruns.queue(
+            db, kind=LetterKind.LOCK_NOTICE, practice=practice, actor=STAFF, now=utcnow()
+        )
+        run = MailRun(
+            status=MailRunStatus.DISPATCHED,
+            run_date=date(2026, 11, 2),
+            produced_at=utcnow(),
+            produced_by="test",
+            dispatched_on=date(2026, 11, 2),
+        )
+        letter.run, letter.status = run, LetterStatus.DISPATCHED
+        reference = mailruns.reference(letter)
+
+    back = call(
+        app, "portal", "POST", f"/letters/{reference}/returned", {"returned_on": "2026-11-05"}
+    )
+    again = call(app, "portal", "POST", f"/letters/{reference}/returned", {})
+    unknown = call(app, "portal", "POST", "/letters/FN-999999/returned", {})
+
+    assert back[0] == 200 and back[1]["letter"] == reference and back[1]["resend"]
+    assert again[0] == 409 and unknown[0] == 404
+
+
+def test_a_takeover_through_the_api(app: Flask) -> None:
+    body = {
+        "on": "2026-11-01",
+        "new_name": "Praxis Dr. Neu",
+        "new_bsnr": "889999900",
+        "terms_version": "2.0",
+        "terms_channel": "portal",
+        "accepted_on": "2026-10-28",
+        "members": [{"username": "lneu", "lanr": "234567701", "name": "Dr. Lena Neu"}],
+        "staff": [{"username": "nneu", "name": "Nina Neu"}],
+    }
+
+    bad = call(app, "portal", "POST", f"/practices/{BSNR}/takeover", {**body, "members": [1]})
+    done = call(app, "portal", "POST", f"/practices/{BSNR}/takeover", body)
+    old = call(app, "revision", "GET", f"/practices/{BSNR}")
+    again = call(app, "portal", "POST", f"/practices/{BSNR}/takeover", body)
+
+    assert bad[0] == 400
+    assert done[0] == 201, done[1]
+    assert done[1]["practice"]["bsnr"] == "889999900"  # type: ignore[index]
+    assert done[1]["practice"]["users"] == ["lneu", "nneu"]  # type: ignore[index]
+    assert done[1]["ended"] == ["emuster"]
+    assert old[1]["status"] == "locked" and "§ 2.3" in str(old[1]["status_reason"])
+    assert again[0] == 409  # the old record is locked: taken over once

@@ -123,7 +123,7 @@ def test_staff_add_with_password_from_stdin(invoke: Invoke, database: Database) 
     )
 
     with database.session() as session:
-        account = session.scalars(select(StaffAccount)).one()
+        account = session.scalars(select(StaffAccount).where(StaffAccount.username == "anna")).one()
     assert (account.username, account.role.value) == ("anna", "helpdesk")
 
 
@@ -142,7 +142,7 @@ def test_staff_get_enrolment_codes_from_the_command_line(
     )
 
     with database.session() as session:
-        account = session.scalars(select(StaffAccount)).one()
+        account = session.scalars(select(StaffAccount).where(StaffAccount.username == "anna")).one()
         tags = session.scalars(select(AuditEntry.tag)).all()
     assert len(shown) == 2 and shown[0] != shown[1]
     assert account.enrolment_code_hash == factor.enrolment_code_hash(shown[1])

@@ -192,3 +192,29 @@ def test_show_tells_a_letter_the_next_run_carries_from_one_that_waits(
     assert "FN-000001 Begleitschreiben Yubikey: fällig für den nächsten Versandlauf" in practice
     assert waiting in practice and waiting in user
     assert "FN-000002 Zugangsdaten emuster: fällig" not in practice + user
+
+
+def test_a_returned_key_letter_waits_for_the_corrected_address_and_restarts_the_clock(
+    invoke: Invoke, onboarded: str, tmp_path: Path
+) -> None:
+    ok(invoke("letters", "run", "--out", str(tmp_path / "1.pdf"), "--today", KEY_DAY))
+    ok(invoke("letters", "dispatched", "1", "--date", KEY_DAY))
+
+    back = ok(invoke("letters", "returned", "FN-000001", "--date", "2025-11-03")).output
+    holding = ok(invoke("letters", "due", "--today", "2025-11-04")).output
+    refused(invoke("letters", "returned", "FN-000001"), "bereits als unzustellbar")
+    ok(invoke("practice", "edit", onboarded, "--street", "Hauptstraße 11"))
+    resent = ok(invoke("letters", "run", "--out", str(tmp_path / "2.pdf"), "--today", "2025-11-04"))
+    ok(invoke("letters", "dispatched", "2", "--date", "2025-11-04"))
+    waiting = ok(invoke("letters", "due", "--today", "2025-11-06")).output
+    shown = ok(invoke("practice", "show", onboarded)).output
+
+    assert "Brief FN-000001 (Begleitschreiben Yubikey) als unzustellbar erfasst" in back
+    assert "Yubikey 5000001 ist wieder im Haus" in back and "FN-000003 vorgemerkt" in back
+    assert "0 fällig, 2 zurückgehalten" in holding and "Anschrift unzustellbar" in holding
+    assert resent.output.splitlines()[-1] == "2"
+    page = page_texts((tmp_path / "2.pdf").read_bytes())[0]
+    assert "5000001" in page and "Hauptstraße 11" in page
+    # Three working days after the re-sent letter's dispatch, not the first one's.
+    assert "frühestens am 07.11.2025" in waiting
+    assert "FN-000001 Begleitschreiben Yubikey: unzustellbar zurück am 03.11.2025" in shown

@@ -40,6 +40,7 @@ SAMPLES = {
     "kind": "nas",
     "action": "disable",
     "filename": "flexnet.css",
+    "reference": "FN-000001",
 }
 # What views read from queries, forms and JSON bodies (a new name needs no entry: a NUL
 # anywhere is refused, whatever the name).
@@ -221,8 +222,12 @@ def test_far_days_never_give_a_server_error(site: Site) -> None:
     refusal at most (the routes that use them have their own tests)."""
     days = dict.fromkeys(("from", "to", "today", "date"), "9999-12-31")
     days |= dict.fromkeys(
-        ("notice_date", "requested_date", "until", "accepted_on", "terms_date"), "9999-12-25"
-    )
+        (
+            "notice_date", "requested_date", "until", "accepted_on", "terms_date", "on",
+            "ended_on", "returned_on", "effective_on", "accept_by", "lock_from", "lock_to",
+        ),
+        "9999-12-25",
+    )  # fmt: skip
     early = dict.fromkeys(days, "0001-01-01")
 
     for rule, method, _ in routes(site.app):

@@ -20,6 +20,7 @@ from flexnet.accounts import practices, users, vpn
 from flexnet.clients import nas
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
 from flexnet.db import Database
+from flexnet.lifecycle import terms
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     AuthEvent,
@@ -412,8 +413,10 @@ def test_after_a_new_nas_secret_only_the_new_one_is_answered(world: World) -> No
     old = world.radius.send(
         world.radius.access_request("emuster", PASSWORD + world.key.otp()), timeout=1
     )
+    # An answer is expected: wait as a NAS would (it includes a password hash), not 1 s.
     new = world.radius.send_raw(
-        encoded_access_request("emuster", PASSWORD + world.key.otp(), secret=new_secret)
+        encoded_access_request("emuster", PASSWORD + world.key.otp(), secret=new_secret),
+        timeout=5,
     )
 
     assert old is None
@@ -726,3 +729,31 @@ def test_a_nas_whose_secret_does_not_open_drops_alone_and_the_list_stays_current
 
     assert code_of(accepted) == rp.AccessAccept
     assert disabled is None
+
+
+def test_radclient_is_told_to_accept_new_terms_after_the_period(world: World) -> None:
+    with world.database.session() as session:
+        terms.publish(
+            session,
+            version="2.0",
+            effective_on=date(2026, 11, 23),
+            accept_by=date(2026, 11, 30),
+            actor=STAFF,
+            now=NOW,
+        )
+    login = f"User-Name=emuster,User-Password='{PASSWORD}{{otp}}',Message-Authenticator=0x00\n"
+
+    world.clock.now = datetime(2026, 11, 30, 23, 59, tzinfo=BERLIN)
+    within = world.radius.radclient(login.format(otp=world.key.otp()))
+    world.clock.now = datetime(2026, 12, 1, 0, 0, tzinfo=BERLIN)
+    after = world.radius.radclient(login.format(otp=world.key.otp()))
+    wrong = world.radius.radclient(
+        f"User-Name=emuster,User-Password='Falsch-Falsch-1{world.key.otp()}',"
+        "Message-Authenticator=0x00\n"
+    )
+
+    assert "Received Access-Accept" in within
+    assert "Received Access-Reject" in after
+    assert "Bitte nehmen Sie die neuen Nutzungsbedingungen (Version 2.0) an" in after
+    assert 'Reply-Message = "Anmeldung fehlgeschlagen."' in wrong
+    assert [r for _, r in events(world)][-2:] == ["user_locked_objection", "user_locked_objection"]

@@ -19,7 +19,7 @@ from flexnet.accounts import users
 from flexnet.authn import passwords
 from flexnet.cli import cli
 from flexnet.db import utcnow
-from flexnet.models import LockCause, TakenOverPassword
+from flexnet.models import LockCause, StaffAccount, StaffRole, TakenOverPassword
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.support.seed import add_login
@@ -185,8 +185,10 @@ def test_idle_logout_after_15_minutes(app: Flask) -> None:
 
 def lock_by_cli(app: Flask) -> None:
     """Staff lock the user with the CLI (same database as the app: FLEXNET_DATABASE_URL)."""
+    with state(app).database.session() as session:
+        session.add(StaffAccount(username="akrause", role=StaffRole.HELPDESK, password_hash="-"))
     result = CliRunner().invoke(
-        cli, ["lock", "user", "emuster", "--reason", "Kennwort weitergegeben"]
+        cli, ["--as", "akrause", "lock", "user", "emuster", "--reason", "Kennwort weitergegeben"]
     )
     assert result.exit_code == 0, result.output
 

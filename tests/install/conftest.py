@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from tests.support.yubikeys import SimulatedKey
 
 ROOT = Path(__file__).resolve().parents[2]
+ACTING_STAFF = "it-admin"
 START_SECONDS = 30.0
 
 
@@ -52,6 +53,8 @@ class Installed:
             "LANG": "C.UTF-8",
             "FLEXNET_INSTANCE": str(instance),
             "FLEXNET_LOG_LEVEL": "INFO",
+            # Changes name a staff account (the product fixture adds it first).
+            "FLEXNET_ACTOR": ACTING_STAFF,
         }
         environ.update({f"FLEXNET_{k.upper()}": v for k, v in settings.items()})
         return environ
@@ -190,6 +193,13 @@ def product(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> P
     (head,) = ScriptDirectory(str(ROOT / "migrations")).get_heads()
     assert f"Datenbankschema auf Stand {head}" in upgraded
     assert flexnet("db", "current").strip() == head
+    # The first admin needs no one to name; every later change is recorded for it.
+    ok(
+        installed.run(
+            instance, "staff", "add", ACTING_STAFF, "--role", "admin", "--password-stdin",
+            input="Ein-langes-Kennwort-2026\n", actor="",
+        )
+    )  # fmt: skip
 
     keys = {f"nutzer{n}": SimulatedKey.random() for n in range(len(PRACTICES))}
     key_file = instance.parent / "keys.csv"

@@ -26,7 +26,7 @@ import pytest
 
 from flexnet.config import Settings, load_settings
 from flexnet.errors import ConfigError
-from tests.conftest import TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.conftest import TEST_AUDIT_KEY, TEST_MASTER_KEY, TEST_SECRET_KEY
 from tests.install.conftest import PASSWORD, ROOT, Installed, Product, ok, started, wait_for
 
 DEPLOY = ROOT / "deploy"
@@ -70,6 +70,7 @@ def test_the_settings_template_names_every_setting_with_its_default(tmp_path: Pa
     named = re.findall(r"^(?:# )?(FLEXNET_[A-Z_]+)=", template, re.MULTILINE)
     filled = template.replace("FLEXNET_SECRET_KEY=\n", f"FLEXNET_SECRET_KEY={TEST_SECRET_KEY}\n")
     filled = filled.replace("FLEXNET_MASTER_KEY=\n", f"FLEXNET_MASTER_KEY={TEST_MASTER_KEY}\n")
+    filled = filled.replace("FLEXNET_AUDIT_KEY=\n", f"FLEXNET_AUDIT_KEY={TEST_AUDIT_KEY}\n")
     every_default = re.sub(r"^# (FLEXNET_[A-Z_]+=)", r"\1", filled, flags=re.MULTILINE)
 
     assert sorted(named) == sorted(set(documented))

@@ -33,7 +33,7 @@ from yubiotp.otp import decode_otp
 from flexnet.clients import nas
 from flexnet.db import Database
 from flexnet.models import AuthEvent, NasClient, Practice, Token
-from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY, TEST_SECRET_KEY
+from tests.conftest import BOX, NOW, STAFF, TEST_AUDIT_KEY, TEST_MASTER_KEY, TEST_SECRET_KEY
 from tests.support.radius import SECRET, encoded_access_request
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
@@ -51,6 +51,7 @@ def node_environment(url: URL, instance: Path, **settings: str) -> dict[str, str
         FLEXNET_DATABASE_URL=url.render_as_string(hide_password=False),
         FLEXNET_SECRET_KEY=TEST_SECRET_KEY,
         FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
+        FLEXNET_AUDIT_KEY=TEST_AUDIT_KEY,
         FLEXNET_INSTANCE=str(instance),
         FLEXNET_LOG_LEVEL="INFO",
         FLEXNET_COOKIE_SECURE="0",

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from flexnet.accounts import practices, users
+from flexnet.accounts import identifiers, practices, users
 from flexnet.audit import Actor
 from flexnet.db import Database, utcnow
 from flexnet.models import (
@@ -24,6 +24,12 @@ from flexnet.otp.secrets import SecretBox, YubicoSecret, token_context
 from tests.support.yubikeys import SimulatedKey
 
 SEEDER = Actor.system("seed")
+
+
+def lanr(n: int) -> str:
+    """A LANR with a correct check digit (six digits from ``n``, specialty group 01)."""
+    first_six = f"{n:06d}"
+    return f"{first_six}{identifiers.lanr_check_digit(first_six)}01"
 
 
 def add_login(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.audit import GENESIS_HASH, Actor, AuditTag, Subject
-from flexnet.db import Database
+from flexnet.db import AUDIT_KEY_INFO, Database
 from flexnet.models import AuditEntry
 from tests.conftest import NOW
 
@@ -38,7 +38,9 @@ def test_entries_chain_onto_each_other(session: Session) -> None:
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash
     assert third.prev_hash == second.hash
-    assert audit.verify_chain(session) == audit.ChainReport(entries=3, head=third.hash)
+    assert audit.verify_chain(session) == audit.ChainReport(
+        entries=3, head=third.hash, head_id=third.id, sealed=True
+    )
 
 
 def test_entry_fields_round_trip(session: Session) -> None:
@@ -77,9 +79,15 @@ def test_rehashed_alteration_breaks_the_next_link(session: Session) -> None:
     session.flush()
     session.expire_all()
 
-    report = audit.verify_chain(session)
+    sealed = audit.verify_chain(session)
+    session.info.pop(AUDIT_KEY_INFO)
+    links_only = audit.verify_chain(session)
 
-    assert report.first_broken_id == entries[2].id
+    assert (sealed.first_broken_id, sealed.problem) == (
+        entries[1].id,
+        "Siegel falsch (Eintrag verändert oder anderer Schlüssel)",
+    )
+    assert links_only.first_broken_id == entries[2].id
 
 
 def test_deleted_entry_is_detected(session: Session) -> None:
@@ -161,3 +169,37 @@ def test_report_names_the_head_so_a_cut_tail_can_be_noticed(session: Session) ->
     assert before.head == entries[2].hash
     assert after.ok  # a chain alone cannot see its end cut off ...
     assert after.head != before.head  # ... but the recorded head shows it
+
+
+def _rewrite_and_recompute(session: Session, victim_id: int, **changes: object) -> None:
+    """What a database administrator can do: change an entry, then recompute every hash
+    from it to the head so that each link fits again."""
+    entries = list(
+        session.scalars(
+            select(AuditEntry).where(AuditEntry.id >= victim_id).order_by(AuditEntry.id)
+        )
+    )
+    previous = session.scalar(
+        select(AuditEntry.hash).where(AuditEntry.id < victim_id).order_by(AuditEntry.id.desc())
+    )
+    for name, value in changes.items():
+        setattr(entries[0], name, value)
+    for entry in entries:
+        entry.prev_hash = previous or GENESIS_HASH
+        entry.hash = audit.entry_hash(entry)
+        previous = entry.hash
+    session.flush()
+    session.expire_all()
+
+
+def test_a_rewritten_and_recomputed_chain_fails_the_keyed_verification(
+    session: Session,
+) -> None:
+    entries = append(session, 5)
+    assert audit.verify_chain(session).ok
+
+    _rewrite_and_recompute(session, entries[1].id, actor="mallory")
+    report = audit.verify_chain(session)
+
+    assert not report.ok
+    assert report.first_broken_id == entries[1].id

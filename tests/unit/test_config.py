@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from flexnet.config import generate_master_key, load_settings, parse_master_key
+from flexnet.config import TermsOverdue, generate_master_key, load_settings, parse_master_key
 from flexnet.errors import ConfigError
 from flexnet.ops.instance import ensure_instance
 
@@ -18,6 +18,7 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
     assert settings.database_url.database == str(settings.instance_path / "flexnet.sqlite3")
     assert len(settings.master_key) == 32
     assert settings.lock_after_quarters == 4
+    assert settings.terms_overdue is TermsOverdue.REFUSE  # refused at login, not locked
 
 
 @pytest.mark.parametrize(
@@ -28,10 +29,15 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
         ("FLEXNET_MASTER_KEY", ""),
         ("FLEXNET_MASTER_KEY", "not base64 at all!"),
         ("FLEXNET_MASTER_KEY", base64.urlsafe_b64encode(b"16 bytes only...").decode()),
+        ("FLEXNET_AUDIT_KEY", ""),
+        ("FLEXNET_AUDIT_KEY", base64.urlsafe_b64encode(b"16 bytes only...").decode()),
+        ("FLEXNET_REQUEST_RETENTION_DAYS", "0"),
+        ("FLEXNET_RECORD_RETENTION_YEARS", "zehn"),
         ("FLEXNET_DATABASE_URL", "no url"),
         ("FLEXNET_DATABASE_URL", "mysql://u@h/db"),
         ("FLEXNET_LOCK_AFTER_QUARTERS", "0"),
         ("FLEXNET_LOCK_AFTER_QUARTERS", "vier"),
+        ("FLEXNET_TERMS_OVERDUE", "sperren"),
     ],
 )
 def test_bad_value_is_refused_naming_the_variable(
@@ -52,6 +58,39 @@ def test_missing_secret_is_refused(env: dict[str, str], monkeypatch: pytest.Monk
 
     with pytest.raises(ConfigError, match="FLEXNET_MASTER_KEY ist nicht gesetzt"):
         load_settings()
+
+
+def test_missing_audit_key_is_refused(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLEXNET_AUDIT_KEY")
+
+    with pytest.raises(ConfigError, match="FLEXNET_AUDIT_KEY ist nicht gesetzt"):
+        load_settings()
+
+
+def test_init_adds_the_audit_key_to_an_older_instance_file(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLEXNET_AUDIT_KEY")
+    older = Path(env["FLEXNET_INSTANCE"]) / "flexnet.env"
+    older.write_text("# written by an older flexnet\nFLEXNET_DEMO=1", encoding="utf-8")
+
+    done = ensure_instance(older.parent, {})
+    again = ensure_instance(older.parent, {})
+
+    lines = older.read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ["# written by an older flexnet", "FLEXNET_DEMO=1"]
+    assert [line.split("=")[0] for line in lines[2:]] == [
+        "FLEXNET_SECRET_KEY",
+        "FLEXNET_MASTER_KEY",
+        "FLEXNET_AUDIT_KEY",
+    ]
+    assert done == [
+        f"Fehlende Schlüssel ergänzt in {older}: "
+        + ", ".join(["FLEXNET_SECRET_KEY", "FLEXNET_MASTER_KEY", "FLEXNET_AUDIT_KEY"])
+    ]
+    assert again == []
+    settings = load_settings()
+    assert settings.audit_key is not None and settings.audit_key != settings.master_key
 
 
 def test_instance_file_fills_in_and_environment_wins(
@@ -83,6 +122,7 @@ def test_ensure_instance_writes_private_file_once(tmp_path: Path) -> None:
     assert second == []
     assert (instance / "flexnet.env").stat().st_mode & 0o777 == 0o600
     assert "FLEXNET_MASTER_KEY=" in content and "FLEXNET_SECRET_KEY=" in content
+    assert "FLEXNET_AUDIT_KEY=" in content
     assert (instance / "flexnet.env").read_text() == content
 
 
@@ -96,7 +136,7 @@ def test_repr_hides_secrets(env: dict[str, str]) -> None:
     text = repr(load_settings())
 
     assert env["FLEXNET_SECRET_KEY"] not in text
-    assert "master_key" not in text
+    assert "master_key" not in text and "audit_key" not in text
 
 
 def test_generated_master_keys_parse_and_differ() -> None:

@@ -76,3 +76,14 @@ def test_an_audit_entry_s_data_is_shown_as_label_and_value_not_json() -> None:
         "Ende am": "31.12.2026",
         "Anlass": "Verlust",
     }
+
+
+def test_an_edit_is_shown_field_by_field_old_to_new() -> None:
+    entry = AuditEntry(
+        tag=AuditTag.PRACTICE_EDIT.value,
+        data=json.dumps({"changes": {"city": {"old": "Magdeburg", "new": "Halle (Saale)"}}}),
+    )
+
+    assert [(d.label, d.value) for d in loglabels.entry_data(entry)] == [
+        ("Änderungen", "Ort: Magdeburg → Halle (Saale)")
+    ]

@@ -31,6 +31,7 @@ ALLOWED_FIELDS: Mapping[LetterKind, frozenset[str]] = {
     | {"practice_scope", "username", "serial", "reason", "last_day", "effective_date"}
     | {"return_address"},
     LetterKind.RETURN_REMINDER: COMMON_FIELDS | {"serial", "locked_on", "return_address"},
+    LetterKind.TERMS: COMMON_FIELDS | {"version", "effective_date", "accept_by"},
 }
 # May be empty: a line of the template that uses an empty one is left out.
 OPTIONAL_FIELDS: Mapping[LetterKind, frozenset[str]] = {
@@ -45,6 +46,7 @@ _FORBIDDEN: Mapping[LetterKind, frozenset[str]] = {
     LetterKind.LOSS_CONFIRMATION: frozenset({"password"}),
     LetterKind.LOCK_NOTICE: frozenset({"password"}),
     LetterKind.RETURN_REMINDER: frozenset({"password"}),
+    LetterKind.TERMS: frozenset({"password"}),
     LetterKind.CREDENTIALS: frozenset({"serial", "public_id"}),
     LetterKind.NEW_PASSWORD: frozenset({"serial", "public_id"}),
 }

@@ -353,6 +353,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     navigation,
     onboarding,
     pages,
+    privacypages,
     requestpages,
     staffaccounts,
     terminations,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date
 
@@ -119,3 +120,98 @@ def test_end_of_activity_is_recorded_and_audited(
 def test_unknown_bsnr_is_reported(session: Session) -> None:
     with pytest.raises(NotFoundError, match="999999999"):
         practices.get_practice(session, "999999999")
+
+
+# --- edits: practices move and rename ---------------------------------------------------
+
+
+def audit_data(session: Session, tag: str) -> list[dict[str, object]]:
+    rows = session.execute(
+        select(AuditEntry.actor, AuditEntry.data)
+        .where(AuditEntry.tag == tag)
+        .order_by(AuditEntry.id)
+    )
+    return [{"actor": actor, **json.loads(data)} for actor, data in rows]
+
+
+def test_an_edit_changes_name_address_phone_and_contact_and_audits_old_and_new(
+    session: Session, make_practice: Callable[..., Practice]
+) -> None:
+    practice = make_practice(address_extra="Haus B")
+
+    changed = practices.edit_practice(
+        session,
+        bsnr=practice.bsnr,
+        name="MVZ am Dom",
+        street="Domplatz 5",
+        zip_code="39104",
+        address_extra="",
+        phone="0391 123 45-6",
+        contact_person="Frau Schulze",
+        actor=STAFF,
+        now=NOW,
+    )
+
+    assert (practice.name, practice.street, practice.zip_code, practice.city) == (
+        "MVZ am Dom",
+        "Domplatz 5",
+        "39104",
+        "Magdeburg",
+    )
+    assert practice.address_extra is None
+    assert (practice.phone, practice.contact_person) == ("0391 123 45-6", "Frau Schulze")
+    assert set(changed) == {
+        "name",
+        "street",
+        "zip_code",
+        "address_extra",
+        "phone",
+        "contact_person",
+    }
+    (entry,) = audit_data(session, "practice:record:edit")
+    assert entry["actor"] == STAFF.name
+    assert entry["changes"] == {
+        "name": {"old": "Praxis Dr. Müller", "new": "MVZ am Dom"},
+        "street": {"old": "Doctor-Eisenbart-Ring 2", "new": "Domplatz 5"},
+        "zip_code": {"old": "39120", "new": "39104"},
+        "address_extra": {"old": "Haus B", "new": None},
+        "phone": {"old": None, "new": "0391 123 45-6"},
+        "contact_person": {"old": None, "new": "Frau Schulze"},
+    }
+    session.flush()
+    assert "mvz am dom" in practice.search_key
+
+
+def test_an_edit_with_a_bad_value_changes_nothing(
+    session: Session, make_practice: Callable[..., Practice]
+) -> None:
+    practice = make_practice()
+
+    for fields, message in (
+        ({"zip_code": "3910"}, "Postleitzahl"),
+        ({"phone": "ruf mich an"}, "Telefonnummer"),
+        ({"name": "   "}, "Name"),
+        ({}, "Keine Änderung"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            practices.edit_practice(session, bsnr=practice.bsnr, actor=STAFF, now=NOW, **fields)
+
+    assert (practice.zip_code, practice.phone, practice.name) == (
+        "39120",
+        None,
+        "Praxis Dr. Müller",
+    )
+    assert audit_data(session, "practice:record:edit") == []
+
+
+def test_an_edit_to_the_same_values_records_nothing(
+    session: Session, make_practice: Callable[..., Practice]
+) -> None:
+    practice = make_practice()
+
+    changed = practices.edit_practice(
+        session, bsnr=practice.bsnr, city=" Magdeburg ", actor=STAFF, now=NOW
+    )
+
+    assert changed == {}
+    assert audit_data(session, "practice:record:edit") == []

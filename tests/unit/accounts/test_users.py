@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from flexnet.accounts import users
+from flexnet.accounts import identifiers, users
 from flexnet.authn import passwords
 from flexnet.errors import ConflictError, PreconditionError, ValidationError
 from flexnet.models import (
@@ -135,3 +136,94 @@ def test_lock_ends_self_service_sessions_set_based(
     assert changed.session_epoch == before[changed.id] + 1
     assert earlier.session_epoch == before[earlier.id]  # locked already: left as it was
     assert len([s for s in statements if s.lstrip().upper().startswith("UPDATE USERS")]) == 1
+
+
+# --- edits: people change names ---------------------------------------------------------
+
+
+def lanr(n: int) -> str:
+    """A LANR with a correct check digit (specialty group 01)."""
+    first_six = f"{n:06d}"
+    return f"{first_six}{identifiers.lanr_check_digit(first_six)}01"
+
+
+def edits(session: Session) -> list[dict[str, object]]:
+    rows = session.execute(
+        select(AuditEntry.actor, AuditEntry.data)
+        .where(AuditEntry.tag == "account:user:edit")
+        .order_by(AuditEntry.id)
+    )
+    return [{"actor": actor, **json.loads(data)} for actor, data in rows]
+
+
+def test_a_member_changes_name_and_lanr_with_the_old_values_in_the_audit(
+    session: Session, make_user: Callable[..., User]
+) -> None:
+    member = make_user(kind=UserKind.MEMBER, name="Dr. Anna Schmidt", lanr=lanr(111111))
+
+    users.edit_user(
+        session,
+        username=member.username,
+        name="Dr. Anna Schmidt-Berger",
+        lanr=lanr(222222),
+        actor=STAFF,
+        now=NOW,
+    )
+
+    assert (member.name, member.lanr) == ("Dr. Anna Schmidt-Berger", lanr(222222))
+    assert edits(session) == [
+        {
+            "actor": STAFF.name,
+            "changes": {
+                "name": {"old": "Dr. Anna Schmidt", "new": "Dr. Anna Schmidt-Berger"},
+                "lanr": {"old": lanr(111111), "new": lanr(222222)},
+            },
+        }
+    ]
+
+
+def test_a_lanr_with_a_wrong_check_digit_or_for_a_non_member_is_refused(
+    session: Session, make_user: Callable[..., User]
+) -> None:
+    member = make_user(kind=UserKind.MEMBER, lanr=lanr(111111))
+    assistant = make_user(kind=UserKind.STAFF)
+
+    with pytest.raises(ValidationError, match="Prüfziffer"):
+        users.edit_user(session, username=member.username, lanr="111111201", actor=STAFF, now=NOW)
+    with pytest.raises(ValidationError, match="nur für Mitglieder"):
+        users.edit_user(session, username=assistant.username, lanr=lanr(3), actor=STAFF, now=NOW)
+
+    assert member.lanr == lanr(111111) and assistant.lanr is None
+    assert edits(session) == []
+
+
+def test_a_lanr_held_by_another_person_is_refused_on_edit_and_on_add(
+    session: Session, make_practice: Callable[..., Practice], make_user: Callable[..., User]
+) -> None:
+    group, branch = make_practice(), make_practice()
+    anna = make_user(practice=group, kind=UserKind.MEMBER, name="Dr. Anna Schmidt", lanr=lanr(1))
+    bert = make_user(practice=group, kind=UserKind.MEMBER, name="Dr. Bert Lange", lanr=lanr(2))
+
+    with pytest.raises(ConflictError, match=f"LANR {lanr(1)}.*Dr. Anna Schmidt"):
+        users.edit_user(session, username=bert.username, lanr=lanr(1), actor=STAFF, now=NOW)
+    with pytest.raises(ConflictError, match=f"LANR {lanr(1)}"):
+        make_user(practice=branch, kind=UserKind.MEMBER, name="Dr. Carl Roth", lanr=lanr(1))
+    with pytest.raises(ConflictError, match=f"LANR {lanr(2)}"):
+        make_user(practice=group, kind=UserKind.MEMBER, name="Dr. Bert Lange", lanr=lanr(2))
+    # The same person in a second practice (the name folded: case, umlauts) is no other.
+    same = make_user(practice=branch, kind=UserKind.MEMBER, name="dr. anna SCHMIDT", lanr=lanr(1))
+
+    assert same.lanr == anna.lanr and bert.lanr == lanr(2)
+
+
+def test_a_name_is_one_line_and_an_empty_one_clears_it(
+    session: Session, make_user: Callable[..., User]
+) -> None:
+    assistant = make_user(kind=UserKind.STAFF, name="Erika Muster")
+
+    with pytest.raises(ValidationError, match="Name"):
+        users.edit_user(session, username=assistant.username, name="a\x1bb", actor=STAFF, now=NOW)
+    users.edit_user(session, username=assistant.username, name="", actor=STAFF, now=NOW)
+
+    assert assistant.name is None
+    assert edits(session)[0]["changes"] == {"name": {"old": "Erika Muster", "new": None}}

@@ -143,3 +143,10 @@ def test_an_impossible_password_is_wrong_not_an_error(typed: str) -> None:
     assert passwords.reuses(typed, [stored], policy=passwords.DEFAULT_POLICY) is False
     if typed.isprintable():  # refused by the rules, not by an exception
         assert "höchstens 64 Zeichen" in " ".join(passwords.policy_violations(typed))
+
+
+@pytest.mark.parametrize("password", ["\udc80Sommer-Regen-26!", "Sommer-\ud800Regen-26!"])
+def test_a_lone_surrogate_is_refused_with_a_message_not_an_exception(password: str) -> None:
+    assert passwords.policy_violations(password) == [passwords.NOT_A_CHARACTER]
+    with pytest.raises(ValidationError, match="ungültiges Zeichen"):
+        passwords.check_transportable(password)

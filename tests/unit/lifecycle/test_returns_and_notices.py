@@ -33,6 +33,7 @@ from flexnet.models import (
 from flexnet.otp import importer
 from flexnet.otp.secrets import YubicoSecret, token_context
 from tests.conftest import BOX, NOW, STAFF
+from tests.support.seed import lanr
 from tests.support.yubikeys import SimulatedKey
 
 MakeKey = Callable[..., tuple[Token, SimulatedKey]]
@@ -96,6 +97,8 @@ def test_a_member_ending_alone_gets_a_notice_naming_the_account(
 ) -> None:
     practice, _ = keyed
     member = make_user(practice=practice, kind=UserKind.MEMBER)
+    # A colleague stays: the practice goes on (§ 1.2), only the leaving member's ends.
+    make_user(practice=practice, kind=UserKind.MEMBER, name="Dr. Bleibt", lanr=lanr(2))
     member.activity_ended_on = date(2026, 5, 15)
     session.flush()
 

@@ -3,18 +3,25 @@ after the upgrade (and back after a downgrade)."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
-from flexnet.db import make_engine
+from flexnet import audit
+from flexnet.audit import Actor
+from flexnet.db import Database, make_engine
+from flexnet.errors import ConfigError
+from flexnet.lifecycle import job
 from flexnet.ops import migrate
+from tests.conftest import AUDIT_KEY
 
 _names = itertools.count(1)
 
@@ -120,3 +127,116 @@ def test_search_keys_of_the_records_there_are_computed(empty_engine: Engine) -> 
         ("juergen gross",),
         ("",),
     ]
+
+
+# --- the audit chain sealed ---------------------------------------------------------
+
+
+def _legacy_hash(prev: str, values: dict[str, object]) -> str:
+    """The chain as flexnet wrote it before the audit key (format 1), written out here on
+    its own so that the test holds the migration to what older databases really hold."""
+    at = values["at"]
+    assert isinstance(at, datetime)
+    content = [
+        prev,
+        at.isoformat(timespec="microseconds"),
+        *(values[name] for name in ("actor_kind", "actor", "tag", "subject_kind")),
+        *(values[name] for name in ("subject_id", "data", "source_ip")),
+    ]
+    encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _write_legacy_chain(engine: Engine, count: int) -> None:
+    prev = "0" * 64
+    with engine.begin() as connection:
+        for i in range(count):
+            values: dict[str, object] = {
+                "at": datetime(2026, 11, 1, 8, i, tzinfo=UTC),
+                "actor_kind": "staff",
+                "actor": "anna",
+                "tag": "practice:record:create",
+                "subject_kind": "practice",
+                "subject_id": f"88123450{i}",
+                "data": json.dumps({"name": f"Praxis Müller {i}"}, ensure_ascii=False),
+                "source_ip": f"192.0.2.{i + 1}" if i % 2 == 0 else None,
+            }
+            prev = _legacy_hash(prev, values)
+            connection.execute(
+                text(
+                    "INSERT INTO audit_entries (at, actor_kind, actor, tag, subject_kind,"
+                    " subject_id, data, source_ip, prev_hash, hash) VALUES (:at, :actor_kind,"
+                    " :actor, :tag, :subject_kind, :subject_id, :data, :source_ip, :prev, :hash)"
+                ),
+                {**values, "prev": _prev_of(connection), "hash": prev},
+            )
+
+
+def _prev_of(connection: Connection) -> str:
+    last = connection.execute(text("SELECT hash FROM audit_entries ORDER BY id DESC")).first()
+    return str(last[0]) if last else "0" * 64
+
+
+def test_an_older_chain_is_sealed_on_upgrade_and_stays_verifiable_without_its_addresses(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine, "5f7631b39086")
+    _write_legacy_chain(empty_engine, 6)
+    heads_before = rows(empty_engine, "SELECT id, hash FROM audit_entries ORDER BY id")
+
+    migrate.upgrade(empty_engine, audit_key=AUDIT_KEY)
+    database = Database(empty_engine, audit_key=AUDIT_KEY)
+    with database.session() as session:
+        sealed = audit.verify_chain(session)
+        job.run(
+            session,
+            now=datetime(2026, 12, 15, tzinfo=UTC),
+            settings=job.JobSettings(),
+            actor=Actor.system("t"),
+        )
+    with database.session() as session:
+        without_addresses = audit.verify_chain(session)
+        addresses = session.scalar(
+            text("SELECT count(*) FROM audit_entries WHERE source_ip IS NOT NULL")
+        )
+
+    assert sealed.ok and sealed.sealed and sealed.entries == 6
+    assert rows(empty_engine, "SELECT id, hash FROM audit_entries WHERE id <= 6 ORDER BY id") == (
+        heads_before
+    )  # hashes recorded outside the database stay valid
+    assert without_addresses.ok and without_addresses.entries > 6
+    assert addresses == 0
+
+
+def test_a_legacy_entry_rewritten_after_its_address_went_fails_the_seal(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine, "5f7631b39086")
+    _write_legacy_chain(empty_engine, 4)
+    migrate.upgrade(empty_engine, audit_key=AUDIT_KEY)
+    with empty_engine.begin() as connection:
+        connection.execute(text("UPDATE audit_entries SET source_ip = NULL, source_ip_salt = NULL"))
+        connection.execute(text("UPDATE audit_entries SET actor = 'mallory' WHERE id = 1"))
+
+    with Database(empty_engine, audit_key=AUDIT_KEY).reader() as session:
+        report = audit.verify_chain(session)
+
+    assert (report.first_broken_id, report.problem) == (
+        1,
+        "Siegel falsch (Eintrag verändert oder anderer Schlüssel)",
+    )
+
+
+def test_an_upgrade_without_the_audit_key_stops_and_changes_nothing(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine, "5f7631b39086")
+    _write_legacy_chain(empty_engine, 2)
+
+    with pytest.raises(ConfigError, match="FLEXNET_AUDIT_KEY"):
+        migrate.upgrade(empty_engine)
+    migrate.upgrade(empty_engine, audit_key=AUDIT_KEY)
+
+    assert migrate.is_up_to_date(empty_engine)
+    with Database(empty_engine, audit_key=AUDIT_KEY).reader() as session:
+        assert audit.verify_chain(session).ok

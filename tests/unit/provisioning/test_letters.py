@@ -81,6 +81,11 @@ FIELDS: Mapping[LetterKind, Mapping[str, str]] = {
         "locked_on": "01.10.2026",
         "return_address": "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg",
     },
+    LetterKind.TERMS: {
+        "version": "2.0",
+        "effective_date": "01.07.2030",
+        "accept_by": "30.09.2030",
+    },
 }
 PASSWORD_KINDS = [LetterKind.CREDENTIALS, LetterKind.NEW_PASSWORD]
 
@@ -311,6 +316,18 @@ def test_return_reminder_names_key_and_lock_date(templates: LetterTemplates) -> 
     assert pages == [1]
     assert f"Yubikey mit der Seriennummer {SERIAL}" in text
     assert "ist seit dem 01.10.2026 für KV-FlexNet gesperrt" in text
+
+
+def test_the_terms_letter_names_version_effect_and_deadline(templates: LetterTemplates) -> None:
+    pdf, pages = render(templates, make_letter(LetterKind.TERMS))
+
+    text = " ".join(" ".join(page_texts(pdf)).split())
+    assert pages == [1]
+    assert "Neue Nutzungsbedingungen für KV-FlexNet (Version 2.0)" in text
+    assert "ab dem 01.07.2030 gilt die Version 2.0" in text
+    assert "bis zum 30.09.2030 an." in text and f"(BSNR {BSNR})" in text
+    assert "**" not in text  # the bold line is printed bold, not with its marks
+    assert "Kennwort" not in text and SERIAL not in text
 
 
 def test_a_required_value_must_not_be_empty(templates: LetterTemplates) -> None:

@@ -12,13 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from flexnet.accounts import practices as practices_service
 from flexnet.accounts import users
 from flexnet.authn import passwords, pipeline
 from flexnet.authn.pipeline import Channel, Client, Outcome
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
-from flexnet.errors import ConflictError, ValidationError
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.models import (
     AuditEntry,
+    Letter,
     LetterKind,
     LockCause,
     MailRunStatus,
@@ -28,7 +30,7 @@ from flexnet.models import (
     User,
     UserKind,
 )
-from flexnet.provisioning import issuance, mailruns
+from flexnet.provisioning import issuance, mailruns, returnmail
 from flexnet.provisioning.issuance import Replacement
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
 from tests.support.pdf import page_texts, printed_credentials
@@ -470,3 +472,158 @@ def test_cancelling_again_finishes_a_run_an_earlier_version_left_half_cancelled(
         )
     with pytest.raises(ConflictError, match="bereits abgeschlossen"):
         mailruns.cancel_run(session, run_id=produced.run.id, actor=STAFF, now=NOW)
+
+
+def test_letters_printed_after_an_edit_carry_the_current_name_and_address(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    practices = [make_practice(name=f"Praxis {n}") for n in range(3)]
+    for practice in practices:
+        onboard(session, practice, make_yubikey, username=f"nutzer{practice.bsnr}")
+    moved = practices[1]
+    practices_service.edit_practice(
+        session,
+        bsnr=moved.bsnr,
+        name="Gemeinschaftspraxis Neustadt",
+        street="Lübecker Straße 30",
+        zip_code="39124",
+        address_extra="2. OG",
+        actor=STAFF,
+        now=NOW,
+    )
+
+    _, pdf = run(session, MONDAY)
+
+    pages = page_texts(pdf)
+    (letter,) = [page for page in pages if moved.bsnr in page]
+    assert "Gemeinschaftspraxis Neustadt" in letter
+    assert "2. OG" in letter and "Lübecker Straße 30" in letter and "39124 Magdeburg" in letter
+    assert "Praxis 1" not in letter and "Doctor-Eisenbart-Ring" not in letter
+    assert sum("Doctor-Eisenbart-Ring 2" in page for page in pages) == 2
+
+
+# --- letters returned by the post -------------------------------------------------------
+
+
+def returned(session: Session, letter: Letter, on: date) -> Letter | None:
+    return returnmail.record_return(
+        session, letter_id=letter.id, returned_on=on, today=on, actor=STAFF, now=NOW
+    )
+
+
+def letter_of(
+    produced: mailruns.ProducedRun | None, practice: Practice, kind: LetterKind
+) -> Letter:
+    assert produced is not None
+    return next(
+        one for one in produced.run.letters if one.practice_id == practice.id and one.kind is kind
+    )
+
+
+def test_a_returned_key_letter_brings_the_key_back_and_restarts_the_clock_from_the_resend(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    practices = [make_practice(name=f"Praxis {n}") for n in range(3)]
+    onboarded = [onboard(session, p, make_yubikey, username=f"n{p.bsnr}") for p in practices]
+    moved, (user, token, key) = practices[1], onboarded[1]
+    first = run(session, MONDAY)[0]
+    dispatch(session, first, MONDAY)
+
+    resend = returned(session, letter_of(first, moved, LetterKind.KEY), date(2027, 1, 7))
+    friday = mailruns.due_letters(session, today=date(2027, 1, 8), delay_days=3)
+
+    assert token.status is TokenStatus.ASSIGNED  # back in the association's hands
+    assert resend is not None and resend.kind is LetterKind.KEY and resend.token_id == token.id
+    assert resend.resend_of_id == letter_of(first, moved, LetterKind.KEY).id
+    assert sorted(letter.user.username for letter in friday.due if letter.user) == sorted(
+        f"n{p.bsnr}" for p in (practices[0], practices[2])
+    )
+    waiting = {w.letter.kind: w.reason for w in friday.waiting}
+    assert set(waiting) == {LetterKind.KEY, LetterKind.CREDENTIALS}  # both the moved one's
+    assert all("unzustellbar" in r and "practice edit" in r for r in waiting.values())
+
+    practices_service.edit_practice(
+        session, bsnr=moved.bsnr, street="Lübecker Straße 30", actor=STAFF, now=NOW
+    )
+    (password_waits,) = mailruns.due_letters(session, today=date(2027, 1, 8), delay_days=3).waiting
+    assert password_waits.letter.user_id == user.id
+    assert password_waits.reason.startswith("Begleitschreiben mit dem Yubikey noch nicht versandt")
+    again, pdf = run(session, date(2027, 1, 8))  # the other two practices' credentials too
+    dispatch(session, again, date(2027, 1, 8))
+    tuesday = due_kinds(session, date(2027, 1, 12))
+    _, credentials = run(session, date(2027, 1, 13))
+
+    resent_page = next(
+        page for page in page_texts(pdf) if moved.bsnr in page and token.serial in page
+    )
+    assert "Lübecker Straße 30" in resent_page
+    assert token.status is TokenStatus.SHIPPED
+    assert tuesday == []  # 8 January + three working days (11, 12, 13 January)
+    assert list(printed_credentials(credentials)) == [user.username]
+    assert login(
+        session, user.username, printed_credentials(credentials)[user.username], key.otp()
+    ).accepted
+
+
+def test_a_returned_password_letter_stops_its_password_and_a_new_one_is_due(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    practice = make_practice()
+    user, _, key = onboard(session, practice, make_yubikey)
+    dispatch(session, run(session, MONDAY)[0], MONDAY)
+    produced, pdf = run(session, date(2027, 1, 8))
+    dispatch(session, produced, date(2027, 1, 8))
+    password = printed_credentials(pdf)[user.username]
+
+    resend = returned(
+        session, letter_of(produced, practice, LetterKind.CREDENTIALS), date(2027, 1, 14)
+    )
+    refused = login(session, user.username, password, key.otp())
+    revoked = user.password_hash is None
+    practices_service.edit_practice(
+        session, bsnr=practice.bsnr, city="Magdeburg", actor=STAFF, now=NOW
+    )
+    _, second = run(session, date(2027, 1, 14))
+
+    assert refused.outcome is Outcome.REJECT  # it travelled unprotected: it stops at once
+    assert revoked
+    assert (
+        resend is not None and resend.kind is LetterKind.CREDENTIALS and resend.user_id == user.id
+    )
+    new = printed_credentials(second)[user.username]
+    assert new != password
+    assert login(session, user.username, new, key.otp()).accepted
+    tags = [entry.tag for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert "letter:letter:return" in tags and "account:password:revoke" in tags
+    assert password not in " ".join(session.scalars(select(AuditEntry.data)))
+
+
+def test_only_a_dispatched_letter_comes_back_once_and_never_from_the_future(
+    session: Session, make_practice: Callable[..., Practice], make_yubikey: MakeKey
+) -> None:
+    practice = make_practice()
+    _, token, _ = onboard(session, practice, make_yubikey)
+    produced = run(session, MONDAY)[0]
+    key_letter = letter_of(produced, practice, LetterKind.KEY)
+
+    with pytest.raises(ConflictError, match="nicht versandt"):
+        returned(session, key_letter, MONDAY)
+    dispatch(session, produced, MONDAY)
+    with pytest.raises(ValidationError, match="Zukunft"):
+        returnmail.record_return(
+            session, letter_id=key_letter.id, returned_on=date(2027, 1, 9),
+            today=date(2027, 1, 8), actor=STAFF, now=NOW,
+        )  # fmt: skip
+    with pytest.raises(ValidationError, match="vor dem Versand"):
+        returned(session, key_letter, date(2027, 1, 1))
+    token.status, token.last_used_at = TokenStatus.ACTIVE, NOW
+    with pytest.raises(ConflictError, match="benutzt"):
+        returned(session, key_letter, date(2027, 1, 8))
+    token.status, token.last_used_at = TokenStatus.SHIPPED, None
+    returned(session, key_letter, date(2027, 1, 8))
+    with pytest.raises(ConflictError, match="bereits als unzustellbar"):
+        returned(session, key_letter, date(2027, 1, 8))
+    with pytest.raises(NotFoundError):
+        returnmail.record_return(
+            session, letter_id=999_999, returned_on=MONDAY, today=MONDAY, actor=STAFF, now=NOW
+        )
