@@ -269,6 +269,36 @@ def form_page(
     )
 
 
+def dialog(
+    form: FlaskForm,
+    act: Callable[[Session], tuple[str, str]],
+    *,
+    title: str,
+    fields: Sequence[str],
+    button: str,
+    back: str,
+    intro: Sequence[str] = (),
+    facts: Sequence[tuple[str, str]] = (),
+    danger: bool = False,
+    extra_validators: Mapping[str, Sequence[Any]] | None = None,
+) -> ResponseReturnValue:
+    """A page of one form for one action (``form_page``): a title, what it does, the
+    fields, one button (red if it cannot be undone or hits others) and the way back."""
+    return form_page(
+        form,
+        "admin/dialog.html",
+        act,
+        extra_validators,
+        title=title,
+        intro=intro,
+        facts=facts,
+        form_fields=[form[name] for name in fields],
+        button=button,
+        back=back,
+        danger=danger,
+    )
+
+
 def set_cookie(response: BaseResponse, token: str) -> None:
     response.set_cookie(
         cookie_name(),
@@ -344,6 +374,7 @@ def init_app(app: Flask) -> None:
 from flexnet.web.admin import (  # noqa: E402, F401
     auditpages,
     auth,
+    changes,
     clients,
     keypages,
     lists,

@@ -55,6 +55,9 @@ GROUPS = (
                         "practice_end",
                         "terms_accept",
                         "key_replace",
+                        "practice_edit",
+                        "takeover",
+                        "privacy_practice",
                     )
                 ),
             ),
@@ -62,7 +65,16 @@ GROUPS = (
                 "Benutzer",
                 _e("users"),
                 tuple(
-                    _e(name) for name in ("user", "unlock_user", "user_reissue", "user_exception")
+                    _e(name)
+                    for name in (
+                        "user",
+                        "unlock_user",
+                        "user_reissue",
+                        "user_exception",
+                        "user_edit",
+                        "user_end",
+                        "privacy_user",
+                    )
                 ),
             ),
             Item("Neue Betriebsstätte", _e("practice_new")),

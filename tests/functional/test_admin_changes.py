@@ -1,0 +1,182 @@
+"""Data that changes, in the admin UI: a practice's name, address, phone and contact
+person; a user's name and LANR; the end of activity of one member and of the practice;
+a terms version accepted. The same services as the CLI; the audit names the staff member."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from flexnet import create_app
+from flexnet.accounts import practices, users
+from flexnet.audit import Actor, AuditTag
+from flexnet.db import utcnow
+from flexnet.lifecycle import terms
+from flexnet.lifecycle.rules import BERLIN
+from flexnet.models import AuditEntry, Practice, StaffRole, User, UserKind
+from flexnet.web import state
+from tests.conftest import BOX
+from tests.support.admin import add_staff, csrf, signed_in
+from tests.support.seed import add_login
+
+BSNR = "881234500"
+ANNA = Actor.staff("anna")
+
+
+@pytest.fixture
+def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("FLEXNET_DATABASE_URL", sqlite_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FLEXNET_COOKIE_SECURE", "0")
+    application = create_app()
+    with state(application).database.session() as db:
+        add_staff(db, "bernd", StaffRole.HELPDESK)
+        add_staff(db, "carla", StaffRole.AUDITOR)
+        add_login(db, BOX, bsnr=BSNR, username="emuster", serial="9000001")
+        users.create_user(
+            db,
+            username="drweiss",
+            bsnr=BSNR,
+            kind=UserKind.MEMBER,
+            name="Dr. Anna Weiß",
+            lanr="123456601",
+            actor=ANNA,
+            now=utcnow(),
+        )
+    yield application
+    state(application).database.dispose()
+
+
+def post(client: FlaskClient, path: str, **fields: str) -> tuple[int, str]:
+    response = client.post(path, data={"csrf_token": csrf(client, path), **fields})
+    return response.status_code, response.get_data(as_text=True)
+
+
+def follow(client: FlaskClient, path: str, **fields: str) -> str:
+    response = client.post(
+        path, data={"csrf_token": csrf(client, path), **fields}, follow_redirects=True
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_data(as_text=True)
+
+
+def test_the_edit_form_starts_with_the_current_values_and_changes_only_what_was_typed(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = f"/admin/practices/{BSNR}/edit"
+    form = helpdesk.get(path).get_data(as_text=True)
+    current = dict(re.findall(r'name="(\w+)"[^>]*type="text" value="([^"]*)"', form))
+
+    page = follow(
+        helpdesk,
+        path,
+        **{**current, "phone": "0391 627 87 00", "contact_person": "Frau Müller"},
+    )
+
+    assert "Telefon: – → 0391 627 87 00" in page
+    assert "Ansprechpartner: – → Frau Müller" in page
+    with state(app).database.reader() as db:
+        practice = practices.get_practice(db, BSNR)
+        assert (practice.phone, practice.contact_person) == ("0391 627 87 00", "Frau Müller")
+        entry = db.scalars(
+            select(AuditEntry).where(AuditEntry.tag == AuditTag.PRACTICE_EDIT.value)
+        ).one()
+        assert entry.actor == "bernd"
+        assert set(json.loads(entry.data)["changes"]) == {"phone", "contact_person"}
+    shown = helpdesk.get(f"/admin/practices/{BSNR}").get_data(as_text=True)
+    assert "0391 627 87 00" in shown and "Frau Müller" in shown
+
+
+def test_a_bad_phone_number_is_refused_in_german_and_the_input_kept(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = f"/admin/practices/{BSNR}/edit"
+    form = helpdesk.get(path).get_data(as_text=True)
+    current = dict(re.findall(r'name="(\w+)"[^>]*type="text" value="([^"]*)"', form))
+
+    status, page = post(
+        helpdesk, path, **{**current, "phone": "bitte anrufen", "city": "Wernigerode"}
+    )
+
+    assert status == 400
+    assert "Telefon" in page and 'value="bitte anrufen"' in page and 'value="Wernigerode"' in page
+    with state(app).database.reader() as db:
+        assert practices.get_practice(db, BSNR).city != "Wernigerode"
+
+
+def test_a_member_s_end_of_activity_dates_his_lock_and_a_correction_needs_a_reason(
+    app: Flask,
+) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = "/admin/users/drweiss/end"
+    ended = utcnow().astimezone(BERLIN).date() - timedelta(days=10)
+
+    first = follow(helpdesk, path, ended_on=f"{ended}")
+    status, again = post(helpdesk, path, ended_on=f"{ended - timedelta(days=5)}")
+
+    assert f"Ende der Tätigkeit für drweiss: {ended:%d.%m.%Y}; automatische Sperre ab" in first
+    assert status == 400 and "bitte einen Grund angeben" in again
+    with state(app).database.reader() as db:
+        assert db.scalar(select(User.activity_ended_on).where(User.username == "drweiss")) == ended
+    assert helpdesk.get("/admin/users/emuster/end").status_code == 404  # staff: no own end
+
+
+def test_a_user_s_name_is_changed_and_a_wrong_lanr_refused(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = "/admin/users/drweiss/edit"
+
+    page = follow(helpdesk, path, name="Dr. Anna Weiß-Schäfer", lanr="123456601")
+    status, wrong = post(helpdesk, path, name="Dr. Anna Weiß-Schäfer", lanr="123456701")
+
+    assert "Name: Dr. Anna Weiß → Dr. Anna Weiß-Schäfer" in page
+    assert status == 400 and "LANR" in wrong
+
+
+def test_the_practice_s_end_and_a_new_terms_version_accepted(app: Flask) -> None:
+    today = utcnow().astimezone(BERLIN).date()
+    with state(app).database.session() as db:
+        terms.publish(
+            db,
+            version="2.0",
+            effective_on=today,
+            accept_by=today + timedelta(days=30),
+            actor=ANNA,
+            now=utcnow(),
+        )
+    helpdesk = signed_in(app, "bernd")
+
+    ended = follow(helpdesk, f"/admin/practices/{BSNR}/end", ended_on=f"{today}")
+    refused, page = post(helpdesk, f"/admin/practices/{BSNR}/terms", accepted_on=f"{today}")
+    accepted = follow(
+        helpdesk,
+        f"/admin/practices/{BSNR}/terms",
+        version="2.0",
+        channel="paper",
+        accepted_on=f"{today}",
+    )
+
+    assert f"Ende der Tätigkeit: {today:%d.%m.%Y}; Sperre nach Daten ab" in ended
+    assert refused == 400
+    assert "Bitte die angenommene Version wählen." in page
+    assert "Bitte wählen, wie angenommen wurde." in page
+    assert f"Nutzungsbedingungen 2.0 am {today:%d.%m.%Y} angenommen." in accepted
+    with state(app).database.reader() as db:
+        practice = db.scalars(select(Practice)).one()
+        assert practice.terms_acceptance is not None
+        assert practice.terms_acceptance.version == "2.0"
+
+
+def test_an_auditor_reads_but_may_not_change(app: Flask) -> None:
+    auditor = signed_in(app, "carla")
+
+    for path in (f"/admin/practices/{BSNR}/edit", "/admin/users/drweiss/end"):
+        assert auditor.get(path).status_code == 403
+    page = auditor.get(f"/admin/practices/{BSNR}").get_data(as_text=True)
+    assert "Angaben ändern" not in page
