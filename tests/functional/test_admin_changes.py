@@ -4,6 +4,7 @@ a terms version accepted. The same services as the CLI; the audit names the staf
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from flexnet.audit import Actor, AuditTag
 from flexnet.db import utcnow
 from flexnet.lifecycle import terms
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import AuditEntry, Practice, StaffRole, User, UserKind
+from flexnet.models import AuditEntry, Letter, Practice, StaffRole, TermsChannel, User, UserKind
+from flexnet.provisioning import issuance, mailruns
 from flexnet.web import state
 from tests.conftest import BOX
 from tests.support.admin import add_staff, csrf, signed_in
@@ -180,3 +182,116 @@ def test_an_auditor_reads_but_may_not_change(app: Flask) -> None:
         assert auditor.get(path).status_code == 403
     page = auditor.get(f"/admin/practices/{BSNR}").get_data(as_text=True)
     assert "Angaben ändern" not in page
+
+
+def _publish(app: Flask, version: str) -> None:
+    today = utcnow().astimezone(BERLIN).date()
+    with state(app).database.session() as db:
+        terms.publish(
+            db,
+            version=version,
+            effective_on=today,
+            accept_by=today + timedelta(days=30),
+            actor=ANNA,
+            now=utcnow(),
+        )
+
+
+def test_a_takeover_ends_the_old_owner_s_access_and_creates_the_new_owner_s_users(
+    app: Flask,
+) -> None:
+    _publish(app, "2.0")
+    helpdesk = signed_in(app, "bernd")
+    path = f"/admin/practices/{BSNR}/takeover"
+    today = utcnow().astimezone(BERLIN).date()
+    fields = {
+        "on": f"{today}",
+        "new_name": "Praxis Dr. Eva Neu",
+        "members": "dr-neu; 234567701; Dr. Eva Neu",
+        "staff": "mfa-neu; Petra Schön",
+        "terms_version": "2.0",
+        "terms_channel": "paper",
+        "accepted_on": f"{today}",
+    }
+
+    wrong_line, bad = post(helpdesk, path, **{**fields, "staff": "nur-ein-wort", "confirm": BSNR})
+    unconfirmed, _ = post(helpdesk, path, **{**fields, "confirm": "881234599"})
+    page = follow(helpdesk, path, **{**fields, "confirm": BSNR})
+
+    assert wrong_line == 400 and "Praxispersonal, Zeile 1: erwartet werden 2 Angaben" in bad
+    assert 'value="Praxis Dr. Eva Neu"' in bad
+    assert unconfirmed == 400
+    assert f"Übernahme am {today:%d.%m.%Y}: BSNR {BSNR} – Praxis Dr. Eva Neu." in page
+    assert "Zugänge des bisherigen Inhabers beendet: drweiss, emuster." in page
+    with state(app).database.reader() as db:
+        assert users.get_user(db, "dr-neu").practice.bsnr == BSNR
+        assert users.get_user(db, "emuster").status.value == "locked"
+
+
+def test_the_terms_page_lists_who_has_not_accepted_and_an_admin_publishes(app: Flask) -> None:
+    with state(app).database.session() as db:
+        add_staff(db, "anna", StaffRole.ADMIN)
+        practices.accept_terms(
+            db,
+            bsnr=BSNR,
+            version="1.0",
+            channel=TermsChannel.PAPER,
+            accepted_on=utcnow().astimezone(BERLIN).date(),
+            actor=ANNA,
+            now=utcnow(),
+        )
+    _publish(app, "1.0")
+    admin = signed_in(app, "anna")
+    helpdesk = signed_in(app, "bernd")
+    today = utcnow().astimezone(BERLIN).date()
+
+    refused = helpdesk.post("/admin/terms", data={"csrf_token": csrf(helpdesk, "/admin/terms")})
+    page = follow(
+        admin,
+        "/admin/terms",
+        version="2.0",
+        effective_on=f"{today}",
+        accept_by=f"{today + timedelta(days=30)}",
+    )
+
+    assert refused.status_code == 403
+    assert "Nutzungsbedingungen 2.0 veröffentlicht" in page
+    assert "1 Betriebsstätten haben sie noch nicht angenommen" in page
+    assert "Betriebsstätten 1–1 von 1" in page and BSNR in page
+    csv_text = admin.get("/admin/terms?format=csv").get_data().decode("utf-8-sig")
+    assert csv_text.splitlines()[1].startswith(f"{BSNR};")
+
+
+def test_a_returned_letter_is_queued_again_and_the_practice_s_letters_wait(app: Flask) -> None:
+    settings = state(app).settings
+    today = utcnow().astimezone(BERLIN).date()
+    with state(app).database.session() as db:
+        issuance.reissue_password(db, username="emuster", at_once=True, actor=ANNA, now=utcnow())
+        produced = mailruns.produce_run(
+            db,
+            today=today,
+            out=io.BytesIO(),
+            templates=mailruns.templates_for(settings),
+            settings=settings,
+            actor=ANNA,
+            now=utcnow(),
+        )
+        assert produced is not None
+        mailruns.confirm_dispatch(
+            db, run_id=produced.run.id, dispatched_on=today, today=today, actor=ANNA, now=utcnow()
+        )
+        reference = mailruns.reference(db.scalars(select(Letter)).one())
+    helpdesk = signed_in(app, "bernd")
+    shown = helpdesk.get(f"/admin/practices/{BSNR}").get_data(as_text=True)
+    assert f"/admin/letters/returned?letter={reference}" in shown
+
+    wrong, message = post(
+        helpdesk, "/admin/letters/returned", letter="123x", returned_on=f"{today}"
+    )
+    page = follow(helpdesk, "/admin/letters/returned", letter=reference, returned_on=f"{today}")
+
+    assert wrong == 400 and "ist keine Briefnummer" in message
+    assert f"Brief {reference} (" in page and "als unzustellbar erfasst" in page
+    assert "Das Kennwort darin gilt nicht mehr (emuster)." in page
+    with state(app).database.reader() as db:
+        assert practices.get_practice(db, BSNR).undeliverable_since == today

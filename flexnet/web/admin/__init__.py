@@ -43,6 +43,7 @@ from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import StaffRole
+from flexnet.provisioning import mailruns
 from flexnet.staff import signin
 from flexnet.web import state
 from flexnet.web.forms import NOBODY
@@ -346,6 +347,12 @@ def tone(value: object) -> str:
     return labels.TONE.get(str(getattr(value, "value", value)), "")
 
 
+@blueprint.app_template_filter("letter_ref")
+def letter_ref(letter: Any) -> str:
+    """A letter's number as printed and typed ("FN-000123")."""
+    return mailruns.reference(letter)
+
+
 @blueprint.context_processor
 def _wording() -> dict[str, Any]:
     """The German wording of states and records, for every admin page."""
@@ -377,6 +384,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     changes,
     clients,
     keypages,
+    letterpages,
     lists,
     locking,
     logins,
@@ -387,5 +395,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     privacypages,
     requestpages,
     staffaccounts,
+    takeoverpage,
     terminations,
+    termspages,
 )
