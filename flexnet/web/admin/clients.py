@@ -19,6 +19,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from flexnet import labels
 from flexnet.clients import apiclients, nas, profiles
 from flexnet.clients.switch import Switch
 from flexnet.db import utcnow
@@ -369,7 +370,7 @@ def settings_view() -> ResponseReturnValue:
         ("Kennwort: Mindestlänge", f"{policy.min_length} Zeichen"),
         ("Kennwort: nicht wiederverwendbar", f"die letzten {policy.history}"),
         ("Kennwort: Mindeststärke (zxcvbn)", str(policy.min_strength)),
-        ("Kennwort: Mindestalter", str(policy.min_age)),
+        ("Kennwort: Mindestalter", labels.duration(policy.min_age)),
         ("Kennwort: Gültigkeit", f"{auth.password_max_age_days} Tage"),
         ("Kennwort: Warnung vor Ablauf", f"{auth.password_warning_days} Tage"),
         ("Erstkennwort gültig", f"{auth.initial_password_days} Tage"),
@@ -379,7 +380,7 @@ def settings_view() -> ResponseReturnValue:
             "Zugangsdaten-Brief frühestens",
             f"{letters.credentials_delay_days} Werktage nach dem Yubikey",
         ),
-        ("Kostenersatz bei Verlust (§ 6.3)", f"{letters.loss_fee_cents / 100:.2f} EUR"),
+        ("Kostenersatz bei Verlust (§ 6.3)", labels.euro(letters.loss_fee_cents)),
         ("Briefvorlagen", str(letters.directory or "mitgeliefert (letters/)")),
         ("Sperre nach Ende der Tätigkeit", f"{settings.lock_after_quarters} Quartale (§ 10.3)"),
         ("Verbindungsdaten gelöscht nach", f"{settings.connection_log_days} Tagen"),
