@@ -144,3 +144,22 @@ def test_the_user_and_practice_pages_and_the_dashboard_lead_to_the_log(app: Flas
     assert "/admin/logins?username=emuster" in user_page
     assert f"/admin/logins?bsnr={BSNR}" in practice_page
     assert "/admin/logins?outcome=reject" in dashboard
+
+
+def test_the_dashboard_draws_logins_per_hour_and_links_its_figures(app: Flask) -> None:
+    auditor = signed_in(app, "carla")
+
+    page = auditor.get("/admin/").get_data(as_text=True)
+
+    titles = re.findall(r'<title id="chart-(\w+)-title">([^<]*)</title>', page)
+    summary = dict(titles)
+    assert "24 angenommen, 97 abgelehnt" in summary["logins"]
+    assert "Warnung: nur 0 im Lager" in summary["stock"]
+    assert "Sperren nach Fristablauf in den nächsten 8 Wochen: 0" in summary["locks"]
+    chart = page[page.index('id="chart-logins-title"') : page.index("</svg>")]
+    accepted = re.findall(r"<title>[^<]*: (\d+) angenommen</title>", chart)
+    rejected = re.findall(r"<title>[^<]*: (\d+) abgelehnt</title>", chart)
+    assert sum(map(int, accepted)) == 24 and sum(map(int, rejected)) == 97
+    assert 'href="/admin/practices?status=active"' in page
+    assert 'href="/admin/users?status=locked"' in page
+    assert "<script" not in page and "style=" not in page
