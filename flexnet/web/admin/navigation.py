@@ -99,7 +99,12 @@ GROUPS = (
             Item(
                 "Versandläufe",
                 _e("letters"),
-                (_e("mail_run"), _e("letters_dispatched"), _e("letters_cancel")),
+                (
+                    _e("mail_run"),
+                    _e("letters_dispatched"),
+                    _e("letters_cancel"),
+                    _e("letter_reprint"),
+                ),
             ),
             Item("Unzustellbar zurück", _e("letter_returned")),
         ),
