@@ -22,7 +22,17 @@ from flexnet.audit import Actor, AuditTag
 from flexnet.db import utcnow
 from flexnet.lifecycle import terms
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import AuditEntry, Letter, Practice, StaffRole, TermsChannel, User, UserKind
+from flexnet.models import (
+    AuditEntry,
+    Letter,
+    Practice,
+    StaffRole,
+    TermsChannel,
+    TokenStatus,
+    User,
+    UserKind,
+)
+from flexnet.otp import stock
 from flexnet.provisioning import issuance, mailruns
 from flexnet.web import state
 from tests.conftest import BOX
@@ -295,3 +305,44 @@ def test_a_returned_letter_is_queued_again_and_the_practice_s_letters_wait(app: 
     assert "Das Kennwort darin gilt nicht mehr (emuster)." in page
     with state(app).database.reader() as db:
         assert practices.get_practice(db, BSNR).undeliverable_since == today
+
+
+def _in_stock(app: Flask, serial: str, public_id: str) -> None:
+    with state(app).database.session() as db:
+        stock.register_remote(db, serial=serial, public_id=public_id, actor=ANNA, now=utcnow())
+
+
+def test_a_lost_key_is_replaced_with_its_fee_and_only_a_defective_one_may_overlap(
+    app: Flask,
+) -> None:
+    _in_stock(app, "7000001", "cccccccccccb")
+    helpdesk = signed_in(app, "bernd")
+    path = f"/admin/practices/{BSNR}/replace"
+    fields = {"why": "lost", "new_serial": "7000001", "confirm": BSNR}
+
+    nothing, unchosen = post(helpdesk, path, new_serial="7000001", confirm=BSNR)
+    overlap, refused = post(helpdesk, path, **fields, old_stops="on_first_use")
+    page = follow(helpdesk, path, **fields, old_stops="at_once")
+
+    assert nothing == 400
+    assert "Bitte den Grund des Ersatzes wählen." in unchosen
+    assert "Bitte wählen, ab wann der bisherige Yubikey nicht mehr gilt." in unchosen
+    assert overlap == 400 and "Nur ein defekter Yubikey" in refused
+    assert "Yubikey 7000001 ersetzt den bisherigen" in page
+    assert "Kostenersatz 60,00 € erfasst." in page
+    with state(app).database.reader() as db:
+        assert stock.get_token(db, "9000001").status is TokenStatus.LOST
+        assert stock.get_token(db, "7000001").status is TokenStatus.ASSIGNED
+
+
+def test_a_new_password_goes_by_letter_and_the_old_one_ends_as_chosen(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = "/admin/users/emuster/reissue"
+
+    unchosen, page = post(helpdesk, path)
+    done = follow(helpdesk, path, old_stops="on_first_use")
+    again, twice = post(helpdesk, path, old_stops="at_once")
+
+    assert unchosen == 400 and "Bitte wählen, ab wann das bisherige Kennwort" in page
+    assert re.search(r"Kennwortbrief FN-\d{6} vorgemerkt; das bisherige Kennwort endet bei", done)
+    assert again == 409 and "bereits ein Kennwortbrief vorgemerkt" in twice

@@ -383,6 +383,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     auth,
     changes,
     clients,
+    keyactions,
     keypages,
     letterpages,
     lists,
