@@ -102,6 +102,7 @@ def produce_run(page: Page, base: str, tmp_path: Path, name: str) -> bytes:
     download.value.save_as(target)
     page.goto(f"{base}/admin/letters")
     page.get_by_role("button", name="Versand bestätigen").first.click()
+    page.get_by_role("button", name="Ja, Versand bestätigen").click()  # it starts the clock
     expect(page.get_by_text("Versand bestätigt")).to_be_visible()
     return target.read_bytes()
 

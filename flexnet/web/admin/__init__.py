@@ -300,6 +300,37 @@ def dialog(
     )
 
 
+def confirm_first(
+    *,
+    title: str,
+    lines: Sequence[str],
+    button: str,
+    back: str,
+    warning: str | None = None,
+) -> ResponseReturnValue | None:
+    """What cannot be undone or hits others is asked once more: None when this POST
+    carries the confirmation, else a page that repeats what was sent (hidden) with one red
+    button. Works without script; the caller validated the form (and its token) first."""
+    if request.form.get("confirmed") == "1":
+        return None
+    hidden = [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name not in ("csrf_token", "confirmed")
+    ]
+    return render_template(
+        "admin/confirm.html",
+        title=title,
+        lines=lines,
+        warning=warning,
+        hidden=hidden,
+        action=request.path,
+        button=button,
+        back=back,
+        staff=g.staff,
+    )
+
+
 def set_cookie(response: BaseResponse, token: str) -> None:
     response.set_cookie(
         cookie_name(),

@@ -37,6 +37,7 @@ from flexnet.web.admin import (
     allowed,
     blank,
     blueprint,
+    confirm_first,
     flash_and_redirect,
     submit,
     typed,
@@ -154,6 +155,19 @@ def letters_run() -> ResponseReturnValue:
 @allowed(HELPDESK)
 def letters_dispatched(run_id: int) -> ResponseReturnValue:
     form = DispatchForm()
+    if form.validate_on_submit() and not g.get("stale_form"):
+        asked = confirm_first(
+            title=f"Versand von Lauf {run_id} bestätigen",
+            lines=[
+                f"Zur Post gegeben am {form.dispatched_on.data:%d.%m.%Y}. Damit beginnen die "
+                "Fristen (§ 3 Abs. 2: Zugangsdaten erst nach dem Yubikey); der Lauf kann "
+                "danach nicht mehr storniert werden.",
+            ],
+            button="Ja, Versand bestätigen",
+            back=url_for("admin.letters"),
+        )
+        if asked is not None:
+            return asked
     return submit(
         form,
         lambda db: mailruns.confirm_dispatch(

@@ -26,6 +26,7 @@ from flexnet.web.admin import (
     allowed,
     blank,
     blueprint,
+    confirm_first,
     flash_and_redirect,
     submit,
     typed,
@@ -152,6 +153,23 @@ def staff_add() -> ResponseReturnValue:
 @allowed(ADMIN)
 def staff_role(username: str) -> ResponseReturnValue:
     form = RoleForm()
+    if form.validate_on_submit() and not g.get("stale_form"):
+        new = ROLE_LABELS[StaffRole(form.role.data)]
+        own = username.strip().lower() == g.staff.username
+        asked = confirm_first(
+            title=f"Rolle von {username} ändern",
+            lines=[f"Neue Rolle: {new}. Die Rechte gelten ab der nächsten Seite."],
+            warning=(
+                "Sie ändern Ihre eigene Rolle: ohne Administration können Sie Mitarbeiter "
+                "und Einstellungen danach nicht mehr verwalten."
+                if own and form.role.data != StaffRole.ADMIN.value
+                else None
+            ),
+            button=f"Ja, Rolle auf {new} ändern",
+            back=url_for("admin.staff_page"),
+        )
+        if asked is not None:
+            return asked
     return submit(
         form,
         lambda db: staff_accounts.change_role(
