@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL
 from flexnet import create_app
 from flexnet.accounts import practices, users
 from flexnet.audit import Actor, AuditTag
+from flexnet.authn import passwords
 from flexnet.db import utcnow
 from flexnet.lifecycle import terms
 from flexnet.lifecycle.rules import BERLIN
@@ -346,3 +347,34 @@ def test_a_new_password_goes_by_letter_and_the_old_one_ends_as_chosen(app: Flask
     assert unchosen == 400 and "Bitte wählen, ab wann das bisherige Kennwort" in page
     assert re.search(r"Kennwortbrief FN-\d{6} vorgemerkt; das bisherige Kennwort endet bei", done)
     assert again == 409 and "bereits ein Kennwortbrief vorgemerkt" in twice
+
+
+def test_users_of_the_previous_system_are_imported_all_or_nothing(app: Flask) -> None:
+    helpdesk = signed_in(app, "bernd")
+    path = "/admin/users/import"
+    hashed = passwords.hash_password("Sommer-Regen-2026!")
+    header = "username,bsnr,kind,name,lanr,password_hash\n"
+    good = f'alt1,{BSNR},staff,Erika Alt,,"{hashed}"\nalt2,{BSNR},staff,Neue Kraft,,\n'
+    bad = good + f"alt3,{BSNR},chef,,,\n"
+
+    def send(text: str) -> tuple[int, str]:
+        response = helpdesk.post(
+            path,
+            data={
+                "csrf_token": csrf(helpdesk, path),
+                "file": (io.BytesIO((header + text).encode()), "altsystem.csv"),
+            },
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
+        return response.status_code, response.get_data(as_text=True)
+
+    refused, problems = send(bad)
+    with state(app).database.reader() as db:
+        assert db.scalar(select(User.id).where(User.username == "alt1")) is None
+    done, page = send(good)
+
+    assert refused == 400 and "Zeile 4" in problems
+    assert done == 200, re.findall(r"class=\"(?:alert|error)\"[^>]*>([^<]*)<", page)
+    assert "2 Benutzer angelegt; Kennwörter übernommen: 1" in page
+    assert "alt1" in page  # the list of users with a taken-over password

@@ -9,6 +9,7 @@ from datetime import date
 from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import Session
 from wtforms import StringField
 from wtforms.fields.choices import SelectChoice
@@ -24,12 +25,13 @@ from flexnet.models import (
     TermsChannel,
     UserKind,
 )
-from flexnet.provisioning import issuance
+from flexnet.provisioning import issuance, userimport
 from flexnet.web import state
 from flexnet.web.admin import (
     HELPDESK,
     allowed,
     blueprint,
+    dialog,
     form_page,
     practice_or_404,
 )
@@ -171,3 +173,52 @@ def key_assign(bsnr: str) -> ResponseReturnValue:
         return message, url_for("admin.practice", bsnr=number)
 
     return form_page(form, "admin/key_assign.html", act, bsnr=number)
+
+
+class UserImportForm(FlaskForm):  # type: ignore[misc]
+    file = FileField(
+        "CSV-Datei aus dem Altsystem (siehe docs/IMPORT_FORMATS.md)",
+        validators=[FileRequired("Bitte eine Datei wählen.")],
+    )
+
+
+@blueprint.route("/users/import", methods=["GET", "POST"])
+@reshows_stale_form
+@allowed(HELPDESK)
+def user_import() -> ResponseReturnValue:
+    """Users of the previous system with their password hash: all or nothing."""
+    form = UserImportForm()
+    settings = state().settings
+
+    def act(db: Session) -> tuple[str, str]:
+        data = form.file.data.read(MAX_IMPORT_BYTES + 1)
+        if len(data) > MAX_IMPORT_BYTES:
+            raise ValidationError("Die Datei ist größer als 5 MB")
+        rows = userimport.parse(data)  # every problem with its line, before any row is read
+        summary = userimport.import_users(
+            db,
+            rows,
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=settings.lock_after_quarters,
+        )
+        return (
+            f"{summary.users} Benutzer angelegt; Kennwörter übernommen: {summary.taken_over} "
+            "(ob sie der Richtlinie genügen, zeigt die erste Anmeldung); ohne Kennwort, "
+            f"Zugangsdaten-Brief vorgemerkt: {summary.letters}.",
+            url_for("admin.users", taken_over="1"),
+        )
+
+    return dialog(
+        form,
+        act,
+        title="Benutzer aus dem Altsystem übernehmen",
+        intro=[
+            "Alles oder nichts: eine fehlerhafte Zeile verwirft die ganze Datei, und die "
+            "Fehler werden mit ihrer Zeile genannt. Übernommene Kennwörter gelten weiter; wer "
+            "die Kennwortrichtlinie verletzt, muss bei der ersten Anmeldung ändern.",
+        ],
+        fields=["file"],
+        button="Importieren",
+        back=url_for("admin.users"),
+    )
