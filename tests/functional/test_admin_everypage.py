@@ -18,9 +18,11 @@ import pyotp
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
+from flexnet.models import Letter
 from flexnet.web import state
 from tests.conftest import TEST_AUDIT_KEY, TEST_MASTER_KEY, TEST_SECRET_KEY
 from tests.support.admin import PASSWORD, enrolment_code
@@ -168,6 +170,13 @@ def scanner(browser: Browser, site: Site) -> Iterator[Page]:
     context.close()
 
 
+def _printed_letter(site: Site) -> int:
+    with state(site.app).database.reader() as db:
+        found = db.scalar(select(Letter.id).where(Letter.run_id == site.world.run_ids[0]))
+    assert found is not None
+    return found
+
+
 def admin_pages(site: Site) -> dict[str, str]:
     """Every page staff open with GET, by name, with realistic arguments."""
     world = site.world
@@ -200,6 +209,11 @@ def admin_pages(site: Site) -> dict[str, str]:
         "key-locked": f"/admin/yubikeys/{world.serials[3]}",
         "keys-overdue": "/admin/keys/overdue?days=0",
         "letters": "/admin/letters",
+        "mail-run": f"/admin/letters/runs/{world.run_ids[0]}",
+        "reprint": f"/admin/letters/{_printed_letter(site)}/reprint",
+        "key-replace": f"/admin/practices/{bsnr}/replace",
+        "user-reissue": f"/admin/users/{world.usernames[1]}/reissue",
+        "user-import": "/admin/users/import",
         "letter-returned": "/admin/letters/returned",
         "terms": "/admin/terms",
         "requests": "/admin/requests",
@@ -237,6 +251,7 @@ SCREENSHOT_PAGES = (
     "takeover",
     "audit",
     "letters",
+    "mail-run",
     "requests",
 )
 
@@ -295,6 +310,14 @@ def test_every_admin_page_has_no_accessibility_violation_and_no_english_word(
         if name in SCREENSHOT_PAGES:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             scanner.screenshot(path=str(SCREENSHOTS / f"admin-{name}.png"))
+
+    # A confirmation page (asked before a VPN session is ended): reached by its form.
+    scanner.goto(f"{site.base}/admin/sessions")
+    scanner.get_by_role("button", name="Trennen").first.click()
+    expect(scanner.get_by_role("button", name="Ja, Sitzung trennen")).to_be_visible()
+    violations = axe_violations(scanner)
+    if violations:
+        problems["confirm"] = {"axe": violations}
 
     assert problems == {}
 
