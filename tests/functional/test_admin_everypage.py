@@ -214,6 +214,7 @@ def admin_pages(site: Site) -> dict[str, str]:
         "key-replace": f"/admin/practices/{bsnr}/replace",
         "user-reissue": f"/admin/users/{world.usernames[1]}/reissue",
         "user-import": "/admin/users/import",
+        "exceptions": "/admin/exceptions",
         "letter-returned": "/admin/letters/returned",
         "terms": "/admin/terms",
         "requests": "/admin/requests",

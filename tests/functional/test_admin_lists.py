@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -18,8 +19,9 @@ from flexnet import create_app
 from flexnet.accounts import practices, users
 from flexnet.audit import Actor
 from flexnet.db import utcnow
-from flexnet.lifecycle import locks
+from flexnet.lifecycle import lock_exceptions, locks
 from flexnet.lifecycle.locks import LockTarget
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import LockCause, PracticeKind, StaffRole, UserKind
 from flexnet.otp import stock
 from flexnet.web import state
@@ -196,3 +198,30 @@ def test_a_list_page_issues_the_same_few_statements_for_2000_practices(app: Flas
 
     assert "Betriebsstätten 1–50 von 2.061" in page
     assert len(statements) <= 12, statements[-3:]
+
+
+def test_the_exceptions_in_force_are_listed_soonest_ending_first(app: Flask) -> None:
+    today = utcnow().astimezone(BERLIN).date()
+    with state(app).database.session() as db:
+        for number, days in ((1, 200), (2, 30)):
+            bsnr = f"8800{number:05d}"
+            practices.end_activity(
+                db, bsnr=bsnr, ended_on=today - timedelta(days=340), actor=ANNA, now=utcnow()
+            )
+            lock_exceptions.grant(
+                db,
+                bsnr=bsnr,
+                until=today + timedelta(days=days),
+                reason="Nachfolge in Aussicht",
+                decision_ref=f"IT-2026/{number}",
+                decided_by="Vorstand",
+                actor=ANNA,
+                now=utcnow(),
+            )
+    auditor = signed_in(app, "carla")
+
+    page = auditor.get("/admin/exceptions").get_data(as_text=True)
+
+    assert "Ausnahmen 1–2 von 2" in page
+    assert page.index("IT-2026/2") < page.index("IT-2026/1")
+    assert "/admin/practices/880000002" in page

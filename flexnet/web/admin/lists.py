@@ -10,14 +10,16 @@ from typing import Any
 from flask import g, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from flexnet import labels
 from flexnet.accounts import lists
 from flexnet.accounts.users import kind_label
 from flexnet.db import utcnow
+from flexnet.lifecycle.rules import BERLIN
 from flexnet.lifecycle.status import practice_status
 from flexnet.models import (
+    LockException,
     Practice,
     PracticeKind,
     PracticeStatus,
@@ -369,3 +371,40 @@ def _keys_csv(query: Any) -> ResponseReturnValue:
             )
 
     return csv_download("yubikeys.csv", header, rows)
+
+
+# --- exceptions from the automatic lock (§ 10.3) ------------------------------------------
+
+EXCEPTION_COLUMNS = (
+    Column("until", "gilt bis", LockException.until),
+    Column("who", "für"),
+    Column("reason", "Grund"),
+    Column("ref", "Aktenzeichen", LockException.decision_ref),
+    Column("by", "entschieden von", LockException.decided_by),
+    Column("created", "erteilt am", LockException.created_at),
+)
+
+
+@blueprint.get("/exceptions")
+@allowed(ALL_ROLES)
+def exceptions() -> ResponseReturnValue:
+    """Every exception in force, soonest ending first (granting: the practice's page)."""
+    query = select(LockException).options(
+        selectinload(LockException.practice), selectinload(LockException.user)
+    )
+    with state().database.reader() as db:
+        page = page_of(
+            db,
+            query,
+            columns=EXCEPTION_COLUMNS,
+            default_sort="until",
+            tiebreak=LockException.id,
+            endpoint="admin.exceptions",
+            args={},
+        )
+        return render_template(
+            "admin/exceptions.html",
+            page=page,
+            today=utcnow().astimezone(BERLIN).date(),
+            staff=g.staff,
+        )
