@@ -1,15 +1,18 @@
-"""A mail run of 5,000 letters (issue 6): time and peak memory of ``flexnet letters run``.
+"""A mail run of 5,000 letters (issues 6 and 17): time and peak memory of
+``flexnet letters run``, on SQLite and on PostgreSQL.
 
 Two runs, as an onboarding wave produces them: 5,000 key letters, and three working
 days after their dispatch 5,000 credentials letters (each with a fresh password hashed
-with argon2id). Each run is a separate ``flexnet`` process on PostgreSQL (fsync on);
-its peak memory is the child's maximum resident set size.
+with argon2id), against argon2id alone on all cores measured in the same run. Each run
+is a separate ``flexnet`` process; its peak memory is the largest process's maximum
+resident set size (the run's pool of hashing processes included).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from benchmarks.load import CORES, hashes_alone
 from benchmarks.report import write_section
 from flexnet.config import LetterSettings
 from flexnet.db import Database, utcnow
@@ -133,46 +137,70 @@ def flexnet(env: dict[str, str], *args: str) -> tuple[float, float, str]:
     return seconds, peak_kb / 1024, result.stdout
 
 
-@pytest.mark.postgres
-def test_mail_run_of_5000_letters(pg_url: URL, tmp_path: Path) -> None:
-    seed(pg_url)
-    env = flexnet_env(pg_url, tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, URL]:
+    if request.param == "postgresql":
+        url: URL = request.getfixturevalue("pg_url")
+        return "postgresql", url
+    template: Path = request.getfixturevalue("sqlite_template")
+    shutil.copyfile(template, tmp_path / "bench.sqlite3")
+    return "sqlite", URL.create("sqlite+pysqlite", database=str(tmp_path / "bench.sqlite3"))
+
+
+def test_mail_run_of_5000_letters(backend: tuple[str, URL], tmp_path: Path) -> None:
+    name, url = backend
+    seed(url)
+    env = flexnet_env(url, tmp_path)
     key_pdf, credentials_pdf = tmp_path / "keys.pdf", tmp_path / "credentials.pdf"
 
     keys = flexnet(env, "letters", "run", "--out", str(key_pdf), "--today", f"{KEY_DAY}")
     run_id = keys[2].splitlines()[-1]
     flexnet(env, "letters", "dispatched", run_id, "--date", f"{KEY_DAY}")
+    reference = hashes_alone(CORES, 1000)  # as the run hashes: a pool of all cores
     creds = flexnet(
         env, "letters", "run", "--out", str(credentials_pdf), "--today", f"{CREDENTIALS_DAY}"
     )
 
     assert f"{LETTERS} Briefe" in keys[2] and f"{LETTERS} Briefe" in creds[2]
+    rate = LETTERS / creds[0]
+    share = rate / reference
     rows = []
-    verdicts = []
-    for name, (seconds, peak, _), pdf in (
+    for label, (seconds, peak, _), pdf in (
         ("key letters", keys, key_pdf),
         ("credentials letters (argon2id per password)", creds, credentials_pdf),
     ):
         size = pdf.stat().st_size / 1024 / 1024
-        rows.append(f"| {LETTERS:,} {name} | {seconds:.1f} s | {peak:.0f} MB | {size:.1f} MB |")
-        verdicts.append(
-            f"| {name}: ≤ 30 s and ≤ 300 MB | "
-            f"{'met' if seconds <= 30 and peak <= 300 else 'NOT met'} |"
+        rows.append(
+            f"| {LETTERS:,} {label} | {seconds:.1f} s ({LETTERS / seconds:.0f}/s) "
+            f"| {peak:.0f} MB | {size:.1f} MB |"
         )
+    verdicts = {
+        "key letters: ≤ 30 s and ≤ 300 MB": keys[0] <= 30 and keys[1] <= 300,
+        "credentials letters: ≥ 80 % of argon2id alone on all cores, ≤ 300 MB": (
+            share >= 0.8 and creds[1] <= 300
+        ),
+    }
     table = "\n".join(rows)
-    verdict_rows = "\n".join(verdicts)
+    verdict_rows = "\n".join(
+        f"| {goal} | {'met' if ok else 'NOT met'} |" for goal, ok in verdicts.items()
+    )
+    database = "SQLite (a file, WAL)" if name == "sqlite" else "PostgreSQL (fsync on)"
     write_section(
-        "letters",
-        f"""## Mail runs (issue 6)
+        f"letters-{name}",
+        f"""## Mail runs on {database} (issues 6 and 17)
 
-`flexnet letters run` as a separate process on PostgreSQL (fsync on): select what is
-due, generate and hash passwords (argon2id, on all cores), render the PDF with
-reportlab, write it, commit. Peak memory is the process's maximum resident set size.
-Command: `make bench` (`benchmarks/test_bench_letters.py`).
+`flexnet letters run` as a separate process on {database}: read what is due and
+commit; hash the passwords in a process pool of all {CORES} cores while this process
+renders the PDF with reportlab; write the run set-based in one short transaction. The
+reference is argon2id alone hashing fresh passwords in a pool of {CORES} processes, in the
+same run: {reference:.0f} hashes/s. Peak memory is the largest process's maximum resident
+set size. Command: `make bench` (`benchmarks/test_bench_letters.py`).
 
 | run | time | peak memory | PDF |
 | --- | --- | --- | --- |
 {table}
+
+Credentials letters: {rate:.0f} letters/s, {share:.0%} of argon2id alone.
 
 | target | this run |
 | --- | --- |

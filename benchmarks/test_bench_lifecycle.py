@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 
 from benchmarks.report import machine, write_section
 from benchmarks.test_bench_letters import flexnet, flexnet_env
+from flexnet.accounts.folding import search_key
 from flexnet.db import Database
 from flexnet.models import (
     AuthEvent,
@@ -57,7 +58,23 @@ def _ended_on(n: int) -> date | None:
     return None
 
 
+# Cities and names with umlauts, in both spellings, for staff's search.
+CITIES = (
+    "Magdeburg",
+    "Halle (Saale)",
+    "Köthen (Anhalt)",
+    "Weißenfels",
+    "Dessau-Roßlau",
+    "Lutherstadt Wittenberg",
+    "Quedlinburg",
+    "Zörbig",
+)
+NAMES = ("Jürgen Groß", "Erika Müller", "Juergen Gross", "Hans Mueller", "Änne Schäfer")
+
+
 def seed(url: URL) -> None:
+    """Bulk inserts (no mapper events): the search keys are set here as the models'
+    event would set them."""
     database = Database.from_url(url)
     with database.session() as session:
         session.execute(
@@ -68,7 +85,8 @@ def seed(url: URL) -> None:
                     "name": f"Praxis Dr. Beispiel {n}",
                     "street": "Doctor-Eisenbart-Ring 2",
                     "zip_code": "39120",
-                    "city": "Magdeburg",
+                    "city": CITIES[n % len(CITIES)],
+                    "search_key": search_key(f"Praxis Dr. Beispiel {n}", CITIES[n % len(CITIES)]),
                     "kind": PracticeKind.MEMBER,
                     "access_profile": "full",
                     "activity_ended_on": _ended_on(n),
@@ -97,6 +115,8 @@ def seed(url: URL) -> None:
             [
                 {
                     "username": f"u{n}-{i}",
+                    "name": f"{NAMES[(n + i) % len(NAMES)]} {n}",
+                    "search_key": search_key(f"{NAMES[(n + i) % len(NAMES)]} {n}"),
                     "practice_id": pid,
                     "kind": kinds[i],
                     "lanr": f"{n:07d}51" if i == 0 else None,

@@ -101,7 +101,10 @@ class Settings:
     lock_after_quarters: int = 4
     otp: OtpSettings = field(default_factory=OtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
-    db_timeout_ms: int = 5000  # PostgreSQL connect/statement/lock timeout
+    db_timeout_ms: int = 5000  # PostgreSQL connect/statement/lock timeout, SQLite lock wait
+    # The same for the RADIUS server: below the NAS's timeout (it waits 3-5 s, then fails
+    # over), and a login has two short writes that may each wait this long.
+    radius_db_timeout_ms: int = 1000
     cookie_secure: bool = True  # only over HTTPS; make run turns it off for http://127.0.0.1
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
@@ -159,6 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         otp=_otp_settings(env),
         auth=_auth_settings(env),
         db_timeout_ms=_positive_int(env, "FLEXNET_DB_TIMEOUT_MS", default=5000),
+        radius_db_timeout_ms=_positive_int(env, "FLEXNET_RADIUS_DB_TIMEOUT_MS", default=1000),
         password_policy=_password_policy(env),
         cookie_secure=not env.get("FLEXNET_COOKIE_SECURE", "").strip()
         or _flag(env, "FLEXNET_COOKIE_SECURE"),

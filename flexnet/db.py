@@ -134,8 +134,9 @@ def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> En
     """An engine with the per-backend settings flexnet relies on.
 
     ``timeout_ms`` bounds connecting, each statement and each lock wait on PostgreSQL,
-    so a slow or hung database turns into an error (never an accept) instead of a
-    request that waits forever. Migrations lift it for their own transaction.
+    and the wait for SQLite's write lock (its busy timeout), so a slow, hung or busy
+    database turns into an error (never an accept) instead of a request that waits
+    forever. Migrations lift it for their own transaction.
     """
     if make_url(url).get_backend_name() == "postgresql":
         options.setdefault("connect_args", {}).update(
@@ -150,17 +151,21 @@ def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> En
     options.setdefault("hide_parameters", True)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=timeout_ms)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """Foreign keys on, WAL, and transactions that take the write lock at BEGIN.
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+    """Foreign keys on, WAL, a bounded wait for the write lock, and transactions that
+    take the write lock at BEGIN.
 
     pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; SQLAlchemy's
     documented recipe is to switch it off and emit BEGIN ourselves. IMMEDIATE makes a
     read-then-write transaction (audit chain, counters) fail fast or wait on the busy
-    timeout instead of failing at commit.
+    timeout instead of failing at commit. Readers (``Database.reader``) begin DEFERRED
+    and, in WAL mode, never wait for a writer. Writers wait at most ``busy_timeout_ms``:
+    the RADIUS server's is below the NAS's own timeout (``FLEXNET_RADIUS_DB_TIMEOUT_MS``),
+    so a request it cannot decide in time is silence, and the NAS fails over.
     """
 
     @event.listens_for(engine, "connect")
@@ -168,7 +173,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")

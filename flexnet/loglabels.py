@@ -177,6 +177,7 @@ AUTH_REASON_LABEL = {
     "ok": "Anmeldung in Ordnung",
     "password_changed": "Kennwort bei der Anmeldung geändert",
     "syntax": "Eingabe unlesbar (Benutzername, Kennwort oder Einmalkennwort)",
+    "radius_attributes": "Anfrage des Konzentrators unvollständig oder widersprüchlich",
     "new_password_refused": "neues Kennwort abgelehnt (Richtlinie)",
     "source_throttled": "zu viele Fehlversuche von dieser Adresse",
     "key_throttled": "zu viele Fehlversuche mit diesem Yubikey",

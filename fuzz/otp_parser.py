@@ -37,8 +37,9 @@ with atheris.instrument_imports(include=["flexnet"]):
     from flexnet.models import Token, TokenKind
     from flexnet.otp import modhex, oath, yubico
     from flexnet.otp.secrets import YubicoSecret
+    from flexnet.otp.verify import Presented
     from flexnet.radius import packets
-    from flexnet.radius.fastpath import REMOTE, KeySnapshot
+    from flexnet.radius.fastpath import REMOTE, KeyMaterial, KeySnapshot
 
 from Crypto.Cipher import AES
 from pyrad.packet import AuthPacket
@@ -51,7 +52,7 @@ from yubiotp.otp import OTP, CRCError, decode_otp, encode_otp
 KEY_ID = "vvbdefghijkl"  # a key of this process: random AES key and private id
 REMOTE_ID = "vvnrtucbdefg"  # a key checked by an external service: never fast-rejected
 SECRET = YubicoSecret(private_id=os.urandom(6), aes_key=os.urandom(16))
-SNAPSHOT = KeySnapshot({KEY_ID: SECRET, REMOTE_ID: REMOTE})
+SNAPSHOT = KeySnapshot({KEY_ID: KeyMaterial(SECRET, b""), REMOTE_ID: REMOTE})
 HOTP_TOKEN = Token(serial="hotp", kind=TokenKind.OATH_HOTP, public_id=KEY_ID, digits=6)
 TO_DVORAK = str.maketrans("cbdefghijklnrtuv", "jxe.uidchtnbpygk")
 OTP_CHARS = yubico.PUBLIC_ID_CHARS + yubico.CIPHERTEXT_CHARS
@@ -83,7 +84,9 @@ class OtpTarget:
     def check_syntax(self, username: str, password: str, otp: str | None, data: bytes) -> None:
         """``authn._syntax``: refuses or returns a normalised, bounded attempt."""
         try:
-            attempt = pipeline._syntax(username, password, otp)
+            attempt = pipeline._syntax(
+                username, password, None if otp is None else Presented.typed(otp)
+            )
         except UnicodeEncodeError as error:
             # Only a lone surrogate (possible in JSON: "\ud800") may cause this; RADIUS
             # and HTML forms cannot deliver one. Fail-safe (the API answers 503).
@@ -106,11 +109,13 @@ class OtpTarget:
             "password over the byte limit accepted",
         )
         if otp is None:
-            require(attempt.otp is None and attempt.parsed is None, "an OTP out of nothing")
+            require(attempt.otp is None, "an OTP out of nothing")
             return
-        require(attempt.otp == otp.strip(), "OTP not stripped as documented")
-        require(attempt.parsed == yubico.parse(otp), "parsed OTP differs from parse()")
-        if attempt.parsed is None:  # then an OATH-HOTP code, maybe after the token id
+        require(attempt.otp is not None, "the OTP got lost")
+        assert attempt.otp is not None  # noqa: S101 - narrowed for mypy
+        require(attempt.otp.text == otp.strip(), "OTP not stripped as documented")
+        require(attempt.otp.parsed == yubico.parse(otp), "parsed OTP differs from parse()")
+        if attempt.otp.parsed is None:  # then an OATH-HOTP code, maybe after the token id
             digits = otp[12:] if len(otp) in (18, 20) else otp
             require(
                 len(digits) in (6, 8) and digits.isascii() and digits.isdigit(),

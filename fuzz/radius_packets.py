@@ -245,7 +245,14 @@ def check_reply(
     )
     if code == ACCESS_CHALLENGE:
         states = [v for k, v in attributes if k == STATE]
-        require(len(states) == 1 and len(states[0]) == 16, "challenge without one 16-octet State")
+        require(
+            len(states) == 1 and len(states[0]) == 32,
+            "challenge without one 32-octet State",
+        )
+        require(
+            all(0x21 <= octet <= 0x7E for octet in states[0]),
+            "a State that is not printable (a zero byte is cut by some NAS)",
+        )
     return attributes
 
 
@@ -388,9 +395,12 @@ class RadiusTarget:
     def __call__(self, data: bytes) -> None:
         if not data:
             return
-        # Each input starts from empty caches, so that it replays alike on its own.
+        # Each input starts from empty caches, so that it replays alike on its own (the
+        # challenges of earlier inputs stay in the database, but nobody knows their States).
         self.handler.duplicates = DuplicateCache()
-        self.handler.challenges = ChallengeStore()
+        self.handler.challenges = ChallengeStore(
+            self.handler.database, self.handler.box, clock=self.handler.clock
+        )
         self._answered = {}
         if data[0] % 4 == 0:
             client = LEGACY if data[0] & 4 else STRICT

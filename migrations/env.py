@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 
 import flexnet.models  # noqa: F401  (registers every table on Base.metadata)
 from flexnet.db import Base
+from flexnet.ops import migrate
 
 target_metadata = Base.metadata
 
@@ -34,6 +35,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
             render_as_batch=sqlite,
             compare_type=True,
+            include_name=migrate.include_name,
         )
         try:
             with context.begin_transaction():

@@ -3,14 +3,22 @@
 Names and cities are compared folded (``flexnet.accounts.folding``: case, umlauts in both
 spellings, accents) against the search keys stored with each practice and user; BSNR,
 username, LANR and key serial as typed. Every look-up is bounded by ``limit``.
+
+Each kind of look-up is its own statement, served by an index on both databases (the
+migration ``search indexes for prefix and infix search``): a part of a name or city by
+PostgreSQL's trigram index or SQLite's FTS5 trigram table, a BSNR or username prefix by
+a B-tree (PostgreSQL: pattern operators, whatever the collation; SQLite: GLOB on the
+unique index), LANR and serial by their own. A part shorter than three characters has
+no trigram: it is looked for without an index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import CTE, ColumnElement, and_, column, select, table
+from sqlalchemy import text as text_sql
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flexnet import labels
 from flexnet.accounts.folding import fold
@@ -45,19 +53,25 @@ def search(session: Session, query: str, *, limit: int = LIMIT) -> list[Hit]:
 
 
 def _practices(session: Session, text: str, folded: str, limit: int) -> list[Hit]:
-    found = session.scalars(
+    by_bsnr = (
         select(Practice)
-        .where(
-            or_(
-                Practice.bsnr.startswith(text, autoescape=True),
-                Practice.search_key.contains(folded, autoescape=True),
-            )
-        )
+        .where(_prefix(session, Practice.bsnr, text))
         .order_by(Practice.bsnr)
         .limit(limit)
     )
+    parts = _part(session, Practice, Practice.bsnr, folded)
+    by_key = (
+        select(Practice)
+        .join(parts, parts.c.id == Practice.id)
+        .order_by(parts.c.sort_key)
+        .limit(limit)
+    )
+    found: dict[int, Practice] = {}
+    for query in (by_bsnr, by_key):
+        for practice in session.scalars(query):
+            found.setdefault(practice.id, practice)
     hits = []
-    for practice in found:
+    for practice in sorted(found.values(), key=lambda one: one.bsnr)[:limit]:
         if practice.bsnr.startswith(text):
             kind = "BSNR"
         else:
@@ -69,21 +83,19 @@ def _practices(session: Session, text: str, folded: str, limit: int) -> list[Hit
 
 
 def _users(session: Session, text: str, folded: str, limit: int) -> list[Hit]:
-    found = session.execute(
-        select(User, Practice)
-        .join(Practice)
-        .where(
-            or_(
-                User.username.startswith(folded, autoescape=True),
-                User.search_key.contains(folded, autoescape=True),
-                User.lanr == text,
-            )
-        )
-        .order_by(User.username)
-        .limit(limit)
-    )
+    both = select(User, Practice).join(Practice)
+    parts = _part(session, User, User.username, folded)
+    queries = [
+        both.where(_prefix(session, User.username, folded)).order_by(User.username),
+        both.join(parts, parts.c.id == User.id).order_by(parts.c.sort_key),
+        both.where(User.lanr == text).order_by(User.username),
+    ]
+    found: dict[int, tuple[User, Practice]] = {}
+    for query in queries:
+        for user, practice in session.execute(query.limit(limit)):
+            found.setdefault(user.id, (user, practice))
     hits = []
-    for user, practice in found:
+    for user, practice in sorted(found.values(), key=lambda pair: pair[0].username)[:limit]:
         if user.lanr == text:
             kind = "LANR"
         else:
@@ -93,3 +105,44 @@ def _users(session: Session, text: str, folded: str, limit: int) -> list[Hit]:
             detail = f"{user.name}: {detail}"
         hits.append(Hit(kind, practice.bsnr, practice.name, detail, user.username))
     return hits
+
+
+_GLOB_SPECIAL = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
+TRIGRAM = 3
+
+
+def _prefix(session: Session, field: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """``field`` starts with ``text``, as an index serves it."""
+    if _dialect(session) == "sqlite":
+        # LIKE is case-insensitive in SQLite and could only use a NOCASE index; GLOB
+        # compares as the unique index sorts.
+        return field.op("GLOB")(text.translate(_GLOB_SPECIAL) + "*")
+    return field.startswith(text, autoescape=True)
+
+
+def _part(
+    session: Session,
+    model: type[Practice] | type[User],
+    order: InstrumentedAttribute[str],
+    folded: str,
+) -> CTE:
+    """The records whose search key holds ``folded`` (``id``, ``sort_key``: ``order``), as
+    the trigram index finds them. Materialised, and the caller sorts by its own column:
+    a planner that walked the ``order`` index instead, filtering every row until the
+    limit is reached, would read the whole table for a rare part."""
+    contains = model.search_key.contains(folded, autoescape=True)
+    where: ColumnElement[bool] = contains
+    if _dialect(session) == "sqlite" and len(folded) >= TRIGRAM:
+        fts = table(f"{model.__tablename__}_fts", column("rowid"))
+        phrase = '"' + folded.replace('"', '""') + '"'
+        matching = select(fts.c.rowid).where(
+            text_sql(f"{fts.name} MATCH :phrase").bindparams(phrase=phrase)
+        )
+        # The trigram phrase finds the rows; LIKE confirms each on the row itself.
+        where = and_(model.id.in_(matching), contains)
+    found = select(model.id.label("id"), order.label("sort_key")).where(where)
+    return found.cte(f"{model.__tablename__}_parts").prefix_with("MATERIALIZED")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name

@@ -16,9 +16,7 @@ from sqlalchemy.orm import Session
 
 from flexnet.accounts import servicerequests, users, vpn
 from flexnet.audit import Actor
-from flexnet.authn import pipeline
-from flexnet.authn.pipeline import Client, Outcome
-from flexnet.config import Settings
+from flexnet.authn.pipeline import Authenticator, Client
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     Lock,
@@ -30,7 +28,6 @@ from flexnet.models import (
     User,
 )
 from flexnet.otp import stock
-from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import USABLE_STATUSES
 
 
@@ -54,29 +51,18 @@ def lock_own_access(
     target: Target,
     client: Client,
     now: datetime,
-    settings: Settings,
-    box: SecretBox,
+    authenticator: Authenticator,
     phone: str = "",
 ) -> SelfLockResult:
     """Check the password through the pipeline (no OTP) and lock; nothing if it is wrong.
     ``phone``: a number for staff's call-back, optional; a malformed one is a
     ValidationError before anything else happens."""
     phone = servicerequests.check_phone(phone) if phone.strip() else ""
-    decision = pipeline.authenticate(
-        session,
-        username=username,
-        password=password,
-        otp=None,
-        client=client,
-        now=now,
-        settings=settings,
-        box=box,
+    decision = authenticator.authenticate(
+        session, username=username, password=password, otp=None, client=client, now=now
     )
     # A password that must be changed still proves who it is; a lock must never wait.
-    proven = decision.outcome is not Outcome.REJECT or decision.reason in (
-        pipeline.PASSWORD_CHANGE_REASONS | {"initial_password_expired"}
-    )
-    if not proven or decision.user_id is None:
+    if not decision.proves_identity or decision.user_id is None:
         return SelfLockResult(locked=False)
     user = session.get_one(User, decision.user_id)
     reason = "vom Benutzer selbst gesperrt (Verlust oder Missbrauchsverdacht)"

@@ -16,7 +16,8 @@ from flexnet.accounts.folding import fold
 from flexnet.accounts.identifiers import normalize_username, validate_lanr
 from flexnet.accounts.practices import apply_changes, get_practice, require_terms_accepted
 from flexnet.audit import Actor, AuditTag, Subject
-from flexnet.authn import passwords, ratelimit
+from flexnet.authn import authlog, passwords, ratelimit
+from flexnet.authn.decision import Channel, Client, Reason, reject
 from flexnet.authn.ratelimit import Admission
 from flexnet.config import AuthSettings
 from flexnet.db import chunked, rows_for_update, update_by_id
@@ -223,7 +224,15 @@ def set_password(
     session: Session, user: User, password: str, *, now: datetime, must_change: bool = False
 ) -> None:
     """Store a new password's hash and keep the last ones for the history rule (§ 5.4)."""
-    password_hash = passwords.hash_password(password)
+    set_password_hash(
+        session, user, passwords.hash_password(password), now=now, must_change=must_change
+    )
+
+
+def set_password_hash(
+    session: Session, user: User, password_hash: str, *, now: datetime, must_change: bool = False
+) -> None:
+    """``set_password`` with the hash made beforehand (outside the transaction)."""
     _store_hash(user, password_hash, now=now)
     user.password_must_change = must_change
     # A password of one's own supersedes a re-issued one still waiting for its first use.
@@ -329,9 +338,26 @@ def check_taken_over(
 ) -> None:
     """A taken-over hash's plaintext, just typed and verified: it meets the policy and
     counts as any other password, or it must be changed before anything else (§ 5.4)."""
+    weak = taken_over_weak(user, password, policy)
+    if weak is not None:
+        record_taken_over_check(session, user, weak=weak, now=now)
+
+
+def taken_over_weak(
+    user: User, password: str, policy: passwords.PasswordPolicy = passwords.DEFAULT_POLICY
+) -> bool | None:
+    """Whether the plaintext of a taken-over hash not checked yet breaks the policy; None
+    for any other password. Reads only the loaded user: the login pipeline asks while
+    no transaction is open, as the policy check can take a while."""
+    if user.taken_over_password is not TakenOverPassword.UNCHECKED:
+        return None
+    return bool(_policy_problems(user, password, policy))
+
+
+def record_taken_over_check(session: Session, user: User, *, weak: bool, now: datetime) -> None:
+    """Store (and audit) the verdict of ``taken_over_weak`` while it is still pending."""
     if user.taken_over_password is not TakenOverPassword.UNCHECKED:
         return
-    weak = bool(_policy_problems(user, password, policy))
     user.taken_over_password = TakenOverPassword.WEAK if weak else None
     audit.record(
         session,
@@ -405,11 +431,19 @@ def change_own_password(
     if ratelimit.admit(session, limits, window_seconds=window, now=now) is not Admission.ADMITTED:
         return passwords.PasswordChange([passwords.TOO_MANY_CHANGES], throttled=True)
     history = [h.password_hash for h in user.password_history]
-    if (
-        not passwords.verify(old_password, user.password_hash).ok
-        or passwords.verify(new_password, user.password_hash).ok
-        or passwords.reuses(new_password, history, policy=policy)
-    ):
+    # All three checks run whatever the first says: the time of the answer tells no more
+    # than its text whether the old password was right.
+    old_right = passwords.verify(old_password, user.password_hash).ok
+    same_as_old = passwords.verify(new_password, user.password_hash).ok
+    reused = passwords.reuses(new_password, history, policy=policy)
+    if not old_right:
+        # A guess at the password: staff see it in the login log like a failed login.
+        client = Client(Channel(channel), source_ip=source_ip)
+        authlog.record(
+            session, reject(Reason.PASSWORD_WRONG), username=user.username, client=client,
+            now=now, user=user,
+        )  # fmt: skip
+    if not old_right or same_as_old or reused:
         return passwords.PasswordChange([passwords.wrong_or_reused(policy.history)])
     set_password(session, user, new_password, now=now)
     audit.record(

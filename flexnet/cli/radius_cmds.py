@@ -19,31 +19,44 @@ from flexnet.cli import (
 from flexnet.clients import apiclients, nas, profiles
 from flexnet.models import StaffRole
 from flexnet.ops import demo
-from flexnet.otp.remote import RemoteValidator
-from flexnet.radius.disconnect import DisconnectDispatcher
-from flexnet.radius.handler import RadiusHandler
+from flexnet.radius import workers as radius_workers
 from flexnet.radius.packets import load_dictionary
 from flexnet.radius.server import Listen, RadiusServer
 
 
 def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
-    handler = RadiusHandler(
-        ctx.database, ctx.settings, remote=RemoteValidator.from_settings(ctx.settings.otp)
-    )
-    dispatcher = DisconnectDispatcher(ctx.database, ctx.secret_box, handler.dictionary)
-    return RadiusServer(handler, listen, dispatcher)
+    """The RADIUS server in this process (``flexnet run``: beside the web app)."""
+    server = radius_workers.build_server(ctx.settings, listen)
+    click.get_current_context().find_root().call_on_close(server.handler.database.dispose)
+    return server
 
 
 @cli.command()
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Adresse, z. B. 0.0.0.0")
 @click.option("--auth-port", default=1812, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--acct-port", default=1813, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=Listen.workers, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Prozesse, die sich die Ports teilen (SO_REUSEPORT): einer je Prozessorkern",
+)
+@click.option(
+    "--threads",
+    default=Listen.threads,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads je Prozess (Anfragen, die zugleich entschieden werden)",
+)
 @pass_context
-def radius(ctx: CliContext, bind: str, auth_port: int, acct_port: int, workers: int) -> None:
+def radius(
+    ctx: CliContext, bind: str, auth_port: int, acct_port: int, workers: int, threads: int
+) -> None:
     """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet)."""
     configure_logging()
-    build_radius(ctx, Listen(bind, auth_port, acct_port, workers)).run()
+    listen = Listen(bind, auth_port, acct_port, threads=threads)
+    radius_workers.serve(ctx.settings, listen, workers)
 
 
 @cli.group("nas")

@@ -31,7 +31,7 @@ from flexnet.models.accounts import (
     VpnSession,
 )
 from flexnet.models.audit import AuditEntry
-from flexnet.models.authn import AuthEvent, RateLimitCounter
+from flexnet.models.authn import AuthEvent, ChallengeKind, RadiusChallenge, RateLimitCounter
 from flexnet.models.clients import AccessProfile, ApiClient, NasClient, WsapiClient
 from flexnet.models.letters import Letter, LetterKind, LetterStatus, MailRun, MailRunStatus
 from flexnet.models.staff import StaffAccount, StaffRole, StaffSession
@@ -42,6 +42,7 @@ __all__ = [
     "ApiClient",
     "AuditEntry",
     "AuthEvent",
+    "ChallengeKind",
     "Letter",
     "LetterKind",
     "LetterStatus",
@@ -55,6 +56,7 @@ __all__ = [
     "Practice",
     "PracticeKind",
     "PracticeStatus",
+    "RadiusChallenge",
     "RateLimitCounter",
     "RequestKind",
     "RequestStatus",

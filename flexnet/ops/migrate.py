@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -13,6 +15,28 @@ from flexnet import resources
 from flexnet.auditformat import AuditKey
 
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+
+# Search indexes of one database's kind (``accounts/search.py``): PostgreSQL's trigram and
+# pattern-operator indexes, SQLite's FTS5 tables (and their shadow tables). They are made
+# by a migration, not by the models, so autogenerate must not take them for strays.
+NATIVE_SEARCH_OBJECTS = (
+    "ix_practices_search_key_trgm",
+    "ix_users_search_key_trgm",
+    "ix_practices_bsnr_pattern",
+    "ix_users_username_pattern",
+    "practices_fts",
+    "users_fts",
+)
+
+
+def include_name(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+    """Alembic's filter: everything but the native search objects (``NATIVE_SEARCH_OBJECTS``,
+    FTS5's shadow tables ``<name>_data`` … included)."""
+    if name is None or type_ not in ("table", "index"):
+        return True
+    return not any(
+        name == native or name.startswith(f"{native}_") for native in NATIVE_SEARCH_OBJECTS
+    )
 
 
 def alembic_config(engine: Engine, *, audit_key: AuditKey | None = None) -> Config:

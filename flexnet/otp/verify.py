@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -77,6 +77,30 @@ class OtpResult:
         return self.reason is OtpReason.OK
 
 
+@dataclass(frozen=True)
+class Decrypted:
+    """An OTP decrypted already (the RADIUS fast path does it with its key snapshot), with
+    the sealed secret whose key material decrypted it: it stands for a key row only
+    while that row holds the same sealed secret (a reprogrammed key has a new one)."""
+
+    sealed_secret: bytes = field(repr=False)
+    token: yubico.OtpToken
+
+
+@dataclass(frozen=True)
+class Presented:
+    """An OTP as typed, with what is known about it already, so that the hot path parses
+    and decrypts it once: ``parsed`` is None when it is no Yubico OTP (maybe OATH)."""
+
+    text: str = field(repr=False)
+    parsed: yubico.ParsedOtp | None = None
+    decrypted: Decrypted | None = None
+
+    @classmethod
+    def typed(cls, text: str) -> Presented:
+        return cls(text, yubico.parse(text))
+
+
 def status_reason(token: Token) -> OtpReason | None:
     """Why this key may not authenticate, or None if it may."""
     return _STATUS_REASON.get(token.status)
@@ -125,19 +149,31 @@ def verify_yubico_otp(
     now: datetime,
     nonce: str | None = None,
     remote: RemoteCheck | None = None,
-    parsed: yubico.ParsedOtp | None = None,
+    presented: Presented | None = None,
+    practice_keys_only: bool = False,
 ) -> OtpResult:
-    """Parse (unless the caller did), find the key by its public id and check the OTP."""
-    parsed = parsed or yubico.parse(otp)
+    """Parse (unless the caller did), find the key by its public id and check the OTP;
+    ``presented``: what the caller knows of ``otp`` already (parsed, decrypted).
+    ``practice_keys_only``: a staff member's key is unknown here, and its OTP stays
+    unused (the validation protocol answers for practices' keys, never for staff's)."""
+    parsed = presented.parsed if presented is not None else yubico.parse(otp)
     if parsed is None:
         return OtpResult(OtpReason.MALFORMED)
     token = find_yubikey(session, parsed.public_id)
-    if token is None:
+    if token is None or (practice_keys_only and token.staff_id is not None):
         return OtpResult(OtpReason.UNKNOWN_KEY)
     if token.remote_validation:
         return check_remote(token, otp, remote)
+    decrypted = presented.decrypted if presented is not None else None
     return check_yubico_otp(
-        session, token, parsed, box=box, settings=settings, now=now, nonce=nonce
+        session,
+        token,
+        parsed,
+        box=box,
+        settings=settings,
+        now=now,
+        nonce=nonce,
+        decrypted=decrypted,
     )
 
 
@@ -162,14 +198,20 @@ def check_yubico_otp(
     settings: OtpSettings,
     now: datetime,
     nonce: str | None = None,
+    decrypted: Decrypted | None = None,
 ) -> OtpResult:
     """Check one parsed OTP of ``token`` and, if good, consume it.
 
     A cryptographically valid OTP is consumed whatever else fails (locked key, delay);
     the key's status is decided by the row as the counter advance left it, so a lock
-    that lands between our read and the update still wins.
+    that lands between our read and the update still wins. ``decrypted``: the OTP as
+    decrypted already, taken only if it was done with this row's current secret.
     """
-    decoded = decode_for(token, parsed, box)
+    decoded: yubico.OtpToken | OtpReason
+    if decrypted is not None and decrypted.sealed_secret == token.secret:
+        decoded = decrypted.token
+    else:
+        decoded = decode_for(token, parsed, box)
     if isinstance(decoded, OtpReason):
         return OtpResult(decoded, token)
     delayed = settings.delay_check and _delayed(token, decoded, now)

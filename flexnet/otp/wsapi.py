@@ -194,6 +194,7 @@ def verify_otp(
         now=now,
         nonce=params["nonce"],
         remote=remote,
+        practice_keys_only=True,
     )
     status = _STATUS_OF.get(result.reason, Status.BAD_OTP)
     extra: dict[str, str] = {}

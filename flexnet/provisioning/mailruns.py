@@ -9,15 +9,16 @@ stored, and the PDF goes to the caller's stream once: it is never kept.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 from sqlalchemy.orm.attributes import instance_state
 
@@ -26,6 +27,7 @@ from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import passwords
 from flexnet.config import Settings
+from flexnet.db import chunked, expire_loaded
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, start_of_day
 from flexnet.lifecycle.status import State, practice_status, user_status
@@ -363,67 +365,220 @@ def produce_run(
     now: datetime,
     progress: Callable[[int], None] | None = None,
 ) -> ProducedRun | None:
-    """Print every due letter into ``out`` as one PDF; None if nothing is due.
+    """Print every due letter into ``out`` as one PDF; None if nothing is due (or another
+    run took the letters meanwhile).
 
-    Runs in the caller's transaction: if rendering fails, the caller rolls back and no
-    password was changed. The caller must not keep the PDF beyond handing it out.
+    In three steps, so that no lock is held while passwords are hashed and the PDF is
+    laid out (logins and other writers would wait, on SQLite for the whole file): the
+    due letters are read and ``session`` is committed (nothing is written yet); then
+    the passwords are hashed on every core while the PDF is rendered; then the run is
+    written in the caller's transaction, set-based, if the letters are still due and no
+    other run holds them. If rendering fails, or the letters changed meanwhile, the
+    caller rolls back: no password was changed. The caller must not keep the PDF
+    beyond handing it out.
     """
     due = due_letters(
         session,
         today=today,
         delay_days=settings.letters.credentials_delay_days,
         quarters=settings.lock_after_quarters,
-        claim=True,
-    )
-    if not due.due:
+    ).due
+    if not due:
         return None
-    # Passwords and the PDF first, in memory and in ``out``: the users' rows and the
-    # audit chain are written only afterwards, so a long run does not hold their locks
-    # (logins and other audited changes would wait on them).
-    fresh = _fresh_passwords(due.due)
-    data = (
-        _letter_data(
-            letter, today, fresh[letter.id][0] if letter.id in fresh else None, settings, now
+    wanted = [letter.id for letter in due if letter.kind in PASSWORD_LETTERS]
+    clear = {id_: passwords.generate() for id_ in wanted}
+    data = [_letter_data(letter, today, clear.get(letter.id), settings, now) for letter in due]
+    session.commit()  # only read so far: no lock is held while hashing and rendering
+    with _Hasher(len(clear)) as hasher:
+        pending = hasher.hash_all(list(clear.values()))
+        pages = render.render(data, out, templates=templates, progress=progress)
+        hashes = dict(zip(clear, pending.result(), strict=True))
+    del data, clear
+    run = _write_run(session, due, hashes, actor=actor, now=now, today=today)
+    if run is None:
+        return None
+    kinds = [letter.kind for letter in due]
+    security = sum(n for n, kind in zip(pages, kinds, strict=True) if kind in SECURITY_PAPER)
+    return ProducedRun(run, len(due), sum(pages) - security, security)
+
+
+class _Hasher:
+    """Argon2id for many passwords on every core: a process pool (spawned, so that it is
+    safe from a threaded web worker), which the rendering in this process does not slow
+    down as threads contending for the GIL would; a few passwords are hashed here."""
+
+    POOL_FROM = 16
+
+    def __init__(self, count: int) -> None:
+        self._pool = (
+            ProcessPoolExecutor(
+                os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+            )
+            if count >= self.POOL_FROM
+            else None
         )
-        for letter in due.due
-    )
-    pages = render.render(data, out, templates=templates, progress=progress)
+
+    def __enter__(self) -> _Hasher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def hash_all(self, clear: list[str]) -> _Hashes:
+        """Start hashing ``clear``; ``result()`` waits for the hashes, in order."""
+        if self._pool is None:
+            return _Hashes([passwords.hash_password(password) for password in clear], [])
+        chunk = max(1, len(clear) // (8 * (os.cpu_count() or 1)))
+        parts = [clear[n : n + chunk] for n in range(0, len(clear), chunk)]
+        return _Hashes([], [self._pool.submit(_hash_chunk, part) for part in parts])
+
+
+@dataclass(frozen=True)
+class _Hashes:
+    done: list[str]
+    running: list[Future[list[str]]]
+
+    def result(self) -> list[str]:
+        return self.done + [password_hash for f in self.running for password_hash in f.result()]
+
+
+def _hash_chunk(clear: list[str]) -> list[str]:
+    return [passwords.hash_password(password) for password in clear]
+
+
+def _write_run(
+    session: Session,
+    due: Sequence[Letter],
+    hashes: dict[int, str],
+    *,
+    actor: Actor,
+    now: datetime,
+    today: date,
+) -> MailRun | None:
+    """The run, its letters, the passwords and the audit entries, set-based: the
+    caller's transaction holds its locks for a moment, not for the whole run."""
+    ids = [letter.id for letter in due]
+    claimed = {
+        id_
+        for chunk in chunked(sorted(ids))
+        for id_ in session.scalars(
+            select(Letter.id)
+            .where(Letter.id.in_(chunk), Letter.status == LetterStatus.DUE, Letter.run_id.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+    }
+    if not claimed:
+        return None  # another run holds or has printed them
+    if len(claimed) != len(ids):
+        raise ConflictError(
+            "Während der Lauf entstand, hat sich an den fälligen Briefen etwas geändert; "
+            "bitte den Lauf noch einmal erstellen"
+        )
     run = MailRun(
-        status=MailRunStatus.PRODUCED,
-        run_date=today,
-        produced_at=now,
-        produced_by=actor.name,
+        status=MailRunStatus.PRODUCED, run_date=today, produced_at=now, produced_by=actor.name
     )
     session.add(run)
-    for letter in due.due:
-        letter.run = run
-        letter.status = LetterStatus.PRINTED
-        letter.printed_at = now
-        if letter.id in fresh:
-            _apply_password(session, letter, fresh[letter.id][1], actor=actor, now=now)
-    session.flush()  # the run's number goes into its audit entry
-    kinds = [letter.kind for letter in due.due]
-    security = sum(n for n, kind in zip(pages, kinds, strict=True) if kind in SECURITY_PAPER)
-    counts = Counter(letter.kind.value for letter in due.due)
-    audit.record(
-        session,
-        AuditTag.MAIL_RUN_PRODUCE,
-        actor=actor,
-        subject=Subject("mail_run", str(run.id)),
-        data={"letters": len(due.due), "by_kind": dict(counts)},
-        now=now,
+    session.flush()  # the run's number goes into the letters and its audit entry
+    issued = _issue_passwords(session, due, hashes, now=now)
+    printed = {"run_id": run.id, "status": LetterStatus.PRINTED, "printed_at": now}
+    plain = [{"id": id_, **printed} for id_ in ids if id_ not in hashes]
+    with_password = [
+        {"id": id_, **printed, "replace_at_once": at_once, "issued_password_hash": hashes[id_]}
+        for id_, at_once in issued.items()
+    ]
+    for rows in (plain, with_password):
+        if rows:
+            session.execute(update(Letter), rows)
+    changed = ["run_id", "status", "printed_at", "replace_at_once", "issued_password_hash"]
+    expire_loaded(session, Letter, ids, changed)
+    entries = [
+        audit.Pending(
+            AuditTag.USER_PASSWORD_ISSUE,
+            Subject("user", letter.user.username),
+            {
+                "letter": reference(letter),
+                "replaces": "at_once" if issued[letter.id] else "on_first_use",
+            },
+        )
+        for letter in due
+        if letter.id in issued and letter.user is not None
+    ]
+    counts = Counter(letter.kind.value for letter in due)
+    entries.append(
+        audit.Pending(
+            AuditTag.MAIL_RUN_PRODUCE,
+            Subject("mail_run", str(run.id)),
+            {"letters": len(ids), "by_kind": dict(counts)},
+        )
     )
-    return ProducedRun(run, len(due.due), sum(pages) - security, security)
+    audit.record_many(session, entries, actor=actor, now=now)
+    return run
 
 
-def _fresh_passwords(letters: Sequence[Letter]) -> dict[int, tuple[str, str]]:
-    """Letter id -> (password, hash) for each password letter; hashed in parallel
-    (argon2 releases the GIL)."""
-    wanted = [letter.id for letter in letters if letter.kind in PASSWORD_LETTERS]
-    clear = [passwords.generate() for _ in wanted]
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        hashes = list(pool.map(passwords.hash_password, clear))
-    return dict(zip(wanted, zip(clear, hashes, strict=True), strict=True))
+_ISSUED = [
+    "password_hash",
+    "password_set_at",
+    "password_must_change",
+    "taken_over_password",
+    "next_password_hash",
+    "next_password_set_at",
+    "session_epoch",
+]
+
+
+def _issue_passwords(
+    session: Session, due: Sequence[Letter], hashes: dict[int, str], *, now: datetime
+) -> dict[int, bool]:
+    """``users.issue_password`` for every password letter, set-based, against the users'
+    rows as they are now (read again, locked); letter id -> replaced at once."""
+    letters = [letter for letter in due if letter.id in hashes]
+    user_ids = sorted({letter.user_id for letter in letters if letter.user_id is not None})
+    current: dict[int, str | None] = {
+        id_: password_hash
+        for chunk in chunked(user_ids)
+        for id_, password_hash in session.execute(
+            select(User.id, User.password_hash).where(User.id.in_(chunk)).with_for_update()
+        )
+    }
+    issued: dict[int, bool] = {}
+    at_once_rows: list[dict[str, object]] = []
+    later_rows: list[dict[str, object]] = []
+    for letter in letters:
+        if letter.user_id is None:  # CHECK password_letter_has_user: never
+            raise ValueError(f"password letter {reference(letter)} without a user")
+        # Recorded on the letter, so that cancelling its run revokes exactly this password.
+        at_once = bool(letter.replace_at_once or current[letter.user_id] is None)
+        issued[letter.id] = at_once
+        if at_once:
+            current[letter.user_id] = hashes[letter.id]
+        row = {"user_id": letter.user_id, "issued_hash": hashes[letter.id]}
+        (at_once_rows if at_once else later_rows).append(row)
+    table = User.metadata.tables[User.__tablename__]
+    if at_once_rows:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("user_id"))
+            .values(
+                password_hash=bindparam("issued_hash"),
+                password_set_at=now,
+                password_must_change=True,
+                taken_over_password=None,
+                next_password_hash=None,
+                next_password_set_at=None,
+                session_epoch=func.coalesce(table.c.session_epoch, 0) + 1,
+            ),
+            at_once_rows,
+        )
+    if later_rows:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("user_id"))
+            .values(next_password_hash=bindparam("issued_hash"), next_password_set_at=now),
+            later_rows,
+        )
+    expire_loaded(session, User, user_ids, _ISSUED)
+    return issued
 
 
 def _apply_password(

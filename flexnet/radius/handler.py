@@ -21,17 +21,16 @@ from pyrad.dictionary import Dictionary
 from sqlalchemy import select
 
 from flexnet.accounts import vpn
-from flexnet.authn import pipeline
-from flexnet.authn.pipeline import Channel, Client, Decision, Outcome
+from flexnet.authn import authlog, pipeline
+from flexnet.authn.pipeline import Authenticator, Channel, Client, Decision, Outcome, Reason
 from flexnet.clients import nas
 from flexnet.config import Settings
 from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import AccessProfile
-from flexnet.otp import yubico
 from flexnet.otp.secrets import SecretBox
-from flexnet.otp.verify import RemoteCheck
+from flexnet.otp.verify import Presented, RemoteCheck
 from flexnet.radius import packets
-from flexnet.radius.fastpath import KeySnapshot, LoggedReject, LookupBudget, RejectLog
+from flexnet.radius.fastpath import KeySnapshot, LookupBudget
 from flexnet.radius.packets import Port
 from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
 
@@ -67,10 +66,10 @@ class RadiusHandler:
         self.settings = settings
         self.box = SecretBox(settings.master_key)
         self.dictionary = dictionary or packets.load_dictionary()
-        self.remote = remote
+        self.authenticator = Authenticator(settings, self.box, remote)
         self.clock = clock
         self.duplicates = DuplicateCache()
-        self.challenges = ChallengeStore()
+        self.challenges = ChallengeStore(database, self.box, clock=clock)
         self._refresh_seconds = refresh_seconds
         self._loaded_at = float("-inf")
         self._nas: list[nas.NasEntry] = []
@@ -79,7 +78,7 @@ class RadiusHandler:
         self._lock = threading.Lock()
         self._database_down = False  # to say once when it is back
         self._lookups = LookupBudget()
-        self.reject_log = RejectLog(database, settings.auth)
+        self.reject_log = authlog.RejectLog(database, settings.auth)
 
     def close(self) -> None:
         """Write what the reject log still holds (called when the server stops)."""
@@ -88,9 +87,9 @@ class RadiusHandler:
     # --- entry point -----------------------------------------------------------------
 
     def handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
-        problem = packets.check_raw(data, port)
-        if problem is not None:
-            log.warning("dropped packet from %s: %s", source[0], problem)
+        checked = packets.check(data, port)
+        if isinstance(checked, str):
+            log.warning("dropped packet from %s: %s", source[0], checked)
             return None
         try:
             client = self._nas_for(source[0])
@@ -111,7 +110,7 @@ class RadiusHandler:
         reply = None
         try:
             if port is Port.AUTH:
-                reply = self._access(data, client)
+                reply = self._access(checked, client)
             else:
                 reply = self._accounting(data, source[0], client)
             if reply is not None and len(reply) > packets.MAX_PACKET:
@@ -162,32 +161,33 @@ class RadiusHandler:
             self._keys = KeySnapshot.load(session, self.box)
             self._loaded_at = time.monotonic()
 
-    def _look_up_new_key(self, otp: str) -> str | None:
-        """A key handed out since the last reload is looked up at once (one indexed read),
-        not refused until the next one; the fast path then judges its OTP as usual."""
-        parsed = yubico.parse(otp)
-        if parsed is None:
-            return None
-        if not self._lookups.allow(parsed.public_id):
-            return "key_unknown"  # looked up a moment ago, or a flood of made-up ids
+    def _judge(self, otp: Presented) -> Presented | Reason:
+        """The fast path's verdict. A key handed out since the last reload is looked up at
+        once (one indexed read), not refused until the next one; the fast path then judges
+        its OTP as usual."""
+        verdict = self._keys.judge(otp)
+        if verdict is not Reason.KEY_UNKNOWN or otp.parsed is None:
+            return verdict
+        if not self._lookups.allow(otp.parsed.public_id):
+            return verdict  # looked up a moment ago, or a flood of made-up ids
         with self.database.reader() as session:
-            found = KeySnapshot.load(session, self.box, public_id=parsed.public_id)
+            found = KeySnapshot.load(session, self.box, public_id=otp.parsed.public_id)
         if not found.keys:
-            return "key_unknown"
+            return verdict
         with self._lock:  # not over a snapshot a concurrent reload has just put in place
             self._keys = self._keys.merged(found)
-        return self._keys.rejects(otp)
+        return self._keys.judge(otp)
 
     # --- Access-Request ------------------------------------------------------------------
 
-    def _access(self, data: bytes, client: nas.NasEntry) -> bytes | None:
+    def _access(self, packet: packets.Checked, client: nas.NasEntry) -> bytes | None:
         try:
-            request = rp.AuthPacket(packet=data, secret=client.secret, dict=self.dictionary)
+            request = rp.AuthPacket(packet=packet.data, secret=client.secret, dict=self.dictionary)
         except rp.PacketError as error:
             raise _Drop(f"undecodable: {error}") from None
-        self._check_message_authenticator(request, data, client)
+        self._check_message_authenticator(request, packet, client)
         try:
-            reply = self._decide(request, data, client)
+            reply = self._decide(request, packet, client)
         except UNAVAILABLE as error:
             self._database_down = True
             log.error(
@@ -208,41 +208,42 @@ class RadiusHandler:
         return None
 
     def _check_message_authenticator(
-        self, request: rp.AuthPacket, data: bytes, client: nas.NasEntry
+        self, request: rp.AuthPacket, packet: packets.Checked, client: nas.NasEntry
     ) -> None:
         """BlastRADIUS (CVE-2024-3596): no Message-Authenticator, no answer."""
         if request.message_authenticator:
             if not request.verify_message_authenticator():
                 raise _Drop("invalid Message-Authenticator")
             return
-        if packets.raw_attributes(data, packets.PROXY_STATE):
+        if packet.values(packets.PROXY_STATE):
             raise _Drop("Proxy-State without Message-Authenticator")
         if not client.allow_missing_message_authenticator:
             raise _Drop("Access-Request without Message-Authenticator")
 
-    def _decide(self, request: rp.AuthPacket, data: bytes, client: nas.NasEntry) -> bytes:
-        username = _text(packets.raw_attributes(data, USER_NAME))
-        hidden = packets.raw_attributes(data, packets.USER_PASSWORD)
+    def _decide(
+        self, request: rp.AuthPacket, packet: packets.Checked, client: nas.NasEntry
+    ) -> bytes:
+        username = _text(packet.values(USER_NAME))
+        hidden = packet.values(packets.USER_PASSWORD)
         typed = (
             packets.decode_password(hidden[0], client.secret, request.authenticator)
             if len(hidden) == 1
             else None
         )
-        origin = Client(
-            Channel.RADIUS, client.name, _station(packets.raw_attributes(data, CALLING_STATION))
-        )
+        origin = Client(Channel.RADIUS, client.name, _station(packet.values(CALLING_STATION)))
         now = self.clock()
         if username is None or typed is None:
             with self.database.session() as session:
                 pipeline.record_rejection(
-                    session, username or "?", origin, now, "radius_attributes"
+                    session, username or "?", origin, now, Reason.RADIUS_ATTRIBUTES
                 )
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
-        states = packets.raw_attributes(data, STATE)
+        states = packet.values(STATE)
         if states:
             return self._continue(request, states[0], username, typed, client, origin, now)
         parts = packets.split_pap(typed)
-        if parts.otp is None:
+        otp = parts.presented()
+        if otp is None:
             return self._challenge(
                 request,
                 Challenge(
@@ -254,44 +255,26 @@ class RadiusHandler:
                 ),
                 ASK_FOR_OTP,
             )
-        return self._login(request, username, parts.password, parts.otp, client, origin, now)
+        return self._login(request, username, parts.password, otp, client, origin, now)
 
     def _login(
         self,
         request: rp.AuthPacket,
         username: str,
         password: str,
-        otp: str,
+        otp: Presented,
         client: nas.NasEntry,
         origin: Client,
         now: datetime,
     ) -> bytes:
-        certainly_invalid = self._keys.rejects(otp)
-        if certainly_invalid == "key_unknown":
-            certainly_invalid = self._look_up_new_key(otp)
-        if certainly_invalid is not None:
+        verdict = self._judge(otp)
+        if isinstance(verdict, Reason):
             # Garbage costs microseconds: no transaction, a batched auth-log line.
-            self.reject_log.add(
-                LoggedReject(
-                    now,
-                    pipeline.shown_username(username),
-                    origin.name,
-                    origin.source_ip,
-                    certainly_invalid,
-                )
-            )
+            self.reject_log.reject(username=username, client=origin, now=now, reason=verdict)
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         with self.database.session() as session:
-            decision = pipeline.authenticate(
-                session,
-                username=username,
-                password=password,
-                otp=otp,
-                client=origin,
-                now=now,
-                settings=self.settings,
-                box=self.box,
-                remote=self.remote,
+            decision = self.authenticator.authenticate(
+                session, username=username, password=password, otp=verdict, client=origin, now=now
             )
         if decision.outcome is Outcome.CHALLENGE:
             pending = Challenge(
@@ -313,12 +296,13 @@ class RadiusHandler:
         pending = self.challenges.take(state, username=username.lower(), nas_id=client.id)
         if pending is None:
             with self.database.session() as session:
-                pipeline.record_rejection(session, username, origin, now, "challenge_state_unknown")
+                pipeline.record_rejection(
+                    session, username, origin, now, Reason.CHALLENGE_STATE_UNKNOWN
+                )
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         if pending.kind == "otp":
-            return self._login(
-                request, username, pending.password, typed.strip(), client, origin, now
-            )
+            otp = Presented.typed(typed.strip())
+            return self._login(request, username, pending.password, otp, client, origin, now)
         return self._new_password(request, pending, typed, origin, now)
 
     def _new_password(
@@ -349,13 +333,8 @@ class RadiusHandler:
         if typed != pending.password:
             return self._retry_new_password(request, pending, MISMATCH)
         with self.database.session() as session:
-            decision = pipeline.finish_password_change(
-                session,
-                user_id=pending.user_id,
-                new_password=typed,
-                client=origin,
-                now=now,
-                settings=self.settings,
+            decision = self.authenticator.finish_password_change(
+                session, user_id=pending.user_id, new_password=typed, client=origin, now=now
             )
         return self._answer(request, decision)
 

@@ -18,6 +18,7 @@ from pyrad.dictionary import Dictionary
 
 from flexnet import resources
 from flexnet.otp import yubico
+from flexnet.otp.verify import Presented
 
 MAX_PACKET = 4096
 MAX_ATTRIBUTES = 200
@@ -40,8 +41,20 @@ def load_dictionary() -> Dictionary:
     return Dictionary(str(resources.radius_dictionary()))
 
 
-def check_raw(data: bytes, port: Port) -> str | None:
-    """Why a datagram must be dropped before decoding, or None if it is well formed."""
+@dataclass(frozen=True)
+class Checked:
+    """A well-formed datagram and its attributes by type, from one walk over them."""
+
+    data: bytes = field(repr=False)
+    attributes: dict[int, list[bytes]] = field(repr=False)
+
+    def values(self, kind: int) -> list[bytes]:
+        """Values of one attribute type straight from the packet (no pyrad decoding)."""
+        return self.attributes.get(kind, [])
+
+
+def check(data: bytes, port: Port) -> Checked | str:
+    """The datagram with its attributes indexed, or why it must be dropped before decoding."""
     if len(data) < HEADER:
         return "shorter than a RADIUS header"
     if len(data) > MAX_PACKET:
@@ -53,42 +66,38 @@ def check_raw(data: bytes, port: Port) -> str | None:
         return f"length field {length} out of range"
     if length > len(data):
         return f"length field {length} exceeds the datagram ({len(data)})"
-    return _check_attributes(data[HEADER:length])
+    attributes = _attributes(data, length)
+    return Checked(data, attributes) if isinstance(attributes, dict) else attributes
 
 
-def _check_attributes(attributes: bytes) -> str | None:
-    offset = 0
+def check_raw(data: bytes, port: Port) -> str | None:
+    """Why a datagram must be dropped before decoding, or None if it is well formed."""
+    checked = check(data, port)
+    return checked if isinstance(checked, str) else None
+
+
+def _attributes(data: bytes, length: int) -> dict[int, list[bytes]] | str:
+    found: dict[int, list[bytes]] = {}
+    offset = HEADER
     count = 0
-    while offset < len(attributes):
-        if len(attributes) - offset < 2:
+    while offset < length:
+        if length - offset < 2:
             return "attribute header does not fit"
-        kind, size = attributes[offset], attributes[offset + 1]
+        kind, size = data[offset], data[offset + 1]
         if kind == 0:
             return "attribute type 0"
         if size < 2:
             return f"attribute {kind} with length {size}"
-        if offset + size > len(attributes):
+        if offset + size > length:
             return f"attribute {kind} overflows the packet"
         if kind == MESSAGE_AUTHENTICATOR and size != 18:
             return f"Message-Authenticator of length {size}"
         count += 1
         if count > MAX_ATTRIBUTES:
             return "more than 200 attributes"
+        found.setdefault(kind, []).append(data[offset + 2 : offset + size])
         offset += size
-    return None
-
-
-def raw_attributes(data: bytes, kind: int) -> list[bytes]:
-    """Values of one attribute type straight from a checked packet (no pyrad decoding)."""
-    values = []
-    length = struct.unpack("!H", data[2:4])[0]
-    offset = HEADER
-    while offset < length:
-        attr_kind, size = data[offset], data[offset + 1]
-        if attr_kind == kind:
-            values.append(data[offset + 2 : offset + size])
-        offset += size
-    return values
+    return found
 
 
 def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
@@ -120,15 +129,20 @@ def decode_password(hidden: bytes, secret: bytes, authenticator: bytes) -> str |
 class PapParts:
     password: str = field(repr=False)
     otp: str | None = field(repr=False)  # None: no OTP at the end, the challenge asks for it
+    parsed: yubico.ParsedOtp | None = None  # the OTP as parsed here, handed on
+
+    def presented(self) -> Presented | None:
+        return None if self.otp is None else Presented(self.otp, self.parsed)
 
 
 def split_pap(typed: str) -> PapParts:
     """Password immediately followed by a 44-character Yubikey OTP, or the password alone."""
     otp_length = yubico.PUBLIC_ID_CHARS + yubico.CIPHERTEXT_CHARS
-    if len(typed) >= otp_length and yubico.looks_like_otp(typed[-otp_length:]):
+    parsed = yubico.parse(typed[-otp_length:]) if len(typed) >= otp_length else None
+    if parsed is not None:
         # A bare OTP is an OTP with an empty password: it is used up and rejected, never
         # kept as a "password" in a challenge.
-        return PapParts(typed[:-otp_length], typed[-otp_length:])
+        return PapParts(typed[:-otp_length], typed[-otp_length:], parsed)
     return PapParts(typed, None)
 
 

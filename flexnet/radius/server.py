@@ -4,6 +4,7 @@ asyncio receives datagrams; a bounded thread pool runs the handler, because argo
 releases the GIL while it hashes and database calls block. When too many requests
 are waiting, new ones are dropped (the NAS retries or fails over) instead of queueing
 without bound. SIGINT/SIGTERM stop receiving, finish what is in flight, then exit.
+Several such processes can serve one port (``Listen.reuse_port``, see ``workers``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
@@ -30,9 +32,11 @@ class Listen:
     bind: str = "127.0.0.1"
     auth_port: int = 1812
     acct_port: int = 1813
-    workers: int = 2 * (os.cpu_count() or 1) + 2
+    threads: int = 2 * (os.cpu_count() or 1) + 2
     max_pending: int = 512
     grace_seconds: float = 10.0
+    reuse_port: bool = False  # SO_REUSEPORT: worker processes share the ports
+    announce: str = "RADIUS listening"  # the log line that says the ports are served
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -53,12 +57,18 @@ class _Endpoint(asyncio.DatagramProtocol):
 
 class RadiusServer:
     def __init__(
-        self, handler: RadiusHandler, listen: Listen, dispatcher: DisconnectDispatcher | None = None
+        self,
+        handler: RadiusHandler,
+        listen: Listen,
+        dispatcher: DisconnectDispatcher | None = None,
+        *,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.handler = handler
         self.listen = listen
         self.dispatcher = dispatcher
-        self._pool = ThreadPoolExecutor(listen.workers, thread_name_prefix="radius")
+        self.on_ready = on_ready
+        self._pool = ThreadPoolExecutor(listen.threads, thread_name_prefix="radius")
         self._pending = 0
         self._stopping = False
         self._pending_lock = threading.Lock()
@@ -115,18 +125,22 @@ class RadiusServer:
                 lambda port=port: _Endpoint(self, port),  # type: ignore[misc]
                 local_addr=(self.listen.bind, number),
                 family=family,
+                reuse_port=self.listen.reuse_port or None,
             )
             self.bound[port] = transport.get_extra_info("sockname")[1]
             endpoints.append((transport, endpoint))
         if self.dispatcher is not None:
             self.dispatcher.start()
         log.info(
-            "RADIUS listening on %s, auth %d, acct %d",
+            "%s on %s, auth %d, acct %d",
+            self.listen.announce,
             self.listen.bind,
             self.bound[Port.AUTH],
             self.bound[Port.ACCT],
         )
         self.ready.set()
+        if self.on_ready is not None:
+            self.on_ready()
         await stop.wait()
         log.info("stopping: no new requests, finishing %d in flight", len(self._in_flight))
         with self._pending_lock:

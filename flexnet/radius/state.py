@@ -1,18 +1,32 @@
-"""In-memory state of one RADIUS process: duplicate answers and pending challenges.
+"""State of the RADIUS server: duplicate answers (per process) and pending challenges
+(in the database).
 
-Both are bounded and expire; neither is needed after a restart (a NAS retransmits or
-starts a new login). Challenge state stays in the process that issued it, as RADIUS
-clients send the next request of a challenge to the same server.
+Duplicates are answered from a bounded, expiring cache of the process that answered
+first: with several worker processes on one port (``SO_REUSEPORT``), Linux hands every
+datagram of one NAS socket (its address and port) to the same worker, so a
+retransmission reaches the cache that holds its answer. Challenges are kept in the
+database: the second round of a login may come from another NAS socket, and so reach
+another worker, or another node.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from flexnet.db import Database, utcnow
+from flexnet.models import ChallengeKind, RadiusChallenge
+from flexnet.otp.secrets import SecretBox
 
 IN_FLIGHT = object()
 
@@ -71,54 +85,123 @@ class Challenge:
     password: str = field(default="", repr=False)
     user_id: int | None = None
     tries: int = 0
-    expires: float = 0.0
+
+
+def _digest(state: bytes) -> str:
+    return hashlib.sha256(state).hexdigest()
+
+
+def _context(digest: str) -> str:
+    return f"radius-challenge:{digest}"
 
 
 class ChallengeStore:
-    """Single-use challenge states (128 random bits), bound to user and NAS, 60 s."""
+    """Single-use challenge states, bound to user and NAS, 60 s, shared by every worker
+    process and node through the database (a short write each).
 
-    def __init__(self, *, ttl: float = 60.0, size: int = 10_000, per_source: int = 5) -> None:
-        self._ttl = ttl
+    A State value is 32 printable characters (192 random bits, never a zero byte, which
+    some NAS cut values at). Only its SHA-256 is stored; the password of the first round
+    (or the new one to confirm) is sealed under the master key, bound to that hash.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        box: SecretBox,
+        *,
+        ttl: float = 60.0,
+        size: int = 10_000,
+        per_source: int = 5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.box = box
+        self._ttl = timedelta(seconds=ttl)
         self._size = size
         self._per_source = per_source
-        self._entries: OrderedDict[bytes, Challenge] = OrderedDict()
-        self._by_source: dict[str, list[bytes]] = {}
-        self._lock = threading.Lock()
+        self._clock = clock
 
     def issue(self, challenge: Challenge) -> bytes:
         """Store a challenge; one source keeps at most a few, so a flood from one place
         replaces its own states instead of everyone else's."""
-        state = secrets.token_bytes(16)
-        challenge.expires = time.monotonic() + self._ttl
-        source = challenge.source or challenge.username
-        with self._lock:
-            own = [s for s in self._by_source.get(source, []) if s in self._entries]
-            while len(own) >= self._per_source:
-                self._entries.pop(own.pop(0), None)
-            own.append(state)
-            self._by_source[source] = own
-            self._entries[state] = challenge
-            while len(self._entries) > self._size:
-                oldest, evicted = self._entries.popitem(last=False)
-                self._forget_source(evicted, oldest)
+        state = secrets.token_urlsafe(24).encode("ascii")
+        digest = _digest(state)
+        now = self._clock()
+        source = (challenge.source or challenge.username)[:64]
+        secret = {"password": challenge.password, "user_id": challenge.user_id}
+        sealed = self.box.seal(
+            json.dumps({**secret, "tries": challenge.tries}).encode(), context=_context(digest)
+        )
+        with self.database.session() as session:
+            session.execute(delete(RadiusChallenge).where(RadiusChallenge.expires_at <= now))
+            own = session.scalars(
+                select(RadiusChallenge.state_hash)
+                .where(RadiusChallenge.source == source)
+                .order_by(RadiusChallenge.expires_at)
+            ).all()
+            self._drop(session, own[: max(0, len(own) - self._per_source + 1)])
+            total = session.scalar(select(func.count()).select_from(RadiusChallenge)) or 0
+            if total >= self._size:  # many sources at once: the oldest make room
+                oldest = session.scalars(
+                    select(RadiusChallenge.state_hash)
+                    .order_by(RadiusChallenge.expires_at)
+                    .limit(total - self._size + 1)
+                ).all()
+                self._drop(session, oldest)
+            session.add(
+                RadiusChallenge(
+                    state_hash=digest,
+                    kind=ChallengeKind(challenge.kind),
+                    username=challenge.username[:64],
+                    nas_id=challenge.nas_id,
+                    source=source,
+                    sealed=sealed,
+                    expires_at=now + self._ttl,
+                )
+            )
         return state
 
-    def _forget_source(self, challenge: Challenge, state: bytes) -> None:
-        source = challenge.source or challenge.username
-        states = self._by_source.get(source)
-        if states is not None and state in states:
-            states.remove(state)
-            if not states:
-                del self._by_source[source]
+    @staticmethod
+    def _drop(session: Session, digests: Sequence[str]) -> None:
+        if digests:
+            session.execute(
+                delete(RadiusChallenge).where(RadiusChallenge.state_hash.in_(list(digests)))
+            )
 
     def take(self, state: bytes, *, username: str, nas_id: int) -> Challenge | None:
         """The challenge of ``state`` if it is valid for this user and NAS; used up either way."""
-        with self._lock:
-            challenge = self._entries.pop(state, None)
-            if challenge is not None:
-                self._forget_source(challenge, state)
-        if challenge is None or challenge.expires < time.monotonic():
+        digest = _digest(state)
+        with self.database.session() as session:
+            # Expired ones go too: a sealed password stays no longer than its minute.
+            session.execute(
+                delete(RadiusChallenge).where(
+                    RadiusChallenge.expires_at <= self._clock(),
+                    RadiusChallenge.state_hash != digest,
+                )
+            )
+            row = session.execute(
+                delete(RadiusChallenge)
+                .where(RadiusChallenge.state_hash == digest)
+                .returning(
+                    RadiusChallenge.kind,
+                    RadiusChallenge.username,
+                    RadiusChallenge.nas_id,
+                    RadiusChallenge.source,
+                    RadiusChallenge.sealed,
+                    RadiusChallenge.expires_at,
+                )
+            ).first()
+        if row is None or row.expires_at <= self._clock():
             return None
-        if challenge.username != username or challenge.nas_id != nas_id:
+        if row.username != username or row.nas_id != nas_id:
             return None
-        return challenge
+        secret = json.loads(self.box.open(row.sealed, context=_context(digest)))
+        return Challenge(
+            ChallengeKind(row.kind).value,
+            row.username,
+            row.nas_id,
+            source=row.source,
+            password=secret["password"],
+            user_id=secret["user_id"],
+            tries=secret["tries"],
+        )

@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
+from flexnet.authn.pipeline import Authenticator
 from flexnet.config import Settings
 from flexnet.db import UNAVAILABLE, Database, describe_error
 from flexnet.otp.remote import RemoteValidator
@@ -31,6 +32,11 @@ class FlexnetState:
     @cached_property
     def remote_validator(self) -> RemoteValidator | None:
         return RemoteValidator.from_settings(self.settings.otp)
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """The login pipeline with its fixed dependencies, once per process."""
+        return Authenticator(self.settings, self.secret_box, self.remote_validator)
 
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from flexnet.authn import pipeline
-from flexnet.authn.pipeline import Channel, Client, Outcome
+from flexnet.authn.pipeline import Channel, Client
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
 from flexnet.web import state
@@ -61,27 +61,24 @@ def auth() -> Response:
             otp = body.get("otp") or None
             if client.require_otp and otp is None:
                 return problem(400, "Ungültige Anfrage", "Dieser Client muss ein otp mitsenden")
-            decision = pipeline.authenticate(
+            decision = flexnet.authenticator.authenticate(
                 session,
                 username=body.get("username", ""),
                 password=body.get("password", ""),
                 otp=otp if client.require_otp or otp else None,
                 client=Client(Channel.API, client.name, client_ip),
                 now=now,
-                settings=flexnet.settings,
-                box=flexnet.secret_box,
-                remote=flexnet.remote_validator,
             )
     except Exception:
         # Fail closed: an internal error is never an accept.
         log.exception("api auth: internal error")
         return problem(503, "Dienst vorübergehend nicht verfügbar")
-    if decision.reason in pipeline.PASSWORD_CHANGE_REASONS:
+    if decision.must_change_password:
         # Never "accept" for a password that must be changed: a portal might not look at
         # the profile. The user changes it in self-service.
         message = "Ihr Kennwort muss geändert werden. Bitte nutzen Sie das Selbstbedienungsportal."
         return jsonify(result="password_change_required", message=message)
-    if decision.outcome is Outcome.ACCEPT:
+    if decision.accepted:
         return jsonify(result="accept", profile=decision.profile, message=decision.reply_message)
     # The caller learns reject only; which factor failed stays in the auth log.
     return jsonify(result="reject", message=decision.reply_message or pipeline.GENERIC_REJECT)

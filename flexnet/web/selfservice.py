@@ -26,7 +26,7 @@ from wtforms.validators import ValidationError as FieldError
 from flexnet.accounts import selflock, users
 from flexnet.accounts.selflock import Target
 from flexnet.authn import passwords, pipeline
-from flexnet.authn.pipeline import Channel, Client, Outcome
+from flexnet.authn.pipeline import Channel, Client
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.lifecycle.status import user_status
@@ -115,23 +115,18 @@ def login() -> ResponseReturnValue:
         )
     flexnet = state()
     with flexnet.database.session() as db:
-        decision = pipeline.authenticate(
+        decision = flexnet.authenticator.authenticate(
             db,
             username=form.username.data or "",
             password=form.password.data or "",
             otp=(form.otp.data or "").strip(),
             client=Client(Channel.SELF_SERVICE, "self-service", request.remote_addr),
             now=utcnow(),
-            settings=flexnet.settings,
-            box=flexnet.secret_box,
-            remote=flexnet.remote_validator,
         )
         user = db.get(User, decision.user_id) if decision.user_id else None
         epoch = user.session_epoch if user else None
-    change_only = decision.reason in pipeline.PASSWORD_CHANGE_REASONS or (
-        decision.outcome is Outcome.CHALLENGE or decision.profile == "password-change"
-    )
-    if user is None or not (decision.outcome is Outcome.ACCEPT or change_only):
+    change_only = decision.must_change_password
+    if user is None or not (decision.accepted or change_only):
         form.password.data = form.otp.data = ""
         flash(decision.reply_message or pipeline.GENERIC_REJECT)
         return render_template("selfservice/login.html", form=form), 401
@@ -268,8 +263,7 @@ def lock() -> ResponseReturnValue:
                 target=Target(form.target.data),
                 client=Client(Channel.SELF_SERVICE, "self-service", request.remote_addr),
                 now=utcnow(),
-                settings=flexnet.settings,
-                box=flexnet.secret_box,
+                authenticator=flexnet.authenticator,
                 phone=form.phone.data or "",
             )
     except FlexnetError as error:

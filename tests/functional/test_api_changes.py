@@ -60,11 +60,11 @@ def app(env: dict[str, str], sqlite_url: URL, monkeypatch: pytest.MonkeyPatch) -
             now=utcnow(),
         )  # fmt: skip
         practices.end_activity(db, bsnr="881000005", ended_on=ended, actor=STAFF, now=utcnow())
-        users.add_user(
+        users.create_user(
             db, username="mitglied", bsnr="881000006", kind=UserKind.MEMBER, name="Dr. M",
             lanr=lanr(6), actor=STAFF, now=utcnow(),
         )  # fmt: skip
-        users.add_user(
+        users.create_user(
             db, username="mfa", bsnr="881000006", kind=UserKind.STAFF, actor=STAFF, now=utcnow()
         )
         _, key = apiclients.add_client(

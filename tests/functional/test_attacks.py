@@ -21,7 +21,7 @@ from flexnet.accounts import servicerequests, users
 from flexnet.authn import passwords
 from flexnet.clients import apiclients
 from flexnet.db import utcnow
-from flexnet.models import ServiceRequest, StaffAccount, StaffRole, TokenStatus
+from flexnet.models import AuthEvent, ServiceRequest, StaffAccount, StaffRole, TokenStatus
 from flexnet.otp import importer, stock
 from flexnet.staff import accounts as staff_accounts
 from flexnet.staff import signin
@@ -226,6 +226,13 @@ def test_the_current_password_cannot_be_guessed_in_the_self_service(site: Site) 
     assert right[0] == 429 and "Zu viele" in right[1][0]  # not even the right one
     with state(site.app).database.reader() as db:  # unchanged
         assert passwords.verify(USER_PASSWORD, users.get_user(db, "emuster").password_hash).ok
+        # Each guess that was checked is in the login log staff read, with its address.
+        guesses = db.execute(
+            select(AuthEvent.channel, AuthEvent.reason, AuthEvent.source_ip).where(
+                AuthEvent.username == "emuster", AuthEvent.outcome == "reject"
+            )
+        ).all()
+    assert guesses == [("self_service", "password_wrong", "198.51.100.20")] * threshold
 
 
 def test_a_refused_change_does_not_tell_whether_the_old_password_was_right(

@@ -53,15 +53,13 @@ def login(
     database: Database, otp: str, password: str = PASSWORD, *, box: SecretBox = BOX
 ) -> Decision:
     with database.session() as session:
-        return pipeline.authenticate(
+        return pipeline.Authenticator(load_settings(), box).authenticate(
             session,
             username="emuster",
             password=password,
             otp=otp,
             client=NAS,
             now=utcnow(),
-            settings=load_settings(),
-            box=box,
         )
 
 

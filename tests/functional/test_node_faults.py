@@ -337,14 +337,22 @@ def test_sigkill_under_load(request: pytest.FixtureRequest, backend: str, tmp_pa
         assert verdicts == ["accept"] * answered + ["silence"] * (len(otps) - answered)
         assert len(otps) - answered <= 1
         assert answered <= used <= len(otps)
-        # Nothing half-written: the OTPs consumed, and only they, have their accept logged.
+        # Nothing half-written: the OTPs consumed have their accept logged, and only they,
+        # but for the one in flight at the kill: a login uses its OTP up in a first short
+        # write, before the password is hashed with no transaction open (issue 17; a valid
+        # OTP is used up whatever follows, the customer's rule), so a kill during the hash
+        # leaves that OTP used up with no decision. Before issue 17 the OTP and the accept
+        # were one transaction, and a kill during the hash revived the OTP instead.
         # As Counters: a client with no accept before the kill has no logged entry at all.
-        assert Counter(logged[client.login.username]) == Counter({("accept", "ok"): used})
+        accepts = logged[client.login.username][("accept", "ok")]
+        assert Counter(logged[client.login.username]) == Counter({("accept", "ok"): accepts})
+        assert answered <= accepts <= used <= accepts + 1
         # Replayed in order: what was consumed is rejected, what never was is accepted now.
         assert replies == ["reject"] * used + ["accept"] * (len(otps) - used)
         assert again == ["reject"] * len(otps)
+        undecided = used - accepts  # used up before its hash, and never decided (0 or 1)
         assert auth_log(url, client.login.username) == {
-            ("accept", "ok"): len(otps),
+            ("accept", "ok"): len(otps) - undecided,
             ("reject", "otp_replayed"): used + len(otps),
         }
         accepted = Counter(

@@ -206,23 +206,20 @@ def self_lock(app: Flask, password: str, now: datetime) -> SelfLockResult:
             target=Target.ACCOUNT,
             client=Client(Channel.SELF_SERVICE, "self-service", "203.0.113.5"),
             now=now,
-            settings=flexnet.settings,
-            box=flexnet.secret_box,
+            authenticator=flexnet.authenticator,
         )
 
 
 def vpn_login(app: Flask, now: datetime) -> pipeline.Decision:
     flexnet = state(app)
     with flexnet.database.session() as session:
-        return pipeline.authenticate(
+        return flexnet.authenticator.authenticate(
             session,
             username="emuster",
             password=PASSWORD,
             otp=app.config["TEST_KEY"].otp(),
             client=Client(Channel.RADIUS, "vpn-1", "198.51.100.7"),
             now=now,
-            settings=flexnet.settings,
-            box=flexnet.secret_box,
         )
 
 
@@ -282,15 +279,13 @@ def test_after_the_key_lock_its_otps_are_refused(app: Flask) -> None:
     flexnet = state(app)
 
     with flexnet.database.session() as session:
-        decision = pipeline.authenticate(
+        decision = flexnet.authenticator.authenticate(
             session,
             username="kollege",
             password=PASSWORD,
             otp=app.config["TEST_KEY"].otp(),
             client=Client(Channel.RADIUS, "vpn-1"),
             now=utcnow(),
-            settings=flexnet.settings,
-            box=flexnet.secret_box,
         )
 
     assert decision.outcome is Outcome.REJECT

@@ -92,13 +92,14 @@ def login(handler: RadiusHandler, otp: str) -> int | None:
 
 
 def fill(disk: Path) -> Path:
-    """Take every free byte of the disk; returns the file to delete to free it again."""
+    """Take every free byte of the disk; returns the file to delete to free it again.
+    Unbuffered: a buffered file keeps the bytes of a short last write and raises ENOSPC
+    again when it is closed (whenever the free space is not a multiple of a chunk)."""
     filler = disk / "filler"
-    with filler.open("wb") as out:
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError:
             pass
     return filler

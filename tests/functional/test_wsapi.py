@@ -7,6 +7,7 @@ import re
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from yubico_client import Yubico
 from yubico_client.yubico_exceptions import (
     InvalidClientIdError,
@@ -14,7 +15,9 @@ from yubico_client.yubico_exceptions import (
     StatusCodeError,
 )
 
+from flexnet.models import StaffRole, Token
 from flexnet.otp import wsapi
+from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
 from tests.conftest import BOX, NOW, STAFF
 from tests.functional.conftest import Server, seed
@@ -231,3 +234,35 @@ def test_odd_input_gets_a_protocol_answer_not_a_crash(
 
     assert code == 200
     assert answer["status"] in {"MISSING_PARAMETER", "BAD_SIGNATURE"}
+
+
+def test_a_staff_members_key_is_unknown_to_the_portals_and_its_otp_stays_unused(
+    server: Server,
+) -> None:
+    """Staff keys sign in to the admin UI only: a portal mapping public ids to people must
+    never be told that a staff member's key typed a fresh OTP."""
+
+    def owner(staff: bool) -> None:
+        with state(server.app).database.session() as session:
+            token = session.scalar(select(Token).where(Token.serial == "4711"))
+            assert token is not None
+            if staff:
+                anna = staff_accounts.add_staff(
+                    session, username="it-anna", role=StaffRole.ADMIN, password="x" * 16,
+                    actor=STAFF, now=NOW,
+                )  # fmt: skip
+                token.staff_id, token.practice_id = anna.id, None
+            else:
+                token.staff_id, token.practice_id = None, server_practice_id
+
+    with state(server.app).database.reader() as session:
+        server_practice_id = session.scalar(select(Token.practice_id).where(Token.serial == "4711"))
+    otp = server.key.otp()
+
+    owner(staff=True)
+    # BAD_OTP, which yubico-client reports as no valid answer at all
+    with pytest.raises(Exception, match="NO_VALID_ANSWERS"):
+        client(server).verify(otp, timeout=5)
+    owner(staff=False)
+
+    assert client(server).verify(otp, timeout=5) is True  # not used up by the refusal

@@ -128,8 +128,9 @@ class Node:
         return self.process is not None and self.process.poll() is None
 
 
-def radius_node(name: str, url: URL, workdir: Path, **settings: str) -> Node:
-    """A ``flexnet radius`` process on free loopback ports (not yet started)."""
+def radius_node(name: str, url: URL, workdir: Path, *, workers: int = 1, **settings: str) -> Node:
+    """A ``flexnet radius`` process on free loopback ports (not yet started); with
+    ``workers`` worker processes sharing them."""
     ports = {"auth": port_for.select_random(), "acct": port_for.select_random()}
     command = [
         str(BIN / "flexnet"),
@@ -138,6 +139,8 @@ def radius_node(name: str, url: URL, workdir: Path, **settings: str) -> Node:
         str(ports["auth"]),
         "--acct-port",
         str(ports["acct"]),
+        "--workers",
+        str(workers),
     ]
     environ = node_environment(url, workdir / name, **settings)
     return Node(name, command, environ, workdir / f"{name}.log", ports, "RADIUS listening")

@@ -140,7 +140,7 @@ class RunningRadius:
 
 @contextmanager
 def running(handler: RadiusHandler) -> Iterator[RunningRadius]:
-    server = RadiusServer(handler, Listen("127.0.0.1", 0, 0, workers=4))
+    server = RadiusServer(handler, Listen("127.0.0.1", 0, 0, threads=4))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
 

@@ -109,3 +109,12 @@ def test_the_key_follows_a_changed_name_and_city(session: Session, records: dict
     assert found(session, "zoerbig") == {("Ort", "Praxis Dr. Schäfer")}
     assert found(session, "höfer") == {("Name", "emuster")}
     assert found(session, "Weiß") == found(session, "Muster") == set()
+
+
+@pytest.mark.parametrize("query", ["*", "?", "[", "8*", "8?", "u*", "[1-9]", '"', 'Müller"'])
+def test_glob_and_match_characters_are_text(
+    session: Session, records: dict[str, str], query: str
+) -> None:
+    """SQLite looks prefixes up with GLOB and parts with an FTS5 phrase: their special
+    characters are taken as typed, as LIKE's are."""
+    assert found(session, query) == set()

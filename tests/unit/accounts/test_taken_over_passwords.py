@@ -67,15 +67,13 @@ def login(
     later: timedelta = timedelta(hours=1),
 ) -> pipeline.Decision:
     settings = replace(SETTINGS, auth=replace(SETTINGS.auth, expired_password_mode=mode))
-    return pipeline.authenticate(
+    return pipeline.Authenticator(settings, BOX).authenticate(
         session,
         username=username,
         password=password,
         otp=key.otp(),
         client=NAS,
         now=NOW + later,
-        settings=settings,
-        box=BOX,
     )
 
 

@@ -76,15 +76,13 @@ def auth(
     client: Client = NAS,
     box: SecretBox = BOX,
 ) -> pipeline.Decision:
-    return pipeline.authenticate(
+    return pipeline.Authenticator(settings, box).authenticate(
         session,
         username=username,
         password=password,
         otp=otp,
         client=client,
         now=now,
-        settings=settings,
-        box=box,
     )
 
 
@@ -97,15 +95,13 @@ def password_only(
     now: datetime = NOW,
 ) -> pipeline.Decision:
     """The self-lock and API clients without --require-otp: no OTP at all."""
-    return pipeline.authenticate(
+    return pipeline.Authenticator(settings, BOX).authenticate(
         session,
         username=username,
         password=password,
         otp=None,
         client=WEB,
         now=now,
-        settings=settings,
-        box=BOX,
     )
 
 
@@ -482,13 +478,12 @@ def test_in_band_password_change_checks_the_policy(
 
     refused = pipeline.new_password_problems(session, user_id=user.id, password="kurz")
     reused = pipeline.new_password_problems(session, user_id=user.id, password=PASSWORD)
-    changed = pipeline.finish_password_change(
+    changed = pipeline.Authenticator(SETTINGS, BOX).finish_password_change(
         session,
         user_id=user.id,
         new_password="Neues-Herbst-Laub-7",
         client=NAS,
         now=NOW,
-        settings=SETTINGS,
     )
 
     assert any("12 Zeichen" in p for p in refused)
@@ -514,13 +509,12 @@ def test_in_band_change_refuses_a_user_locked_meanwhile(
     )
     session.flush()
 
-    decision = pipeline.finish_password_change(
+    decision = pipeline.Authenticator(SETTINGS, BOX).finish_password_change(
         session,
         user_id=user.id,
         new_password="Neues-Herbst-Laub-7",
         client=NAS,
         now=NOW,
-        settings=SETTINGS,
     )
 
     assert (decision.outcome, decision.reason) == (Outcome.REJECT, "user_locked")
@@ -722,15 +716,13 @@ def test_a_stranger_elsewhere_never_pauses_the_password_only_paths_for_the_owner
 
     def from_address(address: str, password: str) -> pipeline.Decision:
         client = Client(Channel.SELF_SERVICE, name="self-service", source_ip=address)
-        return pipeline.authenticate(
+        return pipeline.Authenticator(SETTINGS, BOX).authenticate(
             session,
             username="emuster",
             password=password,
             otp=None,
             client=client,
             now=NOW,
-            settings=SETTINGS,
-            box=BOX,
         )
 
     one = [from_address("198.51.100.7", WRONG).reason for _ in range(3 * threshold)]

@@ -102,15 +102,13 @@ def accept(session: Session, practice: Practice, version: str, on: date) -> None
 
 
 def login(session: Session, member: Member, password: str, at: datetime) -> pipeline.Decision:
-    return pipeline.authenticate(
+    return pipeline.Authenticator(SETTINGS, BOX).authenticate(
         session,
         username=member.user.username,
         password=password,
         otp=member.key.otp(),
         client=NAS,
         now=at,
-        settings=SETTINGS,
-        box=BOX,
     )
 
 

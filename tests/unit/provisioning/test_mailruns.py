@@ -77,15 +77,13 @@ def dispatch(session: Session, produced: mailruns.ProducedRun | None, on: date) 
 
 
 def login(session: Session, username: str, password: str, otp: str) -> pipeline.Decision:
-    return pipeline.authenticate(
+    return pipeline.Authenticator(SETTINGS, BOX).authenticate(
         session,
         username=username,
         password=password,
         otp=otp,
         client=NAS,
         now=NOW + timedelta(days=1),
-        settings=SETTINGS,
-        box=BOX,
     )
 
 

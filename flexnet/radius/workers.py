@@ -1,0 +1,185 @@
+"""One RADIUS port served by several worker processes, so that every core answers.
+
+Each worker is a whole RADIUS server (handler, thread pool, fast path, reject log)
+that binds the same ports with ``SO_REUSEPORT``. Linux then hands each datagram to one
+worker by a hash of its source and destination address and port, so all datagrams of
+one NAS socket, retransmissions included, reach the same worker and its duplicate
+cache. What must hold across workers is in the database, as it must across nodes: OTP
+counters (one conditional UPDATE decides), failure counts, challenges.
+
+The parent only supervises: it holds the ports while the workers start (so that port 0
+resolves to one port for all), says ``RADIUS listening`` once all of them serve,
+restarts a worker that dies, and on SIGTERM/SIGINT stops them, each finishing what it
+has in flight. A worker dies with its parent (``PR_SET_PDEATHSIG``): a parent killed
+outright leaves no worker answering behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import replace
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+
+from flexnet.config import Settings, load_settings
+from flexnet.db import Database
+from flexnet.ops import logsetup
+from flexnet.otp.remote import RemoteValidator
+from flexnet.radius.disconnect import DisconnectDispatcher
+from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.server import Listen, RadiusServer
+
+log = logging.getLogger(__name__)
+
+START_SECONDS = 60.0
+RESTART_DELAY_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def build_server(settings: Settings, listen: Listen, *, dispatch: bool = True) -> RadiusServer:
+    """A RADIUS server on a database of its own: a request waits for locks no longer
+    than the NAS waits for its answer (``FLEXNET_RADIUS_DB_TIMEOUT_MS``)."""
+    database = Database.from_url(settings.database_url, timeout_ms=settings.radius_db_timeout_ms)
+    handler = RadiusHandler(database, settings, remote=RemoteValidator.from_settings(settings.otp))
+    dispatcher = (
+        DisconnectDispatcher(database, handler.box, handler.dictionary) if dispatch else None
+    )
+    return RadiusServer(handler, listen, dispatcher)
+
+
+def serve(settings: Settings, listen: Listen, workers: int) -> None:
+    """Serve ``listen`` with ``workers`` processes (one: in this process) until stopped."""
+    if workers <= 1:
+        server = build_server(settings, listen)
+        try:
+            server.run()
+        finally:
+            server.handler.database.dispose()
+        return
+    Supervisor(listen, workers).run()
+
+
+class Supervisor:
+    """The parent of the worker processes (see the module's docstring)."""
+
+    def __init__(self, listen: Listen, workers: int) -> None:
+        self.listen = listen
+        self.count = workers
+        self._context = multiprocessing.get_context("spawn")
+        self._ready: Queue[int] = self._context.Queue()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        holders = self._hold_ports()
+        ports = [holder.getsockname()[1] for holder in holders]
+        listen = replace(self.listen, auth_port=ports[0], acct_port=ports[1], reuse_port=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stop.set())
+        processes = [self._start(listen, n) for n in range(self.count)]
+        try:
+            self._await_ready(processes)
+        finally:
+            for holder in holders:  # from now on only the workers receive
+                holder.close()
+        log.info(
+            "RADIUS listening on %s, auth %d, acct %d (%d worker processes)",
+            listen.bind,
+            ports[0],
+            ports[1],
+            self.count,
+        )
+        while not self._stop.wait(0.2):
+            for n, process in enumerate(processes):
+                if not process.is_alive() and not self._stop.is_set():
+                    log.error(
+                        "RADIUS worker %d (pid %s) ended with %s; starting it again",
+                        n,
+                        process.pid,
+                        process.exitcode,
+                    )
+                    time.sleep(RESTART_DELAY_SECONDS)
+                    processes[n] = self._start(listen, n)
+        self._shut_down(processes)
+
+    def _hold_ports(self) -> list[socket.socket]:
+        family = socket.AF_INET6 if ":" in self.listen.bind else socket.AF_INET
+        holders = []
+        for number in (self.listen.auth_port, self.listen.acct_port):
+            holder = socket.socket(family, socket.SOCK_DGRAM)
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            holder.bind((self.listen.bind, number))
+            holders.append(holder)
+        return holders
+
+    def _start(self, listen: Listen, index: int) -> BaseProcess:
+        process = self._context.Process(
+            target=_worker,
+            args=(listen, index, self._ready, os.getpid()),
+            name=f"radius-worker-{index}",
+        )
+        process.start()
+        return process
+
+    def _await_ready(self, processes: list[BaseProcess]) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        waiting = set(range(len(processes)))
+        while waiting:
+            if time.monotonic() > deadline or self._stop.is_set():
+                self._shut_down(processes)
+                raise RuntimeError("RADIUS workers did not start")
+            with contextlib.suppress(queue.Empty):  # then look at the workers again
+                waiting.discard(self._ready.get(timeout=0.2))
+            dead = [n for n in waiting if not processes[n].is_alive()]
+            if dead:
+                self._shut_down(processes)
+                raise RuntimeError(f"RADIUS worker {dead[0]} ended while starting")
+
+    def _shut_down(self, processes: list[BaseProcess]) -> None:
+        log.info("stopping %d RADIUS workers", len(processes))
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.listen.grace_seconds + 5
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _worker(listen: Listen, index: int, ready: Queue[int], parent: int) -> None:
+    """A worker process: the whole server on the shared ports."""
+    _die_with_parent(parent)
+    logsetup.configure()
+    settings = load_settings()
+    server = build_server(
+        settings,
+        replace(listen, announce=f"RADIUS worker {index} (pid {os.getpid()}) listening"),
+        dispatch=index == 0,  # one dispatcher of Disconnect-Requests per node is enough
+    )
+    server.on_ready = lambda: ready.put(index)
+    try:
+        server.run()
+    finally:
+        server.handler.database.dispose()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: this process gets SIGKILL when its parent ends, however it ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the line above took effect
+        os._exit(1)
