@@ -9,7 +9,7 @@ TEST_DEBIAN_PACKAGES := postgresql freeradius-utils freeradius chromium poppler-
 TEST_DEBIAN_PACKAGES += nginx systemd openssl
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test lint format clean bench soak fuzz audit dist
+.PHONY: help install system-deps run test test-tools lint format clean bench soak fuzz audit dist
 FUZZ_SECONDS ?= 300
 FUZZ_HARNESSES := radius_packets otp_parser
 
@@ -39,8 +39,14 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: system-deps install lint ## Install everything and run the whole suite (builds and smoke-tests the wheel)
+test: system-deps install test-tools lint ## Install everything and run the whole suite (builds and smoke-tests the wheel)
 	$(BIN)/pytest
+
+test-tools: node_modules/axe-core/axe.min.js ## The npm tools the browser tests inject (axe-core), from package-lock.json
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 dist: install ## Build the sdist and, from it, the wheel into dist/ (what production installs)
 	rm -rf dist

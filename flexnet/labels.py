@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from flexnet.lifecycle.rules import BERLIN, termination_lock_instant
 from flexnet.lifecycle.status import EffectiveStatus, State
@@ -10,11 +11,17 @@ from flexnet.models import (
     Letter,
     LetterStatus,
     LockException,
+    MailRunStatus,
     Practice,
+    PracticeKind,
     PracticeStatus,
+    RequestStatus,
     ReturnCondition,
     TakenOverPassword,
+    TerminationBy,
+    TermsChannel,
     Token,
+    TokenKind,
     UserStatus,
     VpnSession,
 )
@@ -63,6 +70,103 @@ TOKEN_STATUS_LABEL = {
     "returned": "zurückgegeben",
     "retired": "ausgemustert",
 }
+
+
+# How a state looks as a badge (CSS class): what is fine, what waits, what is refused.
+TONE = {
+    "active": "ok",
+    "pending": "warn",
+    "locked": "danger",
+    "revoked": "muted",
+    "stock": "info",
+    "assigned": "warn",
+    "shipped": "warn",
+    "lost": "danger",
+    "returned": "muted",
+    "retired": "muted",
+    "open": "warn",
+    "verified": "info",
+    "fulfilled": "ok",
+    "rejected": "muted",
+    "produced": "warn",
+    "dispatched": "ok",
+    "cancelled": "muted",
+    "due": "warn",
+    "printed": "info",
+}
+PRACTICE_KIND_LABEL = {
+    PracticeKind.MEMBER: "Mitgliedspraxis",
+    PracticeKind.THIRD_PARTY: "Dritter (§ 1 Abs. 1)",
+}
+TOKEN_KIND_LABEL = {
+    TokenKind.YUBICO_OTP: "Yubikey",
+    TokenKind.OATH_HOTP: "OATH-HOTP",
+    TokenKind.TOTP: "TOTP",
+}
+TERMS_CHANNEL_LABEL = {
+    TermsChannel.PAPER: "Teilnahmeerklärung (Papier)",
+    TermsChannel.PORTAL: "Portal (KVSAonline)",
+}
+TERMINATION_BY_LABEL = {
+    TerminationBy.MEMBER: "durch die Praxis oder den Dritten",
+    TerminationBy.ASSOCIATION: "durch die KVSA",
+    TerminationBy.EXTRAORDINARY: "außerordentlich",
+}
+REQUEST_STATUS_LABEL = {
+    RequestStatus.OPEN: "offen",
+    RequestStatus.VERIFIED: "bestätigt",
+    RequestStatus.FULFILLED: "erledigt",
+    RequestStatus.REJECTED: "abgelehnt",
+}
+MAIL_RUN_STATUS_LABEL = {
+    MailRunStatus.PRODUCED: "gedruckt, Versand nicht bestätigt",
+    MailRunStatus.DISPATCHED: "versandt",
+    MailRunStatus.CANCELLED: "storniert",
+}
+# The access profiles flexnet ships (``clients.profiles``); others carry staff's own name.
+PROFILE_LABEL = {
+    "full": "voller Zugang",
+    "restricted": "eingeschränkter Zugang (Dritte)",
+    "password-change": "nur Kennwortänderung",
+}
+DISCONNECT_RESULT_LABEL = {
+    "sending": "wird gesendet",
+    "ack": "getrennt",
+    "nak": "vom Konzentrator abgelehnt",
+    "timeout": "keine Antwort des Konzentrators",
+    "no_coa_port": "nicht möglich: für den Konzentrator ist kein CoA-Port eingetragen",
+}
+
+
+def profile_label(name: str) -> str:
+    return PROFILE_LABEL.get(name, f"Profil „{name}“")
+
+
+def disconnect_label(result: str | None) -> str:
+    if result is None:
+        return "angefordert"
+    return DISCONNECT_RESULT_LABEL.get(result, "unbekanntes Ergebnis")
+
+
+def token_status_label(status: str) -> str:
+    """A key's status in German (``status``: a ``TokenStatus`` or its value)."""
+    return TOKEN_STATUS_LABEL.get(str(status), "unbekannt")
+
+
+def euro(cents: int) -> str:
+    """An amount as Germans write it: 1.234,50 €."""
+    return f"{cents // 100:,}".replace(",", ".") + f",{cents % 100:02d} €"
+
+
+def duration(span: timedelta) -> str:
+    """A span in German words ("1 Tag", "24 Stunden", "90 Minuten")."""
+    seconds = int(span.total_seconds())
+    for size, one, many in ((86400, "Tag", "Tage"), (3600, "Stunde", "Stunden")):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {one if count == 1 else many}"
+    minutes = seconds // 60
+    return f"{minutes} {'Minute' if minutes == 1 else 'Minuten'}"
 
 
 FIELD_LABEL = {
@@ -160,7 +264,7 @@ def session_text(vpn_session: VpnSession) -> str:
     state = "aktiv" if vpn_session.stopped_at is None else "beendet"
     text = f"{started:%d.%m.%Y %H:%M} {vpn_session.nas.name} {vpn_session.framed_ip or '-'} {state}"
     if vpn_session.disconnect_requested_at is not None:
-        text += f", Trennung: {vpn_session.disconnect_result or 'angefordert'}"
+        text += f", Trennung: {disconnect_label(vpn_session.disconnect_result)}"
     return text
 
 

@@ -93,6 +93,7 @@ class JobReport:
     dry_run: bool
     locked: list[str] = field(default_factory=list)  # "BSNR name: reason" or "user: reason"
     upcoming: list[str] = field(default_factory=list)  # locking within eight weeks
+    upcoming_at: list[datetime] = field(default_factory=list)  # their lock instants
     exceptions_ending: list[str] = field(default_factory=list)
     notices: int = 0  # notice letters queued (eight weeks ahead)
     reminders: list[str] = field(default_factory=list)  # keys not returned, reminded now
@@ -191,9 +192,14 @@ def _make_plan(
 def upcoming_locks(session: Session, *, now: datetime, quarters: int) -> list[str]:
     """Practices and members whose dates lock them within eight weeks (for the
     dashboard): the job's own planning, without any write."""
+    return upcoming_report(session, now=now, quarters=quarters).upcoming
+
+
+def upcoming_report(session: Session, *, now: datetime, quarters: int) -> JobReport:
+    """The job's planning without any write: ``upcoming`` and ``upcoming_at``."""
     report = JobReport(today=now.astimezone(BERLIN).date(), dry_run=True)
     _make_plan(session, report, now, quarters)
-    return report.upcoming
+    return report
 
 
 def _claim(session: Session) -> None:
@@ -273,6 +279,7 @@ def _plan_practice(
     elif _within_warning(status.lock_at, now):
         assert status.lock_at is not None  # noqa: S101
         report.upcoming.append(f"{label}: gesperrt ab {status.lock_at:%d.%m.%Y}")
+        report.upcoming_at.append(status.lock_at)
         then = practice_status(practice, status.lock_at, quarters)
         keys = [token for token in practice.tokens if token.status in USABLE_STATUSES]
         day = status.lock_at.astimezone(BERLIN).date()
@@ -319,6 +326,7 @@ def _plan_member(
     elif _within_warning(status.lock_at, now):
         assert status.lock_at is not None  # noqa: S101
         report.upcoming.append(f"{user.username}: gesperrt ab {status.lock_at:%d.%m.%Y}")
+        report.upcoming_at.append(status.lock_at)
         then = user_status(user, status.lock_at, quarters)
         day = status.lock_at.astimezone(BERLIN).date()
         if (user.practice_id, day) not in noticed:

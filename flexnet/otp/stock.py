@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexnet import audit
+from flexnet import audit, labels
 from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.db import rows_for_update, update_by_id
@@ -119,7 +119,7 @@ def assign(
         raise ValidationError(f"{token.serial} ist kein Yubikey")
     if token.status is not TokenStatus.STOCK:
         raise ConflictError(
-            f"Yubikey {token.serial} ist nicht im Lager (Status {token.status.value})"
+            f"Yubikey {token.serial} ist nicht im Lager ({labels.token_status_label(token.status)})"
         )
     issued = [
         t.serial for t in practice.tokens if t.status in USABLE_STATUSES and t is not replacing
@@ -153,7 +153,7 @@ def assign_to_staff(
         raise ValidationError(f"{token.serial} ist kein Yubikey im Yubico-OTP-Modus")
     if token.status is not TokenStatus.STOCK:
         raise ConflictError(
-            f"Yubikey {token.serial} ist nicht im Lager (Status {token.status.value})"
+            f"Yubikey {token.serial} ist nicht im Lager ({labels.token_status_label(token.status)})"
         )
     token.staff_id = staff.id
     token.status = TokenStatus.ACTIVE

@@ -829,6 +829,9 @@ def cancel_run(session: Session, *, run_id: int, actor: Actor, now: datetime) ->
     return run
 
 
+_RUN_CLOSED = {MailRunStatus.DISPATCHED: "versandt", MailRunStatus.CANCELLED: "storniert"}
+
+
 def _open_run(session: Session, run_id: int, *, unfinished_cancel: bool = False) -> MailRun:
     """The run, locked for this transaction: of two confirmations (or a confirmation and
     a cancel) at once, the second sees the first one's result. ``unfinished_cancel`` also
@@ -838,7 +841,9 @@ def _open_run(session: Session, run_id: int, *, unfinished_cancel: bool = False)
         raise NotFoundError(f"Keinen Versandlauf {run_id}")
     left_behind = run.status is MailRunStatus.CANCELLED and bool(run.letters)
     if run.status is not MailRunStatus.PRODUCED and not (unfinished_cancel and left_behind):
-        raise ConflictError(f"Versandlauf {run.id} ist bereits abgeschlossen ({run.status.value})")
+        raise ConflictError(
+            f"Versandlauf {run.id} ist bereits abgeschlossen ({_RUN_CLOSED[run.status]})"
+        )
     return run
 
 

@@ -253,6 +253,14 @@ def resume(session: Session, token: str, *, now: datetime) -> StaffSession | Non
     return record
 
 
+def end_reason_of(session: Session, token: str) -> str | None:
+    """Why the session of this cookie token ended (idle, lifetime, logout, password …),
+    or None if there is no such session: the sign-in page says so."""
+    return session.scalar(
+        select(StaffSession.end_reason).where(StaffSession.token_hash == token_hash(token))
+    )
+
+
 def _end_reason(record: StaffSession, now: datetime) -> str | None:
     if not record.staff.active:
         return "deactivated"

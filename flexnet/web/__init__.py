@@ -11,7 +11,6 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
 
 from flexnet.authn.pipeline import Authenticator
 from flexnet.config import Settings
@@ -123,31 +122,8 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(wsapi.blueprint)
     admin.init_app(app)
     app.register_blueprint(start.blueprint)
-    for code in HTTP_ERRORS:
-        app.register_error_handler(code, http_error)
     for unavailable in UNAVAILABLE:
         app.register_error_handler(unavailable, database_unavailable)
-
-
-HTTP_ERRORS = {
-    404: (
-        "Seite nicht gefunden",
-        "Diese Seite gibt es nicht (mehr). Bitte prüfen Sie die Adresse.",
-    ),
-    405: ("Nicht möglich", "Diese Seite lässt sich so nicht aufrufen."),
-}
-
-
-def http_error(error: HTTPException) -> ResponseReturnValue:
-    """An unknown path or method: a problem document under /api/, elsewhere a German
-    page with the way back to the start page."""
-    code = error.code or 404
-    if request.path.startswith("/api/"):
-        from flexnet.web import api
-
-        return api.problem(code, error.name)
-    title, text = HTTP_ERRORS[code]
-    return render_template("error.html", title=title, message=text), code
 
 
 def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:

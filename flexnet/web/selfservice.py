@@ -12,14 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
-from wtforms import PasswordField, RadioField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
+from wtforms.validators import ValidationError as FieldError
 
 from flexnet.accounts import selflock, users
 from flexnet.accounts.selflock import Target
@@ -30,6 +32,7 @@ from flexnet.errors import FlexnetError
 from flexnet.lifecycle.status import user_status
 from flexnet.models import TakenOverPassword, User
 from flexnet.web import state
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.fields import PasswordFits
 
 blueprint = Blueprint("selfservice", __name__, url_prefix="/self-service")
@@ -103,6 +106,7 @@ def login_required(
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
+@reshows_stale_form
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if not form.validate_on_submit():
@@ -148,6 +152,7 @@ def home(user: User) -> ResponseReturnValue:
 
 
 @blueprint.route("/password", methods=["GET", "POST"])
+@reshows_stale_form
 @login_required
 def password(user: User) -> ResponseReturnValue:
     form = PasswordForm()
@@ -227,9 +232,21 @@ class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type info
     phone = StringField(
         "Telefon für Rückfragen des IT-Service (optional)", validators=[Length(max=40)]
     )
+    key_for_all = BooleanField(
+        "Nur beim Yubikey: Mir ist klar, dass er für alle Benutzer der Praxis gesperrt wird; "
+        "bis zum Ersatz kann sich niemand der Praxis per VPN anmelden."
+    )
+
+    def validate_key_for_all(self, field: Any) -> None:
+        """Locking the practice's key hits every colleague: confirmed, never by default."""
+        if self.target.data == Target.KEY.value and not field.data:
+            raise FieldError(
+                "Bitte bestätigen, dass der Yubikey für die ganze Praxis gesperrt wird."
+            )
 
 
 @blueprint.route("/lock", methods=["GET", "POST"])
+@reshows_stale_form
 def lock() -> ResponseReturnValue:
     """'Zugang sofort sperren': username and password only, the key may be lost."""
     form = LockForm()

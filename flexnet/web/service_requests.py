@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -15,6 +15,8 @@ from flexnet.db import utcnow
 from flexnet.errors import FlexnetError
 from flexnet.models import RequestKind
 from flexnet.web import state
+from flexnet.web.errors import reshows_stale_form
+from flexnet.web.forms import chosen
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
 REQUIRED = "Bitte ausfüllen."
@@ -29,8 +31,10 @@ class RequestForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type i
         "Betroffene Benutzer (Benutzernamen, durch Leerzeichen getrennt)",
         validators=[Length(max=500)],
     )
-    kind = SelectField(
-        "Anliegen", choices=[SelectChoice(kind.value, KIND_LABELS[kind]) for kind in FORM_KINDS]
+    kind = chosen(
+        "Anliegen",
+        [SelectChoice(kind.value, KIND_LABELS[kind]) for kind in FORM_KINDS],
+        "Bitte Ihr Anliegen wählen.",
     )
     contact_person = StringField(
         "Ansprechpartner in der Praxis", validators=[DataRequired(REQUIRED), Length(max=200)]
@@ -42,6 +46,7 @@ class RequestForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type i
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
+@reshows_stale_form
 def new() -> ResponseReturnValue:
     form = RequestForm()
     if not form.validate_on_submit():

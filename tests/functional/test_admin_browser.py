@@ -102,6 +102,7 @@ def produce_run(page: Page, base: str, tmp_path: Path, name: str) -> bytes:
     download.value.save_as(target)
     page.goto(f"{base}/admin/letters")
     page.get_by_role("button", name="Versand bestätigen").first.click()
+    page.get_by_role("button", name="Ja, Versand bestätigen").click()  # it starts the clock
     expect(page.get_by_text("Versand bestätigt")).to_be_visible()
     return target.read_bytes()
 
@@ -114,7 +115,8 @@ def test_staff_onboard_a_practice_reset_a_password_and_handle_a_loss(
     sign_in(page, base, app)
 
     # Onboarding: the practice with its terms, a user, the key from stock.
-    page.get_by_role("link", name="Neue Betriebsstätte").click()
+    page.get_by_role("link", name="Praxen").click()
+    page.get_by_role("main").get_by_role("link", name="Neue Betriebsstätte").click()
     for label, value in {
         "BSNR (9 Ziffern)": BSNR,
         "Name der Betriebsstätte": "Praxis Dr. Weiß",
@@ -124,6 +126,8 @@ def test_staff_onboard_a_practice_reset_a_password_and_handle_a_loss(
         "Nutzungsbedingungen: Version": "1.0",
     }.items():
         page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Art", exact=True).select_option("member")
+    page.get_by_label("angenommen über").select_option("paper")
     page.get_by_label("angenommen am").fill(f"{utcnow().date() - timedelta(days=1)}")
     page.get_by_role("button", name="Anlegen").click()
     expect(page.get_by_role("heading", name=re.compile(f"Betriebsstätte {BSNR}"))).to_be_visible()

@@ -137,7 +137,9 @@ def test_locking_from_a_users_page_preselects_that_user_and_from_the_practice_no
     assert chosen == {"berta": "berta", "dora": "dora"}
     assert from_practice == ""
 
-    # Submitted without a choice, nobody is locked and the dialog says why.
+    # Submitted without a choice of user, nobody is locked and the dialog says why.
+    page.get_by_label("ein Benutzer").check()
+    page.get_by_label("Anlass").select_option("misuse")
     page.get_by_label("Grund").fill("Anruf: Missbrauchsverdacht")
     page.get_by_label("Zur Bestätigung die BSNR eingeben").fill(BSNR)
     page.get_by_role("button", name="Sperren").click()

@@ -81,7 +81,7 @@ def post(client: FlaskClient, path: str, form_page: str, **fields: str) -> tuple
 def test_the_last_admin_can_be_neither_demoted_nor_deactivated(app: Flask) -> None:
     admin = signed_in(app, "anna")
 
-    demoted = post(admin, "/admin/staff/anna/role", "/admin/staff", role="helpdesk")
+    demoted = post(admin, "/admin/staff/anna/role", "/admin/staff", role="helpdesk", confirmed="1")
     deactivated = post(admin, "/admin/staff/anna/deactivate", "/admin/staff", confirm="anna")
 
     assert demoted[0] == deactivated[0] == 409
@@ -150,11 +150,14 @@ def test_a_form_error_keeps_what_was_typed_but_not_the_password(app: Flask) -> N
 def test_a_refused_role_change_leaves_the_add_form_as_it_was(app: Flask) -> None:
     admin = signed_in(app, "anna")
 
-    status, page = post(admin, "/admin/staff/anna/role", "/admin/staff", role="auditor")
+    status, page = post(
+        admin, "/admin/staff/anna/role", "/admin/staff", role="auditor", confirmed="1"
+    )
 
     assert status == 409 and "letzte aktive Administration" in page
     add_form = page[page.index("<h2>Mitarbeiter anlegen</h2>") :]
-    assert re.search(r'<option selected value="helpdesk">', add_form), add_form
+    first = r'name="role"[^>]*>\s*<option (?:selected )?value="">– bitte wählen –'
+    assert re.search(first, add_form), add_form
     assert 'selected value="auditor"' not in add_form
 
 
@@ -314,7 +317,6 @@ def test_onboarding_form_errors_keep_the_input(app: Flask) -> None:
         zip_code="39104",
         city="Halle",
         kind="member",
-        terms_channel="paper",
     )
 
     assert status == 409
@@ -451,9 +453,10 @@ def test_staff_disconnect_one_live_session(app: Flask) -> None:
     helpdesk = signed_in(app, "bernd")
 
     listed = helpdesk.get("/admin/sessions").get_data(as_text=True)
-    first = post(helpdesk, "/admin/sessions/1/disconnect", "/admin/sessions")
+    first = post(helpdesk, "/admin/sessions/1/disconnect", "/admin/sessions", confirmed="1")
     again = helpdesk.post(
-        "/admin/sessions/1/disconnect", data={"csrf_token": csrf(helpdesk, "/admin/sessions")}
+        "/admin/sessions/1/disconnect",
+        data={"csrf_token": csrf(helpdesk, "/admin/sessions"), "confirmed": "1"},
     )
 
     assert "emuster" in listed and "Trennen" in listed
@@ -801,12 +804,22 @@ def test_a_refusal_answers_with_the_status_its_kind_carries_and_keeps_the_input(
     today = utcnow().astimezone(BERLIN).date().isoformat()
     user_page = f"/admin/practices/{BSNR}/users/new"
 
-    no_staff = post(admin, "/admin/staff/niemand/role", "/admin/staff", role="helpdesk")
+    no_staff = post(
+        admin, "/admin/staff/niemand/role", "/admin/staff", role="helpdesk", confirmed="1"
+    )
     no_run = post(
-        helpdesk, "/admin/letters/runs/4711/dispatched", "/admin/letters", dispatched_on=today
+        helpdesk,
+        "/admin/letters/runs/4711/dispatched",
+        "/admin/letters",
+        dispatched_on=today,
+        confirmed="1",
     )
     future = post(
-        helpdesk, "/admin/letters/runs/1/dispatched", "/admin/letters", dispatched_on="2099-01-01"
+        helpdesk,
+        "/admin/letters/runs/1/dispatched",
+        "/admin/letters",
+        dispatched_on="2099-01-01",
+        confirmed="1",
     )
     withdrawn = post(helpdesk, user_page, user_page, username="neu", kind="staff", name="Neue")
     no_nas = post(admin, "/admin/clients/nas/enable", "/admin/clients", name="asa-9")
@@ -834,7 +847,11 @@ def test_a_refused_dispatch_date_stays_with_its_own_run(app: Flask) -> None:
     future = "2099-01-01"
 
     status, page = post(
-        helpdesk, "/admin/letters/runs/2/dispatched", "/admin/letters", dispatched_on=future
+        helpdesk,
+        "/admin/letters/runs/2/dispatched",
+        "/admin/letters",
+        dispatched_on=future,
+        confirmed="1",
     )
 
     assert status == 400 and "in der Zukunft" in page

@@ -98,6 +98,7 @@ def test_first_login_forced_change_and_self_lock(site: tuple[str, Flask], browse
     page.fill("#username", "emuster")
     page.fill("#password", NEW_PASSWORD)
     page.check("input[value=key]")
+    page.check("#key_for_all")  # it hits the whole practice: said, never assumed
     shot(page, "selfservice-4-lock")
     page.click("button[type=submit]")
 
@@ -126,6 +127,7 @@ def test_forms_work_over_https_as_in_production(
             page.goto(f"{base}/requests/new")
             page.fill("#bsnr", "881234500")
             page.fill("#usernames", "emuster")
+            page.select_option("#kind", "new_password")
             page.fill("#contact_person", "Erika Muster")
             page.fill("#phone", "0391 123456")
             page.click("button[type=submit]")

@@ -117,7 +117,9 @@ def test_lock_my_account(app: Flask) -> None:
 
 
 def test_lock_the_practice_key_without_having_it(app: Flask) -> None:
-    status, page = submit(app.test_client(), username="emuster", password=PASSWORD, target="key")
+    status, page = submit(
+        app.test_client(), username="emuster", password=PASSWORD, target="key", key_for_all="y"
+    )
 
     found, token, sessions, reports = reload(app)
     assert status == 200 and "Der Yubikey Ihrer Praxis ist gesperrt" in page
@@ -139,7 +141,9 @@ def test_staff_see_a_self_lock_as_what_happened_with_a_call_back_number_if_given
         target="account",
         phone="0171 2345678",
     )
-    key = submit(app.test_client(), username="kollege", password=PASSWORD, target="key")
+    key = submit(
+        app.test_client(), username="kollege", password=PASSWORD, target="key", key_for_all="y"
+    )
     staff = signed_in(app, "bernd")
 
     queue = staff.get("/admin/requests").get_data(as_text=True)
@@ -176,7 +180,11 @@ def test_a_malformed_call_back_number_locks_nothing_and_keeps_the_input(app: Fla
 
 def test_wrong_password_locks_nothing_and_is_not_echoed(app: Flask) -> None:
     status, page = submit(
-        app.test_client(), username="emuster", password="Falsch-Falsch-1", target="key"
+        app.test_client(),
+        username="emuster",
+        password="Falsch-Falsch-1",
+        target="key",
+        key_for_all="y",
     )
 
     found, token, _, reports = reload(app)
@@ -267,7 +275,7 @@ def test_without_csrf_token_nothing_happens(app: Flask) -> None:
 
 
 def test_after_the_key_lock_its_otps_are_refused(app: Flask) -> None:
-    submit(app.test_client(), username="emuster", password=PASSWORD, target="key")
+    submit(app.test_client(), username="emuster", password=PASSWORD, target="key", key_for_all="y")
     flexnet = state(app)
 
     with flexnet.database.session() as session:

@@ -100,6 +100,7 @@ SAMPLE_VALUES = {
     "serial": "9000001",
     "run_id": 1,
     "request_id": 1,
+    "letter_id": 1,
     "session_id": 1,
     "kind": "nas",
     "action": "disable",

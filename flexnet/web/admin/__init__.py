@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -35,15 +36,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError as FieldError
 
-from flexnet import textrules
+from flexnet import labels, loglabels, textrules
 from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor
 from flexnet.db import utcnow
 from flexnet.errors import FlexnetError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import StaffRole
+from flexnet.provisioning import mailruns
 from flexnet.staff import signin
 from flexnet.web import state
+from flexnet.web.forms import NOBODY
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -93,6 +96,7 @@ def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
         record = signin.resume(db, token, now=utcnow())
         if record is None:
             g.staff_cookie_stale = True
+            g.staff_session_ended = signin.end_reason_of(db, token)
             return None
         staff = record.staff
         return StaffPrincipal(
@@ -104,6 +108,17 @@ def _load_from_cookie(_request: Any) -> StaffPrincipal | None:
             record.verified_at is not None,
             staff.must_change_password,
         )
+
+
+def _return_to() -> str:
+    """Where to go after signing in again: this page, or for a form sent after the
+    session ended, the page the form was on (a form's own address may take POST only)."""
+    if request.method == "GET":
+        return request.full_path
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path.startswith("/admin/"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return url_for("admin.dashboard")
 
 
 def principal() -> StaffPrincipal | None:
@@ -124,7 +139,8 @@ def allowed(
         def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             staff = principal()
             if staff is None or not staff.verified:
-                return redirect(url_for("admin.login", next=request.full_path))
+                ended = g.get("staff_session_ended")
+                return redirect(url_for("admin.login", next=_return_to(), ended=ended))
             g.staff = staff
             if staff.role not in roles:
                 abort(403)
@@ -153,11 +169,6 @@ def blank(form_class: type[F], **data: Any) -> F:
     """
     form: F = form_class(formdata=None, **data)
     return form
-
-
-# A select shows its first option when the page selected none: a select of people starts
-# with nobody, so that no one is chosen whom staff did not choose.
-NOBODY = SelectChoice("", "– bitte wählen –")
 
 
 def person_choices(usernames: Iterable[str]) -> list[SelectChoice]:
@@ -205,6 +216,8 @@ def submit(
     the status its class carries (404, 409, …). A GET shows the page with status 200."""
     if not form.is_submitted():
         return again([], 200)
+    if g.get("stale_form"):  # sent with a stale token: shown again as typed (web.errors)
+        return again([], 400)
     if not form.validate(extra_validators=extra_validators):
         return again([invalid] if invalid else [], 400)
     try:
@@ -257,6 +270,67 @@ def form_page(
     )
 
 
+def dialog(
+    form: FlaskForm,
+    act: Callable[[Session], tuple[str, str]],
+    *,
+    title: str,
+    fields: Sequence[str],
+    button: str,
+    back: str,
+    intro: Sequence[str] = (),
+    facts: Sequence[tuple[str, str]] = (),
+    danger: bool = False,
+    extra_validators: Mapping[str, Sequence[Any]] | None = None,
+) -> ResponseReturnValue:
+    """A page of one form for one action (``form_page``): a title, what it does, the
+    fields, one button (red if it cannot be undone or hits others) and the way back."""
+    return form_page(
+        form,
+        "admin/dialog.html",
+        act,
+        extra_validators,
+        title=title,
+        intro=intro,
+        facts=facts,
+        form_fields=[form[name] for name in fields],
+        button=button,
+        back=back,
+        danger=danger,
+    )
+
+
+def confirm_first(
+    *,
+    title: str,
+    lines: Sequence[str],
+    button: str,
+    back: str,
+    warning: str | None = None,
+) -> ResponseReturnValue | None:
+    """What cannot be undone or hits others is asked once more: None when this POST
+    carries the confirmation, else a page that repeats what was sent (hidden) with one red
+    button. Works without script; the caller validated the form (and its token) first."""
+    if request.form.get("confirmed") == "1":
+        return None
+    hidden = [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name not in ("csrf_token", "confirmed")
+    ]
+    return render_template(
+        "admin/confirm.html",
+        title=title,
+        lines=lines,
+        warning=warning,
+        hidden=hidden,
+        action=request.path,
+        button=button,
+        back=back,
+        staff=g.staff,
+    )
+
+
 def set_cookie(response: BaseResponse, token: str) -> None:
     response.set_cookie(
         cookie_name(),
@@ -292,9 +366,28 @@ def day(value: date) -> str:
     return f"{value:%d.%m.%Y}"
 
 
-@blueprint.errorhandler(403)
-def _forbidden(_error: Exception) -> ResponseReturnValue:
-    return render_template("admin/forbidden.html", staff=g.get("staff")), 403
+@blueprint.app_template_filter("number")
+def number(value: int) -> str:
+    """1.234 as Germans write it."""
+    return f"{value:,}".replace(",", ".")
+
+
+@blueprint.app_template_filter("tone")
+def tone(value: object) -> str:
+    """The badge colour of a state (``labels.TONE``)."""
+    return labels.TONE.get(str(getattr(value, "value", value)), "")
+
+
+@blueprint.app_template_filter("letter_ref")
+def letter_ref(letter: Any) -> str:
+    """A letter's number as printed and typed ("FN-000123")."""
+    return mailruns.reference(letter)
+
+
+@blueprint.context_processor
+def _wording() -> dict[str, Any]:
+    """The German wording of states and records, for every admin page."""
+    return {"labels": labels, "loglabels": loglabels}
 
 
 @blueprint.after_request
@@ -319,13 +412,22 @@ def init_app(app: Flask) -> None:
 from flexnet.web.admin import (  # noqa: E402, F401
     auditpages,
     auth,
+    changes,
     clients,
+    keyactions,
+    keypages,
+    letterpages,
+    lists,
     locking,
+    logins,
     mailrunpages,
+    navigation,
     onboarding,
     pages,
     privacypages,
     requestpages,
     staffaccounts,
+    takeoverpage,
     terminations,
+    termspages,
 )

@@ -17,7 +17,8 @@ from flexnet.db import utcnow
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuditEntry, VpnSession
 from flexnet.web import state
-from flexnet.web.admin import ALL_ROLES, HELPDESK, ButtonForm, allowed, blueprint
+from flexnet.web.admin import ALL_ROLES, HELPDESK, ButtonForm, allowed, blueprint, confirm_first
+from flexnet.web.errors import reshows_stale_form
 
 PAGE_SIZE = 100
 
@@ -106,10 +107,28 @@ def vpn_sessions() -> ResponseReturnValue:
 
 
 @blueprint.post("/sessions/<int(max=2147483647):session_id>/disconnect")
+@reshows_stale_form
 @allowed(HELPDESK)
 def vpn_disconnect(session_id: int) -> ResponseReturnValue:
     if not ButtonForm().validate_on_submit():
         abort(400)
+    with state().database.reader() as db:
+        live = db.get(VpnSession, session_id)
+        if live is None:
+            abort(404)
+        since = live.started_at.astimezone(BERLIN)
+        who = f"{live.username} ({live.framed_ip or 'ohne Adresse'}, seit {since:%d.%m.%Y %H:%M})"
+    asked = confirm_first(
+        title="VPN-Sitzung trennen",
+        lines=[
+            f"Die Sitzung von {who} wird beendet: die Praxis verliert die Verbindung sofort "
+            "und muss sich neu anmelden."
+        ],
+        button="Ja, Sitzung trennen",
+        back=url_for("admin.vpn_sessions"),
+    )
+    if asked is not None:
+        return asked
     with state().database.session() as db:
         queued = vpn.request_session_disconnect(
             db, session_id=session_id, actor=g.staff.actor, now=utcnow()

@@ -21,6 +21,7 @@ from flexnet.staff import factor, signin
 from flexnet.staff.signin import Refusal
 from flexnet.web import state
 from flexnet.web.admin import ALL_ROLES, allowed, blueprint, clear_cookie, principal, set_cookie
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.fields import PasswordFits
 
 REQUIRED = "Bitte ausfüllen."
@@ -83,12 +84,40 @@ def safe_next(value: str | None) -> str:
     return path + (f"?{parts.query}" if parts.query else "")
 
 
+# Why the last session ended, as the sign-in page says it (``StaffSession.end_reason``).
+ENDED = {
+    "idle": (
+        "Ihre Sitzung wurde nach 15 Minuten ohne Aktivität beendet. Bitte melden Sie sich "
+        "erneut an; danach geht es auf der zuletzt geöffneten Seite weiter."
+    ),
+    "lifetime": (
+        "Ihre Sitzung endete 12 Stunden nach der Anmeldung. Bitte melden Sie sich erneut an; "
+        "danach geht es auf der zuletzt geöffneten Seite weiter."
+    ),
+    "password": "Ihre Sitzung wurde beendet, weil das Kennwort des Kontos geändert wurde.",
+    "totp_reset": "Ihre Sitzung wurde beendet, weil der zweite Faktor zurückgesetzt wurde.",
+    "enrolled": (
+        "Ihre Sitzung wurde beendet, weil für das Konto ein zweiter Faktor eingerichtet wurde."
+    ),
+    "password_reset": (
+        "Ihre Sitzung wurde beendet, weil eine Administration Ihr Kennwort zurückgesetzt hat."
+    ),
+    "deactivated": "Das Konto ist deaktiviert.",
+    "logout": "Sie hatten sich abgemeldet.",
+}
+
+
+def _login_page(form: LoginForm, status: int) -> ResponseReturnValue:
+    ended = ENDED.get(request.args.get("ended", ""))
+    return render_template("admin/login.html", form=form, ended=ended), status
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
+@reshows_stale_form
 def login() -> ResponseReturnValue:
     form = LoginForm(next=request.args.get("next", ""))
     if not form.validate_on_submit():
-        status = 400 if request.method == "POST" else 200
-        return render_template("admin/login.html", form=form), status
+        return _login_page(form, 400 if request.method == "POST" else 200)
     with state().database.session() as db:
         opened = signin.open_session(
             db,
@@ -103,8 +132,7 @@ def login() -> ResponseReturnValue:
     if isinstance(opened, Refusal):
         form.password.data = ""
         flash(_REFUSED[opened])
-        status = 429 if opened is Refusal.THROTTLED else 401
-        return render_template("admin/login.html", form=form), status
+        return _login_page(form, 429 if opened is Refusal.THROTTLED else 401)
     target = "admin.code" if enrolled else "admin.enrol"
     response = redirect(url_for(target, next=safe_next(form.next.data)))
     set_cookie(response, opened.token)
@@ -161,6 +189,7 @@ def _enrolled(record_id: int) -> bool:
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])
+@reshows_stale_form
 def code() -> ResponseReturnValue:
     pending = _pending()
     if pending is None:
@@ -178,6 +207,7 @@ def code() -> ResponseReturnValue:
 
 
 @blueprint.route("/login/enrol", methods=["GET", "POST"])
+@reshows_stale_form
 def enrol() -> ResponseReturnValue:
     """First sign-in: set up the authenticator app; nothing else is possible before."""
     pending = _pending()
@@ -242,6 +272,7 @@ class PasswordForm(FlaskForm):  # type: ignore[misc]
 
 
 @blueprint.route("/password", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(ALL_ROLES)
 def password() -> ResponseReturnValue:
     """The own password; forced after the first sign-in (someone else chose it). Every

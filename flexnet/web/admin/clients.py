@@ -25,6 +25,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
+from flexnet import labels
 from flexnet.clients import apiclients, nas, profiles
 from flexnet.clients.switch import Switch
 from flexnet.db import utcnow
@@ -42,6 +43,7 @@ from flexnet.web.admin import (
     flash_and_redirect,
     submit,
 )
+from flexnet.web.errors import reshows_stale_form
 
 REQUIRED = "Bitte ausfüllen."
 
@@ -209,6 +211,7 @@ def clients() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/nas")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_nas() -> ResponseReturnValue:
     form = NasForm()
@@ -233,6 +236,7 @@ def clients_nas() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/profile")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_profile() -> ResponseReturnValue:
     """Create a profile or replace its reply attributes (the RADIUS servers take it up
@@ -262,6 +266,7 @@ def clients_profile() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/api")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_api() -> ResponseReturnValue:
     form = ApiClientForm()
@@ -281,6 +286,7 @@ def clients_api() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/api/regenerate")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_api_regenerate() -> ResponseReturnValue:
     """A new key, shown once; the old one is refused at once (MD § 6(4))."""
@@ -292,6 +298,7 @@ def clients_api_regenerate() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/wsapi")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_wsapi() -> ResponseReturnValue:
     form = WsapiForm()
@@ -311,6 +318,7 @@ def clients_wsapi() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/wsapi/regenerate")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_wsapi_regenerate() -> ResponseReturnValue:
     """A new key, shown once with the id the portal sends; the old one is refused at once."""
@@ -325,6 +333,7 @@ def clients_wsapi_regenerate() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/nas/secret")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_nas_secret() -> ResponseReturnValue:
     """A new shared secret, e.g. when the old one may have leaked (it decrypts recorded
@@ -374,6 +383,7 @@ def clients_nas_change() -> ResponseReturnValue:
 
 
 @blueprint.post("/clients/<any(nas, api, wsapi):kind>/<any(disable, enable):action>")
+@reshows_stale_form
 @allowed(ADMIN)
 def clients_switch(kind: str, action: str) -> ResponseReturnValue:
     """Switch a client off (refused from then on, like an unknown one) or on again."""
@@ -413,7 +423,7 @@ def settings_view() -> ResponseReturnValue:
         ("Kennwort: Mindestlänge", f"{policy.min_length} Zeichen"),
         ("Kennwort: nicht wiederverwendbar", f"die letzten {policy.history}"),
         ("Kennwort: Mindeststärke (zxcvbn)", str(policy.min_strength)),
-        ("Kennwort: Mindestalter", str(policy.min_age)),
+        ("Kennwort: Mindestalter", labels.duration(policy.min_age)),
         ("Kennwort: Gültigkeit", f"{auth.password_max_age_days} Tage"),
         ("Kennwort: Warnung vor Ablauf", f"{auth.password_warning_days} Tage"),
         ("Erstkennwort gültig", f"{auth.initial_password_days} Tage"),
@@ -423,7 +433,7 @@ def settings_view() -> ResponseReturnValue:
             "Zugangsdaten-Brief frühestens",
             f"{letters.credentials_delay_days} Werktage nach dem Yubikey",
         ),
-        ("Kostenersatz bei Verlust (§ 6.3)", f"{letters.loss_fee_cents / 100:.2f} EUR"),
+        ("Kostenersatz bei Verlust (§ 6.3)", labels.euro(letters.loss_fee_cents)),
         ("Briefvorlagen", str(letters.directory or "mitgeliefert (letters/)")),
         ("Sperre nach Ende der Tätigkeit", f"{settings.lock_after_quarters} Quartale (§ 10.3)"),
         ("Verbindungsdaten gelöscht nach", f"{settings.connection_log_days} Tagen"),

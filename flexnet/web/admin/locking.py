@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
@@ -37,7 +37,8 @@ from flexnet.web.admin import (
     submit,
     typed,
 )
-from flexnet.web.forms import one_line
+from flexnet.web.errors import reshows_stale_form
+from flexnet.web.forms import chosen, chosen_radio, one_line
 
 REQUIRED = "Bitte ausfüllen."
 MISTYPED = "Die Eingabe stimmt nicht; nichts geändert."
@@ -50,20 +51,22 @@ CAUSE_LABELS = {
 
 
 class LockForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
-    what = RadioField(
+    what = chosen_radio(
         "Was wird gesperrt?",
-        choices=[
+        [
             SelectChoice(
                 LockTarget.PRACTICE.value, "die Betriebsstätte mit allen Zugängen und dem Yubikey"
             ),
             SelectChoice(LockTarget.KEY.value, "der Yubikey"),
             SelectChoice(LockTarget.USER.value, "ein Benutzer"),
         ],
-        default=LockTarget.USER.value,
+        "Bitte wählen, was gesperrt wird.",
     )
     user = SelectField("Benutzer", choices=[], validate_choice=False)
-    cause = SelectField(
-        "Anlass", choices=[SelectChoice(c.value, label) for c, label in CAUSE_LABELS.items()]
+    cause = chosen(
+        "Anlass",
+        [SelectChoice(c.value, label) for c, label in CAUSE_LABELS.items()],
+        "Bitte den Anlass der Sperre wählen.",
     )
     reason = TextAreaField(
         "Grund", validators=[DataRequired(REQUIRED), one_line("Grund", REASON_MAX_LENGTH)]
@@ -96,6 +99,12 @@ def _dialog(form: LockForm, bsnr: str, problems: list[str], status: int) -> Resp
     form.user.choices = person_choices(usernames)
     if not form.is_submitted():  # opened from a user's page: that user, else nobody
         form.user.data = named_person(request.args.get("user", ""), usernames)
+        if form.user.data:
+            form.what.data = LockTarget.USER.value
+        elif request.args.get("what") in {t.value for t in LockTarget}:
+            form.what.data = request.args["what"]  # opened from a key's page
+        if request.args.get("cause") in {c.value for c in CAUSE_LABELS}:
+            form.cause.data = request.args["cause"]  # opened for a loss report
     return render_template(
         "admin/lock.html",
         form=form,
@@ -114,6 +123,7 @@ def lock_dialog(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/practices/<bsnr>/lock")
+@reshows_stale_form
 @allowed(HELPDESK)
 def lock(bsnr: str) -> ResponseReturnValue:
     form = LockForm()
@@ -201,6 +211,7 @@ def _unlock(
 
 
 @blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def unlock_practice(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -223,6 +234,7 @@ def unlock_practice(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/users/<username>/unlock", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def unlock_user(username: str) -> ResponseReturnValue:
     with state().database.reader() as db:

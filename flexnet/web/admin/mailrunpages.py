@@ -1,5 +1,6 @@
-"""Mail runs in the admin UI (helpdesk, admin): what is due and why letters wait, produce
-the run as a PDF download, confirm its dispatch (starts the § 3.2 clock) or cancel it.
+"""Mail runs in the admin UI (every role reads; helpdesk and admin act): what is due and
+why letters wait (paged), produce the run as a PDF download, confirm its dispatch (starts
+the § 3.2 clock) or cancel it.
 
 The PDF holds fresh passwords: it is made in memory, sent once with ``no-store`` and
 kept nowhere by flexnet. If the download is lost, cancel the run (its passwords stop
@@ -8,10 +9,14 @@ working) and produce it again.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from io import BytesIO
+from typing import Any
 
-from flask import Response, g, render_template, url_for
+from flask import Response, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -26,15 +31,18 @@ from flexnet.models import MailRun
 from flexnet.provisioning import mailruns
 from flexnet.web import state
 from flexnet.web.admin import (
+    ALL_ROLES,
     HELPDESK,
     ButtonForm,
     allowed,
     blank,
     blueprint,
+    confirm_first,
     flash_and_redirect,
     submit,
     typed,
 )
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import DayField
 
 
@@ -46,6 +54,24 @@ class DispatchForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type 
 
 class CancelForm(FlaskForm):  # type: ignore[misc]
     confirm = StringField("Zur Bestätigung die Nummer des Laufs eingeben")
+
+
+SLICE = 50
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One page of a list the domain computed whole (each waiting letter has its reason)."""
+
+    rows: Sequence[Any]
+    number: int
+    pages: int
+
+    @classmethod
+    def of(cls, rows: Sequence[Any], name: str) -> Slice:
+        pages = max(1, math.ceil(len(rows) / SLICE))
+        number = min(max(1, request.args.get(name, 1, type=int) or 1), pages)
+        return cls(rows[(number - 1) * SLICE : number * SLICE], number, pages)
 
 
 def _today() -> date:
@@ -65,6 +91,8 @@ def _page(problems: list[str], status: int) -> ResponseReturnValue:
         return render_template(
             "admin/letters.html",
             listing=listing,
+            due=Slice.of(listing.due, "due"),
+            waiting=Slice.of(listing.waiting, "waiting"),
             runs=runs,
             reference=mailruns.reference,
             kind_label=mailruns.kind_label,
@@ -77,12 +105,13 @@ def _page(problems: list[str], status: int) -> ResponseReturnValue:
 
 
 @blueprint.get("/letters")
-@allowed(HELPDESK)
+@allowed(ALL_ROLES)
 def letters() -> ResponseReturnValue:
     return _page([], 200)
 
 
 @blueprint.post("/letters/run")
+@reshows_stale_form
 @allowed(HELPDESK)
 def letters_run() -> ResponseReturnValue:
     settings = state().settings
@@ -122,9 +151,23 @@ def letters_run() -> ResponseReturnValue:
 
 
 @blueprint.post("/letters/runs/<int(max=2147483647):run_id>/dispatched")
+@reshows_stale_form
 @allowed(HELPDESK)
 def letters_dispatched(run_id: int) -> ResponseReturnValue:
     form = DispatchForm()
+    if form.validate_on_submit() and not g.get("stale_form"):
+        asked = confirm_first(
+            title=f"Versand von Lauf {run_id} bestätigen",
+            lines=[
+                f"Zur Post gegeben am {form.dispatched_on.data:%d.%m.%Y}. Damit beginnen die "
+                "Fristen (§ 3 Abs. 2: Zugangsdaten erst nach dem Yubikey); der Lauf kann "
+                "danach nicht mehr storniert werden.",
+            ],
+            button="Ja, Versand bestätigen",
+            back=url_for("admin.letters"),
+        )
+        if asked is not None:
+            return asked
     return submit(
         form,
         lambda db: mailruns.confirm_dispatch(
@@ -144,6 +187,7 @@ def letters_dispatched(run_id: int) -> ResponseReturnValue:
 
 
 @blueprint.post("/letters/runs/<int(max=2147483647):run_id>/cancel")
+@reshows_stale_form
 @allowed(HELPDESK)
 def letters_cancel(run_id: int) -> ResponseReturnValue:
     """Destructive (its passwords stop working): confirmed by typing the run's number."""

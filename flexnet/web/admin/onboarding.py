@@ -4,45 +4,39 @@ key stock with a file import. The same services as the CLI."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
-from flask import g, render_template, url_for
+from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from wtforms import SelectField, StringField
+from wtforms import StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
+from flexnet import labels
 from flexnet.accounts import practices, users
 from flexnet.db import utcnow
 from flexnet.errors import ValidationError
-from flexnet.lifecycle import returns
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
     PracticeKind,
-    ReturnCondition,
     TermsChannel,
-    Token,
-    TokenStatus,
     UserKind,
 )
-from flexnet.otp import importer
-from flexnet.provisioning import issuance
+from flexnet.provisioning import issuance, userimport
 from flexnet.web import state
 from flexnet.web.admin import (
     HELPDESK,
     allowed,
-    blank,
     blueprint,
-    flash_and_redirect,
+    dialog,
     form_page,
     practice_or_404,
-    submit,
 )
-from flexnet.web.forms import DayField, one_line
+from flexnet.web.errors import reshows_stale_form
+from flexnet.web.forms import DayField, chosen, maybe_chosen
 
 REQUIRED = "Bitte ausfüllen."
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -59,28 +53,25 @@ class PracticeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type 
     street = StringField("Straße und Hausnummer", validators=[DataRequired(REQUIRED)])
     zip_code = StringField("PLZ", validators=[DataRequired(REQUIRED)])
     city = StringField("Ort", validators=[DataRequired(REQUIRED)])
-    kind = SelectField(
+    kind = chosen(
         "Art",
-        choices=[
-            SelectChoice(PracticeKind.MEMBER.value, "Mitgliedspraxis"),
-            SelectChoice(PracticeKind.THIRD_PARTY.value, "Dritter (§ 1 Abs. 1)"),
-        ],
+        [SelectChoice(k.value, label) for k, label in labels.PRACTICE_KIND_LABEL.items()],
+        "Bitte die Art wählen.",
     )
     terms_version = StringField("Nutzungsbedingungen: Version", validators=[Optional()])
-    terms_channel = SelectField(
+    terms_channel = maybe_chosen(
         "angenommen über",
-        choices=[
-            SelectChoice(TermsChannel.PAPER.value, "Teilnahmeerklärung (Papier)"),
-            SelectChoice(TermsChannel.PORTAL.value, "Portal (KVSAonline)"),
-        ],
+        [SelectChoice(c.value, label) for c, label in labels.TERMS_CHANNEL_LABEL.items()],
     )
     terms_date = DayField("angenommen am", validators=[Optional()])
 
 
 class UserForm(FlaskForm):  # type: ignore[misc]
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED)])
-    kind = SelectField(
-        "Art", choices=[SelectChoice(k.value, users.kind_label(k)) for k in UserKind]
+    kind = chosen(
+        "Art",
+        [SelectChoice(k.value, users.kind_label(k)) for k in UserKind],
+        "Bitte die Art des Benutzers wählen.",
     )
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     lanr = StringField("LANR (bei Mitgliedern)", validators=[Optional()])
@@ -90,27 +81,8 @@ class AssignForm(FlaskForm):  # type: ignore[misc]
     serial = StringField("Seriennummer aus dem Lager", validators=[DataRequired(REQUIRED)])
 
 
-class ReturnForm(FlaskForm):  # type: ignore[misc]
-    serial = StringField("Seriennummer", validators=[DataRequired(REQUIRED)])
-    received_on = DayField("Eingegangen am", validators=[InputRequired(REQUIRED)])
-    condition = SelectField(
-        "Zustand",
-        choices=[
-            SelectChoice(ReturnCondition.GOOD.value, "gut: nach Neuprogrammierung ins Lager"),
-            SelectChoice(ReturnCondition.DAMAGED.value, "beschädigt: ausmustern"),
-        ],
-    )
-    note = StringField("Anmerkung", validators=[Optional(), one_line("Anmerkung", 200)])
-
-
-class ImportForm(FlaskForm):  # type: ignore[misc]
-    file = FileField(
-        "Datei (ykman-CSV, ykpersonalize-Log oder PSKC)",
-        validators=[FileRequired("Bitte eine Datei wählen.")],
-    )
-
-
 @blueprint.route("/practices/new", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def practice_new() -> ResponseReturnValue:
     form = PracticeForm()
@@ -125,8 +97,11 @@ def practice_new() -> ResponseReturnValue:
 def _add_practice(db: Session, form: PracticeForm) -> str:
     """Practice and, if given, its terms acceptance in one transaction."""
     version, accepted_on = (form.terms_version.data or "").strip(), form.terms_date.data
-    if bool(version) != bool(accepted_on):
-        raise ValidationError("Für die Nutzungsbedingungen Version und Datum angeben (oder keins)")
+    channel = form.terms_channel.data
+    if not (bool(version) == bool(accepted_on) == bool(channel)):
+        raise ValidationError(
+            "Für die Nutzungsbedingungen Version, Weg und Datum angeben (oder nichts davon)"
+        )
     actor, now = g.staff.actor, utcnow()
     practice = practices.add_practice(
         db,
@@ -145,7 +120,7 @@ def _add_practice(db: Session, form: PracticeForm) -> str:
             db,
             bsnr=practice.bsnr,
             version=version,
-            channel=TermsChannel(form.terms_channel.data),
+            channel=TermsChannel(channel),
             accepted_on=accepted_on,
             actor=actor,
             now=now,
@@ -154,6 +129,7 @@ def _add_practice(db: Session, form: PracticeForm) -> str:
 
 
 @blueprint.route("/practices/<bsnr>/users/new", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def user_new(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -178,6 +154,7 @@ def user_new(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/practices/<bsnr>/key", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def key_assign(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -198,86 +175,50 @@ def key_assign(bsnr: str) -> ResponseReturnValue:
     return form_page(form, "admin/key_assign.html", act, bsnr=number)
 
 
-@blueprint.route("/keys", methods=["GET", "POST"])
-@allowed(HELPDESK)
-def keys() -> ResponseReturnValue:
-    """The stock: counts by status, the keys ready to hand out, overdue returns, the
-    receipt of a returned key, and the import."""
-    form = ImportForm()
+class UserImportForm(FlaskForm):  # type: ignore[misc]
+    file = FileField(
+        "CSV-Datei aus dem Altsystem (siehe docs/IMPORT_FORMATS.md)",
+        validators=[FileRequired("Bitte eine Datei wählen.")],
+    )
 
-    def act(db: Session) -> str:
+
+@blueprint.route("/users/import", methods=["GET", "POST"])
+@reshows_stale_form
+@allowed(HELPDESK)
+def user_import() -> ResponseReturnValue:
+    """Users of the previous system with their password hash: all or nothing."""
+    form = UserImportForm()
+    settings = state().settings
+
+    def act(db: Session) -> tuple[str, str]:
         data = form.file.data.read(MAX_IMPORT_BYTES + 1)
         if len(data) > MAX_IMPORT_BYTES:
             raise ValidationError("Die Datei ist größer als 5 MB")
-        parsed = importer.parse(data, importer.Format.AUTO)  # before any row is read
-        summary = importer.import_keys(
-            db, parsed, box=state().secret_box, actor=g.staff.actor, now=utcnow()
-        )
-        return f"{summary.total} Yubikeys importiert ({summary.reprogrammed} neu programmiert)."
-
-    return submit(
-        form,
-        act,
-        done=lambda message: flash_and_redirect(message, url_for("admin.keys")),
-        again=lambda problems, status: _keys_page(
-            form, blank(ReturnForm, received_on=_today()), problems, status
-        ),
-    )
-
-
-@blueprint.post("/keys/return")
-@allowed(HELPDESK)
-def key_return() -> ResponseReturnValue:
-    """Record a key that came back (§ 10.2)."""
-    form = ReturnForm()
-
-    def act(db: Session) -> str:
-        token = returns.record_return(
+        rows = userimport.parse(data)  # every problem with its line, before any row is read
+        summary = userimport.import_users(
             db,
-            serial=form.serial.data or "",
-            received_on=form.received_on.data,
-            condition=ReturnCondition(form.condition.data),
-            note=form.note.data or None,
+            rows,
             actor=g.staff.actor,
             now=utcnow(),
+            quarters=settings.lock_after_quarters,
         )
-        returned = token.status is TokenStatus.RETURNED
-        return f"Yubikey {form.serial.data} eingegangen; " + (
-            "ins Lager erst nach Neuprogrammierung." if returned else "ausgemustert."
+        return (
+            f"{summary.users} Benutzer angelegt; Kennwörter übernommen: {summary.taken_over} "
+            "(ob sie der Richtlinie genügen, zeigt die erste Anmeldung); ohne Kennwort, "
+            f"Zugangsdaten-Brief vorgemerkt: {summary.letters}.",
+            url_for("admin.users", taken_over="1"),
         )
 
-    return submit(
+    return dialog(
         form,
         act,
-        done=lambda message: flash_and_redirect(message, url_for("admin.keys")),
-        again=lambda problems, status: _keys_page(blank(ImportForm), form, problems, status),
+        title="Benutzer aus dem Altsystem übernehmen",
+        intro=[
+            "Alles oder nichts: eine fehlerhafte Zeile verwirft die ganze Datei, und die "
+            "Fehler werden mit ihrer Zeile genannt. Übernommene Kennwörter gelten weiter; wer "
+            "die Kennwortrichtlinie verletzt, muss bei der ersten Anmeldung ändern.",
+        ],
+        fields=["file"],
+        button="Importieren",
+        back=url_for("admin.users"),
     )
-
-
-def _keys_page(
-    form: ImportForm, return_form: ReturnForm, problems: list[str], status: int
-) -> ResponseReturnValue:
-    settings = state().settings
-    with state().database.reader() as db:
-        overdue = returns.overdue(
-            db, locked_before=utcnow() - timedelta(days=settings.return_reminder_days)
-        )
-        counts = dict(db.execute(select(Token.status, func.count()).group_by(Token.status)).all())
-        ready = list(
-            db.scalars(
-                select(Token.serial)
-                .where(Token.status == TokenStatus.STOCK)
-                .order_by(Token.serial)
-                .limit(100)
-            )
-        )
-    return render_template(
-        "admin/keys.html",
-        form=form,
-        return_form=return_form,
-        problems=problems,
-        counts=counts,
-        ready=ready,
-        overdue=overdue,
-        staff=g.staff,
-    ), status

@@ -13,6 +13,7 @@ from flexnet import labels
 from flexnet.accounts import search as finder
 from flexnet.accounts import servicerequests, users, vpn
 from flexnet.accounts.practices import get_practice
+from flexnet.authn import loginlog
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import job, returns
@@ -26,12 +27,14 @@ from flexnet.models import (
     RequestStatus,
     ServiceRequest,
     Token,
+    TokenStatus,
     User,
 )
 from flexnet.provisioning import mailruns
 from flexnet.staff import accounts as staff_accounts
 from flexnet.web import state
-from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint
+from flexnet.web.admin import ALL_ROLES, ROLE_LABELS, allowed, blueprint, charts
+from flexnet.web.admin.keypages import LOW_STOCK
 from flexnet.web.admin.requestpages import STATUS_LABELS
 
 SPIKE_MINIMUM = 20
@@ -87,16 +90,27 @@ def dashboard() -> ResponseReturnValue:
         # A spike: the last hour well above the day's hourly average (and not a handful).
         spike = hour >= max(SPIKE_MINIMUM, SPIKE_FACTOR * (day - hour) / 23)
         admins = staff_accounts.active_admin_count(db)
-        upcoming = job.upcoming_locks(db, now=now, quarters=settings.lock_after_quarters)
+        upcoming = job.upcoming_report(db, now=now, quarters=settings.lock_after_quarters)
+        hours = loginlog.per_hour(db, now=now)
+        keys = _counts(db, Token.status)
+    key_counts = [(s.value, labels.token_status_label(s), keys.get(s, 0)) for s in TokenStatus]
     return render_template(
         "admin/dashboard.html",
         practices=[
-            (label, practices.get(key, 0)) for key, label in labels.PRACTICE_STATUS_LABEL.items()
+            (key.value, label, practices.get(key, 0))
+            for key, label in labels.PRACTICE_STATUS_LABEL.items()
         ],
-        users=[(label, users.get(key, 0)) for key, label in labels.USER_STATUS_LABEL.items()],
+        users=[
+            (key.value, label, users.get(key, 0)) for key, label in labels.USER_STATUS_LABEL.items()
+        ],
+        login_chart=charts.logins(hours),
+        stock_chart=charts.stock(key_counts, low=LOW_STOCK),
+        in_stock=keys.get(TokenStatus.STOCK, 0),
+        low_stock=LOW_STOCK,
+        lock_chart=charts.weekly(upcoming.upcoming_at, now=now),
         figures=figures,
         admins=admins,
-        upcoming=upcoming,
+        upcoming=upcoming.upcoming,
         spike=spike,
         staff=g.staff,
         role_label=ROLE_LABELS[g.staff.role],

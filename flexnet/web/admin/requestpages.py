@@ -15,8 +15,10 @@ from wtforms.validators import DataRequired
 from flexnet.accounts import servicerequests
 from flexnet.db import utcnow
 from flexnet.models import Practice, RequestKind, RequestStatus, ServiceRequest
+from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.web import state
 from flexnet.web.admin import (
+    ALL_ROLES,
     HELPDESK,
     allowed,
     blueprint,
@@ -25,6 +27,7 @@ from flexnet.web.admin import (
     person_choices,
     submit,
 )
+from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import one_line
 
 PAGE_SIZE = 50
@@ -57,7 +60,7 @@ class HandleForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type in
 
 
 @blueprint.get("/requests")
-@allowed(HELPDESK)
+@allowed(ALL_ROLES)
 def requests() -> ResponseReturnValue:
     show_all = request.args.get("all") == "1"
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
@@ -92,6 +95,11 @@ def _detail(
         form.user.choices = person_choices(usernames)
         if not form.is_submitted():
             form.user.data = named_person(item.usernames, usernames)
+        named = named_person(item.usernames, usernames)
+        keys = (
+            [t.serial for t in practice.tokens if t.status in USABLE_STATUSES] if practice else []
+        )
+        key = keys[0] if keys else None
         return render_template(
             "admin/request.html",
             item=item,
@@ -102,17 +110,45 @@ def _detail(
             statuses=STATUS_LABELS,
             new_password=item.kind is RequestKind.NEW_PASSWORD,
             self_lock=item.kind is RequestKind.SELF_LOCK,
+            action=_action(item.kind, practice.bsnr if practice else None, named, key),
             staff=g.staff,
         ), status
 
 
+def _action(
+    kind: RequestKind, bsnr: str | None, named: str | None, key: str | None
+) -> tuple[str, str] | None:
+    """The page that fulfils a request of ``kind`` (after the call-back): its label and
+    address, for the practice and the person the request names."""
+    if bsnr is None:
+        return None
+    if kind is RequestKind.UNLOCK:
+        if named:
+            return "Entsperren-Dialog für " + named, url_for("admin.unlock_user", username=named)
+        return "Entsperren-Dialog der Betriebsstätte", url_for("admin.unlock_practice", bsnr=bsnr)
+    if kind is RequestKind.KEY_LOST:
+        return "Verlust erfassen (Yubikey sperren)", url_for(
+            "admin.lock_dialog", bsnr=bsnr, what="key", cause="loss"
+        )
+    if kind is RequestKind.RESYNC and key:
+        return f"Yubikey {key} resynchronisieren", url_for("admin.key_detail", serial=key)
+    if kind is RequestKind.NEW_USER:
+        return "Benutzer anlegen", url_for("admin.user_new", bsnr=bsnr)
+    if kind is RequestKind.END_OF_ACCESS:
+        return "Kündigung erfassen", url_for("admin.terminate", bsnr=bsnr)
+    if kind in (RequestKind.KEY_DEFECTIVE, RequestKind.SELF_LOCK):
+        return "Betriebsstätte öffnen", url_for("admin.practice", bsnr=bsnr)
+    return None
+
+
 @blueprint.get("/requests/<int(max=2147483647):request_id>")
-@allowed(HELPDESK)
+@allowed(ALL_ROLES)
 def request_detail(request_id: int) -> ResponseReturnValue:
     return _detail(request_id, HandleForm(), [], 200)
 
 
 @blueprint.post("/requests/<int(max=2147483647):request_id>")
+@reshows_stale_form
 @allowed(HELPDESK)
 def request_handle(request_id: int) -> ResponseReturnValue:
     form = HandleForm()

@@ -26,10 +26,13 @@ from flexnet.web.admin import (
     allowed,
     blank,
     blueprint,
+    confirm_first,
     flash_and_redirect,
     submit,
     typed,
 )
+from flexnet.web.errors import reshows_stale_form
+from flexnet.web.forms import chosen
 
 REQUIRED = "Bitte ausfüllen."
 CONFIRM = "Zur Bestätigung bitte genau den Benutzernamen eingeben."
@@ -39,7 +42,7 @@ _ROLE_CHOICES = [SelectChoice(role.value, label) for role, label in ROLE_LABELS.
 class AddForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     username = StringField("Benutzername", validators=[DataRequired(REQUIRED), Length(max=64)])
     name = StringField("Name", validators=[Length(max=200)])
-    role = SelectField("Rolle", choices=_ROLE_CHOICES, default=StaffRole.HELPDESK.value)
+    role = chosen("Rolle", _ROLE_CHOICES, "Bitte eine Rolle wählen.")
     password = PasswordField(
         "Erstkennwort (mindestens 12 Zeichen, der Mitarbeiter richtet dann den zweiten Faktor ein)",
         validators=[DataRequired(REQUIRED)],
@@ -114,6 +117,7 @@ def staff_page() -> ResponseReturnValue:
 
 
 @blueprint.post("/staff")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_add() -> ResponseReturnValue:
     form = AddForm()
@@ -145,9 +149,27 @@ def staff_add() -> ResponseReturnValue:
 
 
 @blueprint.post("/staff/<username>/role")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_role(username: str) -> ResponseReturnValue:
     form = RoleForm()
+    if form.validate_on_submit() and not g.get("stale_form"):
+        new = ROLE_LABELS[StaffRole(form.role.data)]
+        own = username.strip().lower() == g.staff.username
+        asked = confirm_first(
+            title=f"Rolle von {username} ändern",
+            lines=[f"Neue Rolle: {new}. Die Rechte gelten ab der nächsten Seite."],
+            warning=(
+                "Sie ändern Ihre eigene Rolle: ohne Administration können Sie Mitarbeiter "
+                "und Einstellungen danach nicht mehr verwalten."
+                if own and form.role.data != StaffRole.ADMIN.value
+                else None
+            ),
+            button=f"Ja, Rolle auf {new} ändern",
+            back=url_for("admin.staff_page"),
+        )
+        if asked is not None:
+            return asked
     return submit(
         form,
         lambda db: staff_accounts.change_role(
@@ -165,6 +187,7 @@ def _confirmed(username: str) -> dict[str, list[Any]]:
 
 
 @blueprint.post("/staff/<username>/deactivate")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_deactivate(username: str) -> ResponseReturnValue:
     def deactivated(_: object) -> ResponseReturnValue:
@@ -186,6 +209,7 @@ def staff_deactivate(username: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/staff/<username>/totp-reset")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_totp_reset(username: str) -> ResponseReturnValue:
     """A lost or replaced phone or Yubikey: live sessions end, and the next sign-in enrols
@@ -215,6 +239,7 @@ def staff_totp_reset(username: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/staff/<username>/enrolment-code")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_enrolment_code(username: str) -> ResponseReturnValue:
     """A new one-time enrolment code for an account without a second factor (the last
@@ -235,6 +260,7 @@ class YubikeyForm(FlaskForm):  # type: ignore[misc]
 
 
 @blueprint.post("/staff/<username>/yubikey")
+@reshows_stale_form
 @allowed(ADMIN)
 def staff_yubikey(username: str) -> ResponseReturnValue:
     """Hand a Yubikey from stock to a staff member as their second factor."""

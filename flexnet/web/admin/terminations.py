@@ -7,7 +7,7 @@ from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Optional
 
@@ -18,15 +18,16 @@ from flexnet.models import TerminationBy
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
 from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404, typed
-from flexnet.web.forms import DayField, one_line
+from flexnet.web.errors import reshows_stale_form
+from flexnet.web.forms import DayField, chosen, one_line
 
 REQUIRED = "Bitte ausfüllen."
 
 
 class TerminationForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
-    by = SelectField(
+    by = chosen(
         "Gekündigt durch",
-        choices=[
+        [
             SelectChoice(TerminationBy.MEMBER.value, "die Praxis / den Dritten (zwei Wochen)"),
             SelectChoice(
                 TerminationBy.ASSOCIATION.value,
@@ -34,6 +35,7 @@ class TerminationForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no ty
             ),
             SelectChoice(TerminationBy.EXTRAORDINARY.value, "außerordentlich (sofort)"),
         ],
+        "Bitte wählen, wer kündigt.",
     )
     notice_date = DayField("Eingang der Kündigung", validators=[InputRequired(REQUIRED)])
     requested_date = DayField("Gewünschtes späteres Ende (optional)", validators=[Optional()])
@@ -59,6 +61,7 @@ class ExceptionForm(FlaskForm):  # type: ignore[misc]
 
 
 @blueprint.route("/practices/<bsnr>/terminate", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def terminate(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
@@ -91,6 +94,7 @@ def terminate(bsnr: str) -> ResponseReturnValue:
 
 
 @blueprint.route("/practices/<bsnr>/exception", methods=["GET", "POST"])
+@reshows_stale_form
 @allowed(HELPDESK)
 def exception(bsnr: str) -> ResponseReturnValue:
     number = practice_or_404(bsnr)
