@@ -76,8 +76,10 @@ class RunningRadius:
             request[name.replace("_", "-")] = value
         return request
 
-    def send(self, request: rp.Packet, *, timeout: float = 2.0) -> rp.Packet | None:
-        """The reply, or None if the server stayed silent."""
+    def send(self, request: rp.Packet, *, timeout: float = 5.0) -> rp.Packet | None:
+        """The reply, or None if the server stayed silent. A NAS waits seconds for an
+        answer; so does this (a loaded test machine hashes slowly). Tests that expect
+        silence pass a short ``timeout``."""
         client = self.client(timeout=timeout)
         try:
             return client.SendPacket(request)
