@@ -134,8 +134,10 @@ def test_web_and_two_radius_processes_share_one_sqlite_file(
     assert run.returncode == 0, run.stderr
     assert f"{LETTERS} Briefe" in run.stdout
     assert len(tally.verdicts) >= 2 * RADIUS_CLIENTS
-    assert set(tally.verdicts) == {"accept"}, {v: tally.verdicts.count(v) for v in tally.verdicts}
-    assert tally.statuses and set(tally.statuses) <= {200, 302}, tally.statuses
+    # The logs first: a silence with "database is locked" beside it is the defect this
+    # test is about; a silence without one is a machine too loaded to answer in time.
     for name, text in {**logs, "letters run": run.stderr}.items():
         assert "database is locked" not in text, name
         assert "database unavailable" not in text, name
+    assert set(tally.verdicts) == {"accept"}, {v: tally.verdicts.count(v) for v in tally.verdicts}
+    assert tally.statuses and set(tally.statuses) <= {200, 302}, tally.statuses
