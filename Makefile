@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite talks to (real servers and clients, never mocks).
-TEST_DEBIAN_PACKAGES := postgresql freeradius-utils chromium poppler-utils
+TEST_DEBIAN_PACKAGES := postgresql freeradius-utils freeradius chromium poppler-utils
 # tests/install checks deploy/ with them: nginx -t and a live site, systemd-analyze verify.
 TEST_DEBIAN_PACKAGES += nginx systemd openssl
 

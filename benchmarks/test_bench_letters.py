@@ -32,6 +32,8 @@ from flexnet.models import (
     LetterKind,
     Practice,
     PracticeKind,
+    StaffAccount,
+    StaffRole,
     TermsAcceptance,
     TermsChannel,
     Token,
@@ -55,11 +57,15 @@ KEY_DAY = next(
 )
 SEEDED_AT = datetime(KEY_DAY.year, KEY_DAY.month, KEY_DAY.day, 9, tzinfo=UTC) - timedelta(days=1)
 
+ACTOR = "bench"
+
 
 def seed(url: URL) -> None:
     """Practices with accepted terms, an assigned key and a new user each, letters due."""
     database = Database.from_url(url)
     with database.session() as session:
+        # The staff account the mail runs are produced as (a CLI change names one).
+        session.add(StaffAccount(username=ACTOR, role=StaffRole.HELPDESK, password_hash="-"))  # noqa: S106 - none usable
         for n in range(LETTERS):
             bsnr = f"77{n:07d}"
             practice = Practice(
@@ -122,6 +128,7 @@ def flexnet_env(url: URL, instance: Path) -> dict[str, str]:
         FLEXNET_MASTER_KEY=TEST_MASTER_KEY,
         FLEXNET_AUDIT_KEY=TEST_AUDIT_KEY,
         FLEXNET_INSTANCE=str(instance),
+        FLEXNET_ACTOR=ACTOR,
     )
     return env
 

@@ -66,6 +66,9 @@ class AuditTag(enum.StrEnum):
     PRACTICE_LOCK_AUTO = "practice:lock:auto"  # made durable by the lifecycle job
     PRACTICE_UNLOCK = "practice:lock:lift"
     PRACTICE_TERMINATE = "practice:termination:record"
+    PRACTICE_TERMINATION_CORRECT = "practice:termination:correct"  # old and new dates, why
+    PRACTICE_TERMINATION_WITHDRAW = "practice:termination:withdraw"  # with why
+    PRACTICE_REACTIVATE = "practice:record:reactivate"  # a new participation after an end
     PRACTICE_TAKEOVER = "practice:record:takeover"  # a new owner continues it (§ 2.3)
     EXCEPTION_GRANT = "lifecycle:exception:grant"  # § 10.3 sentence 2
     EXCEPTION_END = "lifecycle:exception:end"
@@ -89,6 +92,7 @@ class AuditTag(enum.StrEnum):
     NAS_CLIENT_SECRET = "radius:nas:secret"  # a new shared secret; never its value
     NAS_CLIENT_DISABLE = "radius:nas:disable"
     NAS_CLIENT_ENABLE = "radius:nas:enable"
+    NAS_CLIENT_CHANGE = "radius:nas:change"  # address, Message-Authenticator rule, CoA port, proxy
     PROFILE_SET = "radius:profile:set"
     API_CLIENT_CREATE = "api:client:create"
     API_CLIENT_REGENERATE = "api:client:regenerate"
@@ -108,6 +112,11 @@ class AuditTag(enum.StrEnum):
     TOKEN_RESYNC = "token:counter:resync"
     TOKEN_COUNTER_WARNING = "token:counter:warn"
     TOKEN_LOSS = "token:yubikey:loss"
+    TOKEN_UNLOCK = "token:yubikey:unlock"  # a self-lock or misuse lock lifted: a false alarm
+    FEE_OWE = "fee:loss:owe"  # § 6.3: the fee for a lost key, once per key
+    FEE_INVOICE = "fee:loss:invoice"
+    FEE_PAY = "fee:loss:pay"
+    FEE_WAIVE = "fee:loss:waive"  # with why
     TOKEN_RETIRE = "token:yubikey:retire"
     TOKEN_REPLACE = "token:yubikey:replace"
     TOKEN_SHIP = "token:yubikey:ship"

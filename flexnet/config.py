@@ -31,6 +31,7 @@ from flexnet.errors import ConfigError
 ENV_FILE_NAME = "flexnet.env"
 MASTER_KEY_BYTES = 32
 MIN_SECRET_KEY_LENGTH = 32
+MAX_SESSION_TIMEOUT_HOURS = 24 * 31  # Session-Timeout of a VPN session: at most a month
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class Settings:
     cookie_secure: bool = True  # only over HTTPS; make run turns it off for http://127.0.0.1
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     radius_reject_on_error: bool = False  # default: stay silent so the NAS fails over
+    # Session-Timeout of an Access-Accept whose access profile sets none.
+    session_timeout_hours: int = 12
     letters: LetterSettings = field(default_factory=LetterSettings)
     connection_log_days: int = 31  # connection data with full IP addresses (KVS)
     audit_retention_years: int = 10  # the audit trail (purged by the lifecycle job)
@@ -167,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=not env.get("FLEXNET_COOKIE_SECURE", "").strip()
         or _flag(env, "FLEXNET_COOKIE_SECURE"),
         radius_reject_on_error=_flag(env, "FLEXNET_RADIUS_REJECT_ON_ERROR"),
+        session_timeout_hours=_session_timeout_hours(env),
         letters=_letter_settings(env),
         connection_log_days=_positive_int(env, "FLEXNET_CONNECTION_LOG_DAYS", default=31),
         audit_retention_years=_positive_int(env, "FLEXNET_AUDIT_RETENTION_YEARS", default=10),
@@ -368,6 +372,15 @@ def _non_negative_int(env: Mapping[str, str], name: str, *, default: int) -> int
     if not re.fullmatch(r"[0-9]{1,2}", raw):
         raise ConfigError(name, "muss eine ganze Zahl zwischen 0 und 99 sein")
     return int(raw)
+
+
+def _session_timeout_hours(env: Mapping[str, str]) -> int:
+    hours = _positive_int(env, "FLEXNET_SESSION_TIMEOUT_HOURS", default=12)
+    if hours > MAX_SESSION_TIMEOUT_HOURS:
+        raise ConfigError(
+            "FLEXNET_SESSION_TIMEOUT_HOURS", f"höchstens {MAX_SESSION_TIMEOUT_HOURS} Stunden"
+        )
+    return hours
 
 
 def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:

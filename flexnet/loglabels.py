@@ -56,6 +56,15 @@ AUDIT_TAG_LABEL: dict[AuditTag, str] = {
     AuditTag.NAS_CLIENT_SECRET: "Geheimnis eines NAS geändert",
     AuditTag.NAS_CLIENT_DISABLE: "NAS deaktiviert",
     AuditTag.NAS_CLIENT_ENABLE: "NAS aktiviert",
+    AuditTag.NAS_CLIENT_CHANGE: "Einstellungen eines NAS geändert",
+    AuditTag.PRACTICE_TERMINATION_CORRECT: "Kündigung berichtigt",
+    AuditTag.PRACTICE_TERMINATION_WITHDRAW: "Kündigung zurückgenommen",
+    AuditTag.PRACTICE_REACTIVATE: "Betriebsstätte nimmt wieder teil",
+    AuditTag.TOKEN_UNLOCK: "Yubikey entsperrt (Fehlalarm)",
+    AuditTag.FEE_OWE: "Verlustgebühr fällig",
+    AuditTag.FEE_INVOICE: "Verlustgebühr in Rechnung gestellt",
+    AuditTag.FEE_PAY: "Verlustgebühr bezahlt",
+    AuditTag.FEE_WAIVE: "Verlustgebühr erlassen",
     AuditTag.PROFILE_SET: "Zugangsprofil gespeichert",
     AuditTag.API_CLIENT_CREATE: "API-Client angelegt",
     AuditTag.API_CLIENT_REGENERATE: "neuer Schlüssel für API-Client",
@@ -185,6 +194,10 @@ AUTH_REASON_LABEL = {
     "user_unknown": "Benutzer unbekannt",
     "user_throttled": "vorübergehend gesperrt nach Fehlversuchen",
     "password_wrong": "Kennwort falsch",
+    "method_chap": "Verfahren CHAP abgelehnt (nur PAP)",
+    "method_mschap": "Verfahren MS-CHAP abgelehnt (nur PAP)",
+    "method_mschapv2": "Verfahren MS-CHAPv2 abgelehnt (nur PAP)",
+    "method_eap": "Verfahren EAP abgelehnt (nur PAP)",
     "key_of_other_practice": "Yubikey einer anderen Betriebsstätte",
     "initial_password_expired": "Erstkennwort abgelaufen",
     "password_expired": "Kennwort abgelaufen",
@@ -258,6 +271,11 @@ DATA_KEY_LABEL = {
     "expires_at": "gültig bis",
     "failures": "Fehlversuche",
     "fee_cents": "Kosten",
+    "fee": "Gebühr Nr.",
+    "amount_cents": "Betrag",
+    "proxy": "RADIUS-Proxy",
+    "terms_version": "Version der Nutzungsbedingungen",
+    "lock_lifted": "Sperre aufgehoben",
     "file": "Datei",
     "from": "von",
     "keys_retired": "ausgemusterte Yubikeys",
@@ -435,7 +453,7 @@ def _value(key: str, value: Any) -> str:
         return "ja" if value else "nein"
     if value is None:
         return "–"
-    if isinstance(value, int) and key == "fee_cents":
+    if isinstance(value, int) and key in ("fee_cents", "amount_cents"):
         return euro(value)
     if isinstance(value, list):
         return ", ".join(_value(key, item) for item in value) or "–"

@@ -9,16 +9,21 @@ is lost when a process restarts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
+from flexnet.lifecycle.status import user_status
 from flexnet.models import Token, TokenStatus, User, VpnSession
+
+log = logging.getLogger(__name__)
 
 
 def recent_sessions(user: User, limit: int = 5) -> list[VpnSession]:
@@ -43,6 +48,18 @@ def live_sessions(session: Session, *, user_ids: Sequence[int]) -> list[VpnSessi
                 VpnSession.user_id.in_(user_ids), VpnSession.stopped_at.is_(None)
             )
         )
+    )
+
+
+def flagged_live_count(session: Session) -> int:
+    """Live sessions of accounts that may not be on the VPN (for the dashboard)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                VpnSession.flagged.is_not(None), VpnSession.stopped_at.is_(None)
+            )
+        )
+        or 0
     )
 
 
@@ -101,6 +118,7 @@ def request_disconnect_for_token(session: Session, *, token: Token, now: datetim
 
 
 MAX_SESSION_ID = 128  # the column's length
+MAX_CONCENTRATOR = 320
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,24 @@ class AccountingRecord:
     input_octets: int
     output_octets: int
     terminate_cause: str | None
-    nas_address: str
+    nas_address: str  # the packet's source: the NAS client (a proxy or the concentrator)
+    # The concentrator's own identity as received (RFC 2866 § 5: one of them is present).
+    nas_ip_address: str | None = None  # NAS-IP-Address or NAS-IPv6-Address
+    nas_identifier: str | None = None
+
+    def concentrator(self, *, behind_proxy: bool) -> str:
+        """Which concentrator sent it: behind a proxy its own identity (the proxy's
+        address is shared by all of them), the source otherwise. A proxied message that
+        names no concentrator (against RFC 2866) falls back to the source."""
+        if behind_proxy:
+            named = [
+                f"{label}={value}"
+                for label, value in (("ip", self.nas_ip_address), ("id", self.nas_identifier))
+                if value
+            ]
+            if named:
+                return " ".join(named)[:MAX_CONCENTRATOR]
+        return self.nas_address
 
 
 _STATUS_NAMES = {
@@ -126,39 +161,118 @@ _STATUS_NAMES = {
 
 
 def record_accounting(
-    session: Session, *, nas_id: int, record: AccountingRecord, now: datetime
-) -> None:
-    """Store one accounting message; a NAS reboot (On/Off) closes its open sessions."""
+    session: Session,
+    *,
+    nas_id: int,
+    record: AccountingRecord,
+    now: datetime,
+    behind_proxy: bool = False,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> VpnSession | None:
+    """Store one accounting message. A session is keyed by the NAS client, the
+    concentrator and its Acct-Session-Id; a Start opens a new row unless that session is
+    live. A concentrator's reboot (On/Off) closes its own open sessions only. A Start or
+    Interim-Update of an account that may not log in now is flagged and disconnected."""
     status = _STATUS_NAMES.get(record.status, record.status)
+    concentrator = record.concentrator(behind_proxy=behind_proxy)
     if status in ("Accounting-On", "Accounting-Off"):
         session.execute(
             update(VpnSession)
-            .where(VpnSession.nas_id == nas_id, VpnSession.stopped_at.is_(None))
+            .where(
+                VpnSession.nas_id == nas_id,
+                VpnSession.concentrator == concentrator,
+                VpnSession.stopped_at.is_(None),
+            )
             .values(stopped_at=now, updated_at=now, terminate_cause="NAS-Reboot"),
             execution_options={"synchronize_session": False},
         )
-        return
+        return None
     session_id = record.session_id[:MAX_SESSION_ID]  # as stored: a longer one is cut
     if not session_id:
-        return
-    vpn_session = session.scalar(
-        select(VpnSession).where(
-            VpnSession.nas_id == nas_id, VpnSession.acct_session_id == session_id
-        )
-    )
+        return None
+    vpn_session = _stored_session(session, nas_id, concentrator, session_id, status)
     if vpn_session is None:
-        vpn_session = _new_session(session, nas_id, record, now)
+        vpn_session = _new_session(session, nas_id, concentrator, record, now)
     vpn_session.updated_at = now
     vpn_session.input_octets = max(vpn_session.input_octets, record.input_octets)
     vpn_session.output_octets = max(vpn_session.output_octets, record.output_octets)
     vpn_session.framed_ip = record.framed_ip or vpn_session.framed_ip
     if status == "Stop":
-        vpn_session.stopped_at = now
+        vpn_session.stopped_at = vpn_session.stopped_at or now
         vpn_session.terminate_cause = record.terminate_cause
+    elif vpn_session.stopped_at is None and vpn_session.flagged is None:
+        _admit(session, vpn_session, now, quarters)
+    return vpn_session
+
+
+# Why a session's account may not be on the VPN (vpn_sessions.flagged), for staff.
+FLAG_TEXT = {
+    "locked": "Zugang gesperrt",
+    "pending": "Zugang noch nicht aktiv",
+    "revoked": "Zugang beendet",
+    "key": "Yubikey gesperrt oder nicht aktiv",
+    "unknown": "Benutzer in flexnet unbekannt",
+}
+
+
+def _refusal(session: Session, vpn_session: VpnSession, now: datetime, quarters: int) -> str | None:
+    """Why this session's user, practice or key may not log in now (None: it may)."""
+    user = session.get(User, vpn_session.user_id) if vpn_session.user_id is not None else None
+    if user is None:
+        return "unknown"
+    status = user_status(user, now, quarters)
+    if not status.may_log_in:
+        return status.state.value
+    key = session.scalar(select(Token.status).where(Token.serial == vpn_session.token_serial))
+    return None if key is TokenStatus.ACTIVE else "key"
+
+
+def _admit(session: Session, vpn_session: VpnSession, now: datetime, quarters: int) -> None:
+    """A concentrator that re-admits a session from before a lock (ocserv's cookie) or
+    has no Disconnect support reports it: flag it for staff and queue a Disconnect at
+    once. A user flexnet does not know is only flagged: the concentrator may serve other
+    logins of its own, which are not flexnet's to cut."""
+    flag = _refusal(session, vpn_session, now, quarters)
+    if flag is None:
+        return
+    vpn_session.flagged = flag
+    log.warning(
+        "accounting for %s on session %s flagged: %s",
+        vpn_session.username,
+        vpn_session.acct_session_id,
+        flag,
+    )
+    if flag == "unknown" or vpn_session.disconnect_requested_at is not None:
+        return
+    vpn_session.disconnect_requested_at = now
+    audit.record(
+        session,
+        AuditTag.VPN_DISCONNECT_REQUEST,
+        actor=Actor.system("radius"),
+        subject=Subject("user", vpn_session.username),
+        data={"session": vpn_session.acct_session_id, "flagged": flag},
+        now=now,
+    )
+
+
+def _stored_session(
+    session: Session, nas_id: int, concentrator: str, session_id: str, status: str
+) -> VpnSession | None:
+    """The live row of this session; for a Stop (perhaps a retransmitted one) the latest
+    row. A Start or Interim-Update without a live row begins a new session."""
+    same = select(VpnSession).where(
+        VpnSession.nas_id == nas_id,
+        VpnSession.concentrator == concentrator,
+        VpnSession.acct_session_id == session_id,
+    )
+    live = session.scalar(same.where(VpnSession.stopped_at.is_(None)))
+    if live is not None or status != "Stop":
+        return live
+    return session.scalar(same.order_by(VpnSession.id.desc()).limit(1))
 
 
 def _new_session(
-    session: Session, nas_id: int, record: AccountingRecord, now: datetime
+    session: Session, nas_id: int, concentrator: str, record: AccountingRecord, now: datetime
 ) -> VpnSession:
     username = record.username.strip().lower()[:64]
     user = session.scalar(select(User).where(User.username == username))
@@ -178,6 +292,9 @@ def _new_session(
         framed_ip=record.framed_ip,
         calling_station=(record.calling_station or "")[:64] or None,
         nas_address=record.nas_address,
+        nas_ip_address=record.nas_ip_address,
+        nas_identifier=record.nas_identifier,
+        concentrator=concentrator,
         started_at=now,
         updated_at=now,
         input_octets=0,

@@ -39,8 +39,9 @@ def shown_username(username: str) -> str:
 
 
 def source_counter(source_ip: str) -> str:
-    """The rate-limit counter of failures from one source (the pipeline and the batches)."""
-    return f"auth-src:{source_ip}"
+    """The rate-limit counter of failures from one source (the pipeline and the batches):
+    an IPv6 address by its /64, as the web's limits count it."""
+    return f"auth-src:{ratelimit.source_key(source_ip)}"
 
 
 def relax_durability(session: Session) -> None:
@@ -184,10 +185,11 @@ class RejectLog:
             self.flush()
 
     def _write(self, batch: list[LoggedReject]) -> None:
-        sources: dict[str, int] = {}
+        sources: dict[str, int] = {}  # by counter: one /64 is one source
         for entry in batch:
             if entry.source_ip:
-                sources[entry.source_ip] = sources.get(entry.source_ip, 0) + 1
+                counter = source_counter(entry.source_ip)
+                sources[counter] = sources.get(counter, 0) + 1
         with self.database.session() as session:
             relax_durability(session)  # logs and counters only: no replay state
             session.execute(
@@ -206,10 +208,10 @@ class RejectLog:
                 ],
             )
             now = batch[-1].at
-            for source, count in sorted(sources.items()):
+            for counter, count in sorted(sources.items()):
                 ratelimit.record(
                     session,
-                    source_counter(source),
+                    counter,
                     window_seconds=self.auth.failure_window_seconds,
                     now=now,
                     count=count,

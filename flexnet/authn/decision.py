@@ -50,6 +50,10 @@ class Reason(enum.StrEnum):
     SYNTAX = "syntax"
     RADIUS_ATTRIBUTES = "radius_attributes"
     CHALLENGE_STATE_UNKNOWN = "challenge_state_unknown"
+    METHOD_CHAP = "method_chap"  # RADIUS methods other than PAP, refused by name
+    METHOD_MSCHAP = "method_mschap"
+    METHOD_MSCHAPV2 = "method_mschapv2"
+    METHOD_EAP = "method_eap"
     # Rate limits that never depend on the user
     SOURCE_THROTTLED = "source_throttled"
     KEY_THROTTLED = "key_throttled"

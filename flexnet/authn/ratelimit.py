@@ -163,13 +163,16 @@ class GuessLimits:
 
 def source_key(address: str | None) -> str:
     """The address as counters see it: an IPv6 address by its /64 network (one host
-    has a whole /64 to choose addresses from), an IPv4 address as it is."""
+    has a whole /64 to choose addresses from), an IPv4 address as it is, also when it
+    arrives IPv4-mapped (``::ffff:a.b.c.d``, from a dual-stack socket)."""
     if not address:
         return "-"
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return address[:45]
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
     if parsed.version == 6:
         return str(ipaddress.IPv6Network((parsed, 64), strict=False))
     return str(parsed)

@@ -243,6 +243,7 @@ from flexnet.cli import (  # noqa: E402, F401
     audit_cmds,
     backup_cmds,
     edit_cmds,
+    fees_cmds,
     instance_cmds,
     letters_cmds,
     lifecycle_cmds,
@@ -250,7 +251,9 @@ from flexnet.cli import (  # noqa: E402, F401
     radius_cmds,
     record_cmds,
     registry_cmds,
+    report_cmds,
     takeover_cmds,
+    termination_cmds,
     terms_cmds,
     yubikey_cmds,
 )

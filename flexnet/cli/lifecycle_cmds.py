@@ -137,6 +137,20 @@ def exception_grant(
     click.echo(f"Ausnahme für {bsnr or username} bis einschließlich {until:%d.%m.%Y}")
 
 
+@exception_group.command("list")
+@pass_context
+def exception_list(ctx: CliContext) -> None:
+    """Ausnahmen mit ihrem Ende, die nächste zuerst."""
+    with ctx.reading() as session:
+        listed = lock_exceptions.listing(session)
+        click.echo(f"Ausnahmen: {len(listed)}")
+        for exception in listed:
+            echo_text(
+                f"  {lock_exceptions.subject_label(exception)}: bis {exception.until:%d.%m.%Y} "
+                f"(Az. {exception.decision_ref}, {exception.decided_by}): {exception.reason}"
+            )
+
+
 @exception_group.command("end")
 @click.option("--practice", "bsnr", help="BSNR")
 @click.option("--user", "username", help="Benutzername")
@@ -279,19 +293,19 @@ def lock(
             all_practice_credentials=all_practice_credentials,
             actor=ctx.actor,
             now=ctx.now(),
+            loss_fee_cents=ctx.settings.letters.loss_fee_cents,
         )
     click.echo(outcome.text)
 
 
 @cli.command("unlock")
-@click.argument(
-    "what", type=click.Choice([locks.LockTarget.USER.value, locks.LockTarget.PRACTICE.value])
-)
+@click.argument("what", type=click.Choice([target.value for target in locks.LockTarget]))
 @click.argument("identifier", metavar="ID")
 @click.option("--reason", required=True, help="Grund der Entsperrung")
 @pass_context
 def unlock(ctx: CliContext, what: str, identifier: str, reason: str) -> None:
-    """Sperre aufheben (ein verlorener Yubikey bleibt gesperrt; er wird ersetzt)."""
+    """Sperre aufheben; ein Yubikey allein nach Selbstsperre oder Missbrauchsverdacht
+    (ein verlorener bleibt ausgemustert, er wird ersetzt)."""
     target = locks.LockTarget(what)
     with ctx.unit_of_work() as session:
         name = locks.unlock(
@@ -303,6 +317,5 @@ def unlock(ctx: CliContext, what: str, identifier: str, reason: str) -> None:
             now=ctx.now(),
             quarters=ctx.settings.lock_after_quarters,
         )
-    click.echo(
-        f"BSNR {name} entsperrt" if target is locks.LockTarget.PRACTICE else f"{name} entsperrt"
-    )
+    prefix = {locks.LockTarget.PRACTICE: "BSNR ", locks.LockTarget.KEY: "Yubikey "}
+    click.echo(f"{prefix.get(target, '')}{name} entsperrt")

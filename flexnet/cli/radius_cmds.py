@@ -32,7 +32,14 @@ def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
 
 
 @cli.command()
-@click.option("--bind", default="127.0.0.1", show_default=True, help="Adresse, z. B. 0.0.0.0")
+@click.option(
+    "--bind",
+    "binds",
+    multiple=True,
+    default=["127.0.0.1"],
+    show_default=True,
+    help="Adresse, mehrfach angebbar; :: nimmt IPv6 und IPv4 an",
+)
 @click.option("--auth-port", default=1812, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--acct-port", default=1813, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -51,11 +58,16 @@ def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
 )
 @pass_context
 def radius(
-    ctx: CliContext, bind: str, auth_port: int, acct_port: int, workers: int, threads: int
+    ctx: CliContext,
+    binds: tuple[str, ...],
+    auth_port: int,
+    acct_port: int,
+    workers: int,
+    threads: int,
 ) -> None:
     """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet)."""
     configure_logging()
-    listen = Listen(bind, auth_port, acct_port, threads=threads)
+    listen = Listen(binds[0], auth_port, acct_port, threads=threads, also=tuple(binds[1:]))
     radius_workers.serve(ctx.settings, listen, workers)
 
 
@@ -79,6 +91,12 @@ def nas_group() -> None:
     default=None,
     help="Port für Disconnect-Requests (RFC 5176), meist 3799",
 )
+@click.option(
+    "--proxy",
+    is_flag=True,
+    help="RADIUS-Proxy vor mehreren Konzentratoren: Sitzungen nach NAS-IP-Address/"
+    "NAS-Identifier des Konzentrators unterscheiden",
+)
 @pass_context
 def nas_add(
     ctx: CliContext,
@@ -87,6 +105,7 @@ def nas_add(
     secret_stdin: bool,
     allow_missing_message_authenticator: bool,
     coa_port: int | None,
+    proxy: bool,
 ) -> None:
     """NAS-Client anlegen."""
     secret = read_password_stdin()
@@ -101,6 +120,7 @@ def nas_add(
             now=ctx.now(),
             allow_missing_message_authenticator=allow_missing_message_authenticator,
             coa_port=coa_port,
+            proxy=proxy,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
 
@@ -126,6 +146,68 @@ def nas_set_secret(ctx: CliContext, name: str, secret_stdin: bool) -> None:
     click.echo(
         f"Geheimnis von NAS {shown} geändert; die RADIUS-Server verwenden es binnen einer Minute"
     )
+
+
+YES_NO = click.Choice(["yes", "no"])
+
+
+@nas_group.command("set")
+@click.argument("name")
+@click.option("--address", default=None, help="Neue IP-Adresse oder neues Netz (CIDR)")
+@click.option(
+    "--allow-missing-message-authenticator",
+    "allow_missing",
+    type=YES_NO,
+    default=None,
+    help="yes: Anfragen ohne Message-Authenticator annehmen (nur alte NAS; unsicher)",
+)
+@click.option(
+    "--coa-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port für Disconnect-Requests (RFC 5176); 0: keine Disconnect-Requests",
+)
+@click.option(
+    "--proxy",
+    type=YES_NO,
+    default=None,
+    help="yes: ein RADIUS-Proxy vor mehreren Konzentratoren (Sitzungen nach NAS-IP-Address/"
+    "NAS-Identifier unterschieden)",
+)
+@pass_context
+def nas_set(
+    ctx: CliContext,
+    name: str,
+    address: str | None,
+    allow_missing: str | None,
+    coa_port: int | None,
+    proxy: str | None,
+) -> None:
+    """Eigenschaften eines NAS-Clients ändern (Geheimnis: set-secret).
+
+    Nur die angegebenen ändern sich; jede Änderung wird protokolliert. Die
+    RADIUS-Server übernehmen sie binnen einer Minute.
+    """
+    with ctx.unit_of_work() as session:
+        changed = nas.change_nas(
+            session,
+            name=name,
+            actor=ctx.actor,
+            now=ctx.now(),
+            address=nas.KEEP if address is None else address,
+            allow_missing_message_authenticator=(
+                nas.KEEP if allow_missing is None else allow_missing == "yes"
+            ),
+            coa_port=nas.KEEP if coa_port is None else (coa_port or None),
+            proxy=nas.KEEP if proxy is None else proxy == "yes",
+        )
+        shown = (
+            f"NAS {changed.name}: Adresse {changed.address}, Message-Authenticator "
+            f"{'darf fehlen' if changed.allow_missing_message_authenticator else 'Pflicht'}, "
+            f"CoA-Port {changed.coa_port or 'keiner'}"
+            f"{', Proxy' if changed.proxy else ''}"
+        )
+    click.echo(f"{shown}; die RADIUS-Server übernehmen es binnen einer Minute")
 
 
 add_switch_commands(

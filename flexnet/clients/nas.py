@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ def add_nas(
     now: datetime,
     allow_missing_message_authenticator: bool = False,
     coa_port: int | None = None,
+    proxy: bool = False,
 ) -> NasClient:
     name = clean_line(name, field="Name", max_length=100)
     network = parse_network(address)
@@ -68,6 +70,7 @@ def add_nas(
         secret=b"",
         allow_missing_message_authenticator=allow_missing_message_authenticator,
         coa_port=coa_port,
+        proxy=proxy,
         active=True,
         created_at=now,
     )
@@ -84,6 +87,7 @@ def add_nas(
             "address": str(network),
             "allow_missing_message_authenticator": allow_missing_message_authenticator,
             "coa_port": coa_port,
+            "proxy": proxy,
         },
         now=now,
     )
@@ -126,6 +130,74 @@ def set_secret(
     return nas
 
 
+class Keep(enum.Enum):
+    """A property of ``change_nas`` that is not to change."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+def change_nas(
+    session: Session,
+    *,
+    name: str,
+    actor: Actor,
+    now: datetime,
+    address: str | Keep = KEEP,
+    allow_missing_message_authenticator: bool | Keep = KEEP,
+    coa_port: int | Keep | None = KEEP,
+    proxy: bool | Keep = KEEP,
+) -> NasClient:
+    """Change a NAS's properties in place (its secret: ``set_secret``; on or off:
+    ``set_active``), e.g. admit an old concentrator that cannot send
+    Message-Authenticator, or a new address; audited with the old and new values. The
+    RADIUS servers use them from their next reload on. ``coa_port=None``: no
+    Disconnect-Requests to this NAS. ``proxy``: a RADIUS proxy in front of several
+    concentrators, whose sessions are told apart by the identity each concentrator sends
+    (NAS-IP-Address, NAS-IPv6-Address, NAS-Identifier), not by the proxy's address; the
+    sessions already stored keep their key."""
+    nas = get_nas(session, name)
+    wanted: dict[str, object] = {}
+    if not isinstance(address, Keep):
+        network = str(parse_network(address))
+        taken = session.scalar(
+            select(NasClient.name).where(NasClient.address == network, NasClient.id != nas.id)
+        )
+        if taken is not None:
+            raise ConflictError(f"Die Adresse ist schon für den NAS {taken!r} vergeben")
+        wanted["address"] = network
+    if not isinstance(allow_missing_message_authenticator, Keep):
+        wanted["allow_missing_message_authenticator"] = allow_missing_message_authenticator
+    if not isinstance(coa_port, Keep):
+        if coa_port is not None and not 1 <= coa_port <= 65535:
+            raise ValidationError("Der CoA-Port muss zwischen 1 und 65535 liegen")
+        wanted["coa_port"] = coa_port
+    if not isinstance(proxy, Keep):
+        wanted["proxy"] = proxy
+    if not wanted:
+        raise ValidationError("Bitte mindestens eine Einstellung angeben, die sich ändern soll")
+    changed = {
+        key: [getattr(nas, key), value]
+        for key, value in wanted.items()
+        if getattr(nas, key) != value
+    }
+    if not changed:
+        raise ValidationError(f"NAS {nas.name} hat diese Einstellungen schon; nichts geändert")
+    for key, (_, value) in changed.items():
+        setattr(nas, key, value)
+    audit.record(
+        session,
+        AuditTag.NAS_CLIENT_CHANGE,
+        actor=actor,
+        subject=Subject("nas", nas.name),
+        data=changed,
+        now=now,
+    )
+    return nas
+
+
 def set_active(
     session: Session, *, name: str, active: bool, actor: Actor, now: datetime
 ) -> NasClient:
@@ -155,6 +227,7 @@ class NasEntry:
     secret: bytes = field(repr=False)
     allow_missing_message_authenticator: bool
     coa_port: int | None
+    proxy: bool = False
 
 
 def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
@@ -178,9 +251,28 @@ def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
                 secret=secret,
                 allow_missing_message_authenticator=nas.allow_missing_message_authenticator,
                 coa_port=nas.coa_port,
+                proxy=nas.proxy,
             )
         )
     return sorted(entries, key=lambda e: e.network.prefixlen, reverse=True)
+
+
+def load_disabled(session: Session) -> list[tuple[str, IpNetwork]]:
+    """The disabled NAS clients (name and network), to say so when their packets drop."""
+    rows = session.execute(
+        select(NasClient.name, NasClient.address).where(NasClient.active.is_(False))
+    )
+    disabled = [(name, ipaddress.ip_network(address)) for name, address in rows]
+    return sorted(disabled, key=lambda e: e[1].prefixlen, reverse=True)
+
+
+def match_disabled(disabled: list[tuple[str, IpNetwork]], address: str) -> str | None:
+    """The name of the disabled NAS a packet from ``address`` came from, if any."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return next((name for name, network in disabled if ip in network), None)
 
 
 def match(entries: list[NasEntry], address: str) -> NasEntry | None:

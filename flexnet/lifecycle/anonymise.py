@@ -25,6 +25,7 @@ from flexnet.models import (
     ApiClient,
     Letter,
     LockException,
+    LossFee,
     MailRun,
     PasswordHistory,
     Practice,
@@ -160,6 +161,13 @@ def _practices(session: Session, ids: list[int], now: datetime) -> int:
                 or_(ServiceRequest.practice_id.in_(chunk), ServiceRequest.bsnr.in_(old_bsnrs))
             )
         )
+        _where(
+            session,
+            LossFee,
+            LossFee.practice_id.in_(chunk),
+            LossFee.waive_reason.is_not(None),
+            waive_reason=ANONYMISED,
+        )
         letters += _where(
             session, Letter, Letter.practice_id.in_(chunk), note=None, issued_password_hash=None
         )
@@ -226,6 +234,10 @@ def _staff(session: Session, ids: list[int], now: datetime) -> None:
             (ApiClient, ApiClient.created_by),
             (Takeover, Takeover.recorded_by),
             (TermsVersion, TermsVersion.published_by),
+            (LossFee, LossFee.recorded_by),
+            (LossFee, LossFee.invoiced_by),
+            (LossFee, LossFee.paid_by),
+            (LossFee, LossFee.waived_by),
         ):
             session.execute(
                 update(model).where(column == old).values({column.key: new}),

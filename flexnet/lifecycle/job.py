@@ -273,7 +273,9 @@ def _plan_practice(
     if status.state is State.LOCKED:
         reason = status.reason or ""
         plan.lines[practice.bsnr] = f"{label}: {reason}"
-        plan.practices[practice] = Lock(status.cause or LockCause.LIFECYCLE, reason)
+        plan.practices[practice] = Lock(
+            status.cause or LockCause.LIFECYCLE, reason, since=status.since
+        )
     elif _within_warning(status.lock_at, now):
         assert status.lock_at is not None  # noqa: S101
         report.upcoming.append(f"{label}: gesperrt ab {status.lock_at:%d.%m.%Y}")
@@ -283,7 +285,9 @@ def _plan_practice(
         day = status.lock_at.astimezone(BERLIN).date()
         key = keys[0] if keys else None
         plan.notices.append(
-            mailruns.NewLetter(NOTICE, practice, None, key, note=then.reason, effective_on=day)
+            mailruns.NewLetter(
+                NOTICE, practice, None, key, note=then.reason, effective_on=day, cause=then.cause
+            )
         )
 
 
@@ -327,7 +331,14 @@ def _plan_member(
         day = status.lock_at.astimezone(BERLIN).date()
         if (user.practice_id, day) not in noticed:
             plan.notices.append(
-                mailruns.NewLetter(NOTICE, user.practice, user, note=then.reason, effective_on=day)
+                mailruns.NewLetter(
+                    NOTICE,
+                    user.practice,
+                    user,
+                    note=then.reason,
+                    effective_on=day,
+                    cause=then.cause,
+                )
             )
 
 

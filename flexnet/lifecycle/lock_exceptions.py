@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from flexnet import audit
 from flexnet.accounts import users
@@ -147,3 +147,23 @@ def end(
         data={"reason": reason},
         now=now,
     )
+
+
+def listing(session: Session, *, ending_by: date | None = None) -> list[LockException]:
+    """Every exception with its end, the soonest first (``ending_by``: those ending by
+    that day); the practice or user it belongs to is loaded with it."""
+    query = select(LockException).options(
+        selectinload(LockException.practice),
+        selectinload(LockException.user).selectinload(User.practice),
+    )
+    if ending_by is not None:
+        query = query.where(LockException.until <= ending_by)
+    return list(session.scalars(query.order_by(LockException.until, LockException.id)))
+
+
+def subject_label(exception: LockException) -> str:
+    """Whose exception, as the list shows it: "BSNR … name" or "username (BSNR …)"."""
+    if exception.practice is not None:
+        return f"BSNR {exception.practice.bsnr} {exception.practice.name}"
+    user = exception.user
+    return f"{user.username} (BSNR {user.practice.bsnr})" if user else "?"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from flexnet import audit, labels
@@ -48,7 +48,7 @@ from flexnet.models import (
 )
 from flexnet.otp import stock
 from flexnet.otp.verify import USABLE_STATUSES
-from flexnet.provisioning import mailruns
+from flexnet.provisioning import fees, mailruns
 from flexnet.textrules import REASON_MAX_LENGTH, clean_line, optional_line
 
 # Causes staff choose when they lock by hand; the others come from rules or the system.
@@ -90,10 +90,12 @@ def lock(
     actor: Actor,
     now: datetime,
     all_practice_credentials: bool = False,
+    loss_fee_cents: int | None = None,
 ) -> LockOutcome:
     """Lock the user, key or practice staff named (§ 7.2, § 10.1, § 14.2); with
     ``all_practice_credentials`` a user's or key's lock takes every user of the
-    practice along (a practice's lock always does)."""
+    practice along (a practice's lock always does). A key's loss owes
+    ``loss_fee_cents`` (§ 6.3, ``FLEXNET_LOSS_FEE_EUR``)."""
     everyone = all_practice_credentials
     if what is LockTarget.USER:
         names = lock_user(
@@ -115,6 +117,7 @@ def lock(
             actor=actor,
             now=now,
             all_practice_credentials=everyone,
+            loss_fee_cents=loss_fee_cents,
         )
         return LockOutcome(what, [token.serial], token.status)
     practice = lock_practice(
@@ -133,9 +136,8 @@ def unlock(
     now: datetime,
     quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
 ) -> str:
-    """Lift the lock of the user or practice staff named; returns its name as stored. A
-    Yubikey is never unlocked on its own: a lost one stays retired, one locked with its
-    practice comes back with the practice; any other is replaced (§ 6)."""
+    """Lift the lock of the user, practice or key named; returns its name as stored. A
+    Yubikey alone only after a false alarm (``unlock_key``)."""
     if what is LockTarget.USER:
         user = unlock_user(
             session, username=identifier, reason=reason, actor=actor, now=now, quarters=quarters
@@ -146,10 +148,58 @@ def unlock(
             session, bsnr=identifier, reason=reason, actor=actor, now=now, quarters=quarters
         )
         return practice.bsnr
-    raise ValidationError(
-        "Ein Yubikey wird nicht entsperrt: mit seiner Betriebsstätte kommt er wieder, "
-        "sonst wird er ersetzt"
+    return unlock_key(session, serial=identifier, reason=reason, actor=actor, now=now).serial
+
+
+# A key alone is unlocked only after a false alarm: the practice's own lock, suspected
+# misuse (§ 7.2). Lost stays lost; one locked with its practice comes back with it; any
+# other lock of a key (§ 10.1, a takeover) is ended by a replacement or the practice.
+KEY_UNLOCK_CAUSES = frozenset({LockCause.SELF_SERVICE, LockCause.MISUSE})
+
+
+def unlock_key(session: Session, *, serial: str, reason: str, actor: Actor, now: datetime) -> Token:
+    """Lift a key's lock after a false alarm (a self-lock or a misuse lock), with a
+    reason; the key is back in the state it had (in use, at the practice, or waiting for
+    its letter). Refused, changing nothing, for a lost key and for any other lock."""
+    reason = _require_reason(reason)
+    token = stock.get_practice_key(session, serial)
+    if token.status is TokenStatus.LOST:
+        raise ConflictError(
+            f"Yubikey {token.serial} ist als verloren gemeldet und bleibt ausgemustert "
+            "(§ 7.2); die Betriebsstätte bekommt einen Ersatz (flexnet yubikey replace)"
+        )
+    if token.status is not TokenStatus.LOCKED:
+        state = labels.TOKEN_STATUS_LABEL[token.status.value]
+        raise ConflictError(f"Yubikey {token.serial} ist nicht gesperrt ({state})")
+    practice = token.practice
+    if (
+        practice is not None
+        and practice.status is PracticeStatus.LOCKED
+        and (practice.lock_cause, practice.locked_at) == (token.lock_cause, token.locked_at)
+    ):
+        raise ConflictError(
+            f"Yubikey {token.serial} ist mit seiner Betriebsstätte gesperrt: er kommt mit ihr "
+            f"wieder (flexnet unlock practice {practice.bsnr})"
+        )
+    if token.lock_cause not in KEY_UNLOCK_CAUSES:
+        raise ConflictError(
+            "Nur eine Sperre wegen Missbrauchsverdacht oder eine Selbstsperre der Praxis wird "
+            f"für einen Yubikey allein aufgehoben; Yubikey {token.serial} ist gesperrt: "
+            f"{token.lock_reason}"
+        )
+    cause = token.lock_cause
+    token.status = _status_before_lock(session, token)
+    token.lock_cause = token.lock_reason = token.locked_at = None
+    token.return_reminded_on = None
+    audit.record(
+        session,
+        AuditTag.TOKEN_UNLOCK,
+        actor=actor,
+        subject=Subject("token", token.serial),
+        data={"reason": reason, "cause": cause.value if cause else None},
+        now=now,
     )
+    return token
 
 
 def _require_reason(reason: str) -> str:
@@ -194,11 +244,20 @@ def lock_key(
     actor: Actor,
     now: datetime,
     all_practice_credentials: bool = False,
+    loss_fee_cents: int | None = None,
 ) -> Token:
-    """Lock a Yubikey; reported lost, it is retired for good and never unlocked (§ 7.2)."""
+    """Lock a Yubikey; reported lost, it is retired for good and never unlocked (§ 7.2),
+    and the § 6.3 fee is owed (once: a loss reported again, or recorded first by a
+    replacement, finds it recorded and changes nothing)."""
     reason = _require_reason(reason)
     token = stock.get_practice_key(session, serial)
     lost = cause is LockCause.LOSS
+    if lost and loss_fee_cents is None:
+        raise ValidationError("Für einen Verlust fehlt die Gebühr (FLEXNET_LOSS_FEE_EUR)")
+    if lost and token.status is TokenStatus.LOST:
+        assert loss_fee_cents is not None  # noqa: S101 - checked above
+        fees.record_loss(session, token, amount_cents=loss_fee_cents, actor=actor, now=now)
+        return token
     values = (
         {"status": TokenStatus.LOST, "lock_cause": None, "lock_reason": None, "locked_at": None}
         if lost
@@ -224,6 +283,9 @@ def lock_key(
         data={"cause": cause.value, "reason": reason},
         now=now,
     )
+    if lost:
+        assert loss_fee_cents is not None  # noqa: S101 - checked above
+        fees.record_loss(session, token, amount_cents=loss_fee_cents, actor=actor, now=now)
     vpn.request_disconnect_for_token(session, token=token, now=now)
     if all_practice_credentials and token.practice is not None:
         for user in token.practice.users:
@@ -310,7 +372,7 @@ def lock_practices(
     for tid, pid in keys:
         if pid not in first_key:  # named on the lock letter; the keys come in id order
             first_key[pid] = session.get_one(Token, tid)
-    day = now.astimezone(BERLIN).date()
+    # The day the access ended: a date that passed before the nightly job ran, not the run.
     mailruns.queue_many(
         session,
         [
@@ -319,7 +381,8 @@ def lock_practices(
                 p,
                 token=first_key.get(p.id),
                 note=locks[p].reason,
-                effective_on=day,
+                effective_on=(locks[p].since or now).astimezone(BERLIN).date(),
+                cause=locks[p].cause,
             )
             for p in locking
         ],
@@ -365,7 +428,9 @@ def unlock_user(
     if user.lock_cause is LockCause.LIFECYCLE and not by_exception:
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
     _refuse_takeover(user.lock_cause)
-    _refuse_if_still_locked(user.username, user_lock_after_unlock(user, now, quarters))
+    _refuse_if_still_locked(
+        user.username, user_lock_after_unlock(user, now, quarters), bsnr=user.practice.bsnr
+    )
     previous = user.lock_cause
     user.status = UserStatus.ACTIVE if user.first_login_at else UserStatus.PENDING
     user.lock_cause = user.lock_reason = user.locked_at = None
@@ -403,8 +468,34 @@ def unlock_practice(
         raise ConflictError("Eine Sperre nach § 10.3 hebt nur eine Ausnahme auf")
     _refuse_takeover(practice.lock_cause)
     _refuse_if_still_locked(
-        f"BSNR {practice.bsnr}", practice_lock_after_unlock(practice, now, quarters)
+        f"BSNR {practice.bsnr}",
+        practice_lock_after_unlock(practice, now, quarters),
+        bsnr=practice.bsnr,
     )
+    return lift_practice_lock(
+        session,
+        practice,
+        reason=reason,
+        actor=actor,
+        now=now,
+        by_exception=by_exception,
+        quarters=quarters,
+    )
+
+
+def lift_practice_lock(
+    session: Session,
+    practice: Practice,
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    by_exception: bool = False,
+    quarters: int = DEFAULT_LOCK_AFTER_QUARTERS,
+) -> Practice:
+    """Lift the practice's stored lock and the locks its users and keys got with it (and
+    only those), cancel its lock letters not yet printed; audited. The caller has
+    decided that nothing else keeps it locked."""
     cause, locked_at = practice.lock_cause, practice.locked_at
     practice.status = PracticeStatus.ACTIVE if practice.terms_acceptance else PracticeStatus.PENDING
     practice.lock_cause = practice.lock_reason = practice.locked_at = None
@@ -431,15 +522,44 @@ def unlock_practice(
         ):
             token.status = _status_before_lock(session, token)
             token.lock_cause = token.lock_reason = token.locked_at = None
+    cancelled = cancel_lock_letters(session, practice, cause, locked_at)
     audit.record(
         session,
         AuditTag.PRACTICE_UNLOCK,
         actor=actor,
         subject=Subject("practice", practice.bsnr),
-        data={"reason": reason, "cause": cause.value if cause else None},
+        data={
+            "reason": reason,
+            "cause": cause.value if cause else None,
+            "letters_cancelled": [mailruns.reference(id_) for id_ in cancelled],
+        },
         now=now,
     )
     return practice
+
+
+def cancel_lock_letters(
+    session: Session, practice: Practice, cause: LockCause | None, locked_at: datetime | None
+) -> list[int]:
+    """The lock letters of a lock that was lifted before they were printed: they would
+    announce a lock that no longer is (a takeover's letter asking a key back stays)."""
+    same_lock = Letter.cause == cause
+    if locked_at is not None:
+        same_lock = same_lock | (Letter.cause.is_(None) & (Letter.created_at >= locked_at))
+    ids = list(
+        session.scalars(
+            select(Letter.id).where(
+                Letter.practice_id == practice.id,
+                Letter.kind == LetterKind.LOCK,
+                Letter.status == LetterStatus.DUE,
+                same_lock,
+            )
+        )
+    )
+    update_by_id(session, Letter, {id_: {"status": LetterStatus.CANCELLED} for id_ in ids})
+    if ids and "letters" not in inspect(practice).unloaded:
+        session.expire(practice, ["letters"])
+    return ids
 
 
 def _refuse_takeover(cause: LockCause | None) -> None:
@@ -450,12 +570,19 @@ def _refuse_takeover(cause: LockCause | None) -> None:
         )
 
 
-def _refuse_if_still_locked(who: str, still: EffectiveStatus | None) -> None:
-    if still is not None:
-        raise ConflictError(
-            f"{who} bleibt gesperrt ({still.reason}): eine Entsperrung hebt das nicht auf; "
-            "nichts geändert"
-        )
+def _refuse_if_still_locked(who: str, still: EffectiveStatus | None, *, bsnr: str) -> None:
+    if still is None:
+        return
+    way = (
+        f"; eine irrtümliche Kündigung wird zurückgenommen: flexnet termination withdraw "
+        f"{bsnr} --reason …"
+        if still.cause is LockCause.TERMINATION
+        else ""
+    )
+    raise ConflictError(
+        f"{who} bleibt gesperrt ({still.reason}): eine Entsperrung hebt das nicht auf; "
+        f"nichts geändert{way}"
+    )
 
 
 def _status_before_lock(session: Session, token: Token) -> TokenStatus:

@@ -54,6 +54,23 @@ WITHDRAWING_CAUSES = frozenset(
 )
 
 
+# The clause of the terms each lock rests on, as lock and notice letters name it.
+LEGAL_GROUND = {
+    LockCause.MANUAL: "§ 10 Abs. 1 der Nutzungsbedingungen (Verstoß oder wichtiger Grund)",
+    LockCause.LOSS: "§ 7 Abs. 2 der Nutzungsbedingungen (Verlust)",
+    LockCause.MISUSE: "§ 7 Abs. 2 der Nutzungsbedingungen (Verdacht auf Missbrauch)",
+    LockCause.SELF_SERVICE: "§ 7 Abs. 2 der Nutzungsbedingungen (Sperre auf Ihren Wunsch)",
+    LockCause.LIFECYCLE: "§ 10 Abs. 3 der Nutzungsbedingungen (automatische Sperre nach dem "
+    "Ende der Tätigkeit)",
+    LockCause.TERMINATION: "§ 10 Abs. 2 der Nutzungsbedingungen (Kündigung)",
+    LockCause.OBJECTION: "§ 14 Abs. 2 der Nutzungsbedingungen (geänderte Nutzungsbedingungen "
+    "nicht angenommen)",
+    LockCause.REPLACED: "§ 7 Abs. 3 der Nutzungsbedingungen (ersetzt)",
+    LockCause.TAKEOVER: "§ 2 Abs. 3 der Nutzungsbedingungen (Praxisübernahme)",
+    LockCause.THROTTLE: "zu viele fehlgeschlagene Anmeldungen",
+}
+
+
 @dataclass(frozen=True)
 class EffectiveStatus:
     state: State
@@ -63,6 +80,8 @@ class EffectiveStatus:
     # German, for the user, shown only once password and key were right: what to do
     # (accept the new terms); None for every other refusal, which stays generic.
     message: str | None = None
+    # Locked: since when the access has ended (a date passed, or when staff locked it).
+    since: datetime | None = None
 
     @property
     def may_log_in(self) -> bool:
@@ -151,7 +170,11 @@ def _automatic_practice_lock(
 
 
 def _termination_lock(practice: Practice) -> datetime | None:
-    """§ 10.2: the day after the last day with access (an exception does not extend it)."""
+    """§ 10.2: the day after the last day with access (an exception does not extend it);
+    an extraordinary termination has no last day: it ends the access from its notice on,
+    so that only its withdrawal, never an unlock, gives the access back."""
+    if practice.terminated_by is TerminationBy.EXTRAORDINARY and practice.termination_notice_on:
+        return start_of_day(practice.termination_notice_on)
     if practice.access_ends_on is None:
         return None
     return termination_lock_instant(practice.access_ends_on)
@@ -228,19 +251,22 @@ def practice_status(
     if practice.status is PracticeStatus.LOCKED:
         cause = practice.lock_cause
         message = terms_message(practice) if cause is LockCause.OBJECTION else None
-        return EffectiveStatus(State.LOCKED, practice.lock_reason, cause, lock_at, message)
+        return EffectiveStatus(
+            State.LOCKED, practice.lock_reason, cause, lock_at, message, practice.locked_at
+        )
     dated = _dated_practice_lock(practice, now, lock_at, quarters, members)
     if dated is not None:
         return dated
     if practice.status is PracticeStatus.PENDING:
         reason = "Nutzungsbedingungen nicht angenommen (§ 1.3)"
         return EffectiveStatus(State.PENDING, reason, None, lock_at)
-    if practice.terms_due_by is not None and now >= start_of_day(
-        practice.terms_due_by + timedelta(days=1)
-    ):
+    overdue = (
+        start_of_day(practice.terms_due_by + timedelta(days=1)) if practice.terms_due_by else None
+    )
+    if overdue is not None and now >= overdue:
         return EffectiveStatus(
             State.LOCKED, terms_overdue_reason(practice), LockCause.OBJECTION, lock_at,
-            terms_message(practice),
+            terms_message(practice), overdue,
         )  # fmt: skip
     return EffectiveStatus(State.ACTIVE, None, None, lock_at)
 
@@ -282,10 +308,11 @@ def _dated_practice_lock(
     terminated_at = _termination_lock(practice)
     if terminated_at is not None and now >= terminated_at:
         reason = termination_reason(practice)
-        return EffectiveStatus(State.LOCKED, reason, LockCause.TERMINATION, lock_at)
+        since = min(terminated_at, lock_at) if lock_at else terminated_at
+        return EffectiveStatus(State.LOCKED, reason, LockCause.TERMINATION, lock_at, since=since)
     if lock_at is not None and now >= lock_at:
         reason = _practice_date_reason(practice, lock_at, quarters, members)
-        return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at)
+        return EffectiveStatus(State.LOCKED, reason, LockCause.LIFECYCLE, lock_at, since=lock_at)
     return None
 
 

@@ -33,6 +33,7 @@ from flexnet.models.accounts import (
 from flexnet.models.audit import AuditEntry
 from flexnet.models.authn import AuthEvent, ChallengeKind, RadiusChallenge, RateLimitCounter
 from flexnet.models.clients import AccessProfile, ApiClient, NasClient, WsapiClient
+from flexnet.models.fees import LossFee
 from flexnet.models.letters import Letter, LetterKind, LetterStatus, MailRun, MailRunStatus
 from flexnet.models.staff import StaffAccount, StaffRole, StaffSession
 from flexnet.models.tokens import ReturnCondition, Token, TokenKind, TokenStatus
@@ -49,6 +50,7 @@ __all__ = [
     "Lock",
     "LockCause",
     "LockException",
+    "LossFee",
     "MailRun",
     "MailRunStatus",
     "NasClient",

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
@@ -86,6 +87,9 @@ class Lock:
     cause: LockCause
     reason: str
     data: Mapping[str, object] = field(default_factory=dict)
+    # When the access ended, if before the lock is recorded (a date the nightly job
+    # makes durable later): the day a lock letter names.
+    since: datetime | None = None
 
 
 class TerminationBy(enum.StrEnum):
@@ -384,7 +388,21 @@ class VpnSession(Base):
     """A VPN session as reported by RADIUS accounting (kept 31 days)."""
 
     __tablename__ = "vpn_sessions"
-    __table_args__ = (Index("ix_vpn_sessions_live", "nas_id", "acct_session_id", unique=True),)
+    # A session is one concentrator's Acct-Session-Id; behind a proxy (one NAS client)
+    # several concentrators are told apart by their own identity. One live row per key:
+    # a Start that reuses a finished session's id opens a new row.
+    __table_args__ = (
+        Index(
+            "ix_vpn_sessions_live",
+            "nas_id",
+            "concentrator",
+            "acct_session_id",
+            unique=True,
+            sqlite_where=text("stopped_at IS NULL"),
+            postgresql_where=text("stopped_at IS NULL"),
+        ),
+        Index("ix_vpn_sessions_key", "nas_id", "concentrator", "acct_session_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     nas_id: Mapped[int] = mapped_column(ForeignKey("nas_clients.id"))
@@ -396,6 +414,12 @@ class VpnSession(Base):
     token_serial: Mapped[str | None] = mapped_column(String(32))
     framed_ip: Mapped[str | None] = mapped_column(String(45))
     nas_address: Mapped[str | None] = mapped_column(String(45))  # where to send a Disconnect
+    # The concentrator's own identity as its accounting named it (RFC 2866: NAS-IP-Address,
+    # NAS-IPv6-Address, NAS-Identifier), echoed in a Disconnect-Request (RFC 5176 § 3).
+    nas_ip_address: Mapped[str | None] = mapped_column(String(45))
+    nas_identifier: Mapped[str | None] = mapped_column(String(253))
+    # Which concentrator: its identity behind a proxy NAS client, the source otherwise.
+    concentrator: Mapped[str] = mapped_column(String(320), default="", server_default="")
     calling_station: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -405,5 +429,8 @@ class VpnSession(Base):
     terminate_cause: Mapped[str | None] = mapped_column(String(32))
     disconnect_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disconnect_result: Mapped[str | None] = mapped_column(String(16))  # ack, nak, timeout
+    # Accounting for an account that may not log in (e.g. a concentrator re-admitting a
+    # session cookie from before a lock): a code for staff (labels.SESSION_FLAG_LABEL).
+    flagged: Mapped[str | None] = mapped_column(String(32))
 
     nas: Mapped[NasClient] = relationship()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flexnet.db import Base, UTCDateTime, utcnow
@@ -51,6 +52,9 @@ class NasClient(Base):
     secret: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted shared secret
     allow_missing_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=False)
     coa_port: Mapped[int | None] = mapped_column(Integer)
+    # A RADIUS proxy (e.g. FreeRADIUS) in front of several concentrators: sessions are told
+    # apart by the NAS-IP-Address / NAS-Identifier the concentrator sends, not the source.
+    proxy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flexnet.db import Base, UTCDateTime
-from flexnet.models.accounts import Practice, User
+from flexnet.models.accounts import LockCause, Practice, User
 from flexnet.models.common import enum_column
 from flexnet.models.tokens import Token
 
@@ -109,6 +109,8 @@ class Letter(Base):
     fee_cents: Mapped[int | None] = mapped_column(Integer)  # loss confirmation, § 6.3
     note: Mapped[str | None] = mapped_column(Text)  # e.g. the reason in a lock letter
     effective_on: Mapped[date | None] = mapped_column(Date)  # lock letters
+    # Lock and notice letters: what ends the access, so each names its own legal ground.
+    cause: Mapped[LockCause | None] = mapped_column(enum_column(LockCause, "lock_cause"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

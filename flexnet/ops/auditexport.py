@@ -20,6 +20,7 @@ from flexnet.audit import Actor, AuditTag
 from flexnet.errors import ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import AuditEntry
+from flexnet.ops.germancsv import cell as _cell
 
 COLUMNS = (
     "id",
@@ -98,16 +99,6 @@ def as_csv(rows: list[dict[str, Any]]) -> bytes:
             ]
         )
     return buffer.getvalue().encode("utf-8-sig")
-
-
-def _cell(value: object) -> object:
-    """A text a spreadsheet would take for a formula (a name typed as "=HYPERLINK(…)")
-    is shown as text: a leading apostrophe, as OWASP recommends for CSV exports."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return f"'{value}"
-    return value
 
 
 def as_json(rows: list[dict[str, Any]], period: Period) -> bytes:

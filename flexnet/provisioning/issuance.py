@@ -37,7 +37,7 @@ from flexnet.models import (
 )
 from flexnet.otp import stock
 from flexnet.otp.verify import USABLE_STATUSES
-from flexnet.provisioning import mailruns
+from flexnet.provisioning import fees, mailruns
 
 
 def refuse_if_withdrawn(
@@ -193,7 +193,7 @@ def replace_key(
     """
     practice = get_practice(session, bsnr)
     refuse_if_withdrawn(practice, now=now, quarters=quarters)
-    old = _current_key(session, practice.id)
+    old = _current_key(session, practice.id, lost=why is Replacement.LOST)
     overlap = why is Replacement.DEFECTIVE and not at_once
     if not overlap:
         _take_out_of_service(session, old, why, actor=actor, now=now)
@@ -208,6 +208,11 @@ def replace_key(
     _cancel_due_key_letters(session, old)
     if overlap:
         old.replaced_by_id = new.id
+    fee = (
+        fees.record_loss(session, old, amount_cents=fee_cents, actor=actor, now=now)
+        if why is Replacement.LOST
+        else None
+    )
     audit.record(
         session,
         AuditTag.TOKEN_REPLACE,
@@ -217,7 +222,7 @@ def replace_key(
             "replaced_by": new.serial,
             "why": why.value,
             "old_stops": "on_first_use" if overlap else "at_once",
-            "fee_cents": fee_cents if why is Replacement.LOST else None,
+            "fee_cents": fee.amount_cents if fee else None,  # as owed once (§ 6.3)
         },
         now=now,
     )
@@ -236,7 +241,7 @@ def replace_key(
                 kind=LetterKind.LOSS_CONFIRMATION,
                 practice=practice,
                 token=old,
-                fee_cents=fee_cents,
+                fee_cents=fee.amount_cents if fee else fee_cents,
                 actor=actor,
                 now=now,
             )
@@ -244,8 +249,10 @@ def replace_key(
     return queued
 
 
-def _current_key(session: Session, practice_id: int) -> Token:
-    """The key being replaced: in use or handed out, or locked after a loss report."""
+def _current_key(session: Session, practice_id: int, *, lost: bool = False) -> Token:
+    """The key being replaced: in use or handed out, or locked; for a loss also one
+    already reported lost (``lock key --cause loss``) that has no replacement yet, i.e.
+    no loss confirmation on the list or sent."""
     token = session.scalar(
         select(Token)
         .where(
@@ -255,6 +262,19 @@ def _current_key(session: Session, practice_id: int) -> Token:
         .order_by(Token.id.desc())
         .limit(1)
     )
+    if token is None and lost:
+        confirmed = select(Letter.id).where(
+            Letter.token_id == Token.id,
+            Letter.kind == LetterKind.LOSS_CONFIRMATION,
+            Letter.status != LetterStatus.CANCELLED,
+        )
+        token = session.scalar(
+            select(Token)
+            .where(Token.practice_id == practice_id, Token.status == TokenStatus.LOST)
+            .where(~confirmed.exists())
+            .order_by(Token.id.desc())
+            .limit(1)
+        )
     if token is None:
         raise NotFoundError("Die Betriebsstätte hat keinen Yubikey, der ersetzt werden könnte")
     return token
@@ -273,6 +293,8 @@ def _take_out_of_service(
             takeover_lock = Lock(LockCause.TAKEOVER, TAKEOVER_REASON)
             stock.lock_keys(session, {token.id: takeover_lock}, actor=actor, now=now)
             session.refresh(token)
+    elif token.status is TokenStatus.LOST:
+        return  # reported lost before (``lock key --cause loss``): retired and audited
     else:
         token.status = TokenStatus.LOST if why is Replacement.LOST else TokenStatus.RETIRED
         token.lock_cause = token.lock_reason = token.locked_at = None
@@ -292,6 +314,7 @@ def ask_back(
         token=token,
         note=token.lock_reason or TAKEOVER_REASON,
         effective_on=now.astimezone(BERLIN).date(),
+        cause=token.lock_cause or LockCause.TAKEOVER,
         actor=actor,
         now=now,
     )

@@ -30,11 +30,12 @@ from flexnet.config import Settings
 from flexnet.db import chunked, expire_loaded
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, start_of_day
-from flexnet.lifecycle.status import State, practice_status, user_status
+from flexnet.lifecycle.status import LEGAL_GROUND, State, practice_status, user_status
 from flexnet.models import (
     Letter,
     LetterKind,
     LetterStatus,
+    LockCause,
     MailRun,
     MailRunStatus,
     Practice,
@@ -94,6 +95,7 @@ class NewLetter:
     fee_cents: int | None = None
     note: str | None = None
     effective_on: date | None = None
+    cause: LockCause | None = None  # lock and notice letters: their legal ground
 
 
 def queue(
@@ -109,9 +111,12 @@ def queue(
     fee_cents: int | None = None,
     note: str | None = None,
     effective_on: date | None = None,
+    cause: LockCause | None = None,
 ) -> Letter:
     """Put a letter on the list for the next mail run that may carry it."""
-    new = NewLetter(kind, practice, user, token, replace_at_once, fee_cents, note, effective_on)
+    new = NewLetter(
+        kind, practice, user, token, replace_at_once, fee_cents, note, effective_on, cause
+    )
     (letter_id,) = queue_many(session, [new], actor=actor, now=now)
     return session.get_one(Letter, letter_id)
 
@@ -133,6 +138,7 @@ def queue_many(
             "fee_cents": new.fee_cents,
             "note": new.note,
             "effective_on": new.effective_on,
+            "cause": new.cause,
             "created_at": now,
             "created_by": actor.name,
         }
@@ -320,6 +326,11 @@ def _held_back(
         return "Yubikey ist gesperrt, verloren oder zurückgegeben"
     if letter.token is not None and letter.token.practice_id != letter.practice_id:
         return "Yubikey gehört inzwischen nicht mehr zu dieser Betriebsstätte"
+    if letter.kind is LetterKind.LOCK and (
+        practice_status(letter.practice, start_of_day(today), quarters).state is not State.LOCKED
+        and (letter.token is None or letter.token.status is not TokenStatus.LOCKED)
+    ):
+        return "Sperre inzwischen aufgehoben: der Sperrbrief wird nicht gedruckt"
     if letter.kind is LetterKind.RETURN_REMINDER and (
         letter.token is None or letter.token.status is not TokenStatus.LOCKED
     ):
@@ -629,6 +640,9 @@ def _letter_data(
             "user_name": user.name or user.username,
             "valid_until": f"{valid_until:%d.%m.%Y}",
         }
+        if letter.kind is LetterKind.NEW_PASSWORD:
+            replaced = _key_replaced_on(letter, today)
+            fields["key_replaced_on"] = f"{replaced:%d.%m.%Y}" if replaced else ""
         extra = f"z. Hd. {user.name}" if user.name else extra
     elif letter.kind is LetterKind.KEY:
         assert token is not None  # noqa: S101
@@ -640,6 +654,7 @@ def _letter_data(
             "reason": letter.note or "",
             "effective_date": f"{letter.effective_on or today:%d.%m.%Y}",
             "return_address": IT_SERVICE_ADDRESS,
+            "legal_ground": LEGAL_GROUND[letter.cause] if letter.cause else "",
         }
     elif letter.kind is LetterKind.LOCK_NOTICE:
         effective = letter.effective_on or today
@@ -651,6 +666,11 @@ def _letter_data(
             "last_day": f"{effective - timedelta(days=1):%d.%m.%Y}",
             "effective_date": f"{effective:%d.%m.%Y}",
             "return_address": IT_SERVICE_ADDRESS,
+            "legal_ground": LEGAL_GROUND[letter.cause] if letter.cause else "",
+            # § 10.3 sentence 2 applies to the automatic lock only, never a termination.
+            "exception_by": f"{effective - timedelta(days=1):%d.%m.%Y}"
+            if letter.cause is LockCause.LIFECYCLE
+            else "",
         }
     elif letter.kind is LetterKind.TERMS:
         fields |= _terms_fields(letter)
@@ -675,6 +695,38 @@ def _letter_data(
         city=practice.city,
     )
     return render.LetterData(letter.kind, recipient, today, reference(letter), fields)
+
+
+# A password letter mentions a replaced key for this long after the replacement.
+KEY_REPLACED_DAYS = 14
+
+
+def _key_replaced_on(letter: Letter, today: date) -> date | None:
+    """The day the practice's Yubikey was replaced, when that was at most
+    ``KEY_REPLACED_DAYS`` before ``today`` or its key letter has not gone out yet: the
+    newest key letter of a practice that had another key before."""
+    session = object_session(letter)
+    if session is None:
+        return None
+    newest = session.execute(
+        select(Letter.token_id, Letter.created_at, Letter.status)
+        .where(Letter.practice_id == letter.practice_id, Letter.kind == LetterKind.KEY)
+        .where(Letter.status != LetterStatus.CANCELLED)
+        .order_by(Letter.created_at.desc(), Letter.id.desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None
+    day = newest.created_at.astimezone(BERLIN).date()
+    recent = today - day <= timedelta(days=KEY_REPLACED_DAYS)
+    if not recent and newest.status not in (LetterStatus.DUE, LetterStatus.PRINTED):
+        return None
+    earlier = session.scalar(
+        select(Token.id)
+        .where(Token.practice_id == letter.practice_id, Token.id != newest.token_id)
+        .limit(1)
+    )
+    return day if earlier is not None else None
 
 
 def _terms_fields(letter: Letter) -> dict[str, str]:

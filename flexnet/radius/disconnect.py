@@ -7,6 +7,7 @@ result (ack, nak, timeout, no_coa_port) is stored and audited.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -26,6 +27,25 @@ from flexnet.otp.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 STALE_CLAIM_SECONDS = 300
+
+
+def identification(vpn_session: VpnSession, now: datetime) -> dict[str, str | int]:
+    """What a Disconnect-Request says (RFC 5176 § 3): the concentrator as its accounting
+    named itself (a proxy routes by it), the session and user, and when (§ 3.4)."""
+    attributes: dict[str, str | int] = {}
+    try:
+        address = ipaddress.ip_address(vpn_session.nas_ip_address or "")
+    except ValueError:
+        pass  # none named (or not an address): the NAS-Identifier or the target alone
+    else:
+        name = "NAS-IP-Address" if address.version == 4 else "NAS-IPv6-Address"
+        attributes[name] = str(address)
+    if vpn_session.nas_identifier:
+        attributes["NAS-Identifier"] = vpn_session.nas_identifier
+    attributes["Acct-Session-Id"] = vpn_session.acct_session_id
+    attributes["User-Name"] = vpn_session.username
+    attributes["Event-Timestamp"] = int(now.timestamp())
+    return attributes
 
 
 class DisconnectDispatcher:
@@ -116,14 +136,13 @@ class DisconnectDispatcher:
             secret = self.box.open(client.secret, context=nas.nas_context(client.id))
             target = vpn_session.nas_address or client.address.split("/")[0]
             port, name = client.coa_port, client.name
-            attributes = {
-                "User-Name": vpn_session.username,
-                "Acct-Session-Id": vpn_session.acct_session_id,
-            }
+            attributes = identification(vpn_session, utcnow())
         result = "no_coa_port" if port is None else self._request(target, port, secret, attributes)
         self._finish(session_id, result, name, utcnow())
 
-    def _request(self, address: str, port: int, secret: bytes, attributes: dict[str, str]) -> str:
+    def _request(
+        self, address: str, port: int, secret: bytes, attributes: dict[str, str | int]
+    ) -> str:
         client = RadClient(server=address, secret=secret, dict=self.dictionary, coaport=port)
         client.timeout = self.timeout
         client.retries = self.retries

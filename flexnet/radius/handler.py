@@ -8,6 +8,7 @@ an Access-Accept.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import struct
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
@@ -29,10 +31,11 @@ from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
 from flexnet.models import AccessProfile
 from flexnet.otp.secrets import SecretBox
 from flexnet.otp.verify import Presented, RemoteCheck
-from flexnet.radius import packets
+from flexnet.radius import methods, packets, status
+from flexnet.radius.droplog import DropLog
 from flexnet.radius.fastpath import KeySnapshot, LookupBudget
 from flexnet.radius.packets import Port
-from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache
+from flexnet.radius.state import IN_FLIGHT, Challenge, ChallengeStore, DuplicateCache, altered
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,11 @@ ASK_FOR_OTP = "Bitte geben Sie das Einmalkennwort Ihres Yubikeys ein."
 ASK_AGAIN = "Bitte geben Sie das neue Kennwort noch einmal ein."
 MISMATCH = "Die Kennwörter stimmen nicht überein. Bitte geben Sie ein neues Kennwort ein."
 MAX_NEW_PASSWORD_TRIES = 3
+_ROUNDS = {  # what the next answer to a challenge carries, as logged
+    "otp": "OTP after the password",
+    "new_password": "new password",
+    "confirm": "new password repeated",
+}
 RELOAD_RETRY_SECONDS = 5.0
 MAX_OCTETS = 2**63 - 1  # the BIGINT column; 64-bit gigaword counters can claim more
 USER_NAME = 1
@@ -73,6 +81,8 @@ class RadiusHandler:
         self._refresh_seconds = refresh_seconds
         self._loaded_at = float("-inf")
         self._nas: list[nas.NasEntry] = []
+        self._disabled: list[tuple[str, nas.IpNetwork]] = []
+        self.drops = DropLog(log)
         self._profiles: dict[str, list[list[str]]] = {}
         self._keys = KeySnapshot({})
         self._lock = threading.Lock()
@@ -89,7 +99,9 @@ class RadiusHandler:
     def handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
         checked = packets.check(data, port)
         if isinstance(checked, str):
-            log.warning("dropped packet from %s: %s", source[0], checked)
+            self.drops.warning(
+                (source[0], checked), "dropped packet from %s: %s", source[0], checked
+            )
             return None
         try:
             client = self._nas_for(source[0])
@@ -97,8 +109,10 @@ class RadiusHandler:
             log.exception("NAS list unavailable, dropping packet from %s", source[0])
             return None
         if client is None:
-            log.warning("dropped packet from unknown client %s", source[0])
+            self._unknown(source[0])
             return None
+        if data[0] == status.STATUS_SERVER:
+            return self._status(data, port, client)
         key = (source, data[0], data[1], data[4:20])
         cached = self.duplicates.claim(key)
         if cached is IN_FLIGHT:
@@ -117,7 +131,13 @@ class RadiusHandler:
                 reply = None  # a NAS discards it anyway (RFC 2865 § 3)
                 raise _Drop("the answer (Proxy-State echoed) would exceed 4096 octets")
         except _Drop as dropped:
-            log.warning("dropped packet from %s (%s): %s", source[0], client.name, dropped)
+            self.drops.warning(
+                (client.name, str(dropped)),
+                "dropped packet from %s (NAS %s): %s",
+                source[0],
+                client.name,
+                dropped,
+            )
         except Exception:
             log.exception("unexpected error on a packet from %s; no answer", client.name)
         finally:
@@ -126,6 +146,44 @@ class RadiusHandler:
             else:
                 self.duplicates.store(key, reply)
         return reply
+
+    def _status(self, data: bytes, port: Port, client: nas.NasEntry) -> bytes | None:
+        """Status-Server: alive only while the database answers (else silence: the proxy
+        fails over to another server)."""
+        try:
+            reply = status.answer(data, port, client, self.dictionary)
+            status.check_database(self.database)
+        except status.StatusRefused as refused:
+            self.drops.warning(
+                (client.name, str(refused)),
+                "dropped packet to the %s port (NAS %s): %s",
+                port.value,
+                client.name,
+                refused,
+            )
+            return None
+        except UNAVAILABLE as error:
+            self._database_down = True
+            log.error(
+                "database unavailable (%s): Status-Server from %s not answered",
+                describe_error(error),
+                client.name,
+            )
+            return None
+        return reply
+
+    def _unknown(self, address: str) -> None:
+        disabled = nas.match_disabled(self._disabled, address)
+        if disabled is None:
+            self.drops.warning(address, "dropped packet from unknown client %s", address)
+            return
+        self.drops.warning(
+            disabled,
+            "dropped packet from %s: NAS %s is disabled (`flexnet nas enable %s` admits it)",
+            address,
+            disabled,
+            disabled,
+        )
 
     # --- NAS clients and profiles ------------------------------------------------------
 
@@ -155,6 +213,7 @@ class RadiusHandler:
     def _reload(self) -> None:
         with self.database.reader() as session:
             self._nas = nas.load_active(session, self.box)
+            self._disabled = nas.load_disabled(session)
             self._profiles = {
                 p.name: p.reply_attributes for p in session.scalars(select(AccessProfile))
             }
@@ -218,7 +277,11 @@ class RadiusHandler:
         if packet.values(packets.PROXY_STATE):
             raise _Drop("Proxy-State without Message-Authenticator")
         if not client.allow_missing_message_authenticator:
-            raise _Drop("Access-Request without Message-Authenticator")
+            raise _Drop(
+                "Access-Request without Message-Authenticator; only for an old NAS that "
+                f"cannot send it: `flexnet nas set {client.name} "
+                "--allow-missing-message-authenticator yes` admits it"
+            )
 
     def _decide(
         self, request: rp.AuthPacket, packet: packets.Checked, client: nas.NasEntry
@@ -233,10 +296,16 @@ class RadiusHandler:
         origin = Client(Channel.RADIUS, client.name, _station(packet.values(CALLING_STATION)))
         now = self.clock()
         if username is None or typed is None:
+            method = None if hidden else methods.refused(packet)
             with self.database.session() as session:
                 pipeline.record_rejection(
-                    session, username or "?", origin, now, Reason.RADIUS_ATTRIBUTES
+                    session, username or "?", origin, now, method or Reason.RADIUS_ATTRIBUTES
                 )
+            if method is Reason.METHOD_EAP:
+                reply = request.CreateReply()
+                reply.code = rp.AccessReject
+                reply.AddAttribute("EAP-Message", methods.eap_failure(packet))
+                return bytes(reply.ReplyPacket())
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         states = packet.values(STATE)
         if states:
@@ -295,6 +364,15 @@ class RadiusHandler:
     ) -> bytes:
         pending = self.challenges.take(state, username=username.lower(), nas_id=client.id)
         if pending is None:
+            change = altered(state)
+            log.warning(
+                "answer to a challenge from NAS %s for %s rejected: %s",
+                client.name,
+                authlog.shown_username(username),
+                "State came back altered (" + change + ")"
+                if change
+                else "State unknown, used, expired or of another user or NAS",
+            )
             with self.database.session() as session:
                 pipeline.record_rejection(
                     session, username, origin, now, Reason.CHALLENGE_STATE_UNKNOWN
@@ -356,6 +434,13 @@ class RadiusHandler:
 
     def _challenge(self, request: rp.AuthPacket, pending: Challenge, message: str) -> bytes:
         state = self.challenges.issue(pending)
+        log.info(
+            "Access-Challenge to NAS %s for %s: round %s%s",
+            next((e.name for e in self._nas if e.id == pending.nas_id), pending.nas_id),
+            authlog.shown_username(pending.username),
+            _ROUNDS[pending.kind],
+            f", try {pending.tries + 1}" if pending.tries else "",
+        )
         reply = request.CreateReply()
         reply.code = rp.AccessChallenge
         reply.AddAttribute("State", state)
@@ -376,6 +461,9 @@ class RadiusHandler:
         for name, value in attributes:
             kind = self.dictionary.attributes[name].type
             reply.AddAttribute(name, int(value) if kind == "integer" else value)
+        if not any(name == "Session-Timeout" for name, _ in attributes):
+            # Bounded even where no Disconnect reaches the concentrator (ocserv).
+            reply.AddAttribute("Session-Timeout", self.settings.session_timeout_hours * 3600)
         if decision.reply_message:
             _add_message(reply, decision.reply_message)
         return bytes(reply.ReplyPacket())
@@ -402,9 +490,24 @@ class RadiusHandler:
             record = _accounting_record(request, address)
         except (ValueError, TypeError, struct.error) as error:
             raise _Drop(f"undecodable accounting attribute: {error}") from None
+        record, cleaned = _without_nul(record)
+        if cleaned:
+            self.drops.warning(
+                (client.name, "nul"),
+                "accounting from NAS %s: zero bytes in %s removed (trailing) or replaced",
+                client.name,
+                ", ".join(cleaned),
+            )
         try:
             with self.database.session() as session:
-                vpn.record_accounting(session, nas_id=client.id, record=record, now=self.clock())
+                vpn.record_accounting(
+                    session,
+                    nas_id=client.id,
+                    record=record,
+                    now=self.clock(),
+                    behind_proxy=client.proxy,
+                    quarters=self.settings.lock_after_quarters,
+                )
         except Exception:
             log.exception(
                 "accounting from %s not stored; no answer, the NAS will retry", client.name
@@ -465,7 +568,32 @@ def _accounting_record(request: rp.AcctPacket, address: str) -> vpn.AccountingRe
         output_octets=_octets(request, "Acct-Output-Octets", "Acct-Output-Gigawords"),
         terminate_cause=_attribute_text(request, "Acct-Terminate-Cause"),
         nas_address=address,
+        nas_ip_address=_attribute_text(request, "NAS-IP-Address")
+        or _attribute_text(request, "NAS-IPv6-Address"),
+        nas_identifier=_identity(_attribute_text(request, "NAS-Identifier")),
     )
+
+
+def _without_nul(record: vpn.AccountingRecord) -> tuple[vpn.AccountingRecord, list[str]]:
+    """The record without zero bytes, and the fields that had some. A NAS should send
+    none (RFC 2865 5), PostgreSQL refuses them in text, and a message that cannot be
+    stored is never answered: the NAS would retry it for ever. Trailing ones (C string
+    padding) go, others become U+FFFD, the same way each time, so that Start and Stop of
+    one session still match."""
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, str) and "\x00" in value:
+            changes[item.name] = value.rstrip("\x00").replace("\x00", "\ufffd")
+    return dataclasses.replace(record, **changes), sorted(changes)
+
+
+def _identity(text: str | None) -> str | None:
+    """A NAS-Identifier as a key and for a Disconnect: printable (a NUL would break the
+    write on PostgreSQL and with it the answer), at most its 253 octets."""
+    if not text:
+        return None
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)[:253]
 
 
 def _attribute_text(request: rp.Packet, name: str) -> str | None:

@@ -34,7 +34,11 @@ class Port(enum.Enum):
     ACCT = "acct"
 
 
-_CODES = {Port.AUTH: {rp.AccessRequest}, Port.ACCT: {rp.AccountingRequest}}
+# Status-Server (RFC 5997) is served on both ports: proxies check each one.
+_CODES = {
+    Port.AUTH: {rp.AccessRequest, rp.StatusServer},
+    Port.ACCT: {rp.AccountingRequest, rp.StatusServer},
+}
 
 
 def load_dictionary() -> Dictionary:

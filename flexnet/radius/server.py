@@ -10,6 +10,7 @@ Several such processes can serve one port (``Listen.reuse_port``, see ``workers`
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Listen:
-    bind: str = "127.0.0.1"
+    bind: str = "127.0.0.1"  # "::" serves IPv6 and IPv4 (dual stack)
     auth_port: int = 1812
     acct_port: int = 1813
     threads: int = 2 * (os.cpu_count() or 1) + 2
@@ -37,6 +38,50 @@ class Listen:
     grace_seconds: float = 10.0
     reuse_port: bool = False  # SO_REUSEPORT: worker processes share the ports
     announce: str = "RADIUS listening"  # the log line that says the ports are served
+    also: tuple[str, ...] = ()  # further addresses (several --bind), on the same ports
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.bind, *self.also)
+
+
+def udp_socket(address: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound UDP socket. On ``::`` it takes IPv4 too, whatever the system's default
+    (``net.ipv6.bindv6only``): IPv4 concentrators then arrive as ``::ffff:a.b.c.d``, which
+    ``unmapped`` turns back into the address their NAS entry names."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            dual = _is_any(address)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
+        sock.bind((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _is_any(address: str) -> bool:
+    try:
+        return ipaddress.IPv6Address(address) == ipaddress.IPv6Address("::")
+    except ValueError:
+        return False  # bind() names the problem
+
+
+def unmapped(host: str) -> str:
+    """An IPv4-mapped IPv6 source (``::ffff:192.0.2.1``, from a dual-stack socket) as the
+    IPv4 address it is; any other address as it came. Once, at the edge: the NAS match,
+    the logs, the failure counters and the sessions all see the IPv4 address."""
+    if not host.startswith("::ffff:"):
+        return host
+    try:
+        mapped = ipaddress.IPv6Address(host).ipv4_mapped
+    except ValueError:
+        return host
+    return host if mapped is None else str(mapped)
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -49,7 +94,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)  # a UDP endpoint
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.server.submit(self, data, (str(addr[0]), int(str(addr[1]))), addr)
+        self.server.submit(self, data, (unmapped(str(addr[0])), int(str(addr[1]))), addr)
 
     def error_received(self, exc: Exception) -> None:
         log.warning("socket error on the %s port: %s", self.port.value, exc)
@@ -120,21 +165,21 @@ class RadiusServer:
             (Port.AUTH, self.listen.auth_port),
             (Port.ACCT, self.listen.acct_port),
         ):
-            family = socket.AF_INET6 if ":" in self.listen.bind else socket.AF_INET
-            transport, endpoint = await loop.create_datagram_endpoint(
-                lambda port=port: _Endpoint(self, port),  # type: ignore[misc]
-                local_addr=(self.listen.bind, number),
-                family=family,
-                reuse_port=self.listen.reuse_port or None,
-            )
-            self.bound[port] = transport.get_extra_info("sockname")[1]
-            endpoints.append((transport, endpoint))
+            for address in self.listen.addresses:
+                sock = udp_socket(address, number, reuse_port=self.listen.reuse_port)
+                transport, endpoint = await loop.create_datagram_endpoint(
+                    lambda port=port: _Endpoint(self, port),  # type: ignore[misc]
+                    sock=sock,
+                )
+                number = transport.get_extra_info("sockname")[1]  # port 0: one for all
+                endpoints.append((transport, endpoint))
+            self.bound[port] = number
         if self.dispatcher is not None:
             self.dispatcher.start()
         log.info(
             "%s on %s, auth %d, acct %d",
             self.listen.announce,
-            self.listen.bind,
+            " ".join(self.listen.addresses),
             self.bound[Port.AUTH],
             self.bound[Port.ACCT],
         )

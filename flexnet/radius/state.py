@@ -87,6 +87,20 @@ class Challenge:
     tries: int = 0
 
 
+STATE_CHARS = 32  # secrets.token_urlsafe(24)
+_STATE_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def altered(state: bytes) -> str | None:
+    """Why ``state`` cannot be one this server issued (cut, padded, re-encoded by a NAS
+    or proxy on the way), or None if it could be."""
+    if len(state) != STATE_CHARS:
+        return f"{len(state)} octets instead of {STATE_CHARS}"
+    if not set(state) <= _STATE_ALPHABET:
+        return "octets that no issued State contains"
+    return None
+
+
 def _digest(state: bytes) -> str:
     return hashlib.sha256(state).hexdigest()
 
@@ -124,7 +138,7 @@ class ChallengeStore:
     def issue(self, challenge: Challenge) -> bytes:
         """Store a challenge; one source keeps at most a few, so a flood from one place
         replaces its own states instead of everyone else's."""
-        state = secrets.token_urlsafe(24).encode("ascii")
+        state = secrets.token_urlsafe(STATE_CHARS * 3 // 4).encode("ascii")
         digest = _digest(state)
         now = self._clock()
         source = (challenge.source or challenge.username)[:64]

@@ -38,7 +38,7 @@ from flexnet.ops import logsetup
 from flexnet.otp.remote import RemoteValidator
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
-from flexnet.radius.server import Listen, RadiusServer
+from flexnet.radius.server import Listen, RadiusServer, udp_socket
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Supervisor:
                 holder.close()
         log.info(
             "RADIUS listening on %s, auth %d, acct %d (%d worker processes)",
-            listen.bind,
+            " ".join(listen.addresses),
             ports[0],
             ports[1],
             self.count,
@@ -113,13 +113,14 @@ class Supervisor:
         self._shut_down(processes)
 
     def _hold_ports(self) -> list[socket.socket]:
-        family = socket.AF_INET6 if ":" in self.listen.bind else socket.AF_INET
+        """The first two hold the auth and accounting port of the first address (port 0
+        resolved), the others the same numbers on the further addresses."""
         holders = []
         for number in (self.listen.auth_port, self.listen.acct_port):
-            holder = socket.socket(family, socket.SOCK_DGRAM)
-            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            holder.bind((self.listen.bind, number))
-            holders.append(holder)
+            holders.append(udp_socket(self.listen.bind, number, reuse_port=True))
+        for number in [holder.getsockname()[1] for holder in holders]:
+            for address in self.listen.also:
+                holders.append(udp_socket(address, number, reuse_port=True))
         return holders
 
     def _start(self, listen: Listen, index: int) -> BaseProcess:

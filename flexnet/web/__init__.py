@@ -98,6 +98,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
         admin,
         api,
         api_changes,
+        api_management,
         api_privacy,
         api_resources,
         health,
@@ -109,7 +110,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     )
 
     # imported for their routes on api.blueprint
-    del api_changes, api_privacy, api_resources, openapi
+    del api_changes, api_management, api_privacy, api_resources, openapi
 
     # Machine clients authenticate with keys, not cookies: CSRF does not apply to them.
     csrf.exempt(api.blueprint)

@@ -384,6 +384,7 @@ def locks_create() -> Response:
             all_practice_credentials=bool(body.get("all_practice_credentials")),
             actor=g.api_actor,
             now=utcnow(),
+            loss_fee_cents=state().settings.letters.loss_fee_cents,
         )
     if outcome.key_status is not None:
         return jsonify(locked=outcome.locked, status=outcome.key_status.value)

@@ -12,6 +12,7 @@ from flexnet.web.api import blueprint
 from flexnet.web.api_privacy import PATHS as PRIVACY_PATHS
 from flexnet.web.openapi_changes import PATHS as CHANGES
 from flexnet.web.openapi_changes import PRACTICE_FILTERS
+from flexnet.web.openapi_management import PATHS as MANAGEMENT
 from flexnet.web.openapi_parts import BSNR as _BSNR
 from flexnet.web.openapi_parts import NULLABLE_STRING as _NULLABLE_STRING
 from flexnet.web.openapi_parts import PAGING as _PAGING
@@ -350,6 +351,7 @@ _PATHS: dict[str, Any] = {
 
 _PATHS.update(CHANGES)
 _PATHS.update(PRIVACY_PATHS)
+_PATHS.update(MANAGEMENT)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -174,7 +174,7 @@ def test_each_form_of_the_clients_page_keeps_only_its_own_input(
 
     others = {
         action: page.locator(f"form[action$='/admin/clients/{action}'] input[name$='-name']")
-        for action in ("nas/secret", "profile", "api", "wsapi")
+        for action in ("nas/change", "nas/secret", "profile", "api", "wsapi")
     }
     assert {action: field.input_value() for action, field in others.items()} == dict.fromkeys(
         others, ""
@@ -191,8 +191,8 @@ def test_each_form_of_the_clients_page_keeps_only_its_own_input(
     names = page.locator(
         "form[action*='/admin/clients/'][method=post]:not(.inline) input[name$='-name']"
     )
-    assert names.count() == 5
-    assert [names.nth(i).input_value() for i in range(5)] == [""] * 5
+    assert names.count() == 6
+    assert [names.nth(i).input_value() for i in range(6)] == [""] * 6
     page.close()
 
 

@@ -25,6 +25,7 @@ from flexnet.errors import NotFoundError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import (
+    AuditEntry,
     Letter,
     LetterKind,
     LockCause,
@@ -599,6 +600,49 @@ def test_an_admin_changes_a_nas_secret_typed_twice(app: Flask) -> None:
     with state(app).database.reader() as db:
         (entry,) = nas.load_active(db, BOX)
     assert entry.secret == new.encode()
+
+
+def test_an_admin_switches_an_old_nas_over_in_place(app: Flask) -> None:
+    """Message-Authenticator rule, CoA port and address changed on the Clients page; a
+    wrong entry is shown again as typed with a German message and changes nothing."""
+    admin = signed_in(app, "anna")
+    add_one_client_of_each_kind(app)
+
+    bad_port = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{"change-name": "asa-1", "change-coa_port": "drei", "change-address": "192.0.2.77"},
+    )
+    bad_address = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{"change-name": "asa-1", "change-address": "192.0.2.300"},
+    )
+    changed = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{
+            "change-name": "asa-1",
+            "change-allow_missing_ma": "yes",
+            "change-coa_port": "3799",
+            "change-address": "",
+        },
+    )
+    listing = admin.get("/admin/clients").get_data(as_text=True)
+
+    assert bad_port[0] == 400 and "Bitte eine Zahl von 0 bis 65535." in bad_port[1]
+    assert 'value="192.0.2.77"' in bad_port[1]  # what was typed stays
+    assert bad_address[0] == 400 and "keine IP-Adresse" in bad_address[1]
+    assert changed[0] == 302 and "NAS asa-1 geändert" in listing
+    with state(app).database.reader() as db:
+        stored = nas.get_nas(db, "asa-1")
+        tags = list(db.scalars(select(AuditEntry.tag).where(AuditEntry.subject_id == "asa-1")))
+    assert (stored.address, stored.coa_port) == ("192.0.2.10/32", 3799)
+    assert stored.allow_missing_message_authenticator
+    assert tags.count("radius:nas:change") == 1
 
 
 def test_an_admin_disables_and_enables_each_kind_of_client_by_its_name(app: Flask) -> None:

@@ -164,11 +164,12 @@ def test_failed_staff_sign_in_steps_are_on_the_audit_page_without_the_secret(
 
     assert wrong_code == 401
     rows = [row for row in page.split("<tr>") if "staff:session:fail" in row]
-    assert sum("bernd" in row and "password_wrong" in row for row in rows) == 5
-    assert sum("bernd" in row and "throttled" in row for row in rows) == 1  # not three
-    assert all("203.0.113.7" in row for row in rows if "password_wrong" in row)
-    assert any("unbekannt:" in row and "unknown_account" in row for row in rows)
-    assert any("bernd" in row and "code_wrong" in row and "10.1.2.4" in row for row in rows)
+    # The reasons as the page shows them (German, loglabels).
+    assert sum("bernd" in row and "Kennwort falsch" in row for row in rows) == 5
+    assert sum("bernd" in row and "zu viele Versuche" in row for row in rows) == 1  # not three
+    assert all("203.0.113.7" in row for row in rows if "Kennwort falsch" in row)
+    assert any("unbekannt:" in row and "unbekanntes Konto" in row for row in rows)
+    assert any("bernd" in row and "Code falsch" in row and "10.1.2.4" in row for row in rows)
     assert "Geheim-Versuch" not in page and "niemand" not in page
 
 

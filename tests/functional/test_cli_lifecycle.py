@@ -402,7 +402,7 @@ def test_lost_key_is_reported_lost_and_never_unlocked(
 
     no_unlock = invoke("unlock", "key", KEY, "--reason", "wiedergefunden")
     refused(invoke("lock", "key", KEY, "--reason", "nochmal"), f"Yubikey {KEY} ist bereits")
-    assert no_unlock.exit_code == 2  # there is no 'unlock key'
+    refused(no_unlock, f"Yubikey {KEY} ist als verloren gemeldet und bleibt ausgemustert")
     assert snapshot(database) == before
     assert field(show(invoke, "yubikey", KEY), "Status") == "verloren"
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from flexnet.accounts import vpn
 from flexnet.clients import apiclients, nas
 from flexnet.db import Database
-from flexnet.models import NasClient, User, VpnSession
+from flexnet.models import AuditEntry, NasClient, User, VpnSession
 from tests.conftest import BOX, NOW
 from tests.functional.test_cli_keys import NAS_SECRET, add_nas
 from tests.support.cli import Invoke, ok, refused, snapshot
@@ -98,6 +100,56 @@ def test_nas_set_secret_disable_and_enable(invoke: Invoke, database: Database) -
     with database.reader() as session:
         (entry,) = nas.load_active(session, BOX)
     assert entry.secret == new_secret.encode()
+
+
+def test_nas_set_changes_each_property_in_place_and_audits_it(
+    invoke: Invoke, database: Database
+) -> None:
+    """An existing NAS is switched to the old-NAS rule, moved and given a CoA port
+    (disabled ones too: a disabled NAS keeps its address, so it cannot be added anew)."""
+    add_nas(invoke)
+    ok(invoke("nas", "add", "vpn-2", "--address", "192.0.2.99", "--secret-stdin", input=NAS_SECRET))
+    ok(invoke("nas", "disable", "vpn-1"))
+
+    admitted = ok(invoke("nas", "set", "vpn-1", "--allow-missing-message-authenticator", "yes"))
+    moved = ok(invoke("nas", "set", "vpn-1", "--address", "198.51.100.7", "--coa-port", "3799"))
+    before = snapshot(database)
+    refused(invoke("nas", "set", "vpn-1"), "mindestens eine Einstellung")
+    refused(invoke("nas", "set", "vpn-1", "--coa-port", "3799"), "nichts geändert")
+    refused(invoke("nas", "set", "vpn-1", "--address", "192.0.2.99"), "'vpn-2'")
+    refused(invoke("nas", "set", "vpn-1", "--address", "0.0.0.0/0"), "nicht erlaubt")
+    refused(invoke("nas", "set", "vpn-9", "--coa-port", "1700"), "Kein NAS-Client 'vpn-9'")
+    assert snapshot(database) == before
+    cleared = ok(
+        invoke(
+            "nas",
+            "set",
+            "vpn-1",
+            "--coa-port",
+            "0",
+            "--allow-missing-message-authenticator",
+            "no",
+        )
+    )
+
+    assert "Message-Authenticator darf fehlen" in admitted.output
+    assert "Adresse 198.51.100.7/32" in moved.output and "CoA-Port 3799" in moved.output
+    assert "CoA-Port keiner" in cleared.output and "Pflicht" in cleared.output
+    with database.reader() as session:
+        stored = nas.get_nas(session, "vpn-1")
+        changes = session.execute(
+            select(AuditEntry.data)
+            .where(AuditEntry.tag == "radius:nas:change", AuditEntry.subject_id == "vpn-1")
+            .order_by(AuditEntry.id)
+        ).scalars()
+        logged = [json.loads(data) for data in changes]
+    assert (stored.address, stored.coa_port, stored.active) == ("198.51.100.7/32", None, False)
+    assert not stored.allow_missing_message_authenticator
+    assert logged == [
+        {"allow_missing_message_authenticator": [False, True]},
+        {"address": ["192.0.2.0/28", "198.51.100.7/32"], "coa_port": [None, 3799]},
+        {"allow_missing_message_authenticator": [True, False], "coa_port": [3799, None]},
+    ]
 
 
 def test_profiles_are_staff_configurable(invoke: Invoke, database: Database) -> None:

@@ -42,6 +42,8 @@ SAMPLES = {
     "action": "disable",
     "filename": "flexnet.css",
     "reference": "FN-000001",
+    "fee_id": "1",
+    "name": "fees",
 }
 # What views read from queries, forms and JSON bodies (a new name needs no entry: a NUL
 # anywhere is refused, whatever the name).

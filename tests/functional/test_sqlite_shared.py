@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from flexnet.db import Database
-from flexnet.models import UserKind
+from flexnet.models import StaffAccount, StaffRole, UserKind
 from flexnet.provisioning import issuance
 from tests.conftest import NOW, STAFF
 from tests.support.http import Visitor
@@ -77,9 +77,11 @@ def web_visitor(base: str, login: Login, stop: threading.Event, tally: Tally) ->
 
 
 def seed_letters(url: URL) -> None:
-    """Credentials letters due for new users of the logins' practices."""
+    """Credentials letters due for new users of the logins' practices, and the staff
+    account the mail run is produced as (a CLI change names one)."""
     database = Database.from_url(url)
     with database.session() as session:
+        session.add(StaffAccount(username=STAFF.name, role=StaffRole.HELPDESK, password_hash="-"))
         for n in range(LETTERS):
             issuance.add_user(
                 session,
@@ -116,7 +118,7 @@ def test_web_and_two_radius_processes_share_one_sqlite_file(
             time.sleep(LOAD_SECONDS / 4)
             run = subprocess.run(
                 [str(BIN / "flexnet"), "letters", "run", "--out", str(tmp_path / "run.pdf")],
-                env=web.environ,
+                env={**web.environ, "FLEXNET_ACTOR": STAFF.name},
                 capture_output=True,
                 text=True,
                 timeout=120,

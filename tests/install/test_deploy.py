@@ -110,7 +110,14 @@ def test_the_units_pass_systemd_analyze_verify(units: Path) -> None:
         check=False,
     )
 
-    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    # Units of the machine that ours pull in (multi-user.target wants what is installed,
+    # e.g. Debian's freeradius.service) may have complaints of their own: not ours.
+    ours = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if any(name in line for name in UNITS)
+    ]
+    assert (result.returncode, ours) == (0, [])
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -128,10 +128,23 @@ class Node:
         return self.process is not None and self.process.poll() is None
 
 
-def radius_node(name: str, url: URL, workdir: Path, *, workers: int = 1, **settings: str) -> Node:
+def radius_node(
+    name: str,
+    url: URL,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    auth_port: int | None = None,
+    **settings: str,
+) -> Node:
     """A ``flexnet radius`` process on free loopback ports (not yet started); with
-    ``workers`` worker processes sharing them."""
-    ports = {"auth": port_for.select_random(), "acct": port_for.select_random()}
+    ``workers`` worker processes sharing them. With ``auth_port``: on it and the next
+    port (accounting), as FreeRADIUS expects of a home server."""
+    ports = (
+        {"auth": port_for.select_random(), "acct": port_for.select_random()}
+        if auth_port is None
+        else {"auth": auth_port, "acct": auth_port + 1}
+    )
     command = [
         str(BIN / "flexnet"),
         "radius",

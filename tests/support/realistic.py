@@ -243,6 +243,7 @@ def _states(app: Flask, world: World, now: datetime, today: date, quarters: int)
             cause=LockCause.LOSS,
             reason="Verlust telefonisch gemeldet (Frau Öztürk)",
             all_practice_credentials=False,
+            loss_fee_cents=6000,
             actor=ANNA,
             now=now,
         )

@@ -38,6 +38,8 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
         ("FLEXNET_LOCK_AFTER_QUARTERS", "0"),
         ("FLEXNET_LOCK_AFTER_QUARTERS", "vier"),
         ("FLEXNET_TERMS_OVERDUE", "sperren"),
+        ("FLEXNET_SESSION_TIMEOUT_HOURS", "0"),
+        ("FLEXNET_SESSION_TIMEOUT_HOURS", "745"),  # a month at most; 2**32 s would wrap
     ],
 )
 def test_bad_value_is_refused_naming_the_variable(

@@ -23,21 +23,25 @@ _LOGIN = frozenset({"username", "password", "user_name", "valid_until"})
 ALLOWED_FIELDS: Mapping[LetterKind, frozenset[str]] = {
     LetterKind.KEY: COMMON_FIELDS | {"serial"},
     LetterKind.CREDENTIALS: COMMON_FIELDS | _LOGIN,
-    LetterKind.NEW_PASSWORD: COMMON_FIELDS | _LOGIN,
+    LetterKind.NEW_PASSWORD: COMMON_FIELDS | _LOGIN | {"key_replaced_on"},
     LetterKind.LOCK: COMMON_FIELDS
-    | {"username", "serial", "reason", "effective_date", "return_address"},
+    | {"username", "serial", "reason", "effective_date", "return_address", "legal_ground"},
     LetterKind.LOSS_CONFIRMATION: COMMON_FIELDS | {"serial", "fee", "reported_on"},
     LetterKind.LOCK_NOTICE: COMMON_FIELDS
     | {"practice_scope", "username", "serial", "reason", "last_day", "effective_date"}
-    | {"return_address"},
+    | {"return_address", "legal_ground", "exception_by"},
     LetterKind.RETURN_REMINDER: COMMON_FIELDS | {"serial", "locked_on", "return_address"},
     LetterKind.TERMS: COMMON_FIELDS | {"version", "effective_date", "accept_by"},
 }
 # May be empty: a line of the template that uses an empty one is left out.
 OPTIONAL_FIELDS: Mapping[LetterKind, frozenset[str]] = {
-    LetterKind.LOCK: frozenset({"username", "serial", "reason"}),
+    LetterKind.NEW_PASSWORD: frozenset({"key_replaced_on"}),
+    LetterKind.LOCK: frozenset({"username", "serial", "reason", "legal_ground"}),
     LetterKind.LOSS_CONFIRMATION: frozenset({"serial"}),
-    LetterKind.LOCK_NOTICE: frozenset({"practice_scope", "username", "serial", "reason"}),
+    # exception_by: only the automatic lock (§ 10.3) offers an exception (sentence 2).
+    LetterKind.LOCK_NOTICE: frozenset(
+        {"practice_scope", "username", "serial", "reason", "legal_ground", "exception_by"}
+    ),
 }
 # Refused even if a template were changed to allow them (§ 3.2).
 _FORBIDDEN: Mapping[LetterKind, frozenset[str]] = {

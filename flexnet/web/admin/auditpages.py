@@ -98,7 +98,11 @@ def vpn_sessions() -> ResponseReturnValue:
             )
         )
         return render_template(
-            "admin/sessions.html", sessions=live, form=ButtonForm(), staff=g.staff
+            "admin/sessions.html",
+            sessions=live,
+            flag_text=vpn.FLAG_TEXT,
+            form=ButtonForm(),
+            staff=g.staff,
         )
 
 

@@ -15,9 +15,15 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from flexnet import labels
 from flexnet.clients import apiclients, nas, profiles
@@ -107,6 +113,28 @@ class NasSecretForm(_Section):
     )
 
 
+class NasChangeForm(_Section):
+    section = "change"
+    name = StringField("Name des NAS", validators=[DataRequired(REQUIRED), Length(max=100)])
+    address = StringField("Neue Adresse oder neues Netz (leer: bleibt)", validators=[Optional()])
+    coa_port = StringField(
+        "CoA-Port für Disconnect-Requests (leer: bleibt; 0: keiner)",
+        validators=[
+            Optional(),
+            Regexp(r"^\s*\d{1,5}\s*$", message="Bitte eine Zahl von 0 bis 65535."),
+        ],
+    )
+    allow_missing_ma = SelectField(
+        "Message-Authenticator",
+        choices=[
+            SelectChoice("", "bleibt"),
+            SelectChoice("no", "Pflicht"),
+            SelectChoice("yes", "darf fehlen (nur für alte NAS, nicht empfohlen)"),
+        ],
+        validators=[Optional()],
+    )
+
+
 # What switching a client off or on does, as staff read it after the click.
 _SWITCHES: dict[str, tuple[Switch, str, str]] = {
     "nas": (
@@ -147,6 +175,7 @@ def _page(
         "api_form": blank(ApiClientForm),
         "wsapi_form": blank(WsapiForm),
         "secret_form": blank(NasSecretForm),
+        "change_form": blank(NasChangeForm),
         **(submitted or {}),  # the one submitted, when it is shown again as typed
     }
     response = render_template(
@@ -326,6 +355,30 @@ def clients_nas_secret() -> ResponseReturnValue:
             "einer Minute. Bitte jetzt auch am Konzentrator eintragen."
         ),
         again=_again(secret_form=form),
+    )
+
+
+@blueprint.post("/clients/nas/change")
+@allowed(ADMIN)
+def clients_nas_change() -> ResponseReturnValue:
+    """Change a NAS in place: address, Message-Authenticator rule, CoA port (audited)."""
+    form = NasChangeForm()
+    rule = form.allow_missing_ma.data
+    return submit(
+        form,
+        lambda db: nas.change_nas(
+            db,
+            name=form.name.data or "",
+            actor=g.staff.actor,
+            now=utcnow(),
+            address=form.address.data.strip() if form.address.data else nas.KEEP,
+            allow_missing_message_authenticator=rule == "yes" if rule else nas.KEEP,
+            coa_port=int(form.coa_port.data) or None if form.coa_port.data else nas.KEEP,
+        ),
+        done=lambda changed: _listed(
+            f"NAS {changed.name} geändert; die RADIUS-Server übernehmen es binnen einer Minute."
+        ),
+        again=_again(change_form=form),
     )
 
 

@@ -142,6 +142,7 @@ def lock(bsnr: str) -> ResponseReturnValue:
                 all_practice_credentials=form.all_credentials.data,
                 actor=actor,
                 now=now,
+                loss_fee_cents=state().settings.letters.loss_fee_cents,
             )
             for identifier in _named(what, number, keys, usernames, form.user.data)
         ]

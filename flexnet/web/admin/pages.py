@@ -82,6 +82,7 @@ def dashboard() -> ResponseReturnValue:
             "counter_warnings": db.scalar(
                 select(func.count()).where(Token.counter_warned_at.is_not(None))
             ),
+            "flagged_sessions": vpn.flagged_live_count(db),
         }
         day = _rejects(db, now - timedelta(hours=24), now)
         hour = _rejects(db, now - timedelta(hours=1), now)

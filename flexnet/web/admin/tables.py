@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement
 from flexnet import days
 from flexnet.errors import ValidationError
 from flexnet.lifecycle.rules import BERLIN
+from flexnet.ops import germancsv
 from flexnet.web import state
 
 # What a list sorts by: a mapped attribute or an SQL expression (a subquery).
@@ -185,11 +186,6 @@ def page_of(
 # --- CSV for German spreadsheets -------------------------------------------------------------
 
 
-# A cell a spreadsheet would take for a formula (usernames in the auth log come from
-# anyone): prefixed with an apostrophe, as OWASP advises against CSV injection.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def cell(value: Any) -> str:
     """A value as a German spreadsheet reads it: 03.12.2026, 03.12.2026 14:05, 60,00."""
     if value is None:
@@ -204,8 +200,9 @@ def cell(value: Any) -> str:
         return f"{value:.2f}".replace(".", ",")
     if isinstance(value, int):
         return str(value)
-    text = str(value)
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
+    # A cell a spreadsheet would take for a formula (usernames in the auth log come
+    # from anyone) stays text: the one rule of every CSV flexnet writes.
+    return str(germancsv.cell(str(value)))
 
 
 def wants_csv() -> bool:

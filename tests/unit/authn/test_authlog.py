@@ -43,6 +43,23 @@ def test_reject_log_writes_events_and_source_counts(sqlite_url: URL) -> None:
     assert rows == 1
 
 
+def test_reject_log_counts_one_ipv6_network_as_one_source(sqlite_url: URL) -> None:
+    database = Database.from_url(sqlite_url)
+    log = RejectLog(database, AuthSettings(), interval=60)
+    for n in range(1, 4):
+        log.add(LoggedReject(NOW, "emuster", "vpn-1", f"2001:db8:1:2::{n}", "key_unknown"))
+
+    log.flush()
+    log.close()
+    with database.reader() as session:
+        counted = ratelimit.exceeded(
+            session, "auth-src:2001:db8:1:2::/64", limit=3, window_seconds=300, now=NOW
+        )
+        rows = session.scalar(select(func.count()).select_from(RateLimitCounter))
+    database.dispose()
+    assert counted and rows == 1
+
+
 def test_reject_log_keeps_its_lines_while_the_database_refuses(sqlite_url: URL) -> None:
     database = Database.from_url(sqlite_url)
     log = RejectLog(database, AuthSettings(), interval=60)

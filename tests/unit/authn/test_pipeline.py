@@ -644,6 +644,31 @@ def test_hotp_codes_are_limited_per_token(
     assert user.failed_logins == 0
 
 
+def test_failures_from_one_ipv6_network_count_together(
+    session: Session, login: tuple[User, SimulatedKey]
+) -> None:
+    """One host has a whole /64 to choose source addresses from (as the web's limits
+    know); an IPv4 address seen through a dual-stack socket is that IPv4 address."""
+    _, key = login
+    settings = replace(SETTINGS, auth=AuthSettings(source_failure_limit=3))
+
+    def radius(source: str, otp: str) -> pipeline.Decision:
+        client = Client(Channel.RADIUS, "vpn-1", source)
+        return auth(session, "emuster", otp, settings=settings, client=client)
+
+    for n in range(1, 4):
+        radius(f"2001:db8:1:2::{n:x}", SimulatedKey.random().otp())
+    for n in range(3):
+        radius("::ffff:198.51.100.20" if n else "198.51.100.20", SimulatedKey.random().otp())
+
+    same_network = radius("2001:db8:1:2:aaaa::9", key.otp())
+    same_ipv4 = radius("::ffff:198.51.100.20", key.otp())
+    next_network = radius("2001:db8:1:3::1", key.otp())
+
+    assert (same_network.reason, same_ipv4.reason) == ("source_throttled", "source_throttled")
+    assert next_network.outcome is Outcome.ACCEPT
+
+
 def test_a_throttled_source_costs_no_hash_but_uses_up_the_otp(
     session: Session, login: tuple[User, SimulatedKey], hashes: list[str | None]
 ) -> None:

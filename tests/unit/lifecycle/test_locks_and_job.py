@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from flexnet import audit
 from flexnet.accounts import practices
-from flexnet.errors import ConflictError, ValidationError
+from flexnet.errors import ConflictError
 from flexnet.lifecycle import job, lock_exceptions, locks
 from flexnet.lifecycle.rules import start_of_day
 from flexnet.models import (
@@ -195,6 +195,7 @@ def test_loss_report_retires_the_key_for_good_and_may_lock_all_credentials(
         all_practice_credentials=True,
         actor=STAFF,
         now=NOW,
+        loss_fee_cents=6000,
     )
 
     assert token.status is TokenStatus.LOST
@@ -310,7 +311,8 @@ def test_an_unlock_that_cannot_lift_a_termination_says_so_and_changes_nothing(
 
     assert str(refused.value) == (
         f"BSNR {practice.bsnr} bleibt gesperrt (Kündigung durch die Praxis zum 15.10.2026 "
-        "(§ 10.2)): eine Entsperrung hebt das nicht auf; nichts geändert"
+        "(§ 10.2)): eine Entsperrung hebt das nicht auf; nichts geändert; eine irrtümliche "
+        f"Kündigung wird zurückgenommen: flexnet termination withdraw {practice.bsnr} --reason …"
     )
     assert practice.status is PracticeStatus.LOCKED
     assert practice.lock_cause is LockCause.TERMINATION
@@ -474,6 +476,7 @@ def test_what_staff_name_decides_what_is_locked_and_unlocked(
         what=locks.LockTarget.KEY,
         identifier=keys[3].serial,
         **(why | {"cause": LockCause.LOSS}),
+        loss_fee_cents=6000,
     )
     practice = locks.lock(
         session, what=locks.LockTarget.PRACTICE, identifier=clinics[3].bsnr, **why
@@ -517,17 +520,18 @@ def test_what_staff_name_decides_what_is_locked_and_unlocked(
         actor=STAFF,
         now=NOW,
     )
-    with pytest.raises(ValidationError, match="Yubikey wird nicht entsperrt"):
-        locks.unlock(
-            session,
-            what=locks.LockTarget.KEY,
-            identifier=keys[2].serial,
-            reason="gefunden",
-            actor=STAFF,
-            now=NOW,
-        )
+    # A key alone comes back after a false alarm: this one was locked for misuse.
+    unlocked_key = locks.unlock(
+        session,
+        what=locks.LockTarget.KEY,
+        identifier=keys[2].serial,
+        reason="gefunden",
+        actor=STAFF,
+        now=NOW,
+    )
 
     assert (unlocked_user, unlocked_practice) == (named, clinics[3].bsnr)
     assert staff[0][1].status is UserStatus.PENDING and clinics[3].status is PracticeStatus.ACTIVE
     assert [u.status for u in staff[3]] == [UserStatus.PENDING] * 3
-    assert keys[2].status is TokenStatus.LOCKED
+    assert unlocked_key == keys[2].serial
+    assert keys[2].status is not TokenStatus.LOCKED and keys[2].lock_cause is None

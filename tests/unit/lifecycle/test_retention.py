@@ -20,11 +20,13 @@ from flexnet.lifecycle.rules import BERLIN, start_of_day
 from flexnet.models import (
     AuditEntry,
     AuthEvent,
+    ChallengeKind,
     Letter,
     LockCause,
     NasClient,
     PasswordHistory,
     Practice,
+    RadiusChallenge,
     RequestKind,
     ServiceRequest,
     StaffAccount,
@@ -43,6 +45,7 @@ from flexnet.staff import signin
 from tests.conftest import NOW, STAFF
 
 SETTINGS = job.JobSettings()
+HOUR = timedelta(hours=1)
 FORM_ADDRESS = "203.0.113.9"
 LOGIN_ADDRESS = "198.51.100.23"
 STAFF_ADDRESS = "192.0.2.44"
@@ -379,3 +382,27 @@ def test_the_nightly_job_through_ten_years_keeps_the_audit_trail_verifiable(
     assert seen["audit_entries"] > day_after(NOW, years=10)
     assert addresses_anywhere(session) == 0
     assert session.scalar(select(func.count()).where(Practice.anonymised_at.is_not(None))) == 1
+
+
+def test_expired_radius_challenges_go_with_the_nightly_job(session: Session) -> None:
+    """A challenge holds a username, an address and the first round's password (sealed):
+    an expired one goes even when no further challenge comes to sweep it away."""
+    nas = NasClient(name="vpn-1", address="192.0.2.10", secret=b"x")
+    session.add(nas)
+    session.flush()
+    night = day_after(NOW, 1)
+    job_now = start_of_day(night)
+    for name, expires in (("expired", job_now - timedelta(seconds=1)), ("open", job_now + HOUR)):
+        session.add(
+            RadiusChallenge(
+                state_hash=name.ljust(64, "0"), kind=ChallengeKind.OTP, username="emuster",
+                nas_id=nas.id, source="198.51.100.23", sealed=b"\x00", expires_at=expires,
+            )
+        )  # fmt: skip
+    session.flush()
+
+    report = run_on(session, night)
+
+    left = session.scalars(select(RadiusChallenge.state_hash)).all()
+    assert [state[:4] for state in left] == ["open"]
+    assert report.purged["radius_challenges"] == 1

@@ -186,7 +186,15 @@ def test_a_receipt_records_date_and_condition(
 ) -> None:
     _, token = keyed
     cause = LockCause.LOSS if lost else LockCause.MANUAL
-    locks.lock_key(session, serial=token.serial, cause=cause, reason="x", actor=STAFF, now=NOW)
+    locks.lock_key(
+        session,
+        serial=token.serial,
+        cause=cause,
+        reason="x",
+        actor=STAFF,
+        now=NOW,
+        loss_fee_cents=6000 if lost else None,
+    )
 
     returns.record_return(
         session,

@@ -240,3 +240,109 @@ def test_an_upgrade_without_the_audit_key_stops_and_changes_nothing(
     assert migrate.is_up_to_date(empty_engine)
     with Database(empty_engine, audit_key=AUDIT_KEY).reader() as session:
         assert audit.verify_chain(session).ok
+
+
+def test_fees_on_loss_letters_become_the_ledger_once_per_key_and_notices_get_a_cause(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine, "3a8dd7578b63")
+    at = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)  # 21.11.2026 in Berlin
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO practices (id, bsnr, name, street, zip_code, city, kind,"
+                " access_profile, status, created_at) VALUES (1, '881234501', 'Praxis',"
+                " 'Weg 1', '06366', 'Köthen', 'member', 'default', 'active', :at)"
+            ),
+            {"at": at},
+        )
+        for number in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO tokens (id, serial, kind, public_id, remote_validation,"
+                    " practice_id, status, otp_usage_counter, otp_session_counter,"
+                    " hotp_counter, created_at) VALUES (:id, :serial, 'yubico_otp', :public,"
+                    " true, 1, 'lost', 0, -1, 0, :at)"
+                ),
+                {
+                    "id": number,
+                    "serial": f"700000{number}",
+                    "public": f"cccccccccc0{number}",
+                    "at": at,
+                },
+            )
+        connection.execute(
+            text(
+                "INSERT INTO mail_runs (id, status, run_date, produced_at, produced_by,"
+                " dispatched_on) VALUES (1, 'dispatched', '2026-11-21', :at, 'hd', '2026-11-21')"
+            ),
+            {"at": at},
+        )
+        letters = [
+            ("loss_confirmation", "dispatched", 1, 6000, None),
+            ("loss_confirmation", "due", 1, 6000, None),  # the same loss twice: one fee
+            ("loss_confirmation", "cancelled", 2, 4500, None),  # never sent: no fee
+            (
+                "lock_notice",
+                "due",
+                None,
+                None,
+                "Kündigung durch die Praxis zum 31.12.2026 (§ 10.2)",
+            ),
+            ("lock_notice", "due", None, None, "automatisch gesperrt ab 01.01.2027, § 10.3"),
+        ]
+        for kind, status, token, fee, note in letters:
+            connection.execute(
+                text(
+                    "INSERT INTO letters (kind, status, practice_id, token_id, run_id,"
+                    " replace_at_once, fee_cents, note, created_at, created_by)"
+                    " VALUES (:kind, :status, 1, :token, :run, true, :fee, :note, :at, 'hd')"
+                ),
+                {"kind": kind, "status": status, "token": token, "fee": fee, "note": note,
+                 "at": at, "run": 1 if status == "dispatched" else None},
+            )  # fmt: skip
+    migrate.upgrade(empty_engine)
+
+    fees = rows(
+        empty_engine, "SELECT token_id, serial, amount_cents, owed_on, recorded_by FROM loss_fees"
+    )
+    assert [(*row[:3], str(row[3]), row[4]) for row in fees] == [
+        (1, "7000001", 6000, "2026-11-21", "hd")
+    ]
+    assert rows(
+        empty_engine, "SELECT cause FROM letters WHERE kind = 'lock_notice' ORDER BY id"
+    ) == [("termination",), ("lifecycle",)]
+
+
+def test_stored_terminate_causes_get_their_names(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "f0e7e498f224")
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO nas_clients (id, name, address, secret,"
+                " allow_missing_message_authenticator, active, created_at)"
+                " VALUES (1, 'vpn-1', '192.0.2.1/32', :secret, false, true, :at)"
+            ),
+            {"secret": b"sealed", "at": at},
+        )
+        for n, cause in enumerate(("1", "4", "22", "99", "NAS-Reboot", None), start=1):
+            connection.execute(
+                text(
+                    "INSERT INTO vpn_sessions (id, nas_id, acct_session_id, username,"
+                    " started_at, updated_at, input_octets, output_octets, terminate_cause)"
+                    " VALUES (:id, 1, :sid, 'emuster', :at, :at, 0, 0, :cause)"
+                ),
+                {"id": n, "sid": f"s-{n}", "at": at, "cause": cause},
+            )
+
+    migrate.upgrade(empty_engine, "c3fb71f396ed")
+
+    assert rows(empty_engine, "SELECT terminate_cause FROM vpn_sessions ORDER BY id") == [
+        ("User-Request",),
+        ("Idle-Timeout",),
+        ("Port-Administratively-Disabled",),
+        ("99",),
+        ("NAS-Reboot",),
+        (None,),
+    ]

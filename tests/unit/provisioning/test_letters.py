@@ -58,13 +58,14 @@ LOGIN = {
 FIELDS: Mapping[LetterKind, Mapping[str, str]] = {
     LetterKind.KEY: {"serial": SERIAL},
     LetterKind.CREDENTIALS: LOGIN,
-    LetterKind.NEW_PASSWORD: LOGIN,
+    LetterKind.NEW_PASSWORD: LOGIN | {"key_replaced_on": ""},
     LetterKind.LOCK: {
         "username": "mueller-l01",
         "serial": SERIAL,
         "reason": "Kündigung durch die Praxis",
         "effective_date": "31.03.2026",
         "return_address": "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg",
+        "legal_ground": "§ 10 Abs. 2 der Nutzungsbedingungen (Kündigung)",
     },
     LetterKind.LOSS_CONFIRMATION: {"serial": SERIAL, "fee": "45,00 €", "reported_on": "02.02.2026"},
     LetterKind.LOCK_NOTICE: {
@@ -75,6 +76,8 @@ FIELDS: Mapping[LetterKind, Mapping[str, str]] = {
         "last_day": "31.12.2026",
         "effective_date": "01.01.2027",
         "return_address": "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg",
+        "legal_ground": "§ 10 Abs. 3 der Nutzungsbedingungen",
+        "exception_by": "31.12.2026",
     },
     LetterKind.RETURN_REMINDER: {
         "serial": SERIAL,
