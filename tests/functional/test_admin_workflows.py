@@ -914,5 +914,6 @@ def test_an_admin_sets_an_access_profile_checked_against_the_dictionary(app: Fla
 
     assert bad[0] == 400 and "kein erlaubtes Antwort-Attribut" in bad[1]
     assert good[0] == without_description[0] == 302  # post/redirect/get
-    assert "Filter-Id=praxis, Session-Timeout=28800" in listing and "Filter-Id=gast" in listing
+    assert "<code>Filter-Id=praxis</code>, <code>Session-Timeout=28800</code>" in listing
+    assert "<code>Filter-Id=gast</code>" in listing
     assert "Profil gast gespeichert" in listing
