@@ -6,6 +6,8 @@ one RADIUS packet) owns the unit of work through :meth:`Database.session`.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 from flexnet.auditformat import AuditKey
+from flexnet.writegate import WriteGate
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -163,17 +166,22 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     documented recipe is to switch it off and emit BEGIN ourselves. IMMEDIATE makes a
     read-then-write transaction (audit chain, counters) fail fast or wait on the busy
     timeout instead of failing at commit. Readers (``Database.reader``) begin DEFERRED
-    and, in WAL mode, never wait for a writer. Writers wait at most ``busy_timeout_ms``:
-    the RADIUS server's is below the NAS's own timeout (``FLEXNET_RADIUS_DB_TIMEOUT_MS``),
-    so a request it cannot decide in time is silence, and the NAS fails over.
+    and, in WAL mode, never wait for a writer. Writers of this process queue in a
+    :class:`~flexnet.writegate.WriteGate` and take their turn in order; only then do they
+    meet other processes' writers in SQLite's busy handler. The two waits together last
+    at most ``busy_timeout_ms``: the RADIUS server's is below the NAS's own timeout
+    (``FLEXNET_RADIUS_DB_TIMEOUT_MS``), so a request it cannot decide in time is
+    silence, and the NAS fails over.
     """
+    gate = WriteGate()
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        record.info[_BUSY_TIMEOUT] = int(busy_timeout_ms)
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -181,8 +189,64 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        readonly = connection.get_execution_options().get("flexnet_readonly", False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("flexnet_readonly", False):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
+        started = time.monotonic()
+        if not gate.acquire(busy_timeout_ms / 1000):
+            raise OperationalError(
+                "BEGIN IMMEDIATE",
+                None,
+                sqlite3.OperationalError(
+                    "database is locked (this process's writers before it took the whole"
+                    " busy timeout)"
+                ),
+            )
+        connection.info[_GATE_HELD] = True
+        waited_ms = int((time.monotonic() - started) * 1000)
+        try:
+            _set_busy_timeout(connection, max(1, busy_timeout_ms - waited_ms))
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            connection.info.pop(_GATE_HELD, None)
+            gate.release()
+            raise
+
+    # The next writer's turn comes after the COMMIT/ROLLBACK, not before it (SQLAlchemy
+    # announces both before it runs them): this runs them on the driver's connection,
+    # and SQLAlchemy's own call right after finds no transaction left and does nothing.
+    # Should one fail here, SQLAlchemy's call runs it again and reports the error.
+    def _end_and_pass_turn(connection: Any, statement: str) -> None:
+        if not connection.info.pop(_GATE_HELD, False):
+            return
+        try:
+            connection.connection.dbapi_connection.execute(statement)
+        except sqlite3.Error:
+            pass
+        finally:
+            gate.release()
+
+    event.listen(engine, "commit", lambda connection: _end_and_pass_turn(connection, "COMMIT"))
+    event.listen(engine, "rollback", lambda connection: _end_and_pass_turn(connection, "ROLLBACK"))
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_connection: Any, record: Any, _state: Any) -> None:
+        # A connection given back to the pool with its transaction still open (its
+        # Connection was never closed) is rolled back here: its turn ends with it.
+        if record.info.pop(_GATE_HELD, False):
+            gate.release()
+
+
+_GATE_HELD = "flexnet_write_gate_held"
+_BUSY_TIMEOUT = "flexnet_busy_timeout_ms"
+
+
+def _set_busy_timeout(connection: Any, milliseconds: int) -> None:
+    """SQLite's wait for other processes' writers: what is left of the bound after the
+    wait in this process's queue (a PRAGMA only when it changes)."""
+    if connection.info.get(_BUSY_TIMEOUT) != milliseconds:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(milliseconds)}")
+        connection.info[_BUSY_TIMEOUT] = milliseconds
 
 
 class Database:
