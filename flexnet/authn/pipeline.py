@@ -15,8 +15,11 @@ A login is decided in three phases, so that no transaction is open while argon2i
 (on SQLite a transaction that may write holds the whole file; on PostgreSQL the OTP's
 row lock would be held as long):
 
-1. a short write: the account is read, the limits checked, the OTP verified and its
-   counter advanced, and committed: the OTP is used up from here on, whatever follows;
+1. the account is read and the limits checked in a read-only transaction (on SQLite it
+   takes no write lock, so a thread the machine leaves waiting here holds up nobody);
+   then a short write verifies the OTP and advances its counter, and is committed: the
+   OTP is used up from here on, whatever follows (phase 3 decides against the rows as
+   they are then, so what was read before the write cannot let a changed account in);
 2. the password hash (and the policy check of a taken-over password's plaintext), with
    no transaction open and no lock held;
 3. a second short write, which the caller commits: the user's row is read again and
@@ -32,6 +35,8 @@ answer (RADIUS) or an error response, never an accept.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -194,19 +199,21 @@ class Authenticator:
                 client=client,
                 now=now,
             )
-        login = self._phase_one(session, attempt, client, now)
-        if isinstance(login, Decision):
-            return login
+        with _read_only(session):
+            login = self._read_account(session, attempt, client, now)
+        login_or_decision = self._phase_one(session, login)
+        if isinstance(login_or_decision, Decision):
+            return login_or_decision
         session.commit()  # the OTP is used up for good; nothing is held while hashing
         checked = self._phase_two(login)
         return self._phase_three(session, login, checked)
 
     # --- phase 1: account, limits, possession ------------------------------------------
 
-    def _phase_one(
+    def _read_account(
         self, session: Session, attempt: _Attempt, client: Client, now: datetime
-    ) -> _Login | Decision:
-        """Read the account, check the limits, use up the OTP. A decision if it ends here."""
+    ) -> _Login:
+        """Read the account and check the limits: what may refuse the login early."""
         user = session.scalar(_FIND_USER, {"username": attempt.username})
         status = user_status(user, now, self.settings.lock_after_quarters) if user else None
         hotp = _hotp_token(session, user, attempt)
@@ -216,6 +223,16 @@ class Authenticator:
         login.early = self._account_problem(session, login, status)
         if login.early is not None and status is not None and not status.may_log_in:
             login.told = status.message
+        if user is not None:
+            login.password_hash, login.next_password_hash = (
+                user.password_hash,
+                user.next_password_hash,
+            )
+        return login
+
+    def _phase_one(self, session: Session, login: _Login) -> _Login | Decision:
+        """Use up the OTP; a decision if the login ends here."""
+        attempt = login.attempt
         possession = (
             self._check_possession(session, login, attempt.otp)
             if attempt.otp
@@ -238,11 +255,6 @@ class Authenticator:
             # valid OTP it carried has been used up above.
             self._count_failure(session, login, user=None, key=login.key, checked=False)
             return self._record(session, login, reject(login.early, token_serial=login.serial))
-        if user is not None:
-            login.password_hash, login.next_password_hash = (
-                user.password_hash,
-                user.next_password_hash,
-            )
         return login
 
     def _account_problem(
@@ -478,6 +490,19 @@ def new_password_problems(
 ) -> list[str]:
     """The policy's objections to a new password for this user (German sentences)."""
     return outcome.new_password_problems(session, user_id=user_id, password=password, policy=policy)
+
+
+@contextmanager
+def _read_only(session: Session) -> Iterator[None]:
+    """A transaction of its own that only reads and takes no write lock (SQLite's BEGIN
+    DEFERRED, ``flexnet_readonly`` in ``flexnet.db``), committed at the end; what it
+    loaded stays usable. A caller that has a transaction open already keeps it."""
+    if session.in_transaction():
+        yield
+        return
+    session.connection(execution_options={"flexnet_readonly": True})
+    yield
+    session.commit()
 
 
 def _syntax(username: str, password: str, otp: Presented | None) -> _Attempt | None:
