@@ -33,6 +33,8 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from flexnet.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -170,9 +172,17 @@ class Endpoint:
     def __init__(self, address: tuple[str, int], registry: CollectorRegistry = REGISTRY) -> None:
         self._server: WSGIServer
         self._thread: threading.Thread
-        self._server, self._thread = start_http_server(address[1], address[0], registry=registry)
-        self.port = int(self._server.server_address[1])
         shown = f"[{address[0]}]" if ":" in address[0] else address[0]
+        try:
+            self._server, self._thread = start_http_server(
+                address[1], address[0], registry=registry
+            )
+        except OSError as error:
+            raise ConfigError(
+                "FLEXNET_RADIUS_METRICS",
+                f"({shown}:{address[1]}) nicht verwendbar: {error.strerror or error}",
+            ) from None
+        self.port = int(self._server.server_address[1])
         log.info("metrics on http://%s:%d/metrics", shown, self.port)
 
     def close(self) -> None:

@@ -81,14 +81,16 @@ def serve(
     """Serve ``listen`` with ``workers`` processes (one: in this process) until stopped;
     with ``metrics_address``, the Prometheus metrics of all of them there."""
     if workers <= 1:
-        server = build_server(settings, listen)
         endpoint = metrics.Endpoint(metrics_address) if metrics_address else None
         try:
-            server.run()
+            server = build_server(settings, listen)
+            try:
+                server.run()
+            finally:
+                server.handler.database.dispose()
         finally:
             if endpoint is not None:
                 endpoint.close()
-            server.handler.database.dispose()
         return
     with _workers_metrics(metrics_address):
         Supervisor(listen, workers).run()

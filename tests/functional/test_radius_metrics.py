@@ -182,6 +182,17 @@ def test_a_metrics_address_beyond_loopback_is_refused(invoke: Invoke) -> None:
     assert "FLEXNET_RADIUS_METRICS_REMOTE=1" in result.output
 
 
+def test_a_metrics_port_in_use_stops_the_start(invoke: Invoke) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("radius", "--auth-port", "0", "--metrics", f"127.0.0.1:{port}")
+
+    assert result.exit_code == 1
+    assert f"(127.0.0.1:{port}) nicht verwendbar" in result.output
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
