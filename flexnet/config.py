@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import ipaddress
 import os
 import re
 import secrets
@@ -32,6 +33,8 @@ ENV_FILE_NAME = "flexnet.env"
 MASTER_KEY_BYTES = 32
 MIN_SECRET_KEY_LENGTH = 32
 MAX_SESSION_TIMEOUT_HOURS = 24 * 31  # Session-Timeout of a VPN session: at most a month
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ class Settings:
     return_reminder_days: int = 28  # a locked Yubikey not back by then: reminder letter
     terms_overdue: TermsOverdue = TermsOverdue.REFUSE  # new terms not accepted in time
     proxies: int = 0  # reverse proxies in front of the web app (X-Forwarded-For hops)
+    # Prometheus: the RADIUS process's endpoint (address, port; None: off), and the
+    # networks whose scrapers the web app's /metrics answers (none: it answers nobody).
+    radius_metrics: tuple[str, int] | None = None
+    radius_metrics_remote: bool = False  # another address than loopback is allowed
+    metrics_networks: tuple[IpNetwork, ...] = ()
     demo: bool = False
 
     @cached_property
@@ -178,9 +186,55 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         record_retention_years=_positive_int(env, "FLEXNET_RECORD_RETENTION_YEARS", default=10),
         return_reminder_days=_positive_int(env, "FLEXNET_RETURN_REMINDER_DAYS", default=28),
         proxies=_non_negative_int(env, "FLEXNET_PROXIES", default=0),
+        radius_metrics=_radius_metrics(env),
+        radius_metrics_remote=_flag(env, "FLEXNET_RADIUS_METRICS_REMOTE"),
+        metrics_networks=_metrics_networks(env),
         terms_overdue=_terms_overdue(env),
         demo=_flag(env, "FLEXNET_DEMO"),
     )
+
+
+def parse_metrics_address(text: str, *, remote: bool = False) -> tuple[str, int]:
+    """``PORT``, ``ADDRESS:PORT`` or ``[IPv6]:PORT`` as (address, port); the address
+    defaults to 127.0.0.1. Only a loopback address unless ``remote``: the counters tell
+    an outsider how busy and how healthy the server is. ValueError names the problem."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep:
+        host, port_text = "127.0.0.1", text.strip()
+    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"kein Port zwischen 0 und 65535: {port_text!r}")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"keine IP-Adresse: {host!r}") from None
+    if not address.is_loopback and not remote:
+        raise ValueError(
+            f"{host} ist keine Loopback-Adresse; andere nur mit FLEXNET_RADIUS_METRICS_REMOTE=1"
+        )
+    return str(address), int(port_text)
+
+
+def _radius_metrics(env: Mapping[str, str]) -> tuple[str, int] | None:
+    raw = env.get("FLEXNET_RADIUS_METRICS", "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_metrics_address(raw, remote=_flag(env, "FLEXNET_RADIUS_METRICS_REMOTE"))
+    except ValueError as error:
+        raise ConfigError("FLEXNET_RADIUS_METRICS", str(error)) from None
+
+
+def _metrics_networks(env: Mapping[str, str]) -> tuple[IpNetwork, ...]:
+    networks = []
+    for part in env.get("FLEXNET_METRICS_NETWORKS", "").replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(part, strict=True))
+        except ValueError:
+            raise ConfigError(
+                "FLEXNET_METRICS_NETWORKS", f"kein Netz in CIDR-Schreibweise: {part}"
+            ) from None
+    return tuple(networks)
 
 
 def _terms_overdue(env: Mapping[str, str]) -> TermsOverdue:

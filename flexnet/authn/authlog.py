@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from flexnet import metrics
 from flexnet.authn import ratelimit
 from flexnet.authn.decision import Channel, Client, Decision, Outcome, Reason
 from flexnet.config import AuthSettings
@@ -85,6 +86,7 @@ def record(
         },
     )
     _log_line(client, shown_name, decision.outcome, decision.reason)
+    metrics.decided(session, client.channel.value, decision.outcome.value, decision.reason.value)
     return decision
 
 
@@ -133,6 +135,7 @@ class RejectLog:
         """Queue the auth-log line of a reject the caller has answered already (no log
         line of its own: a flood of garbage must not flood the journal too)."""
         self.add(LoggedReject(now, shown_username(username), client.name, client.source_ip, reason))
+        metrics.decided_now(client.channel.value, Outcome.REJECT.value, reason.value)
 
     def add(self, entry: LoggedReject) -> None:
         try:

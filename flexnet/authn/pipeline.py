@@ -35,6 +35,7 @@ answer (RADIUS) or an error response, never an accept.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
+from flexnet import metrics
 from flexnet.accounts import users
 from flexnet.authn import authlog, outcome, passwords, ratelimit
 from flexnet.authn.authlog import relax_durability, shown_username, source_counter
@@ -121,6 +123,7 @@ class _Login:
     # Read in phase 1 for phase 2, which must not touch the database.
     password_hash: str | None = field(default=None, repr=False)
     next_password_hash: str | None = field(default=None, repr=False)
+    otp_seconds: float = 0.0  # of phase 1, for the metrics
 
     @property
     def serial(self) -> str | None:
@@ -199,14 +202,21 @@ class Authenticator:
                 client=client,
                 now=now,
             )
+        started = time.perf_counter()
         with _read_only(session):
             login = self._read_account(session, attempt, client, now)
         login_or_decision = self._phase_one(session, login)
         if isinstance(login_or_decision, Decision):
             return login_or_decision
         session.commit()  # the OTP is used up for good; nothing is held while hashing
+        hashing = time.perf_counter()
         checked = self._phase_two(login)
-        return self._phase_three(session, login, checked)
+        deciding = time.perf_counter()
+        decision = self._phase_three(session, login, checked)
+        database = hashing - started - login.otp_seconds + time.perf_counter() - deciding
+        metrics.phase_took("hash", deciding - hashing)
+        metrics.phase_took("database", database)
+        return decision
 
     # --- phase 1: account, limits, possession ------------------------------------------
 
@@ -233,11 +243,13 @@ class Authenticator:
     def _phase_one(self, session: Session, login: _Login) -> _Login | Decision:
         """Use up the OTP; a decision if the login ends here."""
         attempt = login.attempt
-        possession = (
-            self._check_possession(session, login, attempt.otp)
-            if attempt.otp
-            else OtpResult(OtpReason.OK)
-        )
+        if attempt.otp:
+            checking = time.perf_counter()
+            possession = self._check_possession(session, login, attempt.otp)
+            login.otp_seconds = time.perf_counter() - checking
+            metrics.phase_took("otp", login.otp_seconds)
+        else:
+            possession = OtpResult(OtpReason.OK)
         login.token = possession.token
         if not possession.ok:
             # A valid OTP was used up (locked key...); a HOTP check may have moved its counter.

@@ -17,6 +17,7 @@ from flexnet.cli import (
     read_password_stdin,
 )
 from flexnet.clients import apiclients, nas, profiles
+from flexnet.config import parse_metrics_address
 from flexnet.models import StaffRole
 from flexnet.ops import demo
 from flexnet.radius import workers as radius_workers
@@ -56,6 +57,14 @@ def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
     type=click.IntRange(1, 256),
     help="Threads je Prozess (Anfragen, die zugleich entschieden werden)",
 )
+@click.option(
+    "--metrics",
+    default=None,
+    metavar="[ADRESSE:]PORT",
+    help="Prometheus-Metriken unter http://ADRESSE:PORT/metrics, alle Worker zusammen "
+    "(Vorgabe: FLEXNET_RADIUS_METRICS, sonst aus; nur Loopback-Adressen, außer mit "
+    "FLEXNET_RADIUS_METRICS_REMOTE=1)",
+)
 @pass_context
 def radius(
     ctx: CliContext,
@@ -64,11 +73,18 @@ def radius(
     acct_port: int,
     workers: int,
     threads: int,
+    metrics: str | None,
 ) -> None:
     """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet)."""
     configure_logging()
     listen = Listen(binds[0], auth_port, acct_port, threads=threads, also=tuple(binds[1:]))
-    radius_workers.serve(ctx.settings, listen, workers)
+    address = ctx.settings.radius_metrics
+    if metrics is not None:
+        try:
+            address = parse_metrics_address(metrics, remote=ctx.settings.radius_metrics_remote)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--metrics") from None
+    radius_workers.serve(ctx.settings, listen, workers, metrics_address=address)
 
 
 @cli.group("nas")

@@ -18,7 +18,7 @@ from pyrad.client import Timeout
 from pyrad.dictionary import Dictionary
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from flexnet import audit
+from flexnet import audit, metrics
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.clients import nas
 from flexnet.db import UNAVAILABLE, Database, describe_error, utcnow
@@ -81,6 +81,7 @@ class DisconnectDispatcher:
             try:
                 self.run_once()
             except UNAVAILABLE as error:
+                metrics.database_unavailable("disconnect")
                 log.error("disconnect dispatcher: database unavailable (%s)", describe_error(error))
             except Exception:
                 log.exception("disconnect dispatcher: round failed, retrying")
@@ -142,7 +143,7 @@ class DisconnectDispatcher:
 
     def _request(
         self, address: str, port: int, secret: bytes, attributes: dict[str, str | int]
-    ) -> str:
+    ) -> metrics.DisconnectResult:
         client = RadClient(server=address, secret=secret, dict=self.dictionary, coaport=port)
         client.timeout = self.timeout
         client.retries = self.retries
@@ -161,7 +162,9 @@ class DisconnectDispatcher:
             client._CloseSocket()  # pyrad has no public close; its socket would leak
         return "ack" if reply.code == rp.DisconnectACK else "nak"
 
-    def _finish(self, session_id: int, result: str, nas_name: str, now: datetime) -> None:
+    def _finish(
+        self, session_id: int, result: metrics.DisconnectResult, nas_name: str, now: datetime
+    ) -> None:
         with self.database.session() as session:
             vpn_session = session.get_one(VpnSession, session_id)
             vpn_session.disconnect_result = result
@@ -176,4 +179,5 @@ class DisconnectDispatcher:
                 data={"nas": nas_name, "session": vpn_session.acct_session_id, "result": result},
                 now=now,
             )
+        metrics.disconnected(result)
         log.info("disconnect of %s on %s: %s", vpn_session.username, nas_name, result)

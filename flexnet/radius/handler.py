@@ -22,6 +22,7 @@ from pyrad import packet as rp
 from pyrad.dictionary import Dictionary
 from sqlalchemy import select
 
+from flexnet import metrics
 from flexnet.accounts import vpn
 from flexnet.authn import authlog, pipeline
 from flexnet.authn.pipeline import Authenticator, Channel, Client, Decision, Outcome, Reason
@@ -56,7 +57,12 @@ CALLING_STATION = 31
 
 
 class _Drop(Exception):
-    """The packet is dropped without an answer; the message is logged."""
+    """The packet is dropped without an answer; the message is logged, the cause (a
+    fixed code) counted."""
+
+    def __init__(self, cause: metrics.DropCause, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class RadiusHandler:
@@ -97,15 +103,24 @@ class RadiusHandler:
     # --- entry point -----------------------------------------------------------------
 
     def handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
+        with metrics.RADIUS_SECONDS.labels(port.value).time():
+            reply = self._handle(data, source, port)
+        return reply
+
+    def _handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
         checked = packets.check(data, port)
         if isinstance(checked, str):
+            metrics.dropped("malformed")
             self.drops.warning(
                 (source[0], checked), "dropped packet from %s: %s", source[0], checked
             )
             return None
         try:
             client = self._nas_for(source[0])
-        except Exception:
+        except Exception as error:
+            if isinstance(error, UNAVAILABLE):
+                metrics.database_unavailable("reload")
+            metrics.dropped("nas_list_unavailable")
             log.exception("NAS list unavailable, dropping packet from %s", source[0])
             return None
         if client is None:
@@ -116,6 +131,7 @@ class RadiusHandler:
         key = (source, data[0], data[1], data[4:20])
         cached = self.duplicates.claim(key)
         if cached is IN_FLIGHT:
+            metrics.dropped("duplicate_in_flight")
             log.info("duplicate of a request in progress from %s dropped", source[0])
             return None
         if isinstance(cached, bytes):
@@ -129,8 +145,11 @@ class RadiusHandler:
                 reply = self._accounting(data, source[0], client)
             if reply is not None and len(reply) > packets.MAX_PACKET:
                 reply = None  # a NAS discards it anyway (RFC 2865 § 3)
-                raise _Drop("the answer (Proxy-State echoed) would exceed 4096 octets")
+                raise _Drop(
+                    "answer_too_large", "the answer (Proxy-State echoed) would exceed 4096 octets"
+                )
         except _Drop as dropped:
+            metrics.dropped(dropped.cause)
             self.drops.warning(
                 (client.name, str(dropped)),
                 "dropped packet from %s (NAS %s): %s",
@@ -139,6 +158,7 @@ class RadiusHandler:
                 dropped,
             )
         except Exception:
+            metrics.dropped("internal_error")
             log.exception("unexpected error on a packet from %s; no answer", client.name)
         finally:
             if reply is None:
@@ -154,6 +174,7 @@ class RadiusHandler:
             reply = status.answer(data, port, client, self.dictionary)
             status.check_database(self.database)
         except status.StatusRefused as refused:
+            metrics.dropped("status_refused")
             self.drops.warning(
                 (client.name, str(refused)),
                 "dropped packet to the %s port (NAS %s): %s",
@@ -164,6 +185,8 @@ class RadiusHandler:
             return None
         except UNAVAILABLE as error:
             self._database_down = True
+            metrics.database_unavailable("status")
+            metrics.dropped("database_unavailable")
             log.error(
                 "database unavailable (%s): Status-Server from %s not answered",
                 describe_error(error),
@@ -174,6 +197,7 @@ class RadiusHandler:
 
     def _unknown(self, address: str) -> None:
         disabled = nas.match_disabled(self._disabled, address)
+        metrics.dropped("unknown_client" if disabled is None else "disabled_client")
         if disabled is None:
             self.drops.warning(address, "dropped packet from unknown client %s", address)
             return
@@ -202,6 +226,7 @@ class RadiusHandler:
             except UNAVAILABLE as error:
                 if not self._nas:
                     raise  # nothing loaded yet: no client is known, every packet drops
+                metrics.database_unavailable("reload")
                 # The database is away, so nothing is decided anyway; keep the last lists
                 # (fast rejects go on) and try again in a few seconds, not per packet.
                 self._loaded_at = time.monotonic() - self._refresh_seconds + RELOAD_RETRY_SECONDS
@@ -243,18 +268,22 @@ class RadiusHandler:
         try:
             request = rp.AuthPacket(packet=packet.data, secret=client.secret, dict=self.dictionary)
         except rp.PacketError as error:
-            raise _Drop(f"undecodable: {error}") from None
+            raise _Drop("undecodable", f"undecodable: {error}") from None
         self._check_message_authenticator(request, packet, client)
+        cause: metrics.DropCause
         try:
             reply = self._decide(request, packet, client)
         except UNAVAILABLE as error:
             self._database_down = True
+            cause = "database_unavailable"
+            metrics.database_unavailable("access")
             log.error(
                 "database unavailable (%s): Access-Request from %s not decided",
                 describe_error(error),
                 client.name,
             )
         except Exception:
+            cause = "internal_error"
             log.exception("internal error on Access-Request from %s", client.name)
         else:
             if self._database_down:
@@ -264,6 +293,7 @@ class RadiusHandler:
         # Never an accept: silence makes the NAS fail over to its second server.
         if self.settings.radius_reject_on_error:
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
+        metrics.dropped(cause)
         return None
 
     def _check_message_authenticator(
@@ -272,15 +302,19 @@ class RadiusHandler:
         """BlastRADIUS (CVE-2024-3596): no Message-Authenticator, no answer."""
         if request.message_authenticator:
             if not request.verify_message_authenticator():
-                raise _Drop("invalid Message-Authenticator")
+                raise _Drop("message_authenticator_invalid", "invalid Message-Authenticator")
             return
         if packet.values(packets.PROXY_STATE):
-            raise _Drop("Proxy-State without Message-Authenticator")
+            raise _Drop(
+                "proxy_state_without_message_authenticator",
+                "Proxy-State without Message-Authenticator",
+            )
         if not client.allow_missing_message_authenticator:
             raise _Drop(
+                "message_authenticator_missing",
                 "Access-Request without Message-Authenticator; only for an old NAS that "
                 f"cannot send it: `flexnet nas set {client.name} "
-                "--allow-missing-message-authenticator yes` admits it"
+                "--allow-missing-message-authenticator yes` admits it",
             )
 
     def _decide(
@@ -481,15 +515,19 @@ class RadiusHandler:
         try:
             request = rp.AcctPacket(packet=data, secret=client.secret, dict=self.dictionary)
         except rp.PacketError as error:
-            raise _Drop(f"undecodable: {error}") from None
+            raise _Drop("undecodable", f"undecodable: {error}") from None
         if not request.VerifyAcctRequest():
-            raise _Drop("invalid accounting Request Authenticator")
+            raise _Drop(
+                "accounting_authenticator_invalid", "invalid accounting Request Authenticator"
+            )
         if request.message_authenticator and not request.verify_message_authenticator():
-            raise _Drop("invalid Message-Authenticator on accounting")
+            raise _Drop(
+                "message_authenticator_invalid", "invalid Message-Authenticator on accounting"
+            )
         try:
             record = _accounting_record(request, address)
         except (ValueError, TypeError, struct.error) as error:
-            raise _Drop(f"undecodable accounting attribute: {error}") from None
+            raise _Drop("undecodable", f"undecodable accounting attribute: {error}") from None
         record, cleaned = _without_nul(record)
         if cleaned:
             self.drops.warning(
@@ -508,7 +546,10 @@ class RadiusHandler:
                     behind_proxy=client.proxy,
                     quarters=self.settings.lock_after_quarters,
                 )
-        except Exception:
+        except Exception as error:
+            if isinstance(error, UNAVAILABLE):
+                metrics.database_unavailable("accounting")
+            metrics.dropped("accounting_not_stored")
             log.exception(
                 "accounting from %s not stored; no answer, the NAS will retry", client.name
             )

@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
+from flexnet import metrics
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import Port
@@ -132,6 +133,7 @@ class RadiusServer:
             if self._stopping:
                 return
             if self._pending >= self.listen.max_pending:
+                metrics.dropped("overloaded")
                 log.warning("overloaded: dropping a packet from %s", source[0])
                 return
             self._pending += 1

@@ -12,6 +12,11 @@ resolves to one port for all), says ``RADIUS listening`` once all of them serve,
 restarts a worker that dies, and on SIGTERM/SIGINT stops them, each finishing what it
 has in flight. A worker dies with its parent (``PR_SET_PDEATHSIG``): a parent killed
 outright leaves no worker answering behind it.
+
+With ``--metrics`` the parent serves one endpoint for all workers: they write their
+counters to files in a private directory the parent creates and removes at the end
+(prometheus_client's multiprocess mode), and the parent adds them up per scrape. A
+restarted worker's predecessor still counts, so counters never go back.
 """
 
 from __future__ import annotations
@@ -23,15 +28,22 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from flexnet import metrics
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database
 from flexnet.ops import logsetup
@@ -43,6 +55,7 @@ from flexnet.radius.server import Listen, RadiusServer, udp_socket
 log = logging.getLogger(__name__)
 
 START_SECONDS = 60.0
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imported
 RESTART_DELAY_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 
@@ -58,16 +71,55 @@ def build_server(settings: Settings, listen: Listen, *, dispatch: bool = True) -
     return RadiusServer(handler, listen, dispatcher)
 
 
-def serve(settings: Settings, listen: Listen, workers: int) -> None:
-    """Serve ``listen`` with ``workers`` processes (one: in this process) until stopped."""
+def serve(
+    settings: Settings,
+    listen: Listen,
+    workers: int,
+    *,
+    metrics_address: tuple[str, int] | None = None,
+) -> None:
+    """Serve ``listen`` with ``workers`` processes (one: in this process) until stopped;
+    with ``metrics_address``, the Prometheus metrics of all of them there."""
     if workers <= 1:
-        server = build_server(settings, listen)
+        endpoint = metrics.Endpoint(metrics_address) if metrics_address else None
         try:
-            server.run()
+            server = build_server(settings, listen)
+            try:
+                server.run()
+            finally:
+                server.handler.database.dispose()
         finally:
-            server.handler.database.dispose()
+            if endpoint is not None:
+                endpoint.close()
         return
-    Supervisor(listen, workers).run()
+    with _workers_metrics(metrics_address):
+        Supervisor(listen, workers).run()
+
+
+@contextlib.contextmanager
+def _workers_metrics(address: tuple[str, int] | None) -> Iterator[None]:
+    """The endpoint that adds up the workers' metrics files (none without an address).
+    Workers started inside inherit the directory through their environment."""
+    if address is None:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="flexnet-radius-metrics-")  # mode 0700
+    previous = os.environ.get(MULTIPROC_DIR)
+    os.environ[MULTIPROC_DIR] = directory
+    try:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        endpoint = metrics.Endpoint(address, registry)
+        try:
+            yield
+        finally:
+            endpoint.close()
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_DIR, None)
+        else:
+            os.environ[MULTIPROC_DIR] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class Supervisor:

@@ -102,6 +102,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
         api_privacy,
         api_resources,
         health,
+        metrics,
         openapi,
         selfservice,
         service_requests,
@@ -119,6 +120,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(service_requests.blueprint)
     app.register_blueprint(selfservice.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(metrics.blueprint)
     app.register_blueprint(wsapi.blueprint)
     admin.init_app(app)
     app.register_blueprint(start.blueprint)

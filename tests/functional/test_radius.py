@@ -16,6 +16,7 @@ from pyrad import packet as rp
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
+from flexnet import metrics
 from flexnet.accounts import practices, users, vpn
 from flexnet.clients import nas
 from flexnet.config import AuthSettings, ExpiredPasswordMode, Settings, parse_master_key
@@ -512,9 +513,13 @@ def test_lock_disconnects_the_live_session_at_the_nas(world: World) -> None:
     dispatcher = DisconnectDispatcher(
         world.database, BOX, world.radius.server.handler.dictionary, timeout=1.0, retries=1
     )
+    acks = metrics.REGISTRY.get_sample_value("flexnet_disconnects_total", {"result": "ack"})
 
     assert dispatcher.run_once() == 1
     assert dispatcher.run_once() == 0  # never twice
+    assert metrics.REGISTRY.get_sample_value("flexnet_disconnects_total", {"result": "ack"}) == (
+        (acks or 0) + 1
+    )
     with world.database.reader() as session:
         stored = session.scalars(select(VpnSession)).one()
     assert stored.disconnect_result == "ack"
@@ -575,8 +580,12 @@ def test_disconnect_results_are_recorded(world: World, coa_port: object, result:
     dispatcher = DisconnectDispatcher(
         world.database, BOX, world.radius.server.handler.dictionary, timeout=0.3, retries=1
     )
+    before = metrics.REGISTRY.get_sample_value("flexnet_disconnects_total", {"result": result})
 
     assert dispatcher.run_once() == 1
+    assert metrics.REGISTRY.get_sample_value("flexnet_disconnects_total", {"result": result}) == (
+        (before or 0) + 1
+    )
     with world.database.reader() as session:
         stored = session.scalars(select(VpnSession)).one()
     assert stored.disconnect_result == result

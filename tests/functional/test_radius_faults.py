@@ -10,6 +10,7 @@ from pyrad import packet as rp
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from flexnet import metrics
 from flexnet.clients import nas
 from flexnet.config import Settings, parse_master_key
 from flexnet.db import Database
@@ -31,6 +32,11 @@ def settings(url: URL, **changes: object) -> Settings:
         master_key=parse_master_key(TEST_MASTER_KEY),
     )
     return replace(base, **changes)
+
+
+def counted(name: str, **labels: str) -> float:
+    """A sample of this process's metrics (the RADIUS server's endpoint serves them)."""
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def access_request(password: str) -> bytes:
@@ -67,6 +73,8 @@ def test_a_hanging_database_is_silence_or_reject_never_accept(
     blocker = Database.from_url(url)
     database = Database.from_url(url, timeout_ms=300)
     handler = RadiusHandler(database, settings(url, radius_reject_on_error=reject_on_error))
+    unavailable = counted("flexnet_database_unavailable_total", during="access")
+    dropped = counted("flexnet_radius_dropped_total", cause="database_unavailable")
     try:
         with blocker.session() as session:
             # Another transaction holds the key's row: the OTP update must wait, and time out.
@@ -80,6 +88,9 @@ def test_a_hanging_database_is_silence_or_reject_never_accept(
         blocker.dispose()
 
     assert (reply[0] if reply else None) == expected
+    assert counted("flexnet_database_unavailable_total", during="access") == unavailable + 1
+    silent = 0 if reject_on_error else 1
+    assert counted("flexnet_radius_dropped_total", cause="database_unavailable") == dropped + silent
 
 
 def test_an_unreachable_database_is_silence(sqlite_url: URL) -> None:
@@ -88,11 +99,15 @@ def test_an_unreachable_database_is_silence(sqlite_url: URL) -> None:
     )
     database = Database.from_url(unreachable, timeout_ms=1000)
     handler = RadiusHandler(database, settings(unreachable))
+    unavailable = counted("flexnet_database_unavailable_total", during="reload")
+    dropped = counted("flexnet_radius_dropped_total", cause="nas_list_unavailable")
 
     assert (
         handler.handle(access_request("Sommer-Regen-2026!" + "c" * 44), SOURCE, Port.AUTH) is None
     )
     database.dispose()
+    assert counted("flexnet_database_unavailable_total", during="reload") == unavailable + 1
+    assert counted("flexnet_radius_dropped_total", cause="nas_list_unavailable") == dropped + 1
 
 
 @pytest.mark.postgres

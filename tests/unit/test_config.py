@@ -40,6 +40,12 @@ def test_complete_environment_loads(env: dict[str, str]) -> None:
         ("FLEXNET_TERMS_OVERDUE", "sperren"),
         ("FLEXNET_SESSION_TIMEOUT_HOURS", "0"),
         ("FLEXNET_SESSION_TIMEOUT_HOURS", "745"),  # a month at most; 2**32 s would wrap
+        ("FLEXNET_RADIUS_METRICS", "192.0.2.1:9812"),  # beyond loopback only when allowed
+        ("FLEXNET_RADIUS_METRICS", "localhost:9812"),  # an address, not a name
+        ("FLEXNET_RADIUS_METRICS", "127.0.0.1:99999"),
+        ("FLEXNET_RADIUS_METRICS_REMOTE", "vielleicht"),
+        ("FLEXNET_METRICS_NETWORKS", "10.0.0.0/8 intranet"),
+        ("FLEXNET_METRICS_NETWORKS", "10.0.0.1/8"),  # host bits set: a typo, probably
     ],
 )
 def test_bad_value_is_refused_naming_the_variable(
@@ -209,3 +215,25 @@ def test_password_policy_limits(
 
     with pytest.raises(ConfigError, match=variable):
         load_settings()
+
+
+def test_metrics_are_off_unless_configured(env: dict[str, str]) -> None:
+    settings = load_settings()
+
+    assert settings.radius_metrics is None
+    assert settings.metrics_networks == ()
+
+
+def test_metrics_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXNET_RADIUS_METRICS", "[::]:9812")
+    monkeypatch.setenv("FLEXNET_RADIUS_METRICS_REMOTE", "1")
+    monkeypatch.setenv("FLEXNET_METRICS_NETWORKS", "10.1.0.0/16, 2001:db8::/32 127.0.0.1/32")
+
+    settings = load_settings()
+
+    assert settings.radius_metrics == ("::", 9812)
+    assert [str(n) for n in settings.metrics_networks] == [
+        "10.1.0.0/16",
+        "2001:db8::/32",
+        "127.0.0.1/32",
+    ]
