@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import port_for
 import pytest
 from pyrad import packet as rp
 from sqlalchemy import select
@@ -28,7 +29,8 @@ from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import load_dictionary
 from flexnet.radius.tls import TlsConfig
 from tests.conftest import NOW, STAFF, TEST_MASTER_KEY
-from tests.support.nodes import NAS_NAME, PASSWORD, Login, seed_logins
+from tests.support.nodes import NAS_NAME, PASSWORD, Login, radius_node, seed_logins
+from tests.support.nodes import running as running_nodes
 from tests.support.radius import SECRET, RunningRadius, running
 from tests.support.radsec import (
     RADSEC_SECRET,
@@ -272,3 +274,41 @@ def test_many_packets_on_one_connection_are_all_answered(served: Served) -> None
     )
 
     assert sorted(answered(requests[r[1]], r).id for r in replies) == list(range(40))
+
+
+def test_flexnet_radius_with_two_workers_serves_tls_in_each(
+    sqlite_url: URL, pki: Pki, tmp_path: Path
+) -> None:
+    """``flexnet radius --workers 2 --tls-port …`` as an operator starts it: both workers
+    listen on the TLS port (SO_REUSEPORT) and every connection is served by one of them."""
+    [login] = seed_logins(sqlite_url, ["tlsworker"])
+    database = Database.from_url(sqlite_url)
+    with database.session() as session:
+        nas.change_nas(
+            session, name=NAS_NAME, tls_fingerprint=pki.pinned.fingerprint(), actor=STAFF, now=NOW
+        )
+    database.dispose()
+    node = radius_node("radius-tls", sqlite_url, tmp_path, workers=2)
+    tls_port = port_for.select_random()
+    node.command += [
+        "--tls-port", str(tls_port), "--tls-cert", str(pki.server.cert),
+        "--tls-key", str(pki.server.key), "--tls-ca", str(pki.ca),
+    ]  # fmt: skip
+    with running_nodes(node):
+        answers = [exchange_tls(tls_port, pki, pki.pinned, [status_packet()]) for _ in range(8)]
+        with radsecproxy(tmp_path, pki, pki.pinned, tls_port, SECRET.decode()) as proxy:
+            line = (
+                f'User-Name = "{login.username}"\nUser-Password = "{PASSWORD}{login.key.otp()}"\n'
+                "Message-Authenticator = 0x00\n"
+            )
+            result = subprocess.run(
+                ["radclient", "-r", "1", "-t", "4", f"127.0.0.1:{proxy.udp_port}", "auth",
+                 SECRET.decode()],
+                input=line, capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+        log = node.log()
+
+    assert all(len(a) == 1 for a in answers), log
+    assert ACCEPTED in result.stdout, result.stdout + result.stderr + log
+    assert f"tls {tls_port} (2 worker processes)" in log
+    assert str(pki.server.key) not in log and "PRIVATE KEY" not in log
