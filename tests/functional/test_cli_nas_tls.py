@@ -4,12 +4,14 @@ RADIUS over TLS, pinned per NAS and audited like its other properties."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sqlalchemy import select
 
 from flexnet.db import Database
 from flexnet.models import AuditEntry, NasClient
 from tests.support.cli import Invoke, ok
+from tests.support.radsec import make_pki
 
 SECRET_LINE = "ein-langes-gemeinsames-geheimnis\n"
 DIGITS = "ab" * 32
@@ -78,3 +80,19 @@ def test_a_fingerprint_that_is_none_or_taken_is_refused(invoke: Invoke, database
     assert short.exit_code != 0 and "64 Hexadezimalziffern" in short.output
     assert taken.exit_code != 0 and "vpn-1" in taken.output
     assert pinned(database) == {"vpn-1": DIGITS, "vpn-2": None}
+
+
+def test_flexnet_radius_refuses_a_tls_port_without_certificates_or_with_a_wrong_key(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path)
+    files = ["--tls-cert", str(pki.server.cert), "--tls-ca", str(pki.ca)]
+
+    missing = invoke("radius", "--tls-port", "2083", *files)
+    wrong_key = invoke("radius", "--tls-port", "2083", *files, "--tls-key", str(pki.pinned.key))
+    without_port = invoke("radius", *files, "--tls-key", str(pki.server.key))
+
+    assert missing.exit_code == 2 and "--tls-key" in missing.output
+    assert wrong_key.exit_code == 1 and "nicht verwendbar" in wrong_key.output
+    assert "PRIVATE KEY" not in wrong_key.output
+    assert without_port.exit_code == 2 and "nur mit --tls-port" in without_port.output
