@@ -29,6 +29,7 @@ from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import load_dictionary
 from flexnet.radius.tls import TlsConfig
 from tests.conftest import NOW, STAFF, TEST_MASTER_KEY
+from tests.support import freeradius
 from tests.support.nodes import NAS_NAME, PASSWORD, Login, radius_node, seed_logins
 from tests.support.nodes import running as running_nodes
 from tests.support.radius import SECRET, RunningRadius, running
@@ -312,3 +313,36 @@ def test_flexnet_radius_with_two_workers_serves_tls_in_each(
     assert ACCEPTED in result.stdout, result.stdout + result.stderr + log
     assert f"tls {tls_port} (2 worker processes)" in log
     assert str(pki.server.key) not in log and "PRIVATE KEY" not in log
+
+
+def test_freeradius_as_a_tls_proxy_logs_in_and_accounts(served: Served) -> None:
+    """FreeRADIUS 3.2 with a ``home_server`` of ``proto = tcp`` and ``tls {}``: the
+    concentrator's UDP goes over TLS with the pinned certificate to flexnet."""
+    pki = served.pki
+    with freeradius.proxy(
+        served.workdir / "freeradius",
+        home_port=served.tls_port,
+        home_secret="radsec",
+        home_tls=(pki.pinned.cert, pki.pinned.key, pki.ca),
+    ) as proxy:
+        line = served.login_line(served.login.key.otp())
+        out = subprocess.run(
+            ["radclient", "-r", "1", "-t", "6", f"127.0.0.1:{proxy.auth_port}", "auth",
+             freeradius.CLIENT_SECRET],
+            input=line, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        start = (
+            f'User-Name = "{served.login.username}"\nAcct-Session-Id = "fr-tls-1"\n'
+            "Acct-Status-Type = Start\n"
+        )
+        accounted = subprocess.run(
+            ["radclient", "-r", "1", "-t", "6", f"127.0.0.1:{proxy.acct_port}", "acct",
+             freeradius.CLIENT_SECRET],
+            input=start, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        log = proxy.log()
+
+    assert ACCEPTED in out.stdout, out.stdout + out.stderr + log[-3000:]
+    assert ACCOUNTED in accounted.stdout, accounted.stdout + accounted.stderr + log[-3000:]
+    with served.database.reader() as session:
+        assert session.scalars(select(VpnSession.acct_session_id)).all() == ["fr-tls-1"]
