@@ -31,9 +31,10 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from flexnet.clients import nas
+from flexnet.db import UNAVAILABLE, describe_error
 from flexnet.radius.droplog import DropLog
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import HEADER, MAX_PACKET, Port
@@ -44,7 +45,12 @@ RADSEC_SECRET = b"radsec"  # RFC 6614 § 2.3: the shared secret over TLS
 ACCESS_REQUEST, ACCOUNTING_REQUEST, STATUS_SERVER = 1, 4, 12
 _PORTS = {ACCESS_REQUEST: Port.AUTH, ACCOUNTING_REQUEST: Port.ACCT, STATUS_SERVER: Port.AUTH}
 T = TypeVar("T")
-Offload = Callable[[Callable[[], T]], Awaitable[T] | None]
+
+
+class Offload(Protocol):
+    """``RadiusServer.offload``: a job on the pool, or None when overloaded."""
+
+    def __call__(self, job: Callable[[], T]) -> Awaitable[T] | None: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class TlsListener:
         self,
         handler: RadiusHandler,
         config: TlsConfig,
-        offload: Offload[bytes | None],
+        offload: Offload,
         *,
         unmapped: Callable[[str], str],
     ) -> None:
@@ -178,11 +184,21 @@ class TlsListener:
         if not der:  # CERT_REQUIRED makes this impossible; fail closed all the same
             return
         pinned = fingerprint(der)
-        found = self._offload(lambda: b"" if self._client(pinned) else None)
-        if found is None:
+        lookup = self._offload(lambda: self._client(pinned))
+        if lookup is None:
             log.warning("overloaded or stopping: TLS connection from %s closed", host)
             return
-        if await found is None:
+        try:
+            client = await lookup
+        except UNAVAILABLE as error:  # no NAS list loaded yet and the database away
+            self.drops.warning(
+                (host, "lookup"),
+                "RADIUS/TLS: connection from %s closed: database unavailable (%s)",
+                host,
+                describe_error(error),
+            )
+            return
+        if client is None:
             self.drops.warning(
                 (host, pinned),
                 "RADIUS/TLS: connection from %s closed: its certificate (SHA-256 %s) is "
@@ -193,7 +209,9 @@ class TlsListener:
             )
             return
         peer = writer.get_extra_info("peername")
-        log.info("RADIUS/TLS: connection from %s, certificate %s", host, pinned)
+        log.info(
+            "RADIUS/TLS: connection from NAS %s (%s), certificate %s", client.name, host, pinned
+        )
         await self._packets(reader, writer, (host, int(peer[1])), pinned)
 
     def _client(self, pinned: str) -> nas.NasEntry | None:

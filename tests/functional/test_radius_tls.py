@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from tests.support.radsec import (
     RADSEC_SECRET,
     Identity,
     Pki,
+    client_context,
     exchange_tls,
     make_pki,
     radsecproxy,
@@ -346,3 +348,25 @@ def test_freeradius_as_a_tls_proxy_logs_in_and_accounts(served: Served) -> None:
     assert ACCOUNTED in accounted.stdout, accounted.stdout + accounted.stderr + log[-3000:]
     with served.database.reader() as session:
         assert session.scalars(select(VpnSession.acct_session_id)).all() == ["fr-tls-1"]
+
+
+def test_a_connection_ends_when_its_certificate_is_unpinned(served: Served) -> None:
+    """A NAS unpinned (or disabled) while its connection is open gets no further answer:
+    each packet looks the certificate up again."""
+    context = client_context(served.pki, served.pki.pinned)
+    with (
+        socket.create_connection(("127.0.0.1", served.tls_port), timeout=5) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        tls.sendall(status_packet())
+        first = tls.recv(4096)
+        with served.database.session() as session:
+            nas.change_nas(session, name=NAS_NAME, tls_fingerprint=None, actor=STAFF, now=NOW)
+        tls.sendall(status_packet())
+        try:
+            second = tls.recv(4096)
+        except (ssl.SSLError, OSError):
+            second = b""
+
+    assert first[0] == rp.AccessAccept
+    assert second == b""  # closed, nothing answered
