@@ -85,17 +85,18 @@ class Served:
         return radsecproxy(self.workdir, self.pki, identity, self.tls_port, SECRET.decode())
 
 
-@pytest.fixture
-def served(sqlite_url: URL, pki: Pki, tmp_path: Path) -> Iterator[Served]:
-    [login] = seed_logins(sqlite_url, ["tlsuser"])
-    database = Database.from_url(sqlite_url)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path) -> Iterator[Served]:
+    url: URL = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    [login] = seed_logins(url, ["tlsuser"])
+    database = Database.from_url(url)
     with database.session() as session:  # as the operator copies it from openssl
         nas.change_nas(
             session, name=NAS_NAME, tls_fingerprint=pki.pinned.fingerprint(), actor=STAFF, now=NOW
         )
     settings = Settings(
         instance_path=Path("/nonexistent"),
-        database_url=sqlite_url,
+        database_url=url,
         secret_key="s" * 32,
         master_key=parse_master_key(TEST_MASTER_KEY),
     )
