@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 TEST_DEBIAN_PACKAGES := postgresql freeradius-utils freeradius chromium poppler-utils
 # tests/install checks deploy/ with them: nginx -t and a live site, systemd-analyze verify.
 TEST_DEBIAN_PACKAGES += nginx systemd openssl
+# RADIUS over TLS (RFC 6614): radsecproxy is the TLS client in tests/functional/test_radius_tls.py.
+TEST_DEBIAN_PACKAGES += radsecproxy
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps run test test-tools lint format clean bench soak fuzz audit dist

@@ -274,6 +274,7 @@ DATA_KEY_LABEL = {
     "fee": "Gebühr Nr.",
     "amount_cents": "Betrag",
     "proxy": "RADIUS-Proxy",
+    "tls_fingerprint": "TLS-Zertifikat (SHA-256)",
     "terms_version": "Version der Nutzungsbedingungen",
     "lock_lifted": "Sperre aufgehoben",
     "file": "Datei",

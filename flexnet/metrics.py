@@ -84,7 +84,8 @@ DropCause = Literal[
     "database_unavailable",  # not decided: the database did not answer (NAS fails over)
     "internal_error",  # not decided: an unexpected error, never an accept
     "accounting_not_stored",  # no Accounting-Response: the NAS retries
-    "overloaded",  # too many requests waiting in this process
+    "overloaded",  # too many requests (or RADIUS/TLS connections) in this process
+    "tls_connection_refused",  # RADIUS/TLS: handshake failed, certificate pinned to no NAS
 ]
 During = Literal["access", "accounting", "status", "reload", "disconnect"]
 DisconnectResult = Literal["ack", "nak", "timeout", "no_coa_port", "error"]

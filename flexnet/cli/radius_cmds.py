@@ -23,6 +23,7 @@ from flexnet.ops import demo
 from flexnet.radius import workers as radius_workers
 from flexnet.radius.packets import load_dictionary
 from flexnet.radius.server import Listen, RadiusServer
+from flexnet.radius.tls import TlsConfig, server_context
 
 
 def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
@@ -65,6 +66,26 @@ def build_radius(ctx: CliContext, listen: Listen) -> RadiusServer:
     "(Vorgabe: FLEXNET_RADIUS_METRICS, sonst aus; nur Loopback-Adressen, außer mit "
     "FLEXNET_RADIUS_METRICS_REMOTE=1)",
 )
+@click.option(
+    "--tls-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="RADIUS über TLS (RFC 6614, üblich 2083); 0: aus",
+)
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serverzertifikat (PEM)"
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Privater Schlüssel des Serverzertifikats (PEM)",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA der Client-Zertifikate (PEM); jedes Zertifikat zudem je NAS hinterlegt",
+)
 @pass_context
 def radius(
     ctx: CliContext,
@@ -74,10 +95,32 @@ def radius(
     workers: int,
     threads: int,
     metrics: str | None,
+    tls_port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_ca: str | None,
 ) -> None:
-    """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet)."""
+    """RADIUS-Server für die VPN-Konzentratoren starten (Strg+C beendet).
+
+    Mit --tls-port zusätzlich RADIUS über TLS: nur mit einem Client-Zertifikat der
+    --tls-ca, das bei einem aktiven NAS hinterlegt ist (flexnet nas set NAME
+    --tls-fingerprint …).
+    """
     configure_logging()
-    listen = Listen(binds[0], auth_port, acct_port, threads=threads, also=tuple(binds[1:]))
+    tls = None
+    if tls_port:
+        if not (tls_cert and tls_key and tls_ca):
+            raise click.UsageError("--tls-port braucht --tls-cert, --tls-key und --tls-ca")
+        tls = TlsConfig(tls_port, tls_cert, tls_key, tls_ca)
+        try:  # a bad file or key is named now, not on the first connection
+            server_context(tls)
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise click.ClickException(
+                f"Zertifikat, Schlüssel oder CA für TLS nicht verwendbar: {error}"
+            ) from None
+    elif tls_cert or tls_key or tls_ca:
+        raise click.UsageError("--tls-cert, --tls-key und --tls-ca nur mit --tls-port")
+    listen = Listen(binds[0], auth_port, acct_port, threads=threads, also=tuple(binds[1:]), tls=tls)
     address = ctx.settings.radius_metrics
     if metrics is not None:
         try:
@@ -113,6 +156,12 @@ def nas_group() -> None:
     help="RADIUS-Proxy vor mehreren Konzentratoren: Sitzungen nach NAS-IP-Address/"
     "NAS-Identifier des Konzentrators unterscheiden",
 )
+@click.option(
+    "--tls-fingerprint",
+    default=None,
+    help="RADIUS über TLS: SHA-256-Fingerabdruck des Client-Zertifikats dieses NAS "
+    "(openssl x509 -noout -fingerprint -sha256)",
+)
 @pass_context
 def nas_add(
     ctx: CliContext,
@@ -122,6 +171,7 @@ def nas_add(
     allow_missing_message_authenticator: bool,
     coa_port: int | None,
     proxy: bool,
+    tls_fingerprint: str | None,
 ) -> None:
     """NAS-Client anlegen."""
     secret = read_password_stdin()
@@ -137,6 +187,7 @@ def nas_add(
             allow_missing_message_authenticator=allow_missing_message_authenticator,
             coa_port=coa_port,
             proxy=proxy,
+            tls_fingerprint=tls_fingerprint,
         )
     click.echo(f"NAS {created.name} ({created.address}) angelegt")
 
@@ -190,6 +241,11 @@ YES_NO = click.Choice(["yes", "no"])
     help="yes: ein RADIUS-Proxy vor mehreren Konzentratoren (Sitzungen nach NAS-IP-Address/"
     "NAS-Identifier unterschieden)",
 )
+@click.option(
+    "--tls-fingerprint",
+    default=None,
+    help="RADIUS über TLS: SHA-256-Fingerabdruck des Client-Zertifikats; none: kein TLS",
+)
 @pass_context
 def nas_set(
     ctx: CliContext,
@@ -198,6 +254,7 @@ def nas_set(
     allow_missing: str | None,
     coa_port: int | None,
     proxy: str | None,
+    tls_fingerprint: str | None,
 ) -> None:
     """Eigenschaften eines NAS-Clients ändern (Geheimnis: set-secret).
 
@@ -216,12 +273,20 @@ def nas_set(
             ),
             coa_port=nas.KEEP if coa_port is None else (coa_port or None),
             proxy=nas.KEEP if proxy is None else proxy == "yes",
+            tls_fingerprint=(
+                nas.KEEP
+                if tls_fingerprint is None
+                else None
+                if tls_fingerprint.strip().lower() == "none"
+                else tls_fingerprint
+            ),
         )
         shown = (
             f"NAS {changed.name}: Adresse {changed.address}, Message-Authenticator "
             f"{'darf fehlen' if changed.allow_missing_message_authenticator else 'Pflicht'}, "
             f"CoA-Port {changed.coa_port or 'keiner'}"
             f"{', Proxy' if changed.proxy else ''}"
+            f"{', TLS-Zertifikat ' + changed.tls_fingerprint if changed.tls_fingerprint else ''}"
         )
     click.echo(f"{shown}; die RADIUS-Server übernehmen es binnen einer Minute")
 

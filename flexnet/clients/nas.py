@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +26,32 @@ log = logging.getLogger(__name__)
 MIN_SECRET_LENGTH = 16
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _KIND = switch.Kind("NAS", AuditTag.NAS_CLIENT_ENABLE, AuditTag.NAS_CLIENT_DISABLE)
+
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_fingerprint(text: str) -> str:
+    """A SHA-256 certificate fingerprint as stored: 64 lower-case hex digits. Accepts
+    what ``openssl x509 -noout -fingerprint -sha256`` prints (``sha256 Fingerprint=AB:CD:…``)
+    as well as the bare digits."""
+    digits = text.strip().rpartition("=")[2].replace(":", "").replace(" ", "").lower()
+    if not _FINGERPRINT.fullmatch(digits):
+        raise ValidationError(
+            "Der TLS-Fingerabdruck muss der SHA-256-Fingerabdruck des Client-Zertifikats sein "
+            "(64 Hexadezimalziffern, z. B. aus `openssl x509 -noout -fingerprint -sha256`)"
+        )
+    return digits
+
+
+def _check_fingerprint_free(session: Session, fingerprint: str, nas_id: int | None) -> None:
+    taken = session.scalar(
+        select(NasClient.name).where(
+            NasClient.tls_fingerprint == fingerprint, NasClient.id != (nas_id or -1)
+        )
+    )
+    if taken is not None:
+        raise ConflictError(f"Das Zertifikat ist schon für den NAS {taken!r} hinterlegt")
 
 
 def nas_context(nas_id: int) -> str:
@@ -53,10 +80,14 @@ def add_nas(
     allow_missing_message_authenticator: bool = False,
     coa_port: int | None = None,
     proxy: bool = False,
+    tls_fingerprint: str | None = None,
 ) -> NasClient:
     name = clean_line(name, field="Name", max_length=100)
     network = parse_network(address)
     _check_secret(secret)
+    if tls_fingerprint is not None:
+        tls_fingerprint = parse_fingerprint(tls_fingerprint)
+        _check_fingerprint_free(session, tls_fingerprint, None)
     if coa_port is not None and not 1 <= coa_port <= 65535:
         raise ValidationError("Der CoA-Port muss zwischen 1 und 65535 liegen")
     existing = session.scalar(
@@ -71,6 +102,7 @@ def add_nas(
         allow_missing_message_authenticator=allow_missing_message_authenticator,
         coa_port=coa_port,
         proxy=proxy,
+        tls_fingerprint=tls_fingerprint,
         active=True,
         created_at=now,
     )
@@ -88,6 +120,7 @@ def add_nas(
             "allow_missing_message_authenticator": allow_missing_message_authenticator,
             "coa_port": coa_port,
             "proxy": proxy,
+            "tls_fingerprint": tls_fingerprint,
         },
         now=now,
     )
@@ -149,6 +182,7 @@ def change_nas(
     allow_missing_message_authenticator: bool | Keep = KEEP,
     coa_port: int | Keep | None = KEEP,
     proxy: bool | Keep = KEEP,
+    tls_fingerprint: str | Keep | None = KEEP,
 ) -> NasClient:
     """Change a NAS's properties in place (its secret: ``set_secret``; on or off:
     ``set_active``), e.g. admit an old concentrator that cannot send
@@ -157,7 +191,8 @@ def change_nas(
     Disconnect-Requests to this NAS. ``proxy``: a RADIUS proxy in front of several
     concentrators, whose sessions are told apart by the identity each concentrator sends
     (NAS-IP-Address, NAS-IPv6-Address, NAS-Identifier), not by the proxy's address; the
-    sessions already stored keep their key."""
+    sessions already stored keep their key. ``tls_fingerprint``: the SHA-256 fingerprint of
+    the client certificate this NAS presents over RADIUS over TLS (None: no TLS)."""
     nas = get_nas(session, name)
     wanted: dict[str, object] = {}
     if not isinstance(address, Keep):
@@ -176,6 +211,11 @@ def change_nas(
         wanted["coa_port"] = coa_port
     if not isinstance(proxy, Keep):
         wanted["proxy"] = proxy
+    if not isinstance(tls_fingerprint, Keep):
+        if tls_fingerprint is not None:
+            tls_fingerprint = parse_fingerprint(tls_fingerprint)
+            _check_fingerprint_free(session, tls_fingerprint, nas.id)
+        wanted["tls_fingerprint"] = tls_fingerprint
     if not wanted:
         raise ValidationError("Bitte mindestens eine Einstellung angeben, die sich ändern soll")
     changed = {
@@ -228,6 +268,7 @@ class NasEntry:
     allow_missing_message_authenticator: bool
     coa_port: int | None
     proxy: bool = False
+    tls_fingerprint: str | None = None  # pinned client certificate (RADIUS over TLS)
 
 
 def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
@@ -252,6 +293,7 @@ def load_active(session: Session, box: SecretBox) -> list[NasEntry]:
                 allow_missing_message_authenticator=nas.allow_missing_message_authenticator,
                 coa_port=nas.coa_port,
                 proxy=nas.proxy,
+                tls_fingerprint=nas.tls_fingerprint,
             )
         )
     return sorted(entries, key=lambda e: e.network.prefixlen, reverse=True)
@@ -273,6 +315,11 @@ def match_disabled(disabled: list[tuple[str, IpNetwork]], address: str) -> str |
     except ValueError:
         return None
     return next((name for name, network in disabled if ip in network), None)
+
+
+def match_certificate(entries: list[NasEntry], fingerprint: str) -> NasEntry | None:
+    """The NAS whose pinned client certificate has this SHA-256 fingerprint, or None."""
+    return next((e for e in entries if e.tls_fingerprint == fingerprint), None)
 
 
 def match(entries: list[NasEntry], address: str) -> NasEntry | None:

@@ -55,6 +55,9 @@ class NasClient(Base):
     # A RADIUS proxy (e.g. FreeRADIUS) in front of several concentrators: sessions are told
     # apart by the NAS-IP-Address / NAS-Identifier the concentrator sends, not the source.
     proxy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # RADIUS over TLS (RFC 6614): the SHA-256 fingerprint (64 hex digits) of the client
+    # certificate this NAS presents; a TLS connection is served only for a pinned one.
+    tls_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -126,6 +126,33 @@ class RadiusHandler:
         if client is None:
             self._unknown(source[0])
             return None
+        return self._handle_from(client, checked, source, port)
+
+    def handle_from(
+        self, client: nas.NasEntry, data: bytes, source: tuple[str, int], port: Port
+    ) -> bytes | None:
+        """One packet from a NAS identified otherwise than by its address (RADIUS over
+        TLS: by its pinned certificate, with the secret RFC 6614 fixes), decided exactly as
+        one that came over UDP."""
+        with metrics.RADIUS_SECONDS.labels(port.value).time():
+            checked = packets.check(data, port)
+            if isinstance(checked, str):
+                metrics.dropped("malformed")
+                self.drops.warning(
+                    (client.name, checked), "dropped packet from NAS %s: %s", client.name, checked
+                )
+                return None
+            return self._handle_from(client, checked, source, port)
+
+    def client_for_certificate(self, fingerprint: str) -> nas.NasEntry | None:
+        """The enabled NAS that pinned this client certificate (SHA-256), or None."""
+        self._refresh()
+        return nas.match_certificate(self._nas, fingerprint)
+
+    def _handle_from(
+        self, client: nas.NasEntry, checked: packets.Checked, source: tuple[str, int], port: Port
+    ) -> bytes | None:
+        data = checked.data
         if data[0] == status.STATUS_SERVER:
             return self._status(data, port, client)
         key = (source, data[0], data[1], data[4:20])

@@ -5,6 +5,7 @@ releases the GIL while it hashes and database calls block. When too many request
 are waiting, new ones are dropped (the NAS retries or fails over) instead of queueing
 without bound. SIGINT/SIGTERM stop receiving, finish what is in flight, then exit.
 Several such processes can serve one port (``Listen.reuse_port``, see ``workers``).
+With ``Listen.tls`` the same loop and pool also serve RADIUS over TLS (``tls``).
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from flexnet import metrics
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import Port
+from flexnet.radius.tls import TlsConfig, TlsListener
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Listen:
     reuse_port: bool = False  # SO_REUSEPORT: worker processes share the ports
     announce: str = "RADIUS listening"  # the log line that says the ports are served
     also: tuple[str, ...] = ()  # further addresses (several --bind), on the same ports
+    tls: TlsConfig | None = None  # RADIUS over TLS on its own port, same addresses
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -118,9 +122,10 @@ class RadiusServer:
         self._pending = 0
         self._stopping = False
         self._pending_lock = threading.Lock()
-        self._in_flight: set[Future[bytes | None]] = set()
+        self._in_flight: set[Future[Any]] = set()
         self.ready = threading.Event()
         self.bound: dict[Port, int] = {}
+        self.tls_port: int | None = None  # bound RADIUS over TLS port, if served
 
     def submit(
         self,
@@ -145,6 +150,25 @@ class RadiusServer:
             loop.call_soon_threadsafe(self._send, endpoint, finished, addr)
 
         future.add_done_callback(done)
+
+    def offload(self, job: Callable[[], T]) -> Awaitable[T] | None:
+        """Run ``job`` on the pool under the same ``max_pending`` bound as a datagram (for
+        RADIUS over TLS); None when overloaded or stopping. Called in the loop."""
+        with self._pending_lock:
+            if self._stopping or self._pending >= self.listen.max_pending:
+                return None
+            self._pending += 1
+        future = self._pool.submit(job)
+        self._in_flight.add(future)
+        loop = asyncio.get_running_loop()
+
+        def done(finished: Future[T]) -> None:
+            with self._pending_lock:
+                self._pending -= 1
+            loop.call_soon_threadsafe(self._in_flight.discard, finished)
+
+        future.add_done_callback(done)
+        return asyncio.wrap_future(future, loop=loop)
 
     def _send(
         self, endpoint: _Endpoint, finished: Future[bytes | None], addr: tuple[str | object, ...]
@@ -176,14 +200,21 @@ class RadiusServer:
                 number = transport.get_extra_info("sockname")[1]  # port 0: one for all
                 endpoints.append((transport, endpoint))
             self.bound[port] = number
+        tls = None
+        if self.listen.tls is not None:
+            tls = TlsListener(self.handler, self.listen.tls, self.offload, unmapped=unmapped)
+            self.tls_port = await tls.start(
+                self.listen.addresses, reuse_port=self.listen.reuse_port
+            )
         if self.dispatcher is not None:
             self.dispatcher.start()
         log.info(
-            "%s on %s, auth %d, acct %d",
+            "%s on %s, auth %d, acct %d%s",
             self.listen.announce,
             " ".join(self.listen.addresses),
             self.bound[Port.AUTH],
             self.bound[Port.ACCT],
+            "" if self.tls_port is None else f", tls {self.tls_port}",
         )
         self.ready.set()
         if self.on_ready is not None:
@@ -197,6 +228,8 @@ class RadiusServer:
             await asyncio.sleep(0.05)
         for transport, _ in endpoints:
             transport.close()
+        if tls is not None:
+            await tls.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)

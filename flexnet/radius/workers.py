@@ -17,6 +17,13 @@ With ``--metrics`` the parent serves one endpoint for all workers: they write th
 counters to files in a private directory the parent creates and removes at the end
 (prometheus_client's multiprocess mode), and the parent adds them up per scrape. A
 restarted worker's predecessor still counts, so counters never go back.
+
+RADIUS over TLS is served by every worker too: each listens on the TLS port with
+``SO_REUSEPORT`` and Linux spreads the connections over them (a connection, and so a
+NAS's packets on it, stays with one worker). A NAS usually holds one long connection,
+so the spread is per NAS, not per packet; but the logins of a TLS NAS are then not
+held up behind one process while the other cores idle, and a worker that dies takes
+only its own connections along (the NAS reconnects to another).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from flexnet.otp.remote import RemoteValidator
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.server import Listen, RadiusServer, udp_socket
+from flexnet.radius.tls import tcp_socket
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +144,9 @@ class Supervisor:
         holders = self._hold_ports()
         ports = [holder.getsockname()[1] for holder in holders]
         listen = replace(self.listen, auth_port=ports[0], acct_port=ports[1], reuse_port=True)
+        if listen.tls is not None:  # bound, never listening: it takes no connection
+            holders.append(tcp_socket(listen.bind, listen.tls.port, reuse_port=True))
+            listen = replace(listen, tls=replace(listen.tls, port=holders[-1].getsockname()[1]))
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
         processes = [self._start(listen, n) for n in range(self.count)]
@@ -145,10 +156,11 @@ class Supervisor:
             for holder in holders:  # from now on only the workers receive
                 holder.close()
         log.info(
-            "RADIUS listening on %s, auth %d, acct %d (%d worker processes)",
+            "RADIUS listening on %s, auth %d, acct %d%s (%d worker processes)",
             " ".join(listen.addresses),
             ports[0],
             ports[1],
+            "" if listen.tls is None else f", tls {listen.tls.port}",
             self.count,
         )
         while not self._stop.wait(0.2):

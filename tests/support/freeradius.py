@@ -61,7 +61,7 @@ home_server flexnet {{
     ipaddr = 127.0.0.1
     port = {home_port}
     secret = {home_secret}
-    require_message_authenticator = yes
+{home_tls}    require_message_authenticator = yes
     response_window = 1
     zombie_period = 1
     status_check = status-server
@@ -126,6 +126,17 @@ server default {{
 }}
 """
 
+# RADIUS over TLS to the home server (RFC 6614), as docs/INTEROP.md shows it.
+TLS_HOME = """\
+    proto = tcp
+    tls {{
+        certificate_file = {0}
+        private_key_file = {1}
+        ca_file = {2}
+        fragment_size = 8192
+    }}
+"""
+
 
 @dataclass
 class FreeRadiusProxy:
@@ -152,8 +163,16 @@ def home_ports() -> int:
 
 
 @contextmanager
-def proxy(directory: Path, *, home_port: int, home_secret: str) -> Iterator[FreeRadiusProxy]:
-    """FreeRADIUS proxying everything to flexnet at 127.0.0.1:home_port (and +1)."""
+def proxy(
+    directory: Path,
+    *,
+    home_port: int,
+    home_secret: str,
+    home_tls: tuple[Path, Path, Path] | None = None,
+) -> Iterator[FreeRadiusProxy]:
+    """FreeRADIUS proxying everything to flexnet at 127.0.0.1:home_port (and +1); with
+    ``home_tls`` (client certificate, its key, the CA of flexnet's certificate) over
+    RADIUS over TLS to flexnet's TLS port ``home_port`` instead (secret ``radsec``)."""
     binary = shutil.which("freeradius") or "/usr/sbin/freeradius"
     directory.mkdir(parents=True, exist_ok=True)
     running = FreeRadiusProxy(directory, port_for.select_random(), port_for.select_random())
@@ -163,6 +182,7 @@ def proxy(directory: Path, *, home_port: int, home_secret: str) -> Iterator[Free
             dir=directory,
             home_port=home_port,
             home_secret=home_secret,
+            home_tls="" if home_tls is None else TLS_HOME.format(*home_tls),
             client_secret=CLIENT_SECRET,
             auth_port=running.auth_port,
             acct_port=running.acct_port,

@@ -17,6 +17,7 @@ from pyrad.client import Timeout
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import Port, load_dictionary
 from flexnet.radius.server import Listen, RadiusServer
+from flexnet.radius.tls import TlsConfig
 
 SECRET = b"test-nas-secret-0123456789"
 
@@ -42,6 +43,7 @@ class RunningRadius:
     server: RadiusServer
     auth_port: int
     acct_port: int
+    tls_port: int | None = None
 
     def client(self, *, timeout: float = 2.0, retries: int = 1) -> RadClient:
         client = RadClient(
@@ -141,8 +143,8 @@ class RunningRadius:
 
 
 @contextmanager
-def running(handler: RadiusHandler) -> Iterator[RunningRadius]:
-    server = RadiusServer(handler, Listen("127.0.0.1", 0, 0, threads=4))
+def running(handler: RadiusHandler, *, tls: TlsConfig | None = None) -> Iterator[RunningRadius]:
+    server = RadiusServer(handler, Listen("127.0.0.1", 0, 0, threads=4, tls=tls))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
 
@@ -155,7 +157,9 @@ def running(handler: RadiusHandler) -> Iterator[RunningRadius]:
     if not server.ready.wait(10):
         raise RuntimeError("RADIUS server did not start")
     try:
-        yield RunningRadius(server, server.bound[Port.AUTH], server.bound[Port.ACCT])
+        yield RunningRadius(
+            server, server.bound[Port.AUTH], server.bound[Port.ACCT], server.tls_port
+        )
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
