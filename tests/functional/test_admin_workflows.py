@@ -645,6 +645,54 @@ def test_an_admin_switches_an_old_nas_over_in_place(app: Flask) -> None:
     assert tags.count("radius:nas:change") == 1
 
 
+def test_an_admin_marks_a_nas_as_a_proxy_and_pins_and_removes_its_tls_certificate(
+    app: Flask,
+) -> None:
+    """Every NAS property the CLI changes, the Clients page changes too (issue 18)."""
+    admin = signed_in(app, "anna")
+    add_one_client_of_each_kind(app)
+    fingerprint = "SHA256 Fingerprint=" + ":".join(["AB"] * 32)
+
+    both = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{"change-name": "asa-1", "change-tls_fingerprint": fingerprint, "change-tls_remove": "y"},
+    )
+    bad = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{"change-name": "asa-1", "change-tls_fingerprint": "kein Fingerabdruck"},
+    )
+    pinned = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{"change-name": "asa-1", "change-proxy": "yes", "change-tls_fingerprint": fingerprint},
+    )
+    listing = admin.get("/admin/clients").get_data(as_text=True)
+    with state(app).database.reader() as db:
+        stored = nas.get_nas(db, "asa-1")
+        assert (stored.proxy, stored.tls_fingerprint) == (True, "ab" * 32)
+    removed = post(
+        admin,
+        "/admin/clients/nas/change",
+        "/admin/clients",
+        **{"change-name": "asa-1", "change-tls_remove": "y"},
+    )
+    with state(app).database.reader() as db:
+        after = nas.get_nas(db, "asa-1")
+        tags = list(db.scalars(select(AuditEntry.tag).where(AuditEntry.subject_id == "asa-1")))
+
+    assert both[0] == 400 and "entweder einen Fingerabdruck angeben oder entfernen" in both[1]
+    assert bad[0] == 400 and 'value="kein Fingerabdruck"' in bad[1]  # what was typed stays
+    assert pinned[0] == 302 and "<td>Proxy</td>" in listing and "abababababababab…" in listing
+    assert removed[0] == 302
+    assert (after.proxy, after.tls_fingerprint) == (True, None)
+    assert tags.count("radius:nas:change") == 2
+
+
 def test_an_admin_disables_and_enables_each_kind_of_client_by_its_name(app: Flask) -> None:
     admin = signed_in(app, "anna")
     api_key = add_one_client_of_each_kind(app)

@@ -23,7 +23,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from flexnet import labels
 from flexnet.clients import apiclients, nas, profiles
@@ -133,6 +140,24 @@ class NasChangeForm(_Section):
         ],
         validators=[Optional()],
     )
+    proxy = SelectField(
+        "Art des Clients",
+        choices=[
+            SelectChoice("", "bleibt"),
+            SelectChoice("no", "ein Konzentrator"),
+            SelectChoice("yes", "RADIUS-Proxy vor mehreren Konzentratoren"),
+        ],
+        validators=[Optional()],
+    )
+    tls_fingerprint = StringField(
+        "TLS-Client-Zertifikat, SHA-256-Fingerabdruck (leer: bleibt)",
+        validators=[Optional(), Length(max=200)],
+    )
+    tls_remove = BooleanField("hinterlegtes TLS-Zertifikat entfernen (kein RADIUS über TLS mehr)")
+
+    def validate_tls_remove(self, field: BooleanField) -> None:
+        if field.data and (self.tls_fingerprint.data or "").strip():
+            raise ValidationError("Bitte entweder einen Fingerabdruck angeben oder entfernen.")
 
 
 # What switching a client off or on does, as staff read it after the click.
@@ -361,9 +386,11 @@ def clients_nas_secret() -> ResponseReturnValue:
 @blueprint.post("/clients/nas/change")
 @allowed(ADMIN)
 def clients_nas_change() -> ResponseReturnValue:
-    """Change a NAS in place: address, Message-Authenticator rule, CoA port (audited)."""
+    """Change a NAS in place: address, Message-Authenticator rule, CoA port, proxy or
+    concentrator, its pinned TLS client certificate (audited)."""
     form = NasChangeForm()
-    rule = form.allow_missing_ma.data
+    rule, proxy = form.allow_missing_ma.data, form.proxy.data
+    fingerprint = (form.tls_fingerprint.data or "").strip()
     return submit(
         form,
         lambda db: nas.change_nas(
@@ -374,6 +401,8 @@ def clients_nas_change() -> ResponseReturnValue:
             address=form.address.data.strip() if form.address.data else nas.KEEP,
             allow_missing_message_authenticator=rule == "yes" if rule else nas.KEEP,
             coa_port=int(form.coa_port.data) or None if form.coa_port.data else nas.KEEP,
+            proxy=proxy == "yes" if proxy else nas.KEEP,
+            tls_fingerprint=None if form.tls_remove.data else fingerprint or nas.KEEP,
         ),
         done=lambda changed: _listed(
             f"NAS {changed.name} geändert; die RADIUS-Server übernehmen es binnen einer Minute."
