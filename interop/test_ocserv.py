@@ -61,6 +61,7 @@ def test_single_round_login_with_accounting_start_and_stop(stack: Stack) -> None
 
     assert len(live) == 1 and live[0].flagged is None
     assert live[0].nas_identifier == "ocserv-interop"  # radcli's nas-identifier
+    assert live[0].nas_ip_address == ocserv.OCSERV_ADDRESS  # NAS-IP-Address, sent by radcli
     assert "found group full" in stack.server.log()  # Class OU=full of the default profile
     # Session-Timeout (12 h by default): openconnect shows when ocserv will end the session.
     assert "Session authentication will expire" in client.log()
