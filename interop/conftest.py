@@ -105,7 +105,11 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
                 scratch, auth_port=node.auth_port, acct_port=node.acct_port, secret=NAS_SECRET
             ) as server,
         ):
-            yield Stack(url, node, server, ocserv.Openconnect(server, scratch), logins)
+            client = ocserv.Openconnect(server, scratch)
+            try:
+                yield Stack(url, node, server, client, logins)
+            finally:
+                client.kill_all()
     finally:
         # FLEXNET_INTEROP_KEEP=1 keeps ocserv's and openconnect's files and logs to read.
         if not os.environ.get("FLEXNET_INTEROP_KEEP"):

@@ -304,7 +304,11 @@ class Openconnect:
 
     server: Ocserv
     directory: Path
-    counter: int = 0
+    started: list[Client] = field(default_factory=list)
+    script: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.script = vpnc_script(self.directory)
 
     def _base(self) -> list[str]:
         return [
@@ -312,15 +316,20 @@ class Openconnect:
             "--protocol=anyconnect",
             f"--servercert={self.server.certificate.pin}",
             "--no-dtls",
-            f"--script={vpnc_script(self.directory)}",
+            f"--script={self.script}",
         ]
 
+    def kill_all(self) -> None:
+        """At the end of a test: no openconnect outlives it, whatever failed."""
+        for client in self.started:
+            client.kill()
+
     def _start(self, arguments: list[str], answers: str) -> Client:
-        self.counter += 1
-        log_path = self.directory / f"openconnect-{self.counter}.log"
+        number = len(self.started) + 1
+        log_path = self.directory / f"openconnect-{number}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [*self._base(), f"--interface=fxoc{self.counter}", *arguments],
+                [*self._base(), f"--interface=fxoc{number}", *arguments],
                 stdin=subprocess.PIPE,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -328,7 +337,9 @@ class Openconnect:
         assert process.stdin is not None
         process.stdin.write(answers.encode())
         process.stdin.close()
-        return Client(process, log_path)
+        client = Client(process, log_path)
+        self.started.append(client)
+        return client
 
     def connect(self, username: str, *answers: str) -> Client:
         """Log in with the answers on stdin, one a line (the password field first, then
