@@ -9,9 +9,11 @@ TEST_DEBIAN_PACKAGES := postgresql freeradius-utils freeradius chromium poppler-
 TEST_DEBIAN_PACKAGES += nginx systemd openssl
 # RADIUS over TLS (RFC 6614): radsecproxy is the TLS client in tests/functional/test_radius_tls.py.
 TEST_DEBIAN_PACKAGES += radsecproxy
+# make interop only: the OpenConnect VPN server (with radcli) and client (iproute2 for ip netns).
+INTEROP_DEBIAN_PACKAGES := ocserv openconnect iproute2
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test test-tools lint format clean bench soak fuzz audit dist
+.PHONY: help install system-deps run test test-tools lint format clean bench soak fuzz audit dist interop
 FUZZ_SECONDS ?= 300
 FUZZ_HARNESSES := radius_packets otp_parser
 
@@ -59,6 +61,10 @@ clean: ## Remove the virtualenv, caches and build outputs (keeps instance/)
 
 bench: system-deps install ## Run the benchmarks and write docs/BENCHMARKS.md (not part of make test)
 	$(BIN)/pytest benchmarks -p no:randomly -q
+
+interop: system-deps install ## ocserv + openconnect against flexnet (root, netns, TUN; not in make test)
+	scripts/ensure-debian-packages $(INTEROP_DEBIAN_PACKAGES)
+	$(BIN)/pytest interop -p no:randomly -q
 
 fuzz: install ## Coverage-guided fuzzing (atheris) of RADIUS packets and the OTP parser, FUZZ_SECONDS each
 	@set -e; for harness in $(FUZZ_HARNESSES); do \
