@@ -60,6 +60,9 @@ GROUPS = (
                         "practice_end",
                         "terms_accept",
                         "privacy_practice",
+                        "termination_correct",
+                        "termination_withdraw",
+                        "practice_reactivate",
                     )
                 ),
             ),
@@ -82,7 +85,7 @@ GROUPS = (
             Item("Neue Betriebsstätte", _e("practice_new")),
             Item("Nutzungsbedingungen", _e("terms_page"), (_e("terms_publish"),)),
             Item("Benutzer-Import", _e("user_import")),
-            Item("Ausnahmen", _e("exceptions")),
+            Item("Ausnahmen", _e("exceptions"), (_e("exception_end"),)),
         ),
     ),
     Group(
@@ -110,6 +113,13 @@ GROUPS = (
         ),
     ),
     Group("Anfragen", (Item("Anfragen", _e("requests"), (_e("request_detail"),)),)),
+    Group(
+        "Berichte",
+        (
+            Item("Berichte", _e("report_page")),
+            Item("Gebühren", _e("fee_list"), (_e("fee_invoiced"), _e("fee_paid"), _e("fee_waive"))),
+        ),
+    ),
     Group(
         "Protokolle",
         (
