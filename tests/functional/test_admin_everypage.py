@@ -210,6 +210,7 @@ def admin_pages(site: Site) -> dict[str, str]:
         "user": f"/admin/users/{world.usernames[1]}",
         "user-edit": f"/admin/users/{world.member}/edit",
         "user-end": f"/admin/users/{world.member}/end",
+        "user-exception": f"/admin/users/{world.member}/exception",
         "keys": "/admin/keys",
         "key-list": "/admin/yubikeys",
         "key": f"/admin/yubikeys/{world.serials[0]}",

@@ -418,7 +418,7 @@ def test_an_exception_is_ended_early_from_the_list(site: Site, bernd: Page) -> N
     bernd.get_by_label("Grund").fill("Nachfolge geplatzt; Vorstandsbeschluss aufgehoben")
     bernd.get_by_role("button", name="Beenden …").click()
     bernd.get_by_role("button", name="Ja, Ausnahme beenden").click()
-    _flash(bernd, f"Ausnahme der BSNR {bsnr} beendet")
+    _flash(bernd, f"Ausnahme für BSNR {bsnr} beendet")
 
     with state(site.app).database.reader() as db:
         left = db.scalar(
@@ -473,3 +473,30 @@ def test_an_admin_resets_a_colleagues_second_factor_with_a_one_time_code(
     [reset] = _audit(site, "staff:totp:reset", "dieter")
     assert reset.actor == "anna"
     assert handed_out.group(1) not in reset.data  # the code itself is never recorded
+
+
+def test_a_members_own_exception_is_granted_and_ended_on_his_page(site: Site, bernd: Page) -> None:
+    username = "p03-member"
+    until = utcnow().astimezone(BERLIN).date() + timedelta(days=90)
+    bernd.goto(f"{site.base}/admin/users/{username}")
+    bernd.get_by_role("link", name="Ausnahme (§ 10 Abs. 3)").click()
+    bernd.get_by_label("Letzter Tag mit Zugang").fill(f"{until:%Y-%m-%d}")
+    bernd.get_by_label("Begründung").fill("Übergabe an den Nachfolger Dr. Weiß")
+    bernd.get_by_label("Aktenzeichen der Entscheidung").fill("IT-2026/204")
+    bernd.get_by_role("button", name="Ausnahme erfassen").click()
+    expect(bernd.get_by_text("Bitte ausfüllen.")).to_be_visible()  # who decided is missing
+    expect(bernd.get_by_label("Aktenzeichen der Entscheidung")).to_have_value("IT-2026/204")
+    bernd.get_by_label("Entschieden von").fill("Vorstand, Beschluss vom 30.11.")
+    bernd.get_by_role("button", name="Ausnahme erfassen").click()
+    _flash(bernd, f"Ausnahme für {username} bis {until:%d.%m.%Y} erfasst.")
+
+    bernd.goto(f"{site.base}/admin/exceptions")
+    bernd.get_by_role("link", name=f"vorzeitig beenden ({username})").click()
+    bernd.get_by_label("Grund").fill("Nachfolger hat abgesagt")
+    bernd.get_by_role("button", name="Beenden …").click()
+    bernd.get_by_role("button", name="Ja, Ausnahme beenden").click()
+    _flash(bernd, f"Ausnahme für {username} beendet")
+
+    granted = _audit(site, "lifecycle:exception:grant", username)
+    [ended] = _audit(site, "lifecycle:exception:end", username)
+    assert [entry.actor for entry in granted] == ["bernd"] and ended.actor == "bernd"

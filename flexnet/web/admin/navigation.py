@@ -76,6 +76,7 @@ GROUPS = (
                         "unlock_user",
                         "user_reissue",
                         "user_exception",
+                        "user_exception_end",
                         "user_edit",
                         "user_end",
                         "privacy_user",

@@ -6,6 +6,8 @@ reason, is audited with the signed-in staff member and is confirmed once more.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import g, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
@@ -16,12 +18,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Optional
 
 from flexnet import labels
+from flexnet.accounts import users
 from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
 from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import lock_exceptions, terminations, terms
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import Practice, TermsChannel
+from flexnet.models import LockException, Practice, TermsChannel
 from flexnet.provisioning import mailruns, reactivation
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
@@ -293,18 +296,55 @@ def practice_reactivate(bsnr: str) -> ResponseReturnValue:
 @allowed(HELPDESK)
 def exception_end(bsnr: str) -> ResponseReturnValue:
     number, _ = _practice(bsnr)
-    back = url_for("admin.practice", bsnr=number)
     with state().database.reader() as db:
         granted = get_practice(db, number).lock_exception
-        until = f"bis {granted.until:%d.%m.%Y} (Az. {granted.decision_ref})" if granted else "keine"
+        until = _until(granted)
+    return _end_exception(
+        f"BSNR {number}",
+        until,
+        url_for("admin.practice", bsnr=number),
+        lambda db, reason: lock_exceptions.end(
+            db, bsnr=number, reason=reason, actor=g.staff.actor, now=utcnow()
+        ),
+    )
+
+
+@blueprint.route("/users/<username>/exception/end", methods=["GET", "POST"])
+@reshows_stale_form
+@allowed(HELPDESK)
+def user_exception_end(username: str) -> ResponseReturnValue:
+    with state().database.reader() as db:
+        try:
+            user = users.get_user(db, username)
+        except NotFoundError:
+            raise NotFound from None
+        name, until = user.username, _until(user.lock_exception)
+    return _end_exception(
+        name,
+        until,
+        url_for("admin.user", username=name),
+        lambda db, reason: lock_exceptions.end(
+            db, username=name, reason=reason, actor=g.staff.actor, now=utcnow()
+        ),
+    )
+
+
+def _until(granted: LockException | None) -> str:
+    return f"bis {granted.until:%d.%m.%Y} (Az. {granted.decision_ref})" if granted else "keine"
+
+
+def _end_exception(
+    whose: str, until: str, back: str, end: Callable[[Session, str], None]
+) -> ResponseReturnValue:
+    """Ending the exception of a practice or a user: a reason, confirmed once more."""
     form = ReasonForm()
     asked = _asked(
         form,
-        f"Ausnahme der BSNR {number} beenden?",
+        f"Ausnahme für {whose} beenden?",
         [
             f"Ausnahme {until}.",
             "Ab sofort gelten wieder die Daten: liegt das Ende der Frist schon zurück, "
-            "sperrt der nächste nächtliche Lauf die Betriebsstätte.",
+            "sperrt der nächste nächtliche Lauf.",
             f"Grund: {form.reason.data}",
         ],
         "Ja, Ausnahme beenden",
@@ -314,17 +354,15 @@ def exception_end(bsnr: str) -> ResponseReturnValue:
         return asked
 
     def act(db: Session) -> tuple[str, str]:
-        lock_exceptions.end(
-            db, bsnr=number, reason=form.reason.data or "", actor=g.staff.actor, now=utcnow()
-        )
-        return f"Ausnahme der BSNR {number} beendet; die Daten gelten wieder.", back
+        end(db, form.reason.data or "")
+        return f"Ausnahme für {whose} beendet; die Daten gelten wieder.", back
 
     return dialog(
         form,
         act,
-        title=f"Ausnahme vorzeitig beenden: BSNR {number}",
+        title=f"Ausnahme vorzeitig beenden: {whose}",
         intro=[
-            "§ 10 Abs. 3 Satz 2: die Ausnahme endet vor ihrem Tag, z. B. weil der Grund entfiel."
+            "§ 10 Abs. 3 Satz 2: die Ausnahme endet vor ihrem Tag, z. B. weil ihr Grund entfiel."
         ],
         facts=[("Ausnahme", until)],
         fields=["reason"],
