@@ -243,6 +243,7 @@ def admin_pages(site: Site) -> dict[str, str]:
         "sessions": "/admin/sessions",
         "audit": "/admin/audit",
         "staff": "/admin/staff",
+        "staff-password-reset": "/admin/staff/bernd/password-reset",
         "clients": "/admin/clients",
         "settings": "/admin/settings",
         "password": "/admin/password",

@@ -36,6 +36,7 @@ from flexnet.models import (
     LossFee,
     Practice,
     ServiceRequest,
+    StaffAccount,
     TerminationBy,
     Token,
     TokenStatus,
@@ -500,3 +501,33 @@ def test_a_members_own_exception_is_granted_and_ended_on_his_page(site: Site, be
     granted = _audit(site, "lifecycle:exception:grant", username)
     [ended] = _audit(site, "lifecycle:exception:end", username)
     assert [entry.actor for entry in granted] == ["bernd"] and ended.actor == "bernd"
+
+
+def test_an_admin_gives_a_colleague_a_new_first_password(site: Site, anna: FlaskClient) -> None:
+    page = "/admin/staff/dieter/password-reset"
+    new = "Neues-Erstkennwort-Ahorn-58"
+    assert anna.get(page).status_code == 200
+
+    wrong = anna.post(page, data={"csrf_token": csrf(anna, page), "password": new, "confirm": "x"})
+    right = anna.post(
+        page, data={"csrf_token": csrf(anna, page), "password": new, "confirm": "Dieter"}
+    )
+
+    assert wrong.status_code == 400 and new not in wrong.get_data(as_text=True)
+    assert right.status_code == 302
+    assert password_step(site.app.test_client(), "dieter", PASSWORD)[0] == 401  # refused
+    assert password_step(site.app.test_client(), "dieter", new)[0] == 302
+    with state(site.app).database.reader() as db:
+        account = db.scalar(select(StaffAccount).where(StaffAccount.username == "dieter"))
+        assert account is not None and account.must_change_password
+    [entry] = _audit(site, "staff:password:reset", "dieter")
+    assert entry.actor == "anna" and new not in entry.data
+    own = anna.post(
+        "/admin/staff/anna/password-reset",
+        data={
+            "csrf_token": csrf(anna, "/admin/staff/anna/password-reset"),
+            "password": new,
+            "confirm": "anna",
+        },
+    )
+    assert own.status_code == 409 and "Kennwort ändern" in own.get_data(as_text=True)

@@ -132,7 +132,7 @@ GROUPS = (
     Group(
         "Verwaltung",
         (
-            Item("Mitarbeiter", _e("staff_page"), (_e("staff_role"),)),
+            Item("Mitarbeiter", _e("staff_page"), (_e("staff_role"), _e("staff_password_reset"))),
             Item("Clients", _e("clients")),
             Item("Einstellungen", _e("settings_view")),
         ),
