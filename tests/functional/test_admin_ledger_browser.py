@@ -361,9 +361,7 @@ def test_a_practice_whose_termination_took_effect_takes_part_again(site: Site, b
     expect(bernd.get_by_label("Grund, z. B. neue Teilnahmeerklärung")).to_have_value(
         "Neue Teilnahmeerklärung vom Praxisinhaber unterschrieben"
     )
-    bernd.get_by_label("Neuer Yubikey aus dem Lager (Seriennummer, optional)").fill(
-        site.world.serials[30]
-    )
+    bernd.get_by_label("Neuer Yubikey aus dem Lager", exact=False).fill(site.world.serials[30])
     bernd.get_by_role("button", name="Wieder teilnehmen lassen …").click()
     bernd.get_by_role("button", name="Ja, wieder teilnehmen lassen").click()
     _flash(bernd, f"BSNR {bsnr} nimmt wieder teil")
@@ -533,3 +531,12 @@ def test_an_admin_gives_a_colleague_a_new_first_password(site: Site, anna: Flask
         },
     )
     assert own.status_code == 409 and "Kennwort ändern" in own.get_data(as_text=True)
+
+
+def test_a_key_locked_with_its_practice_is_not_offered_on_its_own(
+    site: Site, anna: FlaskClient
+) -> None:
+    page = anna.get(f"/admin/practices/{site.world.locked_bsnr}/unlock").get_data(as_text=True)
+
+    assert "die Betriebsstätte mit ihren Zugängen" in page
+    assert f"der Yubikey {site.world.serials[2]}" not in page

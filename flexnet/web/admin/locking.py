@@ -223,12 +223,17 @@ def _locked_keys(bsnr: str) -> tuple[str, list[tuple[str, TokenStatus]], bool]:
             practice = get_practice(db, bsnr)
         except (NotFoundError, ValidationError):
             raise NotFound from None
+        locked = practice.status is PracticeStatus.LOCKED
+        # A key locked with its practice comes back with it: not offered on its own.
         keys: list[tuple[str, TokenStatus]] = [
             (t.serial, t.status)
             for t in practice.tokens
             if t.status in (TokenStatus.LOCKED, TokenStatus.LOST)
+            and not (
+                locked and (t.lock_cause, t.locked_at) == (practice.lock_cause, practice.locked_at)
+            )
         ]
-        return practice.bsnr, keys, practice.status is PracticeStatus.LOCKED
+        return practice.bsnr, keys, locked
 
 
 def _unlock_key(db: Session, serial: str, reason: str) -> object:

@@ -63,7 +63,7 @@ class ReactivateForm(FlaskForm):  # type: ignore[misc]
     )
     accepted_on = DayField("angenommen am", validators=[InputRequired(REQUIRED)])
     key_serial = StringField(
-        "Neuer Yubikey aus dem Lager (Seriennummer, optional)",
+        "Neuer Yubikey aus dem Lager (Seriennummer; nötig, wenn der bisherige zurückgefordert ist)",
         validators=[Optional(), one_line("Seriennummer", 32)],
     )
     reason = _reason_field("Grund, z. B. neue Teilnahmeerklärung")
