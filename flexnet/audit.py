@@ -54,6 +54,8 @@ class AuditTag(enum.StrEnum):
     # A one-time code for enrolling a second factor, handed out by an admin (never the code).
     STAFF_ENROLMENT_CODE = "staff:enrolment-code:issue"
     STAFF_PASSWORD_CHANGE = "staff:password:change"
+    # An admin gave a colleague a new first password (never the password itself).
+    STAFF_PASSWORD_RESET = "staff:password:reset"
     PRACTICE_CREATE = "practice:record:create"
     PRACTICE_EDIT = "practice:record:edit"  # name, address, phone, contact: old and new
     PRACTICE_ACTIVITY_END = "practice:activity:end"

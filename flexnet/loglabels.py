@@ -30,6 +30,7 @@ AUDIT_TAG_LABEL: dict[AuditTag, str] = {
     AuditTag.STAFF_TOTP_RESET: "zweiter Faktor zurückgesetzt",
     AuditTag.STAFF_ENROLMENT_CODE: "Einrichtungscode ausgegeben",
     AuditTag.STAFF_PASSWORD_CHANGE: "Kennwort eines Mitarbeiters geändert",
+    AuditTag.STAFF_PASSWORD_RESET: "Kennwort eines Mitarbeiters zurückgesetzt",
     AuditTag.PRACTICE_CREATE: "Betriebsstätte angelegt",
     AuditTag.PRACTICE_ACTIVITY_END: "Ende der Tätigkeit erfasst",
     AuditTag.PRACTICE_TERMS_ACCEPT: "Nutzungsbedingungen angenommen",

@@ -270,6 +270,37 @@ def change_role(
     return account
 
 
+def reset_password(
+    session: Session, *, username: str, password: str, actor: Actor, now: datetime
+) -> StaffAccount:
+    """A colleague forgot the password: an admin gives a new first password, which the
+    colleague changes at the next sign-in (as after ``add_staff``); live sessions end.
+    The own password is changed with the old one (``signin.change_password``) instead."""
+    account = get_staff(session, username)
+    if not account.active:
+        raise ConflictError(f"{account.username} ist deaktiviert")
+    if actor.name == account.username:
+        raise ConflictError("Das eigene Kennwort bitte unter „Kennwort ändern“ ändern")
+    password = passwords.check_transportable(password)
+    if len(password) < MIN_STAFF_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"Das Kennwort muss mindestens {MIN_STAFF_PASSWORD_LENGTH} Zeichen lang sein"
+        )
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = now
+    account.must_change_password = True  # someone else chose it
+    ended = signin.end_all(session, account, reason="password", now=now)
+    audit.record(
+        session,
+        AuditTag.STAFF_PASSWORD_RESET,
+        actor=actor,
+        subject=Subject("staff", account.username),
+        data={"sessions_ended": ended},
+        now=now,
+    )
+    return account
+
+
 def reset_second_factor(
     session: Session, *, username: str, actor: Actor, now: datetime
 ) -> StaffAccount:

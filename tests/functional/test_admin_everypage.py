@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from flexnet import create_app
-from flexnet.models import Letter
+from flexnet.models import Letter, LossFee
 from flexnet.web import state
 from tests.conftest import TEST_AUDIT_KEY, TEST_MASTER_KEY, TEST_SECRET_KEY
 from tests.support.admin import PASSWORD, enrolment_code
@@ -177,6 +177,13 @@ def _printed_letter(site: Site) -> int:
     return found
 
 
+def _a_fee(site: Site) -> int:
+    with state(site.app).database.reader() as db:
+        found = db.scalar(select(LossFee.id).order_by(LossFee.id))
+    assert found is not None
+    return found
+
+
 def admin_pages(site: Site) -> dict[str, str]:
     """Every page staff open with GET, by name, with realistic arguments."""
     world = site.world
@@ -203,6 +210,7 @@ def admin_pages(site: Site) -> dict[str, str]:
         "user": f"/admin/users/{world.usernames[1]}",
         "user-edit": f"/admin/users/{world.member}/edit",
         "user-end": f"/admin/users/{world.member}/end",
+        "user-exception": f"/admin/users/{world.member}/exception",
         "keys": "/admin/keys",
         "key-list": "/admin/yubikeys",
         "key": f"/admin/yubikeys/{world.serials[0]}",
@@ -215,6 +223,18 @@ def admin_pages(site: Site) -> dict[str, str]:
         "user-reissue": f"/admin/users/{world.usernames[1]}/reissue",
         "user-import": "/admin/users/import",
         "exceptions": "/admin/exceptions",
+        "exception-end": f"/admin/practices/{world.bsnrs[8]}/exception/end",
+        "termination-correct": f"/admin/practices/{world.bsnrs[4]}/termination/correct",
+        "termination-withdraw": f"/admin/practices/{world.bsnrs[4]}/termination/withdraw",
+        "reactivate": f"/admin/practices/{world.bsnrs[4]}/reactivate",
+        "fees": "/admin/fees",
+        "fees-filtered": "/admin/fees?state=unbezahlt",
+        "fee-invoiced": f"/admin/fees/{_a_fee(site)}/invoiced",
+        "fee-paid": f"/admin/fees/{_a_fee(site)}/paid",
+        "fee-waive": f"/admin/fees/{_a_fee(site)}/waive",
+        "reports": "/admin/reports",
+        "report-locks": "/admin/reports?name=locks-next-quarter",
+        "report-keys-out": "/admin/reports?name=keys-out",
         "letter-returned": "/admin/letters/returned",
         "terms": "/admin/terms",
         "requests": "/admin/requests",
@@ -223,6 +243,7 @@ def admin_pages(site: Site) -> dict[str, str]:
         "sessions": "/admin/sessions",
         "audit": "/admin/audit",
         "staff": "/admin/staff",
+        "staff-password-reset": "/admin/staff/bernd/password-reset",
         "clients": "/admin/clients",
         "settings": "/admin/settings",
         "password": "/admin/password",
@@ -254,6 +275,9 @@ SCREENSHOT_PAGES = (
     "letters",
     "mail-run",
     "requests",
+    "fees",
+    "reports",
+    "termination-correct",
 )
 
 

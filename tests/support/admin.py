@@ -102,6 +102,7 @@ SAMPLE_VALUES = {
     "request_id": 1,
     "letter_id": 1,
     "session_id": 1,
+    "fee_id": 1,
     "kind": "nas",
     "action": "disable",
 }

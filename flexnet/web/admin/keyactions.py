@@ -4,7 +4,7 @@ user's password issued again by letter (§ 7.3), helpdesk and admin. The same se
 
 from __future__ import annotations
 
-from flask import abort, g, url_for
+from flask import abort, g, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -81,6 +81,8 @@ def key_replace(bsnr: str) -> ResponseReturnValue:
         number, name = practice.bsnr, practice.name
         current = [t.serial for t in practice.tokens if t.status in USABLE_STATUSES]
     form = ReplaceForm()
+    if not form.is_submitted() and request.args.get("why") in {r.value for r in Replacement}:
+        form.why.data = request.args["why"]  # opened from a request in the queue
     fee = labels.euro(settings.letters.loss_fee_cents)
 
     def act(db: Session) -> tuple[str, str]:

@@ -382,6 +382,7 @@ EXCEPTION_COLUMNS = (
     Column("ref", "Aktenzeichen", LockException.decision_ref),
     Column("by", "entschieden von", LockException.decided_by),
     Column("created", "erteilt am", LockException.created_at),
+    Column("actions", "Aktionen"),
 )
 
 

@@ -19,10 +19,11 @@ from wtforms.validators import DataRequired
 from flexnet.accounts import users
 from flexnet.accounts.practices import get_practice
 from flexnet.db import utcnow
-from flexnet.errors import NotFoundError, ValidationError
+from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.locks import LockTarget
-from flexnet.models import LockCause, Practice
+from flexnet.models import LockCause, Practice, PracticeStatus, TokenStatus
+from flexnet.otp import stock
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
@@ -33,7 +34,6 @@ from flexnet.web.admin import (
     flash_and_redirect,
     named_person,
     person_choices,
-    practice_or_404,
     submit,
     typed,
 )
@@ -185,9 +185,10 @@ def _unlock(
     back: str,
     act: Callable[[Session, str], object],
     done: str,
+    form: UnlockForm | None = None,
 ) -> ResponseReturnValue:
     """The unlock form: a reason, and ``expected`` typed to confirm; ``act`` unlocks."""
-    form = UnlockForm()
+    form = form or UnlockForm()
 
     def again(problems: list[str], status: int) -> ResponseReturnValue:
         page = render_template(
@@ -204,32 +205,99 @@ def _unlock(
     return submit(
         form,
         lambda db: act(db, form.reason.data or ""),
-        done=lambda _: flash_and_redirect(done, back),
+        done=lambda _: flash_and_redirect(g.get("unlocked") or done, back),
         again=again,
         extra_validators={"confirm": [confirmation]},
     )
+
+
+class PracticeUnlockForm(UnlockForm):
+    what = SelectField("Was wird entsperrt?", choices=[], validate_choice=False)
+
+
+def _locked_keys(bsnr: str) -> tuple[str, list[tuple[str, TokenStatus]], bool]:
+    """The BSNR as stored, its keys that are locked or lost, and whether the practice is
+    locked (404 for an unknown practice)."""
+    with state().database.reader() as db:
+        try:
+            practice = get_practice(db, bsnr)
+        except (NotFoundError, ValidationError):
+            raise NotFound from None
+        locked = practice.status is PracticeStatus.LOCKED
+        # A key locked with its practice comes back with it: not offered on its own.
+        keys: list[tuple[str, TokenStatus]] = [
+            (t.serial, t.status)
+            for t in practice.tokens
+            if t.status in (TokenStatus.LOCKED, TokenStatus.LOST)
+            and not (
+                locked and (t.lock_cause, t.locked_at) == (practice.lock_cause, practice.locked_at)
+            )
+        ]
+        return practice.bsnr, keys, locked
+
+
+def _unlock_key(db: Session, serial: str, reason: str) -> object:
+    """A key alone after a false alarm (``locks.unlock_key``); a lost key is refused with
+    the way the practice gets a new one, in the words of this UI."""
+    token = stock.get_practice_key(db, serial)
+    if token.status is TokenStatus.LOST:
+        raise ConflictError(
+            f"Yubikey {token.serial} ist als verloren gemeldet und bleibt ausgemustert "
+            "(§ 7 Abs. 2): auch wenn er wieder auftaucht, wird er nicht entsperrt. Die "
+            "Betriebsstätte bekommt einen Ersatz („Yubikey ersetzen“ auf ihrer Seite)."
+        )
+    return locks.unlock_key(db, serial=serial, reason=reason, actor=g.staff.actor, now=utcnow())
 
 
 @blueprint.route("/practices/<bsnr>/unlock", methods=["GET", "POST"])
 @reshows_stale_form
 @allowed(HELPDESK)
 def unlock_practice(bsnr: str) -> ResponseReturnValue:
-    number = practice_or_404(bsnr)
+    """The practice, or one of its keys after a false alarm (a self-lock, a suspicion
+    of misuse), as ``flexnet unlock practice BSNR`` and ``flexnet unlock key SERIAL``."""
+    number, keys, practice_locked = _locked_keys(bsnr)
+    choices = (
+        [SelectChoice("practice", "die Betriebsstätte mit ihren Zugängen")]
+        if practice_locked
+        else []
+    )
+    for serial, status in keys:
+        note = " (als verloren gemeldet: bleibt ausgemustert)" if status is TokenStatus.LOST else ""
+        choices.append(SelectChoice(f"key:{serial}", f"der Yubikey {serial}{note}"))
+    if not choices:
+        choices = [SelectChoice("practice", "die Betriebsstätte mit ihren Zugängen")]
+    form = PracticeUnlockForm()
+    form.what.choices = choices
+    if not form.is_submitted():
+        wanted = f"key:{request.args.get('key', '')}"
+        form.what.data = wanted if wanted in {c.value for c in choices} else choices[0].value
+
+    def act(db: Session, reason: str) -> object:
+        what = form.what.data or choices[0].value  # a form without the choice: the first
+        if what == "practice":
+            return locks.unlock(
+                db,
+                what=LockTarget.PRACTICE,
+                identifier=number,
+                reason=reason,
+                actor=g.staff.actor,
+                now=utcnow(),
+                quarters=state().settings.lock_after_quarters,
+            )
+        serial = what.removeprefix("key:")
+        if not what.startswith("key:") or serial not in {s for s, _ in keys}:
+            raise ValidationError("Bitte wählen, was entsperrt wird.")
+        g.unlocked = f"Yubikey {serial} entsperrt."
+        return _unlock_key(db, serial, reason)
+
     return _unlock(
         title=f"Betriebsstätte {number} entsperren",
         expected="die BSNR",
         confirmation=typed(number, MISTYPED),
         back=url_for("admin.practice", bsnr=number),
-        act=lambda db, reason: locks.unlock(
-            db,
-            what=LockTarget.PRACTICE,
-            identifier=number,
-            reason=reason,
-            actor=g.staff.actor,
-            now=utcnow(),
-            quarters=state().settings.lock_after_quarters,
-        ),
+        act=act,
         done=f"BSNR {number} entsperrt.",
+        form=form,
     )
 
 

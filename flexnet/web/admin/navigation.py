@@ -60,6 +60,9 @@ GROUPS = (
                         "practice_end",
                         "terms_accept",
                         "privacy_practice",
+                        "termination_correct",
+                        "termination_withdraw",
+                        "practice_reactivate",
                     )
                 ),
             ),
@@ -73,6 +76,7 @@ GROUPS = (
                         "unlock_user",
                         "user_reissue",
                         "user_exception",
+                        "user_exception_end",
                         "user_edit",
                         "user_end",
                         "privacy_user",
@@ -82,7 +86,7 @@ GROUPS = (
             Item("Neue Betriebsstätte", _e("practice_new")),
             Item("Nutzungsbedingungen", _e("terms_page"), (_e("terms_publish"),)),
             Item("Benutzer-Import", _e("user_import")),
-            Item("Ausnahmen", _e("exceptions")),
+            Item("Ausnahmen", _e("exceptions"), (_e("exception_end"),)),
         ),
     ),
     Group(
@@ -111,6 +115,13 @@ GROUPS = (
     ),
     Group("Anfragen", (Item("Anfragen", _e("requests"), (_e("request_detail"),)),)),
     Group(
+        "Berichte",
+        (
+            Item("Berichte", _e("report_page")),
+            Item("Gebühren", _e("fee_list"), (_e("fee_invoiced"), _e("fee_paid"), _e("fee_waive"))),
+        ),
+    ),
+    Group(
         "Protokolle",
         (
             Item("Anmeldeprotokoll", _e("logins")),
@@ -121,7 +132,7 @@ GROUPS = (
     Group(
         "Verwaltung",
         (
-            Item("Mitarbeiter", _e("staff_page"), (_e("staff_role"),)),
+            Item("Mitarbeiter", _e("staff_page"), (_e("staff_role"), _e("staff_password_reset"))),
             Item("Clients", _e("clients")),
             Item("Einstellungen", _e("settings_view")),
         ),

@@ -23,6 +23,7 @@ from flexnet.models import (
     AuditEntry,
     AuthEvent,
     Letter,
+    LossFee,
     Practice,
     RequestStatus,
     ServiceRequest,
@@ -83,6 +84,9 @@ def dashboard() -> ResponseReturnValue:
                 select(func.count()).where(Token.counter_warned_at.is_not(None))
             ),
             "flagged_sessions": vpn.flagged_live_count(db),
+            "unpaid_fees": db.scalar(
+                select(func.count()).where(LossFee.paid_on.is_(None), LossFee.waived_on.is_(None))
+            ),
         }
         day = _rejects(db, now - timedelta(hours=24), now)
         hour = _rejects(db, now - timedelta(hours=1), now)

@@ -126,18 +126,22 @@ def _action(
         if named:
             return "Entsperren-Dialog für " + named, url_for("admin.unlock_user", username=named)
         return "Entsperren-Dialog der Betriebsstätte", url_for("admin.unlock_practice", bsnr=bsnr)
+    if kind is RequestKind.NEW_PASSWORD and named:
+        return f"Neues Kennwort für {named} ausgeben", url_for("admin.user_reissue", username=named)
     if kind is RequestKind.KEY_LOST:
-        return "Verlust erfassen (Yubikey sperren)", url_for(
-            "admin.lock_dialog", bsnr=bsnr, what="key", cause="loss"
+        return "Ersatz für den verlorenen Yubikey ausgeben (sperrt ihn, Gebühr)", url_for(
+            "admin.key_replace", bsnr=bsnr, why="lost"
         )
+    if kind is RequestKind.KEY_DEFECTIVE:
+        return "Defekten Yubikey ersetzen", url_for("admin.key_replace", bsnr=bsnr, why="defective")
     if kind is RequestKind.RESYNC and key:
         return f"Yubikey {key} resynchronisieren", url_for("admin.key_detail", serial=key)
     if kind is RequestKind.NEW_USER:
         return "Benutzer anlegen", url_for("admin.user_new", bsnr=bsnr)
     if kind is RequestKind.END_OF_ACCESS:
         return "Kündigung erfassen", url_for("admin.terminate", bsnr=bsnr)
-    if kind in (RequestKind.KEY_DEFECTIVE, RequestKind.SELF_LOCK):
-        return "Betriebsstätte öffnen", url_for("admin.practice", bsnr=bsnr)
+    if kind is RequestKind.SELF_LOCK:
+        return "Entsperren nach Fehlalarm", url_for("admin.unlock_practice", bsnr=bsnr)
     return None
 
 

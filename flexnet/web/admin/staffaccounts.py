@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import abort, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from flexnet.db import utcnow
+from flexnet.errors import NotFoundError
 from flexnet.models import StaffAccount, StaffRole, Token, TokenStatus
 from flexnet.otp import stock
 from flexnet.staff import accounts as staff_accounts
@@ -27,6 +28,7 @@ from flexnet.web.admin import (
     blank,
     blueprint,
     confirm_first,
+    dialog,
     flash_and_redirect,
     submit,
     typed,
@@ -46,6 +48,16 @@ class AddForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type infor
     password = PasswordField(
         "Erstkennwort (mindestens 12 Zeichen, der Mitarbeiter richtet dann den zweiten Faktor ein)",
         validators=[DataRequired(REQUIRED)],
+    )
+
+
+class PasswordResetForm(FlaskForm):  # type: ignore[misc]
+    password = PasswordField(
+        "Neues Erstkennwort (mindestens 12 Zeichen; wird bei der nächsten Anmeldung geändert)",
+        validators=[DataRequired(REQUIRED)],
+    )
+    confirm = StringField(
+        "Zur Bestätigung den Benutzernamen eingeben", validators=[DataRequired(REQUIRED)]
     )
 
 
@@ -279,4 +291,48 @@ def staff_yubikey(username: str) -> ResponseReturnValue:
         ),
         again=_again,
         invalid="Bitte die Seriennummer angeben.",
+    )
+
+
+@blueprint.route("/staff/<username>/password-reset", methods=["GET", "POST"])
+@reshows_stale_form
+@allowed(ADMIN)
+def staff_password_reset(username: str) -> ResponseReturnValue:
+    """A colleague forgot the password: a new first password, changed at the next
+    sign-in; the second factor stays (a lost one: "Zweiten Faktor zurücksetzen")."""
+    with state().database.reader() as db:
+        try:
+            name = staff_accounts.get_staff(db, username).username
+        except NotFoundError:
+            abort(404)
+    form = PasswordResetForm()
+
+    def act(db: Session) -> tuple[str, str]:
+        staff_accounts.reset_password(
+            db,
+            username=name,
+            password=form.password.data or "",
+            actor=g.staff.actor,
+            now=utcnow(),
+        )
+        return (
+            f"Kennwort von {name} zurückgesetzt; die Sitzungen sind beendet, bei der nächsten "
+            "Anmeldung wird es geändert.",
+            url_for("admin.staff_page"),
+        )
+
+    return dialog(  # a PasswordField never shows what was typed
+        form,
+        act,
+        title=f"Kennwort zurücksetzen: {name}",
+        intro=[
+            "Das neue Erstkennwort bitte persönlich oder telefonisch nach Rückruf mitteilen. "
+            "Der zweite Faktor bleibt; ist auch er verloren, zusätzlich „Zweiten Faktor "
+            "zurücksetzen“ (dann gibt es einen Einrichtungscode)."
+        ],
+        fields=["password", "confirm"],
+        extra_validators={"confirm": [typed(name, CONFIRM, any_case=True)]},
+        button="Kennwort zurücksetzen",
+        back=url_for("admin.staff_page"),
+        danger=True,
     )

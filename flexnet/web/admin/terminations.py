@@ -3,7 +3,7 @@ the practice page (helpdesk, admin); the same services as the CLI."""
 
 from __future__ import annotations
 
-from flask import g, url_for
+from flask import abort, g, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -11,13 +11,22 @@ from wtforms import StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Optional
 
+from flexnet.accounts import users
 from flexnet.db import utcnow
-from flexnet.errors import ValidationError
+from flexnet.errors import NotFoundError, ValidationError
 from flexnet.lifecycle import lock_exceptions, locks
 from flexnet.models import TerminationBy
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
-from flexnet.web.admin import HELPDESK, allowed, blueprint, form_page, practice_or_404, typed
+from flexnet.web.admin import (
+    HELPDESK,
+    allowed,
+    blueprint,
+    dialog,
+    form_page,
+    practice_or_404,
+    typed,
+)
 from flexnet.web.errors import reshows_stale_form
 from flexnet.web.forms import DayField, chosen, one_line
 
@@ -116,3 +125,45 @@ def exception(bsnr: str) -> ResponseReturnValue:
         return message, url_for("admin.practice", bsnr=number)
 
     return form_page(form, "admin/exception.html", act, bsnr=number)
+
+
+@blueprint.route("/users/<username>/exception", methods=["GET", "POST"])
+@reshows_stale_form
+@allowed(HELPDESK)
+def user_exception(username: str) -> ResponseReturnValue:
+    """One member's exception (``flexnet exception grant --user``): his own end of activity
+    (§ 10 Abs. 3) does not lock him until the day granted."""
+    with state().database.reader() as db:
+        try:
+            name = users.get_user(db, username).username
+        except NotFoundError:
+            abort(404)
+    form = ExceptionForm()
+
+    def act(db: Session) -> tuple[str, str]:
+        lock_exceptions.grant(
+            db,
+            username=name,
+            until=form.until.data,
+            reason=form.reason.data or "",
+            decision_ref=form.decision_ref.data or "",
+            decided_by=form.decided_by.data or "",
+            actor=g.staff.actor,
+            now=utcnow(),
+            quarters=state().settings.lock_after_quarters,
+        )
+        message = f"Ausnahme für {name} bis {form.until.data:%d.%m.%Y} erfasst."
+        return message, url_for("admin.user", username=name)
+
+    return dialog(
+        form,
+        act,
+        title=f"Ausnahme von der automatischen Sperre: {name}",
+        intro=[
+            "§ 10 Abs. 3 Satz 2: Zugang über das Ende der Frist hinaus bis zu einem Tag, mit "
+            "Begründung und Aktenzeichen; gilt nur für diesen Benutzer."
+        ],
+        fields=["until", "reason", "decision_ref", "decided_by"],
+        button="Ausnahme erfassen",
+        back=url_for("admin.user", username=name),
+    )

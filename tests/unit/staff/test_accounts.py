@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flexnet.audit import Actor
 from flexnet.authn import passwords
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.lifecycle import locks, returns
@@ -247,3 +248,37 @@ def test_no_enrolment_code_while_a_factor_is_there_or_for_a_departed_account(
     staff_accounts.deactivate_staff(session, username=newcomer, actor=STAFF, now=NOW)
     with pytest.raises(ConflictError, match="deaktiviert"):
         staff_accounts.issue_enrolment_code(session, username=newcomer, actor=STAFF, now=NOW)
+
+
+def test_an_admin_resets_a_colleagues_password_to_one_changed_at_the_next_sign_in(
+    session: Session,
+) -> None:
+    account = staff_accounts.add_staff(
+        session,
+        username="bernd",
+        role=StaffRole.HELPDESK,
+        password="Erstes-Kennwort-Linde-11",
+        actor=STAFF,
+        now=NOW,
+    )
+    account.must_change_password = False
+    anna = Actor.staff("anna")
+
+    with pytest.raises(ValidationError, match="12 Zeichen"):
+        staff_accounts.reset_password(
+            session, username="bernd", password="kurz", actor=anna, now=NOW
+        )
+    with pytest.raises(ConflictError, match="Kennwort ändern"):
+        staff_accounts.reset_password(
+            session, username="bernd", password="x" * 20, actor=Actor.staff("bernd"), now=NOW
+        )
+    staff_accounts.reset_password(
+        session, username="bernd", password="Neues-Kennwort-Eiche-22", actor=anna, now=NOW
+    )
+
+    assert passwords.verify("Neues-Kennwort-Eiche-22", account.password_hash).ok
+    assert account.must_change_password
+    entry = session.scalars(
+        select(AuditEntry).where(AuditEntry.tag == "staff:password:reset")
+    ).one()
+    assert entry.actor == "anna" and "Eiche" not in entry.data
