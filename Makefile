@@ -13,7 +13,7 @@ TEST_DEBIAN_PACKAGES += radsecproxy
 INTEROP_DEBIAN_PACKAGES := ocserv openconnect iproute2
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test test-tools lint format clean bench soak fuzz audit dist interop
+.PHONY: help install system-deps run test test-tools lint format clean bench soak fuzz audit dist interop screenshots
 FUZZ_SECONDS ?= 300
 FUZZ_HARNESSES := radius_packets otp_parser
 
@@ -51,6 +51,9 @@ test-tools: node_modules/axe-core/axe.min.js ## The npm tools the browser tests 
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+screenshots: system-deps install test-tools ## Write the admin UI's screenshots into docs/screenshots/ (the every-page scan)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/functional/test_admin_everypage.py -p no:randomly -q -k every_admin_page
 
 dist: install ## Build the sdist and, from it, the wheel into dist/ (what production installs)
 	rm -rf dist
