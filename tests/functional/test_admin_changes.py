@@ -378,3 +378,59 @@ def test_users_of_the_previous_system_are_imported_all_or_nothing(app: Flask) ->
     assert done == 200, re.findall(r"class=\"(?:alert|error)\"[^>]*>([^<]*)<", page)
     assert "2 Benutzer angelegt; Kennwörter übernommen: 1" in page
     assert "alt1" in page  # the list of users with a taken-over password
+
+
+def test_the_registry_is_tried_then_imported_in_the_browser_and_a_bad_file_changes_nothing(
+    app: Flask,
+) -> None:
+    """``flexnet registry import`` on a page: the trial run (the default) shows the diff and
+    changes nothing, the import applies it as the signed-in staff member, a bad row is
+    named with its line and nothing changes, auditors may not."""
+    helpdesk = signed_in(app, "bernd")
+    auditor = signed_in(app, "carla")
+    path = "/admin/registry"
+    header = "BSNR;Praxis;Adresszusatz;Strasse;PLZ;Ort;Telefon;LANR;Name;Beginn;Ende\n"
+    good = (
+        header
+        + "881234600;MVZ Nord;Haus 2;Lübecker Str. 3;39124;Magdeburg;0391 555;;;;\n"
+        + "881234600;MVZ Nord;Haus 2;Lübecker Str. 3;39124;Magdeburg;0391 555;234567701;"
+        "Dr. Jörg Schäfer;;\n"
+    )
+    bad = good + "88123;Kurz;;Weg 1;39100;Magdeburg;;;;;\n"
+
+    def send(client: FlaskClient, text: str, *, trial: bool) -> tuple[int, str]:
+        data = {
+            "csrf_token": csrf(client, path),
+            "file": (io.BytesIO(text.encode()), "register.csv"),
+        }
+        if trial:
+            data["trial"] = "y"
+        response = client.post(path, data=data, content_type="multipart/form-data")
+        return response.status_code, response.get_data(as_text=True)
+
+    form = helpdesk.get(path).get_data(as_text=True)
+    refused, problems = send(helpdesk, bad, trial=False)
+    tried, diff = send(helpdesk, good, trial=True)
+    with state(app).database.reader() as db:
+        before = db.scalar(select(Practice.id).where(Practice.bsnr == "881234600"))
+    done, applied = send(helpdesk, good, trial=False)
+    again, nothing = send(helpdesk, good, trial=False)
+    forbidden = auditor.get(path).status_code
+    with state(app).database.reader() as db:
+        created = db.scalar(select(Practice).where(Practice.bsnr == "881234600"))
+        member = db.scalar(select(User).where(User.lanr == "234567701"))
+        actors = set(
+            db.scalars(select(AuditEntry.actor).where(AuditEntry.subject_id == "881234600"))
+        )
+
+    assert '<input checked id="trial" name="trial" type="checkbox"' in form  # trial by default
+    assert refused == 400 and "Zeile 4" in problems and "nichts geändert" in problems
+    assert tried == 200 and "Probelauf: das würde sich ändern" in diff
+    assert "Neu: Betriebsstätte 881234600 MVZ Nord, Haus 2, Lübecker Str. 3" in diff
+    assert "Neu: Mitglied LANR 234567701 Dr. Jörg Schäfer bei BSNR 881234600" in diff
+    assert before is None  # the trial changed nothing
+    assert done == 200 and "Übernommen: 1 Betriebsstätten neu" in applied
+    assert again == 200 and "Nichts zu ändern" in nothing
+    assert created is not None and member is not None and member.practice_id == created.id
+    assert actors == {"bernd"}  # the signed-in staff member, as the CLI names its actor
+    assert forbidden == 403

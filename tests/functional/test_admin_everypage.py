@@ -224,6 +224,7 @@ def admin_pages(site: Site) -> dict[str, str]:
         "key-replace": f"/admin/practices/{bsnr}/replace",
         "user-reissue": f"/admin/users/{world.usernames[1]}/reissue",
         "user-import": "/admin/users/import",
+        "registry": "/admin/registry",
         "exceptions": "/admin/exceptions",
         "exception-end": f"/admin/practices/{world.bsnrs[8]}/exception/end",
         "termination-correct": f"/admin/practices/{world.bsnrs[4]}/termination/correct",

@@ -426,6 +426,7 @@ from flexnet.web.admin import (  # noqa: E402, F401
     onboarding,
     pages,
     privacypages,
+    registrypage,
     reportpages,
     requestpages,
     staffaccounts,

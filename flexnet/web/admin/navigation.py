@@ -86,6 +86,7 @@ GROUPS = (
             Item("Neue Betriebsstätte", _e("practice_new")),
             Item("Nutzungsbedingungen", _e("terms_page"), (_e("terms_publish"),)),
             Item("Benutzer-Import", _e("user_import")),
+            Item("Register", _e("registry_import")),
             Item("Ausnahmen", _e("exceptions"), (_e("exception_end"),)),
         ),
     ),
