@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, create_engine, event, select, update
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
@@ -215,14 +215,20 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     # The next writer's turn comes after the COMMIT/ROLLBACK, not before it (SQLAlchemy
     # announces both before it runs them): this runs them on the driver's connection,
     # and SQLAlchemy's own call right after finds no transaction left and does nothing.
-    # Should one fail here, SQLAlchemy's call runs it again and reports the error.
+    # A failed COMMIT raises here, as SQLAlchemy's error for it: SQLite rolls a
+    # transaction back by itself on some failures (disk full, I/O error), and the call
+    # after this one would then find nothing to commit and report success.
     def _end_and_pass_turn(connection: Any, statement: str) -> None:
         if not connection.info.pop(_GATE_HELD, False):
             return
         try:
             connection.connection.dbapi_connection.execute(statement)
-        except sqlite3.Error:
-            pass
+        except sqlite3.Error as error:
+            if statement == "COMMIT":
+                raise DBAPIError.instance(
+                    statement, None, error, sqlite3.Error, hide_parameters=True
+                ) from error
+            # A failed ROLLBACK leaves nothing to keep: SQLAlchemy's own rolls back again.
         finally:
             gate.release()
 

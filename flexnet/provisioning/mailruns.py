@@ -470,15 +470,11 @@ def _write_run(
     """The run, its letters, the passwords and the audit entries, set-based: the
     caller's transaction holds its locks for a moment, not for the whole run."""
     ids = [letter.id for letter in due]
-    claimed = {
-        id_
-        for chunk in chunked(sorted(ids))
-        for id_ in session.scalars(
-            select(Letter.id)
-            .where(Letter.id.in_(chunk), Letter.status == LetterStatus.DUE, Letter.run_id.is_(None))
-            .with_for_update(skip_locked=True)
-        )
-    }
+    claimed = _claim(session, ids, skip_locked=True)
+    if claimed and len(claimed) != len(ids):
+        # Some were locked: by a login or staff touching a letter for a moment (wait for
+        # it), or by another run (then, once it commits, they no longer match).
+        claimed |= _claim(session, sorted(set(ids) - claimed), skip_locked=False)
     if not claimed:
         return None  # another run holds or has printed them
     if len(claimed) != len(ids):
@@ -525,6 +521,21 @@ def _write_run(
     )
     audit.record_many(session, entries, actor=actor, now=now)
     return run
+
+
+def _claim(session: Session, ids: list[int], *, skip_locked: bool) -> set[int]:
+    """Those of ``ids`` still due and in no run, locked for this transaction (PostgreSQL;
+    SQLite's write lock covers the file). ``skip_locked``: rows another transaction
+    holds are left out instead of waited for."""
+    return {
+        id_
+        for chunk in chunked(sorted(ids))
+        for id_ in session.scalars(
+            select(Letter.id)
+            .where(Letter.id.in_(chunk), Letter.status == LetterStatus.DUE, Letter.run_id.is_(None))
+            .with_for_update(skip_locked=skip_locked)
+        )
+    }
 
 
 _ISSUED = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from flexnet.db import Database, make_engine
 from flexnet.writegate import WriteGate
@@ -143,3 +143,24 @@ def test_a_writer_whose_turn_does_not_come_in_time_gets_an_error_never_a_hang(
     holder.close()
     with database.session() as session:
         session.execute(text("UPDATE counter SET n = 4"))
+
+
+def test_a_commit_that_fails_is_an_error_and_the_turn_passes_on(database: Database) -> None:
+    # A deferred foreign key is checked at COMMIT: the COMMIT the gate runs itself fails.
+    with database.session() as session:
+        session.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        session.execute(
+            text(
+                "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id)"
+                " DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+
+    def orphan() -> None:
+        with database.session() as session:
+            session.execute(text("INSERT INTO child VALUES (42)"))
+
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        orphan()
+    with database.session() as session:  # the next writer's turn comes at once
+        assert session.execute(text("SELECT count(*) FROM child")).scalar_one() == 0
