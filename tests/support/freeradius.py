@@ -62,7 +62,7 @@ home_server flexnet {{
     port = {home_port}
     secret = {home_secret}
 {home_tls}    require_message_authenticator = yes
-    response_window = 1
+    response_window = {response_window}
     zombie_period = 1
     status_check = status-server
     check_interval = 6
@@ -169,10 +169,15 @@ def proxy(
     home_port: int,
     home_secret: str,
     home_tls: tuple[Path, Path, Path] | None = None,
+    response_window: int = 5,
 ) -> Iterator[FreeRadiusProxy]:
     """FreeRADIUS proxying everything to flexnet at 127.0.0.1:home_port (and +1); with
     ``home_tls`` (client certificate, its key, the CA of flexnet's certificate) over
-    RADIUS over TLS to flexnet's TLS port ``home_port`` instead (secret ``radsec``)."""
+    RADIUS over TLS to flexnet's TLS port ``home_port`` instead (secret ``radsec``).
+
+    ``response_window``: seconds the proxy waits for flexnet before it gives up on the
+    request and answers Access-Reject itself. It must cover one argon2id verify on a
+    loaded CI machine (1 s did not, on PostgreSQL) and stay below radclient's ``-t 6``."""
     binary = shutil.which("freeradius") or "/usr/sbin/freeradius"
     directory.mkdir(parents=True, exist_ok=True)
     running = FreeRadiusProxy(directory, port_for.select_random(), port_for.select_random())
@@ -183,6 +188,7 @@ def proxy(
             home_port=home_port,
             home_secret=home_secret,
             home_tls="" if home_tls is None else TLS_HOME.format(*home_tls),
+            response_window=response_window,
             client_secret=CLIENT_SECRET,
             auth_port=running.auth_port,
             acct_port=running.acct_port,
