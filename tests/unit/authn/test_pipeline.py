@@ -11,7 +11,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from passlib.hash import bcrypt
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from flexnet.models import (
     AuditEntry,
     AuthEvent,
     LockCause,
+    LockException,
     Practice,
     PracticeKind,
     StaffRole,
@@ -40,6 +41,7 @@ from flexnet.otp import stock
 from flexnet.otp.secrets import SecretBox, token_context
 from flexnet.staff import accounts as staff_accounts
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
+from tests.support import seed
 from tests.support.yubikeys import SimulatedKey
 
 PASSWORD = "Sommer-Regen-2026!"
@@ -761,3 +763,52 @@ def test_a_stranger_elsewhere_never_pauses_the_password_only_paths_for_the_owner
     addresses_before_alarm = (alarm - threshold) // threshold
     checked = threshold + many.count("password_wrong")
     assert checked == alarm + (20 - addresses_before_alarm) * pipeline.PASSWORD_ONLY_UNDER_ALARM
+
+
+@pytest.mark.parametrize("members", [1, 4])
+def test_a_staff_login_reads_its_members_in_as_many_statements_for_one_as_for_four(
+    session: Session,
+    make_practice: Callable[..., Practice],
+    make_user: Callable[..., User],
+    make_yubikey: Callable[..., tuple[Token, SimulatedKey]],
+    members: int,
+) -> None:
+    """The practice follows its members (§ 1.2): every member's end of activity and
+    exception decides a staff login. All members ended long ago, each with an exception
+    past today: the login is let in only if every member's exception was read, and the
+    statements do not grow with the members (they are joined into the user's read)."""
+    practice = make_practice()
+    staff = make_user(practice=practice, username="emuster", migrated_password=PASSWORD)
+    _, key = make_yubikey(practice=practice)
+    for n in range(members):
+        member = make_user(practice=practice, kind=UserKind.MEMBER, lanr=seed.lanr(n))
+        member.activity_ended_on = date(2024, 6, 30)
+        session.add(
+            LockException(
+                user=member,
+                until=NOW.date() + timedelta(days=30 + n),
+                reason="Vertretung",
+                decision_ref=f"V-{n}",
+                decided_by="test",
+            )
+        )
+    session.flush()
+    session.expire_all()
+    selects: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        decision = auth(session, "emuster", key.otp())
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert decision.outcome is Outcome.ACCEPT, decision
+    assert decision.user_id == staff.id
+    # the user with practice and members (phase 1), the key (OTP), the limits, the user
+    # again, locked (phase 3), the key again: 5, however many members
+    assert len(selects) == 5, "\n\n".join(selects)
