@@ -508,9 +508,9 @@ def new_password_problems(
     return outcome.new_password_problems(session, user_id=user_id, password=password, policy=policy)
 
 
-def _one_user(session: Session, statement: Select[tuple[User]], **params: object) -> User | None:
+def _one_user(session: Session, statement: Select[User], **params: object) -> User | None:
     """The one user ``statement`` finds, its practice's users joined in (hence unique())."""
-    return session.execute(statement, params).unique().scalar_one_or_none()
+    return session.scalars(statement, params).unique().one_or_none()
 
 
 @contextmanager
