@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from flexnet import resources
 from flexnet.config import Settings, load_settings
 from flexnet.db import Database
+
+if TYPE_CHECKING:  # Flask is imported by the web app only, not by every CLI command
+    from flask import Flask
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Wire config, database and blueprints; no work beyond that."""
+    from flask import Flask
     from flask_wtf.csrf import CSRFProtect
 
     from flexnet.ops import logsetup

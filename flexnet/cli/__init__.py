@@ -7,9 +7,10 @@ stderr (``flexnet: …``) and a non-zero exit code; nothing is changed then.
 from __future__ import annotations
 
 import getpass
+import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cached_property
@@ -32,8 +33,69 @@ from flexnet.staff import accounts as staff_accounts
 from flexnet.textrules import visible
 
 
+# The modules whose imports register each top-level command and its subcommands. A
+# command imports only these: ``flexnet lifecycle run`` (nightly) or ``flexnet practice
+# show`` do not start up what the RADIUS server, the web app or backups import (about
+# half of the start-up time). ``--help`` imports all. Kept complete by
+# tests/unit/cli/test_lazy_commands.py.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "api-client": ("radius_cmds",),
+    "audit": ("audit_cmds",),
+    "backup": ("backup_cmds",),
+    "db": ("instance_cmds", "backup_cmds"),
+    "demo": ("radius_cmds",),
+    "exception": ("lifecycle_cmds",),
+    "fees": ("fees_cmds",),
+    "init": ("instance_cmds",),
+    "keygen": ("instance_cmds",),
+    "keys": ("yubikey_cmds",),
+    "letters": ("letters_cmds",),
+    "lifecycle": ("lifecycle_cmds",),
+    "lock": ("lifecycle_cmds",),
+    "nas": ("radius_cmds",),
+    "practice": (
+        "edit_cmds",
+        "lifecycle_cmds",
+        "record_cmds",
+        "takeover_cmds",
+        "termination_cmds",
+    ),
+    "privacy": ("privacy_cmds",),
+    "profile": ("radius_cmds",),
+    "radius": ("radius_cmds",),
+    "registry": ("registry_cmds",),
+    "report": ("report_cmds",),
+    "restore": ("backup_cmds",),
+    "run": ("instance_cmds",),
+    "serve": ("instance_cmds",),
+    "staff": ("record_cmds",),
+    "termination": ("termination_cmds",),
+    "terms": ("record_cmds", "terms_cmds"),
+    "unlock": ("lifecycle_cmds",),
+    "user": ("edit_cmds", "record_cmds"),
+    "wsapi-client": ("yubikey_cmds",),
+    "yubikey": ("lifecycle_cmds", "yubikey_cmds"),
+}
+
+
+def import_commands(names: Iterable[str]) -> None:
+    """Register the commands ``names`` (and their subcommands) on :data:`cli`."""
+    for name in names:
+        for module in COMMAND_MODULES.get(name, ()):
+            importlib.import_module(f"flexnet.cli.{module}")
+
+
 class FlexnetGroup(click.Group):
-    """Reports every error as one line instead of a traceback or a usage dump."""
+    """Reports every error as one line instead of a traceback or a usage dump; imports
+    a command's modules when it is used (:data:`COMMAND_MODULES`)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        import_commands([cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        import_commands(COMMAND_MODULES)
+        return super().list_commands(ctx)
 
     def main(  # type: ignore[override]
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
@@ -236,24 +298,3 @@ def cli(click_ctx: click.Context, acting_as: str | None) -> None:
 
 def main() -> None:
     cli.main()
-
-
-# Subcommands register themselves on ``cli`` when imported.
-from flexnet.cli import (  # noqa: E402, F401
-    audit_cmds,
-    backup_cmds,
-    edit_cmds,
-    fees_cmds,
-    instance_cmds,
-    letters_cmds,
-    lifecycle_cmds,
-    privacy_cmds,
-    radius_cmds,
-    record_cmds,
-    registry_cmds,
-    report_cmds,
-    takeover_cmds,
-    termination_cmds,
-    terms_cmds,
-    yubikey_cmds,
-)
