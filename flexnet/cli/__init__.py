@@ -32,7 +32,6 @@ from flexnet.otp.secrets import SecretBox
 from flexnet.staff import accounts as staff_accounts
 from flexnet.textrules import visible
 
-
 # The modules whose imports register each top-level command and its subcommands. A
 # command imports only these: ``flexnet lifecycle run`` (nightly) or ``flexnet practice
 # show`` do not start up what the RADIUS server, the web app or backups import (about
