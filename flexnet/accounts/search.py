@@ -20,6 +20,7 @@ plain columns, never as ORM objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     Integer,
+    Row,
     Select,
     and_,
     bindparam,
@@ -81,7 +83,7 @@ def search(session: Session, query: str, *, limit: int = LIMIT) -> list[Hit]:
     return hits[:limit]
 
 
-def _practice_hits(rows: Any, text: str, folded: str, limit: int) -> list[Hit]:
+def _practice_hits(rows: Iterable[Row[Any]], text: str, folded: str, limit: int) -> list[Hit]:
     hits = []
     for row in sorted(rows, key=lambda one: one.bsnr)[:limit]:
         if row.bsnr.startswith(text):
@@ -94,7 +96,7 @@ def _practice_hits(rows: Any, text: str, folded: str, limit: int) -> list[Hit]:
     return hits
 
 
-def _user_hits(rows: Any, text: str, folded: str, limit: int) -> list[Hit]:
+def _user_hits(rows: Iterable[Row[Any]], text: str, folded: str, limit: int) -> list[Hit]:
     hits = []
     for row in sorted(rows, key=lambda one: one.username)[:limit]:
         if row.lanr == text:
