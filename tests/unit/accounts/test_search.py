@@ -118,3 +118,35 @@ def test_glob_and_match_characters_are_text(
     """SQLite looks prefixes up with GLOB and parts with an FTS5 phrase: their special
     characters are taken as typed, as LIKE's are."""
     assert found(session, query) == set()
+
+
+def test_digits_also_find_a_name_that_holds_them(
+    session: Session, make_practice: Callable[..., Practice], make_user: Callable[..., User]
+) -> None:
+    """A number typed is looked for in names too, not only as BSNR, LANR or serial."""
+    practice = make_practice(name="MVZ 4711 Halle", city="Halle (Saale)")
+    make_user(practice=practice, username="mvz", name="Empfang 4711")
+
+    assert found(session, "4711") == {("Praxis", "MVZ 4711 Halle"), ("Name", "mvz")}
+
+
+def test_a_part_shorter_than_a_trigram(session: Session, records: dict[str, str]) -> None:
+    """Two letters have no trigram to look up: found all the same."""
+    assert {("Praxis", "Praxis Weiß"), ("Name", "jgross")} <= found(session, "ß")
+
+
+def test_at_most_limit_hits_the_first_by_bsnr_then_username(
+    session: Session, make_practice: Callable[..., Practice], make_user: Callable[..., User]
+) -> None:
+    """Each kind of look-up is limited on its own; the hits are the first by BSNR, then
+    by username, and practices come before users."""
+    made = [make_practice(name=f"Praxis Sonnenhof {n}", city="Zörbig") for n in range(6)]
+    for n, practice in enumerate(made):
+        make_user(practice=practice, username=f"sonnenhof{n}", name="Sonnenhof")
+
+    hits = search(session, "sonnenhof", limit=4)
+    more = search(session, "sonnenhof", limit=8)
+
+    assert [hit.bsnr for hit in hits] == sorted(practice.bsnr for practice in made)[:4]
+    assert {hit.kind for hit in hits} == {"Praxis"}
+    assert [hit.username for hit in more[6:]] == ["sonnenhof0", "sonnenhof1"]
