@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, object_session
 
 from flexnet import audit
 from flexnet.audit import Actor, AuditTag, Subject
+from flexnet.db import among
 from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS
 from flexnet.lifecycle.status import user_status
 from flexnet.models import Token, TokenStatus, User, VpnSession
@@ -70,7 +71,7 @@ def request_disconnect(session: Session, *, user_ids: Sequence[int], now: dateti
     result = session.execute(
         update(VpnSession)
         .where(
-            VpnSession.user_id.in_(user_ids),
+            among(session, VpnSession.user_id, user_ids),
             VpnSession.stopped_at.is_(None),
             VpnSession.disconnect_requested_at.is_(None),
         )

@@ -23,7 +23,7 @@ from flexnet.accounts import users, vpn
 from flexnet.accounts.practices import get_practice
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.days import check_day
-from flexnet.db import chunked, rows_for_update, update_by_id
+from flexnet.db import among, chunked, rows_for_update, update_by_id
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, termination_last_day
 from flexnet.lifecycle.status import (
@@ -401,7 +401,7 @@ def _of_practices(
         for chunk in chunked(practice_ids)
         for id_, practice_id in session.execute(
             select(model.id, model.practice_id)
-            .where(model.practice_id.in_(chunk), *where)
+            .where(among(session, model.practice_id, chunk), *where)
             .order_by(model.id)
         )
         if practice_id is not None
