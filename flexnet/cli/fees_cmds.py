@@ -13,42 +13,10 @@ from flexnet.ops import germancsv
 from flexnet.provisioning import fees as ledger
 from flexnet.provisioning.mailruns import format_euro
 
-CSV_HEADER = (
-    "Nr.",
-    "BSNR",
-    "Betriebsstätte",
-    "Yubikey",
-    "Betrag (EUR)",
-    "Fällig seit",
-    "Stand",
-    "Berechnet am",
-    "Bezahlt am",
-    "Erlassen am",
-    "Grund",
-)
-
 
 def csv_rows(rows: list[LossFee]) -> bytes:
-    """The ledger as accounting imports it (``germancsv``: decimal comma, TT.MM.JJJJ)."""
-    return germancsv.write(
-        CSV_HEADER,
-        (
-            (
-                fee.id,
-                fee.practice.bsnr,
-                fee.practice.name,
-                fee.serial,
-                germancsv.euro(fee.amount_cents),
-                germancsv.day(fee.owed_on),
-                ledger.state_label(fee),
-                germancsv.day(fee.invoiced_on),
-                germancsv.day(fee.paid_on),
-                germancsv.day(fee.waived_on),
-                fee.waive_reason,
-            )
-            for fee in rows
-        ),
-    )
+    """The ledger as accounting imports it."""
+    return germancsv.write(ledger.CSV_HEADER, (ledger.csv_row(fee) for fee in rows))
 
 
 @cli.group("fees")

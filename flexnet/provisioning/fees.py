@@ -20,6 +20,7 @@ from flexnet.days import check_day
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import LossFee, Token
+from flexnet.ops import germancsv
 from flexnet.textrules import REASON_MAX_LENGTH, clean_line
 
 
@@ -148,3 +149,37 @@ def state_label(fee: LossFee) -> str:
     if fee.invoiced_on is not None:
         return "berechnet"
     return "offen"
+
+
+# The ledger's CSV, as the accounting department imports it: the same from the CLI
+# (``flexnet fees list --csv``) and the admin page's download.
+CSV_HEADER = (
+    "Nr.",
+    "BSNR",
+    "Betriebsstätte",
+    "Yubikey",
+    "Betrag (EUR)",
+    "Fällig seit",
+    "Stand",
+    "Berechnet am",
+    "Bezahlt am",
+    "Erlassen am",
+    "Grund",
+)
+
+
+def csv_row(fee: LossFee) -> tuple[object, ...]:
+    """One fee as a CSV row (``germancsv``: decimal comma, TT.MM.JJJJ)."""
+    return (
+        fee.id,
+        fee.practice.bsnr,
+        fee.practice.name,
+        fee.serial,
+        germancsv.euro(fee.amount_cents),
+        germancsv.day(fee.owed_on),
+        state_label(fee),
+        germancsv.day(fee.invoiced_on),
+        germancsv.day(fee.paid_on),
+        germancsv.day(fee.waived_on),
+        fee.waive_reason,
+    )

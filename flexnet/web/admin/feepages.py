@@ -19,7 +19,6 @@ from flexnet.db import utcnow
 from flexnet.labels import euro as format_euro
 from flexnet.lifecycle.rules import BERLIN
 from flexnet.models import LossFee, Practice
-from flexnet.ops import germancsv
 from flexnet.provisioning import fees as ledger
 from flexnet.textrules import REASON_MAX_LENGTH
 from flexnet.web import state
@@ -55,19 +54,6 @@ COLUMNS = (
     Column("state", "Stand"),
     Column("actions", "Aktionen"),
 )
-CSV_HEADER = (
-    "Nr.",
-    "BSNR",
-    "Betriebsstätte",
-    "Yubikey",
-    "Betrag (EUR)",
-    "Fällig seit",
-    "Stand",
-    "Berechnet am",
-    "Bezahlt am",
-    "Erlassen am",
-    "Grund",
-)
 
 
 def _where(query: Select[Any], chosen: str | None, bsnr: str | None) -> Select[Any]:
@@ -93,19 +79,7 @@ def _csv_rows(query: Select[Any]) -> Any:
             LossFee.owed_on, LossFee.id
         )
         for (fee,) in db.execute(ordered.execution_options(yield_per=500)):
-            yield (
-                fee.id,
-                fee.practice.bsnr,
-                fee.practice.name,
-                fee.serial,
-                germancsv.euro(fee.amount_cents),
-                fee.owed_on,
-                ledger.state_label(fee),
-                fee.invoiced_on,
-                fee.paid_on,
-                fee.waived_on,
-                fee.waive_reason,
-            )
+            yield ledger.csv_row(fee)
 
     return rows
 
@@ -119,7 +93,7 @@ def fee_list() -> ResponseReturnValue:
     bsnr = chosen.text("bsnr", limit=9)
     query = _where(select(LossFee).join(LossFee.practice), wanted, bsnr)
     if wants_csv():
-        return csv_download("gebuehren.csv", CSV_HEADER, _csv_rows(query))
+        return csv_download("gebuehren.csv", ledger.CSV_HEADER, _csv_rows(query))
     with state().database.reader() as db:
         total = db.scalar(
             _where(
