@@ -159,11 +159,13 @@ class TlsListener:
         except Exception:
             log.exception("RADIUS/TLS: connection from %s ended by an error", host)
         finally:
-            if task is not None:
-                self._connections.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 2)
+            try:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 2)
+            finally:  # only now: close() waits for the connections it still holds
+                if task is not None:
+                    self._connections.discard(task)
 
     async def _connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
