@@ -15,7 +15,6 @@ import ipaddress
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +25,7 @@ from flexnet import metrics
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import Port
+from flexnet.radius.sockets import udp_socket
 from flexnet.radius.tls import TlsConfig, TlsListener
 
 log = logging.getLogger(__name__)
@@ -48,32 +48,6 @@ class Listen:
     @property
     def addresses(self) -> tuple[str, ...]:
         return (self.bind, *self.also)
-
-
-def udp_socket(address: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """A bound UDP socket. On ``::`` it takes IPv4 too, whatever the system's default
-    (``net.ipv6.bindv6only``): IPv4 concentrators then arrive as ``::ffff:a.b.c.d``, which
-    ``unmapped`` turns back into the address their NAS entry names."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            dual = _is_any(address)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
-        sock.bind((address, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _is_any(address: str) -> bool:
-    try:
-        return ipaddress.IPv6Address(address) == ipaddress.IPv6Address("::")
-    except ValueError:
-        return False  # bind() names the problem
 
 
 def unmapped(host: str) -> str:

@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from flexnet.db import UNAVAILABLE, describe_error
 from flexnet.radius.droplog import DropLog
 from flexnet.radius.handler import RadiusHandler
 from flexnet.radius.packets import HEADER, MAX_PACKET, Port
+from flexnet.radius.sockets import tcp_socket
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +81,6 @@ def server_context(config: TlsConfig) -> ssl.SSLContext:
 def fingerprint(der: bytes) -> str:
     """The SHA-256 fingerprint of a DER certificate, as ``nas.parse_fingerprint`` stores it."""
     return hashlib.sha256(der).hexdigest()
-
-
-def tcp_socket(address: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """A bound (not yet listening) TCP socket; ``::`` takes IPv4 too (see ``udp_socket``)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            any_address = address in ("::", "::0")
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if any_address else 1)
-        sock.bind((address, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 class _Gone(Exception):

@@ -57,8 +57,8 @@ from flexnet.ops import logsetup
 from flexnet.otp.remote import RemoteValidator
 from flexnet.radius.disconnect import DisconnectDispatcher
 from flexnet.radius.handler import RadiusHandler
-from flexnet.radius.server import Listen, RadiusServer, udp_socket
-from flexnet.radius.tls import tcp_socket
+from flexnet.radius.server import Listen, RadiusServer
+from flexnet.radius.sockets import tcp_socket, udp_socket
 
 log = logging.getLogger(__name__)
 
