@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import insert, text
+from sqlalchemy import ARRAY, DateTime, Text, bindparam, insert, text
 from sqlalchemy.orm import Session
 
 from flexnet import metrics
@@ -32,6 +32,18 @@ MAX_USERNAME_CHARS = 64
 # A Core insert: the log line needs none of the unit of work's bookkeeping, and one
 # prepared statement serves every request.
 _AUTH_EVENT_INSERT = insert(AuthEvent)
+
+# A batch of rejects on PostgreSQL: one statement whatever its size, one array per column.
+# As many rows through executemany cost the RADIUS process a tenth of its time under a
+# flood of garbage (psycopg's pipeline, per row, holding the interpreter).
+_BATCH_COLUMNS = ("at", "channel", "username", "client", "source_ip", "outcome", "reason")
+_AUTH_EVENTS_FROM_ARRAYS = text(
+    "INSERT INTO auth_events (at, channel, username, client, source_ip, outcome, reason) "
+    "SELECT * FROM unnest(:at, :channel, :username, :client, :source_ip, :outcome, :reason)"
+).bindparams(
+    bindparam("at", type_=ARRAY(DateTime(timezone=True))),
+    *(bindparam(name, type_=ARRAY(Text)) for name in _BATCH_COLUMNS[1:]),
+)
 
 
 def shown_username(username: str) -> str:
@@ -193,23 +205,25 @@ class RejectLog:
             if entry.source_ip:
                 counter = source_counter(entry.source_ip)
                 sources[counter] = sources.get(counter, 0) + 1
+        rows = [
+            {
+                "at": e.at,
+                "channel": Channel.RADIUS.value,
+                "username": e.username,
+                "client": e.client,
+                "source_ip": e.source_ip,
+                "outcome": Outcome.REJECT.value,
+                "reason": str(e.reason),
+            }
+            for e in batch
+        ]
         with self.database.session() as session:
             relax_durability(session)  # logs and counters only: no replay state
-            session.execute(
-                _AUTH_EVENT_INSERT,
-                [
-                    {
-                        "at": e.at,
-                        "channel": Channel.RADIUS.value,
-                        "username": e.username,
-                        "client": e.client,
-                        "source_ip": e.source_ip,
-                        "outcome": Outcome.REJECT.value,
-                        "reason": e.reason,
-                    }
-                    for e in batch
-                ],
-            )
+            if session.get_bind().dialect.name == "postgresql":
+                columns = {name: [row[name] for row in rows] for name in _BATCH_COLUMNS}
+                session.execute(_AUTH_EVENTS_FROM_ARRAYS, columns)
+            else:
+                session.execute(_AUTH_EVENT_INSERT, rows)
             now = batch[-1].at
             for counter, count in sorted(sources.items()):
                 ratelimit.record(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL
 
@@ -41,6 +42,38 @@ def test_reject_log_writes_events_and_source_counts(sqlite_url: URL) -> None:
     assert events == 5
     assert counted
     assert rows == 1
+
+
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])
+def test_reject_log_writes_each_line_as_given(
+    url_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """On PostgreSQL a batch is one statement of arrays, on SQLite a row each: the same
+    lines either way, a missing source included."""
+    database = Database.from_url(request.getfixturevalue(url_fixture))
+    log = RejectLog(database, AuthSettings(), interval=60)
+    log.add(LoggedReject(NOW, "emuster", "vpn-1", "198.51.100.7", "otp_invalid"))
+    log.add(LoggedReject(NOW + timedelta(seconds=1), "k\u00fcster", None, None, "key_unknown"))
+
+    assert log.flush() == 2
+    log.close()
+    with database.reader() as session:
+        lines = session.execute(
+            select(
+                AuthEvent.at,
+                AuthEvent.channel,
+                AuthEvent.username,
+                AuthEvent.client,
+                AuthEvent.source_ip,
+                AuthEvent.outcome,
+                AuthEvent.reason,
+            ).order_by(AuthEvent.at)
+        ).all()
+    database.dispose()
+    assert [tuple(line) for line in lines] == [
+        (NOW, "radius", "emuster", "vpn-1", "198.51.100.7", "reject", "otp_invalid"),
+        (NOW + timedelta(seconds=1), "radius", "k\u00fcster", None, None, "reject", "key_unknown"),
+    ]
 
 
 def test_reject_log_counts_one_ipv6_network_as_one_source(sqlite_url: URL) -> None:
