@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from flexnet import auditformat
 from flexnet.auditformat import CURRENT, GENESIS_HASH, AuditKey
-from flexnet.db import AUDIT_KEY_INFO, utcnow
+from flexnet.db import AUDIT_KEY_INFO, insert_rows, utcnow
 from flexnet.models import AuditEntry
 
 __all__ = ["GENESIS_HASH", "AuditKey"]  # re-exported: callers name them from here
@@ -268,8 +268,8 @@ def record_many(
         prev_hash = row["hash"] = auditformat.current_hash(row)
         row["seal"] = _seal(key, row, row["hash"])
         rows.append(row)
-    # One statement, rows in order: the ids follow the chain (appends are serialised).
-    session.execute(insert(AuditEntry.metadata.tables[AuditEntry.__tablename__]), rows)
+    # Rows in order: the ids follow the chain (appends are serialised).
+    insert_rows(session, AuditEntry.metadata.tables[AuditEntry.__tablename__], rows)
     return len(rows)
 
 
