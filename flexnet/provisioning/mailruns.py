@@ -216,6 +216,11 @@ def due_letters(
             # per relationship rather than per letter.
             selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
             selectinload(Letter.practice).selectinload(Practice.lock_exception),
+            # The members' rule (§ 1.2) reads every user of the practice: without this, a
+            # query per letter.
+            selectinload(Letter.practice)
+            .selectinload(Practice.users)
+            .selectinload(User.lock_exception),
             selectinload(Letter.user).selectinload(User.lock_exception),
             selectinload(Letter.token),
         )
