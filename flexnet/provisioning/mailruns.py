@@ -380,9 +380,11 @@ def produce_run(
     actor: Actor,
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    on_due: Callable[[int], None] | None = None,
 ) -> ProducedRun | None:
     """Print every due letter into ``out`` as one PDF; None if nothing is due (or another
-    run took the letters meanwhile).
+    run took the letters meanwhile). ``on_due(count)`` learns how many letters are due
+    before any is printed (a progress bar's length; it may raise to stop the run).
 
     In three steps, so that no lock is held while passwords are hashed and the PDF is
     laid out (logins and other writers would wait, on SQLite for the whole file): the
@@ -392,24 +394,29 @@ def produce_run(
     other run holds them. If rendering fails, or the letters changed meanwhile, the
     caller rolls back: no password was changed. The caller must not keep the PDF
     beyond handing it out.
+
+    The hashing processes start before the letters are read, so that they are ready
+    (imported) when the first password is: the pool never waits for this process.
     """
-    due = due_letters(
-        session,
-        today=today,
-        delay_days=settings.letters.credentials_delay_days,
-        quarters=settings.lock_after_quarters,
-    ).due
-    if not due:
-        return None
-    wanted = [letter.id for letter in due if letter.kind in PASSWORD_LETTERS]
-    clear = {id_: passwords.generate() for id_ in wanted}
-    data = [_letter_data(letter, today, clear.get(letter.id), settings, now) for letter in due]
-    session.commit()  # only read so far: no lock is held while hashing and rendering
-    with _Hasher(len(clear)) as hasher:
+    with _Hasher(_password_letters_listed(session)) as hasher:
+        due = due_letters(
+            session,
+            today=today,
+            delay_days=settings.letters.credentials_delay_days,
+            quarters=settings.lock_after_quarters,
+        ).due
+        if on_due is not None:
+            on_due(len(due))
+        if not due:
+            return None
+        wanted = [letter.id for letter in due if letter.kind in PASSWORD_LETTERS]
+        clear = {id_: passwords.generate() for id_ in wanted}
         pending = hasher.hash_all(list(clear.values()))
+        data = [_letter_data(letter, today, clear.get(letter.id), settings, now) for letter in due]
+        session.commit()  # only read so far: no lock is held while hashing and rendering
         pages = render.render(data, out, templates=templates, progress=progress)
         hashes = dict(zip(clear, pending.result(), strict=True))
-    del data, clear
+        del data, clear
     run = _write_run(session, due, hashes, actor=actor, now=now, today=today)
     if run is None:
         return None
@@ -418,21 +425,43 @@ def produce_run(
     return ProducedRun(run, len(due), sum(pages) - security, security)
 
 
+def _password_letters_listed(session: Session) -> int:
+    """How many password letters are on the list, due or waiting: at least as many
+    passwords as the run will hash (one count, before the rules are read)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Letter)
+            .where(Letter.status == LetterStatus.DUE, Letter.kind.in_(PASSWORD_LETTERS))
+        )
+        or 0
+    )
+
+
 class _Hasher:
     """Argon2id for many passwords on every core: a process pool (spawned, so that it is
     safe from a threaded web worker), which the rendering in this process does not slow
-    down as threads contending for the GIL would; a few passwords are hashed here."""
+    down as threads contending for the GIL would; a few passwords are hashed here.
+
+    The workers are started at once (``expected``: how many passwords may come), and
+    take the passwords in small chunks, so that none idles at the end while the other
+    still has a long chunk to go."""
 
     POOL_FROM = 16
+    CHUNK = 16  # passwords per task: ~0.3 s of one core, little next to its transfer
 
-    def __init__(self, count: int) -> None:
-        self._pool = (
-            ProcessPoolExecutor(
-                os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
-            )
-            if count >= self.POOL_FROM
-            else None
-        )
+    def __init__(self, expected: int) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        if expected >= self.POOL_FROM:
+            self._start_pool()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        cores = os.cpu_count() or 1
+        pool = ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(cores):  # a worker is spawned per task waiting for one
+            pool.submit(_ready)
+        self._pool = pool
+        return pool
 
     def __enter__(self) -> _Hasher:
         return self
@@ -443,11 +472,17 @@ class _Hasher:
 
     def hash_all(self, clear: list[str]) -> _Hashes:
         """Start hashing ``clear``; ``result()`` waits for the hashes, in order."""
-        if self._pool is None:
+        pool = self._pool
+        if pool is None and len(clear) >= self.POOL_FROM:
+            pool = self._start_pool()  # more letters were queued since they were counted
+        if pool is None:
             return _Hashes([passwords.hash_password(password) for password in clear], [])
-        chunk = max(1, len(clear) // (8 * (os.cpu_count() or 1)))
-        parts = [clear[n : n + chunk] for n in range(0, len(clear), chunk)]
-        return _Hashes([], [self._pool.submit(_hash_chunk, part) for part in parts])
+        parts = [clear[n : n + self.CHUNK] for n in range(0, len(clear), self.CHUNK)]
+        return _Hashes([], [pool.submit(_hash_chunk, part) for part in parts])
+
+
+def _ready() -> None:
+    """Nothing: unpickling this task imports this module (and argon2) in the worker."""
 
 
 @dataclass(frozen=True)
