@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
@@ -17,6 +17,9 @@ from flexnet.cli import DATE, CliContext, cli, echo_text, pass_context
 from flexnet.errors import ConflictError, ValidationError
 from flexnet.models import Letter, LetterKind, MailRun
 from flexnet.provisioning import mailruns, returnmail
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
@@ -69,36 +72,37 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
         raise ValidationError("Ein Versandlauf kann nicht für einen künftigen Tag entstehen")
     settings = ctx.settings
     templates = mailruns.templates_for(settings)
-    with ctx.reading() as session:
-        count = len(
-            mailruns.due_letters(
+    try:
+        with contextlib.ExitStack() as stack:
+            out, commit = stack.enter_context(_pdf_file(out_path))
+            session = stack.enter_context(ctx.unit_of_work())
+            bars: list[ProgressBar[int]] = []
+
+            def due(count: int) -> None:
+                """The bar, once the run has read how many letters it carries."""
+                if not count:
+                    raise _NothingDue
+                bar = click.progressbar(length=count, label="Briefe", file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+
+            produced = mailruns.produce_run(
                 session,
                 today=day,
-                delay_days=settings.letters.credentials_delay_days,
-                quarters=settings.lock_after_quarters,
-            ).due
-        )
-    if not count:
+                out=out,
+                templates=templates,
+                settings=settings,
+                actor=ctx.actor,
+                now=ctx.now(),
+                progress=lambda done: bars[0].update(done),
+                on_due=due,
+            )
+            if produced is None:  # another run took the letters meanwhile
+                raise ConflictError("Die fälligen Briefe wurden inzwischen gedruckt")
+            commit(f"Versandlauf {produced.run.id}")
+    except _NothingDue:
+        # Nothing was written: the transaction is rolled back and no PDF is left behind.
         click.echo(f"Keine Briefe fällig ({day:%d.%m.%Y}); kein Lauf erstellt.", err=True)
         return
-    with (
-        _pdf_file(out_path) as (out, commit),
-        click.progressbar(length=count, label="Briefe", file=sys.stderr) as bar,
-        ctx.unit_of_work() as session,
-    ):
-        produced = mailruns.produce_run(
-            session,
-            today=day,
-            out=out,
-            templates=templates,
-            settings=settings,
-            actor=ctx.actor,
-            now=ctx.now(),
-            progress=bar.update,
-        )
-        if produced is None:  # another run took the letters meanwhile
-            raise ConflictError("Die fälligen Briefe wurden inzwischen gedruckt")
-        commit(f"Versandlauf {produced.run.id}")
     click.echo(f"{produced.letters} Briefe in {out_path}")
     if produced.plain_pages:
         click.echo(f"Seiten 1–{produced.plain_pages}: Briefpapier")
@@ -107,6 +111,10 @@ def letters_run(ctx: CliContext, out_path: Path, today: date | None) -> None:
         last = produced.plain_pages + produced.security_pages
         click.echo(f"Seiten {first}–{last}: Sicherheitspapier (Kennwörter)")
     click.echo(produced.run.id)
+
+
+class _NothingDue(Exception):
+    """No letter is due: the run stops before it has printed or written anything."""
 
 
 @contextlib.contextmanager

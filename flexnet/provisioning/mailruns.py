@@ -9,17 +9,14 @@ stored, and the PDF goes to the caller's stream once: it is never kept.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import BinaryIO
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import instance_state
 
 from flexnet import audit
@@ -29,8 +26,8 @@ from flexnet.authn import passwords
 from flexnet.config import Settings
 from flexnet.db import chunked, expire_loaded
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
-from flexnet.lifecycle.rules import BERLIN, DEFAULT_LOCK_AFTER_QUARTERS, start_of_day
-from flexnet.lifecycle.status import LEGAL_GROUND, State, practice_status, user_status
+from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS, start_of_day
+from flexnet.lifecycle.status import State, practice_status, user_status
 from flexnet.models import (
     Letter,
     LetterKind,
@@ -39,16 +36,21 @@ from flexnet.models import (
     MailRun,
     MailRunStatus,
     Practice,
-    TermsVersion,
     Token,
     TokenStatus,
     User,
 )
 from flexnet.otp.verify import USABLE_STATUSES
 from flexnet.provisioning import letters as render
+from flexnet.provisioning.hashpool import Hasher
+
+# Those imported ``as`` themselves are re-exported: callers have always found them here.
+from flexnet.provisioning.letterfields import format_euro as format_euro
+from flexnet.provisioning.letterfields import letter_data
+from flexnet.provisioning.letterfields import parse_reference as parse_reference
+from flexnet.provisioning.letterfields import reference as reference
 from flexnet.provisioning.workdays import add_working_days
 
-IT_SERVICE_ADDRESS = "KV Sachsen-Anhalt, IT-Service, Postfach 1664, 39006 Magdeburg"
 # § 3.2: the password travels on security paper; these letters are printed last, together.
 SECURITY_PAPER = render.SECURITY_PAPER
 PASSWORD_LETTERS = SECURITY_PAPER
@@ -68,19 +70,6 @@ _KIND_LABEL = {
 
 def kind_label(kind: LetterKind) -> str:
     return _KIND_LABEL[kind]
-
-
-def reference(letter: Letter | int) -> str:
-    """The letter's number as printed ("Unser Zeichen") and typed by staff."""
-    number = letter if isinstance(letter, int) else letter.id
-    return f"FN-{number:06d}"
-
-
-def parse_reference(text: str) -> int:
-    raw = text.strip().upper().removeprefix("FN-")
-    if not raw.isdigit():
-        raise ValidationError(f"{text.strip()!r} ist keine Briefnummer (z. B. FN-000123)")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -216,6 +205,11 @@ def due_letters(
             # per relationship rather than per letter.
             selectinload(Letter.practice).selectinload(Practice.terms_acceptances),
             selectinload(Letter.practice).selectinload(Practice.lock_exception),
+            # The members' rule (§ 1.2) reads every user of the practice: without this, a
+            # query per letter.
+            selectinload(Letter.practice)
+            .selectinload(Practice.users)
+            .selectinload(User.lock_exception),
             selectinload(Letter.user).selectinload(User.lock_exception),
             selectinload(Letter.token),
         )
@@ -375,9 +369,11 @@ def produce_run(
     actor: Actor,
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    on_due: Callable[[int], None] | None = None,
 ) -> ProducedRun | None:
     """Print every due letter into ``out`` as one PDF; None if nothing is due (or another
-    run took the letters meanwhile).
+    run took the letters meanwhile). ``on_due(count)`` learns how many letters are due
+    before any is printed (a progress bar's length; it may raise to stop the run).
 
     In three steps, so that no lock is held while passwords are hashed and the PDF is
     laid out (logins and other writers would wait, on SQLite for the whole file): the
@@ -387,24 +383,29 @@ def produce_run(
     other run holds them. If rendering fails, or the letters changed meanwhile, the
     caller rolls back: no password was changed. The caller must not keep the PDF
     beyond handing it out.
+
+    The hashing processes start before the letters are read, so that they are ready
+    (imported) when the first password is: the pool never waits for this process.
     """
-    due = due_letters(
-        session,
-        today=today,
-        delay_days=settings.letters.credentials_delay_days,
-        quarters=settings.lock_after_quarters,
-    ).due
-    if not due:
-        return None
-    wanted = [letter.id for letter in due if letter.kind in PASSWORD_LETTERS]
-    clear = {id_: passwords.generate() for id_ in wanted}
-    data = [_letter_data(letter, today, clear.get(letter.id), settings, now) for letter in due]
-    session.commit()  # only read so far: no lock is held while hashing and rendering
-    with _Hasher(len(clear)) as hasher:
+    with Hasher(_password_letters_listed(session)) as hasher:
+        due = due_letters(
+            session,
+            today=today,
+            delay_days=settings.letters.credentials_delay_days,
+            quarters=settings.lock_after_quarters,
+        ).due
+        if on_due is not None:
+            on_due(len(due))
+        if not due:
+            return None
+        wanted = [letter.id for letter in due if letter.kind in PASSWORD_LETTERS]
+        clear = {id_: passwords.generate() for id_ in wanted}
         pending = hasher.hash_all(list(clear.values()))
+        data = [letter_data(letter, today, clear.get(letter.id), settings, now) for letter in due]
+        session.commit()  # only read so far: no lock is held while hashing and rendering
         pages = render.render(data, out, templates=templates, progress=progress)
         hashes = dict(zip(clear, pending.result(), strict=True))
-    del data, clear
+        del data, clear
     run = _write_run(session, due, hashes, actor=actor, now=now, today=today)
     if run is None:
         return None
@@ -413,49 +414,17 @@ def produce_run(
     return ProducedRun(run, len(due), sum(pages) - security, security)
 
 
-class _Hasher:
-    """Argon2id for many passwords on every core: a process pool (spawned, so that it is
-    safe from a threaded web worker), which the rendering in this process does not slow
-    down as threads contending for the GIL would; a few passwords are hashed here."""
-
-    POOL_FROM = 16
-
-    def __init__(self, count: int) -> None:
-        self._pool = (
-            ProcessPoolExecutor(
-                os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
-            )
-            if count >= self.POOL_FROM
-            else None
+def _password_letters_listed(session: Session) -> int:
+    """How many password letters are on the list, due or waiting: at least as many
+    passwords as the run will hash (one count, before the rules are read)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Letter)
+            .where(Letter.status == LetterStatus.DUE, Letter.kind.in_(PASSWORD_LETTERS))
         )
-
-    def __enter__(self) -> _Hasher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def hash_all(self, clear: list[str]) -> _Hashes:
-        """Start hashing ``clear``; ``result()`` waits for the hashes, in order."""
-        if self._pool is None:
-            return _Hashes([passwords.hash_password(password) for password in clear], [])
-        chunk = max(1, len(clear) // (8 * (os.cpu_count() or 1)))
-        parts = [clear[n : n + chunk] for n in range(0, len(clear), chunk)]
-        return _Hashes([], [self._pool.submit(_hash_chunk, part) for part in parts])
-
-
-@dataclass(frozen=True)
-class _Hashes:
-    done: list[str]
-    running: list[Future[list[str]]]
-
-    def result(self) -> list[str]:
-        return self.done + [password_hash for f in self.running for password_hash in f.result()]
-
-
-def _hash_chunk(clear: list[str]) -> list[str]:
-    return [passwords.hash_password(password) for password in clear]
+        or 0
+    )
 
 
 def _write_run(
@@ -631,136 +600,6 @@ def _apply_password(
     )
 
 
-def _letter_data(
-    letter: Letter, today: date, password: str | None, settings: Settings, now: datetime
-) -> render.LetterData:
-    practice, user, token = letter.practice, letter.user, letter.token
-    fields = {
-        "practice_name": practice.name,
-        "bsnr": practice.bsnr,
-        "letter_date": f"{today:%d.%m.%Y}",
-        "reference": reference(letter),
-    }
-    extra = practice.address_extra
-    if letter.kind in PASSWORD_LETTERS:
-        assert user is not None and password is not None  # noqa: S101
-        valid_until = (now + timedelta(days=settings.auth.initial_password_days)).astimezone(BERLIN)
-        fields |= {
-            "username": user.username,
-            "password": password,
-            "user_name": user.name or user.username,
-            "valid_until": f"{valid_until:%d.%m.%Y}",
-        }
-        if letter.kind is LetterKind.NEW_PASSWORD:
-            replaced = _key_replaced_on(letter, today)
-            fields["key_replaced_on"] = f"{replaced:%d.%m.%Y}" if replaced else ""
-        extra = f"z. Hd. {user.name}" if user.name else extra
-    elif letter.kind is LetterKind.KEY:
-        assert token is not None  # noqa: S101
-        fields["serial"] = token.serial
-    elif letter.kind is LetterKind.LOCK:
-        fields |= {
-            "username": user.username if user else "",
-            "serial": token.serial if token else "",
-            "reason": letter.note or "",
-            "effective_date": f"{letter.effective_on or today:%d.%m.%Y}",
-            "return_address": IT_SERVICE_ADDRESS,
-            "legal_ground": LEGAL_GROUND[letter.cause] if letter.cause else "",
-        }
-    elif letter.kind is LetterKind.LOCK_NOTICE:
-        effective = letter.effective_on or today
-        fields |= {
-            "practice_scope": "" if user else f"{practice.name} (BSNR {practice.bsnr})",
-            "username": user.username if user else "",
-            "serial": token.serial if token else "",
-            "reason": letter.note or "",
-            "last_day": f"{effective - timedelta(days=1):%d.%m.%Y}",
-            "effective_date": f"{effective:%d.%m.%Y}",
-            "return_address": IT_SERVICE_ADDRESS,
-            "legal_ground": LEGAL_GROUND[letter.cause] if letter.cause else "",
-            # § 10.3 sentence 2 applies to the automatic lock only, never a termination.
-            "exception_by": f"{effective - timedelta(days=1):%d.%m.%Y}"
-            if letter.cause is LockCause.LIFECYCLE
-            else "",
-        }
-    elif letter.kind is LetterKind.TERMS:
-        fields |= _terms_fields(letter)
-    elif letter.kind is LetterKind.RETURN_REMINDER:
-        assert token is not None  # noqa: S101 - held back without one
-        fields |= {
-            "serial": token.serial,
-            "locked_on": f"{letter.effective_on or today:%d.%m.%Y}",
-            "return_address": IT_SERVICE_ADDRESS,
-        }
-    else:
-        fields |= {
-            "serial": token.serial if token else "",
-            "fee": format_euro(letter.fee_cents or 0),
-            "reported_on": f"{letter.created_at.astimezone(BERLIN):%d.%m.%Y}",
-        }
-    recipient = render.Address(
-        name=practice.name,
-        extra=extra,
-        street=practice.street,
-        zip_code=practice.zip_code,
-        city=practice.city,
-    )
-    return render.LetterData(letter.kind, recipient, today, reference(letter), fields)
-
-
-# A password letter mentions a replaced key for this long after the replacement.
-KEY_REPLACED_DAYS = 14
-
-
-def _key_replaced_on(letter: Letter, today: date) -> date | None:
-    """The day the practice's Yubikey was replaced, when that was at most
-    ``KEY_REPLACED_DAYS`` before ``today`` or its key letter has not gone out yet: the
-    newest key letter of a practice that had another key before."""
-    session = object_session(letter)
-    if session is None:
-        return None
-    newest = session.execute(
-        select(Letter.token_id, Letter.created_at, Letter.status)
-        .where(Letter.practice_id == letter.practice_id, Letter.kind == LetterKind.KEY)
-        .where(Letter.status != LetterStatus.CANCELLED)
-        .order_by(Letter.created_at.desc(), Letter.id.desc())
-        .limit(1)
-    ).first()
-    if newest is None:
-        return None
-    day = newest.created_at.astimezone(BERLIN).date()
-    recent = today - day <= timedelta(days=KEY_REPLACED_DAYS)
-    if not recent and newest.status not in (LetterStatus.DUE, LetterStatus.PRINTED):
-        return None
-    earlier = session.scalar(
-        select(Token.id)
-        .where(Token.practice_id == letter.practice_id, Token.id != newest.token_id)
-        .limit(1)
-    )
-    return day if earlier is not None else None
-
-
-def _terms_fields(letter: Letter) -> dict[str, str]:
-    """The version a terms letter asks to accept (its note), when it takes effect, and
-    by when to accept it (the letter's day)."""
-    session = object_session(letter)
-    published = (
-        session.scalar(select(TermsVersion).where(TermsVersion.version == letter.note))
-        if session is not None
-        else None
-    )
-    accept_by = letter.effective_on or (published.accept_by if published else None)
-    return {
-        "version": letter.note or "",
-        "effective_date": f"{published.effective_on:%d.%m.%Y}" if published else "",
-        "accept_by": f"{accept_by:%d.%m.%Y}" if accept_by else "",
-    }
-
-
-def format_euro(cents: int) -> str:
-    return f"{cents // 100:,}".replace(",", ".") + f",{cents % 100:02d} EUR"
-
-
 # --- after production --------------------------------------------------------------------
 
 
@@ -884,7 +723,7 @@ def reprint(
         password = passwords.generate()
         hashed = passwords.hash_password(password)
         _apply_password(session, letter, hashed, actor=actor, now=now, at_once=True)
-    render.render([_letter_data(letter, today, password, settings, now)], out, templates=templates)
+    render.render([letter_data(letter, today, password, settings, now)], out, templates=templates)
     audit.record(
         session,
         AuditTag.LETTER_REPRINT,
