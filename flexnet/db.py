@@ -101,6 +101,15 @@ def among(session: Session, column: Any, ids: Sequence[Any]) -> ColumnElement[bo
     return clause
 
 
+def begin_reading(session: Session) -> None:
+    """Begin the session's next transaction as a read: on SQLite ``BEGIN DEFERRED``,
+    which takes no write lock (a writer's transaction takes the whole file at BEGIN).
+    For a read phase that the caller commits before it writes; a transaction already
+    open stays as it is."""
+    if not session.in_transaction():
+        session.connection(execution_options={"flexnet_readonly": True})
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (each with the same keys) in their order: the ids follow it.
 

@@ -62,6 +62,7 @@ from flexnet.authn.decision import (
 )
 from flexnet.authn.outcome import PASSWORD_ONLY_UNDER_ALARM, password_only_alarm
 from flexnet.config import Settings
+from flexnet.db import begin_reading
 from flexnet.lifecycle.status import EffectiveStatus, user_status
 from flexnet.models import Practice, Token, TokenKind, User
 from flexnet.otp import modhex, oath
@@ -523,7 +524,7 @@ def _read_only(session: Session) -> Iterator[None]:
     if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
         yield
         return
-    session.connection(execution_options={"flexnet_readonly": True})
+    begin_reading(session)
     yield
     session.commit()
 

@@ -24,7 +24,7 @@ from flexnet.accounts import users
 from flexnet.audit import Actor, AuditTag, Subject
 from flexnet.authn import passwords
 from flexnet.config import Settings
-from flexnet.db import chunked, expire_loaded
+from flexnet.db import begin_reading, chunked, expire_loaded
 from flexnet.errors import ConflictError, NotFoundError, ValidationError
 from flexnet.lifecycle.rules import DEFAULT_LOCK_AFTER_QUARTERS, start_of_day
 from flexnet.lifecycle.status import State, practice_status, user_status
@@ -385,8 +385,11 @@ def produce_run(
     beyond handing it out.
 
     The hashing processes start before the letters are read, so that they are ready
-    (imported) when the first password is: the pool never waits for this process.
+    (imported) when the first password is: the pool never waits for this process. The
+    read is a read on SQLite too (no write lock while the pool starts and the letters
+    are read: logins on the same file would wait for it).
     """
+    begin_reading(session)
     with Hasher(_password_letters_listed(session)) as hasher:
         due = due_letters(
             session,
