@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from flexnet import metrics
 from flexnet.accounts import users
-from flexnet.authn import authlog, outcome, passwords, ratelimit
+from flexnet.authn import authlog, outcome, passwords, ratelimit, recheck
 from flexnet.authn.authlog import relax_durability, shown_username, source_counter
 from flexnet.authn.decision import (
     GENERIC_REJECT,
@@ -150,8 +150,8 @@ _WITH_STATUS_DATA = (  # everything the status rules read, in one round trip, no
     joinedload(User.lock_exception),
 )
 _FIND_USER = select(User).where(User.username == bindparam("username")).options(*_WITH_STATUS_DATA)
-# Phase 3 reads the row again, locked (PostgreSQL; SQLite's BEGIN IMMEDIATE holds the
-# file), and refreshes what phase 1 loaded.
+# Phase 3 locks the row (PostgreSQL; SQLite's BEGIN IMMEDIATE holds the file) and, if
+# anything changed since phase 1 (``recheck``), refreshes what phase 1 loaded.
 _LOCK_USER = (
     select(User)
     .where(User.id == bindparam("user_id"))
@@ -374,7 +374,8 @@ class Authenticator:
         """Decide and write the outcome; the user's row is locked first (one lock order,
         user before counters, on every path that writes both)."""
         user = login.user
-        if user is not None:
+        fresh = user is not None and recheck.lock_unchanged(session, user, login.token)
+        if user is not None and not fresh:
             user = login.user = _one_user(session, _LOCK_USER, user_id=user.id)
         reason = (
             login.early
@@ -382,7 +383,7 @@ class Authenticator:
             or (None if checked.verification.ok else Reason.PASSWORD_WRONG)
         )
         if reason is None and user is not None:
-            reason = self._changed_meanwhile(session, login, user, checked)
+            reason = self._changed_meanwhile(session, login, user, checked, fresh=fresh)
         if reason is not None or user is None:
             # A wrong password with the practice's own valid key is someone guessing this
             # user's password; anything else (a foreign key) is charged to key and source
@@ -410,11 +411,12 @@ class Authenticator:
         return self._record(session, login, decision)
 
     def _changed_meanwhile(
-        self, session: Session, login: _Login, user: User, checked: _Checked
+        self, session: Session, login: _Login, user: User, checked: _Checked, *, fresh: bool
     ) -> Reason | None:
         """Why the rows read again (and locked) no longer allow the login phase 1 and 2
         found good: a lock of the user, practice or key, failures counted meanwhile, or a
-        password changed since it was verified (a reject, as in the serial order)."""
+        password changed since it was verified (a reject, as in the serial order).
+        ``fresh``: the rows, the key's among them, are as phase 1 loaded them."""
         status = user_status(user, login.now, self.settings.lock_after_quarters)
         if not status.may_log_in:
             return Reason.of_status(status)
@@ -424,7 +426,7 @@ class Authenticator:
             return Reason.PASSWORD_WRONG
         if login.token is None:
             return None
-        token = session.get(Token, login.token.id, populate_existing=True)
+        token = login.token if fresh else session.get(Token, login.token.id, populate_existing=True)
         login.token = token
         refused = status_reason(token) if token is not None else OtpReason.UNKNOWN_KEY
         if refused is not None:

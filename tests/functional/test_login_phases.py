@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from passlib.hash import bcrypt
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import URL
 
 from flexnet.accounts import users
@@ -22,8 +23,9 @@ from flexnet.authn import passwords, pipeline
 from flexnet.authn.pipeline import Channel, Client, Outcome
 from flexnet.config import AuthSettings, Settings, parse_master_key
 from flexnet.db import Database, utcnow
-from flexnet.models import LockCause, Token, User
+from flexnet.models import LockCause, LockException, Practice, Token, TokenStatus, User, UserKind
 from tests.conftest import BOX, NOW, STAFF, TEST_MASTER_KEY
+from tests.support import seed
 from tests.support.nodes import otp_counters, stored_counters
 from tests.support.seed import add_login
 from tests.support.yubikeys import SimulatedKey
@@ -228,3 +230,91 @@ def test_the_otp_stays_used_up_when_the_outcome_cannot_be_written(
     assert world.errors == []
     assert stored_counters(world.url, world.key) == otp_counters(world.key, otp)
     assert world.login(otp).reason == "otp_replayed"
+
+
+# Phase 3 compares the rows with what phase 1 loaded and loads them again only if they
+# differ (``authn.recheck``). Each test below changes a row other than the user's own,
+# so the login is refused only if that row took part in the comparison.
+
+
+def _end_long_ago(world: World) -> None:
+    """The practice ended long ago (past § 10.3's lock); its exception keeps it open."""
+    with world.database.session() as session:
+        practice = session.scalar(select(Practice))
+        assert practice is not None
+        practice.activity_ended_on = date(2024, 6, 30)
+        session.add(
+            LockException(
+                practice=practice,
+                until=utcnow().date() + timedelta(days=30),
+                reason="Vertretung",
+                decision_ref="V-1",
+                decided_by="test",
+            )
+        )
+
+
+def test_a_practice_exception_withdrawn_while_hashing_locks_the_login(
+    world: World, during_the_hash: Callable[[Callable[[], None]], None]
+) -> None:
+    _end_long_ago(world)
+    assert world.login(world.key.otp()).outcome is Outcome.ACCEPT
+    otp = world.key.otp()
+
+    def withdraw() -> None:
+        with world.other.session() as session:
+            session.execute(delete(LockException))
+
+    during_the_hash(world.meanwhile(withdraw))
+    decision = world.login(otp)
+
+    assert world.errors == []
+    assert (decision.outcome, decision.reason) == (Outcome.REJECT, "user_locked_lifecycle")
+
+
+def test_the_last_members_end_recorded_while_hashing_locks_a_staff_login(
+    world: World, during_the_hash: Callable[[Callable[[], None]], None]
+) -> None:
+    """The practice follows its members (§ 1.2): a change to another user's row counts."""
+    with world.database.session() as session:
+        users.create_user(
+            session,
+            username="drmuster",
+            bsnr="881234500",
+            kind=UserKind.MEMBER,
+            lanr=seed.lanr(1),
+            actor=STAFF,
+            now=NOW,
+        )
+    assert world.login(world.key.otp()).outcome is Outcome.ACCEPT
+    otp = world.key.otp()
+
+    def end_the_member() -> None:
+        with world.other.session() as session:
+            session.execute(
+                update(User)
+                .where(User.username == "drmuster")
+                .values(activity_ended_on=date(2024, 6, 30))
+            )
+
+    during_the_hash(world.meanwhile(end_the_member))
+    decision = world.login(otp)
+
+    assert world.errors == []
+    assert (decision.outcome, decision.reason) == (Outcome.REJECT, "user_locked_lifecycle")
+
+
+def test_a_key_reported_lost_while_hashing_refuses_the_login(
+    world: World, during_the_hash: Callable[[Callable[[], None]], None]
+) -> None:
+    otp = world.key.otp()
+
+    def lose_the_key() -> None:
+        with world.other.session() as session:
+            session.execute(update(Token).values(status=TokenStatus.LOST))
+
+    during_the_hash(world.meanwhile(lose_the_key))
+    decision = world.login(otp)
+
+    assert world.errors == []
+    assert (decision.outcome, decision.reason) == (Outcome.REJECT, "key_lost")
