@@ -17,6 +17,7 @@ import pytest
 from passlib.hash import bcrypt
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import URL
+from sqlalchemy.sql import Executable
 
 from flexnet.accounts import users
 from flexnet.authn import passwords, pipeline
@@ -254,21 +255,32 @@ def _end_long_ago(world: World) -> None:
         )
 
 
+def _login_while(
+    world: World,
+    during_the_hash: Callable[[Callable[[], None]], None],
+    change: Executable,
+) -> pipeline.Decision:
+    """A login whose password hash first runs ``change`` from the other connection."""
+    otp = world.key.otp()
+
+    def run() -> None:
+        with world.other.session() as session:
+            session.execute(change)
+
+    during_the_hash(world.meanwhile(run))
+    decision = world.login(otp)
+    assert world.errors == []
+    return decision
+
+
 def test_a_practice_exception_withdrawn_while_hashing_locks_the_login(
     world: World, during_the_hash: Callable[[Callable[[], None]], None]
 ) -> None:
     _end_long_ago(world)
     assert world.login(world.key.otp()).outcome is Outcome.ACCEPT
-    otp = world.key.otp()
 
-    def withdraw() -> None:
-        with world.other.session() as session:
-            session.execute(delete(LockException))
+    decision = _login_while(world, during_the_hash, delete(LockException))
 
-    during_the_hash(world.meanwhile(withdraw))
-    decision = world.login(otp)
-
-    assert world.errors == []
     assert (decision.outcome, decision.reason) == (Outcome.REJECT, "user_locked_lifecycle")
 
 
@@ -287,34 +299,18 @@ def test_the_last_members_end_recorded_while_hashing_locks_a_staff_login(
             now=NOW,
         )
     assert world.login(world.key.otp()).outcome is Outcome.ACCEPT
-    otp = world.key.otp()
+    end_the_member = (
+        update(User).where(User.username == "drmuster").values(activity_ended_on=date(2024, 6, 30))
+    )
 
-    def end_the_member() -> None:
-        with world.other.session() as session:
-            session.execute(
-                update(User)
-                .where(User.username == "drmuster")
-                .values(activity_ended_on=date(2024, 6, 30))
-            )
+    decision = _login_while(world, during_the_hash, end_the_member)
 
-    during_the_hash(world.meanwhile(end_the_member))
-    decision = world.login(otp)
-
-    assert world.errors == []
     assert (decision.outcome, decision.reason) == (Outcome.REJECT, "user_locked_lifecycle")
 
 
 def test_a_key_reported_lost_while_hashing_refuses_the_login(
     world: World, during_the_hash: Callable[[Callable[[], None]], None]
 ) -> None:
-    otp = world.key.otp()
+    decision = _login_while(world, during_the_hash, update(Token).values(status=TokenStatus.LOST))
 
-    def lose_the_key() -> None:
-        with world.other.session() as session:
-            session.execute(update(Token).values(status=TokenStatus.LOST))
-
-    during_the_hash(world.meanwhile(lose_the_key))
-    decision = world.login(otp)
-
-    assert world.errors == []
     assert (decision.outcome, decision.reason) == (Outcome.REJECT, "key_lost")
