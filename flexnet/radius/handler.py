@@ -4,6 +4,11 @@ Silence is an answer too: a dropped packet (malformed, unknown NAS, missing
 Message-Authenticator) and, by default, any internal error are not answered, so the
 concentrator fails over to its second server. Nothing here ever turns an error into
 an Access-Accept.
+
+The server's event loop calls :meth:`RadiusHandler.receive`, which decides what needs
+neither the database nor a hash on the spot (a malformed packet, an unknown NAS, a
+retransmission, an OTP the fast path refuses) and hands the rest on as :class:`Later`,
+with what it has decoded, to a pool thread. Nothing is parsed twice.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pyrad import packet as rp
@@ -54,6 +61,41 @@ MAX_OCTETS = 2**63 - 1  # the BIGINT column; 64-bit gigaword counters can claim 
 USER_NAME = 1
 STATE = 24
 CALLING_STATION = 31
+
+
+@dataclass(frozen=True)
+class Later:
+    """The rest of a request's work, for a pool thread: it needs the database or a hash
+    (or may, like a NAS list due for reloading). ``step`` may hand on a Later again."""
+
+    step: Callable[[], Handled]
+
+    def run(self) -> bytes | None:
+        outcome = self.step()
+        while isinstance(outcome, Later):
+            outcome = outcome.step()
+        return outcome
+
+
+Handled = bytes | None | Later  # an answer, silence, or the rest of the work
+
+
+def finish(outcome: Handled) -> bytes | None:
+    """The answer, after doing in the calling thread whatever was left."""
+    return outcome.run() if isinstance(outcome, Later) else outcome
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """An Access-Request with a password and an OTP, as decoded once."""
+
+    request: rp.AuthPacket
+    username: str
+    password: str
+    otp: Presented
+    client: nas.NasEntry
+    origin: Client
+    now: datetime
 
 
 class _Drop(Exception):
@@ -100,14 +142,31 @@ class RadiusHandler:
         """Write what the reject log still holds (called when the server stops)."""
         self.reject_log.close()
 
-    # --- entry point -----------------------------------------------------------------
+    # --- entry points ------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: tuple[str, int], port: Port) -> Handled:
+        """One datagram, as far as it can be decided without blocking: the answer, silence,
+        or :class:`Later` for a pool thread. Called in the server's event loop, so nothing
+        here waits for the database: a NAS list due for reloading, a key to look up, a
+        challenge, accounting's write and every OTP the fast path lets through go on as
+        Later, and so does everything with it (duplicate claim, metrics timer)."""
+        started = time.perf_counter()
+        try:
+            outcome = self._receive(data, source, port)
+        except Exception:  # never out into the event loop
+            metrics.dropped("internal_error")
+            log.exception("unexpected error on a packet from %s; no answer", source[0])
+            outcome = None
+        if isinstance(outcome, Later):
+            return Later(partial(self._timed, outcome, port, started))
+        _observe(port, started)
+        return outcome
 
     def handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
-        with metrics.RADIUS_SECONDS.labels(port.value).time():
-            reply = self._handle(data, source, port)
-        return reply
+        """One datagram decided completely in the calling thread."""
+        return finish(self.receive(data, source, port))
 
-    def _handle(self, data: bytes, source: tuple[str, int], port: Port) -> bytes | None:
+    def _receive(self, data: bytes, source: tuple[str, int], port: Port) -> Handled:
         checked = packets.check(data, port)
         if isinstance(checked, str):
             metrics.dropped("malformed")
@@ -115,25 +174,41 @@ class RadiusHandler:
                 (source[0], checked), "dropped packet from %s: %s", source[0], checked
             )
             return None
-        try:
-            client = self._nas_for(source[0])
-        except Exception as error:
-            if isinstance(error, UNAVAILABLE):
-                metrics.database_unavailable("reload")
-            metrics.dropped("nas_list_unavailable")
-            log.exception("NAS list unavailable, dropping packet from %s", source[0])
-            return None
+        if self._reload_due():
+            return Later(partial(self._from_address, checked, source, port, reload=True))
+        return self._from_address(checked, source, port)
+
+    def _from_address(
+        self, checked: packets.Checked, source: tuple[str, int], port: Port, *, reload: bool = False
+    ) -> Handled:
+        if reload:
+            try:
+                self._refresh()
+            except Exception as error:
+                if isinstance(error, UNAVAILABLE):
+                    metrics.database_unavailable("reload")
+                metrics.dropped("nas_list_unavailable")
+                log.exception("NAS list unavailable, dropping packet from %s", source[0])
+                return None
+        client = nas.match(self._nas, source[0])
         if client is None:
             self._unknown(source[0])
             return None
         return self._handle_from(client, checked, source, port)
+
+    @staticmethod
+    def _timed(later: Later, port: Port, started: float) -> bytes | None:
+        try:
+            return later.run()
+        finally:
+            _observe(port, started)
 
     def handle_from(
         self, client: nas.NasEntry, data: bytes, source: tuple[str, int], port: Port
     ) -> bytes | None:
         """One packet from a NAS identified otherwise than by its address (RADIUS over
         TLS: by its pinned certificate, with the secret RFC 6614 fixes), decided exactly as
-        one that came over UDP."""
+        one that came over UDP, completely in the calling thread."""
         with metrics.RADIUS_SECONDS.labels(port.value).time():
             checked = packets.check(data, port)
             if isinstance(checked, str):
@@ -142,7 +217,7 @@ class RadiusHandler:
                     (client.name, checked), "dropped packet from NAS %s: %s", client.name, checked
                 )
                 return None
-            return self._handle_from(client, checked, source, port)
+            return finish(self._handle_from(client, checked, source, port))
 
     def client_for_certificate(self, fingerprint: str) -> nas.NasEntry | None:
         """The enabled NAS that pinned this client certificate (SHA-256), or None."""
@@ -151,10 +226,10 @@ class RadiusHandler:
 
     def _handle_from(
         self, client: nas.NasEntry, checked: packets.Checked, source: tuple[str, int], port: Port
-    ) -> bytes | None:
+    ) -> Handled:
         data = checked.data
         if data[0] == status.STATUS_SERVER:
-            return self._status(data, port, client)
+            return Later(partial(self._status, data, port, client))
         key = (source, data[0], data[1], data[4:20])
         cached = self.duplicates.claim(key)
         if cached is IN_FLIGHT:
@@ -164,18 +239,30 @@ class RadiusHandler:
         if isinstance(cached, bytes):
             log.info("duplicate request from %s answered from cache", source[0])
             return cached
-        reply = None
+        if port is Port.AUTH:
+            return self._settle(key, client, source, partial(self._access, checked, client))
+        return self._settle(key, client, source, partial(self._accounting, data, source[0], client))
+
+    def _settle(
+        self,
+        key: tuple[object, ...],
+        client: nas.NasEntry,
+        source: tuple[str, int],
+        step: Callable[[], Handled],
+    ) -> Handled:
+        """Run a step of a request claimed in the duplicate cache. An answer is kept for
+        retransmissions, silence forgets the claim (a retransmission is then evaluated);
+        a step that hands the rest on keeps the claim for it."""
         try:
-            if port is Port.AUTH:
-                reply = self._access(checked, client)
-            else:
-                reply = self._accounting(data, source[0], client)
-            if reply is not None and len(reply) > packets.MAX_PACKET:
-                reply = None  # a NAS discards it anyway (RFC 2865 § 3)
-                raise _Drop(
+            outcome = step()
+            if isinstance(outcome, Later):
+                return Later(partial(self._settle, key, client, source, outcome.step))
+            if outcome is not None and len(outcome) > packets.MAX_PACKET:
+                raise _Drop(  # a NAS discards it anyway (RFC 2865 § 3)
                     "answer_too_large", "the answer (Proxy-State echoed) would exceed 4096 octets"
                 )
         except _Drop as dropped:
+            outcome = None
             metrics.dropped(dropped.cause)
             self.drops.warning(
                 (client.name, str(dropped)),
@@ -185,14 +272,14 @@ class RadiusHandler:
                 dropped,
             )
         except Exception:
+            outcome = None
             metrics.dropped("internal_error")
             log.exception("unexpected error on a packet from %s; no answer", client.name)
-        finally:
-            if reply is None:
-                self.duplicates.forget(key)  # a retransmission may then be evaluated
-            else:
-                self.duplicates.store(key, reply)
-        return reply
+        if outcome is None:
+            self.duplicates.forget(key)
+        else:
+            self.duplicates.store(key, outcome)
+        return outcome
 
     def _status(self, data: bytes, port: Port, client: nas.NasEntry) -> bytes | None:
         """Status-Server: alive only while the database answers (else silence: the proxy
@@ -238,15 +325,14 @@ class RadiusHandler:
 
     # --- NAS clients and profiles ------------------------------------------------------
 
-    def _nas_for(self, address: str) -> nas.NasEntry | None:
-        self._refresh()
-        return nas.match(self._nas, address)
+    def _reload_due(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self._refresh_seconds
 
     def _refresh(self) -> None:
-        if time.monotonic() - self._loaded_at < self._refresh_seconds:
+        if not self._reload_due():
             return
         with self._lock:
-            if time.monotonic() - self._loaded_at < self._refresh_seconds:
+            if not self._reload_due():
                 return  # another worker reloaded while this one waited
             try:
                 self._reload()
@@ -272,34 +358,24 @@ class RadiusHandler:
             self._keys = KeySnapshot.load(session, self.box)
             self._loaded_at = time.monotonic()
 
-    def _judge(self, otp: Presented) -> Presented | Reason:
-        """The fast path's verdict. A key handed out since the last reload is looked up at
-        once (one indexed read), not refused until the next one; the fast path then judges
-        its OTP as usual."""
-        verdict = self._keys.judge(otp)
-        if verdict is not Reason.KEY_UNKNOWN or otp.parsed is None:
-            return verdict
-        if not self._lookups.allow(otp.parsed.public_id):
-            return verdict  # looked up a moment ago, or a flood of made-up ids
-        with self.database.reader() as session:
-            found = KeySnapshot.load(session, self.box, public_id=otp.parsed.public_id)
-        if not found.keys:
-            return verdict
-        with self._lock:  # not over a snapshot a concurrent reload has just put in place
-            self._keys = self._keys.merged(found)
-        return self._keys.judge(otp)
-
     # --- Access-Request ------------------------------------------------------------------
 
-    def _access(self, packet: packets.Checked, client: nas.NasEntry) -> bytes | None:
+    def _access(self, packet: packets.Checked, client: nas.NasEntry) -> Handled:
         try:
             request = rp.AuthPacket(packet=packet.data, secret=client.secret, dict=self.dictionary)
         except rp.PacketError as error:
             raise _Drop("undecodable", f"undecodable: {error}") from None
         self._check_message_authenticator(request, packet, client)
+        return self._guarded(request, client, partial(self._decide, request, packet, client))
+
+    def _guarded(
+        self, request: rp.AuthPacket, client: nas.NasEntry, step: Callable[[], Handled]
+    ) -> Handled:
+        """A step of deciding an Access-Request, never an accept on an error; and so is
+        each step it hands on."""
         cause: metrics.DropCause
         try:
-            reply = self._decide(request, packet, client)
+            outcome = step()
         except UNAVAILABLE as error:
             self._database_down = True
             cause = "database_unavailable"
@@ -313,10 +389,12 @@ class RadiusHandler:
             cause = "internal_error"
             log.exception("internal error on Access-Request from %s", client.name)
         else:
+            if isinstance(outcome, Later):
+                return Later(partial(self._guarded, request, client, outcome.step))
             if self._database_down:
                 self._database_down = False
                 log.warning("database reachable again: deciding Access-Requests")
-            return reply
+            return outcome
         # Never an accept: silence makes the NAS fail over to its second server.
         if self.settings.radius_reject_on_error:
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
@@ -346,7 +424,7 @@ class RadiusHandler:
 
     def _decide(
         self, request: rp.AuthPacket, packet: packets.Checked, client: nas.NasEntry
-    ) -> bytes:
+    ) -> Handled:
         username = _text(packet.values(USER_NAME))
         hidden = packet.values(packets.USER_PASSWORD)
         typed = (
@@ -357,61 +435,99 @@ class RadiusHandler:
         origin = Client(Channel.RADIUS, client.name, _station(packet.values(CALLING_STATION)))
         now = self.clock()
         if username is None or typed is None:
-            method = None if hidden else methods.refused(packet)
-            with self.database.session() as session:
-                pipeline.record_rejection(
-                    session, username or "?", origin, now, method or Reason.RADIUS_ATTRIBUTES
-                )
-            if method is Reason.METHOD_EAP:
-                reply = request.CreateReply()
-                reply.code = rp.AccessReject
-                reply.AddAttribute("EAP-Message", methods.eap_failure(packet))
-                return bytes(reply.ReplyPacket())
-            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
+            return Later(partial(self._refuse, request, packet, username, origin, now))
         states = packet.values(STATE)
         if states:
-            return self._continue(request, states[0], username, typed, client, origin, now)
+            return Later(
+                partial(self._continue, request, states[0], username, typed, client, origin, now)
+            )
         parts = packets.split_pap(typed)
         otp = parts.presented()
         if otp is None:
-            return self._challenge(
-                request,
-                Challenge(
-                    "otp",
-                    username.lower(),
-                    client.id,
-                    source=origin.source_ip or "",
-                    password=parts.password,
-                ),
-                ASK_FOR_OTP,
+            pending = Challenge(
+                "otp",
+                username.lower(),
+                client.id,
+                source=origin.source_ip or "",
+                password=parts.password,
             )
-        return self._login(request, username, parts.password, otp, client, origin, now)
+            return Later(partial(self._challenge, request, pending, ASK_FOR_OTP))
+        return self._login(_Attempt(request, username, parts.password, otp, client, origin, now))
 
-    def _login(
+    def _refuse(
         self,
         request: rp.AuthPacket,
-        username: str,
-        password: str,
-        otp: Presented,
-        client: nas.NasEntry,
+        packet: packets.Checked,
+        username: str | None,
         origin: Client,
         now: datetime,
     ) -> bytes:
-        verdict = self._judge(otp)
+        """No single printable User-Name or no single User-Password: refused, and said why
+        in the auth log (EAP, CHAP and MS-CHAP are named)."""
+        method = None if packet.values(packets.USER_PASSWORD) else methods.refused(packet)
+        with self.database.session() as session:
+            pipeline.record_rejection(
+                session, username or "?", origin, now, method or Reason.RADIUS_ATTRIBUTES
+            )
+        if method is Reason.METHOD_EAP:
+            reply = request.CreateReply()
+            reply.code = rp.AccessReject
+            reply.AddAttribute("EAP-Message", methods.eap_failure(packet))
+            return bytes(reply.ReplyPacket())
+        return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
+
+    def _login(self, attempt: _Attempt) -> Handled:
+        """The fast path judges the OTP from the keys in memory; only one it lets through
+        goes on to the database and the password hash."""
+        verdict = self._keys.judge(attempt.otp)
+        parsed = attempt.otp.parsed
+        if (
+            verdict is Reason.KEY_UNKNOWN
+            and parsed is not None
+            and self._lookups.allow(parsed.public_id)
+        ):
+            return Later(partial(self._look_up, attempt, parsed.public_id))
+        return self._judged(attempt, verdict)
+
+    def _look_up(self, attempt: _Attempt, public_id: str) -> Handled:
+        """A key handed out since the last reload is looked up at once (one indexed read),
+        not refused until the next one; the fast path then judges its OTP as usual. (A
+        flood of made-up ids is kept from the database by the lookup budget.)"""
+        with self.database.reader() as session:
+            found = KeySnapshot.load(session, self.box, public_id=public_id)
+        if found.keys:
+            with self._lock:  # not over a snapshot a concurrent reload has just put in place
+                self._keys = self._keys.merged(found)
+        return self._judged(attempt, self._keys.judge(attempt.otp))
+
+    def _judged(self, attempt: _Attempt, verdict: Presented | Reason) -> Handled:
         if isinstance(verdict, Reason):
             # Garbage costs microseconds: no transaction, a batched auth-log line.
-            self.reject_log.reject(username=username, client=origin, now=now, reason=verdict)
-            return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
+            self.reject_log.reject(
+                username=attempt.username, client=attempt.origin, now=attempt.now, reason=verdict
+            )
+            return self._reply(attempt.request, rp.AccessReject, pipeline.GENERIC_REJECT)
+        return Later(partial(self._authenticate, attempt, verdict))
+
+    def _authenticate(self, attempt: _Attempt, otp: Presented) -> bytes:
         with self.database.session() as session:
             decision = self.authenticator.authenticate(
-                session, username=username, password=password, otp=verdict, client=origin, now=now
+                session,
+                username=attempt.username,
+                password=attempt.password,
+                otp=otp,
+                client=attempt.origin,
+                now=attempt.now,
             )
         if decision.outcome is Outcome.CHALLENGE:
             pending = Challenge(
-                "new_password", username.lower(), client.id, user_id=decision.user_id
+                "new_password",
+                attempt.username.lower(),
+                attempt.client.id,
+                user_id=decision.user_id,
             )
-            return self._challenge(request, pending, decision.reply_message or "")
-        return self._answer(request, decision)
+            return self._challenge(attempt.request, pending, decision.reply_message or "")
+        return self._answer(attempt.request, decision)
 
     def _continue(
         self,
@@ -422,7 +538,7 @@ class RadiusHandler:
         client: nas.NasEntry,
         origin: Client,
         now: datetime,
-    ) -> bytes:
+    ) -> Handled:
         pending = self.challenges.take(state, username=username.lower(), nas_id=client.id)
         if pending is None:
             change = altered(state)
@@ -441,7 +557,9 @@ class RadiusHandler:
             return self._reply(request, rp.AccessReject, pipeline.GENERIC_REJECT)
         if pending.kind == "otp":
             otp = Presented.typed(typed.strip())
-            return self._login(request, username, pending.password, otp, client, origin, now)
+            return self._login(
+                _Attempt(request, username, pending.password, otp, client, origin, now)
+            )
         return self._new_password(request, pending, typed, origin, now)
 
     def _new_password(
@@ -538,7 +656,7 @@ class RadiusHandler:
 
     # --- Accounting-Request ------------------------------------------------------------
 
-    def _accounting(self, data: bytes, address: str, client: nas.NasEntry) -> bytes | None:
+    def _accounting(self, data: bytes, address: str, client: nas.NasEntry) -> Handled:
         try:
             request = rp.AcctPacket(packet=data, secret=client.secret, dict=self.dictionary)
         except rp.PacketError as error:
@@ -563,6 +681,11 @@ class RadiusHandler:
                 client.name,
                 ", ".join(cleaned),
             )
+        return Later(partial(self._store_accounting, request, record, client))
+
+    def _store_accounting(
+        self, request: rp.AcctPacket, record: vpn.AccountingRecord, client: nas.NasEntry
+    ) -> bytes | None:
         try:
             with self.database.session() as session:
                 vpn.record_accounting(
@@ -582,6 +705,10 @@ class RadiusHandler:
             )
             return None
         return bytes(request.CreateReply().ReplyPacket())
+
+
+def _observe(port: Port, started: float) -> None:
+    metrics.RADIUS_SECONDS.labels(port.value).observe(time.perf_counter() - started)
 
 
 def _add_message(reply: rp.Packet, message: str) -> None:

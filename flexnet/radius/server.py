@@ -1,9 +1,12 @@
 """The thin UDP loop around :class:`RadiusHandler`.
 
-asyncio receives datagrams; a bounded thread pool runs the handler, because argon2
-releases the GIL while it hashes and database calls block. When too many requests
-are waiting, new ones are dropped (the NAS retries or fails over) instead of queueing
-without bound. SIGINT/SIGTERM stop receiving, finish what is in flight, then exit.
+asyncio receives datagrams and the handler decides in the loop what needs neither the
+database nor a hash (a malformed packet, an unknown NAS, a retransmission, an OTP the
+fast path refuses: microseconds, no thread hand-off). The rest goes to a bounded thread
+pool, because argon2 releases the GIL while it hashes and database calls block. When
+too many requests are waiting, new ones are dropped (the NAS retries or fails over)
+instead of queueing without bound. SIGINT/SIGTERM stop receiving, finish what is in
+flight, then exit.
 Several such processes can serve one port (``Listen.reuse_port``, see ``workers``).
 With ``Listen.tls`` the same loop and pool also serve RADIUS over TLS (``tls``).
 """
@@ -23,7 +26,7 @@ from typing import Any, TypeVar, cast
 
 from flexnet import metrics
 from flexnet.radius.disconnect import DisconnectDispatcher
-from flexnet.radius.handler import RadiusHandler
+from flexnet.radius.handler import Later, RadiusHandler
 from flexnet.radius.packets import Port
 from flexnet.radius.sockets import udp_socket
 from flexnet.radius.tls import TlsConfig, TlsListener
@@ -108,6 +111,7 @@ class RadiusServer:
         source: tuple[str, int],
         addr: tuple[str | object, ...],
     ) -> None:
+        # Only the loop adds to _pending, so a room seen here is still there below.
         with self._pending_lock:
             if self._stopping:
                 return
@@ -115,8 +119,14 @@ class RadiusServer:
                 metrics.dropped("overloaded")
                 log.warning("overloaded: dropping a packet from %s", source[0])
                 return
+        outcome = self.handler.receive(data, source, endpoint.port)
+        if not isinstance(outcome, Later):
+            if outcome is not None and endpoint.transport is not None:
+                endpoint.transport.sendto(outcome, addr)
+            return
+        with self._pending_lock:
             self._pending += 1
-        future = self._pool.submit(self.handler.handle, data, source, endpoint.port)
+        future = self._pool.submit(outcome.run)
         self._in_flight.add(future)
         loop = asyncio.get_running_loop()
 

@@ -23,9 +23,10 @@ SECRET = b"test-nas-secret-0123456789"
 
 
 def encoded_access_request(
-    username: str, password: str, *, secret: bytes = SECRET, identifier: int | None = None
+    username: str, password: str | None, *, secret: bytes = SECRET, identifier: int | None = None
 ) -> bytes:
-    """A PAP Access-Request with Message-Authenticator, ready to send."""
+    """A PAP Access-Request with Message-Authenticator, ready to send (without
+    User-Password if ``password`` is None)."""
     request = rp.AuthPacket(
         code=rp.AccessRequest,
         id=identifier,
@@ -33,7 +34,8 @@ def encoded_access_request(
         dict=load_dictionary(),
         User_Name=username,
     )
-    request["User-Password"] = request.PwCrypt(password)
+    if password is not None:
+        request["User-Password"] = request.PwCrypt(password)
     request.add_message_authenticator()
     return bytes(request.RequestPacket())
 
@@ -143,8 +145,10 @@ class RunningRadius:
 
 
 @contextmanager
-def running(handler: RadiusHandler, *, tls: TlsConfig | None = None) -> Iterator[RunningRadius]:
-    server = RadiusServer(handler, Listen("127.0.0.1", 0, 0, threads=4, tls=tls))
+def running(
+    handler: RadiusHandler, *, tls: TlsConfig | None = None, threads: int = 4
+) -> Iterator[RunningRadius]:
+    server = RadiusServer(handler, Listen("127.0.0.1", 0, 0, threads=threads, tls=tls))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
 
