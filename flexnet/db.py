@@ -208,9 +208,12 @@ def make_engine(url: URL | str, *, timeout_ms: int = 5000, **options: Any) -> En
     forever. Migrations lift it for their own transaction.
     """
     if make_url(url).get_backend_name() == "postgresql":
+        from flexnet import pgcursor  # psycopg only where PostgreSQL is used
+
         options.setdefault("connect_args", {}).update(
             connect_timeout=max(1, timeout_ms // 1000),
             options=f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+            cursor_factory=pgcursor.Cursor,
         )
     # No pre-ping: it costs a round trip per request. After a database restart the first
     # use of a stale connection fails (an error, never an accept) and SQLAlchemy then
