@@ -5,8 +5,10 @@ busy handler (1, 2, 5, 10 … 100 ms) and looks again: sixteen threads of one RA
 process that want it at once do not queue, they poll, and one that keeps missing the
 moment the lock is free runs out of its busy timeout ("database is locked") while
 others went twice. Threads of one process therefore wait here first, in a queue that
-hands the turn to the longest waiter the moment the writer before it ends; SQLite's
-busy handler is left with the few writers of the *other* processes on the same file.
+hands the turn to the longest waiter the moment the writer before it ends; only the
+few writers of the *other* processes on the same file are left to meet at SQLite's lock
+(``flexnet.db._begin_immediate``, which looks every 2 ms instead of sleeping like the busy
+handler).
 """
 
 from __future__ import annotations
