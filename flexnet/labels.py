@@ -259,10 +259,23 @@ def letter_text(letter: Letter, outlook: Mapping[int, str | None] | None = None)
     return text + LETTER_STATUS_LABEL[letter.status]
 
 
+# Why a session's account may not be on the VPN (vpn_sessions.flagged), for staff.
+SESSION_FLAG_LABEL = {
+    "locked": "Zugang gesperrt",
+    "pending": "Zugang noch nicht aktiv",
+    "revoked": "Zugang beendet",
+    "key": "Yubikey gesperrt oder nicht aktiv",
+    "unknown": "Benutzer in flexnet unbekannt",
+}
+
+
 def session_text(vpn_session: VpnSession) -> str:
+    """One line of a user's or practice's sessions (admin pages, ``flexnet show``)."""
     started = vpn_session.started_at.astimezone(BERLIN)
     state = "aktiv" if vpn_session.stopped_at is None else "beendet"
     text = f"{started:%d.%m.%Y %H:%M} {vpn_session.nas.name} {vpn_session.framed_ip or '-'} {state}"
+    if vpn_session.flagged is not None:
+        text += f", ohne Berechtigung: {SESSION_FLAG_LABEL[vpn_session.flagged]}"
     if vpn_session.disconnect_requested_at is not None:
         text += f", Trennung: {disconnect_label(vpn_session.disconnect_result)}"
     return text

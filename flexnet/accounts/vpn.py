@@ -206,16 +206,6 @@ def record_accounting(
     return vpn_session
 
 
-# Why a session's account may not be on the VPN (vpn_sessions.flagged), for staff.
-FLAG_TEXT = {
-    "locked": "Zugang gesperrt",
-    "pending": "Zugang noch nicht aktiv",
-    "revoked": "Zugang beendet",
-    "key": "Yubikey gesperrt oder nicht aktiv",
-    "unknown": "Benutzer in flexnet unbekannt",
-}
-
-
 def _refusal(session: Session, vpn_session: VpnSession, now: datetime, quarters: int) -> str | None:
     """Why this session's user, practice or key may not log in now (None: it may)."""
     user = session.get(User, vpn_session.user_id) if vpn_session.user_id is not None else None

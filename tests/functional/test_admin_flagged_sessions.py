@@ -1,16 +1,18 @@
 """Staff see sessions of accounts that may not be on the VPN (a concentrator that
-re-admitted a session from before a lock): on the live sessions page and the dashboard."""
+re-admitted a session from before a lock): on the live sessions page, the dashboard, and
+the user's and the practice's page."""
 
 from __future__ import annotations
 
 import re
 
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from flexnet.accounts import users, vpn
 from flexnet.clients import nas
 from flexnet.db import utcnow
-from flexnet.models import LockCause
+from flexnet.models import LockCause, NasClient
 from flexnet.web import state
 from tests.conftest import BOX, STAFF
 from tests.functional import test_admin_workflows
@@ -33,17 +35,21 @@ def start(username: str, session_id: str) -> vpn.AccountingRecord:
     )
 
 
+def concentrator(db: Session, name: str) -> NasClient:
+    return nas.add_nas(
+        db,
+        name=name,
+        address="192.0.2.1",
+        secret=f"ein-langes-gemeinsames-Geheimnis-{name}",
+        box=BOX,
+        actor=STAFF,
+        now=utcnow(),
+    )
+
+
 def test_flagged_sessions_are_shown_on_the_sessions_page_and_counted(app: Flask) -> None:
     with state(app).database.session() as db:
-        client = nas.add_nas(
-            db,
-            name="ocserv-1",
-            address="192.0.2.1",
-            secret="ein-langes-gemeinsames-Geheimnis-1",
-            box=BOX,
-            actor=STAFF,
-            now=utcnow(),
-        )
+        client = concentrator(db, "ocserv-1")
         user = users.get_user(db, "emuster")
         users.lock_one(
             db, user=user, cause=LockCause.MANUAL, reason="Test", actor=STAFF, now=utcnow()
@@ -63,3 +69,30 @@ def test_flagged_sessions_are_shown_on_the_sessions_page_and_counted(app: Flask)
         r"VPN-Sitzungen ohne Berechtigung</th><td[^>]*><a [^>]*>(\d+)</a>", dashboard
     )
     assert flagged is not None and flagged.group(1) == "3"
+
+
+def test_the_users_and_the_practices_page_say_why_a_session_may_not_be_there(
+    app: Flask,
+) -> None:
+    with state(app).database.session() as db:
+        client = concentrator(db, "ocserv-2")
+        vpn.record_accounting(db, nas_id=client.id, record=start("emuster", "c-1"), now=utcnow())
+        user = users.get_user(db, "emuster")
+        users.lock_one(
+            db, user=user, cause=LockCause.MANUAL, reason="Test", actor=STAFF, now=utcnow()
+        )
+        vpn.record_accounting(db, nas_id=client.id, record=start("emuster", "c-2"), now=utcnow())
+    helpdesk = signed_in(app, "bernd")
+
+    user_page = helpdesk.get("/admin/users/emuster").get_data(as_text=True)
+    practice_page = helpdesk.get("/admin/practices/881234500").get_data(as_text=True)
+
+    for page in (user_page, practice_page):
+        sessions = page[page.index("VPN-Sitzungen</h2>") :]
+        lines = re.findall(r"<li>([^<]*ocserv-2[^<]*)</li>", sessions)
+        # The lock cut the session from before it; the one a concentrator let in after
+        # it is flagged as well as cut.
+        assert sorted(line.split(" - ", 1)[1] for line in lines) == [
+            "aktiv, Trennung: angefordert",
+            "aktiv, ohne Berechtigung: Zugang gesperrt, Trennung: angefordert",
+        ]

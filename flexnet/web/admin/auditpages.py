@@ -100,7 +100,6 @@ def vpn_sessions() -> ResponseReturnValue:
         return render_template(
             "admin/sessions.html",
             sessions=live,
-            flag_text=vpn.FLAG_TEXT,
             form=ButtonForm(),
             staff=g.staff,
         )
