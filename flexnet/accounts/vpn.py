@@ -141,15 +141,18 @@ class AccountingRecord:
         """Which concentrator sent it: behind a proxy its own identity (the proxy's
         address is shared by all of them), the source otherwise. A proxied message that
         names no concentrator (against RFC 2866) falls back to the source."""
-        if behind_proxy:
-            named = [
-                f"{label}={value}"
-                for label, value in (("ip", self.nas_ip_address), ("id", self.nas_identifier))
-                if value
-            ]
-            if named:
-                return " ".join(named)[:MAX_CONCENTRATOR]
-        return self.nas_address
+        named = concentrator_identity(self.nas_ip_address, self.nas_identifier)
+        return named if behind_proxy and named else self.nas_address
+
+
+def concentrator_identity(ip_address: str | None, identifier: str | None) -> str | None:
+    """A concentrator as it names itself in a proxied request (NAS-IP-Address or
+    NAS-IPv6-Address, NAS-Identifier): ``ip=… id=…``; None if it names itself not at all.
+    Sessions and the auth log name it alike."""
+    named = [
+        f"{label}={value}" for label, value in (("ip", ip_address), ("id", identifier)) if value
+    ]
+    return " ".join(named)[:MAX_CONCENTRATOR] if named else None
 
 
 _STATUS_NAMES = {

@@ -80,6 +80,7 @@ def record(
             "bsnr": user.practice.bsnr if user else None,
             "token_serial": decision.token_serial,
             "client": client.name,
+            "concentrator": client.concentrator,
             "source_ip": client.source_ip,
             "outcome": decision.outcome.value,
             "reason": decision.reason.value,
@@ -95,7 +96,7 @@ def _log_line(client: Client, shown_name: str, outcome: Outcome, reason: Reason)
         "auth %s: user=%r client=%s source=%s outcome=%s reason=%s",
         client.channel.value,
         shown_name,
-        client.name,
+        f"{client.name} ({client.concentrator})" if client.concentrator else client.name,
         client.source_ip,
         outcome.value,
         reason.value,
@@ -109,6 +110,7 @@ class LoggedReject:
     client: str | None
     source_ip: str | None
     reason: str
+    concentrator: str | None = None
 
 
 class RejectLog:
@@ -134,7 +136,16 @@ class RejectLog:
     def reject(self, *, username: str, client: Client, now: datetime, reason: Reason) -> None:
         """Queue the auth-log line of a reject the caller has answered already (no log
         line of its own: a flood of garbage must not flood the journal too)."""
-        self.add(LoggedReject(now, shown_username(username), client.name, client.source_ip, reason))
+        self.add(
+            LoggedReject(
+                now,
+                shown_username(username),
+                client.name,
+                client.source_ip,
+                reason,
+                client.concentrator,
+            )
+        )
         metrics.decided_now(client.channel.value, Outcome.REJECT.value, reason.value)
 
     def add(self, entry: LoggedReject) -> None:
@@ -199,6 +210,7 @@ class RejectLog:
                 "channel": Channel.RADIUS.value,
                 "username": e.username,
                 "client": e.client,
+                "concentrator": e.concentrator,
                 "source_ip": e.source_ip,
                 "outcome": Outcome.REJECT.value,
                 "reason": str(e.reason),

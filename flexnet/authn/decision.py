@@ -39,6 +39,7 @@ class Client:
     channel: Channel
     name: str | None = None  # NAS or API client
     source_ip: str | None = None  # the user's address as far as it is known
+    concentrator: str | None = None  # behind a proxy NAS: the concentrator it asks for
 
 
 class Reason(enum.StrEnum):

@@ -23,6 +23,7 @@ class AuthFilter:
     channel: str | None = None  # radius, api, self_service
     outcome: str | None = None  # accept, reject, challenge
     client: str | None = None  # NAS or API client name
+    concentrator: str | None = None  # behind a proxy: part of the concentrator's name
     source: str | None = None  # the user's address (prefix)
     since: datetime | None = None
     until: datetime | None = None
@@ -41,6 +42,8 @@ def events(chosen: AuthFilter) -> Select[AuthEvent]:
         query = query.where(AuthEvent.outcome == chosen.outcome)
     if chosen.client:
         query = query.where(AuthEvent.client == chosen.client)
+    if chosen.concentrator:
+        query = query.where(AuthEvent.concentrator.contains(chosen.concentrator, autoescape=True))
     if chosen.source:
         query = query.where(AuthEvent.source_ip.startswith(chosen.source, autoescape=True))
     if chosen.since:

@@ -45,6 +45,8 @@ class AuthEvent(Base):
     bsnr: Mapped[str | None] = mapped_column(String(9))
     token_serial: Mapped[str | None] = mapped_column(String(32))
     client: Mapped[str | None] = mapped_column(String(100))  # NAS or API client name
+    # Behind a proxy (a NAS marked so) the concentrator the request names: "ip=… id=…".
+    concentrator: Mapped[str | None] = mapped_column(String(320))
     source_ip: Mapped[str | None] = mapped_column(String(45))
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(64))

@@ -59,8 +59,11 @@ _ROUNDS = {  # what the next answer to a challenge carries, as logged
 RELOAD_RETRY_SECONDS = 5.0
 MAX_OCTETS = 2**63 - 1  # the BIGINT column; 64-bit gigaword counters can claim more
 USER_NAME = 1
+NAS_IP_ADDRESS = 4
 STATE = 24
 CALLING_STATION = 31
+NAS_IDENTIFIER = 32
+NAS_IPV6_ADDRESS = 95
 
 
 @dataclass(frozen=True)
@@ -432,7 +435,12 @@ class RadiusHandler:
             if len(hidden) == 1
             else None
         )
-        origin = Client(Channel.RADIUS, client.name, _station(packet.values(CALLING_STATION)))
+        origin = Client(
+            Channel.RADIUS,
+            client.name,
+            _station(packet.values(CALLING_STATION)),
+            _concentrator(packet) if client.proxy else None,
+        )
         now = self.clock()
         if username is None or typed is None:
             return Later(partial(self._refuse, request, packet, username, origin, now))
@@ -730,6 +738,17 @@ def _text(values: list[bytes]) -> str | None:
     except UnicodeDecodeError:
         return None
     return text if text.isprintable() else None
+
+
+def _concentrator(packet: packets.Checked) -> str | None:
+    """Which concentrator a proxy asks for (RFC 2865 § 5.4, 5.32; RFC 3162 § 2.1), named
+    as its sessions are: without it, every line of the auth log would name the proxy."""
+    address = None
+    for values, size in ((packet.values(NAS_IP_ADDRESS), 4), (packet.values(NAS_IPV6_ADDRESS), 16)):
+        if len(values) == 1 and len(values[0]) == size:
+            address = str(ipaddress.ip_address(values[0]))
+            break
+    return vpn.concentrator_identity(address, _identity(_text(packet.values(NAS_IDENTIFIER))))
 
 
 def _station(values: list[bytes]) -> str | None:

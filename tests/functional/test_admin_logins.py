@@ -117,6 +117,7 @@ def test_the_csv_keeps_the_filter_and_defuses_a_formula_typed_as_username(app: F
         "BSNR",
         "Weg",
         "NAS / Client",
+        "Konzentrator",
         "Quelle",
         "Ergebnis",
         "Grund",
@@ -126,12 +127,47 @@ def test_the_csv_keeps_the_filter_and_defuses_a_formula_typed_as_username(app: F
         "",
         "Portal (API)",
         "kvsaonline",
+        "",
         "198.51.100.7",
         "abgelehnt",
         "Benutzer unbekannt",
     ]
     assert len(table) == 2
     assert re.fullmatch(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}", table[1][0])
+
+
+def test_behind_a_proxy_the_log_names_the_concentrator_shows_and_filters_it(app: Flask) -> None:
+    with state(app).database.session() as db:
+        db.execute(
+            insert(AuthEvent),
+            [
+                {
+                    "at": utcnow() - timedelta(seconds=number),
+                    "channel": "radius",
+                    "username": "emuster",
+                    "client": "radius-proxy",
+                    "concentrator": concentrator,
+                    "outcome": "accept",
+                    "reason": "ok",
+                }
+                for number, concentrator in enumerate(
+                    ("ip=10.1.0.1 id=asa-magdeburg", "ip=10.1.0.2 id=asa-halle")
+                )
+            ],
+        )
+    auditor = signed_in(app, "carla")
+
+    proxied = auditor.get("/admin/logins?client=radius-proxy").get_data(as_text=True)
+    halle = auditor.get("/admin/logins?concentrator=asa-halle").get_data(as_text=True)
+    exported = auditor.get("/admin/logins?concentrator=10.1.0.1&format=csv").get_data()
+
+    assert [re.findall(r"Konzentrator ([^<]*)<", row) for row in rows_of(proxied)] == [
+        ["ip=10.1.0.1 id=asa-magdeburg"],
+        ["ip=10.1.0.2 id=asa-halle"],
+    ]
+    assert len(rows_of(halle)) == 1 and "asa-halle" in rows_of(halle)[0]
+    table = list(csv.reader(io.StringIO(exported.decode("utf-8-sig")), delimiter=";"))
+    assert [row[4:6] for row in table[1:]] == [["radius-proxy", "ip=10.1.0.1 id=asa-magdeburg"]]
 
 
 def test_the_user_and_practice_pages_and_the_dashboard_lead_to_the_log(app: Flask) -> None:

@@ -13,7 +13,7 @@ from flexnet.accounts import practices, users, vpn
 from flexnet.clients import nas, profiles
 from flexnet.lifecycle import locks
 from flexnet.lifecycle.rules import BERLIN
-from flexnet.models import LockCause, User, VpnSession
+from flexnet.models import AuthEvent, LockCause, User, VpnSession
 from flexnet.radius.disconnect import DisconnectDispatcher
 from tests.conftest import BOX, NOW, STAFF
 from tests.functional import test_radius
@@ -242,3 +242,42 @@ def test_an_accept_carries_a_session_timeout_and_a_class_for_the_group(world: Wo
     assert member["Class"] == [b"OU=full"]
     assert third is not None and third["Class"] == [b"OU=restricted"]
     assert own is not None and own["Session-Timeout"] == [600]  # the profile's own
+
+
+def logged_clients(world: World) -> list[tuple[str | None, str | None, str]]:
+    world.radius.server.handler.reject_log.flush()  # fast rejects are logged in batches
+    with world.database.reader() as session:
+        return [
+            (event.client, event.concentrator, event.reason)
+            for event in session.scalars(select(AuthEvent).order_by(AuthEvent.id))
+        ]
+
+
+def login(world: World, otp: str, **identity: str) -> str:
+    named = "".join(f",{name.replace('_', '-')}={value}" for name, value in identity.items())
+    return world.radius.radclient(
+        f"User-Name=emuster,User-Password='{PASSWORD}{otp}',Message-Authenticator=0x00{named}\n"
+    )
+
+
+def test_behind_a_proxy_the_auth_log_names_the_concentrator_of_each_login(world: World) -> None:
+    mark_proxy(world)
+    forged = world.key.public_id + "c" * 32  # the key's id, no valid OTP: refused at once
+
+    accepted = login(world, world.key.otp(), NAS_IP_Address="10.1.0.1", NAS_Identifier="asa-md")
+    refused = login(world, forged, NAS_IPv6_Address="2001:db8::7")
+    unnamed = login(world, world.key.otp())
+
+    assert "Access-Accept" in accepted and "Access-Accept" in unnamed
+    assert "Access-Reject" in refused
+    # The refusal's line is written with its batch, after the login that came later.
+    assert sorted(logged_clients(world), key=str) == [
+        ("vpn-test", "ip=10.1.0.1 id=asa-md", "ok"),
+        ("vpn-test", "ip=2001:db8::7", "otp_invalid"),
+        ("vpn-test", None, "ok"),  # a proxy that names no concentrator (against RFC 2865)
+    ]
+
+
+def test_a_nas_that_is_no_proxy_is_logged_by_its_name_alone(world: World) -> None:
+    assert "Access-Accept" in login(world, world.key.otp(), NAS_Identifier="ocserv-eigen")
+    assert logged_clients(world) == [("vpn-test", None, "ok")]

@@ -1,6 +1,7 @@
 """The login log (every role reads): each decision of the authentication pipeline with
-time, user, practice, channel, NAS or client, source address, outcome and the reason in
-German; filters, paging with totals, CSV. Kept ``FLEXNET_CONNECTION_LOG_DAYS`` days."""
+time, user, practice, channel, NAS or client (behind a proxy also the concentrator),
+source address, outcome and the reason in German; filters, paging with totals, CSV.
+Kept ``FLEXNET_CONNECTION_LOG_DAYS`` days."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def _filter(chosen: Filters, now: datetime) -> loginlog.AuthFilter:
         channel=chosen.choice("channel", "Weg", {k: k for k in loglabels.CHANNEL_LABEL}),
         outcome=chosen.choice("outcome", "Ergebnis", {k: k for k in loglabels.OUTCOME_LABEL}),
         client=chosen.text("client", limit=100),
+        concentrator=chosen.text("concentrator", limit=320),
         source=chosen.text("source", limit=45),
         since=now - recent if recent else _start(since) if since else None,
         until=_start(until + timedelta(days=1)) if until else None,
@@ -96,7 +98,17 @@ def logins() -> ResponseReturnValue:
 
 
 def _csv(query: Select[Any]) -> ResponseReturnValue:
-    header = ["Zeit", "Benutzer", "BSNR", "Weg", "NAS / Client", "Quelle", "Ergebnis", "Grund"]
+    header = [
+        "Zeit",
+        "Benutzer",
+        "BSNR",
+        "Weg",
+        "NAS / Client",
+        "Konzentrator",
+        "Quelle",
+        "Ergebnis",
+        "Grund",
+    ]
 
     def rows(db: Session) -> Iterator[Sequence[Any]]:
         for event in db.scalars(
@@ -108,6 +120,7 @@ def _csv(query: Select[Any]) -> ResponseReturnValue:
                 event.bsnr,
                 loglabels.CHANNEL_LABEL.get(event.channel, event.channel),
                 event.client,
+                event.concentrator,
                 event.source_ip,
                 loglabels.OUTCOME_LABEL.get(event.outcome, event.outcome),
                 loglabels.auth_reason_label(event.reason),
