@@ -327,8 +327,8 @@ def _begin_immediate(
     SQLite's own busy handler sleeps 1, 2, 5 … and then 100 ms between looks. Another
     process whose writers follow each other with a gap of a millisecond or two is then
     met holding the lock at nearly every look: web and RADIUS processes on one file
-    waited up to 0.75 s, and now and then past the RADIUS server's bound of 1 s, for a
-    lock that no writer held for more than 0.12 s (benchmarks/test_bench_sqlite_shared.py).
+    waited up to 1.3 s, past the RADIUS server's bound of 1 s, for a lock that no writer
+    held for more than 0.3 s (benchmarks/test_bench_sqlite_shared.py).
     The connection's busy timeout stays as configured for everything else (a reader can
     meet a short lock in WAL mode too); it is off only while this loop does the waiting.
     """
